@@ -1,0 +1,190 @@
+//! The command line: argument parsing and one function per command. `main` only calls `run`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::checkpoint::Run;
+use crate::config::raw::FileFormat;
+use crate::config::{FileSource, Pipeline, format_from_extension};
+use crate::data::source::{Frame, TableColumn, write_table};
+use crate::data::{self, encode_split, encode_unlabelled, read_labels};
+use crate::error::{Error, Result};
+use crate::metrics::format_table;
+use crate::model::Head;
+use crate::train::{default_run_dir, eval_dataset, train};
+
+#[derive(Parser)]
+#[command(name = "funnel", version, about = "Train multi-stage conversion funnels (ESMM) from a YAML pipeline")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a pipeline: the YAML, and that its data files exist and have the columns it reads.
+    Validate { pipeline: PathBuf },
+    /// Train a pipeline and write a run directory.
+    Train {
+        pipeline: PathBuf,
+        /// Run directory (default: runs/<name>-<UTC time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override `train.seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Print the metrics table of a trained run on labelled data.
+    Eval {
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Write each stage's conditional and cumulative probability for every row of a file.
+    Predict {
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        /// Output file; `.parquet` writes Parquet, anything else CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Validate { pipeline } => validate(&pipeline),
+        Command::Train {
+            pipeline,
+            out,
+            seed,
+        } => {
+            let mut p = Pipeline::load(&pipeline)?;
+            if let Some(s) = seed {
+                p.train.seed = s;
+                p.resolved.train.seed = s;
+            }
+            let out = out.unwrap_or_else(|| default_run_dir(&p));
+            with_threads(p.train.threads, || {
+                let splits = data::prepare(&p)?;
+                for w in &splits.warnings {
+                    eprintln!("warning: {w}");
+                }
+                eprintln!(
+                    "data: train {} rows{}{}; {} stage(s): {}",
+                    splits.train.rows,
+                    splits.valid.as_ref().map(|d| format!(", valid {}", d.rows)).unwrap_or_default(),
+                    splits.test.as_ref().map(|d| format!(", test {}", d.rows)).unwrap_or_default(),
+                    p.stages.len(),
+                    p.stage_names().join(" -> ")
+                );
+                train(&p, &splits, &out)?;
+                println!("run directory: {}", out.display());
+                Ok(())
+            })
+        }
+        Command::Eval { run, data } => {
+            let r = Run::open(&run)?;
+            with_threads(r.pipeline.train.threads, || {
+                let p = &r.pipeline;
+                let frame = Frame::read(&source_like_train(p, &data), None)?;
+                let labels = read_labels(&frame, &p.stages, p.inconsistent_rows)?;
+                let d = encode_split("eval", &frame, labels, &r.encoders, p)?;
+                for (k, &n) in d.dropped.iter().enumerate() {
+                    if n > 0 {
+                        eprintln!(
+                            "warning: dropped {n} inconsistent row(s) that reached `{}` without `{}`",
+                            p.stages[k].name,
+                            p.stages[k - 1].name
+                        );
+                    }
+                }
+                let m = eval_dataset(&r.model, p, &d)?;
+                print!("{}", format_table(&format!("{} ({} rows)", data.display(), d.rows), &m));
+                Ok(())
+            })
+        }
+        Command::Predict { run, data, out } => {
+            let r = Run::open(&run)?;
+            with_threads(r.pipeline.train.threads, || predict(&r, &data, &out))
+        }
+    }
+}
+
+fn validate(path: &Path) -> Result<()> {
+    let p = Pipeline::load(path)?;
+    let files = data::check_headers(&p)?;
+    println!(
+        "{}: ok — {} stage(s) ({}), {} categorical and {} numeric feature(s)",
+        path.display(),
+        p.stages.len(),
+        p.stage_names().join(" -> "),
+        p.categorical.len(),
+        p.numeric.len()
+    );
+    for (split, rows) in files {
+        println!("  {split}: {rows} rows, all columns present");
+    }
+    Ok(())
+}
+
+/// A data file read with the training source's CSV settings (format from its extension).
+fn source_like_train(p: &Pipeline, path: &Path) -> FileSource {
+    let format = format_from_extension(path).unwrap_or(p.train_source.format);
+    FileSource {
+        path: path.to_path_buf(),
+        format,
+        csv: p.train_source.csv.clone(),
+    }
+}
+
+fn predict(r: &Run, data: &Path, out: &Path) -> Result<()> {
+    let p = &r.pipeline;
+    let frame = Frame::read(&source_like_train(p, data), Some(&data::feature_columns(p)))?;
+    let d = encode_unlabelled(&frame, &r.encoders, p)?;
+    let logits = r.model.predict_logits(&d, p.train.eval_batch_size)?;
+    let k = p.stages.len();
+    let mut cond = vec![Vec::with_capacity(d.rows); k];
+    let mut cum = vec![Vec::with_capacity(d.rows); k];
+    let mut probs = Vec::with_capacity(k);
+    for row in logits.chunks_exact(k) {
+        Head::probabilities(p.head, row, &mut probs);
+        for (s, pr) in probs.iter().enumerate() {
+            cond[s].push(pr.log_q.exp());
+            cum[s].push(pr.log_p.exp());
+        }
+    }
+    let mut columns = Vec::new();
+    if let (Some(name), Some(ids)) = (&p.id_column, d.ids) {
+        columns.push((name.clone(), TableColumn::Str(ids)));
+    }
+    for ((s, c), q) in p.stages.iter().zip(cum).zip(cond) {
+        columns.push((format!("{}_conditional", s.name), TableColumn::F64(q)));
+        columns.push((format!("{}_cumulative", s.name), TableColumn::F64(c)));
+    }
+    write_table(out, columns)?;
+    let kind = if format_from_extension(out) == Some(FileFormat::Parquet) {
+        "parquet"
+    } else {
+        "csv"
+    };
+    eprintln!("wrote {} rows to {} ({kind})", d.rows, out.display());
+    Ok(())
+}
+
+/// Run `f` on a pool of `threads` workers (0: one per available core).
+fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let n = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {n} threads: {e}")))?;
+    pool.install(f)
+}

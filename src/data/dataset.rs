@@ -1,0 +1,72 @@
+//! Encoded splits in compact columnar form (u32 ids, f32 numerics, u8 labels) and batch assembly.
+
+use std::path::PathBuf;
+
+/// One encoded split. Columns are stored per feature; batches are assembled row-major.
+pub struct Dataset {
+    pub split: String,
+    pub file: PathBuf,
+    pub rows: usize,
+    /// cat[f][i]: id of categorical feature f in row i.
+    pub cat: Vec<Vec<u32>>,
+    /// num[j][i]: encoded numeric feature j in row i.
+    pub num: Vec<Vec<f32>>,
+    /// reached[k][i]: row i reached stage k. Empty for unlabelled data.
+    pub reached: Vec<Vec<u8>>,
+    /// Carried id column, one entry per row.
+    pub ids: Option<Vec<Option<String>>>,
+    /// Rows dropped as inconsistent, per stage.
+    pub dropped: Vec<usize>,
+}
+
+/// A batch, row-major: `cat` is rows x fields, `num` rows x numerics, `labels` rows x stages.
+pub struct Batch {
+    pub rows: usize,
+    pub cat: Vec<u32>,
+    pub num: Vec<f32>,
+    pub labels: Vec<f32>,
+}
+
+impl Dataset {
+    pub fn fields(&self) -> usize {
+        self.cat.len()
+    }
+
+    pub fn numerics(&self) -> usize {
+        self.num.len()
+    }
+
+    pub fn stages(&self) -> usize {
+        self.reached.len()
+    }
+
+    /// The rows `idx` (in that order).
+    pub fn batch(&self, idx: &[u32]) -> Batch {
+        let (f, n, k) = (self.fields(), self.numerics(), self.stages());
+        let mut cat = Vec::with_capacity(idx.len() * f);
+        let mut num = Vec::with_capacity(idx.len() * n);
+        let mut labels = Vec::with_capacity(idx.len() * k);
+        for &i in idx {
+            let i = i as usize;
+            cat.extend(self.cat.iter().map(|c| c[i]));
+            num.extend(self.num.iter().map(|c| c[i]));
+            labels.extend(self.reached.iter().map(|c| c[i] as f32));
+        }
+        Batch {
+            rows: idx.len(),
+            cat,
+            num,
+            labels,
+        }
+    }
+
+    /// Rows `start..end` in order.
+    pub fn batch_range(&self, start: usize, end: usize) -> Batch {
+        let idx: Vec<u32> = (start as u32..end as u32).collect();
+        self.batch(&idx)
+    }
+
+    pub fn positives(&self, stage: usize) -> usize {
+        self.reached[stage].iter().map(|&v| v as usize).sum()
+    }
+}

@@ -1,0 +1,137 @@
+//! Stage labels: reading each stage's column, turning it into "reached this stage" flags, and
+//! finding rows that reached a stage without the one before it.
+
+use crate::config::raw::{InconsistentRows, LabelMeaning};
+use crate::config::StageSpec;
+use crate::data::source::Frame;
+use crate::error::{Error, Result};
+
+/// "Reached" flags of every stage for the rows of one frame, plus the rows to keep.
+pub struct StageLabels {
+    /// reached[k][i] is 1 when row i reached stage k (so also every stage before it).
+    pub reached: Vec<Vec<u8>>,
+    /// Rows that passed the consistency check, in file order.
+    pub keep: Vec<u32>,
+    /// Rows dropped as inconsistent, per stage where the inconsistency first shows.
+    pub dropped: Vec<usize>,
+}
+
+impl StageLabels {
+    pub fn dropped_total(&self) -> usize {
+        self.dropped.iter().sum()
+    }
+}
+
+/// The positive flag of one stage's column for each row.
+fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
+    let l = &stage.label;
+    let mut flags = Vec::with_capacity(frame.len());
+    frame.visit_str(&l.column, |i, v| {
+        let row = frame.row_number(i);
+        let bad = |msg: String, hint: &str| {
+            Error::data_at(frame.file(), &l.column, Some(row), msg).with_hint(hint.to_string())
+        };
+        let Some(v) = v else {
+            return Err(bad(
+                format!("stage `{}` has no label here", stage.name),
+                "every row needs a label for every stage; drop such rows beforehand",
+            ));
+        };
+        let flag = match (&l.positive, &l.negative) {
+            (Some(pos), neg) => {
+                if pos.iter().any(|p| p == v) {
+                    1
+                } else {
+                    match neg {
+                        Some(neg) if !neg.iter().any(|n| n == v) => {
+                            return Err(bad(
+                                format!(
+                                    "label value {v:?} is neither positive {pos:?} nor negative {neg:?}"
+                                ),
+                                "add the value to `positive` or `negative` of the stage's label",
+                            ));
+                        }
+                        _ => 0,
+                    }
+                }
+            }
+            (None, _) => match v {
+                "1" | "1.0" | "true" | "True" => 1,
+                "0" | "0.0" | "false" | "False" => 0,
+                _ => {
+                    return Err(bad(
+                        format!("label value {v:?} is not 0 or 1"),
+                        "declare which values count as positive: `label: {column: ..., positive: [...]}`",
+                    ));
+                }
+            },
+        };
+        flags.push(flag);
+        Ok(())
+    })?;
+    Ok(flags)
+}
+
+/// Read every stage's label and apply the consistency policy.
+pub fn read_labels(
+    frame: &Frame,
+    stages: &[StageSpec],
+    policy: InconsistentRows,
+) -> Result<StageLabels> {
+    let n = frame.len();
+    let mut reached: Vec<Vec<u8>> = Vec::with_capacity(stages.len());
+    let mut inconsistent_at: Vec<Option<usize>> = vec![None; n];
+    for (k, stage) in stages.iter().enumerate() {
+        let flags = stage_flags(frame, stage)?;
+        let r = match (k, stage.label.meaning) {
+            (0, _) => flags,
+            (_, LabelMeaning::GivenPrevious) => flags
+                .iter()
+                .zip(&reached[k - 1])
+                .map(|(&f, &p)| f & p)
+                .collect(),
+            (_, LabelMeaning::Reached) => {
+                for (i, (&f, &p)) in flags.iter().zip(&reached[k - 1]).enumerate() {
+                    if f == 1 && p == 0 && inconsistent_at[i].is_none() {
+                        if policy == InconsistentRows::Error {
+                            return Err(Error::data_at(
+                                frame.file(),
+                                &stage.label.column,
+                                Some(frame.row_number(i)),
+                                format!(
+                                    "the row reached stage `{}` without reaching `{}`",
+                                    stage.name,
+                                    stages[k - 1].name
+                                ),
+                            )
+                            .with_hint(
+                                "fix the logs, set `inconsistent_rows: drop`, or use `meaning: given_previous` if the column records an outcome that only counts after the previous stage",
+                            ));
+                        }
+                        inconsistent_at[i] = Some(k);
+                    }
+                }
+                flags
+            }
+        };
+        reached.push(r);
+    }
+    let mut dropped = vec![0; stages.len()];
+    let mut keep = Vec::with_capacity(n);
+    for (i, at) in inconsistent_at.iter().enumerate() {
+        match at {
+            Some(k) => dropped[*k] += 1,
+            None => keep.push(i as u32),
+        }
+    }
+    if keep.len() < n {
+        for r in reached.iter_mut() {
+            *r = keep.iter().map(|&i| r[i as usize]).collect();
+        }
+    }
+    Ok(StageLabels {
+        reached,
+        keep,
+        dropped,
+    })
+}

@@ -1,0 +1,195 @@
+//! Data: reading sources, splitting, labels, encoding, and the encoded in-memory dataset.
+
+mod dataset;
+mod labels;
+pub mod source;
+
+pub use dataset::{Batch, Dataset};
+pub use labels::{StageLabels, read_labels};
+
+use crate::config::{FileSource, Pipeline, SplitSource};
+use crate::error::{Error, Result};
+use crate::features::Encoders;
+use crate::rng::Rng;
+use source::Frame;
+
+/// The encoded splits of a pipeline and the encoders fitted on its training rows.
+pub struct Splits {
+    pub train: Dataset,
+    pub valid: Option<Dataset>,
+    pub test: Option<Dataset>,
+    pub encoders: Encoders,
+    /// Things the user should know but that do not stop training.
+    pub warnings: Vec<String>,
+}
+
+/// Columns a labelled split must have.
+fn labelled_columns(p: &Pipeline) -> Vec<String> {
+    let mut cols: Vec<String> = p.feature_columns().map(str::to_string).collect();
+    cols.extend(p.stages.iter().map(|s| s.label.column.clone()));
+    cols.extend(p.id_column.iter().cloned());
+    cols
+}
+
+/// Columns prediction needs: features and the id column, never labels.
+pub fn feature_columns(p: &Pipeline) -> Vec<String> {
+    let mut cols: Vec<String> = p.feature_columns().map(str::to_string).collect();
+    cols.extend(p.id_column.iter().cloned());
+    cols
+}
+
+/// Check that every file source exists and has the columns the pipeline reads.
+pub fn check_headers(p: &Pipeline) -> Result<Vec<(String, usize)>> {
+    let cols = labelled_columns(p);
+    let mut seen = Vec::new();
+    let mut check = |name: &str, src: &FileSource| -> Result<()> {
+        let f = Frame::read(src, Some(&cols))?;
+        seen.push((name.to_string(), f.len()));
+        Ok(())
+    };
+    check("train", &p.train_source)?;
+    for (name, s) in [("valid", &p.valid), ("test", &p.test)] {
+        if let Some(SplitSource::File(src)) = s {
+            check(name, src)?;
+        }
+    }
+    Ok(seen)
+}
+
+/// Read, split, label, fit encoders on the training rows, and encode every split.
+pub fn prepare(p: &Pipeline) -> Result<Splits> {
+    let cols = labelled_columns(p);
+    let full = Frame::read(&p.train_source, Some(&cols))?;
+    let n = full.len();
+    // Carve valid/test shares out of the training file with the run seed; rows keep file order.
+    let mut perm = Rng::stream(p.train.seed, "split").permutation(n);
+    let mut carve = |s: &Option<SplitSource>| -> Option<Vec<u32>> {
+        let Some(SplitSource::Carved { fraction }) = s else {
+            return None;
+        };
+        let take = ((n as f64) * fraction).round() as usize;
+        let mut rows: Vec<u32> = perm.drain(..take.min(perm.len())).collect();
+        rows.sort_unstable();
+        Some(rows)
+    };
+    let valid_rows = carve(&p.valid);
+    let test_rows = carve(&p.test);
+    perm.sort_unstable();
+    let split_frame = |s: &Option<SplitSource>, carved: Option<Vec<u32>>| -> Result<Option<Frame>> {
+        match (s, carved) {
+            (Some(SplitSource::File(src)), _) => Ok(Some(Frame::read(src, Some(&cols))?)),
+            (_, Some(rows)) => Ok(Some(full.take(&rows)?)),
+            _ => Ok(None),
+        }
+    };
+    let valid_frame = split_frame(&p.valid, valid_rows)?;
+    let test_frame = split_frame(&p.test, test_rows)?;
+    let train_frame = if perm.len() < n { full.take(&perm)? } else { full };
+
+    let train_labels = read_labels(&train_frame, &p.stages, p.inconsistent_rows)?;
+    if train_labels.keep.is_empty() {
+        return Err(Error::data(
+            train_frame.file(),
+            "the training split has no usable rows",
+        ));
+    }
+    let encoders = Encoders::fit(&p.categorical, &p.numeric, &train_frame, &train_labels.keep)?;
+    let mut warnings = Vec::new();
+    let train = encode_split("train", &train_frame, train_labels, &encoders, p)?;
+    let encode_opt = |name: &str, f: Option<Frame>| -> Result<Option<Dataset>> {
+        f.map(|f| {
+            let labels = read_labels(&f, &p.stages, p.inconsistent_rows)?;
+            encode_split(name, &f, labels, &encoders, p)
+        })
+        .transpose()
+    };
+    let valid = encode_opt("valid", valid_frame)?;
+    let test = encode_opt("test", test_frame)?;
+    for d in [Some(&train), valid.as_ref(), test.as_ref()].into_iter().flatten() {
+        if d.rows == 0 {
+            return Err(Error::data(&d.file, format!("the {} split has no usable rows", d.split)));
+        }
+        for (k, &count) in d.dropped.iter().enumerate() {
+            if count > 0 {
+                warnings.push(format!(
+                    "{}: dropped {count} inconsistent row(s) that reached `{}` without `{}`",
+                    d.split,
+                    p.stages[k].name,
+                    p.stages[k - 1].name
+                ));
+            }
+        }
+    }
+    for (k, s) in p.stages.iter().enumerate() {
+        if train.positives(k) == 0 {
+            warnings.push(format!(
+                "train: stage `{}` has no positive rows; its probabilities cannot be learned",
+                s.name
+            ));
+        }
+    }
+    Ok(Splits {
+        train,
+        valid,
+        test,
+        encoders,
+        warnings,
+    })
+}
+
+/// Encode one labelled frame (after its labels were read and checked).
+pub fn encode_split(
+    name: &str,
+    frame: &Frame,
+    labels: StageLabels,
+    encoders: &Encoders,
+    p: &Pipeline,
+) -> Result<Dataset> {
+    let (cat, num) = encoders.encode(frame, &labels.keep)?;
+    let ids = read_ids(frame, p, Some(&labels.keep))?;
+    Ok(Dataset {
+        split: name.to_string(),
+        file: frame.file().to_path_buf(),
+        rows: labels.keep.len(),
+        cat,
+        num,
+        reached: labels.reached,
+        ids,
+        dropped: labels.dropped,
+    })
+}
+
+/// Encode every row of a frame without labels (for prediction).
+pub fn encode_unlabelled(frame: &Frame, encoders: &Encoders, p: &Pipeline) -> Result<Dataset> {
+    let all: Vec<u32> = (0..frame.len() as u32).collect();
+    let (cat, num) = encoders.encode(frame, &all)?;
+    Ok(Dataset {
+        split: "predict".into(),
+        file: frame.file().to_path_buf(),
+        rows: frame.len(),
+        cat,
+        num,
+        reached: Vec::new(),
+        ids: read_ids(frame, p, None)?,
+        dropped: Vec::new(),
+    })
+}
+
+fn read_ids(frame: &Frame, p: &Pipeline, keep: Option<&[u32]>) -> Result<Option<Vec<Option<String>>>> {
+    let Some(col) = &p.id_column else {
+        return Ok(None);
+    };
+    let mut ids = Vec::new();
+    let mut cursor = keep.map(|k| k.iter().peekable());
+    frame.visit_str(col, |i, v| {
+        let wanted = match cursor.as_mut() {
+            None => true,
+            Some(c) => c.next_if_eq(&&(i as u32)).is_some(),
+        };
+        if wanted {
+            ids.push(v.map(str::to_string));
+        }
+        Ok(())
+    })?;
+    Ok(Some(ids))
+}

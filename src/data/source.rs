@@ -1,0 +1,276 @@
+//! Reading data files (CSV, gzip CSV, Parquet) into a `Frame`: the only code that touches polars.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::config::raw::FileFormat;
+use crate::config::{CsvOptions, FileSource};
+use crate::error::{Error, Result};
+
+/// A table read from one file, with the cleaning rules of its source (whitespace trimming,
+/// null markers) applied as values are read.
+pub struct Frame {
+    file: PathBuf,
+    df: DataFrame,
+    trim: bool,
+    nulls: Vec<String>,
+    /// Original 1-based data row of each row, when this frame is a subset of its file.
+    rows: Option<Vec<u32>>,
+}
+
+fn polars_err(file: &Path, e: PolarsError) -> Error {
+    Error::data(file, format!("cannot read: {e}"))
+}
+
+impl Frame {
+    /// Read `columns` of a source (all columns when `columns` is `None`). Missing columns are errors
+    /// naming the column and the columns the file has.
+    pub fn read(src: &FileSource, columns: Option<&[String]>) -> Result<Frame> {
+        let file = src.path.as_path();
+        if !file.exists() {
+            return Err(Error::data(file, "file not found")
+                .with_hint("paths in a pipeline are relative to the pipeline file"));
+        }
+        let mut df = match src.format {
+            FileFormat::Csv => read_csv(file, &src.csv)?,
+            FileFormat::Parquet => {
+                let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+                ParquetReader::new(f)
+                    .finish()
+                    .map_err(|e| polars_err(file, e))?
+            }
+        };
+        if let Some(cols) = columns {
+            let have: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            for c in cols {
+                if !have.contains(c) {
+                    return Err(Error::data_at(file, c, None, "column not found").with_hint(
+                        format!("the file has columns: {}", have.join(", ")),
+                    ));
+                }
+            }
+            let mut unique: Vec<&String> = Vec::new();
+            for c in cols {
+                if !unique.contains(&c) {
+                    unique.push(c);
+                }
+            }
+            df = df.select(unique).map_err(|e| polars_err(file, e))?;
+        }
+        Ok(Frame {
+            file: file.to_path_buf(),
+            df,
+            trim: src.format == FileFormat::Csv && src.csv.trim_whitespace,
+            nulls: if src.format == FileFormat::Csv {
+                src.csv.null_values.clone()
+            } else {
+                Vec::new()
+            },
+            rows: None,
+        })
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    pub fn len(&self) -> usize {
+        self.df.height()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn has_column(&self, name: &str) -> bool {
+        self.df.get_column_index(name).is_some()
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// The file's 1-based data row of row `i` (header not counted).
+    pub fn row_number(&self, i: usize) -> usize {
+        match &self.rows {
+            Some(r) => r[i] as usize,
+            None => i + 1,
+        }
+    }
+
+    /// The rows at `indices`, in that order, remembering their original row numbers.
+    pub fn take(&self, indices: &[u32]) -> Result<Frame> {
+        let idx = IdxCa::from_vec("idx".into(), indices.iter().map(|&i| i as IdxSize).collect());
+        let df = self.df.take(&idx).map_err(|e| polars_err(&self.file, e))?;
+        let rows = indices
+            .iter()
+            .map(|&i| self.row_number(i as usize) as u32)
+            .collect();
+        Ok(Frame {
+            file: self.file.clone(),
+            df,
+            trim: self.trim,
+            nulls: self.nulls.clone(),
+            rows: Some(rows),
+        })
+    }
+
+    fn series(&self, name: &str) -> Result<&Series> {
+        self.df
+            .column(name)
+            .map(|c| c.as_materialized_series())
+            .map_err(|_| {
+                Error::data_at(&self.file, name, None, "column not found").with_hint(format!(
+                    "the file has columns: {}",
+                    self.column_names().join(", ")
+                ))
+            })
+    }
+
+    /// Visit every value of a column as text (`None` for missing), in row order.
+    pub fn visit_str(
+        &self,
+        name: &str,
+        mut f: impl FnMut(usize, Option<&str>) -> Result<()>,
+    ) -> Result<()> {
+        let s = self.series(name)?;
+        if let Ok(ca) = s.str() {
+            for (i, v) in ca.iter().enumerate() {
+                f(i, self.clean(v))?;
+            }
+            return Ok(());
+        }
+        let as_text = s
+            .cast(&DataType::String)
+            .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as text: {e}")))?;
+        let ca = as_text
+            .str()
+            .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as text: {e}")))?;
+        for (i, v) in ca.iter().enumerate() {
+            f(i, self.clean(v))?;
+        }
+        Ok(())
+    }
+
+    /// Visit every value of a column as a number (`None` for missing). Text that is not a number
+    /// is an error naming the row.
+    pub fn visit_f64(
+        &self,
+        name: &str,
+        mut f: impl FnMut(usize, Option<f64>) -> Result<()>,
+    ) -> Result<()> {
+        let s = self.series(name)?;
+        if s.dtype().is_primitive_numeric() || s.dtype() == &DataType::Boolean {
+            let cast = s
+                .cast(&DataType::Float64)
+                .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as numbers: {e}")))?;
+            let ca = cast
+                .f64()
+                .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as numbers: {e}")))?;
+            for (i, v) in ca.iter().enumerate() {
+                f(i, v)?;
+            }
+            return Ok(());
+        }
+        self.visit_str(name, |i, v| {
+            let parsed = match v {
+                None => None,
+                Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                    Error::data_at(
+                        &self.file,
+                        name,
+                        Some(self.row_number(i)),
+                        format!("{t:?} is not a number"),
+                    )
+                    .with_hint("declare the column as categorical, or add the marker to the source's `csv.null_values`")
+                })?),
+            };
+            f(i, parsed)
+        })
+    }
+
+    fn clean<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
+        let v = v?;
+        let v = if self.trim { v.trim_matches([' ', '\t']) } else { v };
+        if self.nulls.iter().any(|n| n == v) {
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
+    // Every column is read as text: columns get their meaning from the pipeline, not from
+    // inference, and trimming and null markers are applied uniformly when values are read.
+    let parse = CsvParseOptions::default()
+        .with_separator(o.separator)
+        .with_missing_is_null(false);
+    let mut df = CsvReadOptions::default()
+        .with_has_header(o.header)
+        .with_infer_schema_length(Some(0))
+        .with_parse_options(parse)
+        .try_into_reader_with_file_path(Some(file.to_path_buf()))
+        .map_err(|e| polars_err(file, e))?
+        .finish()
+        .map_err(|e| polars_err(file, e))?;
+    if o.trim_whitespace {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.trim_matches([' ', '\t']).to_string())
+            .collect();
+        df.set_column_names(&names)
+            .map_err(|e| polars_err(file, e))?;
+    }
+    Ok(df)
+}
+
+/// Write a table of named columns to CSV or Parquet (by extension), atomically.
+pub fn write_table(path: &Path, columns: Vec<(String, TableColumn)>) -> Result<()> {
+    let height = columns.first().map(|(_, c)| c.len()).unwrap_or(0);
+    let cols: Vec<Column> = columns
+        .into_iter()
+        .map(|(name, c)| match c {
+            TableColumn::F64(v) => Column::new(name.into(), v),
+            TableColumn::Str(v) => Column::new(name.into(), v),
+        })
+        .collect();
+    let mut df = DataFrame::new(height, cols).map_err(|e| Error::Internal(e.to_string()))?;
+    let parquet = crate::config::format_from_extension(path) == Some(FileFormat::Parquet);
+    crate::fsutil::write_atomic_with(path, |f| {
+        if parquet {
+            ParquetWriter::new(f)
+                .finish(&mut df)
+                .map(|_| ())
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        } else {
+            CsvWriter::new(f)
+                .finish(&mut df)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        }
+    })
+}
+
+pub enum TableColumn {
+    F64(Vec<f64>),
+    Str(Vec<Option<String>>),
+}
+
+impl TableColumn {
+    fn len(&self) -> usize {
+        match self {
+            TableColumn::F64(v) => v.len(),
+            TableColumn::Str(v) => v.len(),
+        }
+    }
+}

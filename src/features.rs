@@ -1,0 +1,309 @@
+//! Feature encoders fitted on the training split: categorical vocabularies (or hash buckets) and
+//! numeric transforms. They are saved in the run directory and reused unchanged by eval and predict.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::raw::{MissingPolicy, NumericTransform};
+use crate::config::{CategoricalSpec, NumericSpec};
+use crate::data::source::Frame;
+use crate::error::{Error, Result};
+
+/// Id of the padding row: never produced by data, its embedding stays zero.
+pub const PAD_ID: u32 = 0;
+/// Id of values unseen in training (or seen fewer than `min_count` times).
+pub const OOV_ID: u32 = 1;
+/// Id of missing values.
+pub const NULL_ID: u32 = 2;
+/// First id of a real value.
+pub const FIRST_TOKEN_ID: u32 = 3;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CategoricalEncoder {
+    pub name: String,
+    pub column: String,
+    /// Tokens in id order (id = FIRST_TOKEN_ID + position): by training count, ties by token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_buckets: Option<u32>,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+}
+
+impl CategoricalEncoder {
+    pub fn fit(spec: &CategoricalSpec, frame: &Frame, rows: &[u32]) -> Result<Self> {
+        let mut enc = CategoricalEncoder {
+            name: spec.name.clone(),
+            column: spec.column.clone(),
+            tokens: Vec::new(),
+            hash_buckets: spec.hash_buckets,
+            index: HashMap::new(),
+        };
+        if spec.hash_buckets.is_none() {
+            let mut counts: HashMap<String, u64> = HashMap::new();
+            let mut cursor = rows.iter().peekable();
+            frame.visit_str(&spec.column, |i, v| {
+                if cursor.peek() == Some(&&(i as u32)) {
+                    cursor.next();
+                    if let Some(v) = v {
+                        match counts.get_mut(v) {
+                            Some(c) => *c += 1,
+                            None => {
+                                counts.insert(v.to_string(), 1);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            let mut by_count: Vec<(String, u64)> = counts
+                .into_iter()
+                .filter(|(_, c)| *c >= spec.min_count)
+                .collect();
+            by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            enc.tokens = by_count.into_iter().map(|(t, _)| t).collect();
+            enc.build_index();
+        }
+        Ok(enc)
+    }
+
+    /// Rebuild the token lookup after deserialisation.
+    pub fn build_index(&mut self) {
+        self.index = self
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), FIRST_TOKEN_ID + i as u32))
+            .collect();
+    }
+
+    /// Rows of this feature's embedding table (specials included).
+    pub fn vocab_size(&self) -> usize {
+        FIRST_TOKEN_ID as usize
+            + match self.hash_buckets {
+                Some(b) => b as usize,
+                None => self.tokens.len(),
+            }
+    }
+
+    pub fn encode(&self, v: Option<&str>) -> u32 {
+        match (v, self.hash_buckets) {
+            (None, _) => NULL_ID,
+            (Some(v), Some(b)) => FIRST_TOKEN_ID + (fnv1a(v.as_bytes()) % b as u64) as u32,
+            (Some(v), None) => self.index.get(v).copied().unwrap_or(OOV_ID),
+        }
+    }
+}
+
+/// FNV-1a, 64 bit: a hash that never changes between versions or platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NumericEncoder {
+    pub name: String,
+    pub column: String,
+    pub transform: NumericTransform,
+    pub missing: MissingPolicy,
+    /// Output = (pre(x) - shift) / scale, where pre is ln1p for `log1p` and the identity otherwise.
+    pub shift: f64,
+    pub scale: f64,
+    /// Value (after `pre`) that a missing entry takes, unless the policy is `error`.
+    pub fill: f64,
+}
+
+fn pre(transform: NumericTransform, x: f64) -> f64 {
+    match transform {
+        NumericTransform::Log1p => x.signum() * x.abs().ln_1p(),
+        _ => x,
+    }
+}
+
+impl NumericEncoder {
+    pub fn fit(spec: &NumericSpec, frame: &Frame, rows: &[u32]) -> Result<Self> {
+        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut cursor = rows.iter().peekable();
+        frame.visit_f64(&spec.column, |i, v| {
+            if cursor.peek() != Some(&&(i as u32)) {
+                return Ok(());
+            }
+            cursor.next();
+            match v {
+                Some(x) if x.is_finite() => {
+                    let t = pre(spec.transform, x);
+                    n += 1;
+                    let d = t - mean;
+                    mean += d / n as f64;
+                    m2 += d * (t - mean);
+                    lo = lo.min(t);
+                    hi = hi.max(t);
+                    Ok(())
+                }
+                _ if spec.missing == MissingPolicy::Error => Err(missing_error(frame, &spec.column, i, v)),
+                _ => Ok(()),
+            }
+        })?;
+        if n == 0 {
+            return Err(Error::data_at(
+                frame.file(),
+                &spec.column,
+                None,
+                "no usable value in the training split",
+            ));
+        }
+        let std = (m2 / n as f64).sqrt();
+        let (shift, scale) = match spec.transform {
+            NumericTransform::Standardize | NumericTransform::Log1p => {
+                (mean, if std > 0.0 { std } else { 1.0 })
+            }
+            NumericTransform::MinMax => (lo, if hi > lo { hi - lo } else { 1.0 }),
+            NumericTransform::None => (0.0, 1.0),
+        };
+        let fill = match spec.missing {
+            MissingPolicy::Zero => pre(spec.transform, 0.0),
+            _ => mean,
+        };
+        Ok(NumericEncoder {
+            name: spec.name.clone(),
+            column: spec.column.clone(),
+            transform: spec.transform,
+            missing: spec.missing,
+            shift,
+            scale,
+            fill,
+        })
+    }
+
+    /// Encode one value; `None` (or NaN/inf) gets the fill, or an error under `missing: error`.
+    pub fn encode(&self, v: Option<f64>) -> Option<f32> {
+        let t = match v {
+            Some(x) if x.is_finite() => pre(self.transform, x),
+            _ if self.missing == MissingPolicy::Error => return None,
+            _ => self.fill,
+        };
+        Some(((t - self.shift) / self.scale) as f32)
+    }
+}
+
+fn missing_error(frame: &Frame, column: &str, i: usize, v: Option<f64>) -> Error {
+    let what = match v {
+        None => "missing value".to_string(),
+        Some(x) => format!("non-finite value {x}"),
+    };
+    Error::data_at(frame.file(), column, Some(frame.row_number(i)), what)
+        .with_hint("set the feature's `missing` to `mean` or `zero` to fill such values")
+}
+
+/// All encoders of a pipeline, in the pipeline's feature order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Encoders {
+    pub categorical: Vec<CategoricalEncoder>,
+    pub numeric: Vec<NumericEncoder>,
+}
+
+impl Encoders {
+    pub fn fit(
+        cats: &[CategoricalSpec],
+        nums: &[NumericSpec],
+        frame: &Frame,
+        rows: &[u32],
+    ) -> Result<Self> {
+        Ok(Encoders {
+            categorical: cats
+                .iter()
+                .map(|c| CategoricalEncoder::fit(c, frame, rows))
+                .collect::<Result<_>>()?,
+            numeric: nums
+                .iter()
+                .map(|n| NumericEncoder::fit(n, frame, rows))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    pub fn from_json(text: &str) -> serde_json::Result<Self> {
+        let mut e: Encoders = serde_json::from_str(text)?;
+        for c in &mut e.categorical {
+            c.build_index();
+        }
+        Ok(e)
+    }
+
+    /// Encode the given rows of a frame into columns.
+    pub fn encode(&self, frame: &Frame, rows: &[u32]) -> Result<(Vec<Vec<u32>>, Vec<Vec<f32>>)> {
+        let all = rows.len() == frame.len();
+        let mut cats = Vec::with_capacity(self.categorical.len());
+        for enc in &self.categorical {
+            let mut out = Vec::with_capacity(rows.len());
+            let mut cursor = rows.iter().peekable();
+            frame.visit_str(&enc.column, |i, v| {
+                if all || cursor.peek() == Some(&&(i as u32)) {
+                    cursor.next();
+                    out.push(enc.encode(v));
+                }
+                Ok(())
+            })?;
+            cats.push(out);
+        }
+        let mut nums = Vec::with_capacity(self.numeric.len());
+        for enc in &self.numeric {
+            let mut out = Vec::with_capacity(rows.len());
+            let mut cursor = rows.iter().peekable();
+            frame.visit_f64(&enc.column, |i, v| {
+                if all || cursor.peek() == Some(&&(i as u32)) {
+                    cursor.next();
+                    out.push(
+                        enc.encode(v)
+                            .ok_or_else(|| missing_error(frame, &enc.column, i, v))?,
+                    );
+                }
+                Ok(())
+            })?;
+            nums.push(out);
+        }
+        Ok((cats, nums))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_reference_values() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn numeric_transforms() {
+        let enc = NumericEncoder {
+            name: "x".into(),
+            column: "x".into(),
+            transform: NumericTransform::Log1p,
+            missing: MissingPolicy::Mean,
+            shift: 1.0,
+            scale: 2.0,
+            fill: 1.0,
+        };
+        // (ln(1 + e - 1) - 1) / 2 = 0
+        assert!(enc.encode(Some(std::f64::consts::E - 1.0)).unwrap().abs() < 1e-7);
+        assert_eq!(enc.encode(None), Some(0.0));
+        assert_eq!(enc.encode(Some(f64::NAN)), Some(0.0));
+        let strict = NumericEncoder {
+            missing: MissingPolicy::Error,
+            ..enc
+        };
+        assert_eq!(strict.encode(Some(f64::INFINITY)), None);
+    }
+}

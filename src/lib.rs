@@ -1,0 +1,18 @@
+//! funnel: train multi-stage conversion funnels (ESMM and its variants) from a YAML pipeline.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod features;
+pub mod fsutil;
+pub mod metrics;
+pub mod model;
+pub mod numerics;
+pub mod optim;
+pub mod progress;
+pub mod rng;
+pub mod train;
+
+pub use error::{Error, Result};

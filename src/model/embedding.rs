@@ -1,0 +1,338 @@
+//! The sparse embedding store: one table per categorical feature, kept outside autograd, with each
+//! row's optimizer state stored next to its weights. A step touches only the rows its batch used,
+//! so its cost does not grow with the vocabulary.
+
+use rayon::prelude::*;
+
+use crate::config::raw::{EmbeddingOptimizerKind, RawEmbeddingOptimizer};
+use crate::features::PAD_ID;
+use crate::rng::Rng;
+
+/// One feature's table. Row r occupies `data[r * stride .. (r + 1) * stride]`: first `dim`
+/// weights, then the optimizer state (Adagrad: 1 accumulator; lazy Adam: `dim` m and `dim` v).
+pub struct Table {
+    pub name: String,
+    pub vocab: usize,
+    pub dim: usize,
+    stride: usize,
+    data: Vec<f32>,
+    scratch: Scratch,
+}
+
+/// Per-step dedup state: `mark[id]` = (step stamp << 32) | slot of `id` in `unique`.
+#[derive(Default)]
+struct Scratch {
+    mark: Vec<u64>,
+    stamp: u32,
+    unique: Vec<u32>,
+    grad: Vec<f32>,
+}
+
+#[derive(Clone, Copy)]
+pub enum SparseOptimizer {
+    RowwiseAdagrad { lr: f32, eps: f32 },
+    LazyAdam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
+}
+
+impl SparseOptimizer {
+    pub fn from_config(c: &RawEmbeddingOptimizer) -> Self {
+        match c.kind {
+            EmbeddingOptimizerKind::RowwiseAdagrad => SparseOptimizer::RowwiseAdagrad {
+                lr: c.lr as f32,
+                eps: c.eps as f32,
+            },
+            EmbeddingOptimizerKind::LazyAdam => SparseOptimizer::LazyAdam {
+                lr: c.lr as f32,
+                beta1: c.beta1 as f32,
+                beta2: c.beta2 as f32,
+                eps: c.eps as f32,
+            },
+        }
+    }
+
+    fn state_len(&self, dim: usize) -> usize {
+        match self {
+            SparseOptimizer::RowwiseAdagrad { .. } => 1,
+            SparseOptimizer::LazyAdam { .. } => 2 * dim,
+        }
+    }
+}
+
+impl Table {
+    /// A table with rows drawn from N(0, std²) by `rng`; the padding row is zero.
+    pub fn new(
+        name: &str,
+        vocab: usize,
+        dim: usize,
+        std: f64,
+        opt: &SparseOptimizer,
+        initial_state: f32,
+        rng: &mut Rng,
+    ) -> Self {
+        let stride = dim + opt.state_len(dim);
+        let mut data = vec![0f32; vocab * stride];
+        for (r, row) in data.chunks_exact_mut(stride).enumerate() {
+            if r as u32 != PAD_ID {
+                for w in &mut row[..dim] {
+                    *w = (rng.normal() * std) as f32;
+                }
+            }
+            if let SparseOptimizer::RowwiseAdagrad { .. } = opt {
+                row[dim] = initial_state;
+            }
+        }
+        Table {
+            name: name.to_string(),
+            vocab,
+            dim,
+            stride,
+            data,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Weights of row `id`.
+    pub fn row(&self, id: u32) -> &[f32] {
+        let s = id as usize * self.stride;
+        &self.data[s..s + self.dim]
+    }
+
+    /// All weights, row-major (vocab x dim), without optimizer state.
+    pub fn weights(&self) -> Vec<f32> {
+        self.data
+            .chunks_exact(self.stride)
+            .flat_map(|r| r[..self.dim].iter().copied())
+            .collect()
+    }
+
+    /// Replace all weights (vocab x dim); optimizer state is reset to `initial_state`.
+    pub fn set_weights(&mut self, w: &[f32], opt: &SparseOptimizer, initial_state: f32) {
+        for (row, src) in self.data.chunks_exact_mut(self.stride).zip(w.chunks_exact(self.dim)) {
+            row[..self.dim].copy_from_slice(src);
+            row[self.dim..].fill(0.0);
+            if let SparseOptimizer::RowwiseAdagrad { .. } = opt {
+                row[self.dim] = initial_state;
+            }
+        }
+    }
+
+    /// Sum the gradient rows of duplicate ids. `ids[b]` is this field's id in batch row b and
+    /// `grad(b)` its gradient slice. Leaves the unique ids in `scratch.unique` and their summed
+    /// gradients in `scratch.grad` (same order).
+    fn accumulate<'g>(&mut self, ids: impl Iterator<Item = u32>, grad: impl Fn(usize) -> &'g [f32]) {
+        let s = &mut self.scratch;
+        if s.mark.len() != self.vocab {
+            s.mark = vec![0; self.vocab];
+            s.stamp = 0;
+        }
+        s.stamp = s.stamp.wrapping_add(1);
+        if s.stamp == 0 {
+            s.mark.fill(0);
+            s.stamp = 1;
+        }
+        let stamp = (s.stamp as u64) << 32;
+        s.unique.clear();
+        s.grad.clear();
+        let d = self.dim;
+        for (b, id) in ids.enumerate() {
+            let m = s.mark[id as usize];
+            let slot = if m & !0xffff_ffff == stamp {
+                (m & 0xffff_ffff) as usize
+            } else {
+                let slot = s.unique.len();
+                s.mark[id as usize] = stamp | slot as u64;
+                s.unique.push(id);
+                s.grad.resize(s.grad.len() + d, 0.0);
+                slot
+            };
+            let dst = &mut s.grad[slot * d..slot * d + d];
+            for (a, g) in dst.iter_mut().zip(grad(b)) {
+                *a += g;
+            }
+        }
+    }
+
+    /// Apply the optimizer to the rows accumulated by `accumulate`. `step` counts from 1.
+    fn update(&mut self, opt: &SparseOptimizer, step: u64) {
+        let (d, stride) = (self.dim, self.stride);
+        let s = &self.scratch;
+        for (&id, g) in s.unique.iter().zip(s.grad.chunks_exact(d)) {
+            if id == PAD_ID {
+                continue;
+            }
+            let row = &mut self.data[id as usize * stride..(id as usize + 1) * stride];
+            let (w, state) = row.split_at_mut(d);
+            match *opt {
+                SparseOptimizer::RowwiseAdagrad { lr, eps } => {
+                    let mean_sq = g.iter().map(|x| x * x).sum::<f32>() / d as f32;
+                    state[0] += mean_sq;
+                    let k = lr / (state[0].sqrt() + eps);
+                    for (w, g) in w.iter_mut().zip(g) {
+                        *w -= k * g;
+                    }
+                }
+                SparseOptimizer::LazyAdam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                } => {
+                    let bc1 = 1.0 - beta1.powi(step as i32);
+                    let bc2 = 1.0 - beta2.powi(step as i32);
+                    let (m, v) = state.split_at_mut(d);
+                    for j in 0..d {
+                        m[j] = beta1 * m[j] + (1.0 - beta1) * g[j];
+                        v[j] = beta2 * v[j] + (1.0 - beta2) * g[j] * g[j];
+                        w[j] -= lr * (m[j] / bc1) / ((v[j] / bc2).sqrt() + eps);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// All tables of a model and where each one's columns sit in the model input.
+pub struct EmbeddingStore {
+    pub tables: Vec<Table>,
+    /// Column offset of each table's slice in an input row.
+    pub offsets: Vec<usize>,
+    pub opt: SparseOptimizer,
+    step: u64,
+}
+
+impl EmbeddingStore {
+    pub fn new(tables: Vec<Table>, opt: SparseOptimizer) -> Self {
+        let mut offsets = Vec::with_capacity(tables.len());
+        let mut at = 0;
+        for t in &tables {
+            offsets.push(at);
+            at += t.dim;
+        }
+        EmbeddingStore {
+            tables,
+            offsets,
+            opt,
+            step: 0,
+        }
+    }
+
+    /// Total embedding width of one input row.
+    pub fn width(&self) -> usize {
+        self.tables.iter().map(|t| t.dim).sum()
+    }
+
+    /// Write the embeddings of batch row `b` (ids `cat[b * F ..]`) into `out` (one input row).
+    pub fn gather_row(&self, ids: &[u32], out: &mut [f32]) {
+        for ((t, &id), &off) in self.tables.iter().zip(ids).zip(&self.offsets) {
+            out[off..off + t.dim].copy_from_slice(t.row(id));
+        }
+    }
+
+    /// Update the rows used by a batch from the gradient of its input (`rows` x `row_width`,
+    /// embeddings at each table's offset). Tables are updated in parallel.
+    pub fn apply_gradient(&mut self, cat: &[u32], grad: &[f32], row_width: usize) {
+        self.step += 1;
+        let (step, opt, fields) = (self.step, self.opt, self.tables.len());
+        let offsets = &self.offsets;
+        self.tables
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(f, t)| {
+                let off = offsets[f];
+                let d = t.dim;
+                let ids = cat.iter().skip(f).step_by(fields).copied();
+                t.accumulate(ids, |b| &grad[b * row_width + off..b * row_width + off + d]);
+                t.update(&opt, step);
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor, Var};
+
+    /// The summed per-row gradient of the sparse path equals the gradient candle computes for a
+    /// dense table (the oracle), on a batch with repeated ids.
+    #[test]
+    fn sparse_gradient_equals_dense_embedding_gradient() {
+        let dev = Device::Cpu;
+        let (vocab, dim, rows) = (40usize, 4usize, 64usize);
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.1, eps: 1e-8 };
+        let mut rng = Rng::stream(1, "test");
+        let mut table = Table::new("f", vocab, dim, 0.5, &opt, 0.0, &mut rng);
+        let ids: Vec<u32> = (0..rows).map(|_| 3 + rng.below(10) as u32).collect();
+        let w: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
+        let wt = Tensor::from_slice(&w, (dim, 1), &dev).unwrap();
+        let loss_of = |x: &Tensor| x.matmul(&wt).unwrap().sqr().unwrap().sum_all().unwrap();
+
+        // Dense oracle: a Var table, index_select, backward.
+        let dense = Var::from_slice(&table.weights(), (vocab, dim), &dev).unwrap();
+        let idt = Tensor::from_slice(&ids, rows, &dev).unwrap();
+        let x = dense.as_tensor().index_select(&idt, 0).unwrap();
+        let dense_grad = loss_of(&x).backward().unwrap();
+        let dense_grad: Vec<Vec<f32>> = dense_grad.get(dense.as_tensor()).unwrap().to_vec2().unwrap();
+
+        // Sparse path: gather rows into a fresh Var, backward, accumulate duplicates.
+        let gathered: Vec<f32> = ids.iter().flat_map(|&i| table.row(i).to_vec()).collect();
+        let xv = Var::from_vec(gathered, (rows, dim), &dev).unwrap();
+        let g = loss_of(xv.as_tensor()).backward().unwrap();
+        let g: Vec<f32> = g.get(xv.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        table.accumulate(ids.iter().copied(), |b| &g[b * dim..b * dim + dim]);
+
+        let mut touched = 0;
+        for (r, dense_row) in dense_grad.iter().enumerate() {
+            match table.scratch.unique.iter().position(|&u| u as usize == r) {
+                Some(slot) => {
+                    touched += 1;
+                    let sparse_row = &table.scratch.grad[slot * dim..slot * dim + dim];
+                    for (a, b) in sparse_row.iter().zip(dense_row) {
+                        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "row {r}: {a} vs {b}");
+                    }
+                }
+                None => assert!(dense_row.iter().all(|&v| v == 0.0), "row {r} untouched"),
+            }
+        }
+        assert_eq!(touched, table.scratch.unique.len());
+        assert!(touched < rows, "the test batch must repeat ids");
+    }
+
+    #[test]
+    fn only_touched_rows_change_and_padding_stays_zero() {
+        let opt = SparseOptimizer::LazyAdam {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let mut rng = Rng::stream(2, "test");
+        let t = Table::new("f", 10, 2, 0.1, &opt, 0.0, &mut rng);
+        let before = t.weights();
+        let mut store = EmbeddingStore::new(vec![t], opt);
+        // Batch of 3 rows, one field: ids 4, 0 (padding), 4.
+        store.apply_gradient(&[4, 0, 4], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2);
+        let after = store.tables[0].weights();
+        for r in 0..10 {
+            let changed = before[r * 2..r * 2 + 2] != after[r * 2..r * 2 + 2];
+            assert_eq!(changed, r == 4, "row {r}");
+        }
+        assert_eq!(&after[0..2], &[0.0, 0.0]);
+        // First lazy-Adam step moves each weight by lr (m̂/sqrt(v̂) = 1).
+        assert!((before[8] - after[8] - 0.1).abs() < 1e-5);
+    }
+
+    #[test]
+    fn rowwise_adagrad_step_by_hand() {
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.5, eps: 0.0 };
+        let mut rng = Rng::stream(3, "test");
+        let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng);
+        let before = t.weights();
+        let mut store = EmbeddingStore::new(vec![t], opt);
+        // Gradient (3, 4): G = (9 + 16) / 2 = 12.5; step = 0.5 / sqrt(12.5) * g.
+        store.apply_gradient(&[3], &[3.0, 4.0], 2);
+        let after = store.tables[0].weights();
+        let k = 0.5 / 12.5f32.sqrt();
+        assert!((before[6] - after[6] - 3.0 * k).abs() < 1e-6);
+        assert!((before[7] - after[7] - 4.0 * k).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,221 @@
+//! The funnel model: shared sparse embeddings, one tower per stage, and a head. One chain for every
+//! funnel depth; variants are chosen by the pipeline, never by copies of this code.
+
+mod embedding;
+mod head;
+mod ops;
+mod tower;
+
+pub use embedding::{EmbeddingStore, SparseOptimizer, Table};
+pub use head::{Head, StageProbs};
+pub use tower::Tower;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor, Var};
+
+use crate::config::Pipeline;
+use crate::data::{Batch, Dataset};
+use crate::error::{Error, Result};
+use crate::features::Encoders;
+use crate::optim::DenseOptimizer;
+use crate::rng::Rng;
+
+pub struct FunnelModel {
+    pub store: EmbeddingStore,
+    pub towers: Vec<Tower>,
+    pub head: Head,
+    /// Checkpoint names of the towers (stage names), in stage order.
+    tower_names: Vec<String>,
+    numerics: usize,
+    initial_state: f32,
+    dev: Device,
+}
+
+impl FunnelModel {
+    /// A freshly initialised model: every random draw comes from the pipeline seed.
+    pub fn new(p: &Pipeline, enc: &Encoders) -> Result<Self> {
+        let dev = Device::Cpu;
+        let seed = p.train.seed;
+        let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
+        let initial_state = p.train.embedding_optimizer.initial_accumulator as f32;
+        let tables = p
+            .categorical
+            .iter()
+            .zip(&enc.categorical)
+            .enumerate()
+            .map(|(f, (spec, e))| {
+                let mut rng = Rng::stream(seed, &format!("init/embedding/{f}"));
+                Table::new(
+                    &spec.name,
+                    e.vocab_size(),
+                    spec.dim,
+                    p.embedding_init_std,
+                    &opt,
+                    initial_state,
+                    &mut rng,
+                )
+            })
+            .collect();
+        let store = EmbeddingStore::new(tables, opt);
+        let input = store.width() + p.numeric.len();
+        let towers = p
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let mut rng = Rng::stream(seed, &format!("init/tower/{k}"));
+                Tower::new(
+                    input,
+                    &s.tower.hidden,
+                    s.tower.activation,
+                    s.tower.dropout,
+                    &mut rng,
+                    &dev,
+                )
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let weights: Vec<f64> = p.stages.iter().map(|s| s.loss_weight).collect();
+        Ok(FunnelModel {
+            store,
+            towers,
+            head: Head::new(p.head, &weights, &dev)?,
+            tower_names: p.stages.iter().map(|s| s.name.clone()).collect(),
+            numerics: p.numeric.len(),
+            initial_state,
+            dev,
+        })
+    }
+
+    pub fn stages(&self) -> usize {
+        self.towers.len()
+    }
+
+    fn input_width(&self) -> usize {
+        self.store.width() + self.numerics
+    }
+
+    /// The input rows of a batch: embeddings, then numeric features.
+    fn input(&self, b: &Batch) -> Vec<f32> {
+        let (w, e, f) = (self.input_width(), self.store.width(), self.store.tables.len());
+        let mut x = vec![0f32; b.rows * w];
+        for (r, row) in x.chunks_exact_mut(w).enumerate() {
+            self.store.gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
+            row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
+        }
+        x
+    }
+
+    fn logits(&self, x: &Tensor, mut dropout_rng: Option<&mut Rng>) -> Result<Tensor> {
+        let cols = self
+            .towers
+            .iter()
+            .map(|t| t.forward(x, dropout_rng.as_deref_mut()))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&cols, 1)?)
+    }
+
+    /// One optimisation step on a batch; returns the batch loss.
+    pub fn train_step(
+        &mut self,
+        b: &Batch,
+        dense: &mut DenseOptimizer,
+        dropout_rng: &mut Rng,
+    ) -> Result<f64> {
+        let w = self.input_width();
+        let x = Var::from_vec(self.input(b), (b.rows, w), &self.dev)?;
+        let labels = Tensor::from_slice(&b.labels, (b.rows, self.stages()), &self.dev)?;
+        let logits = self.logits(x.as_tensor(), Some(dropout_rng))?;
+        let loss = self.head.loss(&logits, &labels)?;
+        let value = loss.to_scalar::<f32>()? as f64;
+        let grads = loss.backward()?;
+        dense.step(&grads)?;
+        let gx = grads
+            .get(x.as_tensor())
+            .ok_or_else(|| Error::Internal("no gradient reached the input".into()))?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        self.store.apply_gradient(&b.cat, &gx, w);
+        Ok(value)
+    }
+
+    /// Logits of every row of a dataset (rows x stages, row-major), in inference mode.
+    pub fn predict_logits(&self, d: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(d.rows * self.stages());
+        let w = self.input_width();
+        for start in (0..d.rows).step_by(batch_size) {
+            let end = (start + batch_size).min(d.rows);
+            let b = d.batch_range(start, end);
+            let x = Tensor::from_vec(self.input(&b), (b.rows, w), &self.dev)?;
+            let logits = self.logits(&x, None)?;
+            out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    pub fn dense_vars(&self) -> Vec<Var> {
+        self.named_dense().into_iter().map(|(_, v)| v).collect()
+    }
+
+    fn named_dense(&self) -> Vec<(String, Var)> {
+        self.towers
+            .iter()
+            .zip(&self.tower_names)
+            .flat_map(|(t, name)| t.params(&format!("towers.{name}")))
+            .collect()
+    }
+
+    /// All weights as named tensors: `embeddings.<feature>` and `towers.<stage>.<layer>.weight|bias`.
+    pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = Vec::new();
+        for t in &self.store.tables {
+            let w = Tensor::from_vec(t.weights(), (t.vocab, t.dim), &self.dev)?;
+            out.push((format!("embeddings.{}", t.name), w));
+        }
+        for (name, v) in self.named_dense() {
+            out.push((name, v.as_tensor().clone()));
+        }
+        Ok(out)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let map: HashMap<String, Tensor> = self.tensors()?.into_iter().collect();
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(".weights.tmp-{}", std::process::id()));
+        candle_core::safetensors::save(&map, &tmp)?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// Load weights saved by `save`; every tensor must be present with the expected shape.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut map = candle_core::safetensors::load(path, &self.dev).map_err(|e| {
+            Error::run(dir, format!("cannot read {}: {e}", path.display()))
+        })?;
+        let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
+            let t = map.remove(name).ok_or_else(|| {
+                Error::run(dir, format!("weights have no tensor `{name}`"))
+            })?;
+            if t.dims() != shape {
+                return Err(Error::run(
+                    dir,
+                    format!("tensor `{name}` has shape {:?}, the pipeline needs {shape:?}", t.dims()),
+                ));
+            }
+            Ok(t)
+        };
+        for t in self.store.tables.iter_mut() {
+            let w = take(&format!("embeddings.{}", t.name), &[t.vocab, t.dim])?;
+            t.set_weights(&w.flatten_all()?.to_vec1::<f32>()?, &self.store.opt, self.initial_state);
+        }
+        for (name, v) in self.named_dense() {
+            let t = take(&name, v.dims())?;
+            v.set(&t)?;
+        }
+        if let Some(extra) = map.keys().min() {
+            return Err(Error::run(dir, format!("weights hold a tensor `{extra}` the pipeline does not declare")));
+        }
+        Ok(())
+    }
+}

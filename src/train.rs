@@ -1,0 +1,182 @@
+//! The training loop: seeded shuffling, per-epoch validation, early stopping with the best weights
+//! kept on disk, final test metrics, and the run directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::checkpoint::RunWriter;
+use crate::config::{Measure, Pipeline, Prediction};
+use crate::data::{Dataset, Splits};
+use crate::error::Result;
+use crate::metrics::{StageMetrics, evaluate, format_table};
+use crate::model::FunnelModel;
+use crate::optim::DenseOptimizer;
+use crate::progress::EpochProgress;
+use crate::rng::Rng;
+
+#[derive(Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid: Option<Vec<StageMetrics>>,
+}
+
+/// Everything `metrics.json` holds.
+#[derive(Serialize)]
+pub struct RunMetrics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid: Option<Vec<StageMetrics>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<Vec<StageMetrics>>,
+    pub best_epoch: usize,
+    pub epochs_run: usize,
+    pub history: Vec<EpochRecord>,
+}
+
+pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Vec<StageMetrics>> {
+    let logits = model.predict_logits(d, p.train.eval_batch_size)?;
+    let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
+    Ok(evaluate(p.head, &logits, &d.reached, &names))
+}
+
+/// Value of the early-stopping monitor, oriented so that larger is better.
+fn monitor_score(p: &Pipeline, m: &[StageMetrics]) -> Option<f64> {
+    let es = p.train.early_stopping.as_ref()?;
+    let s = &m[es.stage];
+    let block = match es.prediction {
+        Prediction::Cumulative => &s.cumulative,
+        Prediction::Conditional => &s.conditional,
+    };
+    match es.measure {
+        Measure::Auc => block.auc,
+        Measure::Logloss => block.logloss.map(|l| -l),
+    }
+}
+
+/// Train `p` on prepared splits, writing the run to `out`. Returns the metrics.
+pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
+    let run = RunWriter::create(out, p, &splits.encoders)?;
+    let mut model = FunnelModel::new(p, &splits.encoders)?;
+    let mut dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer)?;
+    let train = &splits.train;
+    let seed = p.train.seed;
+    let mut history = Vec::new();
+    let (mut best, mut best_epoch, mut since_best) = (f64::NEG_INFINITY, 0usize, 0usize);
+    for epoch in 1..=p.train.epochs {
+        let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(train.rows);
+        let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
+        let mut progress = EpochProgress::start(epoch, p.train.epochs, train.rows);
+        for idx in order.chunks(p.train.batch_size) {
+            let batch = train.batch(idx);
+            let loss = model.train_step(&batch, &mut dense, &mut dropout)?;
+            progress.batch(batch.rows, loss);
+        }
+        let train_loss = progress.finish();
+        let valid = match &splits.valid {
+            Some(v) => {
+                let m = eval_dataset(&model, p, v)?;
+                print!("{}", format_table(&format!("valid, epoch {epoch}"), &m));
+                Some(m)
+            }
+            None => None,
+        };
+        let score = valid.as_deref().and_then(|m| monitor_score(p, m));
+        history.push(EpochRecord {
+            epoch,
+            train_loss,
+            valid,
+        });
+        match (&p.train.early_stopping, score) {
+            (Some(es), Some(s)) => {
+                if s > best {
+                    (best, best_epoch, since_best) = (s, epoch, 0);
+                    run.save_weights(&model)?;
+                } else {
+                    since_best += 1;
+                    if since_best >= es.patience {
+                        eprintln!(
+                            "early stopping: `{}` has not improved for {} epoch(s); best epoch {best_epoch}",
+                            es.monitor, es.patience
+                        );
+                        break;
+                    }
+                }
+            }
+            _ => {
+                best_epoch = epoch;
+                run.save_weights(&model)?;
+            }
+        }
+    }
+    let epochs_run = history.len();
+    if best_epoch != epochs_run {
+        run.load_weights(&mut model)?;
+    }
+    let valid = history
+        .iter()
+        .find(|h| h.epoch == best_epoch)
+        .and_then(|h| h.valid.clone());
+    let test = match &splits.test {
+        Some(t) => {
+            let m = eval_dataset(&model, p, t)?;
+            print!("{}", format_table(&format!("test (best epoch {best_epoch})"), &m));
+            Some(m)
+        }
+        None => None,
+    };
+    let metrics = RunMetrics {
+        valid,
+        test,
+        best_epoch,
+        epochs_run,
+        history,
+    };
+    let json = serde_json::to_string_pretty(&metrics)
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    run.finish(p, &json)?;
+    Ok(metrics)
+}
+
+/// `runs/<pipeline name>-<UTC timestamp>` under the current directory.
+pub fn default_run_dir(p: &Pipeline) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    PathBuf::from("runs").join(format!(
+        "{}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        p.name,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        // 2026-11-28 is day 20_785 since the epoch (python: date(2026,11,28)-date(1970,1,1)).
+        assert_eq!(super::civil_from_days(20_785), (2026, 11, 28));
+        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+}
