@@ -80,7 +80,9 @@ impl RunWriter {
         write_atomic(&self.dir.join(METRICS), metrics_json.as_bytes())?;
         let mut data = Vec::new();
         let mut add = |split: &str, path: &Path| -> Result<()> {
-            let bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+            let bytes = std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .len();
             data.push(DataFingerprint {
                 split: split.into(),
                 path: path.display().to_string(),
@@ -103,8 +105,8 @@ impl RunWriter {
             weights_sha256: sha256_file(&self.dir.join(WEIGHTS))?,
             data,
         };
-        let text = serde_json::to_string_pretty(&manifest)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&self.dir.join(MANIFEST), text.as_bytes())
     }
 }
@@ -164,7 +166,10 @@ impl Run {
                 .zip(&pipeline.numeric)
                 .all(|(e, s)| e.name == s.name && e.column == s.column);
         if !names_match {
-            return Err(Error::run(dir, "encoders.json does not describe the pipeline's features"));
+            return Err(Error::run(
+                dir,
+                "encoders.json does not describe the pipeline's features",
+            ));
         }
         let mut model = FunnelModel::new(&pipeline, &encoders)?;
         model.load(&dir.join(WEIGHTS))?;
@@ -178,6 +183,7 @@ impl Run {
 }
 
 fn mismatch(dir: &Path, name: &str) -> Error {
-    Error::run(dir, format!("{name} does not match the run's manifest"))
-        .with_hint("the files of this run were changed or mixed with another run's; retrain or restore them")
+    Error::run(dir, format!("{name} does not match the run's manifest")).with_hint(
+        "the files of this run were changed or mixed with another run's; retrain or restore them",
+    )
 }

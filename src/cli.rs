@@ -15,7 +15,11 @@ use crate::model::Head;
 use crate::train::{default_run_dir, eval_dataset, train};
 
 #[derive(Parser)]
-#[command(name = "funnel", version, about = "Train multi-stage conversion funnels (ESMM) from a YAML pipeline")]
+#[command(
+    name = "funnel",
+    version,
+    about = "Train multi-stage conversion funnels (ESMM) from a YAML pipeline"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,8 +80,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 eprintln!(
                     "data: train {} rows{}{}; {} stage(s): {}",
                     splits.train.rows,
-                    splits.valid.as_ref().map(|d| format!(", valid {}", d.rows)).unwrap_or_default(),
-                    splits.test.as_ref().map(|d| format!(", test {}", d.rows)).unwrap_or_default(),
+                    splits
+                        .valid
+                        .as_ref()
+                        .map(|d| format!(", valid {}", d.rows))
+                        .unwrap_or_default(),
+                    splits
+                        .test
+                        .as_ref()
+                        .map(|d| format!(", test {}", d.rows))
+                        .unwrap_or_default(),
                     p.stages.len(),
                     p.stage_names().join(" -> ")
                 );
@@ -103,7 +115,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 let m = eval_dataset(&r.model, p, &d)?;
-                print!("{}", format_table(&format!("{} ({} rows)", data.display(), d.rows), &m));
+                print!(
+                    "{}",
+                    format_table(&format!("{} ({} rows)", data.display(), d.rows), &m)
+                );
                 Ok(())
             })
         }

@@ -148,7 +148,9 @@ impl NumericEncoder {
                     hi = hi.max(t);
                     Ok(())
                 }
-                _ if spec.missing == MissingPolicy::Error => Err(missing_error(frame, &spec.column, i, v)),
+                _ if spec.missing == MissingPolicy::Error => {
+                    Err(missing_error(frame, &spec.column, i, v))
+                }
                 _ => Ok(()),
             }
         })?;

@@ -135,7 +135,10 @@ pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
             (format!("conditional P({stage})"), "all rows".to_string())
         } else {
             let prev = &m[k - 1].name;
-            (format!("conditional P({stage}|{prev})"), format!("reached {prev}"))
+            (
+                format!("conditional P({stage}|{prev})"),
+                format!("reached {prev}"),
+            )
         }
     };
     let rows: Vec<[String; 7]> = m
@@ -156,7 +159,15 @@ pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
             })
         })
         .collect();
-    let head = ["stage", "prediction", "rows used", "rows", "positives", "AUC", "logloss"];
+    let head = [
+        "stage",
+        "prediction",
+        "rows used",
+        "rows",
+        "positives",
+        "AUC",
+        "logloss",
+    ];
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     widths[0] = widths[0].max(name_w);
     for r in &rows {
@@ -257,6 +268,9 @@ mod tests {
         assert!((m[1].cumulative.logloss.unwrap() - want).abs() < 1e-12);
         assert_eq!(m[1].conditional.auc, Some(0.5));
         let table = format_table("t", &m);
-        assert!(table.contains("conditional P(buy|click)  reached click"), "{table}");
+        assert!(
+            table.contains("conditional P(buy|click)  reached click"),
+            "{table}"
+        );
     }
 }

@@ -52,7 +52,10 @@ mod tests {
         }
         for &x in &[-20.0, -3.0, -0.7, -0.5, -1e-3] {
             let naive = (1.0 - f64::exp(x)).ln();
-            assert!((log1mexp(x) - naive).abs() < 1e-9 * naive.abs().max(1.0), "{x}");
+            assert!(
+                (log1mexp(x) - naive).abs() < 1e-9 * naive.abs().max(1.0),
+                "{x}"
+            );
         }
     }
 

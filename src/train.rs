@@ -121,7 +121,10 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
     let test = match &splits.test {
         Some(t) => {
             let m = eval_dataset(&model, p, t)?;
-            print!("{}", format_table(&format!("test (best epoch {best_epoch})"), &m));
+            print!(
+                "{}",
+                format_table(&format!("test (best epoch {best_epoch})"), &m)
+            );
             Some(m)
         }
         None => None,

@@ -144,7 +144,8 @@ impl Locator {
 mod tests {
     use super::*;
 
-    const DOC: &str = "name: x\nstages:\n  - name: click\n    label:\n      column: y\n  - name: buy\n";
+    const DOC: &str =
+        "name: x\nstages:\n  - name: click\n    label:\n      column: y\n  - name: buy\n";
 
     #[test]
     fn finds_keys_and_items() {

@@ -32,7 +32,7 @@ fn yaml_error(file: &Path, e: &serde_yaml::Error) -> Error {
         _ => (".".to_string(), body.to_string()),
     };
     let hint = if message.starts_with("unknown field") {
-        "remove the key or fix its spelling; the keys this place accepts are listed above"
+        "remove the key or fix its spelling; the accepted keys are listed after `expected`"
     } else if message.starts_with("missing field") {
         "add the key (docs/pipeline.md lists every key)"
     } else if message.starts_with("unknown variant") {

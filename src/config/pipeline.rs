@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 pub enum SplitSource {
     File(FileSource),
     /// A share of the training file's rows, drawn with the run seed.
-    Carved { fraction: f64 },
+    Carved {
+        fraction: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +226,10 @@ impl Checker<'_> {
         } = model;
         // Make every path absolute so the stored pipeline means the same thing from any directory.
         for (src, parsed) in [
-            (Some(&mut raw.data.train), Some(SplitSource::File(train_source.clone()))),
+            (
+                Some(&mut raw.data.train),
+                Some(SplitSource::File(train_source.clone())),
+            ),
             (raw.data.valid.as_mut(), valid.clone()),
             (raw.data.test.as_mut(), test.clone()),
         ] {
@@ -381,10 +386,7 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn features(
-        &self,
-        f: &RawFeatures,
-    ) -> Result<(Vec<CategoricalSpec>, Vec<NumericSpec>)> {
+    fn features(&self, f: &RawFeatures) -> Result<(Vec<CategoricalSpec>, Vec<NumericSpec>)> {
         if f.embedding_dim == 0 {
             return Err(self.err(
                 "features.embedding_dim",
@@ -420,7 +422,11 @@ impl Checker<'_> {
             }
             let dim = c.dim.unwrap_or(f.embedding_dim);
             if dim == 0 {
-                return Err(self.err(&format!("{at}.dim"), "dim must be at least 1", "remove `dim` to use `features.embedding_dim`"));
+                return Err(self.err(
+                    &format!("{at}.dim"),
+                    "dim must be at least 1",
+                    "remove `dim` to use `features.embedding_dim`",
+                ));
             }
             if c.hash_buckets == Some(0) {
                 return Err(self.err(
@@ -527,7 +533,10 @@ impl Checker<'_> {
             if !(s.loss_weight >= 0.0 && s.loss_weight.is_finite()) {
                 return Err(self.err(
                     &format!("{at}.loss_weight"),
-                    format!("loss_weight must be a finite number >= 0, got {}", s.loss_weight),
+                    format!(
+                        "loss_weight must be a finite number >= 0, got {}",
+                        s.loss_weight
+                    ),
                     "1.0 weighs every stage equally",
                 ));
             }
@@ -609,26 +618,46 @@ impl Checker<'_> {
             early_stopping,
         } = t;
         if epochs == 0 {
-            return Err(self.err("train.epochs", "epochs must be at least 1", "e.g. `epochs: 10`"));
+            return Err(self.err(
+                "train.epochs",
+                "epochs must be at least 1",
+                "e.g. `epochs: 10`",
+            ));
         }
         if batch_size == 0 {
-            return Err(self.err("train.batch_size", "batch_size must be at least 1", "e.g. `batch_size: 512`"));
+            return Err(self.err(
+                "train.batch_size",
+                "batch_size must be at least 1",
+                "e.g. `batch_size: 512`",
+            ));
         }
         if eval_batch_size == 0 {
-            return Err(self.err("train.eval_batch_size", "eval_batch_size must be at least 1", "e.g. `eval_batch_size: 8192`"));
+            return Err(self.err(
+                "train.eval_batch_size",
+                "eval_batch_size must be at least 1",
+                "e.g. `eval_batch_size: 8192`",
+            ));
         }
         let positive = |v: f64| v > 0.0 && v.is_finite();
         let unit = |v: f64| (0.0..1.0).contains(&v);
         let o = &optimizer;
         for (key, ok, what) in [
             ("lr", positive(o.lr), "a positive number"),
-            ("weight_decay", o.weight_decay >= 0.0 && o.weight_decay.is_finite(), "a number >= 0"),
+            (
+                "weight_decay",
+                o.weight_decay >= 0.0 && o.weight_decay.is_finite(),
+                "a number >= 0",
+            ),
             ("beta1", unit(o.beta1), "in [0, 1)"),
             ("beta2", unit(o.beta2), "in [0, 1)"),
             ("eps", positive(o.eps), "a positive number"),
         ] {
             if !ok {
-                return Err(self.err(&format!("train.optimizer.{key}"), format!("`{key}` must be {what}"), "the defaults are lr 0.001, betas 0.9/0.999, eps 1e-8"));
+                return Err(self.err(
+                    &format!("train.optimizer.{key}"),
+                    format!("`{key}` must be {what}"),
+                    "the defaults are lr 0.001, betas 0.9/0.999, eps 1e-8",
+                ));
             }
         }
         let e = &embedding_optimizer;
@@ -637,10 +666,18 @@ impl Checker<'_> {
             ("beta1", unit(e.beta1), "in [0, 1)"),
             ("beta2", unit(e.beta2), "in [0, 1)"),
             ("eps", positive(e.eps), "a positive number"),
-            ("initial_accumulator", e.initial_accumulator >= 0.0 && e.initial_accumulator.is_finite(), "a number >= 0"),
+            (
+                "initial_accumulator",
+                e.initial_accumulator >= 0.0 && e.initial_accumulator.is_finite(),
+                "a number >= 0",
+            ),
         ] {
             if !ok {
-                return Err(self.err(&format!("train.embedding_optimizer.{key}"), format!("`{key}` must be {what}"), "row-wise Adagrad works well with lr 0.05"));
+                return Err(self.err(
+                    &format!("train.embedding_optimizer.{key}"),
+                    format!("`{key}` must be {what}"),
+                    "row-wise Adagrad works well with lr 0.05",
+                ));
             }
         }
         let early_stopping = early_stopping
@@ -663,7 +700,10 @@ impl Checker<'_> {
         let hint = || {
             format!(
                 "write `<stage>.<cumulative|conditional>.<auc|logloss>`, e.g. `{}.cumulative.auc`",
-                stages.last().map(|s| s.name.as_str()).unwrap_or("conversion")
+                stages
+                    .last()
+                    .map(|s| s.name.as_str())
+                    .unwrap_or("conversion")
             )
         };
         let parts: Vec<&str> = es.monitor.split('.').collect();
@@ -684,7 +724,11 @@ impl Checker<'_> {
             other => return Err(self.err(at, format!("unknown measure `{other}`"), hint())),
         };
         if es.patience == 0 {
-            return Err(self.err("train.early_stopping.patience", "patience must be at least 1", "e.g. `patience: 2` stops after two epochs without improvement"));
+            return Err(self.err(
+                "train.early_stopping.patience",
+                "patience must be at least 1",
+                "e.g. `patience: 2` stops after two epochs without improvement",
+            ));
         }
         Ok(EarlyStopping {
             stage,

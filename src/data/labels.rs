@@ -1,8 +1,8 @@
 //! Stage labels: reading each stage's column, turning it into "reached this stage" flags, and
 //! finding rows that reached a stage without the one before it.
 
-use crate::config::raw::{InconsistentRows, LabelMeaning};
 use crate::config::StageSpec;
+use crate::config::raw::{InconsistentRows, LabelMeaning};
 use crate::data::source::Frame;
 use crate::error::{Error, Result};
 

@@ -75,16 +75,21 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let valid_rows = carve(&p.valid);
     let test_rows = carve(&p.test);
     perm.sort_unstable();
-    let split_frame = |s: &Option<SplitSource>, carved: Option<Vec<u32>>| -> Result<Option<Frame>> {
-        match (s, carved) {
-            (Some(SplitSource::File(src)), _) => Ok(Some(Frame::read(src, Some(&cols))?)),
-            (_, Some(rows)) => Ok(Some(full.take(&rows)?)),
-            _ => Ok(None),
-        }
-    };
+    let split_frame =
+        |s: &Option<SplitSource>, carved: Option<Vec<u32>>| -> Result<Option<Frame>> {
+            match (s, carved) {
+                (Some(SplitSource::File(src)), _) => Ok(Some(Frame::read(src, Some(&cols))?)),
+                (_, Some(rows)) => Ok(Some(full.take(&rows)?)),
+                _ => Ok(None),
+            }
+        };
     let valid_frame = split_frame(&p.valid, valid_rows)?;
     let test_frame = split_frame(&p.test, test_rows)?;
-    let train_frame = if perm.len() < n { full.take(&perm)? } else { full };
+    let train_frame = if perm.len() < n {
+        full.take(&perm)?
+    } else {
+        full
+    };
 
     let train_labels = read_labels(&train_frame, &p.stages, p.inconsistent_rows)?;
     if train_labels.keep.is_empty() {
@@ -105,9 +110,15 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     };
     let valid = encode_opt("valid", valid_frame)?;
     let test = encode_opt("test", test_frame)?;
-    for d in [Some(&train), valid.as_ref(), test.as_ref()].into_iter().flatten() {
+    for d in [Some(&train), valid.as_ref(), test.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         if d.rows == 0 {
-            return Err(Error::data(&d.file, format!("the {} split has no usable rows", d.split)));
+            return Err(Error::data(
+                &d.file,
+                format!("the {} split has no usable rows", d.split),
+            ));
         }
         for (k, &count) in d.dropped.iter().enumerate() {
             if count > 0 {
@@ -175,7 +186,11 @@ pub fn encode_unlabelled(frame: &Frame, encoders: &Encoders, p: &Pipeline) -> Re
     })
 }
 
-fn read_ids(frame: &Frame, p: &Pipeline, keep: Option<&[u32]>) -> Result<Option<Vec<Option<String>>>> {
+fn read_ids(
+    frame: &Frame,
+    p: &Pipeline,
+    keep: Option<&[u32]>,
+) -> Result<Option<Vec<Option<String>>>> {
     let Some(col) = &p.id_column else {
         return Ok(None);
     };

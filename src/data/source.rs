@@ -49,9 +49,8 @@ impl Frame {
                 .collect();
             for c in cols {
                 if !have.contains(c) {
-                    return Err(Error::data_at(file, c, None, "column not found").with_hint(
-                        format!("the file has columns: {}", have.join(", ")),
-                    ));
+                    return Err(Error::data_at(file, c, None, "column not found")
+                        .with_hint(format!("the file has columns: {}", have.join(", "))));
                 }
             }
             let mut unique: Vec<&String> = Vec::new();
@@ -109,7 +108,10 @@ impl Frame {
 
     /// The rows at `indices`, in that order, remembering their original row numbers.
     pub fn take(&self, indices: &[u32]) -> Result<Frame> {
-        let idx = IdxCa::from_vec("idx".into(), indices.iter().map(|&i| i as IdxSize).collect());
+        let idx = IdxCa::from_vec(
+            "idx".into(),
+            indices.iter().map(|&i| i as IdxSize).collect(),
+        );
         let df = self.df.take(&idx).map_err(|e| polars_err(&self.file, e))?;
         let rows = indices
             .iter()
@@ -149,12 +151,12 @@ impl Frame {
             }
             return Ok(());
         }
-        let as_text = s
-            .cast(&DataType::String)
-            .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as text: {e}")))?;
-        let ca = as_text
-            .str()
-            .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as text: {e}")))?;
+        let as_text = s.cast(&DataType::String).map_err(|e| {
+            Error::data_at(&self.file, name, None, format!("cannot read as text: {e}"))
+        })?;
+        let ca = as_text.str().map_err(|e| {
+            Error::data_at(&self.file, name, None, format!("cannot read as text: {e}"))
+        })?;
         for (i, v) in ca.iter().enumerate() {
             f(i, self.clean(v))?;
         }
@@ -170,12 +172,22 @@ impl Frame {
     ) -> Result<()> {
         let s = self.series(name)?;
         if s.dtype().is_primitive_numeric() || s.dtype() == &DataType::Boolean {
-            let cast = s
-                .cast(&DataType::Float64)
-                .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as numbers: {e}")))?;
-            let ca = cast
-                .f64()
-                .map_err(|e| Error::data_at(&self.file, name, None, format!("cannot read as numbers: {e}")))?;
+            let cast = s.cast(&DataType::Float64).map_err(|e| {
+                Error::data_at(
+                    &self.file,
+                    name,
+                    None,
+                    format!("cannot read as numbers: {e}"),
+                )
+            })?;
+            let ca = cast.f64().map_err(|e| {
+                Error::data_at(
+                    &self.file,
+                    name,
+                    None,
+                    format!("cannot read as numbers: {e}"),
+                )
+            })?;
             for (i, v) in ca.iter().enumerate() {
                 f(i, v)?;
             }
@@ -200,7 +212,11 @@ impl Frame {
 
     fn clean<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
         let v = v?;
-        let v = if self.trim { v.trim_matches([' ', '\t']) } else { v };
+        let v = if self.trim {
+            v.trim_matches([' ', '\t'])
+        } else {
+            v
+        };
         if self.nulls.iter().any(|n| n == v) {
             None
         } else {

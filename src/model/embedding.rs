@@ -30,8 +30,16 @@ struct Scratch {
 
 #[derive(Clone, Copy)]
 pub enum SparseOptimizer {
-    RowwiseAdagrad { lr: f32, eps: f32 },
-    LazyAdam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
+    RowwiseAdagrad {
+        lr: f32,
+        eps: f32,
+    },
+    LazyAdam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+    },
 }
 
 impl SparseOptimizer {
@@ -107,7 +115,11 @@ impl Table {
 
     /// Replace all weights (vocab x dim); optimizer state is reset to `initial_state`.
     pub fn set_weights(&mut self, w: &[f32], opt: &SparseOptimizer, initial_state: f32) {
-        for (row, src) in self.data.chunks_exact_mut(self.stride).zip(w.chunks_exact(self.dim)) {
+        for (row, src) in self
+            .data
+            .chunks_exact_mut(self.stride)
+            .zip(w.chunks_exact(self.dim))
+        {
             row[..self.dim].copy_from_slice(src);
             row[self.dim..].fill(0.0);
             if let SparseOptimizer::RowwiseAdagrad { .. } = opt {
@@ -119,7 +131,11 @@ impl Table {
     /// Sum the gradient rows of duplicate ids. `ids[b]` is this field's id in batch row b and
     /// `grad(b)` its gradient slice. Leaves the unique ids in `scratch.unique` and their summed
     /// gradients in `scratch.grad` (same order).
-    fn accumulate<'g>(&mut self, ids: impl Iterator<Item = u32>, grad: impl Fn(usize) -> &'g [f32]) {
+    fn accumulate<'g>(
+        &mut self,
+        ids: impl Iterator<Item = u32>,
+        grad: impl Fn(usize) -> &'g [f32],
+    ) {
         let s = &mut self.scratch;
         if s.mark.len() != self.vocab {
             s.mark = vec![0; self.vocab];
@@ -234,16 +250,13 @@ impl EmbeddingStore {
         self.step += 1;
         let (step, opt, fields) = (self.step, self.opt, self.tables.len());
         let offsets = &self.offsets;
-        self.tables
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(f, t)| {
-                let off = offsets[f];
-                let d = t.dim;
-                let ids = cat.iter().skip(f).step_by(fields).copied();
-                t.accumulate(ids, |b| &grad[b * row_width + off..b * row_width + off + d]);
-                t.update(&opt, step);
-            });
+        self.tables.par_iter_mut().enumerate().for_each(|(f, t)| {
+            let off = offsets[f];
+            let d = t.dim;
+            let ids = cat.iter().skip(f).step_by(fields).copied();
+            t.accumulate(ids, |b| &grad[b * row_width + off..b * row_width + off + d]);
+            t.update(&opt, step);
+        });
     }
 }
 
@@ -271,13 +284,23 @@ mod tests {
         let idt = Tensor::from_slice(&ids, rows, &dev).unwrap();
         let x = dense.as_tensor().index_select(&idt, 0).unwrap();
         let dense_grad = loss_of(&x).backward().unwrap();
-        let dense_grad: Vec<Vec<f32>> = dense_grad.get(dense.as_tensor()).unwrap().to_vec2().unwrap();
+        let dense_grad: Vec<Vec<f32>> = dense_grad
+            .get(dense.as_tensor())
+            .unwrap()
+            .to_vec2()
+            .unwrap();
 
         // Sparse path: gather rows into a fresh Var, backward, accumulate duplicates.
         let gathered: Vec<f32> = ids.iter().flat_map(|&i| table.row(i).to_vec()).collect();
         let xv = Var::from_vec(gathered, (rows, dim), &dev).unwrap();
         let g = loss_of(xv.as_tensor()).backward().unwrap();
-        let g: Vec<f32> = g.get(xv.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let g: Vec<f32> = g
+            .get(xv.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         table.accumulate(ids.iter().copied(), |b| &g[b * dim..b * dim + dim]);
 
         let mut touched = 0;
@@ -287,7 +310,10 @@ mod tests {
                     touched += 1;
                     let sparse_row = &table.scratch.grad[slot * dim..slot * dim + dim];
                     for (a, b) in sparse_row.iter().zip(dense_row) {
-                        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "row {r}: {a} vs {b}");
+                        assert!(
+                            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                            "row {r}: {a} vs {b}"
+                        );
                     }
                 }
                 None => assert!(dense_row.iter().all(|&v| v == 0.0), "row {r} untouched"),

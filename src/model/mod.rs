@@ -98,10 +98,15 @@ impl FunnelModel {
 
     /// The input rows of a batch: embeddings, then numeric features.
     fn input(&self, b: &Batch) -> Vec<f32> {
-        let (w, e, f) = (self.input_width(), self.store.width(), self.store.tables.len());
+        let (w, e, f) = (
+            self.input_width(),
+            self.store.width(),
+            self.store.tables.len(),
+        );
         let mut x = vec![0f32; b.rows * w];
         for (r, row) in x.chunks_exact_mut(w).enumerate() {
-            self.store.gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
+            self.store
+                .gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
             row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
         }
         x
@@ -190,31 +195,40 @@ impl FunnelModel {
     /// Load weights saved by `save`; every tensor must be present with the expected shape.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut map = candle_core::safetensors::load(path, &self.dev).map_err(|e| {
-            Error::run(dir, format!("cannot read {}: {e}", path.display()))
-        })?;
+        let mut map = candle_core::safetensors::load(path, &self.dev)
+            .map_err(|e| Error::run(dir, format!("cannot read {}: {e}", path.display())))?;
         let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
-            let t = map.remove(name).ok_or_else(|| {
-                Error::run(dir, format!("weights have no tensor `{name}`"))
-            })?;
+            let t = map
+                .remove(name)
+                .ok_or_else(|| Error::run(dir, format!("weights have no tensor `{name}`")))?;
             if t.dims() != shape {
                 return Err(Error::run(
                     dir,
-                    format!("tensor `{name}` has shape {:?}, the pipeline needs {shape:?}", t.dims()),
+                    format!(
+                        "tensor `{name}` has shape {:?}, the pipeline needs {shape:?}",
+                        t.dims()
+                    ),
                 ));
             }
             Ok(t)
         };
         for t in self.store.tables.iter_mut() {
             let w = take(&format!("embeddings.{}", t.name), &[t.vocab, t.dim])?;
-            t.set_weights(&w.flatten_all()?.to_vec1::<f32>()?, &self.store.opt, self.initial_state);
+            t.set_weights(
+                &w.flatten_all()?.to_vec1::<f32>()?,
+                &self.store.opt,
+                self.initial_state,
+            );
         }
         for (name, v) in self.named_dense() {
             let t = take(&name, v.dims())?;
             v.set(&t)?;
         }
         if let Some(extra) = map.keys().min() {
-            return Err(Error::run(dir, format!("weights hold a tensor `{extra}` the pipeline does not declare")));
+            return Err(Error::run(
+                dir,
+                format!("weights hold a tensor `{extra}` the pipeline does not declare"),
+            ));
         }
         Ok(())
     }

@@ -131,9 +131,19 @@ mod tests {
             .unwrap()
             .cumsum(1)
             .unwrap();
-        let l = logp.apply_op2(&yt, BceFromLogProb).unwrap().sum_all().unwrap();
+        let l = logp
+            .apply_op2(&yt, BceFromLogProb)
+            .unwrap()
+            .sum_all()
+            .unwrap();
         let g = l.backward().unwrap();
-        let grad = g.get(zv.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let grad = g
+            .get(zv.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         (l.to_scalar::<f32>().unwrap(), grad)
     }
 
@@ -186,7 +196,11 @@ mod tests {
             let mut down = base.clone();
             down[j] -= h;
             let fd = (f(&up) - f(&down)) / (2.0 * h);
-            assert!((fd - g[j] as f64).abs() < 1e-4, "dz{j}: fd {fd} vs {}", g[j]);
+            assert!(
+                (fd - g[j] as f64).abs() < 1e-4,
+                "dz{j}: fd {fd} vs {}",
+                g[j]
+            );
         }
     }
 }

@@ -1,0 +1,243 @@
+//! Bad input: a clear message naming the place, exit code 2, never a panic.
+
+use crate::*;
+
+fn fails(s: &Scratch, args: &[&str]) -> String {
+    let o = s.run(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "expected exit 2, stderr:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn pipeline_error(yaml: &str) -> String {
+    let s = Scratch::new();
+    s.adult_slice("adult.data", 50, "train.csv");
+    s.adult_slice("adult.test", 50, "test.csv");
+    s.write("p.yaml", yaml);
+    fails(&s, &["validate", "p.yaml"])
+}
+
+fn base() -> String {
+    adult_yaml(&format!("{CLICK}{CONVERSION}"), "")
+}
+
+#[test]
+fn unknown_key_names_line_column_path_and_fix() {
+    let yaml = base().replace(
+        "    tower: { hidden: [16] }\n  - name: conversion",
+        "    towr: { hidden: [16] }\n  - name: conversion",
+    );
+    assert_eq!(
+        pipeline_error(&yaml),
+        "error: p.yaml:26:5: `stages[0]`: unknown field `towr`, expected one of `name`, `label`, `tower`, `loss_weight`\n  hint: remove the key or fix its spelling; the accepted keys are listed after `expected`\n"
+    );
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let yaml = base().replace("epochs: 6", "epochs: two");
+    assert_eq!(
+        pipeline_error(&yaml),
+        "error: p.yaml:31:11: `train.epochs`: invalid type: string \"two\", expected usize\n  hint: check the value's type against docs/pipeline.md\n"
+    );
+}
+
+#[test]
+fn malformed_yaml_is_located() {
+    let err = pipeline_error("name: x\n  data: [\n");
+    assert!(err.starts_with("error: p.yaml:2:"), "{err}");
+}
+
+#[test]
+fn label_used_as_feature_is_leakage() {
+    let yaml = base().replace("    - name: sex\n", "    - name: marital-status\n");
+    assert_eq!(
+        pipeline_error(&yaml),
+        "error: p.yaml:17:7: `features.categorical[4]`: column `marital-status` is the label of stage `conversion` and also a feature: the model would read the answer\n  hint: remove the feature\n"
+    );
+}
+
+#[test]
+fn valid_equal_to_test_is_refused() {
+    let yaml = base().replace(
+        "  valid: { split_from: train, fraction: 0.2 }\n",
+        "  valid:\n    path: test.csv\n    csv: { trim_whitespace: true, null_values: [\"?\"] }\n",
+    );
+    let err = pipeline_error(&yaml);
+    assert!(
+        err.starts_with("error: p.yaml:9:3: `data.test`: the validation split equals the test split\n  hint: early stopping on the test rows"),
+        "{err}"
+    );
+}
+
+#[test]
+fn semantic_checks_point_at_the_key() {
+    let err = pipeline_error(&base().replace(
+        "tower: { hidden: [16] }\n  - name: conversion",
+        "tower: { hidden: [16], dropout: 1.5 }\n  - name: conversion",
+    ));
+    assert!(
+        err.starts_with(
+            "error: p.yaml:26:28: `stages[0].tower.dropout`: dropout must be in [0, 1), got 1.5"
+        ),
+        "{err}"
+    );
+    let err = pipeline_error(&base().replace("- name: conversion", "- name: click"));
+    assert!(
+        err.contains("`stages[1].name`: stage `click` is declared twice"),
+        "{err}"
+    );
+    let err = pipeline_error(
+        &base()
+            .replace("stages:\n", "stages: []\n")
+            .replace(CLICK, "")
+            .replace(CONVERSION, ""),
+    );
+    assert!(
+        err.contains("`stages`: a funnel needs at least one stage"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_and_missing_column() {
+    let err = pipeline_error(&base().replace("path: test.csv", "path: nope.csv"));
+    assert!(
+        err.starts_with("error: ") && err.contains("nope.csv: file not found"),
+        "{err}"
+    );
+    let err = pipeline_error(&base().replace("    - name: sex\n", "    - name: sexx\n"));
+    assert!(err.contains("train.csv: column `sexx`: column not found\n  hint: the file has columns: age, workclass"), "{err}");
+}
+
+#[test]
+fn label_values_outside_declared_ones_name_the_row() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let yaml = std::fs::read_to_string(s.path("pipeline.yaml"))
+        .unwrap()
+        .replace(r#"negative: ["<=50K", "<=50K."]"#, r#"negative: ["<=50K"]"#);
+    s.write("pipeline.yaml", &yaml);
+    let err = fails(&s, &["train", "pipeline.yaml", "--out", "run"]);
+    assert!(
+        err.contains("test.csv: column `Y`, row 1: label value \"<=50K.\" is neither positive"),
+        "{err}"
+    );
+}
+
+/// A hand-made 0/1 funnel: row 3 bought without clicking.
+fn tiny(policy: &str) -> Scratch {
+    let s = Scratch::new();
+    s.write(
+        "t.csv",
+        "id,x,n,click,buy\n1,a,0.5,1,1\n2,b,1.5,0,0\n3,a,2.5,0,1\n4,b,NaN,1,0\n5,a,1.0,1,0\n6,b,2.0,0,0\n",
+    );
+    s.write(
+        "p.yaml",
+        &format!(
+            "name: tiny\ndata:\n  train: {{ path: t.csv }}\n  id_column: id\nfeatures:\n  categorical: [{{ name: x }}]\n  numeric: [{{ name: n, missing: {policy} }}]\nstages:\n  - {{ name: click, label: {{ column: click }} }}\n  - {{ name: buy, label: {{ column: buy }} }}\ntrain: {{ epochs: 1 }}\ninconsistent_rows: {}\n",
+            if policy == "error" { "drop" } else { policy_rows(policy) }
+        ),
+    );
+    s
+}
+
+fn policy_rows(policy: &str) -> &'static str {
+    if policy == "zero" { "error" } else { "drop" }
+}
+
+#[test]
+fn inconsistent_rows_are_dropped_and_reported_or_rejected() {
+    let s = tiny("mean");
+    let o = s.run(&["train", "p.yaml", "--out", "run"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains(
+            "warning: train: dropped 1 inconsistent row(s) that reached `buy` without `click`"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let s = tiny("zero");
+    let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
+    assert!(
+        err.contains(
+            "t.csv: column `buy`, row 3: the row reached stage `buy` without reaching `click`"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn nan_in_numeric_column_rejected_when_declared() {
+    let s = tiny("error");
+    let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
+    assert!(
+        err.contains("t.csv: column `n`, row 4: non-finite value NaN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tampered_run_directory_is_refused() {
+    let s = Scratch::new();
+    s.adult_pipeline(CLICK, "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let enc = s.path("run/encoders.json");
+    let text = std::fs::read_to_string(&enc)
+        .unwrap()
+        .replace("Bachelors", "Bachelor");
+    std::fs::write(&enc, text).unwrap();
+    let err = fails(&s, &["eval", "--run", "run", "--data", "test.csv"]);
+    assert!(
+        err.contains("encoders.json does not match the run's manifest"),
+        "{err}"
+    );
+    let err = fails(&s, &["eval", "--run", "nowhere", "--data", "test.csv"]);
+    assert!(
+        err.contains("run directory nowhere: cannot read manifest.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn predict_names_a_missing_feature_column() {
+    let s = Scratch::new();
+    s.adult_pipeline(CLICK, "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    s.write("new.csv", "age, workclass\n39, Private\n");
+    let err = fails(
+        &s,
+        &[
+            "predict", "--run", "run", "--data", "new.csv", "--out", "p.csv",
+        ],
+    );
+    assert!(
+        err.contains("new.csv: column `education`: column not found"),
+        "{err}"
+    );
+    let err = fails(
+        &s,
+        &[
+            "predict",
+            "--run",
+            "run",
+            "--data",
+            "test.csv",
+            "--out",
+            "no/such/p.csv",
+        ],
+    );
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!s.path("no").exists());
+}
+
+#[test]
+fn empty_training_split_is_an_error() {
+    let s = Scratch::new();
+    s.adult_pipeline(CLICK, "");
+    s.adult_slice("adult.data", 0, "train.csv");
+    let err = fails(&s, &["train", "pipeline.yaml", "--out", "run"]);
+    assert!(err.contains("train.csv"), "{err}");
+}

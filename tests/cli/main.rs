@@ -1,0 +1,121 @@
+//! Integration tests: drive the real `funnel` binary on small slices of the shipped adult data.
+
+mod errors;
+mod runs;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch folder holding data slices and pipelines for one test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// The header and the first `rows` data rows of a shipped adult file.
+    pub fn adult_slice(&self, file: &str, rows: usize, name: &str) -> PathBuf {
+        let text = std::fs::read_to_string(repo().join("data/adult").join(file)).expect("adult");
+        let slice: Vec<&str> = text.lines().take(rows + 1).collect();
+        self.write(name, &(slice.join("\n") + "\n"))
+    }
+
+    /// Train/test slices of adult plus a pipeline over them with the given stages block.
+    pub fn adult_pipeline(&self, stages: &str, extra_train: &str) -> PathBuf {
+        self.adult_slice("adult.data", 3000, "train.csv");
+        self.adult_slice("adult.test", 1500, "test.csv");
+        self.write("pipeline.yaml", &adult_yaml(stages, extra_train))
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        funnel(self.dir.path(), args)
+    }
+}
+
+pub fn funnel(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run funnel")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Assert success, showing the output otherwise.
+pub fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "funnel failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+pub const CLICK: &str = r#"  - name: click
+    label: { column: Y, positive: [">50K", ">50K."], negative: ["<=50K", "<=50K."] }
+    tower: { hidden: [16] }
+"#;
+pub const CONVERSION: &str = r#"  - name: conversion
+    label: { column: marital-status, positive: [Never-married], meaning: given_previous }
+    tower: { hidden: [16] }
+"#;
+
+pub fn adult_yaml(stages: &str, extra_train: &str) -> String {
+    format!(
+        r#"name: slice
+data:
+  train:
+    path: train.csv
+    csv: {{ trim_whitespace: true, null_values: ["?"] }}
+  valid: {{ split_from: train, fraction: 0.2 }}
+  test:
+    path: test.csv
+    csv: {{ trim_whitespace: true, null_values: ["?"] }}
+features:
+  embedding_dim: 4
+  categorical:
+    - name: workclass
+    - name: education
+    - name: occupation
+    - name: relationship
+    - name: sex
+  numeric:
+    - name: age
+    - name: capital-gain
+      transform: log1p
+    - name: hours-per-week
+stages:
+{stages}train:
+  epochs: 6
+  batch_size: 128
+  threads: 2
+{extra_train}"#
+    )
+}

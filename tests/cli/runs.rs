@@ -1,0 +1,225 @@
+//! Training, evaluation and prediction through the CLI.
+
+use crate::*;
+
+fn metrics(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("metrics.json")).expect("metrics.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn two_stage_train_eval_predict_round_trip() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
+    ok(&o);
+    let out = stdout(&o);
+    assert!(
+        out.contains("conditional P(conversion|click)  reached click"),
+        "{out}"
+    );
+    assert!(out.contains("test (best epoch 6)"), "{out}");
+    let run = s.path("run");
+    for f in [
+        "pipeline.yaml",
+        "encoders.json",
+        "weights.safetensors",
+        "metrics.json",
+        "manifest.json",
+    ] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+
+    // metrics.json: each split is a list of stages in funnel order with both blocks.
+    let m = metrics(&run);
+    let test = m["test"].as_array().expect("test stages");
+    assert_eq!(test.len(), 2);
+    assert_eq!(test[0]["name"], "click");
+    assert_eq!(test[1]["name"], "conversion");
+    let cum = &test[1]["cumulative"];
+    let cond = &test[1]["conditional"];
+    assert_eq!(cum["rows"], 1500);
+    // The conditional block of stage 2 is computed on the rows that reached stage 1.
+    assert_eq!(cond["rows"], test[0]["cumulative"]["positives"]);
+    assert_eq!(cum["positives"], cond["positives"]);
+    assert!(
+        test[0]["cumulative"]["auc"].as_f64().unwrap() > 0.85,
+        "{}",
+        test[0]
+    );
+    assert!(cum["auc"].as_f64().unwrap() > 0.7, "{cum}");
+    assert!(cond["logloss"].as_f64().unwrap() > 0.0);
+    assert_eq!(m["history"].as_array().unwrap().len(), 6);
+    assert_eq!(m["valid"].as_array().unwrap().len(), 2);
+
+    // eval on the test file reproduces the test metrics printed by train.
+    let e = s.run(&["eval", "--run", "run", "--data", "test.csv"]);
+    ok(&e);
+    let auc = format!("{:.4}", cum["auc"].as_f64().unwrap());
+    assert!(stdout(&e).contains(&auc), "{} lacks {auc}", stdout(&e));
+
+    // predict twice (CSV and Parquet) and from a copy of the run directory: same numbers.
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "test.csv", "--out", "a.csv",
+    ]));
+    let copy = s.path("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for f in std::fs::read_dir(&run).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    ok(&s.run(&[
+        "predict", "--run", "copy", "--data", "test.csv", "--out", "b.csv",
+    ]));
+    ok(&s.run(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "test.csv",
+        "--out",
+        "c.parquet",
+    ]));
+    let a = std::fs::read_to_string(s.path("a.csv")).unwrap();
+    assert_eq!(a, std::fs::read_to_string(s.path("b.csv")).unwrap());
+    assert!(std::fs::metadata(s.path("c.parquet")).unwrap().len() > 0);
+    let mut lines = a.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "click_conditional,click_cumulative,conversion_conditional,conversion_cumulative"
+    );
+    assert_eq!(lines.clone().count(), 1500);
+    for l in lines {
+        let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+        // p1 = q1, p2 = q1 * q2, all probabilities.
+        assert!((v[0] - v[1]).abs() < 1e-12);
+        assert!((v[3] - v[1] * v[2]).abs() < 1e-9, "{l}");
+        assert!(v.iter().all(|&p| (0.0..=1.0).contains(&p)));
+    }
+}
+
+#[test]
+fn same_seed_same_metrics_other_seed_other_metrics() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "a"]));
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "b"]));
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "c", "--seed", "7"]));
+    let read = |d: &str| std::fs::read(s.path(d).join("metrics.json")).unwrap();
+    assert_eq!(
+        read("a"),
+        read("b"),
+        "same seed must give byte-identical metrics.json"
+    );
+    assert_ne!(read("a"), read("c"), "another seed must give other metrics");
+    let weights = |d: &str| std::fs::read(s.path(d).join("weights.safetensors")).unwrap();
+    assert_eq!(weights("a"), weights("b"));
+}
+
+#[test]
+fn one_two_and_three_stages_from_yaml_alone() {
+    let buy = r#"  - name: buy
+    label: { column: race, positive: [White], meaning: given_previous }
+"#;
+    for (stages, k) in [
+        (CLICK.to_string(), 1),
+        (format!("{CLICK}{CONVERSION}"), 2),
+        (format!("{CLICK}{CONVERSION}{buy}"), 3),
+    ] {
+        let s = Scratch::new();
+        s.adult_pipeline(&stages, "");
+        ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+        let m = metrics(&s.path("run"));
+        let test = m["test"].as_array().unwrap();
+        assert_eq!(test.len(), k);
+        // Each stage's cumulative positives are a subset of the previous stage's.
+        for w in test.windows(2) {
+            assert!(
+                w[1]["cumulative"]["positives"].as_u64()
+                    <= w[0]["cumulative"]["positives"].as_u64()
+            );
+            assert_eq!(w[1]["conditional"]["rows"], w[0]["cumulative"]["positives"]);
+        }
+        let p = s.run(&[
+            "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
+        ]);
+        ok(&p);
+        let header = std::fs::read_to_string(s.path("p.csv")).unwrap();
+        assert_eq!(header.lines().next().unwrap().split(',').count(), 2 * k);
+    }
+}
+
+#[test]
+fn early_stopping_restores_the_best_epoch() {
+    let s = Scratch::new();
+    // A learning rate this large makes validation worse after the first epochs.
+    let p = s.adult_pipeline(
+        &format!("{CLICK}{CONVERSION}"),
+        "  optimizer: { lr: 0.05 }\n  early_stopping: { monitor: click.cumulative.logloss, patience: 1 }\n",
+    );
+    let yaml = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("epochs: 6", "epochs: 12");
+    s.write("pipeline.yaml", &yaml);
+    let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
+    ok(&o);
+    let m = metrics(&s.path("run"));
+    let best = m["best_epoch"].as_u64().unwrap() as usize;
+    let history = m["history"].as_array().unwrap();
+    assert!(history.len() < 12, "{}", stderr(&o));
+    assert_eq!(
+        history.len(),
+        best + 1,
+        "stops one epoch after the best with patience 1"
+    );
+    // The final validation metrics are the best epoch's, and eval on the test file agrees.
+    assert_eq!(m["valid"], history[best - 1]["valid"]);
+    let best_loss = history[best - 1]["valid"][0]["cumulative"]["logloss"]
+        .as_f64()
+        .unwrap();
+    for h in history {
+        assert!(h["valid"][0]["cumulative"]["logloss"].as_f64().unwrap() >= best_loss);
+    }
+}
+
+#[test]
+fn id_column_is_carried_and_unseen_categories_map_to_oov() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let yaml = std::fs::read_to_string(s.path("pipeline.yaml"))
+        .unwrap()
+        .replace("  test:\n", "  id_column: fnlwgt\n  test:\n");
+    s.write("pipeline.yaml", &yaml);
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    s.write(
+        "new.csv",
+        "age, workclass, fnlwgt, education, occupation, relationship, sex, capital-gain, hours-per-week\n\
+         39, Starship-crew, 77516, Bachelors, Adm-clerical, Not-in-family, Male, 2174, 40\n\
+         50, ?, 83311, Bachelors, Exec-managerial, Husband, Male, 0, 13\n",
+    );
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "new.csv", "--out", "p.csv",
+    ]));
+    let p = std::fs::read_to_string(s.path("p.csv")).unwrap();
+    let lines: Vec<&str> = p.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("fnlwgt,click_conditional"), "{p}");
+    assert!(
+        lines[1].starts_with("77516,") && lines[2].starts_with("83311,"),
+        "{p}"
+    );
+}
+
+#[test]
+fn validate_checks_files_without_training() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let o = s.run(&["validate", "pipeline.yaml"]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("2 stage(s) (click -> conversion)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!s.path("runs").exists());
+}
