@@ -205,6 +205,9 @@ fn missing_error(frame: &Frame, column: &str, i: usize, v: Option<f64>) -> Error
         .with_hint("set the feature's `missing` to `mean` or `zero` to fill such values")
 }
 
+/// Encoded feature columns: categorical ids per feature, then numeric values per feature.
+pub type EncodedColumns = (Vec<Vec<u32>>, Vec<Vec<f32>>);
+
 /// All encoders of a pipeline, in the pipeline's feature order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Encoders {
@@ -240,7 +243,7 @@ impl Encoders {
     }
 
     /// Encode the given rows of a frame into columns.
-    pub fn encode(&self, frame: &Frame, rows: &[u32]) -> Result<(Vec<Vec<u32>>, Vec<Vec<f32>>)> {
+    pub fn encode(&self, frame: &Frame, rows: &[u32]) -> Result<EncodedColumns> {
         let all = rows.len() == frame.len();
         let mut cats = Vec::with_capacity(self.categorical.len());
         for enc in &self.categorical {

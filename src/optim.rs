@@ -53,19 +53,14 @@ impl DenseOptimizer {
                 continue;
             };
             let g = g.flatten_all()?.to_vec1::<f32>()?;
-            for i in 0..g.len() {
-                let w = s.value[i];
-                let gi = match c.kind {
-                    DenseOptimizerKind::Adam => g[i] + wd * w,
-                    DenseOptimizerKind::Adamw => g[i],
-                };
-                s.m[i] = b1 * s.m[i] + (1.0 - b1) * gi;
-                s.v[i] = b2 * s.v[i] + (1.0 - b2) * gi * gi;
-                let mut nw = w - lr * (s.m[i] / bc1) / ((s.v[i] / bc2).sqrt() + eps);
-                if c.kind == DenseOptimizerKind::Adamw {
-                    nw -= lr * wd * w;
-                }
-                s.value[i] = nw;
+            let decoupled = c.kind == DenseOptimizerKind::Adamw;
+            for (((w, m), v), &g) in s.value.iter_mut().zip(&mut s.m).zip(&mut s.v).zip(&g) {
+                let g = if decoupled { g } else { g + wd * *w };
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let step = lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);
+                let decay = if decoupled { lr * wd * *w } else { 0.0 };
+                *w -= step + decay;
             }
             let t = Tensor::from_slice(&s.value, s.var.shape(), s.var.device())?;
             s.var.set(&t)?;

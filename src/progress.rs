@@ -45,7 +45,7 @@ impl EpochProgress {
         self.batches += 1;
         if let Some(b) = &self.bar {
             b.inc(rows as u64);
-            if self.batches % 16 == 0 {
+            if self.batches.is_multiple_of(16) {
                 b.set_message(format!("loss {:.4}", self.mean_loss()));
             }
         }

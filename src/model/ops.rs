@@ -160,7 +160,7 @@ mod tests {
         assert!((g[0] + 1.0).abs() < 1e-6);
         // Logit -50, label 0: loss = -ln(1 - σ(-50)) = softplus(-50) = e^-50 ≈ 1.9287e-22.
         let (l, _) = loss_of(&[-50.0], &[0.0]);
-        assert!(l >= 0.0 && l < 1e-20, "{l}");
+        assert!((0.0..1e-20).contains(&l), "{l}");
     }
 
     #[test]

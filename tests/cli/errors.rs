@@ -126,8 +126,8 @@ fn label_values_outside_declared_ones_name_the_row() {
     );
 }
 
-/// A hand-made 0/1 funnel: row 3 bought without clicking.
-fn tiny(policy: &str) -> Scratch {
+/// A hand-made 0/1 funnel: row 3 bought without clicking, row 4 has a NaN.
+fn tiny(missing: &str, inconsistent: &str) -> Scratch {
     let s = Scratch::new();
     s.write(
         "t.csv",
@@ -136,20 +136,15 @@ fn tiny(policy: &str) -> Scratch {
     s.write(
         "p.yaml",
         &format!(
-            "name: tiny\ndata:\n  train: {{ path: t.csv }}\n  id_column: id\nfeatures:\n  categorical: [{{ name: x }}]\n  numeric: [{{ name: n, missing: {policy} }}]\nstages:\n  - {{ name: click, label: {{ column: click }} }}\n  - {{ name: buy, label: {{ column: buy }} }}\ntrain: {{ epochs: 1 }}\ninconsistent_rows: {}\n",
-            if policy == "error" { "drop" } else { policy_rows(policy) }
+            "name: tiny\ndata:\n  train: {{ path: t.csv }}\n  id_column: id\nfeatures:\n  categorical: [{{ name: x }}]\n  numeric: [{{ name: n, missing: {missing} }}]\nstages:\n  - {{ name: click, label: {{ column: click }} }}\n  - {{ name: buy, label: {{ column: buy }} }}\ntrain: {{ epochs: 1 }}\ninconsistent_rows: {inconsistent}\n"
         ),
     );
     s
 }
 
-fn policy_rows(policy: &str) -> &'static str {
-    if policy == "zero" { "error" } else { "drop" }
-}
-
 #[test]
 fn inconsistent_rows_are_dropped_and_reported_or_rejected() {
-    let s = tiny("mean");
+    let s = tiny("mean", "drop");
     let o = s.run(&["train", "p.yaml", "--out", "run"]);
     ok(&o);
     assert!(
@@ -159,7 +154,7 @@ fn inconsistent_rows_are_dropped_and_reported_or_rejected() {
         "{}",
         stderr(&o)
     );
-    let s = tiny("zero");
+    let s = tiny("mean", "error");
     let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
     assert!(
         err.contains(
@@ -171,7 +166,7 @@ fn inconsistent_rows_are_dropped_and_reported_or_rejected() {
 
 #[test]
 fn nan_in_numeric_column_rejected_when_declared() {
-    let s = tiny("error");
+    let s = tiny("error", "drop");
     let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
     assert!(
         err.contains("t.csv: column `n`, row 4: non-finite value NaN"),
