@@ -412,14 +412,7 @@ impl Checker<'_> {
         let mut cats = Vec::new();
         for (i, c) in f.categorical.iter().enumerate() {
             let at = format!("features.categorical[{i}]");
-            check_name(self, &format!("{at}.name"), &c.name)?;
-            if !names.insert(c.name.clone()) {
-                return Err(self.err(
-                    &format!("{at}.name"),
-                    format!("feature `{}` is declared twice", c.name),
-                    "give each feature a distinct name (use `column` to read one column twice)",
-                ));
-            }
+            self.new_feature(&mut names, &at, &c.name)?;
             let dim = c.dim.unwrap_or(f.embedding_dim);
             if dim == 0 {
                 return Err(self.err(
@@ -446,14 +439,7 @@ impl Checker<'_> {
         let mut nums = Vec::new();
         for (i, n) in f.numeric.iter().enumerate() {
             let at = format!("features.numeric[{i}]");
-            check_name(self, &format!("{at}.name"), &n.name)?;
-            if !names.insert(n.name.clone()) {
-                return Err(self.err(
-                    &format!("{at}.name"),
-                    format!("feature `{}` is declared twice", n.name),
-                    "give each feature a distinct name",
-                ));
-            }
+            self.new_feature(&mut names, &at, &n.name)?;
             nums.push(NumericSpec {
                 name: n.name.clone(),
                 column: n.column.clone().unwrap_or_else(|| n.name.clone()),
@@ -462,6 +448,19 @@ impl Checker<'_> {
             });
         }
         Ok((cats, nums))
+    }
+
+    /// Check a feature's name and that no earlier feature took it.
+    fn new_feature(&self, names: &mut HashSet<String>, at: &str, name: &str) -> Result<()> {
+        check_name(self, &format!("{at}.name"), name)?;
+        if names.insert(name.to_string()) {
+            return Ok(());
+        }
+        Err(self.err(
+            &format!("{at}.name"),
+            format!("feature `{name}` is declared twice"),
+            "give each feature a distinct name (use `column` to read one column twice)",
+        ))
     }
 
     fn stages(&self, stages: &[RawStage]) -> Result<Vec<StageSpec>> {

@@ -138,6 +138,12 @@ impl Frame {
             })
     }
 
+    fn cast(&self, name: &str, s: &Series, to: DataType) -> Result<Series> {
+        s.cast(&to).map_err(|e| {
+            Error::data_at(&self.file, name, None, format!("cannot read as {to}: {e}"))
+        })
+    }
+
     /// Visit every value of a column as text (`None` for missing), in row order.
     pub fn visit_str(
         &self,
@@ -145,18 +151,16 @@ impl Frame {
         mut f: impl FnMut(usize, Option<&str>) -> Result<()>,
     ) -> Result<()> {
         let s = self.series(name)?;
-        if let Ok(ca) = s.str() {
-            for (i, v) in ca.iter().enumerate() {
-                f(i, self.clean(v))?;
-            }
-            return Ok(());
-        }
-        let as_text = s.cast(&DataType::String).map_err(|e| {
-            Error::data_at(&self.file, name, None, format!("cannot read as text: {e}"))
-        })?;
-        let ca = as_text.str().map_err(|e| {
-            Error::data_at(&self.file, name, None, format!("cannot read as text: {e}"))
-        })?;
+        let text;
+        let s = if s.dtype() == &DataType::String {
+            s
+        } else {
+            text = self.cast(name, s, DataType::String)?;
+            &text
+        };
+        let ca = s
+            .str()
+            .map_err(|e| Error::data_at(&self.file, name, None, e.to_string()))?;
         for (i, v) in ca.iter().enumerate() {
             f(i, self.clean(v))?;
         }
@@ -172,22 +176,10 @@ impl Frame {
     ) -> Result<()> {
         let s = self.series(name)?;
         if s.dtype().is_primitive_numeric() || s.dtype() == &DataType::Boolean {
-            let cast = s.cast(&DataType::Float64).map_err(|e| {
-                Error::data_at(
-                    &self.file,
-                    name,
-                    None,
-                    format!("cannot read as numbers: {e}"),
-                )
-            })?;
-            let ca = cast.f64().map_err(|e| {
-                Error::data_at(
-                    &self.file,
-                    name,
-                    None,
-                    format!("cannot read as numbers: {e}"),
-                )
-            })?;
+            let cast = self.cast(name, s, DataType::Float64)?;
+            let ca = cast
+                .f64()
+                .map_err(|e| Error::data_at(&self.file, name, None, e.to_string()))?;
             for (i, v) in ca.iter().enumerate() {
                 f(i, v)?;
             }

@@ -15,6 +15,26 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     }
 }
 
+/// Apply `f(s, y)` element-wise (in f64) to two equally shaped f32 tensors.
+fn map2(
+    name: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    f: impl Fn(f64, f64) -> f64,
+) -> Result<(CpuStorage, Shape)> {
+    let a = f32_slice(s1, l1, name)?;
+    let b = f32_slice(s2, l2, name)?;
+    if a.len() != b.len() {
+        candle_core::bail!("{name}: shapes differ");
+    }
+    let out = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| f(x as f64, y as f64) as f32)
+        .collect();
+    Ok((CpuStorage::F32(out), l1.shape().clone()))
+}
+
 /// y = ln σ(x) = -softplus(-x); dy/dx = σ(-x) = exp(y - x).
 pub struct LogSigmoid;
 
@@ -40,8 +60,8 @@ impl CustomOp1 for LogSigmoid {
 /// s is capped at ln(1 - 1e-7) so that ln(1 - p) stays finite when p rounds to 1.
 pub struct BceFromLogProb;
 
-fn capped(s: f32) -> f64 {
-    (s as f64).min(MAX_LOG_PROB)
+fn capped(s: f64) -> f64 {
+    s.min(MAX_LOG_PROB)
 }
 
 impl CustomOp2 for BceFromLogProb {
@@ -56,21 +76,10 @@ impl CustomOp2 for BceFromLogProb {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = f32_slice(s1, l1, self.name())?;
-        let y = f32_slice(s2, l2, self.name())?;
-        if s.len() != y.len() {
-            candle_core::bail!("{}: shapes differ", self.name());
-        }
-        let out = s
-            .iter()
-            .zip(y)
-            .map(|(&s, &y)| {
-                let s = capped(s);
-                let y = y as f64;
-                (-(y * s + (1.0 - y) * log1mexp(s))) as f32
-            })
-            .collect();
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        map2(self.name(), (s1, l1), (s2, l2), |s, y| {
+            let s = capped(s);
+            -(y * s + (1.0 - y) * log1mexp(s))
+        })
     }
 
     fn bwd(
@@ -100,18 +109,9 @@ impl CustomOp2 for BceGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = f32_slice(s1, l1, self.name())?;
-        let y = f32_slice(s2, l2, self.name())?;
-        let out = s
-            .iter()
-            .zip(y)
-            .map(|(&s, &y)| {
-                let s = capped(s);
-                let y = y as f64;
-                (-y + (1.0 - y) / (-s).exp_m1()) as f32
-            })
-            .collect();
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
+        map2(self.name(), (s1, l1), (s2, l2), |s, y| {
+            -y + (1.0 - y) / (-capped(s)).exp_m1()
+        })
     }
 }
 

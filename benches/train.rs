@@ -1,0 +1,128 @@
+//! Criterion benches: one ESMM training step against vocabulary size, and exact AUC.
+//! Run with `cargo bench`; none of this runs in `cargo test`.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+use funnel::config::Pipeline;
+use funnel::data::Dataset;
+use funnel::features::Encoders;
+use funnel::model::FunnelModel;
+use funnel::optim::DenseOptimizer;
+use funnel::rng::Rng;
+
+const FIELDS: usize = 8;
+const NUMERIC: usize = 4;
+const BATCH: usize = 2048;
+
+fn pipeline(stages: usize) -> Pipeline {
+    let cats: String = (0..FIELDS)
+        .map(|f| format!("    - {{ name: f{f}, dim: 16 }}\n"))
+        .collect();
+    let nums: String = (0..NUMERIC)
+        .map(|j| format!("    - {{ name: n{j} }}\n"))
+        .collect();
+    let st: String = (0..stages)
+        .map(|k| {
+            format!(
+                "  - {{ name: s{k}, label: {{ column: y{k} }}, tower: {{ hidden: [128, 64] }} }}\n"
+            )
+        })
+        .collect();
+    let yaml = format!(
+        "name: bench\ndata:\n  train: {{ path: none.csv }}\nfeatures:\n  categorical:\n{cats}  numeric:\n{nums}stages:\n{st}train: {{ batch_size: {BATCH} }}\n"
+    );
+    Pipeline::from_text(std::path::Path::new("bench.yaml"), &yaml).expect("bench pipeline")
+}
+
+/// Hash-bucket encoders give tables of exactly `vocab` rows without fitting data.
+fn encoders(vocab: usize) -> Encoders {
+    let cats: Vec<String> = (0..FIELDS)
+        .map(|f| format!(r#"{{"name":"f{f}","column":"f{f}","hash_buckets":{vocab}}}"#))
+        .collect();
+    let nums: Vec<String> = (0..NUMERIC)
+        .map(|j| format!(r#"{{"name":"n{j}","column":"n{j}","transform":"standardize","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0}}"#))
+        .collect();
+    Encoders::from_json(&format!(
+        r#"{{"categorical":[{}],"numeric":[{}]}}"#,
+        cats.join(","),
+        nums.join(",")
+    ))
+    .expect("bench encoders")
+}
+
+/// Zipf-like ids (rank = floor(u^-1.5)) scattered over the table, labels at ~30% / ~10%.
+fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
+    let mut r = Rng::stream(1, "bench");
+    let mut id = || {
+        let rank = (r.uniform().max(1e-12).powf(-1.5) as u64).min(vocab as u64 - 4);
+        3 + (rank.wrapping_mul(2_654_435_761) % (vocab as u64 - 3)) as u32
+    };
+    let cat = (0..FIELDS)
+        .map(|_| (0..rows).map(|_| id()).collect())
+        .collect();
+    let mut r = Rng::stream(2, "bench");
+    let num = (0..NUMERIC)
+        .map(|_| (0..rows).map(|_| r.normal() as f32).collect())
+        .collect();
+    let mut reached: Vec<Vec<u8>> = Vec::new();
+    for k in 0..stages {
+        let col = (0..rows)
+            .map(|i| {
+                let prev = if k == 0 { 1 } else { reached[k - 1][i] };
+                prev & (r.uniform() < 0.3) as u8
+            })
+            .collect();
+        reached.push(col);
+    }
+    Dataset {
+        split: "bench".into(),
+        file: "bench".into(),
+        rows,
+        cat,
+        num,
+        reached,
+        ids: None,
+        dropped: vec![0; stages],
+    }
+}
+
+fn train_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("train_step");
+    g.sample_size(20);
+    for vocab in [10_000usize, 1_000_000] {
+        let p = pipeline(2);
+        let mut model = FunnelModel::new(&p, &encoders(vocab)).expect("model");
+        let mut dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer).expect("opt");
+        let d = dataset(vocab, BATCH * 8, 2);
+        let mut drop = Rng::stream(3, "dropout");
+        let mut i = 0;
+        g.bench_with_input(
+            BenchmarkId::new("two_stage_vocab", vocab),
+            &vocab,
+            |b, _| {
+                b.iter(|| {
+                    let start = (i % 8) * BATCH;
+                    i += 1;
+                    let batch = d.batch_range(start, start + BATCH);
+                    model
+                        .train_step(&batch, &mut dense, &mut drop)
+                        .expect("step")
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn auc(c: &mut Criterion) {
+    let mut r = Rng::stream(4, "auc");
+    let n = 1_000_000;
+    let scores: Vec<f64> = (0..n).map(|_| r.uniform()).collect();
+    let labels: Vec<u8> = (0..n).map(|_| (r.uniform() < 0.1) as u8).collect();
+    c.bench_function("auc/1M", |b| {
+        b.iter(|| funnel::metrics::auc(&scores, &labels))
+    });
+}
+
+criterion_group!(benches, train_step, auc);
+criterion_main!(benches);
