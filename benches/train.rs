@@ -10,6 +10,9 @@ use funnel::model::FunnelModel;
 use funnel::optim::DenseOptimizer;
 use funnel::rng::Rng;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const FIELDS: usize = 8;
 const NUMERIC: usize = 4;
 const BATCH: usize = 2048;
@@ -87,6 +90,7 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
 }
 
 fn train_step(c: &mut Criterion) {
+    funnel::runtime::init();
     let mut g = c.benchmark_group("train_step");
     g.sample_size(20);
     for vocab in [10_000usize, 1_000_000] {

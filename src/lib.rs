@@ -13,6 +13,7 @@ pub mod numerics;
 pub mod optim;
 pub mod progress;
 pub mod rng;
+pub mod runtime;
 pub mod train;
 
 pub use error::{Error, Result};

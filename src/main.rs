@@ -6,12 +6,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // candle's element-wise pool fights the GEMM threads on small machines; one thread there is
-    // faster. Set before any thread starts, unless the user chose otherwise.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
-    }
+    funnel::runtime::init();
     let cli = funnel::cli::Cli::parse();
     if let Err(e) = funnel::cli::run(cli) {
         eprintln!("error: {e}");
