@@ -101,7 +101,12 @@ fn two_stage_train_eval_predict_round_trip() {
 #[test]
 fn same_seed_same_metrics_other_seed_other_metrics() {
     let s = Scratch::new();
-    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    // Dropout on, so the seeded masks are covered too.
+    let p = s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let yaml = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("hidden: [16] }", "hidden: [16], dropout: 0.2 }");
+    s.write("pipeline.yaml", &yaml);
     ok(&s.run(&["train", "pipeline.yaml", "--out", "a"]));
     ok(&s.run(&["train", "pipeline.yaml", "--out", "b"]));
     ok(&s.run(&["train", "pipeline.yaml", "--out", "c", "--seed", "7"]));
