@@ -84,6 +84,7 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
         cat,
         num,
         reached,
+        truth: Vec::new(),
         ids: None,
         dropped: vec![0; stages],
     }

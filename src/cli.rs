@@ -10,9 +10,9 @@ use crate::config::{FileSource, Pipeline, format_from_extension};
 use crate::data::source::{Frame, TableColumn, write_table};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
-use crate::metrics::format_table;
+use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::model::Head;
-use crate::train::{default_run_dir, eval_dataset, train};
+use crate::train::{default_run_dir, eval_dataset, format_metrics, train};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,21 @@ enum Command {
         /// Override `train.seed`.
         #[arg(long)]
         seed: Option<u64>,
+    },
+    /// Generate a synthetic funnel with known true probabilities for every row and stage.
+    Generate {
+        spec: PathBuf,
+        #[arg(long)]
+        rows: u64,
+        /// Output file; `.parquet` writes Parquet, anything else CSV.
+        #[arg(long)]
+        out: PathBuf,
+        /// Override the spec's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads; 0 = one per available core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Print the metrics table of a trained run on labelled data.
     Eval {
@@ -117,8 +132,47 @@ pub fn run(cli: Cli) -> Result<()> {
                 let m = eval_dataset(&r.model, p, &d)?;
                 print!(
                     "{}",
-                    format_table(&format!("{} ({} rows)", data.display(), d.rows), &m)
+                    format_metrics(&format!("{} ({} rows)", data.display(), d.rows), &m)
                 );
+                Ok(())
+            })
+        }
+        Command::Generate {
+            spec,
+            rows,
+            out,
+            seed,
+            threads,
+        } => {
+            let mut spec = Spec::load(&spec)?;
+            if let Some(s) = seed {
+                spec.seed = s;
+            }
+            with_threads(threads, || {
+                let start = std::time::Instant::now();
+                let summary = generate(&spec, rows, &out, CHUNK_ROWS)?;
+                let secs = start.elapsed().as_secs_f64();
+                eprintln!(
+                    "wrote {rows} rows to {} in {secs:.2}s ({:.0} rows/s)",
+                    out.display(),
+                    rows as f64 / secs.max(1e-9)
+                );
+                let mut prev = rows;
+                for (k, (&reached, &target)) in summary.reached.iter().zip(&spec.rates).enumerate()
+                {
+                    let of = if k == 0 {
+                        "rows".to_string()
+                    } else {
+                        format!("`{}`", spec.stage_names[k - 1])
+                    };
+                    eprintln!(
+                        "  {}: {reached} rows, {:.4}% of {of} (target {:.4}%)",
+                        spec.stage_names[k],
+                        100.0 * reached as f64 / prev.max(1) as f64,
+                        100.0 * target
+                    );
+                    prev = reached;
+                }
                 Ok(())
             })
         }

@@ -7,6 +7,7 @@ pub mod data;
 pub mod error;
 pub mod features;
 pub mod fsutil;
+pub mod generate;
 pub mod metrics;
 pub mod model;
 pub mod numerics;
@@ -15,5 +16,6 @@ pub mod progress;
 pub mod rng;
 pub mod runtime;
 pub mod train;
+pub mod truth;
 
 pub use error::{Error, Result};

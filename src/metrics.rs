@@ -7,32 +7,43 @@ use serde::{Deserialize, Serialize};
 use crate::config::raw::HeadKind;
 use crate::model::{Head, StageProbs};
 
+/// 1-based ranks of `x` in ascending order, tied values getting the mean of their ranks.
+pub fn ranks(x: &[f64]) -> Vec<f64> {
+    let n = x.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]));
+    let mut r = vec![0.0; n];
+    let mut i = 0;
+    while i < n {
+        let v = x[order[i] as usize];
+        let mut j = i;
+        while j < n && x[order[j] as usize].total_cmp(&v).is_eq() {
+            j += 1;
+        }
+        let avg = (i + 1 + j) as f64 / 2.0;
+        for &o in &order[i..j] {
+            r[o as usize] = avg;
+        }
+        i = j;
+    }
+    r
+}
+
 /// Exact AUC: the probability that a random positive scores above a random negative, ties
-/// counting one half. `None` when there are no positives or no negatives.
+/// counting one half (Mann-Whitney U from tie-averaged ranks). `None` when there are no
+/// positives or no negatives.
 pub fn auc(scores: &[f64], labels: &[u8]) -> Option<f64> {
-    let n = scores.len();
     let pos = labels.iter().filter(|&&l| l != 0).count();
-    let neg = n - pos;
+    let neg = scores.len() - pos;
     if pos == 0 || neg == 0 {
         return None;
     }
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by(|&a, &b| scores[a as usize].total_cmp(&scores[b as usize]));
-    // Sum of the (1-based, tie-averaged) ranks of the positives.
-    let mut rank_sum = 0.0f64;
-    let mut i = 0;
-    while i < n {
-        let s = scores[order[i] as usize];
-        let mut j = i;
-        let mut pos_in_group = 0usize;
-        while j < n && scores[order[j] as usize].total_cmp(&s).is_eq() {
-            pos_in_group += (labels[order[j] as usize] != 0) as usize;
-            j += 1;
-        }
-        let avg_rank = (i + 1 + j) as f64 / 2.0;
-        rank_sum += avg_rank * pos_in_group as f64;
-        i = j;
-    }
+    let rank_sum: f64 = ranks(scores)
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| **l != 0)
+        .map(|(r, _)| r)
+        .sum();
     let (p, q) = (pos as f64, neg as f64);
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * q))
 }
@@ -55,6 +66,9 @@ pub struct StageMetrics {
     pub cumulative: Block,
     /// q_k against the stage label, on the rows that reached stage k-1 (all rows for stage 1).
     pub conditional: Block,
+    /// Against the true probabilities, over all rows (synthetic data only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<crate::truth::StageTruth>,
 }
 
 /// Accumulates (score, label, log-likelihood) for one block.
@@ -112,6 +126,7 @@ pub fn evaluate(
             name: name.clone(),
             cumulative: c.finish(),
             conditional: q.finish(),
+            truth: None,
         })
         .collect()
 }
@@ -125,40 +140,35 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 /// A human-readable table: two lines per stage, each saying which prediction on which rows.
 pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
-    let mut s = format!("{title}\n");
-    let name_w = m.iter().map(|x| x.name.len()).max().unwrap_or(5).max(5);
-    let what = |k: usize, cumulative: bool| -> (String, String) {
-        let stage = &m[k].name;
-        if cumulative {
-            (format!("cumulative  P({stage})"), "all rows".to_string())
-        } else if k == 0 {
-            (format!("conditional P({stage})"), "all rows".to_string())
-        } else {
-            let prev = &m[k - 1].name;
-            (
-                format!("conditional P({stage}|{prev})"),
-                format!("reached {prev}"),
-            )
+    let mut rows = Vec::new();
+    for (k, x) in m.iter().enumerate() {
+        for (cumulative, b) in [(true, &x.cumulative), (false, &x.conditional)] {
+            let (pred, on) = if cumulative {
+                (format!("cumulative  P({})", x.name), "all rows".to_string())
+            } else if k == 0 {
+                (format!("conditional P({})", x.name), "all rows".to_string())
+            } else {
+                let prev = &m[k - 1].name;
+                (
+                    format!("conditional P({}|{prev})", x.name),
+                    format!("reached {prev}"),
+                )
+            };
+            rows.push(vec![
+                if cumulative {
+                    x.name.clone()
+                } else {
+                    String::new()
+                },
+                pred,
+                on,
+                b.rows.to_string(),
+                b.positives.to_string(),
+                fmt_opt(b.auc),
+                fmt_opt(b.logloss),
+            ]);
         }
-    };
-    let rows: Vec<[String; 7]> = m
-        .iter()
-        .enumerate()
-        .flat_map(|(k, x)| {
-            [(true, &x.cumulative), (false, &x.conditional)].map(|(c, b)| {
-                let (pred, on) = what(k, c);
-                [
-                    if c { x.name.clone() } else { String::new() },
-                    pred,
-                    on,
-                    b.rows.to_string(),
-                    b.positives.to_string(),
-                    fmt_opt(b.auc),
-                    fmt_opt(b.logloss),
-                ]
-            })
-        })
-        .collect();
+    }
     let head = [
         "stage",
         "prediction",
@@ -168,35 +178,33 @@ pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
         "AUC",
         "logloss",
     ];
+    render(title, &head, &rows, 3)
+}
+
+/// Render a titled table: columns padded to their widest cell, those from `right_from` on
+/// right-aligned.
+pub fn render(title: &str, head: &[&str], rows: &[Vec<String>], right_from: usize) -> String {
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    widths[0] = widths[0].max(name_w);
-    for r in &rows {
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.len());
         }
     }
-    let line = |cells: Vec<&str>| -> String {
-        cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| {
-                if i >= 3 {
-                    format!("{c:>w$}")
-                } else {
-                    format!("{c:<w$}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
+    let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
+        let mut out: Vec<String> = Vec::new();
+        for (i, (c, w)) in cells.zip(&widths).enumerate() {
+            out.push(if i >= right_from {
+                format!("{c:>w$}")
+            } else {
+                format!("{c:<w$}")
+            });
+        }
+        out.join("  ").trim_end().to_string() + "\n"
     };
-    s.push_str(&line(head.to_vec()));
-    s.push('\n');
-    for r in &rows {
-        s.push_str(&line(r.iter().map(String::as_str).collect()));
-        s.push('\n');
+    let mut s = format!("{title}\n");
+    s.push_str(&line(&mut head.iter().copied()));
+    for r in rows {
+        s.push_str(&line(&mut r.iter().map(String::as_str)));
     }
     s
 }

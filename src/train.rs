@@ -14,6 +14,7 @@ use crate::model::FunnelModel;
 use crate::optim::DenseOptimizer;
 use crate::progress::EpochProgress;
 use crate::rng::Rng;
+use crate::truth::{StageTruth, evaluate_truth, format_truth_table};
 
 #[derive(Serialize)]
 pub struct EpochRecord {
@@ -35,10 +36,36 @@ pub struct RunMetrics {
     pub history: Vec<EpochRecord>,
 }
 
+/// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
 pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Vec<StageMetrics>> {
     let logits = model.predict_logits(d, p.train.eval_batch_size)?;
     let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
-    Ok(evaluate(p.head, &logits, &d.reached, &names))
+    let mut m = evaluate(p.head, &logits, &d.reached, &names);
+    if !d.truth.is_empty() {
+        for (s, t) in m
+            .iter_mut()
+            .zip(evaluate_truth(p.head, &logits, &d.reached, &d.truth))
+        {
+            s.truth = Some(t);
+        }
+    }
+    Ok(m)
+}
+
+/// The metrics table, followed by the truth table when there is one.
+pub fn format_metrics(title: &str, m: &[StageMetrics]) -> String {
+    let mut s = format_table(title, m);
+    let truth: Option<Vec<StageTruth>> = m.iter().map(|x| x.truth.clone()).collect();
+    if let Some(t) = truth {
+        let names: Vec<String> = m.iter().map(|x| x.name.clone()).collect();
+        let rows = m.first().map_or(0, |x| x.cumulative.rows);
+        s.push_str(&format_truth_table(
+            &format!("{title}: entire space against the true probabilities ({rows} rows; oracle = the truth as prediction)"),
+            &names,
+            &t,
+        ));
+    }
+    s
 }
 
 /// Value of the early-stopping monitor, oriented so that larger is better.
@@ -77,7 +104,7 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         let valid = match &splits.valid {
             Some(v) => {
                 let m = eval_dataset(&model, p, v)?;
-                print!("{}", format_table(&format!("valid, epoch {epoch}"), &m));
+                print!("{}", format_metrics(&format!("valid, epoch {epoch}"), &m));
                 Some(m)
             }
             None => None,
@@ -123,7 +150,7 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
             let m = eval_dataset(&model, p, t)?;
             print!(
                 "{}",
-                format_table(&format!("test (best epoch {best_epoch})"), &m)
+                format_metrics(&format!("test (best epoch {best_epoch})"), &m)
             );
             Some(m)
         }

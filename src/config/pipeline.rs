@@ -74,6 +74,8 @@ pub struct StageSpec {
     pub label: LabelSpec,
     pub tower: TowerSpec,
     pub loss_weight: f64,
+    /// Column of the true conditional probability, when the data is synthetic.
+    pub truth: Option<String>,
 }
 
 /// Which prediction of a stage a metric is about.
@@ -553,7 +555,20 @@ impl Checker<'_> {
                     dropout: t.dropout,
                 },
                 loss_weight: s.loss_weight,
+                truth: s.truth.clone(),
             });
+        }
+        if out.iter().any(|s| s.truth.is_some())
+            && let Some(k) = out.iter().position(|s| s.truth.is_none())
+        {
+            return Err(self.err(
+                &format!("stages[{k}]"),
+                format!(
+                    "stage `{}` has no `truth` column while other stages have one",
+                    out[k].name
+                ),
+                "give every stage its truth column (e.g. `truth: true_<stage>`), or none",
+            ));
         }
         if out.iter().all(|s| s.loss_weight == 0.0) {
             return Err(self.err(
@@ -582,6 +597,16 @@ impl Checker<'_> {
                     .map(|(i, n)| (format!("features.numeric[{i}]"), &n.column)),
             );
         for (at, column) in feature_at {
+            if let Some(s) = stages.iter().find(|s| s.truth.as_ref() == Some(column)) {
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "column `{column}` holds the true probability of stage `{}` and is also a feature",
+                        s.name
+                    ),
+                    "remove the feature: truth columns are for evaluation only",
+                ));
+            }
             if let Some(s) = stages.iter().find(|s| &s.label.column == column) {
                 return Err(self.err(
                     &at,

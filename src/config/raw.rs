@@ -200,6 +200,10 @@ pub struct RawStage {
     pub tower: RawTower,
     #[serde(default = "unit")]
     pub loss_weight: f64,
+    /// Column holding the true conditional probability of this stage (synthetic data): enables
+    /// evaluation against the truth over all rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<String>,
 }
 
 fn unit() -> f64 {

@@ -13,6 +13,8 @@ pub struct Dataset {
     pub num: Vec<Vec<f32>>,
     /// reached[k][i]: row i reached stage k. Empty for unlabelled data.
     pub reached: Vec<Vec<u8>>,
+    /// truth[k][i]: true conditional probability of stage k for row i (synthetic data only).
+    pub truth: Vec<Vec<f64>>,
     /// Carried id column, one entry per row.
     pub ids: Option<Vec<Option<String>>>,
     /// Rows dropped as inconsistent, per stage.

@@ -27,6 +27,7 @@ pub struct Splits {
 fn labelled_columns(p: &Pipeline) -> Vec<String> {
     let mut cols: Vec<String> = p.feature_columns().map(str::to_string).collect();
     cols.extend(p.stages.iter().map(|s| s.label.column.clone()));
+    cols.extend(p.stages.iter().filter_map(|s| s.truth.clone()));
     cols.extend(p.id_column.iter().cloned());
     cols
 }
@@ -158,6 +159,12 @@ pub fn encode_split(
 ) -> Result<Dataset> {
     let (cat, num) = encoders.encode(frame, &labels.keep)?;
     let ids = read_ids(frame, p, Some(&labels.keep))?;
+    let truth = p
+        .stages
+        .iter()
+        .filter_map(|s| s.truth.as_deref())
+        .map(|col| read_truth(frame, col, &labels.keep))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Dataset {
         split: name.to_string(),
         file: frame.file().to_path_buf(),
@@ -165,6 +172,7 @@ pub fn encode_split(
         cat,
         num,
         reached: labels.reached,
+        truth,
         ids,
         dropped: labels.dropped,
     })
@@ -181,9 +189,34 @@ pub fn encode_unlabelled(frame: &Frame, encoders: &Encoders, p: &Pipeline) -> Re
         cat,
         num,
         reached: Vec::new(),
+        truth: Vec::new(),
         ids: read_ids(frame, p, None)?,
         dropped: Vec::new(),
     })
+}
+
+/// A truth column's probabilities for the kept rows; each must lie in [0, 1].
+fn read_truth(frame: &Frame, col: &str, keep: &[u32]) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(keep.len());
+    let mut cursor = keep.iter().peekable();
+    frame.visit_f64(col, |i, v| {
+        if cursor.next_if_eq(&&(i as u32)).is_none() {
+            return Ok(());
+        }
+        match v {
+            Some(x) if (0.0..=1.0).contains(&x) => {
+                out.push(x);
+                Ok(())
+            }
+            _ => Err(Error::data_at(
+                frame.file(),
+                col,
+                Some(frame.row_number(i)),
+                format!("truth value {v:?} is not a probability"),
+            )),
+        }
+    })?;
+    Ok(out)
 }
 
 fn read_ids(

@@ -1,0 +1,320 @@
+//! The generator spec: strict YAML describing a synthetic funnel with known ground truth, and its
+//! validation (rates, vocabularies, Zipf exponents, effects), with located errors like pipelines.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Locator, parse_yaml};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    /// Correlation in [0, 1) between a field's effect on the first stage and its effect on each
+    /// later stage. 0: the later stages' propensities share nothing with the first stage's.
+    #[serde(default)]
+    pub selection_bias: f64,
+    /// Standard deviation of unobserved per-row noise added to every stage's logit.
+    #[serde(default)]
+    pub noise: f64,
+    pub stages: Vec<RawGenStage>,
+    #[serde(default)]
+    pub categorical: Vec<RawGenCategorical>,
+    #[serde(default)]
+    pub numeric: Vec<RawGenNumeric>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenStage {
+    pub name: String,
+    /// Target share of the rows that reached the previous stage (of all rows for the first).
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenCategorical {
+    pub name: String,
+    pub vocab: u64,
+    /// P(rank r) ∝ r^-zipf; 0 is uniform.
+    #[serde(default = "default_zipf")]
+    pub zipf: f64,
+    /// Stage name -> standard deviation of this field's contribution to that stage's logit.
+    #[serde(default)]
+    pub effects: BTreeMap<String, f64>,
+}
+
+fn default_zipf() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenNumeric {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal: Option<NormalParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform: Option<UniformParams>,
+    #[serde(default)]
+    pub effects: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalParams {
+    pub mean: f64,
+    pub std: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniformParams {
+    pub low: f64,
+    pub high: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Distribution {
+    Normal { mean: f64, std: f64 },
+    Uniform { low: f64, high: f64 },
+}
+
+/// A checked categorical field. `effects[k]` is the effect scale on stage k (0 = none).
+#[derive(Debug, Clone)]
+pub struct GenCategorical {
+    pub name: String,
+    pub vocab: u32,
+    pub zipf: f64,
+    pub effects: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GenNumeric {
+    pub name: String,
+    pub distribution: Distribution,
+    pub effects: Vec<f64>,
+}
+
+/// A checked spec: stages are ids (positions); names stay only for column names.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub file: PathBuf,
+    pub seed: u64,
+    pub selection_bias: f64,
+    pub noise: f64,
+    pub stage_names: Vec<String>,
+    pub rates: Vec<f64>,
+    pub categorical: Vec<GenCategorical>,
+    pub numeric: Vec<GenNumeric>,
+}
+
+impl Spec {
+    pub fn load(file: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        Self::from_text(file, &text)
+    }
+
+    pub fn from_text(file: &Path, text: &str) -> Result<Spec> {
+        let raw: RawSpec = parse_yaml(file, text)?;
+        let loc = Locator::new(file, text);
+        let err = |path: &str, msg: String, hint: &str| Error::Config {
+            spot: loc.spot(path),
+            message: msg,
+            hint: Some(hint.to_string()),
+        };
+        let RawSpec {
+            name,
+            seed,
+            selection_bias,
+            noise,
+            stages,
+            categorical,
+            numeric,
+        } = raw;
+        if stages.is_empty() {
+            return Err(err(
+                "stages",
+                "a funnel needs at least one stage".into(),
+                "list the stages in causal order, each with a `rate`",
+            ));
+        }
+        let mut stage_names: Vec<String> = Vec::new();
+        let mut rates = Vec::new();
+        let mut columns: Vec<String> = Vec::new();
+        for (k, s) in stages.iter().enumerate() {
+            if !valid_name(&s.name) || stage_names.contains(&s.name) {
+                return Err(err(
+                    &format!("stages[{k}].name"),
+                    format!("stage name {:?} is empty, reused or not usable", s.name),
+                    "use distinct names of letters, digits, `_` and `-`",
+                ));
+            }
+            if !(s.rate > 0.0 && s.rate < 1.0) {
+                return Err(err(
+                    &format!("stages[{k}].rate"),
+                    format!("rate must be in (0, 1), got {}", s.rate),
+                    "e.g. `rate: 0.04` for 4% of the rows that reached the previous stage",
+                ));
+            }
+            stage_names.push(s.name.clone());
+            columns.push(s.name.clone());
+            columns.push(format!("true_{}", s.name));
+            rates.push(s.rate);
+        }
+        if !(0.0..1.0).contains(&selection_bias) {
+            return Err(err(
+                "selection_bias",
+                format!("selection_bias must be in [0, 1), got {selection_bias}"),
+                "0 means no bias; 0.8 makes later stages share most of the first stage's latent factors",
+            ));
+        }
+        if !(noise >= 0.0 && noise.is_finite()) {
+            return Err(err(
+                "noise",
+                format!("noise must be a finite number >= 0, got {noise}"),
+                "0.5 adds unobserved logit noise with standard deviation 0.5",
+            ));
+        }
+        let effects_of = |at: &str, map: &BTreeMap<String, f64>| -> Result<Vec<f64>> {
+            let mut e = vec![0.0; stage_names.len()];
+            for (stage, &v) in map {
+                let Some(k) = stage_names.iter().position(|s| s == stage) else {
+                    return Err(err(
+                        &format!("{at}.effects.{stage}"),
+                        format!("no stage is named `{stage}`"),
+                        &format!(
+                            "effects are keyed by stage name: {}",
+                            stage_names.join(", ")
+                        ),
+                    ));
+                };
+                if !(v >= 0.0 && v.is_finite()) {
+                    return Err(err(
+                        &format!("{at}.effects.{stage}"),
+                        format!("an effect must be a finite number >= 0, got {v}"),
+                        "it is the standard deviation of the field's contribution to the stage's logit",
+                    ));
+                }
+                e[k] = v;
+            }
+            Ok(e)
+        };
+        let mut cats = Vec::new();
+        for (i, c) in categorical.iter().enumerate() {
+            let at = format!("categorical[{i}]");
+            if !valid_name(&c.name) || columns.contains(&c.name) {
+                return Err(err(
+                    &format!("{at}.name"),
+                    format!("column name {:?} is empty, reused or not usable", c.name),
+                    "use distinct names of letters, digits, `_` and `-`",
+                ));
+            }
+            columns.push(c.name.clone());
+            if c.vocab == 0 || c.vocab > u32::MAX as u64 - 8 {
+                return Err(err(
+                    &format!("{at}.vocab"),
+                    format!(
+                        "vocab must be between 1 and {}, got {}",
+                        u32::MAX - 8,
+                        c.vocab
+                    ),
+                    "the number of distinct ids of the field",
+                ));
+            }
+            if !(c.zipf >= 0.0 && c.zipf.is_finite()) {
+                return Err(err(
+                    &format!("{at}.zipf"),
+                    format!("zipf must be a finite number >= 0, got {}", c.zipf),
+                    "0 draws ids uniformly; 1.0 to 1.2 is typical of user and item ids",
+                ));
+            }
+            cats.push(GenCategorical {
+                name: c.name.clone(),
+                vocab: c.vocab as u32,
+                zipf: c.zipf,
+                effects: effects_of(&at, &c.effects)?,
+            });
+        }
+        let mut nums = Vec::new();
+        for (i, n) in numeric.iter().enumerate() {
+            let at = format!("numeric[{i}]");
+            if !valid_name(&n.name) || columns.contains(&n.name) {
+                return Err(err(
+                    &format!("{at}.name"),
+                    format!("column name {:?} is empty, reused or not usable", n.name),
+                    "use distinct names of letters, digits, `_` and `-`",
+                ));
+            }
+            columns.push(n.name.clone());
+            let distribution = match (n.normal, n.uniform) {
+                (Some(p), None) if p.std > 0.0 && p.std.is_finite() && p.mean.is_finite() => {
+                    Distribution::Normal {
+                        mean: p.mean,
+                        std: p.std,
+                    }
+                }
+                (None, Some(p)) if p.low.is_finite() && p.high.is_finite() && p.low < p.high => {
+                    Distribution::Uniform {
+                        low: p.low,
+                        high: p.high,
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(err(
+                        &format!("{at}.normal"),
+                        "a normal distribution needs a finite mean and std > 0".into(),
+                        "e.g. `normal: { mean: 0, std: 1 }`",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(err(
+                        &format!("{at}.uniform"),
+                        "a uniform distribution needs finite low < high".into(),
+                        "e.g. `uniform: { low: 0, high: 1 }`",
+                    ));
+                }
+                _ => {
+                    return Err(err(
+                        &at,
+                        "give exactly one of `normal` and `uniform`".into(),
+                        "e.g. `normal: { mean: 0, std: 1 }`",
+                    ));
+                }
+            };
+            nums.push(GenNumeric {
+                name: n.name.clone(),
+                distribution,
+                effects: effects_of(&at, &n.effects)?,
+            });
+        }
+        Ok(Spec {
+            name,
+            file: file.to_path_buf(),
+            seed,
+            selection_bias,
+            noise,
+            stage_names,
+            rates,
+            categorical: cats,
+            numeric: nums,
+        })
+    }
+
+    pub fn stages(&self) -> usize {
+        self.rates.len()
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

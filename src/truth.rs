@@ -1,0 +1,264 @@
+//! Evaluation against known ground truth (synthetic data): every row's true conditional
+//! probability is known, so predictions can be judged over the entire exposure space, including
+//! rows that never reached the earlier stage.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::raw::HeadKind;
+use crate::metrics::{auc, ranks};
+use crate::model::{Head, StageProbs};
+use crate::rng::Rng;
+
+/// Bins of the expected calibration error (equal width over [0, 1]).
+const ECE_BINS: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub rows: usize,
+    pub mean_pred: Option<f64>,
+    pub mean_true: Option<f64>,
+    /// mean_pred - mean_true.
+    pub bias: Option<f64>,
+    /// Σ_bins (rows in bin / rows) · |mean pred - mean true| over equal-width bins of the prediction.
+    pub ece: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthBlock {
+    /// AUC of the prediction against counterfactual labels drawn once from the truth, all rows.
+    pub auc_counterfactual: Option<f64>,
+    /// The same AUC with the truth itself as the prediction: the achievable ceiling.
+    pub oracle_auc: Option<f64>,
+    /// Spearman rank correlation between prediction and truth, all rows.
+    pub spearman: Option<f64>,
+    pub all_rows: Calibration,
+    /// Rows that reached the previous stage (all rows for the first stage).
+    pub reached_previous: Calibration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTruth {
+    pub conditional: TruthBlock,
+    pub cumulative: TruthBlock,
+}
+
+fn calibration(pred: &[f64], truth: &[f64], rows: impl Iterator<Item = usize>) -> Calibration {
+    let mut n = 0usize;
+    let (mut sp, mut st) = (0.0, 0.0);
+    let mut bins = [(0usize, 0.0f64, 0.0f64); ECE_BINS];
+    for i in rows {
+        n += 1;
+        sp += pred[i];
+        st += truth[i];
+        let b = ((pred[i] * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
+        bins[b].0 += 1;
+        bins[b].1 += pred[i];
+        bins[b].2 += truth[i];
+    }
+    if n == 0 {
+        return Calibration {
+            rows: 0,
+            mean_pred: None,
+            mean_true: None,
+            bias: None,
+            ece: None,
+        };
+    }
+    let ece = bins
+        .iter()
+        .filter(|b| b.0 > 0)
+        .map(|&(_, p, t)| (p - t).abs() / n as f64)
+        .sum();
+    let (mp, mt) = (sp / n as f64, st / n as f64);
+    Calibration {
+        rows: n,
+        mean_pred: Some(mp),
+        mean_true: Some(mt),
+        bias: Some(mp - mt),
+        ece: Some(ece),
+    }
+}
+
+/// Pearson correlation of the tie-averaged ranks.
+fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    if a.len() < 2 {
+        return None;
+    }
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma).powi(2);
+        vb += (y - mb).powi(2);
+    }
+    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
+}
+
+fn block(pred: &[f64], truth: &[f64], draws: &[f64], reached_prev: Option<&[u8]>) -> TruthBlock {
+    let labels: Vec<u8> = truth
+        .iter()
+        .zip(draws)
+        .map(|(t, u)| (u < t) as u8)
+        .collect();
+    let n = pred.len();
+    TruthBlock {
+        auc_counterfactual: auc(pred, &labels),
+        oracle_auc: auc(truth, &labels),
+        spearman: spearman(pred, truth),
+        all_rows: calibration(pred, truth, 0..n),
+        reached_previous: match reached_prev {
+            None => calibration(pred, truth, 0..n),
+            Some(r) => calibration(pred, truth, (0..n).filter(|&i| r[i] != 0)),
+        },
+    }
+}
+
+/// Judge logits (rows x stages) against the true conditional probabilities `truth[k][i]`.
+/// Counterfactual labels come from a fixed stream, so every model is judged on the same draws.
+pub fn evaluate_truth(
+    kind: HeadKind,
+    logits: &[f32],
+    reached: &[Vec<u8>],
+    truth: &[Vec<f64>],
+) -> Vec<StageTruth> {
+    let k = truth.len();
+    let rows = truth.first().map_or(0, Vec::len);
+    let mut q = vec![Vec::with_capacity(rows); k];
+    let mut p = vec![Vec::with_capacity(rows); k];
+    let mut probs: Vec<StageProbs> = Vec::with_capacity(k);
+    for row in logits.chunks_exact(k) {
+        Head::probabilities(kind, row, &mut probs);
+        for (s, pr) in probs.iter().enumerate() {
+            q[s].push(pr.log_q.exp());
+            p[s].push(pr.log_p.exp());
+        }
+    }
+    let mut true_p = vec![1.0f64; rows];
+    (0..k)
+        .map(|s| {
+            for (tp, t) in true_p.iter_mut().zip(&truth[s]) {
+                *tp *= t;
+            }
+            let draws = |name: &str| -> Vec<f64> {
+                let mut r = Rng::stream(0, &format!("counterfactual/{name}/{s}"));
+                (0..rows).map(|_| r.uniform()).collect()
+            };
+            let prev = (s > 0).then(|| reached[s - 1].as_slice());
+            StageTruth {
+                conditional: block(&q[s], &truth[s], &draws("conditional"), prev),
+                cumulative: block(&p[s], &true_p, &draws("cumulative"), prev),
+            }
+        })
+        .collect()
+}
+
+fn f4(v: Option<f64>) -> String {
+    v.map_or("undefined".into(), |x| format!("{x:.4}"))
+}
+
+fn signed(v: Option<f64>) -> String {
+    v.map_or("undefined".into(), |x| format!("{x:+.4}"))
+}
+
+/// The truth table: per stage and prediction, the model's row and the oracle's row.
+pub fn format_truth_table(title: &str, names: &[String], t: &[StageTruth]) -> String {
+    let head = [
+        "stage",
+        "prediction",
+        "who",
+        "AUC vs counterfactual",
+        "Spearman",
+        "bias (all)",
+        "ECE (all)",
+        "bias (reached prev)",
+        "ECE (reached prev)",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (k, (name, st)) in names.iter().zip(t).enumerate() {
+        for (cumulative, b) in [(true, &st.cumulative), (false, &st.conditional)] {
+            let pred = if cumulative {
+                format!("cumulative  P({name})")
+            } else if k == 0 {
+                format!("conditional P({name})")
+            } else {
+                format!("conditional P({name}|{})", names[k - 1])
+            };
+            rows.push(vec![
+                if cumulative {
+                    name.clone()
+                } else {
+                    String::new()
+                },
+                pred,
+                "model".into(),
+                f4(b.auc_counterfactual),
+                f4(b.spearman),
+                signed(b.all_rows.bias),
+                f4(b.all_rows.ece),
+                signed(b.reached_previous.bias),
+                f4(b.reached_previous.ece),
+            ]);
+            let oracle = |c: &Calibration| c.mean_true.map(|_| 0.0);
+            rows.push(vec![
+                String::new(),
+                String::new(),
+                "oracle".into(),
+                f4(b.oracle_auc),
+                f4(Some(1.0)),
+                signed(oracle(&b.all_rows)),
+                f4(oracle(&b.all_rows)),
+                signed(oracle(&b.reached_previous)),
+                f4(oracle(&b.reached_previous)),
+            ]);
+        }
+    }
+    crate::metrics::render(title, &head, &rows, 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_and_ece_by_hand() {
+        // Bins: 0.05 and 0.15 fall in bins 0 and 1; 0.55 in bin 5.
+        let pred = [0.05, 0.15, 0.55, 0.55];
+        let truth = [0.10, 0.15, 0.45, 0.65];
+        let c = calibration(&pred, &truth, 0..4);
+        assert!((c.mean_pred.unwrap() - 0.325).abs() < 1e-12);
+        assert!((c.mean_true.unwrap() - 0.3375).abs() < 1e-12);
+        assert!((c.bias.unwrap() + 0.0125).abs() < 1e-12);
+        // ECE = 1/4·|0.05-0.10| + 1/4·0 + 2/4·|0.55-0.55| = 0.0125.
+        assert!((c.ece.unwrap() - 0.0125).abs() < 1e-12);
+    }
+
+    #[test]
+    fn spearman_by_hand() {
+        // Ranks a: 1 2 3 4, b: 1 3 2 4 -> rho = 1 - 6·2/(4·15) = 0.8.
+        assert!(
+            (spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 30.0, 20.0, 40.0]).unwrap() - 0.8).abs()
+                < 1e-12
+        );
+        assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), None);
+    }
+
+    #[test]
+    fn oracle_is_the_truth() {
+        // Two stages, logits chosen so that the predictions equal the truth exactly.
+        let logits = [0.0f32, 0.0, 2.0, -1.0, -3.0, 1.0];
+        let s = |z: f64| 1.0 / (1.0 + (-z).exp());
+        let truth = vec![vec![0.5, s(2.0), s(-3.0)], vec![0.5, s(-1.0), s(1.0)]];
+        let reached = vec![vec![1, 1, 0], vec![0, 1, 0]];
+        let t = evaluate_truth(HeadKind::CumulativeProduct, &logits, &reached, &truth);
+        for st in &t {
+            for b in [&st.conditional, &st.cumulative] {
+                assert_eq!(b.auc_counterfactual, b.oracle_auc);
+                assert!((b.spearman.unwrap() - 1.0).abs() < 1e-12);
+                assert!(b.all_rows.bias.unwrap().abs() < 1e-6);
+            }
+        }
+        assert_eq!(t[1].conditional.reached_previous.rows, 2);
+    }
+}
