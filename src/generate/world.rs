@@ -6,6 +6,7 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::spec::{Distribution, Spec};
@@ -15,7 +16,7 @@ use crate::rng::Rng;
 /// Equal-probability bins through which a numeric field acts on a stage (a step function).
 pub const NUMERIC_BINS: usize = 16;
 /// Rows drawn to calibrate the intercepts.
-const CALIBRATION_ROWS: u64 = 200_000;
+const CALIBRATION_ROWS: u64 = 500_000;
 
 /// Vose's alias table: O(1) draws from a discrete distribution.
 struct Alias {
@@ -288,34 +289,58 @@ impl World {
     /// weighted by their probability of reaching the previous stage, equals the target rate.
     fn calibrate(&mut self, rates: &[f64], key: [u8; 32]) {
         let n = CALIBRATION_ROWS as usize;
-        let mut rng = self.rows_from(key, 0);
-        let mut row = self.new_row();
-        let mut signal = vec![0.0f64; n * self.stages];
-        for i in 0..n {
-            self.draw(&mut rng, &mut row);
-            signal[i * self.stages..(i + 1) * self.stages].copy_from_slice(&row.signal);
-        }
+        // Drawn in parallel windows of the calibration stream: the same rows for any thread count.
+        let window = 1usize << 15;
+        let parts: Vec<Vec<f64>> = (0..n)
+            .step_by(window)
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|&start| {
+                let mut rng = self.rows_from(key, start as u64);
+                let mut row = self.new_row();
+                let len = window.min(n - start);
+                let mut out = Vec::with_capacity(len * self.stages);
+                for _ in 0..len {
+                    self.draw(&mut rng, &mut row);
+                    out.extend_from_slice(&row.signal);
+                }
+                out
+            })
+            .collect();
+        let signal: Vec<f64> = parts.concat();
         let mut reach = vec![1.0f64; n];
         for (k, &rate) in rates.iter().enumerate() {
             let total: f64 = reach.iter().sum();
-            let mean_at = |b: f64| -> f64 {
-                reach
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| w * sigmoid(b + signal[i * self.stages + k]))
-                    .sum::<f64>()
-                    / total
-            };
-            let (mut lo, mut hi) = (-60.0, 60.0);
+            // Safeguarded Newton on the (increasing) weighted mean rate; bisection whenever a
+            // Newton step would leave the bracket.
+            let (mut lo, mut hi) = (-60.0f64, 60.0f64);
+            let mut b = (rate / (1.0 - rate)).ln();
             for _ in 0..100 {
-                let mid = 0.5 * (lo + hi);
-                if mean_at(mid) < rate {
-                    lo = mid;
+                let (mut mean, mut slope) = (0.0, 0.0);
+                for (i, w) in reach.iter().enumerate() {
+                    let q = sigmoid(b + signal[i * self.stages + k]);
+                    mean += w * q;
+                    slope += w * q * (1.0 - q);
+                }
+                let (gap, slope) = (mean / total - rate, slope / total);
+                if gap.abs() < 1e-12 {
+                    break;
+                }
+                if gap < 0.0 {
+                    lo = b;
                 } else {
-                    hi = mid;
+                    hi = b;
+                }
+                let next = b - gap / slope.max(1e-300);
+                b = if next > lo && next < hi {
+                    next
+                } else {
+                    0.5 * (lo + hi)
+                };
+                if hi - lo < 1e-12 {
+                    break;
                 }
             }
-            let b = 0.5 * (lo + hi);
             self.intercepts[k] = b;
             for (i, w) in reach.iter_mut().enumerate() {
                 *w *= sigmoid(b + signal[i * self.stages + k]);
