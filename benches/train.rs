@@ -90,44 +90,89 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
     }
 }
 
+/// One training step per iteration, on a worker of a 2-thread pool as in `funnel train`.
+fn bench_steps(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    pool: &rayon::ThreadPool,
+    id: BenchmarkId,
+    stages: usize,
+    vocab: usize,
+) {
+    let p = pipeline(stages);
+    let mut model = FunnelModel::new(&p, &encoders(vocab)).expect("model");
+    let mut dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer).expect("opt");
+    let d = dataset(vocab, BATCH * 8, stages);
+    let mut drop = Rng::stream(3, "dropout");
+    let mut i = 0;
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            let start = (i % 8) * BATCH;
+            i += 1;
+            let batch = d.batch_range(start, start + BATCH);
+            pool.install(|| {
+                model
+                    .train_step(&batch, &mut dense, &mut drop)
+                    .expect("step")
+            })
+        })
+    });
+}
+
 fn train_step(c: &mut Criterion) {
     funnel::runtime::init();
-    let mut g = c.benchmark_group("train_step");
+    let pool = funnel::runtime::pool(2).expect("thread pool");
+    let mut g = c.benchmark_group("train_step_vocab");
     g.sample_size(20);
-    for vocab in [10_000usize, 1_000_000] {
-        let p = pipeline(2);
-        let mut model = FunnelModel::new(&p, &encoders(vocab)).expect("model");
-        let mut dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer).expect("opt");
-        let d = dataset(vocab, BATCH * 8, 2);
-        let mut drop = Rng::stream(3, "dropout");
-        let mut i = 0;
-        g.bench_with_input(
-            BenchmarkId::new("two_stage_vocab", vocab),
-            &vocab,
-            |b, _| {
-                b.iter(|| {
-                    let start = (i % 8) * BATCH;
-                    i += 1;
-                    let batch = d.batch_range(start, start + BATCH);
-                    model
-                        .train_step(&batch, &mut dense, &mut drop)
-                        .expect("step")
-                })
-            },
+    for vocab in [10_000usize, 100_000, 1_000_000, 10_000_000] {
+        bench_steps(
+            &mut g,
+            &pool,
+            BenchmarkId::new("two_stage", vocab),
+            2,
+            vocab,
+        );
+    }
+    g.finish();
+    let mut g = c.benchmark_group("train_step_depth");
+    g.sample_size(20);
+    for stages in 2..=6 {
+        bench_steps(
+            &mut g,
+            &pool,
+            BenchmarkId::new("vocab_100k", stages),
+            stages,
+            100_000,
         );
     }
     g.finish();
 }
 
-fn auc(c: &mut Criterion) {
-    let mut r = Rng::stream(4, "auc");
-    let n = 1_000_000;
-    let scores: Vec<f64> = (0..n).map(|_| r.uniform()).collect();
-    let labels: Vec<u8> = (0..n).map(|_| (r.uniform() < 0.1) as u8).collect();
-    c.bench_function("auc/1M", |b| {
-        b.iter(|| funnel::metrics::auc(&scores, &labels))
+fn predict(c: &mut Criterion) {
+    let pool = funnel::runtime::pool(2).expect("thread pool");
+    let p = pipeline(2);
+    let model = FunnelModel::new(&p, &encoders(100_000)).expect("model");
+    let d = dataset(100_000, 200_000, 2);
+    let mut g = c.benchmark_group("predict");
+    g.sample_size(10);
+    g.bench_function("two_stage_200k_rows", |b| {
+        b.iter(|| pool.install(|| model.predict_logits(&d, 8192).expect("predict")))
     });
+    g.finish();
 }
 
-criterion_group!(benches, train_step, auc);
+fn auc(c: &mut Criterion) {
+    let mut r = Rng::stream(4, "auc");
+    let mut g = c.benchmark_group("auc_exact");
+    g.sample_size(10);
+    for n in [1_000_000usize, 10_000_000] {
+        let scores: Vec<f64> = (0..n).map(|_| r.uniform()).collect();
+        let labels: Vec<u8> = (0..n).map(|_| (r.uniform() < 0.1) as u8).collect();
+        g.bench_function(BenchmarkId::new("rows", n), |b| {
+            b.iter(|| funnel::metrics::auc(&scores, &labels))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, train_step, predict, auc);
 criterion_main!(benches);

@@ -9,9 +9,10 @@ use crate::config::raw::FileFormat;
 use crate::config::{FileSource, Pipeline, format_from_extension};
 use crate::data::source::{Frame, TableColumn, write_table};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::model::Head;
+use crate::runtime::with_threads;
 use crate::train::{default_run_dir, eval_dataset, format_metrics, train};
 
 #[derive(Parser)]
@@ -242,18 +243,4 @@ fn predict(r: &Run, data: &Path, out: &Path) -> Result<()> {
     };
     eprintln!("wrote {} rows to {} ({kind})", d.rows, out.display());
     Ok(())
-}
-
-/// Run `f` on a pool of `threads` workers (0: one per available core).
-fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    let n = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start {n} threads: {e}")))?;
-    pool.install(f)
 }

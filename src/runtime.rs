@@ -1,4 +1,6 @@
-//! Process-wide runtime settings that must be made before any thread starts.
+//! Process-wide runtime settings: thread layout and the settings made before any thread starts.
+
+use crate::error::{Error, Result};
 
 /// candle's element-wise thread pool fights the GEMM threads on small machines: one thread there
 /// is faster and steadier. Sets `CANDLE_NUM_THREADS=1` unless the user chose a value.
@@ -10,4 +12,23 @@ pub fn init() {
         // environment concurrently.
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
+}
+
+/// A pool of `threads` workers (0: one per available core).
+pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+    let n = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {n} threads: {e}")))
+}
+
+/// Run `f` on a pool of `threads` workers. Everything parallel inside (GEMM, the sparse update)
+/// then runs on that pool, with `f` itself on one of its workers.
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    pool(threads)?.install(f)
 }

@@ -2,6 +2,7 @@
 //! kept on disk, final test metrics, and the run directory.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -24,6 +25,18 @@ pub struct EpochRecord {
     pub valid: Option<Vec<StageMetrics>>,
 }
 
+/// Where a run's time went. The only part of `metrics.json` that differs between runs with the
+/// same seed.
+#[derive(Serialize)]
+pub struct Timing {
+    pub read_s: f64,
+    pub encode_s: f64,
+    pub train_s: f64,
+    pub evaluate_s: f64,
+    /// Training rows processed per second of `train_s`.
+    pub train_samples_per_s: f64,
+}
+
 /// Everything `metrics.json` holds.
 #[derive(Serialize)]
 pub struct RunMetrics {
@@ -34,6 +47,7 @@ pub struct RunMetrics {
     pub best_epoch: usize,
     pub epochs_run: usize,
     pub history: Vec<EpochRecord>,
+    pub timing: Timing,
 }
 
 /// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
@@ -91,7 +105,9 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
     let seed = p.train.seed;
     let mut history = Vec::new();
     let (mut best, mut best_epoch, mut since_best) = (f64::NEG_INFINITY, 0usize, 0usize);
+    let (mut train_s, mut evaluate_s) = (0.0f64, 0.0f64);
     for epoch in 1..=p.train.epochs {
+        let clock = Instant::now();
         let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(train.rows);
         let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
         let mut progress = EpochProgress::start(epoch, p.train.epochs, train.rows);
@@ -101,6 +117,8 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
             progress.batch(batch.rows, loss);
         }
         let train_loss = progress.finish();
+        train_s += clock.elapsed().as_secs_f64();
+        let clock = Instant::now();
         let valid = match &splits.valid {
             Some(v) => {
                 let m = eval_dataset(&model, p, v)?;
@@ -109,6 +127,7 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
             }
             None => None,
         };
+        evaluate_s += clock.elapsed().as_secs_f64();
         let score = valid.as_deref().and_then(|m| monitor_score(p, m));
         history.push(EpochRecord {
             epoch,
@@ -145,6 +164,7 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         .iter()
         .find(|h| h.epoch == best_epoch)
         .and_then(|h| h.valid.clone());
+    let clock = Instant::now();
     let test = match &splits.test {
         Some(t) => {
             let m = eval_dataset(&model, p, t)?;
@@ -156,12 +176,29 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         }
         None => None,
     };
+    evaluate_s += clock.elapsed().as_secs_f64();
+    let timing = Timing {
+        read_s: splits.read_secs,
+        encode_s: splits.encode_secs,
+        train_s,
+        evaluate_s,
+        train_samples_per_s: (train.rows * epochs_run) as f64 / train_s.max(1e-9),
+    };
+    println!(
+        "timing: read {:.2}s, encode {:.2}s, train {:.2}s ({:.0} samples/s), evaluate {:.2}s",
+        timing.read_s,
+        timing.encode_s,
+        timing.train_s,
+        timing.train_samples_per_s,
+        timing.evaluate_s
+    );
     let metrics = RunMetrics {
         valid,
         test,
         best_epoch,
         epochs_run,
         history,
+        timing,
     };
     let json = serde_json::to_string_pretty(&metrics)
         .map_err(|e| crate::error::Error::Internal(e.to_string()))?;

@@ -21,6 +21,9 @@ pub struct Splits {
     pub encoders: Encoders,
     /// Things the user should know but that do not stop training.
     pub warnings: Vec<String>,
+    /// Seconds spent reading files, and labelling + fitting encoders + encoding.
+    pub read_secs: f64,
+    pub encode_secs: f64,
 }
 
 /// Columns a labelled split must have.
@@ -59,6 +62,7 @@ pub fn check_headers(p: &Pipeline) -> Result<Vec<(String, usize)>> {
 
 /// Read, split, label, fit encoders on the training rows, and encode every split.
 pub fn prepare(p: &Pipeline) -> Result<Splits> {
+    let start = std::time::Instant::now();
     let cols = labelled_columns(p);
     let full = Frame::read(&p.train_source, Some(&cols))?;
     let n = full.len();
@@ -91,6 +95,8 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     } else {
         full
     };
+    let read_secs = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
 
     let train_labels = read_labels(&train_frame, &p.stages, p.inconsistent_rows)?;
     if train_labels.keep.is_empty() {
@@ -146,6 +152,8 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         test,
         encoders,
         warnings,
+        read_secs,
+        encode_secs: start.elapsed().as_secs_f64(),
     })
 }
 

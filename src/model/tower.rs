@@ -3,6 +3,7 @@
 
 use candle_core::{Device, Result, Tensor, Var};
 
+use super::ops::{AddBias, Relu};
 use crate::config::raw::Activation;
 use crate::rng::Rng;
 
@@ -28,9 +29,10 @@ impl Linear {
     fn forward(&self, x: &Tensor, detach: bool) -> Result<Tensor> {
         let (w, b) = (self.weight.as_tensor(), self.bias.as_tensor());
         if detach {
-            x.matmul(&w.detach().t()?)?.broadcast_add(&b.detach())
+            x.matmul(&w.detach().t()?)?
+                .apply_op2_no_bwd(&b.detach(), &AddBias)
         } else {
-            x.matmul(&w.t()?)?.broadcast_add(b)
+            x.matmul(&w.t()?)?.apply_op2(b, AddBias)
         }
     }
 }
@@ -80,7 +82,7 @@ impl Tower {
                 break;
             }
             h = match self.activation {
-                Activation::Relu => h.relu()?,
+                Activation::Relu => h.apply_op1(Relu)?,
                 Activation::Tanh => h.tanh()?,
                 Activation::Gelu => h.gelu()?,
                 Activation::Silu => h.silu()?,
