@@ -1,13 +1,14 @@
 //! Feature encoders fitted on the training split: categorical vocabularies (or hash buckets) and
 //! numeric transforms. They are saved in the run directory and reused unchanged by eval and predict.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::raw::{MissingPolicy, NumericTransform};
 use crate::config::{CategoricalSpec, NumericSpec};
-use crate::data::source::Frame;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::data::source::{Cat, Frame};
 use crate::error::{Error, Result};
 
 /// Id of the padding row: never produced by data, its embedding stays zero.
@@ -30,6 +31,9 @@ pub struct CategoricalEncoder {
     pub hash_buckets: Option<u32>,
     #[serde(skip)]
     index: HashMap<String, u32>,
+    /// Tokens that are canonical decimal integers, for integer columns read without formatting.
+    #[serde(skip)]
+    int_index: HashMap<i64, u32>,
 }
 
 impl CategoricalEncoder {
@@ -39,25 +43,31 @@ impl CategoricalEncoder {
             column: spec.column.clone(),
             tokens: Vec::new(),
             hash_buckets: spec.hash_buckets,
-            index: HashMap::new(),
+            index: HashMap::default(),
+            int_index: HashMap::default(),
         };
         if spec.hash_buckets.is_none() {
-            let mut counts: HashMap<String, u64> = HashMap::new();
+            let mut counts: HashMap<String, u64> = HashMap::default();
+            let mut int_counts: HashMap<i64, u64> = HashMap::default();
             let mut cursor = rows.iter().peekable();
-            frame.visit_str(&spec.column, |i, v| {
-                if cursor.peek() == Some(&&(i as u32)) {
-                    cursor.next();
-                    if let Some(v) = v {
-                        match counts.get_mut(v) {
+            frame.visit_cat(&spec.column, |i, v| {
+                if cursor.next_if_eq(&&(i as u32)).is_some() {
+                    match v {
+                        Cat::Null => {}
+                        Cat::Int(x) => *int_counts.entry(x).or_insert(0) += 1,
+                        Cat::Str(v) => match counts.get_mut(v) {
                             Some(c) => *c += 1,
                             None => {
                                 counts.insert(v.to_string(), 1);
                             }
-                        }
+                        },
                     }
                 }
                 Ok(())
             })?;
+            for (x, c) in int_counts {
+                *counts.entry(x.to_string()).or_insert(0) += c;
+            }
             let mut by_count: Vec<(String, u64)> = counts
                 .into_iter()
                 .filter(|(_, c)| *c >= spec.min_count)
@@ -77,6 +87,15 @@ impl CategoricalEncoder {
             .enumerate()
             .map(|(i, t)| (t.clone(), FIRST_TOKEN_ID + i as u32))
             .collect();
+        self.int_index = self
+            .tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let x: i64 = t.parse().ok()?;
+                (x.to_string() == *t).then_some((x, FIRST_TOKEN_ID + i as u32))
+            })
+            .collect();
     }
 
     /// Rows of this feature's embedding table (specials included).
@@ -88,11 +107,15 @@ impl CategoricalEncoder {
             }
     }
 
-    pub fn encode(&self, v: Option<&str>) -> u32 {
+    pub fn encode(&self, v: Cat<'_>) -> u32 {
         match (v, self.hash_buckets) {
-            (None, _) => NULL_ID,
-            (Some(v), Some(b)) => FIRST_TOKEN_ID + (fnv1a(v.as_bytes()) % b as u64) as u32,
-            (Some(v), None) => self.index.get(v).copied().unwrap_or(OOV_ID),
+            (Cat::Null, _) => NULL_ID,
+            (Cat::Str(v), Some(b)) => FIRST_TOKEN_ID + (fnv1a(v.as_bytes()) % b as u64) as u32,
+            (Cat::Int(x), Some(b)) => {
+                FIRST_TOKEN_ID + (fnv1a(x.to_string().as_bytes()) % b as u64) as u32
+            }
+            (Cat::Str(v), None) => self.index.get(v).copied().unwrap_or(OOV_ID),
+            (Cat::Int(x), None) => self.int_index.get(&x).copied().unwrap_or(OOV_ID),
         }
     }
 }
@@ -224,11 +247,11 @@ impl Encoders {
     ) -> Result<Self> {
         Ok(Encoders {
             categorical: cats
-                .iter()
+                .par_iter()
                 .map(|c| CategoricalEncoder::fit(c, frame, rows))
                 .collect::<Result<_>>()?,
             numeric: nums
-                .iter()
+                .par_iter()
                 .map(|n| NumericEncoder::fit(n, frame, rows))
                 .collect::<Result<_>>()?,
         })
@@ -242,38 +265,42 @@ impl Encoders {
         Ok(e)
     }
 
-    /// Encode the given rows of a frame into columns.
+    /// Encode the given rows of a frame into columns (features in parallel).
     pub fn encode(&self, frame: &Frame, rows: &[u32]) -> Result<EncodedColumns> {
         let all = rows.len() == frame.len();
-        let mut cats = Vec::with_capacity(self.categorical.len());
-        for enc in &self.categorical {
-            let mut out = Vec::with_capacity(rows.len());
-            let mut cursor = rows.iter().peekable();
-            frame.visit_str(&enc.column, |i, v| {
-                if all || cursor.peek() == Some(&&(i as u32)) {
-                    cursor.next();
-                    out.push(enc.encode(v));
-                }
-                Ok(())
-            })?;
-            cats.push(out);
-        }
-        let mut nums = Vec::with_capacity(self.numeric.len());
-        for enc in &self.numeric {
-            let mut out = Vec::with_capacity(rows.len());
-            let mut cursor = rows.iter().peekable();
-            frame.visit_f64(&enc.column, |i, v| {
-                if all || cursor.peek() == Some(&&(i as u32)) {
-                    cursor.next();
-                    out.push(
-                        enc.encode(v)
-                            .ok_or_else(|| missing_error(frame, &enc.column, i, v))?,
-                    );
-                }
-                Ok(())
-            })?;
-            nums.push(out);
-        }
+        let cats = self
+            .categorical
+            .par_iter()
+            .map(|enc| {
+                let mut out = Vec::with_capacity(rows.len());
+                let mut cursor = rows.iter().peekable();
+                frame.visit_cat(&enc.column, |i, v| {
+                    if all || cursor.next_if_eq(&&(i as u32)).is_some() {
+                        out.push(enc.encode(v));
+                    }
+                    Ok(())
+                })?;
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let nums = self
+            .numeric
+            .par_iter()
+            .map(|enc| {
+                let mut out = Vec::with_capacity(rows.len());
+                let mut cursor = rows.iter().peekable();
+                frame.visit_f64(&enc.column, |i, v| {
+                    if all || cursor.next_if_eq(&&(i as u32)).is_some() {
+                        out.push(
+                            enc.encode(v)
+                                .ok_or_else(|| missing_error(frame, &enc.column, i, v))?,
+                        );
+                    }
+                    Ok(())
+                })?;
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok((cats, nums))
     }
 }

@@ -26,45 +26,72 @@ impl StageLabels {
 fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
     let l = &stage.label;
     let mut flags = Vec::with_capacity(frame.len());
+    let missing = |i: usize| {
+        Error::data_at(
+            frame.file(),
+            &l.column,
+            Some(frame.row_number(i)),
+            format!("stage `{}` has no label here", stage.name),
+        )
+        .with_hint("every row needs a label for every stage; drop such rows beforehand")
+    };
+    let not_binary = |i: usize, v: &dyn std::fmt::Debug| {
+        Error::data_at(
+            frame.file(),
+            &l.column,
+            Some(frame.row_number(i)),
+            format!("label value {v:?} is not 0 or 1"),
+        )
+        .with_hint(
+            "declare which values count as positive: `label: {column: ..., positive: [...]}`",
+        )
+    };
+    let Some(pos) = &l.positive else {
+        // A 0/1 column: numbers are read as numbers (no text formatting), text as text.
+        if frame.is_numeric(&l.column)? {
+            frame.visit_f64(&l.column, |i, v| {
+                match v {
+                    Some(x) if x == 1.0 => flags.push(1),
+                    Some(x) if x == 0.0 => flags.push(0),
+                    Some(x) => return Err(not_binary(i, &x)),
+                    None => return Err(missing(i)),
+                }
+                Ok(())
+            })?;
+        } else {
+            frame.visit_str(&l.column, |i, v| {
+                match v {
+                    Some("1" | "1.0" | "true" | "True") => flags.push(1),
+                    Some("0" | "0.0" | "false" | "False") => flags.push(0),
+                    Some(v) => return Err(not_binary(i, &v)),
+                    None => return Err(missing(i)),
+                }
+                Ok(())
+            })?;
+        }
+        return Ok(flags);
+    };
     frame.visit_str(&l.column, |i, v| {
-        let row = frame.row_number(i);
-        let bad = |msg: String, hint: &str| {
-            Error::data_at(frame.file(), &l.column, Some(row), msg).with_hint(hint.to_string())
-        };
         let Some(v) = v else {
-            return Err(bad(
-                format!("stage `{}` has no label here", stage.name),
-                "every row needs a label for every stage; drop such rows beforehand",
-            ));
+            return Err(missing(i));
         };
-        let flag = match (&l.positive, &l.negative) {
-            (Some(pos), neg) => {
-                if pos.iter().any(|p| p == v) {
-                    1
-                } else {
-                    match neg {
-                        Some(neg) if !neg.iter().any(|n| n == v) => {
-                            return Err(bad(
-                                format!(
-                                    "label value {v:?} is neither positive {pos:?} nor negative {neg:?}"
-                                ),
-                                "add the value to `positive` or `negative` of the stage's label",
-                            ));
-                        }
-                        _ => 0,
-                    }
+        let flag = if pos.iter().any(|p| p == v) {
+            1
+        } else {
+            match &l.negative {
+                Some(neg) if !neg.iter().any(|n| n == v) => {
+                    return Err(Error::data_at(
+                        frame.file(),
+                        &l.column,
+                        Some(frame.row_number(i)),
+                        format!(
+                            "label value {v:?} is neither positive {pos:?} nor negative {neg:?}"
+                        ),
+                    )
+                    .with_hint("add the value to `positive` or `negative` of the stage's label"));
                 }
+                _ => 0,
             }
-            (None, _) => match v {
-                "1" | "1.0" | "true" | "True" => 1,
-                "0" | "0.0" | "false" | "False" => 0,
-                _ => {
-                    return Err(bad(
-                        format!("label value {v:?} is not 0 or 1"),
-                        "declare which values count as positive: `label: {column: ..., positive: [...]}`",
-                    ));
-                }
-            },
         };
         flags.push(flag);
         Ok(())

@@ -8,6 +8,14 @@ use crate::config::raw::FileFormat;
 use crate::config::{CsvOptions, FileSource};
 use crate::error::{Error, Result};
 
+/// One categorical value as read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cat<'a> {
+    Null,
+    Int(i64),
+    Str(&'a str),
+}
+
 /// A table read from one file, with the cleaning rules of its source (whitespace trimming,
 /// null markers) applied as values are read.
 pub struct Frame {
@@ -138,10 +146,38 @@ impl Frame {
             })
     }
 
+    /// Whether a column holds numbers (or booleans) rather than text.
+    pub fn is_numeric(&self, name: &str) -> Result<bool> {
+        let d = self.series(name)?.dtype().clone();
+        Ok(d.is_primitive_numeric() || d == DataType::Boolean)
+    }
+
     fn cast(&self, name: &str, s: &Series, to: DataType) -> Result<Series> {
         s.cast(&to).map_err(|e| {
             Error::data_at(&self.file, name, None, format!("cannot read as {to}: {e}"))
         })
+    }
+
+    /// Visit every value of a categorical column, in row order: integer columns (Parquet) as
+    /// integers without formatting them, everything else as text. `Cat::Int(7)` and
+    /// `Cat::Str("7")` denote the same category.
+    pub fn visit_cat(
+        &self,
+        name: &str,
+        mut f: impl FnMut(usize, Cat<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let s = self.series(name)?;
+        if s.dtype().is_integer() {
+            let cast = self.cast(name, s, DataType::Int64)?;
+            let ca = cast
+                .i64()
+                .map_err(|e| Error::data_at(&self.file, name, None, e.to_string()))?;
+            for (i, v) in ca.iter().enumerate() {
+                f(i, v.map_or(Cat::Null, Cat::Int))?;
+            }
+            return Ok(());
+        }
+        self.visit_str(name, |i, v| f(i, v.map_or(Cat::Null, Cat::Str)))
     }
 
     /// Visit every value of a column as text (`None` for missing), in row order.
