@@ -51,8 +51,8 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
         if frame.is_numeric(&l.column)? {
             frame.visit_f64(&l.column, |i, v| {
                 match v {
-                    Some(x) if x == 1.0 => flags.push(1),
-                    Some(x) if x == 0.0 => flags.push(0),
+                    Some(1.0) => flags.push(1),
+                    Some(0.0) => flags.push(0),
                     Some(x) => return Err(not_binary(i, &x)),
                     None => return Err(missing(i)),
                 }
