@@ -90,7 +90,8 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
     }
 }
 
-/// One training step per iteration, on a worker of a 2-thread pool as in `funnel train`.
+/// One training step per iteration, on a worker of a 2-thread pool as in `funnel train`. The
+/// model is built only when the benchmark is selected.
 fn bench_steps(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     pool: &rayon::ThreadPool,
@@ -98,13 +99,13 @@ fn bench_steps(
     stages: usize,
     vocab: usize,
 ) {
-    let p = pipeline(stages);
-    let mut model = FunnelModel::new(&p, &encoders(vocab)).expect("model");
-    let mut dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer).expect("opt");
-    let d = dataset(vocab, BATCH * 8, stages);
-    let mut drop = Rng::stream(3, "dropout");
-    let mut i = 0;
     g.bench_function(id, |b| {
+        let p = pipeline(stages);
+        let mut model = FunnelModel::new(&p, &encoders(vocab)).expect("model");
+        let mut dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer).expect("opt");
+        let d = dataset(vocab, BATCH * 8, stages);
+        let mut drop = Rng::stream(3, "dropout");
+        let mut i = 0;
         b.iter(|| {
             let start = (i % 8) * BATCH;
             i += 1;
@@ -174,5 +175,25 @@ fn auc(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, train_step, predict, auc);
+/// The machine's GEMM rate on the towers' first-layer shape (2048 x 132 x 128, as candle runs it
+/// inside a 2-thread pool): the yardstick for "percent of GEMM peak".
+fn gemm(c: &mut Criterion) {
+    funnel::runtime::init();
+    let pool = funnel::runtime::pool(2).expect("thread pool");
+    let dev = candle_core::Device::Cpu;
+    let mut r = Rng::stream(5, "gemm");
+    let mut t = |m: usize, n: usize| {
+        let v: Vec<f32> = (0..m * n).map(|_| r.normal() as f32).collect();
+        candle_core::Tensor::from_vec(v, (m, n), &dev).expect("tensor")
+    };
+    let (x, w) = (t(BATCH, 132), t(132, 128));
+    let mut g = c.benchmark_group("gemm");
+    g.throughput(criterion::Throughput::Elements((2 * BATCH * 132 * 128) as u64));
+    g.bench_function("2048x132x128_flops", |b| {
+        b.iter(|| pool.install(|| x.matmul(&w).expect("matmul")))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, train_step, predict, auc, gemm);
 criterion_main!(benches);
