@@ -119,7 +119,7 @@ pub fn run(cli: Cli) -> Result<()> {
             with_threads(r.pipeline.train.threads, || {
                 let p = &r.pipeline;
                 let frame = Frame::read(&source_like_train(p, &data), None)?;
-                let labels = read_labels(&frame, &p.stages, p.inconsistent_rows)?;
+                let labels = read_labels(&frame, None, &p.stages, p.inconsistent_rows)?;
                 let d = encode_split("eval", &frame, labels, &r.encoders, p)?;
                 for (k, &n) in d.dropped.iter().enumerate() {
                     if n > 0 {

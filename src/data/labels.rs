@@ -99,27 +99,40 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
     Ok(flags)
 }
 
-/// Read every stage's label and apply the consistency policy.
+/// Read every stage's label for `rows` of a frame (all rows when `None`; ascending) and apply
+/// the consistency policy. The first inconsistent row in file order is the one reported.
 pub fn read_labels(
     frame: &Frame,
+    rows: Option<&[u32]>,
     stages: &[StageSpec],
     policy: InconsistentRows,
 ) -> Result<StageLabels> {
-    let n = frame.len();
-    let mut reached: Vec<Vec<u8>> = Vec::with_capacity(stages.len());
-    let mut inconsistent_at: Vec<Option<usize>> = vec![None; n];
-    for (k, stage) in stages.iter().enumerate() {
-        let flags = stage_flags(frame, stage)?;
-        let r = match (k, stage.label.meaning) {
-            (0, _) => flags,
-            (_, LabelMeaning::GivenPrevious) => flags
-                .iter()
-                .zip(&reached[k - 1])
-                .map(|(&f, &p)| f & p)
-                .collect(),
-            (_, LabelMeaning::Reached) => {
-                for (i, (&f, &p)) in flags.iter().zip(&reached[k - 1]).enumerate() {
-                    if f == 1 && p == 0 && inconsistent_at[i].is_none() {
+    let all: Vec<u32>;
+    let rows = match rows {
+        Some(r) => r,
+        None => {
+            all = (0..frame.len() as u32).collect();
+            &all
+        }
+    };
+    let flags: Vec<Vec<u8>> = stages
+        .iter()
+        .map(|s| stage_flags(frame, s))
+        .collect::<Result<_>>()?;
+    let k = stages.len();
+    let mut reached: Vec<Vec<u8>> = vec![Vec::with_capacity(rows.len()); k];
+    let mut keep = Vec::with_capacity(rows.len());
+    let mut dropped = vec![0; k];
+    let mut row = vec![0u8; k];
+    'rows: for &i in rows {
+        let i = i as usize;
+        for (s, stage) in stages.iter().enumerate() {
+            let f = flags[s][i];
+            row[s] = match (s, stage.label.meaning) {
+                (0, _) => f,
+                (_, LabelMeaning::GivenPrevious) => f & row[s - 1],
+                (_, LabelMeaning::Reached) => {
+                    if f == 1 && row[s - 1] == 0 {
                         if policy == InconsistentRows::Error {
                             return Err(Error::data_at(
                                 frame.file(),
@@ -128,32 +141,23 @@ pub fn read_labels(
                                 format!(
                                     "the row reached stage `{}` without reaching `{}`",
                                     stage.name,
-                                    stages[k - 1].name
+                                    stages[s - 1].name
                                 ),
                             )
                             .with_hint(
                                 "fix the logs, set `inconsistent_rows: drop`, or use `meaning: given_previous` if the column records an outcome that only counts after the previous stage",
                             ));
                         }
-                        inconsistent_at[i] = Some(k);
+                        dropped[s] += 1;
+                        continue 'rows;
                     }
+                    f
                 }
-                flags
-            }
-        };
-        reached.push(r);
-    }
-    let mut dropped = vec![0; stages.len()];
-    let mut keep = Vec::with_capacity(n);
-    for (i, at) in inconsistent_at.iter().enumerate() {
-        match at {
-            Some(k) => dropped[*k] += 1,
-            None => keep.push(i as u32),
+            };
         }
-    }
-    if keep.len() < n {
-        for r in reached.iter_mut() {
-            *r = keep.iter().map(|&i| r[i as usize]).collect();
+        keep.push(i as u32);
+        for (r, &v) in reached.iter_mut().zip(&row) {
+            r.push(v);
         }
     }
     Ok(StageLabels {

@@ -80,43 +80,41 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let valid_rows = carve(&p.valid);
     let test_rows = carve(&p.test);
     perm.sort_unstable();
-    let split_frame =
-        |s: &Option<SplitSource>, carved: Option<Vec<u32>>| -> Result<Option<Frame>> {
-            match (s, carved) {
-                (Some(SplitSource::File(src)), _) => Ok(Some(Frame::read(src, Some(&cols))?)),
-                (_, Some(rows)) => Ok(Some(full.take(&rows)?)),
-                _ => Ok(None),
-            }
-        };
-    let valid_frame = split_frame(&p.valid, valid_rows)?;
-    let test_frame = split_frame(&p.test, test_rows)?;
-    let train_frame = if perm.len() < n {
-        full.take(&perm)?
-    } else {
-        full
+    let train_rows = perm;
+    // Splits read from their own files; carved splits stay row lists into `full` (no copies).
+    let own_file = |s: &Option<SplitSource>| -> Result<Option<Frame>> {
+        match s {
+            Some(SplitSource::File(src)) => Ok(Some(Frame::read(src, Some(&cols))?)),
+            _ => Ok(None),
+        }
     };
+    let valid_frame = own_file(&p.valid)?;
+    let test_frame = own_file(&p.test)?;
     let read_secs = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
 
-    let train_labels = read_labels(&train_frame, &p.stages, p.inconsistent_rows)?;
+    let train_labels = read_labels(&full, Some(&train_rows), &p.stages, p.inconsistent_rows)?;
     if train_labels.keep.is_empty() {
         return Err(Error::data(
-            train_frame.file(),
+            full.file(),
             "the training split has no usable rows",
         ));
     }
-    let encoders = Encoders::fit(&p.categorical, &p.numeric, &train_frame, &train_labels.keep)?;
+    let encoders = Encoders::fit(&p.categorical, &p.numeric, &full, &train_labels.keep)?;
     let mut warnings = Vec::new();
-    let train = encode_split("train", &train_frame, train_labels, &encoders, p)?;
-    let encode_opt = |name: &str, f: Option<Frame>| -> Result<Option<Dataset>> {
-        f.map(|f| {
-            let labels = read_labels(&f, &p.stages, p.inconsistent_rows)?;
-            encode_split(name, &f, labels, &encoders, p)
-        })
-        .transpose()
-    };
-    let valid = encode_opt("valid", valid_frame)?;
-    let test = encode_opt("test", test_frame)?;
+    let train = encode_split("train", &full, train_labels, &encoders, p)?;
+    let encode_opt =
+        |name: &str, own: Option<Frame>, carved: Option<Vec<u32>>| -> Result<Option<Dataset>> {
+            let (frame, rows) = match (&own, &carved) {
+                (Some(f), _) => (f, None),
+                (None, Some(r)) => (&full, Some(r.as_slice())),
+                (None, None) => return Ok(None),
+            };
+            let labels = read_labels(frame, rows, &p.stages, p.inconsistent_rows)?;
+            encode_split(name, frame, labels, &encoders, p).map(Some)
+        };
+    let valid = encode_opt("valid", valid_frame, valid_rows)?;
+    let test = encode_opt("test", test_frame, test_rows)?;
     for d in [Some(&train), valid.as_ref(), test.as_ref()]
         .into_iter()
         .flatten()

@@ -23,8 +23,6 @@ pub struct Frame {
     df: DataFrame,
     trim: bool,
     nulls: Vec<String>,
-    /// Original 1-based data row of each row, when this frame is a subset of its file.
-    rows: Option<Vec<u32>>,
 }
 
 fn polars_err(file: &Path, e: PolarsError) -> Error {
@@ -78,7 +76,6 @@ impl Frame {
             } else {
                 Vec::new()
             },
-            rows: None,
         })
     }
 
@@ -108,30 +105,7 @@ impl Frame {
 
     /// The file's 1-based data row of row `i` (header not counted).
     pub fn row_number(&self, i: usize) -> usize {
-        match &self.rows {
-            Some(r) => r[i] as usize,
-            None => i + 1,
-        }
-    }
-
-    /// The rows at `indices`, in that order, remembering their original row numbers.
-    pub fn take(&self, indices: &[u32]) -> Result<Frame> {
-        let idx = IdxCa::from_vec(
-            "idx".into(),
-            indices.iter().map(|&i| i as IdxSize).collect(),
-        );
-        let df = self.df.take(&idx).map_err(|e| polars_err(&self.file, e))?;
-        let rows = indices
-            .iter()
-            .map(|&i| self.row_number(i as usize) as u32)
-            .collect();
-        Ok(Frame {
-            file: self.file.clone(),
-            df,
-            trim: self.trim,
-            nulls: self.nulls.clone(),
-            rows: Some(rows),
-        })
+        i + 1
     }
 
     fn series(&self, name: &str) -> Result<&Series> {
