@@ -99,6 +99,7 @@ fn bench_steps(
     id: BenchmarkId,
     stages: usize,
     vocab: usize,
+    batch: usize,
 ) {
     let mut state = None;
     let mut i = 0;
@@ -110,15 +111,15 @@ fn bench_steps(
             (
                 model,
                 dense,
-                dataset(vocab, BATCH * 8, stages),
+                dataset(vocab, batch * 8, stages),
                 Rng::stream(3, "dropout"),
             )
         });
         b.iter(|| {
-            let start = (i % 8) * BATCH;
+            let start = (i % 8) * batch;
             i += 1;
-            let batch = d.batch_range(start, start + BATCH);
-            pool.install(|| model.train_step(&batch, dense, drop).expect("step"))
+            let rows = d.batch_range(start, start + batch);
+            pool.install(|| model.train_step(&rows, dense, drop).expect("step"))
         })
     });
 }
@@ -135,6 +136,7 @@ fn train_step(c: &mut Criterion) {
             BenchmarkId::new("two_stage", vocab),
             2,
             vocab,
+            BATCH,
         );
     }
     g.finish();
@@ -147,7 +149,16 @@ fn train_step(c: &mut Criterion) {
             BenchmarkId::new("vocab_100k", stages),
             stages,
             100_000,
+            BATCH,
         );
+    }
+    g.finish();
+    let mut g = c.benchmark_group("train_step_batch");
+    g.sample_size(20);
+    for batch in [256usize, 512, 1024, 2048, 4096, 8192] {
+        g.throughput(criterion::Throughput::Elements(batch as u64));
+        let id = BenchmarkId::new("two_stage_vocab_100k", batch);
+        bench_steps(&mut g, &pool, id, 2, 100_000, batch);
     }
     g.finish();
 }
