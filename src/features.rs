@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::raw::{MissingPolicy, NumericTransform};
 use crate::config::{CategoricalSpec, NumericSpec};
 use rayon::prelude::*;
+use std::sync::OnceLock;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::data::source::{Cat, Frame};
@@ -29,11 +31,13 @@ pub struct CategoricalEncoder {
     pub tokens: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_buckets: Option<u32>,
+    /// Token -> id, built on first use.
     #[serde(skip)]
-    index: HashMap<String, u32>,
-    /// Tokens that are canonical decimal integers, for integer columns read without formatting.
+    index: OnceLock<HashMap<String, u32>>,
+    /// Canonical decimal tokens as integers -> id, for integer columns read without formatting;
+    /// built on first use (or while fitting an integer column).
     #[serde(skip)]
-    int_index: HashMap<i64, u32>,
+    int_index: OnceLock<HashMap<i64, u32>>,
 }
 
 impl CategoricalEncoder {
@@ -43,59 +47,76 @@ impl CategoricalEncoder {
             column: spec.column.clone(),
             tokens: Vec::new(),
             hash_buckets: spec.hash_buckets,
-            index: HashMap::default(),
-            int_index: HashMap::default(),
+            index: OnceLock::new(),
+            int_index: OnceLock::new(),
         };
-        if spec.hash_buckets.is_none() {
-            let mut counts: HashMap<String, u64> = HashMap::default();
-            let mut int_counts: HashMap<i64, u64> = HashMap::default();
-            let mut cursor = rows.iter().peekable();
-            frame.visit_cat(&spec.column, |i, v| {
-                if cursor.next_if_eq(&&(i as u32)).is_some() {
-                    match v {
-                        Cat::Null => {}
-                        Cat::Int(x) => *int_counts.entry(x).or_insert(0) += 1,
-                        Cat::Str(v) => match counts.get_mut(v) {
-                            Some(c) => *c += 1,
-                            None => {
-                                counts.insert(v.to_string(), 1);
-                            }
-                        },
-                    }
-                }
-                Ok(())
-            })?;
-            for (x, c) in int_counts {
-                *counts.entry(x.to_string()).or_insert(0) += c;
-            }
-            let mut by_count: Vec<(String, u64)> = counts
-                .into_iter()
-                .filter(|(_, c)| *c >= spec.min_count)
-                .collect();
-            by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            enc.tokens = by_count.into_iter().map(|(t, _)| t).collect();
-            enc.build_index();
+        if spec.hash_buckets.is_some() {
+            return Ok(enc);
         }
+        let mut counts: HashMap<String, u64> = HashMap::default();
+        let mut int_counts: HashMap<i64, u64> = HashMap::default();
+        let mut cursor = rows.iter().peekable();
+        frame.visit_cat(&spec.column, |i, v| {
+            if cursor.next_if_eq(&&(i as u32)).is_some() {
+                match v {
+                    Cat::Null => {}
+                    Cat::Int(x) => *int_counts.entry(x).or_insert(0) += 1,
+                    Cat::Str(v) => match counts.get_mut(v) {
+                        Some(c) => *c += 1,
+                        None => {
+                            counts.insert(v.to_string(), 1);
+                        }
+                    },
+                }
+            }
+            Ok(())
+        })?;
+        // Tokens are ordered by count, ties by their text, whether the column held integers
+        // (Parquet) or text (CSV): the same data gives the same ids either way.
+        let mut by_count: Vec<(String, Option<i64>, u64)> = counts
+            .into_iter()
+            .map(|(t, c)| (t, None, c))
+            .chain(
+                int_counts
+                    .into_iter()
+                    .map(|(x, c)| (x.to_string(), Some(x), c)),
+            )
+            .filter(|(_, _, c)| *c >= spec.min_count)
+            .collect();
+        by_count.sort_unstable_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        if by_count.iter().all(|(_, x, _)| x.is_some()) {
+            let ints = by_count
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, x, _))| Some(((*x)?, FIRST_TOKEN_ID + i as u32)))
+                .collect();
+            let _ = enc.int_index.set(ints);
+        }
+        enc.tokens = by_count.into_iter().map(|(t, _, _)| t).collect();
         Ok(enc)
     }
 
-    /// Rebuild the token lookup after deserialisation.
-    pub fn build_index(&mut self) {
-        self.index = self
-            .tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), FIRST_TOKEN_ID + i as u32))
-            .collect();
-        self.int_index = self
-            .tokens
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| {
-                let x: i64 = t.parse().ok()?;
-                (x.to_string() == *t).then_some((x, FIRST_TOKEN_ID + i as u32))
-            })
-            .collect();
+    fn index(&self) -> &HashMap<String, u32> {
+        self.index.get_or_init(|| {
+            self.tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.clone(), FIRST_TOKEN_ID + i as u32))
+                .collect()
+        })
+    }
+
+    fn int_index(&self) -> &HashMap<i64, u32> {
+        self.int_index.get_or_init(|| {
+            self.tokens
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    let x: i64 = t.parse().ok()?;
+                    (x.to_string() == *t).then_some((x, FIRST_TOKEN_ID + i as u32))
+                })
+                .collect()
+        })
     }
 
     /// Rows of this feature's embedding table (specials included).
@@ -114,8 +135,8 @@ impl CategoricalEncoder {
             (Cat::Int(x), Some(b)) => {
                 FIRST_TOKEN_ID + (fnv1a(x.to_string().as_bytes()) % b as u64) as u32
             }
-            (Cat::Str(v), None) => self.index.get(v).copied().unwrap_or(OOV_ID),
-            (Cat::Int(x), None) => self.int_index.get(&x).copied().unwrap_or(OOV_ID),
+            (Cat::Str(v), None) => self.index().get(v).copied().unwrap_or(OOV_ID),
+            (Cat::Int(x), None) => self.int_index().get(&x).copied().unwrap_or(OOV_ID),
         }
     }
 }
@@ -258,11 +279,7 @@ impl Encoders {
     }
 
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
-        let mut e: Encoders = serde_json::from_str(text)?;
-        for c in &mut e.categorical {
-            c.build_index();
-        }
-        Ok(e)
+        serde_json::from_str(text)
     }
 
     /// Encode the given rows of a frame into columns (features in parallel).
@@ -308,6 +325,60 @@ impl Encoders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An integer column (Parquet) and the same values as text (CSV) give the same vocabulary and
+    /// ids, so a model trained on one can predict on the other.
+    #[test]
+    fn integer_and_text_columns_share_ids() {
+        use crate::config::raw::FileFormat;
+        use crate::config::{CsvOptions, FileSource};
+        use crate::data::source::{TableColumn, write_table};
+        let d = tempfile::tempdir().unwrap();
+        let ids: Vec<u32> = vec![10, 9, 10, 100, 9, 10, 7, 100, 8];
+        let pq = d.path().join("x.parquet");
+        write_table(&pq, vec![("x".into(), TableColumn::U32(ids.clone()))]).unwrap();
+        let csv = d.path().join("x.csv");
+        let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
+        std::fs::write(&csv, format!("x\n{text}")).unwrap();
+        let spec = CategoricalSpec {
+            name: "x".into(),
+            column: "x".into(),
+            dim: 4,
+            min_count: 1,
+            hash_buckets: None,
+        };
+        let source = |path: &std::path::Path, format| FileSource {
+            path: path.to_path_buf(),
+            format,
+            csv: CsvOptions {
+                separator: b',',
+                header: true,
+                null_values: vec![String::new()],
+                trim_whitespace: false,
+            },
+        };
+        let rows: Vec<u32> = (0..ids.len() as u32).collect();
+        let fp = Frame::read(&source(&pq, FileFormat::Parquet), None).unwrap();
+        let fc = Frame::read(&source(&csv, FileFormat::Csv), None).unwrap();
+        let a = CategoricalEncoder::fit(&spec, &fp, &rows).unwrap();
+        let b = CategoricalEncoder::fit(&spec, &fc, &rows).unwrap();
+        // Counts 3, 2, 2, 1, 1: ties broken by text ("100" < "9", "7" < "8").
+        assert_eq!(a.tokens, ["10", "100", "9", "7", "8"]);
+        assert_eq!(a.tokens, b.tokens);
+        for &x in &ids {
+            assert_eq!(
+                a.encode(Cat::Int(x as i64)),
+                b.encode(Cat::Str(&x.to_string()))
+            );
+            assert_eq!(
+                b.encode(Cat::Int(x as i64)),
+                a.encode(Cat::Str(&x.to_string()))
+            );
+        }
+        assert_eq!(a.encode(Cat::Int(5)), OOV_ID);
+        assert_eq!(a.encode(Cat::Str("010")), OOV_ID);
+        assert_eq!(a.encode(Cat::Null), NULL_ID);
+    }
 
     #[test]
     fn fnv1a_reference_values() {
