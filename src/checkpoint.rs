@@ -25,6 +25,7 @@ pub struct Manifest {
     pub pipeline_sha256: String,
     pub encoders_sha256: String,
     pub weights_sha256: String,
+    pub metrics_sha256: String,
     pub data: Vec<DataFingerprint>,
 }
 
@@ -54,6 +55,11 @@ impl RunWriter {
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // An unfinished earlier run may have left weights here; they must never be restored.
+        let stale = dir.join(WEIGHTS);
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
+        }
         let pipeline_text = serde_yaml::to_string(&p.resolved)
             .map_err(|e| Error::Internal(format!("cannot serialise the pipeline: {e}")))?;
         let encoders_text = serde_json::to_string_pretty(enc)
@@ -103,6 +109,7 @@ impl RunWriter {
             pipeline_sha256: sha256_bytes(self.pipeline_text.as_bytes()),
             encoders_sha256: sha256_bytes(self.encoders_text.as_bytes()),
             weights_sha256: sha256_file(&self.dir.join(WEIGHTS))?,
+            metrics_sha256: sha256_bytes(metrics_json.as_bytes()),
             data,
         };
         let text =
@@ -143,8 +150,17 @@ impl Run {
                 return Err(mismatch(dir, name));
             }
         }
-        if sha256_file(&dir.join(WEIGHTS))? != manifest.weights_sha256 {
-            return Err(mismatch(dir, WEIGHTS));
+        for (name, want) in [
+            (WEIGHTS, &manifest.weights_sha256),
+            (METRICS, &manifest.metrics_sha256),
+        ] {
+            let path = dir.join(name);
+            if !path.exists() {
+                return Err(Error::run(dir, format!("{name} is missing")));
+            }
+            if &sha256_file(&path)? != want {
+                return Err(mismatch(dir, name));
+            }
         }
         let text = String::from_utf8(pipeline_bytes)
             .map_err(|_| Error::run(dir, "pipeline.yaml is not UTF-8"))?;

@@ -207,6 +207,15 @@ impl NumericEncoder {
             ));
         }
         let std = (m2 / n as f64).sqrt();
+        if !(std.is_finite() && (hi - lo).is_finite()) {
+            return Err(Error::data_at(
+                frame.file(),
+                &spec.column,
+                None,
+                "values too large to standardise in 64-bit floats",
+            )
+            .with_hint("use `transform: log1p`, or rescale the column"));
+        }
         let (shift, scale) = match spec.transform {
             NumericTransform::Standardize | NumericTransform::Log1p => {
                 (mean, if std > 0.0 { std } else { 1.0 })
@@ -236,13 +245,15 @@ impl NumericEncoder {
             _ if self.missing == MissingPolicy::Error => return None,
             _ => self.fill,
         };
-        Some(((t - self.shift) / self.scale) as f32)
+        let v = ((t - self.shift) / self.scale) as f32;
+        v.is_finite().then_some(v)
     }
 }
 
 fn missing_error(frame: &Frame, column: &str, i: usize, v: Option<f64>) -> Error {
     let what = match v {
         None => "missing value".to_string(),
+        Some(x) if x.is_finite() => format!("value {x} does not fit a 32-bit float once encoded"),
         Some(x) => format!("non-finite value {x}"),
     };
     Error::data_at(frame.file(), column, Some(frame.row_number(i)), what)

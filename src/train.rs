@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::checkpoint::RunWriter;
 use crate::config::{Measure, Pipeline, Prediction};
 use crate::data::{Dataset, Splits};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::{StageMetrics, evaluate, format_table};
 use crate::model::FunnelModel;
 use crate::optim::DenseOptimizer;
@@ -53,6 +53,12 @@ pub struct RunMetrics {
 /// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
 pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Vec<StageMetrics>> {
     let logits = model.predict_logits(d, p.train.eval_batch_size)?;
+    if logits.iter().any(|z| !z.is_finite()) {
+        return Err(Error::Usage(format!(
+            "the model predicts non-finite values on the {} split: training diverged; lower the learning rates",
+            d.split
+        )));
+    }
     let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
     let mut m = evaluate(p.head, &logits, &d.reached, &names);
     if !d.truth.is_empty() {
@@ -117,6 +123,11 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
             progress.batch(batch.rows, loss);
         }
         let train_loss = progress.finish();
+        if !train_loss.is_finite() {
+            return Err(Error::Usage(format!(
+                "training diverged in epoch {epoch}: the mean training loss is {train_loss}; lower `train.optimizer.lr` or `train.embedding_optimizer.lr`"
+            )));
+        }
         train_s += clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let valid = match &splits.valid {
@@ -135,22 +146,32 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
             valid,
         });
         match (&p.train.early_stopping, score) {
-            (Some(es), Some(s)) => {
-                if s > best {
-                    (best, best_epoch, since_best) = (s, epoch, 0);
-                    run.save_weights(&model)?;
-                } else {
-                    since_best += 1;
-                    if since_best >= es.patience {
-                        eprintln!(
-                            "early stopping: `{}` has not improved for {} epoch(s); best epoch {best_epoch}",
-                            es.monitor, es.patience
-                        );
-                        break;
-                    }
+            // The first epoch always sets the baseline, so there are always weights to restore.
+            (Some(_), Some(s)) if best_epoch == 0 || s > best => {
+                (best, best_epoch, since_best) = (s, epoch, 0);
+                run.save_weights(&model)?;
+            }
+            (Some(es), Some(_)) => {
+                since_best += 1;
+                if since_best >= es.patience {
+                    eprintln!(
+                        "early stopping: `{}` has not improved for {} epoch(s); best epoch {best_epoch}",
+                        es.monitor, es.patience
+                    );
+                    break;
                 }
             }
-            _ => {
+            (Some(es), None) => {
+                if epoch == 1 {
+                    eprintln!(
+                        "warning: early stopping is off: `{}` is undefined on the validation split (no positives, no negatives or no rows); the last epoch is kept",
+                        es.monitor
+                    );
+                }
+                best_epoch = epoch;
+                run.save_weights(&model)?;
+            }
+            (None, _) => {
                 best_epoch = epoch;
                 run.save_weights(&model)?;
             }
@@ -200,8 +221,8 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         history,
         timing,
     };
-    let json = serde_json::to_string_pretty(&metrics)
-        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let json =
+        serde_json::to_string_pretty(&metrics).map_err(|e| Error::Internal(e.to_string()))?;
     run.finish(p, &json)?;
     Ok(metrics)
 }

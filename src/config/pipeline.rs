@@ -10,6 +10,9 @@ use super::locate::Locator;
 use super::raw::*;
 use crate::error::{Error, Result};
 
+/// Most rows an embedding table may have (vocabulary or hash buckets).
+pub const MAX_ROWS: u32 = 1 << 30;
+
 /// Where one split's rows come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SplitSource {
@@ -376,8 +379,10 @@ impl Checker<'_> {
                 "make the fractions sum to less than 1",
             ));
         }
-        if let (Some(v), Some(t)) = (valid, test)
-            && v == t
+        // Carved splits are disjoint by construction; two files are the same rows when they
+        // are the same path, whatever their CSV options.
+        if let (Some(SplitSource::File(v)), Some(SplitSource::File(t))) = (valid, test)
+            && v.path == t.path
         {
             return Err(self.err(
                 "data.test",
@@ -396,7 +401,7 @@ impl Checker<'_> {
                 "8 or 16 are common",
             ));
         }
-        if !(f.embedding_init_std > 0.0 && f.embedding_init_std.is_finite()) {
+        if !(f.embedding_init_std > 0.0 && f.embedding_init_std < 1e30) {
             return Err(self.err(
                 "features.embedding_init_std",
                 "embedding_init_std must be positive",
@@ -423,10 +428,10 @@ impl Checker<'_> {
                     "remove `dim` to use `features.embedding_dim`",
                 ));
             }
-            if c.hash_buckets == Some(0) {
+            if c.hash_buckets.is_some_and(|b| b == 0 || b > MAX_ROWS) {
                 return Err(self.err(
                     &format!("{at}.hash_buckets"),
-                    "hash_buckets must be at least 1",
+                    format!("hash_buckets must be between 1 and {MAX_ROWS}"),
                     "remove `hash_buckets` to fit a vocabulary instead",
                 ));
             }
@@ -531,7 +536,7 @@ impl Checker<'_> {
                     "0.1 drops one activation in ten while training",
                 ));
             }
-            if !(s.loss_weight >= 0.0 && s.loss_weight.is_finite()) {
+            if !(s.loss_weight >= 0.0 && s.loss_weight < 1e30) {
                 return Err(self.err(
                     &format!("{at}.loss_weight"),
                     format!(
@@ -618,6 +623,32 @@ impl Checker<'_> {
                 ));
             }
         }
+        for (k, s) in stages.iter().enumerate() {
+            let Some(truth) = &s.truth else { continue };
+            let clash = stages
+                .iter()
+                .find(|o| &o.label.column == truth)
+                .map(|o| format!("the label of stage `{}`", o.name))
+                .or_else(|| (id_column.as_ref() == Some(truth)).then(|| "the id column".into()));
+            if let Some(what) = clash {
+                return Err(self.err(
+                    &format!("stages[{k}].truth"),
+                    format!("truth column `{truth}` is also {what}"),
+                    "name the column that holds the true conditional probability",
+                ));
+            }
+        }
+        if let Some(id) = id_column
+            && let Some(s) = stages.iter().find(|s| {
+                id == &format!("{}_conditional", s.name) || id == &format!("{}_cumulative", s.name)
+            })
+        {
+            return Err(self.err(
+                "data.id_column",
+                format!("id column `{id}` has the name of a prediction column of stage `{}`", s.name),
+                "predictions are written as `<stage>_conditional` and `<stage>_cumulative`: rename the id column",
+            ));
+        }
         if let Some(id) = id_column
             && let Some(s) = stages.iter().find(|s| &s.label.column == id)
         {
@@ -662,19 +693,20 @@ impl Checker<'_> {
                 "e.g. `eval_batch_size: 8192`",
             ));
         }
-        let positive = |v: f64| v > 0.0 && v.is_finite();
+        // Optimizers run in f32: keep every value representable and eps well above f32's floor.
+        let positive = |v: f64| v > 0.0 && v < 1e30;
         let unit = |v: f64| (0.0..1.0).contains(&v);
         let o = &optimizer;
         for (key, ok, what) in [
             ("lr", positive(o.lr), "a positive number"),
             (
                 "weight_decay",
-                o.weight_decay >= 0.0 && o.weight_decay.is_finite(),
+                o.weight_decay >= 0.0 && o.weight_decay < 1e30,
                 "a number >= 0",
             ),
             ("beta1", unit(o.beta1), "in [0, 1)"),
             ("beta2", unit(o.beta2), "in [0, 1)"),
-            ("eps", positive(o.eps), "a positive number"),
+            ("eps", o.eps >= 1e-30 && o.eps < 1.0, "in [1e-30, 1)"),
         ] {
             if !ok {
                 return Err(self.err(
@@ -689,10 +721,10 @@ impl Checker<'_> {
             ("lr", positive(e.lr), "a positive number"),
             ("beta1", unit(e.beta1), "in [0, 1)"),
             ("beta2", unit(e.beta2), "in [0, 1)"),
-            ("eps", positive(e.eps), "a positive number"),
+            ("eps", e.eps >= 1e-30 && e.eps < 1.0, "in [1e-30, 1)"),
             (
                 "initial_accumulator",
-                e.initial_accumulator >= 0.0 && e.initial_accumulator.is_finite(),
+                e.initial_accumulator >= 0.0 && e.initial_accumulator < 1e30,
                 "a number >= 0",
             ),
         ] {
@@ -785,7 +817,7 @@ pub fn format_from_extension(path: &Path) -> Option<FileFormat> {
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     if name.ends_with(".parquet") || name.ends_with(".pq") {
         Some(FileFormat::Parquet)
-    } else if name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".txt") {
+    } else if name.ends_with(".csv") || name.ends_with(".txt") {
         Some(FileFormat::Csv)
     } else {
         None

@@ -71,6 +71,41 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
         }
         return Ok(flags);
     };
+    if frame.is_numeric(&l.column)? {
+        // Declared values of a numeric column are compared as numbers ("1" matches 1.0).
+        let parse = |list: &[String]| -> Result<Vec<f64>> {
+            list.iter()
+                .map(|v| {
+                    v.trim().parse::<f64>().map_err(|_| {
+                        Error::data_at(frame.file(), &l.column, None, format!("the column holds numbers, but the declared label value {v:?} is not one"))
+                            .with_hint("declare numeric label values, e.g. `positive: [\"1\"]`")
+                    })
+                })
+                .collect()
+        };
+        let pos = parse(pos)?;
+        let neg = l.negative.as_deref().map(parse).transpose()?;
+        frame.visit_f64(&l.column, |i, v| {
+            let Some(v) = v else {
+                return Err(missing(i));
+            };
+            if pos.contains(&v) {
+                flags.push(1);
+            } else if neg.as_ref().is_some_and(|n| !n.contains(&v)) {
+                return Err(Error::data_at(
+                    frame.file(),
+                    &l.column,
+                    Some(frame.row_number(i)),
+                    format!("label value {v} is neither positive {pos:?} nor negative {neg:?}"),
+                )
+                .with_hint("add the value to `positive` or `negative` of the stage's label"));
+            } else {
+                flags.push(0);
+            }
+            Ok(())
+        })?;
+        return Ok(flags);
+    }
     frame.visit_str(&l.column, |i, v| {
         let Some(v) = v else {
             return Err(missing(i));

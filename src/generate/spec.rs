@@ -218,14 +218,10 @@ impl Spec {
                 ));
             }
             columns.push(c.name.clone());
-            if c.vocab == 0 || c.vocab > u32::MAX as u64 - 8 {
+            if c.vocab == 0 || c.vocab > MAX_VOCAB {
                 return Err(err(
                     &format!("{at}.vocab"),
-                    format!(
-                        "vocab must be between 1 and {}, got {}",
-                        u32::MAX - 8,
-                        c.vocab
-                    ),
+                    format!("vocab must be between 1 and {MAX_VOCAB}, got {}", c.vocab),
                     "the number of distinct ids of the field",
                 ));
             }
@@ -312,6 +308,9 @@ impl Spec {
         self.rates.len()
     }
 }
+
+/// Largest vocabulary of a generated field (its tables take about 30 bytes per id and stage).
+pub const MAX_VOCAB: u64 = 1 << 28;
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()

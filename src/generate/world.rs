@@ -314,7 +314,7 @@ impl World {
             // Safeguarded Newton on the (increasing) weighted mean rate; bisection whenever a
             // Newton step would leave the bracket.
             let (mut lo, mut hi) = (-60.0f64, 60.0f64);
-            let mut b = (rate / (1.0 - rate)).ln();
+            let mut b = (rate / (1.0 - rate)).ln().clamp(lo, hi);
             for _ in 0..100 {
                 let (mut mean, mut slope) = (0.0, 0.0);
                 for (i, w) in reach.iter().enumerate() {
@@ -323,7 +323,7 @@ impl World {
                     slope += w * q * (1.0 - q);
                 }
                 let (gap, slope) = (mean / total - rate, slope / total);
-                if gap.abs() < 1e-12 {
+                if gap.abs() < 1e-12 * rate {
                     break;
                 }
                 if gap < 0.0 {

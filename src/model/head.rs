@@ -4,7 +4,7 @@ use candle_core::{Result, Tensor};
 
 use super::ops::{BceFromLogProb, LogSigmoid};
 use crate::config::raw::HeadKind;
-use crate::numerics::{log_sigmoid, log1mexp};
+use crate::numerics::{MAX_LOG_PROB, log_sigmoid, log1mexp};
 
 /// One row's probabilities for one stage, all in log space.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,7 +61,8 @@ impl Head {
                         log_q,
                         log_not_q: log_sigmoid(-z),
                         log_p,
-                        log_not_p: log1mexp(log_p),
+                        // Capped like the training loss, so a saturated p gives a finite loss.
+                        log_not_p: log1mexp(log_p.min(MAX_LOG_PROB)),
                     });
                 }
             }

@@ -234,5 +234,50 @@ fn empty_training_split_is_an_error() {
     s.adult_pipeline(CLICK, "");
     s.adult_slice("adult.data", 0, "train.csv");
     let err = fails(&s, &["train", "pipeline.yaml", "--out", "run"]);
-    assert!(err.contains("train.csv"), "{err}");
+    assert!(
+        err.contains("train.csv: the training split has no usable rows"),
+        "{err}"
+    );
+}
+
+#[test]
+fn column_roles_may_not_clash() {
+    let yaml = base().replace("  test:\n", "  id_column: click_cumulative\n  test:\n");
+    let err = pipeline_error(&yaml);
+    assert!(err.contains("`data.id_column`: id column `click_cumulative` has the name of a prediction column of stage `click`"), "{err}");
+    let yaml = base()
+        .replace(
+            "    tower: { hidden: [16] }\n  - name: conversion",
+            "    tower: { hidden: [16] }\n    truth: Y\n  - name: conversion",
+        )
+        .replace(
+            "meaning: given_previous }\n",
+            "meaning: given_previous }\n    truth: marital-status\n",
+        );
+    let err = pipeline_error(&yaml);
+    assert!(
+        err.contains("`stages[0].truth`: truth column `Y` is also the label of stage `click`"),
+        "{err}"
+    );
+    let yaml = base().replace(
+        "    - name: workclass\n",
+        "    - name: workclass\n      hash_buckets: 4000000000\n",
+    );
+    let err = pipeline_error(&yaml);
+    assert!(
+        err.contains("hash_buckets must be between 1 and 1073741824"),
+        "{err}"
+    );
+}
+
+#[test]
+fn carved_valid_and_test_with_equal_fractions_are_disjoint_and_accepted() {
+    let s = Scratch::new();
+    s.adult_slice("adult.data", 50, "train.csv");
+    let yaml = base().replace(
+        "  test:\n    path: test.csv\n    csv: { trim_whitespace: true, null_values: [\"?\"] }\n",
+        "  test: { split_from: train, fraction: 0.2 }\n",
+    );
+    s.write("p.yaml", &yaml);
+    ok(&s.run(&["validate", "p.yaml"]));
 }

@@ -189,6 +189,13 @@ fn early_stopping_restores_the_best_epoch() {
     );
     // The final validation metrics are the best epoch's, and eval on the test file agrees.
     assert_eq!(m["valid"], history[best - 1]["valid"]);
+    // The test metrics come from the restored best weights: eval of the run agrees with them.
+    let e = s.run(&["eval", "--run", "run", "--data", "test.csv"]);
+    ok(&e);
+    for stage in 0..2 {
+        let auc = m["test"][stage]["cumulative"]["auc"].as_f64().unwrap();
+        assert!(stdout(&e).contains(&format!("{auc:.4}")), "{}", stdout(&e));
+    }
     let best_loss = history[best - 1]["valid"][0]["cumulative"]["logloss"]
         .as_f64()
         .unwrap();
@@ -252,10 +259,11 @@ fn gzip_csv_and_parquet_sources() {
         .output()
         .expect("gzip");
     assert!(gz.status.success() && gz.stdout != plain);
-    std::fs::write(s.path("train.csv.gz"), &gz.stdout).unwrap();
+    // Named like a plain CSV: gzip is recognised from the bytes, not the name.
+    std::fs::write(s.path("packed.csv"), &gz.stdout).unwrap();
     let yaml = std::fs::read_to_string(s.path("pipeline.yaml"))
         .unwrap()
-        .replace("path: train.csv", "path: train.csv.gz");
+        .replace("path: train.csv", "path: packed.csv");
     s.write("gz.yaml", &yaml);
     ok(&s.run(&["train", "gz.yaml", "--out", "gz"]));
     ok(&s.run(&["train", "pipeline.yaml", "--out", "plain"]));
