@@ -82,7 +82,36 @@ fn two_stage_train_eval_predict_round_trip() {
     ]));
     let a = std::fs::read_to_string(s.path("a.csv")).unwrap();
     assert_eq!(a, std::fs::read_to_string(s.path("b.csv")).unwrap());
-    assert!(std::fs::metadata(s.path("c.parquet")).unwrap().len() > 0);
+    // The Parquet output holds the same numbers as the CSV output.
+    let pq = funnel::data::source::Frame::read(
+        &funnel::config::FileSource {
+            path: s.path("c.parquet"),
+            format: funnel::config::raw::FileFormat::Parquet,
+            csv: funnel::config::CsvOptions {
+                separator: b',',
+                header: true,
+                null_values: vec![],
+                trim_whitespace: false,
+            },
+        },
+        None,
+    )
+    .unwrap();
+    let mut from_parquet = Vec::new();
+    pq.visit_f64("conversion_cumulative", |_, v| {
+        from_parquet.push(v.unwrap());
+        Ok(())
+    })
+    .unwrap();
+    let from_csv: Vec<f64> = a
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(from_parquet.len(), 1500);
+    for (p, c) in from_parquet.iter().zip(&from_csv) {
+        assert!((p - c).abs() <= 1e-12 * c.abs().max(1e-300), "{p} vs {c}");
+    }
     let mut lines = a.lines();
     assert_eq!(
         lines.next().unwrap(),
