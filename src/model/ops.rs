@@ -15,6 +15,18 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     }
 }
 
+/// Apply `f` element-wise (in f64) to an f32 tensor.
+fn map1(
+    name: &str,
+    s: &CpuStorage,
+    l: &Layout,
+    f: impl Fn(f64) -> f64,
+) -> Result<(CpuStorage, Shape)> {
+    let x = f32_slice(s, l, name)?;
+    let y = x.iter().map(|&v| f(v as f64) as f32).collect();
+    Ok((CpuStorage::F32(y), l.shape().clone()))
+}
+
 /// Apply `f(s, y)` element-wise (in f64) to two equally shaped f32 tensors.
 fn map2(
     name: &str,
@@ -44,9 +56,7 @@ impl CustomOp1 for LogSigmoid {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, self.name())?;
-        let y = x.iter().map(|&v| log_sigmoid(v as f64) as f32).collect();
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        map1(self.name(), s, l, log_sigmoid)
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
@@ -277,9 +287,7 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, self.name())?;
-        let y = x.iter().map(|&v| v.max(0.0)).collect();
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        map1(self.name(), s, l, |v| v.max(0.0))
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {

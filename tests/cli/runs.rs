@@ -8,6 +8,7 @@ fn metrics(dir: &std::path::Path) -> serde_json::Value {
 }
 
 #[test]
+#[allow(clippy::result_large_err)]
 fn two_stage_train_eval_predict_round_trip() {
     let s = Scratch::new();
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
