@@ -115,10 +115,11 @@ fn missing_file_and_missing_column() {
 fn label_values_outside_declared_ones_name_the_row() {
     let s = Scratch::new();
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let yaml = std::fs::read_to_string(s.path("pipeline.yaml"))
-        .unwrap()
-        .replace(r#"negative: ["<=50K", "<=50K."]"#, r#"negative: ["<=50K"]"#);
-    s.write("pipeline.yaml", &yaml);
+    s.edit(
+        "pipeline.yaml",
+        r#"negative: ["<=50K", "<=50K."]"#,
+        r#"negative: ["<=50K"]"#,
+    );
     let err = fails(&s, &["train", "pipeline.yaml", "--out", "run"]);
     assert!(
         err.contains("test.csv: column `Y`, row 1: label value \"<=50K.\" is neither positive"),

@@ -39,6 +39,13 @@ impl Scratch {
         p
     }
 
+    /// Rewrite a scratch file with `from` replaced by `to`; returns its path.
+    pub fn edit(&self, name: &str, from: &str, to: &str) -> PathBuf {
+        let text = std::fs::read_to_string(self.path(name)).expect("read");
+        assert!(text.contains(from), "{name} lacks {from:?}");
+        self.write(name, &text.replace(from, to))
+    }
+
     /// The header and the first `rows` data rows of a shipped adult file.
     pub fn adult_slice(&self, file: &str, rows: usize, name: &str) -> PathBuf {
         let text = std::fs::read_to_string(repo().join("data/adult").join(file)).expect("adult");

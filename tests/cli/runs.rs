@@ -132,11 +132,12 @@ fn two_stage_train_eval_predict_round_trip() {
 fn same_seed_same_metrics_other_seed_other_metrics() {
     let s = Scratch::new();
     // Dropout on, so the seeded masks are covered too.
-    let p = s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let yaml = std::fs::read_to_string(&p)
-        .unwrap()
-        .replace("hidden: [16] }", "hidden: [16], dropout: 0.2 }");
-    s.write("pipeline.yaml", &yaml);
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "hidden: [16] }",
+        "hidden: [16], dropout: 0.2 }",
+    );
     ok(&s.run(&["train", "pipeline.yaml", "--out", "a"]));
     ok(&s.run(&["train", "pipeline.yaml", "--out", "b"]));
     ok(&s.run(&["train", "pipeline.yaml", "--out", "c", "--seed", "7"]));
@@ -198,14 +199,11 @@ fn one_two_and_three_stages_from_yaml_alone() {
 fn early_stopping_restores_the_best_epoch() {
     let s = Scratch::new();
     // A learning rate this large makes validation worse after the first epochs.
-    let p = s.adult_pipeline(
+    s.adult_pipeline(
         &format!("{CLICK}{CONVERSION}"),
         "  optimizer: { lr: 0.05 }\n  early_stopping: { monitor: click.cumulative.logloss, patience: 1 }\n",
     );
-    let yaml = std::fs::read_to_string(&p)
-        .unwrap()
-        .replace("epochs: 6", "epochs: 12");
-    s.write("pipeline.yaml", &yaml);
+    s.edit("pipeline.yaml", "epochs: 6", "epochs: 12");
     let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
     ok(&o);
     let m = metrics(&s.path("run"));
@@ -238,10 +236,11 @@ fn early_stopping_restores_the_best_epoch() {
 fn id_column_is_carried_and_unseen_categories_map_to_oov() {
     let s = Scratch::new();
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let yaml = std::fs::read_to_string(s.path("pipeline.yaml"))
-        .unwrap()
-        .replace("  test:\n", "  id_column: fnlwgt\n  test:\n");
-    s.write("pipeline.yaml", &yaml);
+    s.edit(
+        "pipeline.yaml",
+        "  test:\n",
+        "  id_column: fnlwgt\n  test:\n",
+    );
     ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
     s.write(
         "new.csv",
