@@ -1,7 +1,6 @@
 """torch-rechub's ESMM as its users run it (SparseFeature + ESMM + MTLTrainer, Adam), on the
 reference data. Times one training epoch (`train_one_epoch`), excluding validation."""
 
-import argparse
 import json
 import tempfile
 import time
@@ -13,15 +12,9 @@ from torch_rechub.models.multi_task import ESMM
 from torch_rechub.trainers import MTLTrainer
 from torch_rechub.utils.data import DataGenerator
 
-from reference_data import FIELDS, load
+from reference_data import FIELDS, arguments, load
 
-p = argparse.ArgumentParser()
-p.add_argument("--data", required=True)
-p.add_argument("--rows", type=int, required=True)
-p.add_argument("--vocab", type=int, default=1_000_000)
-p.add_argument("--threads", type=int, default=2)
-p.add_argument("--batch", type=int, default=2048)
-args = p.parse_args()
+args = arguments()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 

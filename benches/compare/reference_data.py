@@ -1,5 +1,7 @@
 """Load the reference benchmark data (written by `funnel generate`) the same way for every trainer."""
 
+import argparse
+
 import numpy as np
 import pyarrow.parquet as pq
 
@@ -16,3 +18,16 @@ def load(path, rows):
     click = t.column("click").to_numpy().astype(np.float32)
     conversion = t.column("conversion").to_numpy().astype(np.float32)
     return cat, num, click, conversion
+
+
+def arguments(extra=()):
+    """The options every trainer script takes; `extra` adds (flag, default) integer options."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--vocab", type=int, default=1_000_000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=2048)
+    for flag, default in extra:
+        p.add_argument(flag, type=int, default=default)
+    return p.parse_args()

@@ -1,7 +1,6 @@
 """funnel's reference model in plain PyTorch on its fastest CPU path: nn.Embedding(sparse=True)
 with SparseAdam for the tables, Adam for the towers, the same log-space ESMM loss."""
 
-import argparse
 import json
 import time
 
@@ -9,16 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reference_data import load
+from reference_data import arguments, load
 
-p = argparse.ArgumentParser()
-p.add_argument("--data", required=True)
-p.add_argument("--rows", type=int, required=True)
-p.add_argument("--vocab", type=int, default=1_000_000)
-p.add_argument("--threads", type=int, default=2)
-p.add_argument("--batch", type=int, default=2048)
-p.add_argument("--warmup", type=int, default=5)
-args = p.parse_args()
+args = arguments([("--warmup", 5)])
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 
