@@ -20,7 +20,7 @@ impl EpochProgress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::new(total_rows as u64);
             let style = ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} rows  {per_sec}  {msg}",
+                "epoch {prefix} [{bar:30}] {pos}/{len} rows  {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -46,7 +46,8 @@ impl EpochProgress {
         if let Some(b) = &self.bar {
             b.inc(rows as u64);
             if self.batches.is_multiple_of(16) {
-                b.set_message(format!("loss {:.4}", self.mean_loss()));
+                let rate = self.rows as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+                b.set_message(format!("{rate:.0} rows/s  loss {:.4}", self.mean_loss()));
             }
         }
     }
