@@ -19,11 +19,10 @@ impl EpochProgress {
     pub fn start(epoch: usize, epochs: usize, total_rows: usize) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::new(total_rows as u64);
-            let style = ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} rows  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} rows  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
             b.set_style(style);
             b.set_prefix(format!("{epoch}/{epochs}"));
             b
