@@ -29,9 +29,13 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a pipeline: the YAML, and that its data files exist and have the columns it reads.
-    Validate { pipeline: PathBuf },
+    Validate {
+        /// Pipeline YAML file.
+        pipeline: PathBuf,
+    },
     /// Train a pipeline and write a run directory.
     Train {
+        /// Pipeline YAML file.
         pipeline: PathBuf,
         /// Run directory (default: runs/<name>-<UTC time>).
         #[arg(long)]
@@ -42,7 +46,9 @@ enum Command {
     },
     /// Generate a synthetic funnel with known true probabilities for every row and stage.
     Generate {
+        /// Generator spec YAML file (see docs/generate.md).
         spec: PathBuf,
+        /// Number of rows to write.
         #[arg(long)]
         rows: u64,
         /// Output file; `.parquet` writes Parquet, anything else CSV.
@@ -57,15 +63,19 @@ enum Command {
     },
     /// Print the metrics table of a trained run on labelled data.
     Eval {
+        /// Run directory written by `funnel train`.
         #[arg(long)]
         run: PathBuf,
+        /// Labelled CSV or Parquet file.
         #[arg(long)]
         data: PathBuf,
     },
     /// Write each stage's conditional and cumulative probability for every row of a file.
     Predict {
+        /// Run directory written by `funnel train`.
         #[arg(long)]
         run: PathBuf,
+        /// CSV or Parquet file with the pipeline's feature columns.
         #[arg(long)]
         data: PathBuf,
         /// Output file; `.parquet` writes Parquet, anything else CSV.
