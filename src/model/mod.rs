@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::config::Pipeline;
 use crate::data::{Batch, Dataset};
@@ -104,11 +105,19 @@ impl FunnelModel {
             self.store.tables.len(),
         );
         let mut x = vec![0f32; b.rows * w];
-        for (r, row) in x.chunks_exact_mut(w).enumerate() {
-            self.store
-                .gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
-            row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
-        }
+        // The gather is memory-latency bound (random rows of large tables): split it over the
+        // pool's threads in blocks of rows.
+        const BLOCK: usize = 256;
+        x.par_chunks_mut(BLOCK * w)
+            .enumerate()
+            .for_each(|(blk, rows)| {
+                for (j, row) in rows.chunks_exact_mut(w).enumerate() {
+                    let r = blk * BLOCK + j;
+                    self.store
+                        .gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
+                    row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
+                }
+            });
         x
     }
 
