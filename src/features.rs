@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::data::source::{Cat, Frame};
+use crate::data::source::{Cat, Frame, RowSubset};
 use crate::error::{Error, Result};
 
 /// Id of the padding row: never produced by data, its embedding stays zero.
@@ -55,9 +55,9 @@ impl CategoricalEncoder {
         }
         let mut counts: HashMap<String, u64> = HashMap::default();
         let mut int_counts: HashMap<i64, u64> = HashMap::default();
-        let mut cursor = rows.iter().peekable();
+        let mut subset = RowSubset::new(rows);
         frame.visit_cat(&spec.column, |i, v| {
-            if cursor.next_if_eq(&&(i as u32)).is_some() {
+            if subset.take(i) {
                 match v {
                     Cat::Null => {}
                     Cat::Int(x) => *int_counts.entry(x).or_insert(0) += 1,
@@ -175,12 +175,11 @@ impl NumericEncoder {
     pub fn fit(spec: &NumericSpec, frame: &Frame, rows: &[u32]) -> Result<Self> {
         let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut cursor = rows.iter().peekable();
+        let mut subset = RowSubset::new(rows);
         frame.visit_f64(&spec.column, |i, v| {
-            if cursor.peek() != Some(&&(i as u32)) {
+            if !subset.take(i) {
                 return Ok(());
             }
-            cursor.next();
             match v {
                 Some(x) if x.is_finite() => {
                     let t = pre(spec.transform, x);
@@ -295,15 +294,14 @@ impl Encoders {
 
     /// Encode the given rows of a frame into columns (features in parallel).
     pub fn encode(&self, frame: &Frame, rows: &[u32]) -> Result<EncodedColumns> {
-        let all = rows.len() == frame.len();
         let cats = self
             .categorical
             .par_iter()
             .map(|enc| {
                 let mut out = Vec::with_capacity(rows.len());
-                let mut cursor = rows.iter().peekable();
+                let mut subset = RowSubset::new(rows);
                 frame.visit_cat(&enc.column, |i, v| {
-                    if all || cursor.next_if_eq(&&(i as u32)).is_some() {
+                    if subset.take(i) {
                         out.push(enc.encode(v));
                     }
                     Ok(())
@@ -316,9 +314,9 @@ impl Encoders {
             .par_iter()
             .map(|enc| {
                 let mut out = Vec::with_capacity(rows.len());
-                let mut cursor = rows.iter().peekable();
+                let mut subset = RowSubset::new(rows);
                 frame.visit_f64(&enc.column, |i, v| {
-                    if all || cursor.next_if_eq(&&(i as u32)).is_some() {
+                    if subset.take(i) {
                         out.push(
                             enc.encode(v)
                                 .ok_or_else(|| missing_error(frame, &enc.column, i, v))?,

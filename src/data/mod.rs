@@ -11,7 +11,7 @@ use crate::config::{FileSource, Pipeline, SplitSource};
 use crate::error::{Error, Result};
 use crate::features::Encoders;
 use crate::rng::Rng;
-use source::Frame;
+use source::{Frame, RowSubset};
 
 /// The encoded splits of a pipeline and the encoders fitted on its training rows.
 pub struct Splits {
@@ -164,7 +164,7 @@ pub fn encode_split(
     p: &Pipeline,
 ) -> Result<Dataset> {
     let (cat, num) = encoders.encode(frame, &labels.keep)?;
-    let ids = read_ids(frame, p, Some(&labels.keep))?;
+    let ids = read_ids(frame, p, &labels.keep)?;
     let truth = p
         .stages
         .iter()
@@ -196,7 +196,7 @@ pub fn encode_unlabelled(frame: &Frame, encoders: &Encoders, p: &Pipeline) -> Re
         num,
         reached: Vec::new(),
         truth: Vec::new(),
-        ids: read_ids(frame, p, None)?,
+        ids: read_ids(frame, p, &all)?,
         dropped: Vec::new(),
     })
 }
@@ -204,9 +204,9 @@ pub fn encode_unlabelled(frame: &Frame, encoders: &Encoders, p: &Pipeline) -> Re
 /// A truth column's probabilities for the kept rows; each must lie in [0, 1].
 fn read_truth(frame: &Frame, col: &str, keep: &[u32]) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(keep.len());
-    let mut cursor = keep.iter().peekable();
+    let mut subset = RowSubset::new(keep);
     frame.visit_f64(col, |i, v| {
-        if cursor.next_if_eq(&&(i as u32)).is_none() {
+        if !subset.take(i) {
             return Ok(());
         }
         match v {
@@ -225,22 +225,14 @@ fn read_truth(frame: &Frame, col: &str, keep: &[u32]) -> Result<Vec<f64>> {
     Ok(out)
 }
 
-fn read_ids(
-    frame: &Frame,
-    p: &Pipeline,
-    keep: Option<&[u32]>,
-) -> Result<Option<Vec<Option<String>>>> {
+fn read_ids(frame: &Frame, p: &Pipeline, keep: &[u32]) -> Result<Option<Vec<Option<String>>>> {
     let Some(col) = &p.id_column else {
         return Ok(None);
     };
-    let mut ids = Vec::new();
-    let mut cursor = keep.map(|k| k.iter().peekable());
+    let mut ids = Vec::with_capacity(keep.len());
+    let mut subset = RowSubset::new(keep);
     frame.visit_str(col, |i, v| {
-        let wanted = match cursor.as_mut() {
-            None => true,
-            Some(c) => c.next_if_eq(&&(i as u32)).is_some(),
-        };
-        if wanted {
+        if subset.take(i) {
             ids.push(v.map(str::to_string));
         }
         Ok(())

@@ -8,6 +8,25 @@ use crate::config::raw::FileFormat;
 use crate::config::{CsvOptions, FileSource};
 use crate::error::{Error, Result};
 
+/// A split's rows within a frame (ascending indices). Visitors ask `take(i)` for each row and
+/// skip the rows it refuses: the one way every reader of a split skips the others.
+pub struct RowSubset<'r> {
+    next: std::iter::Peekable<std::slice::Iter<'r, u32>>,
+}
+
+impl<'r> RowSubset<'r> {
+    pub fn new(rows: &'r [u32]) -> Self {
+        RowSubset {
+            next: rows.iter().peekable(),
+        }
+    }
+
+    /// Whether row `i` belongs to the subset; rows must be asked in ascending order.
+    pub fn take(&mut self, i: usize) -> bool {
+        self.next.next_if_eq(&&(i as u32)).is_some()
+    }
+}
+
 /// One categorical value as read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cat<'a> {
