@@ -207,17 +207,22 @@ impl Spec {
             }
             Ok(e)
         };
-        let mut cats = Vec::new();
-        for (i, c) in categorical.iter().enumerate() {
-            let at = format!("categorical[{i}]");
-            if !valid_name(&c.name) || columns.contains(&c.name) {
+        // Every output column name must be usable and distinct.
+        let mut new_column = |at: &str, name: &str| -> Result<()> {
+            if !valid_name(name) || columns.iter().any(|c| c == name) {
                 return Err(err(
                     &format!("{at}.name"),
-                    format!("column name {:?} is empty, reused or not usable", c.name),
+                    format!("column name {name:?} is empty, reused or not usable"),
                     "use distinct names of letters, digits, `_` and `-`",
                 ));
             }
-            columns.push(c.name.clone());
+            columns.push(name.to_string());
+            Ok(())
+        };
+        let mut cats = Vec::new();
+        for (i, c) in categorical.iter().enumerate() {
+            let at = format!("categorical[{i}]");
+            new_column(&at, &c.name)?;
             if c.vocab == 0 || c.vocab > MAX_VOCAB {
                 return Err(err(
                     &format!("{at}.vocab"),
@@ -242,14 +247,7 @@ impl Spec {
         let mut nums = Vec::new();
         for (i, n) in numeric.iter().enumerate() {
             let at = format!("numeric[{i}]");
-            if !valid_name(&n.name) || columns.contains(&n.name) {
-                return Err(err(
-                    &format!("{at}.name"),
-                    format!("column name {:?} is empty, reused or not usable", n.name),
-                    "use distinct names of letters, digits, `_` and `-`",
-                ));
-            }
-            columns.push(n.name.clone());
+            new_column(&at, &n.name)?;
             let distribution = match (n.normal, n.uniform) {
                 (Some(p), None) if p.std > 0.0 && p.std.is_finite() && p.mean.is_finite() => {
                     Distribution::Normal {
