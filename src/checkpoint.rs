@@ -187,8 +187,7 @@ impl Run {
                 "encoders.json does not describe the pipeline's features",
             ));
         }
-        let mut model = FunnelModel::new(&pipeline, &encoders)?;
-        model.load(&dir.join(WEIGHTS))?;
+        let model = FunnelModel::open(&pipeline, &encoders, &dir.join(WEIGHTS))?;
         Ok(Run {
             dir: dir.to_path_buf(),
             pipeline,

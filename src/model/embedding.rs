@@ -67,7 +67,8 @@ impl SparseOptimizer {
 }
 
 impl Table {
-    /// A table with rows drawn from N(0, std²) by `rng`; the padding row is zero.
+    /// A table with rows drawn from N(0, std²) by `rng`; the padding row is zero. With `std` 0
+    /// nothing is drawn and every row is zero (for tables about to be loaded from a checkpoint).
     pub fn new(
         name: &str,
         vocab: usize,
@@ -80,7 +81,7 @@ impl Table {
         let stride = dim + opt.state_len(dim);
         let mut data = vec![0f32; vocab * stride];
         for (r, row) in data.chunks_exact_mut(stride).enumerate() {
-            if r as u32 != PAD_ID {
+            if std > 0.0 && r as u32 != PAD_ID {
                 for w in &mut row[..dim] {
                     *w = (rng.normal() * std) as f32;
                 }

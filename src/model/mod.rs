@@ -37,6 +37,17 @@ pub struct FunnelModel {
 impl FunnelModel {
     /// A freshly initialised model: every random draw comes from the pipeline seed.
     pub fn new(p: &Pipeline, enc: &Encoders) -> Result<Self> {
+        Self::build(p, enc, p.embedding_init_std)
+    }
+
+    /// The model saved at `weights` (a run directory's), without drawing initial tables first.
+    pub fn open(p: &Pipeline, enc: &Encoders, weights: &Path) -> Result<Self> {
+        let mut model = Self::build(p, enc, 0.0)?;
+        model.load(weights)?;
+        Ok(model)
+    }
+
+    fn build(p: &Pipeline, enc: &Encoders, embedding_std: f64) -> Result<Self> {
         let dev = Device::Cpu;
         let seed = p.train.seed;
         let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
@@ -52,7 +63,7 @@ impl FunnelModel {
                     &spec.name,
                     e.vocab_size(),
                     spec.dim,
-                    p.embedding_init_std,
+                    embedding_std,
                     &opt,
                     initial_state,
                     &mut rng,
