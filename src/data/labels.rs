@@ -142,62 +142,86 @@ pub fn read_labels(
     stages: &[StageSpec],
     policy: InconsistentRows,
 ) -> Result<StageLabels> {
-    let all: Vec<u32>;
-    let rows = match rows {
-        Some(r) => r,
-        None => {
-            all = (0..frame.len() as u32).collect();
-            &all
-        }
-    };
-    let flags: Vec<Vec<u8>> = stages
-        .iter()
-        .map(|s| stage_flags(frame, s))
-        .collect::<Result<_>>()?;
-    let k = stages.len();
-    let mut reached: Vec<Vec<u8>> = vec![Vec::with_capacity(rows.len()); k];
-    let mut keep = Vec::with_capacity(rows.len());
-    let mut dropped = vec![0; k];
-    let mut row = vec![0u8; k];
-    'rows: for &i in rows {
-        let i = i as usize;
-        for (s, stage) in stages.iter().enumerate() {
-            let f = flags[s][i];
-            row[s] = match (s, stage.label.meaning) {
-                (0, _) => f,
-                (_, LabelMeaning::GivenPrevious) => f & row[s - 1],
-                (_, LabelMeaning::Reached) => {
-                    if f == 1 && row[s - 1] == 0 {
-                        if policy == InconsistentRows::Error {
-                            return Err(Error::data_at(
-                                frame.file(),
-                                &stage.label.column,
-                                Some(frame.row_number(i)),
-                                format!(
-                                    "the row reached stage `{}` without reaching `{}`",
-                                    stage.name,
-                                    stages[s - 1].name
-                                ),
-                            )
-                            .with_hint(
-                                "fix the logs, set `inconsistent_rows: drop`, or use `meaning: given_previous` if the column records an outcome that only counts after the previous stage",
-                            ));
-                        }
-                        dropped[s] += 1;
-                        continue 'rows;
-                    }
-                    f
-                }
-            };
-        }
-        keep.push(i as u32);
-        for (r, &v) in reached.iter_mut().zip(&row) {
-            r.push(v);
-        }
+    LabelFlags::read(frame, stages)?.select(frame, rows, stages, policy)
+}
+
+/// Every stage's positive flag for every row of a frame, read once and then selected for each
+/// split carved from that frame.
+pub struct LabelFlags {
+    flags: Vec<Vec<u8>>,
+}
+
+impl LabelFlags {
+    pub fn read(frame: &Frame, stages: &[StageSpec]) -> Result<Self> {
+        let flags = stages
+            .iter()
+            .map(|s| stage_flags(frame, s))
+            .collect::<Result<_>>()?;
+        Ok(LabelFlags { flags })
     }
-    Ok(StageLabels {
-        reached,
-        keep,
-        dropped,
-    })
+
+    /// The "reached" labels of `rows` (all rows when `None`), with the consistency policy.
+    pub fn select(
+        &self,
+        frame: &Frame,
+        rows: Option<&[u32]>,
+        stages: &[StageSpec],
+        policy: InconsistentRows,
+    ) -> Result<StageLabels> {
+        let all: Vec<u32>;
+        let rows = match rows {
+            Some(r) => r,
+            None => {
+                all = (0..frame.len() as u32).collect();
+                &all
+            }
+        };
+        let flags = &self.flags;
+        let k = stages.len();
+        let mut reached: Vec<Vec<u8>> = vec![Vec::with_capacity(rows.len()); k];
+        let mut keep = Vec::with_capacity(rows.len());
+        let mut dropped = vec![0; k];
+        let mut row = vec![0u8; k];
+        'rows: for &i in rows {
+            let i = i as usize;
+            for (s, stage) in stages.iter().enumerate() {
+                let f = flags[s][i];
+                row[s] = match (s, stage.label.meaning) {
+                    (0, _) => f,
+                    (_, LabelMeaning::GivenPrevious) => f & row[s - 1],
+                    (_, LabelMeaning::Reached) => {
+                        if f == 1 && row[s - 1] == 0 {
+                            if policy == InconsistentRows::Error {
+                                return Err(Error::data_at(
+                                    frame.file(),
+                                    &stage.label.column,
+                                    Some(frame.row_number(i)),
+                                    format!(
+                                        "the row reached stage `{}` without reaching `{}`",
+                                        stage.name,
+                                        stages[s - 1].name
+                                    ),
+                                )
+                                .with_hint(
+                                    "fix the logs, set `inconsistent_rows: drop`, or use `meaning: given_previous` if the column records an outcome that only counts after the previous stage",
+                                ));
+                            }
+                            dropped[s] += 1;
+                            continue 'rows;
+                        }
+                        f
+                    }
+                };
+            }
+            keep.push(i as u32);
+            for (r, &v) in reached.iter_mut().zip(&row) {
+                r.push(v);
+            }
+        }
+        Ok(StageLabels {
+            reached,
+            keep,
+            dropped,
+        })
+    }
 }

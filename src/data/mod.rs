@@ -5,7 +5,7 @@ mod labels;
 pub mod source;
 
 pub use dataset::{Batch, Dataset};
-pub use labels::{StageLabels, read_labels};
+pub use labels::{LabelFlags, StageLabels, read_labels};
 
 use crate::config::{FileSource, Pipeline, SplitSource};
 use crate::error::{Error, Result};
@@ -93,7 +93,9 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let read_secs = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
 
-    let train_labels = read_labels(&full, Some(&train_rows), &p.stages, p.inconsistent_rows)?;
+    // Label columns are read once for all splits carved from the training file.
+    let flags = LabelFlags::read(&full, &p.stages)?;
+    let train_labels = flags.select(&full, Some(&train_rows), &p.stages, p.inconsistent_rows)?;
     if train_labels.keep.is_empty() {
         return Err(Error::data(
             full.file(),
@@ -110,7 +112,10 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
                 (None, Some(r)) => (&full, Some(r.as_slice())),
                 (None, None) => return Ok(None),
             };
-            let labels = read_labels(frame, rows, &p.stages, p.inconsistent_rows)?;
+            let labels = match rows {
+                Some(rows) => flags.select(frame, Some(rows), &p.stages, p.inconsistent_rows)?,
+                None => read_labels(frame, None, &p.stages, p.inconsistent_rows)?,
+            };
             encode_split(name, frame, labels, &encoders, p).map(Some)
         };
     let valid = encode_opt("valid", valid_frame, valid_rows)?;
