@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::raw::{MissingPolicy, NumericTransform};
 use crate::config::{CategoricalSpec, NumericSpec};
-use rayon::prelude::*;
 use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::data::source::{Cat, Frame, RowSubset};
+use crate::data::Routing;
+use crate::data::source::{Cat, Column};
 use crate::error::{Error, Result};
 
 /// Id of the padding row: never produced by data, its embedding stays zero.
@@ -22,101 +22,327 @@ pub const NULL_ID: u32 = 2;
 /// First id of a real value.
 pub const FIRST_TOKEN_ID: u32 = 3;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A fitted vocabulary in id order (id = FIRST_TOKEN_ID + position): by training count, ties by
+/// the token's text. Integer columns keep their tokens as integers; both kinds are saved as text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tokens {
+    Int(Vec<i64>),
+    Text(Vec<String>),
+}
+
+impl Tokens {
+    pub fn len(&self) -> usize {
+        match self {
+            Tokens::Int(t) => t.len(),
+            Tokens::Text(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The tokens as text, as saved.
+    pub fn texts(&self) -> Vec<String> {
+        match self {
+            Tokens::Int(t) => t.iter().map(i64::to_string).collect(),
+            Tokens::Text(t) => t.clone(),
+        }
+    }
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens::Int(Vec::new())
+    }
+}
+
+impl Serialize for Tokens {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        /// An integer token written as a JSON string without an intermediate `String`.
+        struct Decimal(i64);
+        impl Serialize for Decimal {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
+        }
+        match self {
+            Tokens::Int(t) => s.collect_seq(t.iter().map(|&x| Decimal(x))),
+            Tokens::Text(t) => s.collect_seq(t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Tokens {
+    /// Text tokens that are all canonical decimal integers are kept as integers.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        let ints: Option<Vec<i64>> = texts.iter().map(|t| canonical_int(t)).collect();
+        Ok(match ints {
+            Some(ints) => Tokens::Int(ints),
+            None => Tokens::Text(texts),
+        })
+    }
+}
+
+/// The integer whose decimal text is exactly `t` ("7", "-12"; not "007", "+7" or "-0").
+fn canonical_int(t: &str) -> Option<i64> {
+    let x: i64 = t.parse().ok()?;
+    let mut buf = [0u8; 20];
+    (decimal(x, &mut buf) == t).then_some(x)
+}
+
+/// `x` in decimal, written into `buf` (20 bytes hold every i64).
+fn decimal(x: i64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut v = x.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if x < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    // Only ASCII digits and '-' were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
+}
+
+/// A key that orders integers as their decimal texts order ("-5" < "10" < "100" < "9"): one
+/// nibble per character, left-aligned, 0 marking the end.
+fn decimal_order(x: i64) -> u128 {
+    let mut buf = [0u8; 20];
+    let mut key = 0u128;
+    let text = decimal(x, &mut buf);
+    for (n, b) in text.bytes().enumerate() {
+        let nibble = if b == b'-' { 1 } else { (b - b'0') as u128 + 2 };
+        key |= nibble << (124 - 4 * n);
+    }
+    key
+}
+
+/// A value a vocabulary is fitted over: its lookup key while counting, its place in the id
+/// order, and how it is kept.
+trait TokenKey: Copy + Eq + std::hash::Hash {
+    type Order: Ord;
+    fn order(self) -> Self::Order;
+    fn into_tokens(keys: Vec<Self>) -> Tokens;
+}
+
+impl TokenKey for i64 {
+    type Order = u128;
+    fn order(self) -> u128 {
+        decimal_order(self)
+    }
+    fn into_tokens(keys: Vec<Self>) -> Tokens {
+        Tokens::Int(keys)
+    }
+}
+
+impl TokenKey for &str {
+    type Order = Self;
+    fn order(self) -> Self {
+        self
+    }
+    fn into_tokens(keys: Vec<Self>) -> Tokens {
+        Tokens::Text(keys.into_iter().map(str::to_string).collect())
+    }
+}
+
+/// Fitting and encoding in one pass: every row gets a provisional id (first-seen order) while
+/// part 0's rows are counted; once the vocabulary is ordered, provisional ids are rewritten.
+struct Provisional<K> {
+    ids: HashMap<K, u32>,
+    keys: Vec<K>,
+    counts: Vec<u32>,
+    out: Vec<Vec<u32>>,
+}
+
+/// Provisional id of a missing value.
+const NULL_PROVISIONAL: u32 = u32::MAX;
+
+impl<K: TokenKey> Provisional<K> {
+    fn new(routing: &Routing) -> Self {
+        Provisional {
+            ids: HashMap::default(),
+            keys: Vec::new(),
+            counts: Vec::new(),
+            out: routing.outputs(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, part: usize, v: Option<K>) {
+        let id = match v {
+            None => NULL_PROVISIONAL,
+            Some(k) => {
+                let next = self.keys.len() as u32;
+                let id = *self.ids.entry(k).or_insert(next);
+                if id == next {
+                    self.keys.push(k);
+                    self.counts.push(0);
+                }
+                if part == 0 {
+                    self.counts[id as usize] += 1;
+                }
+                id
+            }
+        };
+        self.out[part].push(id);
+    }
+
+    /// The vocabulary (part-0 count at least `min_count`, by count then text) and every part's
+    /// final ids.
+    fn finish(self, min_count: u64) -> (Tokens, Vec<Vec<u32>>) {
+        let Provisional {
+            ids,
+            keys,
+            counts,
+            mut out,
+        } = self;
+        drop(ids);
+        let mut order: Vec<(std::cmp::Reverse<u32>, K::Order, u32)> = counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c as u64 >= min_count.max(1))
+            .map(|(p, &c)| (std::cmp::Reverse(c), keys[p].order(), p as u32))
+            .collect();
+        order.sort_unstable();
+        let mut remap = vec![OOV_ID; keys.len()];
+        for (rank, &(_, _, p)) in order.iter().enumerate() {
+            remap[p as usize] = FIRST_TOKEN_ID + rank as u32;
+        }
+        for v in out.iter_mut().flatten() {
+            *v = match *v {
+                NULL_PROVISIONAL => NULL_ID,
+                p => remap[p as usize],
+            };
+        }
+        let tokens = K::into_tokens(order.iter().map(|&(_, _, p)| keys[p as usize]).collect());
+        (tokens, out)
+    }
+}
+
+/// Token -> id lookups of a fitted vocabulary, for data encoded after fitting.
+#[derive(Debug)]
+enum Index {
+    Int(HashMap<i64, u32>),
+    Text(HashMap<String, u32>),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CategoricalEncoder {
     pub name: String,
     pub column: String,
-    /// Tokens in id order (id = FIRST_TOKEN_ID + position): by training count, ties by token.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tokens: Vec<String>,
+    #[serde(default, skip_serializing_if = "Tokens::is_empty")]
+    pub tokens: Tokens,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_buckets: Option<u32>,
-    /// Token -> id, built on first use.
+    /// Built on first use by `encode`; not needed while fitting.
     #[serde(skip)]
-    index: OnceLock<HashMap<String, u32>>,
-    /// Canonical decimal tokens as integers -> id, for integer columns read without formatting;
-    /// built on first use (or while fitting an integer column).
-    #[serde(skip)]
-    int_index: OnceLock<HashMap<i64, u32>>,
+    index: OnceLock<Index>,
+}
+
+impl Clone for CategoricalEncoder {
+    /// The lookup maps are a cache of the tokens: a clone rebuilds them when needed.
+    fn clone(&self) -> Self {
+        CategoricalEncoder {
+            name: self.name.clone(),
+            column: self.column.clone(),
+            tokens: self.tokens.clone(),
+            hash_buckets: self.hash_buckets,
+            index: OnceLock::new(),
+        }
+    }
+}
+
+impl PartialEq for CategoricalEncoder {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.name, &self.column, &self.tokens, self.hash_buckets)
+            == (&o.name, &o.column, &o.tokens, o.hash_buckets)
+    }
 }
 
 impl CategoricalEncoder {
-    pub fn fit(spec: &CategoricalSpec, frame: &Frame, rows: &[u32]) -> Result<Self> {
+    /// Fit the vocabulary on part 0 of `routing` and encode every part, reading the column once.
+    pub fn fit_encode(
+        spec: &CategoricalSpec,
+        col: &Column<'_>,
+        routing: &Routing,
+    ) -> Result<(Self, Vec<Vec<u32>>)> {
         let mut enc = CategoricalEncoder {
             name: spec.name.clone(),
             column: spec.column.clone(),
-            tokens: Vec::new(),
+            tokens: Tokens::default(),
             hash_buckets: spec.hash_buckets,
             index: OnceLock::new(),
-            int_index: OnceLock::new(),
         };
         if spec.hash_buckets.is_some() {
-            return Ok(enc);
+            let out = enc.encode_column(col, routing)?;
+            return Ok((enc, out));
         }
-        let mut counts: HashMap<String, u64> = HashMap::default();
-        let mut int_counts: HashMap<i64, u64> = HashMap::default();
-        let mut subset = RowSubset::new(rows);
-        frame.visit_cat(&spec.column, |i, v| {
-            if subset.take(i) {
-                match v {
-                    Cat::Null => {}
-                    Cat::Int(x) => *int_counts.entry(x).or_insert(0) += 1,
-                    Cat::Str(v) => match counts.get_mut(v) {
-                        Some(c) => *c += 1,
-                        None => {
-                            counts.insert(v.to_string(), 1);
-                        }
-                    },
+        let (tokens, out) = if col.is_integer() {
+            let mut prov = Provisional::<i64>::new(routing);
+            col.visit_cat(|i, v| {
+                if let Some(p) = routing.part(i) {
+                    prov.add(p, if let Cat::Int(x) = v { Some(x) } else { None });
                 }
+                Ok(())
+            })?;
+            prov.finish(spec.min_count)
+        } else {
+            let mut prov = Provisional::<&str>::new(routing);
+            col.visit_str(|i, v| {
+                if let Some(p) = routing.part(i) {
+                    prov.add(p, v);
+                }
+                Ok(())
+            })?;
+            prov.finish(spec.min_count)
+        };
+        enc.tokens = tokens;
+        Ok((enc, out))
+    }
+
+    /// Encode every part of `routing` with the fitted vocabulary.
+    pub fn encode_column(&self, col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<u32>>> {
+        let mut out = routing.outputs();
+        col.visit_cat(|i, v| {
+            if let Some(p) = routing.part(i) {
+                out[p].push(self.encode(v));
             }
             Ok(())
         })?;
-        // Tokens are ordered by count, ties by their text, whether the column held integers
-        // (Parquet) or text (CSV): the same data gives the same ids either way.
-        let mut by_count: Vec<(String, Option<i64>, u64)> = counts
-            .into_iter()
-            .map(|(t, c)| (t, None, c))
-            .chain(
-                int_counts
-                    .into_iter()
-                    .map(|(x, c)| (x.to_string(), Some(x), c)),
-            )
-            .filter(|(_, _, c)| *c >= spec.min_count)
-            .collect();
-        by_count.sort_unstable_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-        if by_count.iter().all(|(_, x, _)| x.is_some()) {
-            let ints = by_count
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (_, x, _))| Some(((*x)?, FIRST_TOKEN_ID + i as u32)))
-                .collect();
-            let _ = enc.int_index.set(ints);
-        }
-        enc.tokens = by_count.into_iter().map(|(t, _, _)| t).collect();
-        Ok(enc)
+        Ok(out)
     }
 
-    fn index(&self) -> &HashMap<String, u32> {
+    fn index(&self) -> &Index {
         self.index.get_or_init(|| {
-            self.tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.clone(), FIRST_TOKEN_ID + i as u32))
-                .collect()
+            let id = |i: usize| FIRST_TOKEN_ID + i as u32;
+            match &self.tokens {
+                Tokens::Int(t) => {
+                    Index::Int(t.iter().enumerate().map(|(i, &x)| (x, id(i))).collect())
+                }
+                Tokens::Text(t) => Index::Text(
+                    t.iter()
+                        .enumerate()
+                        .map(|(i, x)| (x.clone(), id(i)))
+                        .collect(),
+                ),
+            }
         })
     }
 
-    fn int_index(&self) -> &HashMap<i64, u32> {
-        self.int_index.get_or_init(|| {
-            self.tokens
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| {
-                    let x: i64 = t.parse().ok()?;
-                    (x.to_string() == *t).then_some((x, FIRST_TOKEN_ID + i as u32))
-                })
-                .collect()
-        })
+    /// Drop the lookup maps (rebuilt if `encode` is called again).
+    pub fn forget_index(&mut self) {
+        self.index.take();
     }
 
     /// Rows of this feature's embedding table (specials included).
@@ -129,14 +355,23 @@ impl CategoricalEncoder {
     }
 
     pub fn encode(&self, v: Cat<'_>) -> u32 {
+        let mut buf = [0u8; 20];
         match (v, self.hash_buckets) {
             (Cat::Null, _) => NULL_ID,
             (Cat::Str(v), Some(b)) => FIRST_TOKEN_ID + (fnv1a(v.as_bytes()) % b as u64) as u32,
             (Cat::Int(x), Some(b)) => {
-                FIRST_TOKEN_ID + (fnv1a(x.to_string().as_bytes()) % b as u64) as u32
+                FIRST_TOKEN_ID + (fnv1a(decimal(x, &mut buf).as_bytes()) % b as u64) as u32
             }
-            (Cat::Str(v), None) => self.index().get(v).copied().unwrap_or(OOV_ID),
-            (Cat::Int(x), None) => self.int_index().get(&x).copied().unwrap_or(OOV_ID),
+            (v, None) => {
+                let found = match (self.index(), v) {
+                    (Index::Int(m), Cat::Int(x)) => m.get(&x),
+                    (Index::Int(m), Cat::Str(t)) => canonical_int(t).and_then(|x| m.get(&x)),
+                    (Index::Text(m), Cat::Str(t)) => m.get(t),
+                    (Index::Text(m), Cat::Int(x)) => m.get(decimal(x, &mut buf)),
+                    (_, Cat::Null) => None,
+                };
+                found.copied().unwrap_or(OOV_ID)
+            }
         }
     }
 }
@@ -172,12 +407,12 @@ fn pre(transform: NumericTransform, x: f64) -> f64 {
 }
 
 impl NumericEncoder {
-    pub fn fit(spec: &NumericSpec, frame: &Frame, rows: &[u32]) -> Result<Self> {
+    /// Fit the transform on part 0 of `routing`.
+    pub fn fit(spec: &NumericSpec, col: &Column<'_>, routing: &Routing) -> Result<Self> {
         let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut subset = RowSubset::new(rows);
-        frame.visit_f64(&spec.column, |i, v| {
-            if !subset.take(i) {
+        col.visit_f64(|i, v| {
+            if routing.part(i) != Some(0) {
                 return Ok(());
             }
             match v {
@@ -191,29 +426,18 @@ impl NumericEncoder {
                     hi = hi.max(t);
                     Ok(())
                 }
-                _ if spec.missing == MissingPolicy::Error => {
-                    Err(missing_error(frame, &spec.column, i, v))
-                }
+                _ if spec.missing == MissingPolicy::Error => Err(missing_error(col, i, v)),
                 _ => Ok(()),
             }
         })?;
         if n == 0 {
-            return Err(Error::data_at(
-                frame.file(),
-                &spec.column,
-                None,
-                "no usable value in the training split",
-            ));
+            return Err(col.error(None, "no usable value in the training split"));
         }
         let std = (m2 / n as f64).sqrt();
         if !(std.is_finite() && (hi - lo).is_finite()) {
-            return Err(Error::data_at(
-                frame.file(),
-                &spec.column,
-                None,
-                "values too large to standardise in 64-bit floats",
-            )
-            .with_hint("use `transform: log1p`, or rescale the column"));
+            return Err(col
+                .error(None, "values too large to standardise in 64-bit floats")
+                .with_hint("use `transform: log1p`, or rescale the column"));
         }
         let (shift, scale) = match spec.transform {
             NumericTransform::Standardize | NumericTransform::Log1p => {
@@ -247,19 +471,32 @@ impl NumericEncoder {
         let v = ((t - self.shift) / self.scale) as f32;
         v.is_finite().then_some(v)
     }
+
+    /// Encode every part of `routing`.
+    pub fn encode_column(&self, col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<f32>>> {
+        let mut out = routing.outputs();
+        col.visit_f64(|i, v| {
+            if let Some(p) = routing.part(i) {
+                out[p].push(self.encode(v).ok_or_else(|| missing_error(col, i, v))?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
 }
 
-fn missing_error(frame: &Frame, column: &str, i: usize, v: Option<f64>) -> Error {
+fn missing_error(col: &Column<'_>, i: usize, v: Option<f64>) -> Error {
     let what = match v {
         None => "missing value".to_string(),
         Some(x) if x.is_finite() => format!("value {x} does not fit a 32-bit float once encoded"),
         Some(x) => format!("non-finite value {x}"),
     };
-    Error::data_at(frame.file(), column, Some(frame.row_number(i)), what)
+    col.error(Some(i), what)
         .with_hint("set the feature's `missing` to `mean` or `zero` to fill such values")
 }
 
-/// Encoded feature columns: categorical ids per feature, then numeric values per feature.
+/// Encoded feature columns of one split: categorical ids per feature, then numeric values per
+/// feature.
 pub type EncodedColumns = (Vec<Vec<u32>>, Vec<Vec<f32>>);
 
 /// All encoders of a pipeline, in the pipeline's feature order.
@@ -270,64 +507,15 @@ pub struct Encoders {
 }
 
 impl Encoders {
-    pub fn fit(
-        cats: &[CategoricalSpec],
-        nums: &[NumericSpec],
-        frame: &Frame,
-        rows: &[u32],
-    ) -> Result<Self> {
-        Ok(Encoders {
-            categorical: cats
-                .par_iter()
-                .map(|c| CategoricalEncoder::fit(c, frame, rows))
-                .collect::<Result<_>>()?,
-            numeric: nums
-                .par_iter()
-                .map(|n| NumericEncoder::fit(n, frame, rows))
-                .collect::<Result<_>>()?,
-        })
-    }
-
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
         serde_json::from_str(text)
     }
 
-    /// Encode the given rows of a frame into columns (features in parallel).
-    pub fn encode(&self, frame: &Frame, rows: &[u32]) -> Result<EncodedColumns> {
-        let cats = self
-            .categorical
-            .par_iter()
-            .map(|enc| {
-                let mut out = Vec::with_capacity(rows.len());
-                let mut subset = RowSubset::new(rows);
-                frame.visit_cat(&enc.column, |i, v| {
-                    if subset.take(i) {
-                        out.push(enc.encode(v));
-                    }
-                    Ok(())
-                })?;
-                Ok(out)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let nums = self
-            .numeric
-            .par_iter()
-            .map(|enc| {
-                let mut out = Vec::with_capacity(rows.len());
-                let mut subset = RowSubset::new(rows);
-                frame.visit_f64(&enc.column, |i, v| {
-                    if subset.take(i) {
-                        out.push(
-                            enc.encode(v)
-                                .ok_or_else(|| missing_error(frame, &enc.column, i, v))?,
-                        );
-                    }
-                    Ok(())
-                })?;
-                Ok(out)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((cats, nums))
+    /// Drop every vocabulary's lookup maps (tens of MB per million-token vocabulary).
+    pub fn forget_indexes(&mut self) {
+        for c in &mut self.categorical {
+            c.forget_index();
+        }
     }
 }
 
@@ -341,7 +529,7 @@ mod tests {
     fn integer_and_text_columns_share_ids() {
         use crate::config::raw::FileFormat;
         use crate::config::{CsvOptions, FileSource};
-        use crate::data::source::{TableColumn, write_table};
+        use crate::data::source::{Frame, TableColumn, write_table};
         let d = tempfile::tempdir().unwrap();
         let ids: Vec<u32> = vec![10, 9, 10, 100, 9, 10, 7, 100, 8];
         let pq = d.path().join("x.parquet");
@@ -366,14 +554,30 @@ mod tests {
                 trim_whitespace: false,
             },
         };
-        let rows: Vec<u32> = (0..ids.len() as u32).collect();
+        // Rows 0..7 are the fitting part; rows 7 and 8 (ids 100 and 8) a second part, encoded
+        // in the same pass with the vocabulary fitted on the first.
+        let routing = Routing::new(ids.len(), &[&[0, 1, 2, 3, 4, 5, 6], &[7, 8]]);
         let fp = Frame::read(&source(&pq, FileFormat::Parquet), None).unwrap();
         let fc = Frame::read(&source(&csv, FileFormat::Csv), None).unwrap();
-        let a = CategoricalEncoder::fit(&spec, &fp, &rows).unwrap();
-        let b = CategoricalEncoder::fit(&spec, &fc, &rows).unwrap();
-        // Counts 3, 2, 2, 1, 1: ties broken by text ("100" < "9", "7" < "8").
-        assert_eq!(a.tokens, ["10", "100", "9", "7", "8"]);
-        assert_eq!(a.tokens, b.tokens);
+        let (a, a_ids) =
+            CategoricalEncoder::fit_encode(&spec, &fp.column("x").unwrap(), &routing).unwrap();
+        let (b, b_ids) =
+            CategoricalEncoder::fit_encode(&spec, &fc.column("x").unwrap(), &routing).unwrap();
+        // Training counts 10:3, 9:2, 100:1, 7:1 (8 is only in the second part): ties broken by
+        // text ("100" < "7" < "9").
+        assert!(matches!(a.tokens, Tokens::Int(_)));
+        assert!(matches!(b.tokens, Tokens::Text(_)));
+        assert_eq!(a.tokens.texts(), ["10", "9", "100", "7"]);
+        assert_eq!(a.tokens.texts(), b.tokens.texts());
+        assert_eq!(a_ids, vec![vec![3, 4, 3, 5, 4, 3, 6], vec![5, OOV_ID]]);
+        assert_eq!(a_ids, b_ids);
+        // The one-pass ids are what the fitted vocabulary gives afterwards, from either kind.
+        for (part, rows) in [(0usize, 0..7usize), (1, 7..9)] {
+            for (j, i) in rows.enumerate() {
+                assert_eq!(a.encode(Cat::Int(ids[i] as i64)), a_ids[part][j]);
+                assert_eq!(b.encode(Cat::Str(&ids[i].to_string())), a_ids[part][j]);
+            }
+        }
         for &x in &ids {
             assert_eq!(
                 a.encode(Cat::Int(x as i64)),
@@ -387,6 +591,54 @@ mod tests {
         assert_eq!(a.encode(Cat::Int(5)), OOV_ID);
         assert_eq!(a.encode(Cat::Str("010")), OOV_ID);
         assert_eq!(a.encode(Cat::Null), NULL_ID);
+    }
+
+    /// Integer tokens sort as their decimal texts do, and only canonical texts are integers.
+    #[test]
+    fn decimal_order_is_text_order() {
+        let mut xs: Vec<i64> = vec![
+            0,
+            1,
+            9,
+            10,
+            100,
+            99,
+            -1,
+            -10,
+            -9,
+            -100,
+            7,
+            70,
+            700,
+            12345,
+            i64::MAX,
+            i64::MIN,
+            5,
+            -5,
+        ];
+        let mut by_text = xs.clone();
+        by_text.sort_by_key(|x| x.to_string());
+        xs.sort_by_key(|&x| decimal_order(x));
+        assert_eq!(xs, by_text);
+        for x in [0, 7, -12, i64::MAX, i64::MIN] {
+            let mut buf = [0u8; 20];
+            assert_eq!(decimal(x, &mut buf), x.to_string());
+            assert_eq!(canonical_int(&x.to_string()), Some(x));
+        }
+        for t in ["007", "+7", "-0", " 7", "7.0", "", "x"] {
+            assert_eq!(canonical_int(t), None, "{t:?}");
+        }
+    }
+
+    /// Tokens are saved as text either way; all-integer texts load back as integers.
+    #[test]
+    fn tokens_round_trip_as_text() {
+        let int = Tokens::Int(vec![10, -3, 7]);
+        let json = serde_json::to_string(&int).unwrap();
+        assert_eq!(json, r#"["10","-3","7"]"#);
+        assert_eq!(serde_json::from_str::<Tokens>(&json).unwrap(), int);
+        let text: Tokens = serde_json::from_str(r#"["10","007"]"#).unwrap();
+        assert_eq!(text, Tokens::Text(vec!["10".into(), "007".into()]));
     }
 
     #[test]

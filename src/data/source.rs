@@ -1,31 +1,16 @@
 //! Reading data files (CSV, gzip CSV, Parquet) into a `Frame`: the only code that touches polars.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
+use polars::prelude::Column as PlColumn;
 use polars::prelude::*;
 
 use crate::config::raw::FileFormat;
 use crate::config::{CsvOptions, FileSource};
 use crate::error::{Error, Result};
-
-/// A split's rows within a frame (ascending indices). Visitors ask `take(i)` for each row and
-/// skip the rows it refuses: the one way every reader of a split skips the others.
-pub struct RowSubset<'r> {
-    next: std::iter::Peekable<std::slice::Iter<'r, u32>>,
-}
-
-impl<'r> RowSubset<'r> {
-    pub fn new(rows: &'r [u32]) -> Self {
-        RowSubset {
-            next: rows.iter().peekable(),
-        }
-    }
-
-    /// Whether row `i` belongs to the subset; rows must be asked in ascending order.
-    pub fn take(&mut self, i: usize) -> bool {
-        self.next.next_if_eq(&&(i as u32)).is_some()
-    }
-}
 
 /// One categorical value as read.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,13 +20,26 @@ pub enum Cat<'a> {
     Str(&'a str),
 }
 
+/// Where a frame's columns live: in memory (CSV, parsed once), or in a Parquet file from which
+/// each column is decoded when it is asked for, so a whole table is never held at once.
+enum Table {
+    Loaded(DataFrame),
+    Parquet {
+        metadata: std::sync::Arc<polars::io::parquet::read::FileMetadata>,
+        schema: Schema,
+    },
+}
+
 /// A table read from one file, with the cleaning rules of its source (whitespace trimming,
 /// null markers) applied as values are read.
 pub struct Frame {
     file: PathBuf,
-    df: DataFrame,
+    table: Table,
+    rows: usize,
     trim: bool,
     nulls: Vec<String>,
+    /// Nanoseconds spent reading and decoding columns, summed over threads.
+    read_ns: AtomicU64,
 }
 
 fn polars_err(file: &Path, e: PolarsError) -> Error {
@@ -49,53 +47,57 @@ fn polars_err(file: &Path, e: PolarsError) -> Error {
 }
 
 impl Frame {
-    /// Read `columns` of a source (all columns when `columns` is `None`). Missing columns are errors
-    /// naming the column and the columns the file has.
+    /// Open a source and check it has `columns` (every column when `None`). Missing columns are
+    /// errors naming the column and the columns the file has. CSV files are parsed here; Parquet
+    /// columns are decoded one at a time by [`Frame::column`].
     pub fn read(src: &FileSource, columns: Option<&[String]>) -> Result<Frame> {
+        let start = Instant::now();
         let file = src.path.as_path();
         if !file.exists() {
             return Err(Error::data(file, "file not found")
                 .with_hint("paths in a pipeline are relative to the pipeline file"));
         }
-        let mut df = match src.format {
-            FileFormat::Csv => read_csv(file, &src.csv)?,
+        let (table, rows) = match src.format {
+            FileFormat::Csv => {
+                let df = read_csv(file, &src.csv)?;
+                let rows = df.height();
+                (Table::Loaded(df), rows)
+            }
             FileFormat::Parquet => {
-                let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-                ParquetReader::new(f)
-                    .finish()
+                let mut reader = ParquetReader::new(open(file)?);
+                let metadata = reader
+                    .get_metadata()
                     .map_err(|e| polars_err(file, e))?
+                    .clone();
+                let arrow = reader.schema().map_err(|e| polars_err(file, e))?;
+                let schema = arrow
+                    .iter_values()
+                    .map(|f| Field::new(f.name.clone(), DataType::from_arrow_field(f)))
+                    .collect();
+                let rows = metadata.num_rows;
+                (Table::Parquet { metadata, schema }, rows)
             }
         };
-        if let Some(cols) = columns {
-            let have: Vec<String> = df
-                .get_column_names()
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            for c in cols {
-                if !have.contains(c) {
-                    return Err(Error::data_at(file, c, None, "column not found")
-                        .with_hint(format!("the file has columns: {}", have.join(", "))));
-                }
-            }
-            let mut unique: Vec<&String> = Vec::new();
-            for c in cols {
-                if !unique.contains(&c) {
-                    unique.push(c);
-                }
-            }
-            df = df.select(unique).map_err(|e| polars_err(file, e))?;
-        }
-        Ok(Frame {
+        let frame = Frame {
             file: file.to_path_buf(),
-            df,
+            table,
+            rows,
             trim: src.format == FileFormat::Csv && src.csv.trim_whitespace,
             nulls: if src.format == FileFormat::Csv {
                 src.csv.null_values.clone()
             } else {
                 Vec::new()
             },
-        })
+            read_ns: AtomicU64::new(elapsed_ns(start)),
+        };
+        let have = frame.column_names();
+        for c in columns.into_iter().flatten() {
+            if !have.contains(c) {
+                return Err(Error::data_at(file, c, None, "column not found")
+                    .with_hint(format!("the file has columns: {}", have.join(", "))));
+            }
+        }
+        Ok(frame)
     }
 
     pub fn file(&self) -> &Path {
@@ -103,7 +105,7 @@ impl Frame {
     }
 
     pub fn len(&self) -> usize {
-        self.df.height()
+        self.rows
     }
 
     pub fn is_empty(&self) -> bool {
@@ -111,15 +113,23 @@ impl Frame {
     }
 
     pub fn has_column(&self, name: &str) -> bool {
-        self.df.get_column_index(name).is_some()
+        self.dtype(name).is_some()
     }
 
     pub fn column_names(&self) -> Vec<String> {
-        self.df
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        match &self.table {
+            Table::Loaded(df) => df
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            Table::Parquet { schema, .. } => schema.iter_names().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Seconds spent reading and decoding this frame's data so far, summed over threads.
+    pub fn read_secs(&self) -> f64 {
+        self.read_ns.load(Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// The file's 1-based data row of row `i` (header not counted).
@@ -127,108 +137,78 @@ impl Frame {
         i + 1
     }
 
-    fn series(&self, name: &str) -> Result<&Series> {
-        self.df
-            .column(name)
-            .map(|c| c.as_materialized_series())
-            .map_err(|_| {
-                Error::data_at(&self.file, name, None, "column not found").with_hint(format!(
-                    "the file has columns: {}",
-                    self.column_names().join(", ")
-                ))
-            })
+    fn dtype(&self, name: &str) -> Option<DataType> {
+        match &self.table {
+            Table::Loaded(df) => df.column(name).ok().map(|c| c.dtype().clone()),
+            Table::Parquet { schema, .. } => schema.get(name).cloned(),
+        }
     }
 
-    /// Whether a column holds numbers (or booleans) rather than text.
+    fn not_found(&self, name: &str) -> Error {
+        Error::data_at(&self.file, name, None, "column not found").with_hint(format!(
+            "the file has columns: {}",
+            self.column_names().join(", ")
+        ))
+    }
+
+    /// Whether a column holds numbers (or booleans) rather than text; nothing is read.
     pub fn is_numeric(&self, name: &str) -> Result<bool> {
-        let d = self.series(name)?.dtype().clone();
+        let d = self.dtype(name).ok_or_else(|| self.not_found(name))?;
         Ok(d.is_primitive_numeric() || d == DataType::Boolean)
     }
 
-    fn cast(&self, name: &str, s: &Series, to: DataType) -> Result<Series> {
-        s.cast(&to).map_err(|e| {
-            Error::data_at(&self.file, name, None, format!("cannot read as {to}: {e}"))
+    /// One column, decoded from the file when the frame is a Parquet file (each call decodes it
+    /// again: callers ask once per column and drop it when done).
+    pub fn column(&self, name: &str) -> Result<Column<'_>> {
+        let start = Instant::now();
+        let series = match &self.table {
+            Table::Loaded(df) => df
+                .column(name)
+                .map_err(|_| self.not_found(name))?
+                .as_materialized_series()
+                .clone(),
+            Table::Parquet { metadata, .. } => {
+                if !self.has_column(name) {
+                    return Err(self.not_found(name));
+                }
+                // Decoded on the calling thread: polars' own pool, entered from one of our
+                // workers, would let that worker start other columns while it waits.
+                let mut reader = ParquetReader::new(open(&self.file)?)
+                    .with_columns(Some(vec![name.to_string()]))
+                    .read_parallel(ParallelStrategy::None);
+                reader.set_metadata(metadata.clone());
+                let df = reader.finish().map_err(|e| polars_err(&self.file, e))?;
+                df.column(name)
+                    .map_err(|_| self.not_found(name))?
+                    .as_materialized_series()
+                    .clone()
+            }
+        };
+        self.read_ns.fetch_add(elapsed_ns(start), Ordering::Relaxed);
+        Ok(Column {
+            frame: self,
+            name: name.to_string(),
+            series,
+            text: OnceLock::new(),
         })
     }
 
-    /// Visit every value of a categorical column, in row order: integer columns (Parquet) as
-    /// integers without formatting them, everything else as text. `Cat::Int(7)` and
-    /// `Cat::Str("7")` denote the same category.
-    pub fn visit_cat(
-        &self,
-        name: &str,
-        mut f: impl FnMut(usize, Cat<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let s = self.series(name)?;
-        if s.dtype().is_integer() {
-            let cast = self.cast(name, s, DataType::Int64)?;
-            let ca = cast
-                .i64()
-                .map_err(|e| Error::data_at(&self.file, name, None, e.to_string()))?;
-            for (i, v) in ca.iter().enumerate() {
-                f(i, v.map_or(Cat::Null, Cat::Int))?;
-            }
-            return Ok(());
-        }
-        self.visit_str(name, |i, v| f(i, v.map_or(Cat::Null, Cat::Str)))
-    }
-
-    /// Visit every value of a column as text (`None` for missing), in row order.
+    /// Visit every value of a column as text; see [`Column::visit_str`].
     pub fn visit_str(
         &self,
         name: &str,
-        mut f: impl FnMut(usize, Option<&str>) -> Result<()>,
+        f: impl FnMut(usize, Option<&str>) -> Result<()>,
     ) -> Result<()> {
-        let s = self.series(name)?;
-        let text;
-        let s = if s.dtype() == &DataType::String {
-            s
-        } else {
-            text = self.cast(name, s, DataType::String)?;
-            &text
-        };
-        let ca = s
-            .str()
-            .map_err(|e| Error::data_at(&self.file, name, None, e.to_string()))?;
-        for (i, v) in ca.iter().enumerate() {
-            f(i, self.clean(v))?;
-        }
-        Ok(())
+        self.column(name)?.visit_str(f)
     }
 
-    /// Visit every value of a column as a number (`None` for missing). Text that is not a number
-    /// is an error naming the row.
+    /// Visit every value of a column as a number; see [`Column::visit_f64`].
     pub fn visit_f64(
         &self,
         name: &str,
-        mut f: impl FnMut(usize, Option<f64>) -> Result<()>,
+        f: impl FnMut(usize, Option<f64>) -> Result<()>,
     ) -> Result<()> {
-        let s = self.series(name)?;
-        if s.dtype().is_primitive_numeric() || s.dtype() == &DataType::Boolean {
-            let cast = self.cast(name, s, DataType::Float64)?;
-            let ca = cast
-                .f64()
-                .map_err(|e| Error::data_at(&self.file, name, None, e.to_string()))?;
-            for (i, v) in ca.iter().enumerate() {
-                f(i, v)?;
-            }
-            return Ok(());
-        }
-        self.visit_str(name, |i, v| {
-            let parsed = match v {
-                None => None,
-                Some(t) => Some(t.parse::<f64>().map_err(|_| {
-                    Error::data_at(
-                        &self.file,
-                        name,
-                        Some(self.row_number(i)),
-                        format!("{t:?} is not a number"),
-                    )
-                    .with_hint("declare the column as categorical, or add the marker to the source's `csv.null_values`")
-                })?),
-            };
-            f(i, parsed)
-        })
+        self.column(name)?.visit_f64(f)
     }
 
     fn clean<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
@@ -246,6 +226,139 @@ impl Frame {
     }
 }
 
+fn open(file: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(file).map_err(|e| Error::io(file, e))
+}
+
+fn elapsed_ns(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One column of a frame, in memory while it is being visited.
+pub struct Column<'f> {
+    frame: &'f Frame,
+    name: String,
+    series: Series,
+    /// The column formatted as text, made on first use when it does not hold text.
+    text: OnceLock<std::result::Result<Series, String>>,
+}
+
+impl<'f> Column<'f> {
+    pub fn error(&self, row: Option<usize>, what: impl Into<String>) -> Error {
+        Error::data_at(
+            &self.frame.file,
+            &self.name,
+            row.map(|i| self.frame.row_number(i)),
+            what,
+        )
+    }
+
+    fn cast(&self, to: DataType) -> Result<Series> {
+        self.series
+            .cast(&to)
+            .map_err(|e| self.error(None, format!("cannot read as {to}: {e}")))
+    }
+
+    /// Whether the column holds integers, which `visit_cat` then yields as `Cat::Int`.
+    pub fn is_integer(&self) -> bool {
+        self.series.dtype().is_integer()
+    }
+
+    /// Visit every value of a categorical column, in row order: integer columns (Parquet) as
+    /// integers without formatting or casting them, everything else as text. `Cat::Int(7)` and
+    /// `Cat::Str("7")` denote the same category.
+    pub fn visit_cat<'c>(&'c self, mut f: impl FnMut(usize, Cat<'c>) -> Result<()>) -> Result<()> {
+        if self.is_integer() {
+            return self.visit_int(|i, v| f(i, v.map_or(Cat::Null, Cat::Int)));
+        }
+        self.visit_str(|i, v| f(i, v.map_or(Cat::Null, Cat::Str)))
+    }
+
+    /// Visit an integer column's values as i64, whatever its integer type.
+    fn visit_int(&self, mut f: impl FnMut(usize, Option<i64>) -> Result<()>) -> Result<()> {
+        fn each<T>(
+            col: &Column<'_>,
+            ca: &ChunkedArray<T>,
+            f: &mut impl FnMut(usize, Option<i64>) -> Result<()>,
+        ) -> Result<()>
+        where
+            T: PolarsIntegerType,
+            T::Native: TryInto<i64> + std::fmt::Display,
+        {
+            for (i, v) in ca.iter().enumerate() {
+                let v = match v {
+                    None => None,
+                    Some(x) => Some(x.try_into().map_err(|_| {
+                        col.error(Some(i), format!("{x} does not fit a signed 64-bit id"))
+                    })?),
+                };
+                f(i, v)?;
+            }
+            Ok(())
+        }
+        let s = &self.series;
+        let wrong = |e: PolarsError| self.error(None, e.to_string());
+        match s.dtype() {
+            DataType::Int8 => each(self, s.i8().map_err(wrong)?, &mut f),
+            DataType::Int16 => each(self, s.i16().map_err(wrong)?, &mut f),
+            DataType::Int32 => each(self, s.i32().map_err(wrong)?, &mut f),
+            DataType::Int64 => each(self, s.i64().map_err(wrong)?, &mut f),
+            DataType::UInt8 => each(self, s.u8().map_err(wrong)?, &mut f),
+            DataType::UInt16 => each(self, s.u16().map_err(wrong)?, &mut f),
+            DataType::UInt32 => each(self, s.u32().map_err(wrong)?, &mut f),
+            DataType::UInt64 => each(self, s.u64().map_err(wrong)?, &mut f),
+            _ => {
+                let cast = self.cast(DataType::Int64)?;
+                each(self, cast.i64().map_err(wrong)?, &mut f)
+            }
+        }
+    }
+
+    /// Visit every value as text (`None` for missing, after the source's cleaning rules), in
+    /// row order. Text borrowed from the column lives as long as the column.
+    pub fn visit_str<'c>(
+        &'c self,
+        mut f: impl FnMut(usize, Option<&'c str>) -> Result<()>,
+    ) -> Result<()> {
+        let series = if self.series.dtype() == &DataType::String {
+            &self.series
+        } else {
+            self.text
+                .get_or_init(|| self.cast(DataType::String).map_err(|e| e.to_string()))
+                .as_ref()
+                .map_err(|e| self.error(None, e.clone()))?
+        };
+        let ca = series.str().map_err(|e| self.error(None, e.to_string()))?;
+        for (i, v) in ca.iter().enumerate() {
+            f(i, self.frame.clean(v))?;
+        }
+        Ok(())
+    }
+
+    /// Visit every value as a number (`None` for missing), in row order. Text that is not a
+    /// number is an error naming the row.
+    pub fn visit_f64(&self, mut f: impl FnMut(usize, Option<f64>) -> Result<()>) -> Result<()> {
+        let d = self.series.dtype();
+        if d.is_primitive_numeric() || d == &DataType::Boolean {
+            let cast = self.cast(DataType::Float64)?;
+            let ca = cast.f64().map_err(|e| self.error(None, e.to_string()))?;
+            for (i, v) in ca.iter().enumerate() {
+                f(i, v)?;
+            }
+            return Ok(());
+        }
+        self.visit_str(|i, v| {
+            let parsed = match v {
+                None => None,
+                Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                    self.error(Some(i), format!("{t:?} is not a number"))
+                    .with_hint("declare the column as categorical, or add the marker to the source's `csv.null_values`")
+                })?),
+            };
+            f(i, parsed)
+        })
+    }
+}
 fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
     // Every column is read as text: columns get their meaning from the pipeline, not from
     // inference, and trimming and null markers are applied uniformly when values are read.
@@ -274,13 +387,13 @@ fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
 
 fn to_polars_columns(columns: Vec<(String, TableColumn)>) -> Result<DataFrame> {
     let height = columns.first().map(|(_, c)| c.len()).unwrap_or(0);
-    let cols: Vec<Column> = columns
+    let cols: Vec<PlColumn> = columns
         .into_iter()
         .map(|(name, c)| match c {
-            TableColumn::F64(v) => Column::new(name.into(), v),
-            TableColumn::U32(v) => Column::new(name.into(), v),
-            TableColumn::I32(v) => Column::new(name.into(), v),
-            TableColumn::Str(v) => Column::new(name.into(), v),
+            TableColumn::F64(v) => PlColumn::new(name.into(), v),
+            TableColumn::U32(v) => PlColumn::new(name.into(), v),
+            TableColumn::I32(v) => PlColumn::new(name.into(), v),
+            TableColumn::Str(v) => PlColumn::new(name.into(), v),
         })
         .collect();
     DataFrame::new(height, cols).map_err(|e| Error::Internal(e.to_string()))
