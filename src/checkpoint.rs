@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Pipeline, SplitSource};
 use crate::error::{Error, Result};
 use crate::features::Encoders;
-use crate::fsutil::{sha256_bytes, sha256_file, write_atomic};
+use crate::fsutil::{sha256_bytes, sha256_file, write_atomic, write_atomic_hashed};
 use crate::model::FunnelModel;
 
 pub const PIPELINE: &str = "pipeline.yaml";
@@ -41,8 +41,10 @@ pub struct DataFingerprint {
 /// A run directory being written by `train`.
 pub struct RunWriter {
     pub dir: PathBuf,
-    pipeline_text: String,
-    encoders_text: String,
+    /// Hashes of the files written by `create`, for the manifest (the encoders' text can be
+    /// hundreds of MB, so it is not kept).
+    pipeline_sha256: String,
+    encoders_sha256: String,
 }
 
 impl RunWriter {
@@ -62,14 +64,15 @@ impl RunWriter {
         }
         let pipeline_text = serde_yaml::to_string(&p.resolved)
             .map_err(|e| Error::Internal(format!("cannot serialise the pipeline: {e}")))?;
-        let encoders_text = serde_json::to_string_pretty(enc)
-            .map_err(|e| Error::Internal(format!("cannot serialise the encoders: {e}")))?;
         write_atomic(&dir.join(PIPELINE), pipeline_text.as_bytes())?;
-        write_atomic(&dir.join(ENCODERS), encoders_text.as_bytes())?;
+        // Streamed: a million-token vocabulary is tens of MB of text.
+        let encoders_sha256 = write_atomic_hashed(&dir.join(ENCODERS), |w| {
+            serde_json::to_writer_pretty(w, enc).map_err(std::io::Error::other)
+        })?;
         Ok(RunWriter {
             dir: dir.to_path_buf(),
-            pipeline_text,
-            encoders_text,
+            pipeline_sha256: sha256_bytes(pipeline_text.as_bytes()),
+            encoders_sha256,
         })
     }
 
@@ -106,8 +109,8 @@ impl RunWriter {
         let manifest = Manifest {
             funnel_version: env!("CARGO_PKG_VERSION").into(),
             seed: p.train.seed,
-            pipeline_sha256: sha256_bytes(self.pipeline_text.as_bytes()),
-            encoders_sha256: sha256_bytes(self.encoders_text.as_bytes()),
+            pipeline_sha256: self.pipeline_sha256.clone(),
+            encoders_sha256: self.encoders_sha256.clone(),
             weights_sha256: sha256_file(&self.dir.join(WEIGHTS))?,
             metrics_sha256: sha256_bytes(metrics_json.as_bytes()),
             data,

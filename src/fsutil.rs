@@ -53,6 +53,40 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Like `write_atomic_with`, streaming through a buffer, and returning the hex SHA-256 of what
+/// was written (so large content need not be held in memory to be both written and hashed).
+pub fn write_atomic_hashed(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<String> {
+    struct Hashing<W> {
+        inner: W,
+        hash: Sha256,
+    }
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.inner.write(buf)?;
+            self.hash.update(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    let mut digest = None;
+    write_atomic_with(path, |f| {
+        let mut w = Hashing {
+            inner: std::io::BufWriter::with_capacity(1 << 20, f),
+            hash: Sha256::new(),
+        };
+        fill(&mut w)?;
+        w.flush()?;
+        digest = Some(hex(&w.hash.finalize()));
+        Ok(())
+    })?;
+    digest.ok_or_else(|| Error::Internal("nothing was hashed".into()))
+}
+
 /// Hex SHA-256 of a file's bytes.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -92,6 +126,19 @@ mod tests {
             sha256_bytes(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn hashed_write_hashes_what_it_wrote() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.json");
+        let h = write_atomic_hashed(&p, |w| w.write_all(b"abc")).unwrap();
+        // sha256("abc"), the FIPS 180-2 example.
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(sha256_file(&p).unwrap(), h);
     }
 
     #[test]

@@ -114,6 +114,11 @@ impl Table {
             .collect()
     }
 
+    /// Each row's weights, in id order, without optimizer state.
+    pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
+        self.data.chunks_exact(self.stride).map(|r| &r[..self.dim])
+    }
+
     /// Replace all weights (vocab x dim); optimizer state is reset to `initial_state`.
     pub fn set_weights(&mut self, w: &[f32], opt: &SparseOptimizer, initial_state: f32) {
         for (row, src) in self
@@ -218,6 +223,14 @@ pub struct EmbeddingStore {
 }
 
 impl EmbeddingStore {
+    /// Free the per-step dedup state (8 bytes per vocabulary row); training rebuilds it when it
+    /// next steps.
+    pub fn release_scratch(&mut self) {
+        for t in &mut self.tables {
+            t.scratch = Scratch::default();
+        }
+    }
+
     pub fn new(tables: Vec<Table>, opt: SparseOptimizer) -> Self {
         let mut offsets = Vec::with_capacity(tables.len());
         let mut at = 0;

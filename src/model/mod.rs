@@ -5,12 +5,13 @@ mod embedding;
 mod head;
 mod ops;
 mod tower;
+mod weights_file;
 
 pub use embedding::{EmbeddingStore, SparseOptimizer, Table};
 pub use head::{Head, StageProbs};
 pub use tower::Tower;
+use weights_file::Source;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
@@ -191,60 +192,35 @@ impl FunnelModel {
             .collect()
     }
 
-    /// All weights as named tensors: `embeddings.<feature>` and `towers.<stage>.<layer>.weight|bias`.
-    pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out = Vec::new();
-        for t in &self.store.tables {
-            let w = Tensor::from_vec(t.weights(), (t.vocab, t.dim), &self.dev)?;
-            out.push((format!("embeddings.{}", t.name), w));
-        }
-        for (name, v) in self.named_dense() {
-            out.push((name, v.as_tensor().clone()));
-        }
-        Ok(out)
-    }
-
+    /// Save every weight as `embeddings.<feature>` and `towers.<stage>.<layer>.weight|bias`,
+    /// one tensor in memory at a time.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let map: HashMap<String, Tensor> = self.tensors()?.into_iter().collect();
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".weights.tmp-{}", std::process::id()));
-        candle_core::safetensors::save(&map, &tmp)?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        let mut entries: Vec<(String, Source<'_>)> = self
+            .store
+            .tables
+            .iter()
+            .map(|t| (format!("embeddings.{}", t.name), Source::Table(t)))
+            .collect();
+        for (name, v) in self.named_dense() {
+            let values = v.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+            entries.push((name, Source::Dense(values, v.dims().to_vec())));
+        }
+        weights_file::write(path, entries)
     }
 
     /// Load weights saved by `save`; every tensor must be present with the expected shape.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut map = candle_core::safetensors::load(path, &self.dev)
-            .map_err(|e| Error::run(dir, format!("cannot read {}: {e}", path.display())))?;
-        let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
-            let t = map
-                .remove(name)
-                .ok_or_else(|| Error::run(dir, format!("weights have no tensor `{name}`")))?;
-            if t.dims() != shape {
-                return Err(Error::run(
-                    dir,
-                    format!(
-                        "tensor `{name}` has shape {:?}, the pipeline needs {shape:?}",
-                        t.dims()
-                    ),
-                ));
-            }
-            Ok(t)
-        };
+        let mut file = weights_file::Reader::open(path)?;
         for t in self.store.tables.iter_mut() {
-            let w = take(&format!("embeddings.{}", t.name), &[t.vocab, t.dim])?;
-            t.set_weights(
-                &w.flatten_all()?.to_vec1::<f32>()?,
-                &self.store.opt,
-                self.initial_state,
-            );
+            let w = file.take(&format!("embeddings.{}", t.name), &[t.vocab, t.dim])?;
+            t.set_weights(&w, &self.store.opt, self.initial_state);
         }
         for (name, v) in self.named_dense() {
-            let t = take(&name, v.dims())?;
-            v.set(&t)?;
+            let w = file.take(&name, v.dims())?;
+            v.set(&Tensor::from_vec(w, v.dims(), &self.dev)?)?;
         }
-        if let Some(extra) = map.keys().min() {
+        if let Some(extra) = file.left_over() {
+            let dir = path.parent().unwrap_or(Path::new("."));
             return Err(Error::run(
                 dir,
                 format!("weights hold a tensor `{extra}` the pipeline does not declare"),

@@ -1,0 +1,201 @@
+//! The weights file (safetensors, little-endian f32), written and read one tensor at a time so
+//! that saving or loading a model never holds a second copy of its embedding tables.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic_with;
+use crate::model::Table;
+
+/// One tensor to write: an embedding table (weights without optimizer state, streamed row by
+/// row), or a small dense tensor's values with its shape.
+pub enum Source<'a> {
+    Table(&'a Table),
+    Dense(Vec<f32>, Vec<usize>),
+}
+
+impl Source<'_> {
+    fn shape(&self) -> Vec<usize> {
+        match self {
+            Source::Table(t) => vec![t.vocab, t.dim],
+            Source::Dense(_, shape) => shape.clone(),
+        }
+    }
+}
+
+/// Write named tensors to `path` atomically: the 8-byte header length, the JSON header (padded
+/// with spaces to a multiple of 8 bytes), then each tensor's bytes in header order.
+pub fn write(path: &Path, entries: Vec<(String, Source<'_>)>) -> Result<()> {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0u64;
+    for (name, src) in &entries {
+        let shape = src.shape();
+        let end = offset + shape.iter().product::<usize>() as u64 * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, end] }),
+        );
+        offset = end;
+    }
+    let mut text = serde_json::Value::Object(header).to_string();
+    while !text.len().is_multiple_of(8) {
+        text.push(' ');
+    }
+    write_atomic_with(path, |f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        w.write_all(&(text.len() as u64).to_le_bytes())?;
+        w.write_all(text.as_bytes())?;
+        let mut bytes = Vec::new();
+        for (_, src) in &entries {
+            let rows: Box<dyn Iterator<Item = &[f32]>> = match src {
+                Source::Table(t) => Box::new(t.rows()),
+                Source::Dense(v, _) => Box::new(std::iter::once(v.as_slice())),
+            };
+            for row in rows {
+                bytes.clear();
+                bytes.extend(row.iter().flat_map(|x| x.to_le_bytes()));
+                w.write_all(&bytes)?;
+            }
+        }
+        w.flush()
+    })
+}
+
+#[derive(Deserialize)]
+struct Info {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [u64; 2],
+}
+
+/// An open weights file: its header parsed, tensors read on request.
+pub struct Reader {
+    dir: std::path::PathBuf,
+    file: std::fs::File,
+    data_start: u64,
+    tensors: HashMap<String, Info>,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let bad =
+            |what: String| Error::run(&dir, format!("cannot read {}: {what}", path.display()));
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut n = [0u8; 8];
+        file.read_exact(&mut n)
+            .map_err(|e| bad(format!("no header ({e})")))?;
+        let n = u64::from_le_bytes(n);
+        if n > 100 << 20 || 8 + n > len {
+            return Err(bad(format!("header length {n} does not fit the file")));
+        }
+        let mut header = vec![0u8; n as usize];
+        file.read_exact(&mut header)
+            .map_err(|e| bad(format!("truncated header ({e})")))?;
+        let mut raw: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+            .map_err(|e| bad(format!("header is not safetensors JSON ({e})")))?;
+        raw.remove("__metadata__");
+        let mut tensors = HashMap::new();
+        for (name, v) in raw {
+            let info: Info =
+                serde_json::from_value(v).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+            let [start, end] = info.data_offsets;
+            let bytes = info.shape.iter().product::<usize>() as u64 * 4;
+            if info.dtype != "F32" || end < start || end - start != bytes || 8 + n + end > len {
+                return Err(bad(format!(
+                    "tensor `{name}` is not {:?} f32 values within the file",
+                    info.shape
+                )));
+            }
+            tensors.insert(name, info);
+        }
+        Ok(Reader {
+            dir,
+            file,
+            data_start: 8 + n,
+            tensors,
+        })
+    }
+
+    /// The values of tensor `name`, which must have `shape`; each tensor can be taken once.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let info = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| Error::run(&self.dir, format!("weights have no tensor `{name}`")))?;
+        if info.shape != shape {
+            return Err(Error::run(
+                &self.dir,
+                format!(
+                    "tensor `{name}` has shape {:?}, the pipeline needs {shape:?}",
+                    info.shape
+                ),
+            ));
+        }
+        let [start, end] = info.data_offsets;
+        let mut bytes = vec![0u8; (end - start) as usize];
+        let io = |e| Error::run(&self.dir, format!("cannot read tensor `{name}`: {e}"));
+        self.file
+            .seek(SeekFrom::Start(self.data_start + start))
+            .map_err(io)?;
+        self.file.read_exact(&mut bytes).map_err(io)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    /// A tensor the file holds that nobody took, if any (the first by name).
+    pub fn left_over(&self) -> Option<&str> {
+        self.tensors.keys().map(String::as_str).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SparseOptimizer;
+    use crate::rng::Rng;
+
+    /// candle's own safetensors loader (an independent reader) sees the tables' weights without
+    /// optimizer state and the dense values; our reader checks shapes and reports leftovers.
+    #[test]
+    fn written_file_is_standard_safetensors() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("w.safetensors");
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.1, eps: 1e-8 };
+        let table = Table::new("f", 5, 3, 0.1, &opt, 0.1, &mut Rng::stream(1, "t"));
+        let dense = vec![1.0f32, -2.0, 3.5, 0.25, 7.0, 8.0];
+        write(
+            &path,
+            vec![
+                ("embeddings.f".into(), Source::Table(&table)),
+                ("towers.x".into(), Source::Dense(dense.clone(), vec![2, 3])),
+            ],
+        )
+        .unwrap();
+        let loaded = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+        let rows: Vec<f32> = table.rows().flatten().copied().collect();
+        let e = &loaded["embeddings.f"];
+        assert_eq!(e.dims(), [5, 3]);
+        assert_eq!(e.flatten_all().unwrap().to_vec1::<f32>().unwrap(), rows);
+        assert!(rows[3..].iter().any(|&w| w != 0.0), "rows 1.. are drawn");
+        let x = &loaded["towers.x"];
+        assert_eq!(x.dims(), [2, 3]);
+        assert_eq!(x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), dense);
+
+        let mut r = Reader::open(&path).unwrap();
+        assert!(r.take("towers.x", &[3, 2]).is_err(), "shape is checked");
+        let mut r = Reader::open(&path).unwrap();
+        assert_eq!(r.take("towers.x", &[2, 3]).unwrap(), dense);
+        assert_eq!(r.left_over(), Some("embeddings.f"));
+        assert_eq!(r.take("embeddings.f", &[5, 3]).unwrap(), rows);
+        assert_eq!(r.left_over(), None);
+        assert!(r.take("nothing", &[1]).is_err());
+    }
+}
