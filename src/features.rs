@@ -88,11 +88,27 @@ impl<'de> Deserialize<'de> for Tokens {
     }
 }
 
-/// The integer whose decimal text is exactly `t` ("7", "-12"; not "007", "+7" or "-0").
+/// The integer whose decimal text is exactly `t` ("7", "-12"; not "007", "+7", "-0" or " 7").
 fn canonical_int(t: &str) -> Option<i64> {
-    let x: i64 = t.parse().ok()?;
-    let mut buf = [0u8; 20];
-    (decimal(x, &mut buf) == t).then_some(x)
+    let b = t.as_bytes();
+    let (negative, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let leading_zero = digits.first() == Some(&b'0') && (digits.len() > 1 || negative);
+    if digits.is_empty() || digits.len() > 19 || leading_zero {
+        return None;
+    }
+    // Accumulated as a negative number, so that i64::MIN fits.
+    let mut v: i64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_sub(d as i64)?;
+    }
+    if negative { Some(v) } else { v.checked_neg() }
 }
 
 /// `x` in decimal, written into `buf` (20 bytes hold every i64).
@@ -297,6 +313,8 @@ impl CategoricalEncoder {
                 Ok(())
             })?;
             prov.finish(spec.min_count)
+        } else if let Some(fitted) = Self::fit_text_as_integers(spec, col, routing)? {
+            fitted
         } else {
             let mut prov = Provisional::<&str>::new(routing);
             col.visit_str(|i, v| {
@@ -309,6 +327,37 @@ impl CategoricalEncoder {
         };
         enc.tokens = tokens;
         Ok((enc, out))
+    }
+
+    /// A text column whose values are all canonical decimal integers (ids in a CSV file) is
+    /// counted as integers: cheaper than hashing text, and the same ids, since integers are
+    /// ordered as their texts. `None` at the first value that is not such an integer.
+    fn fit_text_as_integers(
+        spec: &CategoricalSpec,
+        col: &Column<'_>,
+        routing: &Routing,
+    ) -> Result<Option<(Tokens, Vec<Vec<u32>>)>> {
+        let mut prov = Provisional::<i64>::new(routing);
+        let mut text = false;
+        let visited = col.visit_str(|i, v| {
+            let Some(p) = routing.part(i) else {
+                return Ok(());
+            };
+            match v.map(canonical_int) {
+                None => prov.add(p, None),
+                Some(Some(x)) => prov.add(p, Some(x)),
+                Some(None) => {
+                    text = true;
+                    return Err(Error::Internal("stop: not an integer".into()));
+                }
+            }
+            Ok(())
+        });
+        match visited {
+            Err(_) if text => Ok(None),
+            Err(e) => Err(e),
+            Ok(()) => Ok(Some(prov.finish(spec.min_count))),
+        }
     }
 
     /// Encode every part of `routing` with the fitted vocabulary.
@@ -566,7 +615,8 @@ mod tests {
         // Training counts 10:3, 9:2, 100:1, 7:1 (8 is only in the second part): ties broken by
         // text ("100" < "7" < "9").
         assert!(matches!(a.tokens, Tokens::Int(_)));
-        assert!(matches!(b.tokens, Tokens::Text(_)));
+        // Text that is all canonical integers is counted as integers too.
+        assert!(matches!(b.tokens, Tokens::Int(_)));
         assert_eq!(a.tokens.texts(), ["10", "9", "100", "7"]);
         assert_eq!(a.tokens.texts(), b.tokens.texts());
         assert_eq!(a_ids, vec![vec![3, 4, 3, 5, 4, 3, 6], vec![5, OOV_ID]]);
@@ -591,6 +641,46 @@ mod tests {
         assert_eq!(a.encode(Cat::Int(5)), OOV_ID);
         assert_eq!(a.encode(Cat::Str("010")), OOV_ID);
         assert_eq!(a.encode(Cat::Null), NULL_ID);
+    }
+
+    /// A text column with a value that is not a canonical integer ("007", "x") keeps text
+    /// tokens, ordered by count and then by text, and encodes with them.
+    #[test]
+    fn text_column_with_non_integers_keeps_text_tokens() {
+        use crate::config::raw::FileFormat;
+        use crate::config::{CsvOptions, FileSource};
+        use crate::data::source::Frame;
+        let d = tempfile::tempdir().unwrap();
+        let csv = d.path().join("x.csv");
+        std::fs::write(&csv, "x\n10\nx\n9\n10\n007\nx\n10\n\n").unwrap();
+        let src = FileSource {
+            path: csv,
+            format: FileFormat::Csv,
+            csv: CsvOptions {
+                separator: b',',
+                header: true,
+                null_values: vec![String::new()],
+                trim_whitespace: false,
+            },
+        };
+        let frame = Frame::read(&src, None).unwrap();
+        let spec = CategoricalSpec {
+            name: "x".into(),
+            column: "x".into(),
+            dim: 4,
+            min_count: 1,
+            hash_buckets: None,
+        };
+        let routing = Routing::all(frame.len());
+        let (enc, ids) =
+            CategoricalEncoder::fit_encode(&spec, &frame.column("x").unwrap(), &routing).unwrap();
+        assert_eq!(
+            enc.tokens,
+            Tokens::Text(vec!["10".into(), "x".into(), "007".into(), "9".into()])
+        );
+        assert_eq!(ids, vec![vec![3, 4, 6, 3, 5, 4, 3, NULL_ID]]);
+        assert_eq!(enc.encode(Cat::Int(9)), 6);
+        assert_eq!(enc.encode(Cat::Int(7)), OOV_ID);
     }
 
     /// Integer tokens sort as their decimal texts do, and only canonical texts are integers.
