@@ -42,3 +42,14 @@ pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
 pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     pool(threads)?.install(f)
 }
+
+/// Hand memory freed by a finished phase (data preparation, training) back to the system, on
+/// every thread of the current pool: the allocator otherwise keeps freed pages for a second for
+/// reuse, and they count in the peak of the next phase.
+pub fn release_freed_memory() {
+    rayon::broadcast(|_| {
+        // SAFETY: `mi_collect` has no preconditions; it only returns free pages of this
+        // thread's heap (and abandoned ones) to the OS, and does nothing if mimalloc is unused.
+        unsafe { libmimalloc_sys::mi_collect(true) }
+    });
+}

@@ -178,6 +178,8 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         }
     }
     let epochs_run = history.len();
+    model.store.release_scratch();
+    crate::runtime::release_freed_memory();
     if best_epoch != epochs_run {
         run.load_weights(&mut model)?;
     }

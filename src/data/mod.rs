@@ -170,6 +170,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     }
     let mut encoders = encoders;
     encoders.forget_indexes();
+    crate::runtime::release_freed_memory();
     let read_busy = full.read_secs() + own_files.iter().map(|(_, f)| f.read_secs()).sum::<f64>();
     let (read_secs, encode_secs) = clock.split(read_busy);
 
