@@ -117,10 +117,17 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(train.rows);
         let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
         let mut progress = EpochProgress::start(epoch, p.train.epochs, train.rows);
-        for idx in order.chunks(p.train.batch_size) {
-            let batch = train.batch(idx);
-            let loss = model.train_step(&batch, &mut dense, &mut dropout)?;
-            progress.batch(batch.rows, loss);
+        // Each batch is assembled (random rows of the columns: cache misses) while the step
+        // before it runs, by the pool's other thread when it is free.
+        let mut chunks = order.chunks(p.train.batch_size);
+        let mut next = chunks.next().map(|idx| train.batch(idx));
+        while let Some(batch) = next {
+            let (loss, upcoming) = rayon::join(
+                || model.train_step(&batch, &mut dense, &mut dropout),
+                || chunks.next().map(|idx| train.batch(idx)),
+            );
+            progress.batch(batch.rows, loss?);
+            next = upcoming;
         }
         let train_loss = progress.finish();
         if !train_loss.is_finite() {
