@@ -1,4 +1,5 @@
-//! Criterion benches: one ESMM training step against vocabulary size, and exact AUC.
+//! Criterion benches: one ESMM training step against vocabulary, depth and batch size; predict;
+//! exact AUC; the GEMM yardstick; batch assembly; ingestion (read + encode).
 //! Run with `cargo bench`; none of this runs in `cargo test`.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -227,5 +228,46 @@ fn batch_assembly(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, train_step, predict, auc, gemm, batch_assembly);
+/// Ingestion (read + encode, `data::prepare`) of 1M rows of the reference data, from Parquet
+/// and from CSV: the data the reference benchmark trains on, written by the generator.
+fn ingest(c: &mut Criterion) {
+    funnel::runtime::init();
+    let pool = funnel::runtime::pool(2).expect("thread pool");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = funnel::generate::Spec::load(&root.join("pipelines/generate/reference.yaml"))
+        .expect("reference spec");
+    let pipeline_text = std::fs::read_to_string(root.join("pipelines/bench/reference.yaml"))
+        .expect("reference pipeline");
+    let rows = 1_000_000u64;
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Elements(rows));
+    for ext in ["parquet", "csv"] {
+        let data = dir.path().join(format!("reference.{ext}"));
+        pool.install(|| funnel::generate::generate(&spec, rows, &data, 131_072))
+            .expect("generate");
+        let text = pipeline_text.replace(
+            "../../data/synthetic/reference.parquet",
+            &data.display().to_string(),
+        );
+        let yaml = dir.path().join(format!("{ext}.yaml"));
+        std::fs::write(&yaml, text).expect("write pipeline");
+        let p = Pipeline::load(&yaml).expect("pipeline");
+        g.bench_function(BenchmarkId::new("reference_1M_rows", ext), |b| {
+            b.iter(|| pool.install(|| funnel::data::prepare(&p)).expect("prepare"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    train_step,
+    predict,
+    auc,
+    gemm,
+    batch_assembly,
+    ingest
+);
 criterion_main!(benches);
