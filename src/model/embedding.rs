@@ -28,6 +28,29 @@ struct Scratch {
     grad: Vec<f32>,
 }
 
+/// How many rows ahead the latency-bound loops over random table rows ask for the next row.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Ask the CPU to start loading the cache lines of `len` elements at `p`: random table rows are
+/// memory-latency bound, and asking a few rows ahead overlaps their misses.
+#[inline(always)]
+fn prefetch<T>(p: *const T, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = p as *const i8;
+        let end = p.wrapping_add(len.saturating_sub(1)) as *const i8;
+        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it never
+        // faults and never makes memory visible to the program, whatever the address.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(start);
+            _mm_prefetch::<_MM_HINT_T0>(end);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
+}
+
 #[derive(Clone, Copy)]
 pub enum SparseOptimizer {
     RowwiseAdagrad {
@@ -134,12 +157,13 @@ impl Table {
         }
     }
 
-    /// Sum the gradient rows of duplicate ids. `ids[b]` is this field's id in batch row b and
-    /// `grad(b)` its gradient slice. Leaves the unique ids in `scratch.unique` and their summed
-    /// gradients in `scratch.grad` (same order).
+    /// Sum the gradient rows of duplicate ids over `rows` batch rows: `id(b)` is this field's id
+    /// in batch row b and `grad(b)` its gradient slice. Leaves the unique ids in `scratch.unique`
+    /// and their summed gradients in `scratch.grad` (same order).
     fn accumulate<'g>(
         &mut self,
-        ids: impl Iterator<Item = u32>,
+        rows: usize,
+        id: impl Fn(usize) -> u32,
         grad: impl Fn(usize) -> &'g [f32],
     ) {
         let s = &mut self.scratch;
@@ -156,7 +180,16 @@ impl Table {
         s.unique.clear();
         s.grad.clear();
         let d = self.dim;
-        for (b, id) in ids.enumerate() {
+        for b in 0..rows {
+            if b + PREFETCH_AHEAD < rows {
+                prefetch(
+                    s.mark
+                        .as_ptr()
+                        .wrapping_add(id(b + PREFETCH_AHEAD) as usize),
+                    1,
+                );
+            }
+            let id = id(b);
             let m = s.mark[id as usize];
             let slot = if m & !0xffff_ffff == stamp {
                 (m & 0xffff_ffff) as usize
@@ -178,7 +211,13 @@ impl Table {
     fn update(&mut self, opt: &SparseOptimizer, step: u64) {
         let (d, stride) = (self.dim, self.stride);
         let s = &self.scratch;
-        for (&id, g) in s.unique.iter().zip(s.grad.chunks_exact(d)) {
+        for (i, (&id, g)) in s.unique.iter().zip(s.grad.chunks_exact(d)).enumerate() {
+            if let Some(&ahead) = s.unique.get(i + PREFETCH_AHEAD) {
+                prefetch(
+                    self.data.as_ptr().wrapping_add(ahead as usize * stride),
+                    stride,
+                );
+            }
             if id == PAD_ID {
                 continue;
             }
@@ -258,6 +297,13 @@ impl EmbeddingStore {
         }
     }
 
+    /// Start loading the rows `gather_row` will read for these ids.
+    pub fn prefetch_row(&self, ids: &[u32]) {
+        for (t, &id) in self.tables.iter().zip(ids) {
+            prefetch(t.data.as_ptr().wrapping_add(id as usize * t.stride), t.dim);
+        }
+    }
+
     /// Update the rows used by a batch from the gradient of its input (`rows` x `row_width`,
     /// embeddings at each table's offset). Tables are updated in parallel.
     pub fn apply_gradient(&mut self, cat: &[u32], grad: &[f32], row_width: usize) {
@@ -267,8 +313,11 @@ impl EmbeddingStore {
         self.tables.par_iter_mut().enumerate().for_each(|(f, t)| {
             let off = offsets[f];
             let d = t.dim;
-            let ids = cat.iter().skip(f).step_by(fields).copied();
-            t.accumulate(ids, |b| &grad[b * row_width + off..b * row_width + off + d]);
+            t.accumulate(
+                cat.len() / fields,
+                |b| cat[b * fields + f],
+                |b| &grad[b * row_width + off..b * row_width + off + d],
+            );
             t.update(&opt, step);
         });
     }
@@ -315,7 +364,7 @@ mod tests {
             .unwrap()
             .to_vec1()
             .unwrap();
-        table.accumulate(ids.iter().copied(), |b| &g[b * dim..b * dim + dim]);
+        table.accumulate(ids.len(), |b| ids[b], |b| &g[b * dim..b * dim + dim]);
 
         let mut touched = 0;
         for (r, dense_row) in dense_grad.iter().enumerate() {

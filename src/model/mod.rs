@@ -125,6 +125,9 @@ impl FunnelModel {
             .for_each(|(blk, rows)| {
                 for (j, row) in rows.chunks_exact_mut(w).enumerate() {
                     let r = blk * BLOCK + j;
+                    if let Some(ahead) = b.cat.get((r + 4) * f..(r + 5) * f) {
+                        self.store.prefetch_row(ahead);
+                    }
                     self.store
                         .gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
                     row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
