@@ -245,8 +245,7 @@ fn ingest(c: &mut Criterion) {
     g.throughput(criterion::Throughput::Elements(rows));
     for ext in ["parquet", "csv"] {
         let data = dir.path().join(format!("reference.{ext}"));
-        pool.install(|| funnel::generate::generate(&spec, rows, &data, 131_072))
-            .expect("generate");
+        pool.install(|| funnel::generate::generate(&spec, rows, &data, 131_072).expect("generate"));
         let text = pipeline_text.replace(
             "../../data/synthetic/reference.parquet",
             &data.display().to_string(),
@@ -255,7 +254,7 @@ fn ingest(c: &mut Criterion) {
         std::fs::write(&yaml, text).expect("write pipeline");
         let p = Pipeline::load(&yaml).expect("pipeline");
         g.bench_function(BenchmarkId::new("reference_1M_rows", ext), |b| {
-            b.iter(|| pool.install(|| funnel::data::prepare(&p)).expect("prepare"))
+            b.iter(|| pool.install(|| funnel::data::prepare(&p).expect("prepare")))
         });
     }
     g.finish();
