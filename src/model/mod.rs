@@ -159,13 +159,28 @@ impl FunnelModel {
         let loss = self.head.loss(&logits, &labels)?;
         let value = loss.to_scalar::<f32>()? as f64;
         let grads = loss.backward()?;
-        dense.step(&grads)?;
         let gx = grads
             .get(x.as_tensor())
-            .ok_or_else(|| Error::Internal("no gradient reached the input".into()))?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        self.store.apply_gradient(&b.cat, &gx, w);
+            .ok_or_else(|| Error::Internal("no gradient reached the input".into()))?;
+        // The input gradient is read in place (no copy out of candle), and the sparse update
+        // runs beside the towers' optimizer step: they touch disjoint weights.
+        let (storage, layout) = gx.storage_and_layout();
+        let gx = match (&*storage, layout.contiguous_offsets()) {
+            (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
+                &cpu.as_slice::<f32>()?[start..end]
+            }
+            _ => {
+                return Err(Error::Internal(
+                    "the input gradient is not a contiguous CPU tensor".into(),
+                ));
+            }
+        };
+        let store = &mut self.store;
+        let (stepped, ()) = rayon::join(
+            || dense.step(&grads),
+            || store.apply_gradient(&b.cat, gx, w),
+        );
+        stepped?;
         Ok(value)
     }
 
