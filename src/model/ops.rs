@@ -257,6 +257,45 @@ impl CustomOp2 for AddBias {
     }
 }
 
+/// max(x + bias, 0) in one node: a hidden layer's bias and ReLU, so that backprop keeps (and
+/// zero-fills, and adds into) one gradient of the layer's width instead of two.
+pub struct AddBiasRelu;
+
+impl CustomOp2 for AddBiasRelu {
+    fn name(&self) -> &'static str {
+        "add-bias-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (out, shape) = AddBias.cpu_fwd(s1, l1, s2, l2)?;
+        let CpuStorage::F32(mut out) = out else {
+            candle_core::bail!("{}: expected f32", self.name());
+        };
+        for v in &mut out {
+            *v = v.max(0.0);
+        }
+        Ok((CpuStorage::F32(out), shape))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dz = grad.apply_op2_no_bwd(res, &ReluGrad)?;
+        let db = dz.apply_op1_no_bwd(&ColumnSum)?.reshape(bias.shape())?;
+        Ok((Some(dz), Some(db)))
+    }
+}
+
 /// Sum over rows of a (rows x cols) tensor.
 struct ColumnSum;
 
@@ -278,23 +317,7 @@ impl CustomOp1 for ColumnSum {
     }
 }
 
-/// max(x, 0) with a fused backward: grad where the output is positive, else 0.
-pub struct Relu;
-
-impl CustomOp1 for Relu {
-    fn name(&self) -> &'static str {
-        "relu"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        map1(self.name(), s, l, |v| v.max(0.0))
-    }
-
-    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.apply_op2_no_bwd(res, &ReluGrad)?))
-    }
-}
-
+/// The ReLU backward: grad where the output is positive, else 0.
 struct ReluGrad;
 
 impl CustomOp2 for ReluGrad {
@@ -320,7 +343,8 @@ mod layer_tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    /// The custom bias and ReLU ops give the same values and gradients as candle's own ops.
+    /// The custom bias op (followed by candle's ReLU) and the fused bias + ReLU op give the same
+    /// values and gradients as candle's own ops.
     #[test]
     fn add_bias_and_relu_match_candle() {
         let dev = Device::Cpu;
@@ -329,21 +353,23 @@ mod layer_tests {
         let bs: Vec<f32> = (0..3).map(|_| r.normal() as f32).collect();
         let ws: Vec<f32> = (0..3).map(|_| r.normal() as f32).collect();
         let w = Tensor::from_slice(&ws, (3, 1), &dev).unwrap();
-        let run = |custom: bool| {
+        let run = |variant: u8| {
             let x = Var::from_slice(&xs, (5, 3), &dev).unwrap();
             let b = Var::from_slice(&bs, 3, &dev).unwrap();
-            let h = if custom {
-                x.as_tensor()
-                    .apply_op2(b.as_tensor(), AddBias)
-                    .unwrap()
-                    .apply_op1(Relu)
-                    .unwrap()
-            } else {
-                x.as_tensor()
+            let h = match variant {
+                0 => x
+                    .as_tensor()
                     .broadcast_add(b.as_tensor())
                     .unwrap()
                     .relu()
+                    .unwrap(),
+                1 => x
+                    .as_tensor()
+                    .apply_op2(b.as_tensor(), AddBias)
                     .unwrap()
+                    .relu()
+                    .unwrap(),
+                _ => x.as_tensor().apply_op2(b.as_tensor(), AddBiasRelu).unwrap(),
             };
             let loss = h.matmul(&w).unwrap().sqr().unwrap().sum_all().unwrap();
             let g = loss.backward().unwrap();
@@ -354,10 +380,21 @@ mod layer_tests {
                 flat(g.get(b.as_tensor()).unwrap()),
             )
         };
-        let (a, b) = (run(true), run(false));
-        for (u, v) in [(&a.0, &b.0), (&a.1, &b.1), (&a.2, &b.2)] {
-            for (p, q) in u.iter().zip(v.iter()) {
-                assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        let reference = run(0);
+        assert!(
+            reference.0.contains(&0.0),
+            "some units are cut off by the ReLU"
+        );
+        for variant in [1, 2] {
+            let c = run(variant);
+            for (u, v) in [
+                (&c.0, &reference.0),
+                (&c.1, &reference.1),
+                (&c.2, &reference.2),
+            ] {
+                for (p, q) in u.iter().zip(v.iter()) {
+                    assert!((p - q).abs() < 1e-5, "variant {variant}: {p} vs {q}");
+                }
             }
         }
     }

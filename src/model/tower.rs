@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Result, Tensor, Var};
 
-use super::ops::{AddBias, Relu};
+use super::ops::{AddBias, AddBiasRelu};
 use crate::config::raw::Activation;
 use crate::rng::Rng;
 
@@ -26,13 +26,18 @@ impl Linear {
         })
     }
 
-    fn forward(&self, x: &Tensor, detach: bool) -> Result<Tensor> {
+    /// x W^T + b, followed by a ReLU when `relu` (fused with the bias: one autograd node).
+    fn forward(&self, x: &Tensor, detach: bool, relu: bool) -> Result<Tensor> {
         let (w, b) = (self.weight.as_tensor(), self.bias.as_tensor());
-        if detach {
-            x.matmul(&w.detach().t()?)?
-                .apply_op2_no_bwd(&b.detach(), &AddBias)
-        } else {
-            x.matmul(&w.t()?)?.apply_op2(b, AddBias)
+        match (detach, relu) {
+            (true, false) => x
+                .matmul(&w.detach().t()?)?
+                .apply_op2_no_bwd(&b.detach(), &AddBias),
+            (true, true) => x
+                .matmul(&w.detach().t()?)?
+                .apply_op2_no_bwd(&b.detach(), &AddBiasRelu),
+            (false, false) => x.matmul(&w.t()?)?.apply_op2(b, AddBias),
+            (false, true) => x.matmul(&w.t()?)?.apply_op2(b, AddBiasRelu),
         }
     }
 }
@@ -77,12 +82,13 @@ impl Tower {
         let mut h = x.clone();
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h, !train)?;
+            let relu = i < last && self.activation == Activation::Relu;
+            h = layer.forward(&h, !train, relu)?;
             if i == last {
                 break;
             }
             h = match self.activation {
-                Activation::Relu => h.apply_op1(Relu)?,
+                Activation::Relu => h,
                 Activation::Tanh => h.tanh()?,
                 Activation::Gelu => h.gelu()?,
                 Activation::Silu => h.silu()?,
