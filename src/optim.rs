@@ -41,7 +41,9 @@ impl DenseOptimizer {
         })
     }
 
-    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+    /// One step with the gradients in `grads` (each parameter's gradient is taken from the first
+    /// store that holds one; a parameter without a gradient is left alone).
+    pub fn step(&mut self, grads: &[GradStore]) -> Result<()> {
         self.step += 1;
         let c = &self.cfg;
         let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
@@ -49,7 +51,7 @@ impl DenseOptimizer {
         let bc1 = 1.0 - b1.powi(self.step);
         let bc2 = 1.0 - b2.powi(self.step);
         for s in &mut self.slots {
-            let Some(g) = grads.get(s.var.as_tensor()) else {
+            let Some(g) = grads.iter().find_map(|g| g.get(s.var.as_tensor())) else {
                 continue;
             };
             let g = g.flatten_all()?.to_vec1::<f32>()?;
@@ -87,7 +89,7 @@ mod tests {
         let mut opt = DenseOptimizer::new(vec![x.clone()], &cfg).unwrap();
         // loss = 3x -> grad 3; first Adam step moves by lr * sign = 0.1; decay 0.1*0.5*2 = 0.1.
         let loss = (x.as_tensor() * 3.0).unwrap().sum_all().unwrap();
-        opt.step(&loss.backward().unwrap()).unwrap();
+        opt.step(&[loss.backward().unwrap()]).unwrap();
         let v = x.as_tensor().to_vec1::<f32>().unwrap()[0];
         assert!((v - 1.8).abs() < 1e-5, "{v}");
     }

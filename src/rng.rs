@@ -24,6 +24,17 @@ impl Rng {
         }
     }
 
+    /// An independent generator seeded from this one's next 256 bits (for work that runs in
+    /// parallel but must stay reproducible).
+    pub fn split(&mut self) -> Rng {
+        let mut key = [0u8; 32];
+        self.inner.fill_bytes(&mut key);
+        Rng {
+            inner: ChaCha8Rng::from_seed(key),
+            spare_normal: None,
+        }
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.inner.next_u64()
     }

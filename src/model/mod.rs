@@ -14,6 +14,7 @@ use weights_file::Source;
 
 use std::path::Path;
 
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
@@ -136,16 +137,28 @@ impl FunnelModel {
         x
     }
 
-    fn logits(&self, x: &Tensor, mut dropout_rng: Option<&mut Rng>) -> Result<Tensor> {
-        let cols = self
-            .towers
-            .iter()
-            .map(|t| t.forward(x, dropout_rng.as_deref_mut()))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Tensor::cat(&cols, 1)?)
+    /// Every tower's logit column, towers in parallel. With `dropout`, one generator per tower
+    /// (training mode); without, inference.
+    fn tower_outputs(&self, x: &Tensor, dropout: Option<&mut [Rng]>) -> Result<Vec<Tensor>> {
+        let outs: candle_core::Result<Vec<Tensor>> = match dropout {
+            Some(rngs) => self
+                .towers
+                .par_iter()
+                .zip(rngs.par_iter_mut())
+                .map(|(t, r)| t.forward(x, Some(r)))
+                .collect(),
+            None => self.towers.par_iter().map(|t| t.forward(x, None)).collect(),
+        };
+        Ok(outs?)
     }
 
     /// One optimisation step on a batch; returns the batch loss.
+    ///
+    /// The towers only meet in the head, so the step runs them side by side: forward passes in
+    /// parallel; the head's loss and its gradient with respect to the logits on a small graph of
+    /// its own; then each tower's backward pass, in parallel, from its logit's gradient g_k
+    /// (the gradient of sum(z_k * g_k) is the chain rule through the head). The input's gradient
+    /// is the sum of the towers' contributions, in stage order.
     pub fn train_step(
         &mut self,
         b: &Batch,
@@ -155,33 +168,44 @@ impl FunnelModel {
         let w = self.input_width();
         let x = Var::from_vec(self.input(b), (b.rows, w), &self.dev)?;
         let labels = Tensor::from_slice(&b.labels, (b.rows, self.stages()), &self.dev)?;
-        let logits = self.logits(x.as_tensor(), Some(dropout_rng))?;
-        let loss = self.head.loss(&logits, &labels)?;
-        let value = loss.to_scalar::<f32>()? as f64;
-        let grads = loss.backward()?;
-        let gx = grads
-            .get(x.as_tensor())
-            .ok_or_else(|| Error::Internal("no gradient reached the input".into()))?;
-        // The input gradient is read in place (no copy out of candle), and the sparse update
-        // runs beside the towers' optimizer step: they touch disjoint weights.
-        let (storage, layout) = gx.storage_and_layout();
-        let gx = match (&*storage, layout.contiguous_offsets()) {
-            (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
-                &cpu.as_slice::<f32>()?[start..end]
-            }
-            _ => {
-                return Err(Error::Internal(
-                    "the input gradient is not a contiguous CPU tensor".into(),
-                ));
-            }
-        };
+        // Each tower draws its dropout masks from its own stream, split off the step's stream.
+        let mut rngs: Vec<Rng> = (0..self.stages()).map(|_| dropout_rng.split()).collect();
+        let (value, grads) = self.gradients(&x, &labels, &mut rngs)?;
+        let gx = input_gradient(&grads, x.as_tensor())?;
+        // The sparse update runs beside the towers' optimizer step: they touch disjoint weights.
         let store = &mut self.store;
         let (stepped, ()) = rayon::join(
             || dense.step(&grads),
-            || store.apply_gradient(&b.cat, gx, w),
+            || store.apply_gradient(&b.cat, &gx, w),
         );
         stepped?;
         Ok(value)
+    }
+
+    /// The batch loss and one gradient store per tower (holding its parameters' gradients and
+    /// its contribution to the input's), computed as `train_step` describes.
+    fn gradients(
+        &self,
+        x: &Var,
+        labels: &Tensor,
+        rngs: &mut [Rng],
+    ) -> Result<(f64, Vec<GradStore>)> {
+        let outs = self.tower_outputs(x.as_tensor(), Some(rngs))?;
+        let detached: Vec<Tensor> = outs.iter().map(Tensor::detach).collect();
+        let z = Var::from_tensor(&Tensor::cat(&detached, 1)?)?;
+        let loss = self.head.loss(z.as_tensor(), labels)?;
+        let value = loss.to_scalar::<f32>()? as f64;
+        let gz = loss
+            .backward()?
+            .get(z.as_tensor())
+            .ok_or_else(|| Error::Internal("no gradient reached the logits".into()))?
+            .clone();
+        let grads = outs
+            .par_iter()
+            .enumerate()
+            .map(|(k, out)| out.mul(&gz.narrow(1, k, 1)?)?.sum_all()?.backward())
+            .collect::<candle_core::Result<Vec<GradStore>>>()?;
+        Ok((value, grads))
     }
 
     /// Logits of every row of a dataset (rows x stages, row-major), in inference mode.
@@ -192,7 +216,7 @@ impl FunnelModel {
             let end = (start + batch_size).min(d.rows);
             let b = d.batch_range(start, end);
             let x = Tensor::from_vec(self.input(&b), (b.rows, w), &self.dev)?;
-            let logits = self.logits(&x, None)?;
+            let logits = Tensor::cat(&self.tower_outputs(&x, None)?, 1)?;
             out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
         }
         Ok(out)
@@ -245,5 +269,101 @@ impl FunnelModel {
             ));
         }
         Ok(())
+    }
+}
+
+/// The sum over towers of the input's gradient (rows x width, row-major), in stage order, read
+/// in place from each tower's gradient store.
+fn input_gradient(grads: &[GradStore], x: &Tensor) -> Result<Vec<f32>> {
+    let mut sum: Vec<f32> = Vec::new();
+    for g in grads {
+        let Some(t) = g.get(x) else { continue };
+        let (storage, layout) = t.storage_and_layout();
+        let values = match (&*storage, layout.contiguous_offsets()) {
+            (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
+                &cpu.as_slice::<f32>()?[start..end]
+            }
+            _ => {
+                return Err(Error::Internal(
+                    "the input gradient is not a contiguous CPU tensor".into(),
+                ));
+            }
+        };
+        if sum.is_empty() {
+            sum.extend_from_slice(values);
+        } else {
+            for (s, v) in sum.iter_mut().zip(values) {
+                *s += v;
+            }
+        }
+    }
+    if sum.len() != x.elem_count() {
+        return Err(Error::Internal("no gradient reached the input".into()));
+    }
+    Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split backward (head first, then each tower from its logit's gradient) gives the
+    /// loss and gradients of one backward pass through the whole graph, for three stages with
+    /// different activations.
+    #[test]
+    fn split_backward_equals_one_graph() {
+        let yaml = "name: t\ndata:\n  train: { path: none.csv }\nfeatures:\n  categorical:\n    - { name: a, dim: 4 }\n    - { name: b, dim: 3 }\n  numeric:\n    - { name: n }\nstages:\n  - { name: s0, label: { column: y0 }, tower: { hidden: [8, 5] } }\n  - { name: s1, label: { column: y1 }, tower: { hidden: [6], activation: tanh } }\n  - { name: s2, label: { column: y2 }, tower: { hidden: [4], activation: silu } }\n";
+        let p = Pipeline::from_text(Path::new("t.yaml"), yaml).unwrap();
+        let enc = Encoders::from_json(r#"{"categorical":[{"name":"a","column":"a","hash_buckets":20},{"name":"b","column":"b","hash_buckets":9}],"numeric":[{"name":"n","column":"n","transform":"none","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0}]}"#).unwrap();
+        let model = FunnelModel::new(&p, &enc).unwrap();
+        let mut r = Rng::stream(3, "test");
+        let rows = 12;
+        let cat: Vec<u32> = (0..rows * 2).map(|_| 3 + r.below(9) as u32).collect();
+        let num: Vec<f32> = (0..rows).map(|_| r.normal() as f32).collect();
+        let mut labels = Vec::new();
+        for _ in 0..rows {
+            let mut reached = 1.0;
+            for _ in 0..3 {
+                reached *= (r.uniform() < 0.6) as u8 as f32;
+                labels.push(reached);
+            }
+        }
+        let b = Batch {
+            rows,
+            cat,
+            num,
+            labels,
+        };
+        let w = model.input_width();
+        let x = Var::from_vec(model.input(&b), (rows, w), &model.dev).unwrap();
+        let y = Tensor::from_slice(&b.labels, (rows, 3), &model.dev).unwrap();
+        let mut rngs: Vec<Rng> = (0..3).map(|_| r.split()).collect();
+
+        // The reference: one graph from the input through every tower to the loss.
+        let outs = model.tower_outputs(x.as_tensor(), Some(&mut rngs)).unwrap();
+        let loss = model
+            .head
+            .loss(&Tensor::cat(&outs, 1).unwrap(), &y)
+            .unwrap();
+        let whole = loss.backward().unwrap();
+
+        let (value, split) = model.gradients(&x, &y, &mut rngs).unwrap();
+        assert!((value - loss.to_scalar::<f32>().unwrap() as f64).abs() < 1e-6);
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let close = |a: &[f32], b: &[f32]| {
+            assert_eq!(a.len(), b.len());
+            for (u, v) in a.iter().zip(b) {
+                assert!((u - v).abs() <= 1e-6 * (1.0 + v.abs()), "{u} vs {v}");
+            }
+        };
+        for var in model.dense_vars() {
+            let reference = whole.get(var.as_tensor()).unwrap();
+            let got = split.iter().find_map(|g| g.get(var.as_tensor())).unwrap();
+            close(&flat(got), &flat(reference));
+        }
+        let gx = input_gradient(&split, x.as_tensor()).unwrap();
+        let reference = flat(whole.get(x.as_tensor()).unwrap());
+        assert!(reference.iter().any(|&g| g != 0.0));
+        close(&gx, &reference);
     }
 }
