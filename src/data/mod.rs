@@ -157,6 +157,8 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
             Ok(splits)
         })
         .and_then(|splits| encode_frame(&full, splits, Encoding::Fit, p, &clock))?;
+    let mut encoders =
+        encoders.ok_or_else(|| Error::Internal("encoders were not fitted".into()))?;
     for (name, frame) in &own_files {
         let labels = clock.busy(|| read_labels(frame, None, &p.stages, p.inconsistent_rows))?;
         let (_, d) = encode_frame(
@@ -168,7 +170,6 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         )?;
         datasets.extend(d);
     }
-    let mut encoders = encoders;
     encoders.forget_indexes();
     crate::runtime::release_freed_memory();
     let read_busy = full.read_secs() + own_files.iter().map(|(_, f)| f.read_secs()).sum::<f64>();
@@ -248,14 +249,15 @@ enum Done {
 }
 
 /// Encode the splits of one frame (each a list of rows with its labels), reading each column
-/// once; with `Encoding::Fit` the encoders are fitted on the first split in the same pass.
+/// once; with `Encoding::Fit` the encoders are fitted on the first split in the same pass and
+/// returned.
 fn encode_frame(
     frame: &Frame,
     splits: Vec<(&str, StageLabels)>,
     encoding: Encoding<'_>,
     p: &Pipeline,
     clock: &Clock,
-) -> Result<(Encoders, Vec<Dataset>)> {
+) -> Result<(Option<Encoders>, Vec<Dataset>)> {
     let keeps: Vec<&[u32]> = splits.iter().map(|(_, l)| l.keep.as_slice()).collect();
     let routing = Routing::new(frame.len(), &keeps);
     let labelled = splits.iter().all(|(_, l)| !l.reached.is_empty());
@@ -344,8 +346,8 @@ fn encode_frame(
         }
     }
     let encoders = match encoding {
-        Encoding::Fit => fitted,
-        Encoding::Use(e) => e.clone(),
+        Encoding::Fit => Some(fitted),
+        Encoding::Use(_) => None,
     };
     let datasets = splits
         .into_iter()
