@@ -571,29 +571,13 @@ impl Encoders {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::raw::FileFormat;
+    use crate::config::{CsvOptions, FileSource};
+    use crate::data::source::Frame;
 
-    /// An integer column (Parquet) and the same values as text (CSV) give the same vocabulary and
-    /// ids, so a model trained on one can predict on the other.
-    #[test]
-    fn integer_and_text_columns_share_ids() {
-        use crate::config::raw::FileFormat;
-        use crate::config::{CsvOptions, FileSource};
-        use crate::data::source::{Frame, TableColumn, write_table};
-        let d = tempfile::tempdir().unwrap();
-        let ids: Vec<u32> = vec![10, 9, 10, 100, 9, 10, 7, 100, 8];
-        let pq = d.path().join("x.parquet");
-        write_table(&pq, vec![("x".into(), TableColumn::U32(ids.clone()))]).unwrap();
-        let csv = d.path().join("x.csv");
-        let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
-        std::fs::write(&csv, format!("x\n{text}")).unwrap();
-        let spec = CategoricalSpec {
-            name: "x".into(),
-            column: "x".into(),
-            dim: 4,
-            min_count: 1,
-            hash_buckets: None,
-        };
-        let source = |path: &std::path::Path, format| FileSource {
+    /// A file source with default CSV settings (comma, header, empty cell = missing).
+    fn source(path: &std::path::Path, format: FileFormat) -> FileSource {
+        FileSource {
             path: path.to_path_buf(),
             format,
             csv: CsvOptions {
@@ -602,7 +586,33 @@ mod tests {
                 null_values: vec![String::new()],
                 trim_whitespace: false,
             },
-        };
+        }
+    }
+
+    /// A categorical feature `x` read from column `x`, every value kept.
+    fn spec_x() -> CategoricalSpec {
+        CategoricalSpec {
+            name: "x".into(),
+            column: "x".into(),
+            dim: 4,
+            min_count: 1,
+            hash_buckets: None,
+        }
+    }
+
+    /// An integer column (Parquet) and the same values as text (CSV) give the same vocabulary and
+    /// ids, so a model trained on one can predict on the other.
+    #[test]
+    fn integer_and_text_columns_share_ids() {
+        use crate::data::source::{TableColumn, write_table};
+        let d = tempfile::tempdir().unwrap();
+        let ids: Vec<u32> = vec![10, 9, 10, 100, 9, 10, 7, 100, 8];
+        let pq = d.path().join("x.parquet");
+        write_table(&pq, vec![("x".into(), TableColumn::U32(ids.clone()))]).unwrap();
+        let csv = d.path().join("x.csv");
+        let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
+        std::fs::write(&csv, format!("x\n{text}")).unwrap();
+        let spec = spec_x();
         // Rows 0..7 are the fitting part; rows 7 and 8 (ids 100 and 8) a second part, encoded
         // in the same pass with the vocabulary fitted on the first.
         let routing = Routing::new(ids.len(), &[&[0, 1, 2, 3, 4, 5, 6], &[7, 8]]);
@@ -647,30 +657,11 @@ mod tests {
     /// tokens, ordered by count and then by text, and encodes with them.
     #[test]
     fn text_column_with_non_integers_keeps_text_tokens() {
-        use crate::config::raw::FileFormat;
-        use crate::config::{CsvOptions, FileSource};
-        use crate::data::source::Frame;
         let d = tempfile::tempdir().unwrap();
         let csv = d.path().join("x.csv");
         std::fs::write(&csv, "x\n10\nx\n9\n10\n007\nx\n10\n\n").unwrap();
-        let src = FileSource {
-            path: csv,
-            format: FileFormat::Csv,
-            csv: CsvOptions {
-                separator: b',',
-                header: true,
-                null_values: vec![String::new()],
-                trim_whitespace: false,
-            },
-        };
-        let frame = Frame::read(&src, None).unwrap();
-        let spec = CategoricalSpec {
-            name: "x".into(),
-            column: "x".into(),
-            dim: 4,
-            min_count: 1,
-            hash_buckets: None,
-        };
+        let frame = Frame::read(&source(&csv, FileFormat::Csv), None).unwrap();
+        let spec = spec_x();
         let routing = Routing::all(frame.len());
         let (enc, ids) =
             CategoricalEncoder::fit_encode(&spec, &frame.column("x").unwrap(), &routing).unwrap();
