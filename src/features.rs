@@ -167,8 +167,14 @@ impl TokenKey for &str {
     fn order(self) -> Self {
         self
     }
+    /// Kept as integers when every kept token is a canonical integer (a non-integer value may
+    /// have been seen only outside training, or below `min_count`), as a saved vocabulary
+    /// loads back.
     fn into_tokens(keys: Vec<Self>) -> Tokens {
-        Tokens::Text(keys.into_iter().map(str::to_string).collect())
+        match keys.iter().map(|t| canonical_int(t)).collect() {
+            Some(ints) => Tokens::Int(ints),
+            None => Tokens::Text(keys.into_iter().map(str::to_string).collect()),
+        }
     }
 }
 
@@ -672,6 +678,21 @@ mod tests {
         assert_eq!(ids, vec![vec![3, 4, 6, 3, 5, 4, 3, NULL_ID]]);
         assert_eq!(enc.encode(Cat::Int(9)), 6);
         assert_eq!(enc.encode(Cat::Int(7)), OOV_ID);
+        // With min_count 3 only "10" is kept: an integer vocabulary, equal to itself once saved
+        // and loaded.
+        let spec3 = CategoricalSpec {
+            min_count: 3,
+            ..spec
+        };
+        let (enc3, ids3) =
+            CategoricalEncoder::fit_encode(&spec3, &frame.column("x").unwrap(), &routing).unwrap();
+        assert_eq!(enc3.tokens, Tokens::Int(vec![10]));
+        assert_eq!(ids3, vec![vec![3, 1, 1, 3, 1, 1, 3, NULL_ID]]);
+        let saved = serde_json::to_string(&enc3).unwrap();
+        assert_eq!(
+            serde_json::from_str::<CategoricalEncoder>(&saved).unwrap(),
+            enc3
+        );
     }
 
     /// Integer tokens sort as their decimal texts do, and only canonical texts are integers.

@@ -177,7 +177,9 @@ impl Frame {
                     .with_columns(Some(vec![name.to_string()]))
                     .read_parallel(ParallelStrategy::None);
                 reader.set_metadata(metadata.clone());
-                let df = reader.finish().map_err(|e| polars_err(&self.file, e))?;
+                let df = reader.finish().map_err(|e| {
+                    Error::data_at(&self.file, name, None, format!("cannot read: {e}"))
+                })?;
                 df.column(name)
                     .map_err(|_| self.not_found(name))?
                     .as_materialized_series()
@@ -260,8 +262,25 @@ impl<'f> Column<'f> {
     }
 
     /// Whether the column holds integers, which `visit_cat` then yields as `Cat::Int`.
+    ///
+    /// Unsigned 64-bit columns count only when every value fits an i64; otherwise (64-bit
+    /// hashed ids, say) they are read as text, as the same values in a CSV file would be.
     pub fn is_integer(&self) -> bool {
-        self.series.dtype().is_integer()
+        match self.series.dtype() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => true,
+            DataType::UInt64 => self
+                .series
+                .u64()
+                .map(|ca| ca.max().is_none_or(|m| i64::try_from(m).is_ok()))
+                .unwrap_or(false),
+            _ => false,
+        }
     }
 
     /// Visit every value of a categorical column, in row order: integer columns (Parquet) as
@@ -307,10 +326,7 @@ impl<'f> Column<'f> {
             DataType::UInt16 => each(self, s.u16().map_err(wrong)?, &mut f),
             DataType::UInt32 => each(self, s.u32().map_err(wrong)?, &mut f),
             DataType::UInt64 => each(self, s.u64().map_err(wrong)?, &mut f),
-            _ => {
-                let cast = self.cast(DataType::Int64)?;
-                each(self, cast.i64().map_err(wrong)?, &mut f)
-            }
+            other => Err(self.error(None, format!("a {other} column is not read as integers"))),
         }
     }
 
