@@ -105,8 +105,12 @@ impl Reader {
             let info: Info =
                 serde_json::from_value(v).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
             let [start, end] = info.data_offsets;
-            let bytes = info.shape.iter().product::<usize>() as u64 * 4;
-            if info.dtype != "F32" || end < start || end - start != bytes || 8 + n + end > len {
+            let bytes = info
+                .shape
+                .iter()
+                .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
+            let fits = (8 + n).checked_add(end).is_some_and(|e| e <= len);
+            if info.dtype != "F32" || end < start || Some(end - start) != bytes || !fits {
                 return Err(bad(format!(
                     "tensor `{name}` is not {:?} f32 values within the file",
                     info.shape
