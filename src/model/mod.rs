@@ -309,10 +309,10 @@ mod tests {
 
     /// The split backward (head first, then each tower from its logit's gradient) gives the
     /// loss and gradients of one backward pass through the whole graph, for three stages with
-    /// different activations.
+    /// different activations, one of them with dropout.
     #[test]
     fn split_backward_equals_one_graph() {
-        let yaml = "name: t\ndata:\n  train: { path: none.csv }\nfeatures:\n  categorical:\n    - { name: a, dim: 4 }\n    - { name: b, dim: 3 }\n  numeric:\n    - { name: n }\nstages:\n  - { name: s0, label: { column: y0 }, tower: { hidden: [8, 5] } }\n  - { name: s1, label: { column: y1 }, tower: { hidden: [6], activation: tanh } }\n  - { name: s2, label: { column: y2 }, tower: { hidden: [4], activation: silu } }\n";
+        let yaml = "name: t\ndata:\n  train: { path: none.csv }\nfeatures:\n  categorical:\n    - { name: a, dim: 4 }\n    - { name: b, dim: 3 }\n  numeric:\n    - { name: n }\nstages:\n  - { name: s0, label: { column: y0 }, tower: { hidden: [8, 5] } }\n  - { name: s1, label: { column: y1 }, tower: { hidden: [6], activation: tanh, dropout: 0.3 } }\n  - { name: s2, label: { column: y2 }, tower: { hidden: [4], activation: silu } }\n";
         let p = Pipeline::from_text(Path::new("t.yaml"), yaml).unwrap();
         let enc = Encoders::from_json(r#"{"categorical":[{"name":"a","column":"a","hash_buckets":20},{"name":"b","column":"b","hash_buckets":9}],"numeric":[{"name":"n","column":"n","transform":"none","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0}]}"#).unwrap();
         let model = FunnelModel::new(&p, &enc).unwrap();
@@ -337,17 +337,20 @@ mod tests {
         let w = model.input_width();
         let x = Var::from_vec(model.input(&b), (rows, w), &model.dev).unwrap();
         let y = Tensor::from_slice(&b.labels, (rows, 3), &model.dev).unwrap();
-        let mut rngs: Vec<Rng> = (0..3).map(|_| r.split()).collect();
+        // The same dropout masks in both passes: each starts from the same per-tower streams.
+        let streams = || -> Vec<Rng> { (0..3).map(|k| Rng::stream(5, &format!("d{k}"))).collect() };
 
         // The reference: one graph from the input through every tower to the loss.
-        let outs = model.tower_outputs(x.as_tensor(), Some(&mut rngs)).unwrap();
+        let outs = model
+            .tower_outputs(x.as_tensor(), Some(&mut streams()))
+            .unwrap();
         let loss = model
             .head
             .loss(&Tensor::cat(&outs, 1).unwrap(), &y)
             .unwrap();
         let whole = loss.backward().unwrap();
 
-        let (value, split) = model.gradients(&x, &y, &mut rngs).unwrap();
+        let (value, split) = model.gradients(&x, &y, &mut streams()).unwrap();
         assert!((value - loss.to_scalar::<f32>().unwrap() as f64).abs() < 1e-6);
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let close = |a: &[f32], b: &[f32]| {
