@@ -187,12 +187,7 @@ impl Frame {
             }
         };
         self.read_ns.fetch_add(elapsed_ns(start), Ordering::Relaxed);
-        Ok(Column {
-            frame: self,
-            name: name.to_string(),
-            series,
-            text: OnceLock::new(),
-        })
+        Ok(Column::new(self, name, series))
     }
 
     /// Visit every value of a column as text; see [`Column::visit_str`].
@@ -241,11 +236,52 @@ pub struct Column<'f> {
     frame: &'f Frame,
     name: String,
     series: Series,
+    /// Whether `visit_cat` yields integers (decided once: for UInt64 it takes a pass).
+    integer: bool,
     /// The column formatted as text, made on first use when it does not hold text.
-    text: OnceLock<std::result::Result<Series, String>>,
+    text: OnceLock<Series>,
+    /// The column as numbers, made on first use (cast, or parsed once from text) and kept for
+    /// later passes: fitting and encoding a numeric feature both read it.
+    numbers: OnceLock<Float64Chunked>,
+}
+
+/// The value in `cell`, made by `make` the first time; an error is returned, not kept.
+fn cached<T>(cell: &OnceLock<T>, make: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = make()?;
+    Ok(cell.get_or_init(|| v))
 }
 
 impl<'f> Column<'f> {
+    fn new(frame: &'f Frame, name: &str, series: Series) -> Self {
+        // Unsigned 64-bit ids count as integers only when every value fits an i64; otherwise
+        // (64-bit hashed ids, say) they are read as text, as the same values in a CSV would be.
+        let integer = match series.dtype() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => true,
+            DataType::UInt64 => series
+                .u64()
+                .map(|ca| ca.max().is_none_or(|m| i64::try_from(m).is_ok()))
+                .unwrap_or(false),
+            _ => false,
+        };
+        Column {
+            frame,
+            name: name.to_string(),
+            series,
+            integer,
+            text: OnceLock::new(),
+            numbers: OnceLock::new(),
+        }
+    }
+
     pub fn error(&self, row: Option<usize>, what: impl Into<String>) -> Error {
         Error::data_at(
             &self.frame.file,
@@ -262,32 +298,15 @@ impl<'f> Column<'f> {
     }
 
     /// Whether the column holds integers, which `visit_cat` then yields as `Cat::Int`.
-    ///
-    /// Unsigned 64-bit columns count only when every value fits an i64; otherwise (64-bit
-    /// hashed ids, say) they are read as text, as the same values in a CSV file would be.
     pub fn is_integer(&self) -> bool {
-        match self.series.dtype() {
-            DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32 => true,
-            DataType::UInt64 => self
-                .series
-                .u64()
-                .map(|ca| ca.max().is_none_or(|m| i64::try_from(m).is_ok()))
-                .unwrap_or(false),
-            _ => false,
-        }
+        self.integer
     }
 
     /// Visit every value of a categorical column, in row order: integer columns (Parquet) as
     /// integers without formatting or casting them, everything else as text. `Cat::Int(7)` and
     /// `Cat::Str("7")` denote the same category.
     pub fn visit_cat<'c>(&'c self, mut f: impl FnMut(usize, Cat<'c>) -> Result<()>) -> Result<()> {
-        if self.is_integer() {
+        if self.integer {
             return self.visit_int(|i, v| f(i, v.map_or(Cat::Null, Cat::Int)));
         }
         self.visit_str(|i, v| f(i, v.map_or(Cat::Null, Cat::Str)))
@@ -339,10 +358,7 @@ impl<'f> Column<'f> {
         let series = if self.series.dtype() == &DataType::String {
             &self.series
         } else {
-            self.text
-                .get_or_init(|| self.cast(DataType::String).map_err(|e| e.to_string()))
-                .as_ref()
-                .map_err(|e| self.error(None, e.clone()))?
+            cached(&self.text, || self.cast(DataType::String))?
         };
         let ca = series.str().map_err(|e| self.error(None, e.to_string()))?;
         for (i, v) in ca.iter().enumerate() {
@@ -351,30 +367,45 @@ impl<'f> Column<'f> {
         Ok(())
     }
 
-    /// Visit every value as a number (`None` for missing), in row order. Text that is not a
-    /// number is an error naming the row.
-    pub fn visit_f64(&self, mut f: impl FnMut(usize, Option<f64>) -> Result<()>) -> Result<()> {
-        let d = self.series.dtype();
-        if d.is_primitive_numeric() || d == &DataType::Boolean {
-            let cast = self.cast(DataType::Float64)?;
-            let ca = cast.f64().map_err(|e| self.error(None, e.to_string()))?;
-            for (i, v) in ca.iter().enumerate() {
-                f(i, v)?;
+    /// The column as numbers: numeric (and boolean) columns cast, text parsed once (text that
+    /// is not a number is an error naming the row).
+    fn numbers(&self) -> Result<&Float64Chunked> {
+        cached(&self.numbers, || {
+            let d = self.series.dtype();
+            if d.is_primitive_numeric() || d == &DataType::Boolean {
+                let cast = self.cast(DataType::Float64)?;
+                return Ok(cast
+                    .f64()
+                    .map_err(|e| self.error(None, e.to_string()))?
+                    .clone());
             }
-            return Ok(());
-        }
-        self.visit_str(|i, v| {
-            let parsed = match v {
-                None => None,
-                Some(t) => Some(t.parse::<f64>().map_err(|_| {
-                    self.error(Some(i), format!("{t:?} is not a number"))
-                    .with_hint("declare the column as categorical, or add the marker to the source's `csv.null_values`")
-                })?),
-            };
-            f(i, parsed)
+            let mut values = Vec::with_capacity(self.series.len());
+            self.visit_str(|i, v| {
+                values.push(match v {
+                    None => None,
+                    Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                        self.error(Some(i), format!("{t:?} is not a number"))
+                        .with_hint("declare the column as categorical, or add the marker to the source's `csv.null_values`")
+                    })?),
+                });
+                Ok(())
+            })?;
+            Ok(Float64Chunked::from_iter_options(
+                self.name.as_str().into(),
+                values.into_iter(),
+            ))
         })
     }
+
+    /// Visit every value as a number (`None` for missing), in row order.
+    pub fn visit_f64(&self, mut f: impl FnMut(usize, Option<f64>) -> Result<()>) -> Result<()> {
+        for (i, v) in self.numbers()?.iter().enumerate() {
+            f(i, v)?;
+        }
+        Ok(())
+    }
 }
+
 fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
     // Every column is read as text: columns get their meaning from the pipeline, not from
     // inference, and trimming and null markers are applied uniformly when values are read.
