@@ -43,6 +43,7 @@ impl Tokens {
     }
 
     /// The tokens as text, as saved.
+    #[cfg(test)]
     pub fn texts(&self) -> Vec<String> {
         match self {
             Tokens::Int(t) => t.iter().map(i64::to_string).collect(),

@@ -130,11 +130,9 @@ impl Table {
     }
 
     /// All weights, row-major (vocab x dim), without optimizer state.
+    #[cfg(test)]
     pub fn weights(&self) -> Vec<f32> {
-        self.data
-            .chunks_exact(self.stride)
-            .flat_map(|r| r[..self.dim].iter().copied())
-            .collect()
+        self.rows().flatten().copied().collect()
     }
 
     /// Each row's weights, in id order, without optimizer state.
