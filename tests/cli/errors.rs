@@ -176,6 +176,18 @@ fn nan_in_numeric_column_rejected_when_declared() {
 }
 
 #[test]
+fn text_in_numeric_column_names_the_row() {
+    let s = tiny("mean", "drop");
+    let csv = std::fs::read_to_string(s.path("t.csv")).unwrap();
+    s.write("t.csv", &csv.replace("5,a,1.0,1,0", "5,a,lots,1,0"));
+    let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
+    assert!(
+        err.contains("t.csv: column `n`, row 5: \"lots\" is not a number"),
+        "{err}"
+    );
+}
+
+#[test]
 fn tampered_run_directory_is_refused() {
     let s = Scratch::new();
     s.adult_pipeline(CLICK, "");
