@@ -10,6 +10,7 @@ use funnel::features::Encoders;
 use funnel::model::FunnelModel;
 use funnel::optim::DenseOptimizer;
 use funnel::rng::Rng;
+use funnel::train::step::{Path, step};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -79,7 +80,7 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
         reached.push(col);
     }
     Dataset {
-        split: "bench".into(),
+        split: funnel::data::Split::Train,
         file: "bench".into(),
         rows,
         cat,
@@ -105,22 +106,25 @@ fn bench_steps(
     let mut state = None;
     let mut i = 0;
     g.bench_function(id, |b| {
-        let (model, dense, d, drop) = state.get_or_insert_with(|| {
+        let (model, dense, d, drop, path) = state.get_or_insert_with(|| {
             let p = pipeline(stages);
             let model = FunnelModel::new(&p, &encoders(vocab)).expect("model");
-            let dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer).expect("opt");
+            let dense =
+                DenseOptimizer::new(model.params().vars(), &p.train.optimizer).expect("opt");
+            let path = Path::for_model(&model);
             (
                 model,
                 dense,
                 dataset(vocab, batch * 8, stages),
                 Rng::stream(3, "dropout"),
+                path,
             )
         });
         b.iter(|| {
             let start = (i % 8) * batch;
             i += 1;
             let rows = d.batch_range(start, start + batch);
-            pool.install(|| model.train_step(&rows, dense, drop).expect("step"))
+            pool.install(|| step(model, dense, &rows, drop, *path).expect("step"))
         })
     });
 }

@@ -1,4 +1,9 @@
 //! funnel: train multi-stage conversion funnels (ESMM and its variants) from a YAML pipeline.
+//!
+//! The path of data: `config` (YAML → validated `Pipeline` with its `funnel`) → `data` (files →
+//! encoded splits, via `features`) → batches → `model` (embedding store → chain) → `loss` →
+//! `train` (the step and the loop) → `metrics`, `checkpoint`; `report` carries what a run says to
+//! its front end (`cli`). docs/architecture.md has the whole picture.
 
 pub mod checkpoint;
 pub mod cli;
@@ -7,15 +12,17 @@ pub mod data;
 pub mod error;
 pub mod features;
 pub mod fsutil;
+pub mod funnel;
 pub mod generate;
+pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod numerics;
 pub mod optim;
-pub mod progress;
+pub mod report;
 pub mod rng;
 pub mod runtime;
+pub mod source;
 pub mod train;
-pub mod truth;
 
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
-use crate::config::raw::{DenseOptimizerKind, RawOptimizer};
+use crate::config::{DenseOptimizerKind, OptimizerSpec};
 
 struct Slot {
     var: Var,
@@ -14,13 +14,13 @@ struct Slot {
 
 /// Adam (weight decay as an L2 term in the gradient) or AdamW (decoupled decay), bias-corrected.
 pub struct DenseOptimizer {
-    cfg: RawOptimizer,
+    cfg: OptimizerSpec,
     slots: Vec<Slot>,
     step: i32,
 }
 
 impl DenseOptimizer {
-    pub fn new(vars: Vec<Var>, cfg: &RawOptimizer) -> Result<Self> {
+    pub fn new(vars: Vec<Var>, cfg: &OptimizerSpec) -> Result<Self> {
         let slots = vars
             .into_iter()
             .map(|var| {
@@ -41,9 +41,9 @@ impl DenseOptimizer {
         })
     }
 
-    /// One step with the gradients in `grads` (each parameter's gradient is taken from the first
-    /// store that holds one; a parameter without a gradient is left alone).
-    pub fn step(&mut self, grads: &[GradStore]) -> Result<()> {
+    /// One step with the gradients in `grads`: one store holding each parameter's whole gradient
+    /// (the sum over every stage that reads it). A parameter without a gradient is left alone.
+    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
         let c = &self.cfg;
         let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
@@ -51,7 +51,7 @@ impl DenseOptimizer {
         let bc1 = 1.0 - b1.powi(self.step);
         let bc2 = 1.0 - b2.powi(self.step);
         for s in &mut self.slots {
-            let Some(g) = grads.iter().find_map(|g| g.get(s.var.as_tensor())) else {
+            let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
             let g = g.flatten_all()?.to_vec1::<f32>()?;
@@ -79,17 +79,19 @@ mod tests {
     #[test]
     fn first_steps_by_hand() {
         let dev = Device::Cpu;
-        let cfg = RawOptimizer {
+        let cfg = OptimizerSpec {
             kind: DenseOptimizerKind::Adamw,
             lr: 0.1,
             weight_decay: 0.5,
-            ..RawOptimizer::default()
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
         };
         let x = Var::from_slice(&[2.0f32], 1, &dev).unwrap();
         let mut opt = DenseOptimizer::new(vec![x.clone()], &cfg).unwrap();
         // loss = 3x -> grad 3; first Adam step moves by lr * sign = 0.1; decay 0.1*0.5*2 = 0.1.
         let loss = (x.as_tensor() * 3.0).unwrap().sum_all().unwrap();
-        opt.step(&[loss.backward().unwrap()]).unwrap();
+        opt.step(&loss.backward().unwrap()).unwrap();
         let v = x.as_tensor().to_vec1::<f32>().unwrap()[0];
         assert!((v - 1.8).abs() < 1e-5, "{v}");
     }

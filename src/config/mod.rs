@@ -1,9 +1,13 @@
-//! Pipeline configuration: strict YAML parsing with located errors, and the validated `Pipeline`.
+//! Pipeline configuration: strict YAML parsing with located errors, validation, and the validated
+//! `Pipeline`. The only module that parses YAML; code outside it never sees the raw structs.
 
+mod check;
+mod choices;
 mod locate;
 mod pipeline;
 pub mod raw;
 
+pub use choices::*;
 pub use locate::Locator;
 pub use pipeline::*;
 

@@ -2,9 +2,37 @@
 
 use std::path::PathBuf;
 
+/// Which rows a dataset holds: a split of the pipeline, or a file given to `eval` or `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Valid,
+    Test,
+    Eval,
+    Predict,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+            Split::Eval => "eval",
+            Split::Predict => "predict",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One encoded split. Columns are stored per feature; batches are assembled row-major.
 pub struct Dataset {
-    pub split: String,
+    pub split: Split,
     pub file: PathBuf,
     pub rows: usize,
     /// cat[f][i]: id of categorical feature f in row i.

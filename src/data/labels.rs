@@ -1,10 +1,10 @@
 //! Stage labels: reading each stage's column, turning it into "reached this stage" flags, and
-//! finding rows that reached a stage without the one before it.
+//! finding rows that reached a stage without its parent.
 
-use crate::config::StageSpec;
-use crate::config::raw::{InconsistentRows, LabelMeaning};
-use crate::data::source::Frame;
+use crate::config::{InconsistentRows, LabelMeaning, StageSpec};
 use crate::error::{Error, Result};
+use crate::funnel::Funnel;
+use crate::source::Frame;
 
 /// "Reached" flags of every stage for the rows of one frame, plus the rows to keep.
 pub struct StageLabels {
@@ -140,24 +140,29 @@ pub fn read_labels(
     frame: &Frame,
     rows: Option<&[u32]>,
     stages: &[StageSpec],
+    funnel: &Funnel,
     policy: InconsistentRows,
 ) -> Result<StageLabels> {
-    LabelFlags::read(frame, stages)?.select(frame, rows, stages, policy)
+    LabelFlags::read(frame, stages, funnel)?.select(frame, rows, stages, policy)
 }
 
 /// Every stage's positive flag for every row of a frame, read once and then selected for each
 /// split carved from that frame.
 pub struct LabelFlags {
     flags: Vec<Vec<u8>>,
+    funnel: Funnel,
 }
 
 impl LabelFlags {
-    pub fn read(frame: &Frame, stages: &[StageSpec]) -> Result<Self> {
+    pub fn read(frame: &Frame, stages: &[StageSpec], funnel: &Funnel) -> Result<Self> {
         let flags = stages
             .iter()
             .map(|s| stage_flags(frame, s))
             .collect::<Result<_>>()?;
-        Ok(LabelFlags { flags })
+        Ok(LabelFlags {
+            flags,
+            funnel: funnel.clone(),
+        })
     }
 
     /// The "reached" labels of `rows` (all rows when `None`), with the consistency policy.
@@ -178,6 +183,7 @@ impl LabelFlags {
         };
         let flags = &self.flags;
         let k = stages.len();
+        let funnel = &self.funnel;
         let mut reached: Vec<Vec<u8>> = vec![Vec::with_capacity(rows.len()); k];
         let mut keep = Vec::with_capacity(rows.len());
         let mut dropped = vec![0; k];
@@ -186,11 +192,11 @@ impl LabelFlags {
             let i = i as usize;
             for (s, stage) in stages.iter().enumerate() {
                 let f = flags[s][i];
-                row[s] = match (s, stage.label.meaning) {
-                    (0, _) => f,
-                    (_, LabelMeaning::GivenPrevious) => f & row[s - 1],
-                    (_, LabelMeaning::Reached) => {
-                        if f == 1 && row[s - 1] == 0 {
+                row[s] = match (funnel.parent(s), stage.label.meaning) {
+                    (None, _) => f,
+                    (Some(p), LabelMeaning::GivenPrevious) => f & row[p],
+                    (Some(p), LabelMeaning::Reached) => {
+                        if f == 1 && row[p] == 0 {
                             if policy == InconsistentRows::Error {
                                 return Err(Error::data_at(
                                     frame.file(),
@@ -199,7 +205,7 @@ impl LabelFlags {
                                     format!(
                                         "the row reached stage `{}` without reaching `{}`",
                                         stage.name,
-                                        stages[s - 1].name
+                                        stages[p].name
                                     ),
                                 )
                                 .with_hint(

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::data::source::{TableColumn, TableWriter};
 use crate::error::Result;
 use crate::numerics::sigmoid;
+use crate::source::{TableColumn, TableWriter};
 
 /// Rows generated (and written) per chunk.
 pub const CHUNK_ROWS: usize = 1 << 17;

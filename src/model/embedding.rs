@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::config::raw::{EmbeddingOptimizerKind, RawEmbeddingOptimizer};
+use crate::config::{EmbeddingOptimizerKind, EmbeddingOptimizerSpec};
 use crate::features::PAD_ID;
 use crate::rng::Rng;
 
@@ -66,7 +66,7 @@ pub enum SparseOptimizer {
 }
 
 impl SparseOptimizer {
-    pub fn from_config(c: &RawEmbeddingOptimizer) -> Self {
+    pub fn from_config(c: &EmbeddingOptimizerSpec) -> Self {
         match c.kind {
             EmbeddingOptimizerKind::RowwiseAdagrad => SparseOptimizer::RowwiseAdagrad {
                 lr: c.lr as f32,

@@ -84,10 +84,10 @@ fn two_stage_train_eval_predict_round_trip() {
     let a = std::fs::read_to_string(s.path("a.csv")).unwrap();
     assert_eq!(a, std::fs::read_to_string(s.path("b.csv")).unwrap());
     // The Parquet output holds the same numbers as the CSV output.
-    let pq = funnel::data::source::Frame::read(
+    let pq = funnel::source::Frame::read(
         &funnel::config::FileSource {
             path: s.path("c.parquet"),
-            format: funnel::config::raw::FileFormat::Parquet,
+            format: funnel::config::FileFormat::Parquet,
             csv: funnel::config::CsvOptions {
                 separator: b',',
                 header: true,
@@ -277,7 +277,7 @@ fn validate_checks_files_without_training() {
 
 #[test]
 fn gzip_csv_and_parquet_sources() {
-    use funnel::data::source::{TableColumn, write_table};
+    use funnel::source::{TableColumn, write_table};
     let s = Scratch::new();
     // gzip: the same slice, compressed; detected from the bytes.
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");

@@ -1,54 +1,24 @@
-//! The training loop: seeded shuffling, per-epoch validation, early stopping with the best weights
-//! kept on disk, final test metrics, and the run directory.
+//! The trainer: seeded shuffling, the step (`step`), per-epoch validation, early stopping with
+//! the best weights kept on disk, final test metrics, and the run directory. It reports through
+//! a `Reporter` and never prints.
+
+pub mod step;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
-
 use crate::checkpoint::RunWriter;
-use crate::config::{Measure, Pipeline, Prediction};
+use crate::config::{Measure, Pipeline};
 use crate::data::{Dataset, Splits};
 use crate::error::{Error, Result};
-use crate::metrics::{StageMetrics, evaluate, format_table};
+use crate::funnel::Prediction;
+use crate::metrics::truth::evaluate_truth;
+use crate::metrics::{EpochRecord, RunMetrics, StageLoss, StageMetrics, Timing, evaluate};
 use crate::model::FunnelModel;
 use crate::optim::DenseOptimizer;
-use crate::progress::EpochProgress;
+use crate::report::{EpochSummary, Reporter};
 use crate::rng::Rng;
-use crate::truth::{StageTruth, evaluate_truth, format_truth_table};
-
-#[derive(Serialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub valid: Option<Vec<StageMetrics>>,
-}
-
-/// Where a run's time went. The only part of `metrics.json` that differs between runs with the
-/// same seed.
-#[derive(Serialize)]
-pub struct Timing {
-    pub read_s: f64,
-    pub encode_s: f64,
-    pub train_s: f64,
-    pub evaluate_s: f64,
-    /// Training rows processed per second of `train_s`.
-    pub train_samples_per_s: f64,
-}
-
-/// Everything `metrics.json` holds.
-#[derive(Serialize)]
-pub struct RunMetrics {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub valid: Option<Vec<StageMetrics>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test: Option<Vec<StageMetrics>>,
-    pub best_epoch: usize,
-    pub epochs_run: usize,
-    pub history: Vec<EpochRecord>,
-    pub timing: Timing,
-}
+use step::Path as StepPath;
 
 /// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
 pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Vec<StageMetrics>> {
@@ -60,32 +30,16 @@ pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Ve
         )));
     }
     let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
-    let mut m = evaluate(p.head, &logits, &d.reached, &names);
+    let mut m = evaluate(&p.funnel, &logits, &d.reached, &names);
     if !d.truth.is_empty() {
         for (s, t) in m
             .iter_mut()
-            .zip(evaluate_truth(p.head, &logits, &d.reached, &d.truth))
+            .zip(evaluate_truth(&p.funnel, &logits, &d.reached, &d.truth))
         {
             s.truth = Some(t);
         }
     }
     Ok(m)
-}
-
-/// The metrics table, followed by the truth table when there is one.
-pub fn format_metrics(title: &str, m: &[StageMetrics]) -> String {
-    let mut s = format_table(title, m);
-    let truth: Option<Vec<StageTruth>> = m.iter().map(|x| x.truth.clone()).collect();
-    if let Some(t) = truth {
-        let names: Vec<String> = m.iter().map(|x| x.name.clone()).collect();
-        let rows = m.first().map_or(0, |x| x.cumulative.rows);
-        s.push_str(&format_truth_table(
-            &format!("{title}: entire space against the true probabilities ({rows} rows; oracle = the truth as prediction)"),
-            &names,
-            &t,
-        ));
-    }
-    s
 }
 
 /// Value of the early-stopping monitor, oriented so that larger is better.
@@ -102,11 +56,57 @@ fn monitor_score(p: &Pipeline, m: &[StageMetrics]) -> Option<f64> {
     }
 }
 
+/// Running means of one epoch's batch losses.
+struct EpochLoss {
+    total: f64,
+    stages: Vec<f64>,
+    batches: usize,
+}
+
+impl EpochLoss {
+    fn new(stages: usize) -> Self {
+        EpochLoss {
+            total: 0.0,
+            stages: vec![0.0; stages],
+            batches: 0,
+        }
+    }
+
+    fn add(&mut self, total: f64, stages: &[f64]) {
+        self.total += total;
+        for (s, v) in self.stages.iter_mut().zip(stages) {
+            *s += v;
+        }
+        self.batches += 1;
+    }
+
+    fn mean(&self) -> f64 {
+        self.total / self.batches.max(1) as f64
+    }
+
+    fn stage_means(&self, p: &Pipeline) -> Vec<StageLoss> {
+        p.stages
+            .iter()
+            .zip(&self.stages)
+            .map(|(s, v)| StageLoss {
+                stage: s.name.clone(),
+                loss: v / self.batches.max(1) as f64,
+            })
+            .collect()
+    }
+}
+
 /// Train `p` on prepared splits, writing the run to `out`. Returns the metrics.
-pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
+pub fn train(
+    p: &Pipeline,
+    splits: &Splits,
+    out: &Path,
+    report: &mut dyn Reporter,
+) -> Result<RunMetrics> {
     let run = RunWriter::create(out, p, &splits.encoders)?;
     let mut model = FunnelModel::new(p, &splits.encoders)?;
-    let mut dense = DenseOptimizer::new(model.dense_vars(), &p.train.optimizer)?;
+    let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer)?;
+    let path = StepPath::for_model(&model);
     let train = &splits.train;
     let seed = p.train.seed;
     let mut history = Vec::new();
@@ -116,31 +116,42 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         let clock = Instant::now();
         let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(train.rows);
         let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
-        let mut progress = EpochProgress::start(epoch, p.train.epochs, train.rows);
+        report.epoch_started(epoch, p.train.epochs, train.rows);
+        let mut losses = EpochLoss::new(model.stages());
         // Each batch is assembled (random rows of the columns: cache misses) while the step
         // before it runs, by the pool's other thread when it is free.
         let mut chunks = order.chunks(p.train.batch_size);
         let mut next = chunks.next().map(|idx| train.batch(idx));
         while let Some(batch) = next {
-            let (loss, upcoming) = rayon::join(
-                || model.train_step(&batch, &mut dense, &mut dropout),
+            let (stepped, upcoming) = rayon::join(
+                || step::step(&mut model, &mut dense, &batch, &mut dropout, path),
                 || chunks.next().map(|idx| train.batch(idx)),
             );
-            progress.batch(batch.rows, loss?);
+            let (loss, stage_losses) = stepped?;
+            losses.add(loss, &stage_losses);
+            report.batch(batch.rows, loss);
             next = upcoming;
         }
-        let train_loss = progress.finish();
+        let train_loss = losses.mean();
+        let secs = clock.elapsed().as_secs_f64();
+        report.epoch_finished(&EpochSummary {
+            epoch,
+            epochs: p.train.epochs,
+            rows: train.rows,
+            secs,
+            train_loss,
+        });
         if !train_loss.is_finite() {
             return Err(Error::Usage(format!(
                 "training diverged in epoch {epoch}: the mean training loss is {train_loss}; lower `train.optimizer.lr` or `train.embedding_optimizer.lr`"
             )));
         }
-        train_s += clock.elapsed().as_secs_f64();
+        train_s += secs;
         let clock = Instant::now();
         let valid = match &splits.valid {
             Some(v) => {
                 let m = eval_dataset(&model, p, v)?;
-                print!("{}", format_metrics(&format!("valid, epoch {epoch}"), &m));
+                report.metrics(&format!("valid, epoch {epoch}"), &m);
                 Some(m)
             }
             None => None,
@@ -150,6 +161,7 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         history.push(EpochRecord {
             epoch,
             train_loss,
+            train_stage_loss: losses.stage_means(p),
             valid,
         });
         match (&p.train.early_stopping, score) {
@@ -161,19 +173,19 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
             (Some(es), Some(_)) => {
                 since_best += 1;
                 if since_best >= es.patience {
-                    eprintln!(
+                    report.notice(&format!(
                         "early stopping: `{}` has not improved for {} epoch(s); best epoch {best_epoch}",
                         es.monitor, es.patience
-                    );
+                    ));
                     break;
                 }
             }
             (Some(es), None) => {
                 if epoch == 1 {
-                    eprintln!(
-                        "warning: early stopping is off: `{}` is undefined on the validation split (no positives, no negatives or no rows); the last epoch is kept",
+                    report.warning(&format!(
+                        "early stopping is off: `{}` is undefined on the validation split (no positives, no negatives or no rows); the last epoch is kept",
                         es.monitor
-                    );
+                    ));
                 }
                 best_epoch = epoch;
                 run.save_weights(&model)?;
@@ -198,10 +210,7 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
     let test = match &splits.test {
         Some(t) => {
             let m = eval_dataset(&model, p, t)?;
-            print!(
-                "{}",
-                format_metrics(&format!("test (best epoch {best_epoch})"), &m)
-            );
+            report.metrics(&format!("test (best epoch {best_epoch})"), &m);
             Some(m)
         }
         None => None,
@@ -214,14 +223,7 @@ pub fn train(p: &Pipeline, splits: &Splits, out: &Path) -> Result<RunMetrics> {
         evaluate_s,
         train_samples_per_s: (train.rows * epochs_run) as f64 / train_s.max(1e-9),
     };
-    println!(
-        "timing: read {:.2}s, encode {:.2}s, train {:.2}s ({:.0} samples/s), evaluate {:.2}s",
-        timing.read_s,
-        timing.encode_s,
-        timing.train_s,
-        timing.train_samples_per_s,
-        timing.evaluate_s
-    );
+    report.timing(&timing);
     let metrics = RunMetrics {
         valid,
         test,

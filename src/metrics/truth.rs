@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::raw::HeadKind;
-use crate::metrics::{auc, ranks};
-use crate::model::{Head, StageProbs};
+use super::StageMetrics;
+use super::auc::{auc, ranks};
+use crate::funnel::{Funnel, StageProbs};
 use crate::rng::Rng;
 
 /// Bins of the expected calibration error (equal width over [0, 1]).
@@ -32,7 +32,7 @@ pub struct TruthBlock {
     /// Spearman rank correlation between prediction and truth, all rows.
     pub spearman: Option<f64>,
     pub all_rows: Calibration,
-    /// Rows that reached the previous stage (all rows for the first stage).
+    /// Rows that reached the parent stage (all rows for the first stage).
     pub reached_previous: Calibration,
 }
 
@@ -118,7 +118,7 @@ fn block(pred: &[f64], truth: &[f64], draws: &[f64], reached_prev: Option<&[u8]>
 /// Judge logits (rows x stages) against the true conditional probabilities `truth[k][i]`.
 /// Counterfactual labels come from a fixed stream, so every model is judged on the same draws.
 pub fn evaluate_truth(
-    kind: HeadKind,
+    funnel: &Funnel,
     logits: &[f32],
     reached: &[Vec<u8>],
     truth: &[Vec<f64>],
@@ -129,27 +129,35 @@ pub fn evaluate_truth(
     let mut p = vec![Vec::with_capacity(rows); k];
     let mut probs: Vec<StageProbs> = Vec::with_capacity(k);
     for row in logits.chunks_exact(k) {
-        Head::probabilities(kind, row, &mut probs);
+        funnel.probabilities(row, &mut probs);
         for (s, pr) in probs.iter().enumerate() {
             q[s].push(pr.log_q.exp());
             p[s].push(pr.log_p.exp());
         }
     }
-    let mut true_p = vec![1.0f64; rows];
+    // The true cumulative probability: the parent's times the stage's true conditional.
+    let mut true_p: Vec<Vec<f64>> = Vec::with_capacity(k);
     (0..k)
         .map(|s| {
-            for (tp, t) in true_p.iter_mut().zip(&truth[s]) {
-                *tp *= t;
-            }
+            let tp: Vec<f64> = match funnel.parent(s) {
+                None => truth[s].clone(),
+                Some(p) => true_p[p]
+                    .iter()
+                    .zip(&truth[s])
+                    .map(|(a, b)| a * b)
+                    .collect(),
+            };
             let draws = |name: &str| -> Vec<f64> {
                 let mut r = Rng::stream(0, &format!("counterfactual/{name}/{s}"));
                 (0..rows).map(|_| r.uniform()).collect()
             };
-            let prev = (s > 0).then(|| reached[s - 1].as_slice());
-            StageTruth {
+            let prev = funnel.parent(s).map(|p| reached[p].as_slice());
+            let t = StageTruth {
                 conditional: block(&q[s], &truth[s], &draws("conditional"), prev),
-                cumulative: block(&p[s], &true_p, &draws("cumulative"), prev),
-            }
+                cumulative: block(&p[s], &tp, &draws("cumulative"), prev),
+            };
+            true_p.push(tp);
+            t
         })
         .collect()
 }
@@ -163,7 +171,7 @@ fn signed(v: Option<f64>) -> String {
 }
 
 /// The truth table: per stage and prediction, the model's row and the oracle's row.
-pub fn format_truth_table(title: &str, names: &[String], t: &[StageTruth]) -> String {
+pub fn format_truth_table(title: &str, m: &[StageMetrics], t: &[StageTruth]) -> String {
     let head = [
         "stage",
         "prediction",
@@ -176,14 +184,13 @@ pub fn format_truth_table(title: &str, names: &[String], t: &[StageTruth]) -> St
         "ECE (reached prev)",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for (k, (name, st)) in names.iter().zip(t).enumerate() {
+    for (x, st) in m.iter().zip(t) {
+        let name = &x.name;
         for (cumulative, b) in [(true, &st.cumulative), (false, &st.conditional)] {
-            let pred = if cumulative {
-                format!("cumulative  P({name})")
-            } else if k == 0 {
-                format!("conditional P({name})")
-            } else {
-                format!("conditional P({name}|{})", names[k - 1])
+            let pred = match (&x.parent, cumulative) {
+                (_, true) => format!("cumulative  P({name})"),
+                (None, false) => format!("conditional P({name})"),
+                (Some(prev), false) => format!("conditional P({name}|{prev})"),
             };
             rows.push(vec![
                 if cumulative {
@@ -215,7 +222,7 @@ pub fn format_truth_table(title: &str, names: &[String], t: &[StageTruth]) -> St
             ]);
         }
     }
-    crate::metrics::render(title, &head, &rows, 3)
+    super::render(title, &head, &rows, 3)
 }
 
 #[cfg(test)]
@@ -261,12 +268,13 @@ mod tests {
             .iter()
             .map(|&c| c & (r.uniform() < 0.5) as u8)
             .collect();
-        let t = evaluate_truth(
-            HeadKind::CumulativeProduct,
-            &logits,
-            &[first.clone(), second],
-            &truth,
-        );
+        let funnel = Funnel::chain(2, |_| crate::funnel::Supervision {
+            target: crate::funnel::Prediction::Cumulative,
+            rows: crate::funnel::Rows::All,
+            weight: 1.0,
+        })
+        .unwrap();
+        let t = evaluate_truth(&funnel, &logits, &[first.clone(), second], &truth);
         for st in &t {
             for b in [&st.conditional, &st.cumulative] {
                 let auc = b.auc_counterfactual.expect("defined on 2000 rows");

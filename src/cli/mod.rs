@@ -1,19 +1,21 @@
 //! The command line: argument parsing and one function per command. `main` only calls `run`.
 
+mod terminal;
+
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
 use crate::checkpoint::Run;
-use crate::config::raw::FileFormat;
-use crate::config::{FileSource, Pipeline, format_from_extension};
-use crate::data::source::{Frame, TableColumn, write_table};
+use crate::config::{FileFormat, FileSource, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
 use crate::error::Result;
 use crate::generate::{CHUNK_ROWS, Spec, generate};
-use crate::model::Head;
+use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
-use crate::train::{default_run_dir, eval_dataset, format_metrics, train};
+use crate::source::{Frame, TableColumn, write_table};
+use crate::train::{default_run_dir, eval_dataset, train};
+use terminal::Terminal;
 
 #[derive(Parser)]
 #[command(
@@ -94,8 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let mut p = Pipeline::load(&pipeline)?;
             if let Some(s) = seed {
-                p.train.seed = s;
-                p.resolved.train.seed = s;
+                p.set_seed(s);
             }
             let out = out.unwrap_or_else(|| default_run_dir(&p));
             with_threads(p.train.threads, || {
@@ -119,7 +120,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     p.stages.len(),
                     p.stage_names().join(" -> ")
                 );
-                train(&p, &splits, &out)?;
+                train(&p, &splits, &out, &mut Terminal::default())?;
                 println!("run directory: {}", out.display());
                 Ok(())
             })
@@ -129,16 +130,10 @@ pub fn run(cli: Cli) -> Result<()> {
             with_threads(r.pipeline.train.threads, || {
                 let p = &r.pipeline;
                 let frame = Frame::read(&source_like_train(p, &data), None)?;
-                let labels = read_labels(&frame, None, &p.stages, p.inconsistent_rows)?;
-                let d = encode_split("eval", &frame, labels, &r.encoders, p)?;
-                for (k, &n) in d.dropped.iter().enumerate() {
-                    if n > 0 {
-                        eprintln!(
-                            "warning: dropped {n} inconsistent row(s) that reached `{}` without `{}`",
-                            p.stages[k].name,
-                            p.stages[k - 1].name
-                        );
-                    }
+                let labels = read_labels(&frame, None, &p.stages, &p.funnel, p.inconsistent_rows)?;
+                let d = encode_split(data::Split::Eval, &frame, labels, &r.encoders, p)?;
+                for w in data::inconsistent_warnings(p, &d) {
+                    eprintln!("warning: {w}");
                 }
                 let m = eval_dataset(&r.model, p, &d)?;
                 print!(
@@ -231,7 +226,7 @@ fn predict(r: &Run, data: &Path, out: &Path) -> Result<()> {
     let mut cum = vec![Vec::with_capacity(d.rows); k];
     let mut probs = Vec::with_capacity(k);
     for row in logits.chunks_exact(k) {
-        Head::probabilities(p.head, row, &mut probs);
+        p.funnel.probabilities(row, &mut probs);
         for (s, pr) in probs.iter().enumerate() {
             cond[s].push(pr.log_q.exp());
             cum[s].push(pr.log_p.exp());

@@ -1,0 +1,137 @@
+//! Validation: turns the raw YAML structs into a `Pipeline`, checking meaning (names, ranges,
+//! leakage, split layout) and reporting each problem at its file:line:column with the YAML path
+//! and a hint. Every raw struct is destructured without `..`, so a new key cannot skip a check.
+
+mod features;
+mod sources;
+mod stages;
+mod train;
+
+use std::path::Path;
+
+use super::locate::Locator;
+use super::pipeline::*;
+use super::raw::*;
+use crate::error::{Error, Result};
+
+pub(super) struct Checker<'a> {
+    pub(super) loc: &'a Locator,
+    pub(super) base: &'a Path,
+}
+
+impl Checker<'_> {
+    pub(super) fn err(
+        &self,
+        path: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Error {
+        Error::Config {
+            spot: self.loc.spot(path),
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub(super) fn pipeline(&self, mut raw: RawPipeline, file: &Path) -> Result<Pipeline> {
+        let RawPipeline {
+            name,
+            data,
+            features,
+            stages,
+            model,
+            train,
+            inconsistent_rows,
+        } = raw.clone();
+        check_name(self, "name", &name)?;
+        let RawData {
+            train: train_src,
+            valid,
+            test,
+            id_column,
+        } = data;
+        let train_source = match self.source("data.train", &train_src)? {
+            SplitSource::File(f) => f,
+            SplitSource::Carved { .. } => {
+                return Err(self.err(
+                    "data.train.split_from",
+                    "the training split cannot be carved from another split",
+                    "give `data.train.path`",
+                ));
+            }
+        };
+        let valid = valid
+            .as_ref()
+            .map(|v| self.source("data.valid", v))
+            .transpose()?;
+        let test = test
+            .as_ref()
+            .map(|t| self.source("data.test", t))
+            .transpose()?;
+        self.check_splits(&train_source, &valid, &test)?;
+        let RawModel {
+            preset,
+            representation,
+        } = model;
+        let features = self.features(features)?;
+        let (categorical, numeric) = (features.categorical, features.numeric);
+        let (stages, funnel) = self.stages(&stages, preset)?;
+        self.check_leakage(&categorical, &numeric, &stages, &id_column)?;
+        let train = self.train(train, &stages)?;
+        if train.early_stopping.is_some() && valid.is_none() {
+            return Err(self.err(
+                "train.early_stopping",
+                "early stopping needs a validation split",
+                "add `data.valid` (e.g. `split_from: train` with `fraction: 0.1`) or remove `early_stopping`",
+            ));
+        }
+        // Make every path absolute so the stored pipeline means the same thing from any directory.
+        for (src, parsed) in [
+            (
+                Some(&mut raw.data.train),
+                Some(SplitSource::File(train_source.clone())),
+            ),
+            (raw.data.valid.as_mut(), valid.clone()),
+            (raw.data.test.as_mut(), test.clone()),
+        ] {
+            if let (Some(src), Some(SplitSource::File(f))) = (src, parsed) {
+                src.path = Some(f.path.display().to_string());
+                src.format = Some(f.format);
+            }
+        }
+        Ok(Pipeline {
+            name,
+            file: file.to_path_buf(),
+            train_source,
+            valid,
+            test,
+            id_column,
+            embedding_init_std: features.embedding_init_std,
+            categorical,
+            numeric,
+            stages,
+            funnel,
+            preset,
+            representation,
+            train,
+            inconsistent_rows,
+            resolved: raw,
+        })
+    }
+}
+
+pub(super) fn check_name(c: &Checker<'_>, at: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(c.err(
+            at,
+            format!("name {name:?} is not usable"),
+            "names may hold letters, digits, `_` and `-` (they become metric names and checkpoint keys); read another column with `column:`",
+        ))
+    }
+}

@@ -1,0 +1,248 @@
+//! Stages and the model: labels, towers, loss weights, the preset expanded into the funnel, and leakage.
+
+use std::collections::HashSet;
+
+use super::{Checker, check_name};
+use crate::config::choices::{LabelMeaning, ModelPreset};
+use crate::config::pipeline::*;
+use crate::config::raw::*;
+use crate::error::{Error, Result};
+use crate::funnel::{Funnel, Prediction, Rows, Supervision};
+
+/// What a model preset means for stage `k`: the one place a model name becomes supervision.
+fn supervision(preset: ModelPreset, k: usize, weight: f64) -> Supervision {
+    let (target, rows) = match (preset, k) {
+        (ModelPreset::Esmm, _) | (ModelPreset::Naive, 0) => (Prediction::Cumulative, Rows::All),
+        (ModelPreset::Naive, _) => (Prediction::Conditional, Rows::ReachedParent),
+    };
+    Supervision {
+        target,
+        rows,
+        weight,
+    }
+}
+
+impl Checker<'_> {
+    /// The stages' edge facts, and the funnel: parents in list order, each stage supervised as
+    /// the model preset says.
+    pub(super) fn stages(
+        &self,
+        stages: &[RawStage],
+        preset: ModelPreset,
+    ) -> Result<(Vec<StageSpec>, Funnel)> {
+        if stages.is_empty() {
+            return Err(self.err(
+                "stages",
+                "a funnel needs at least one stage",
+                "list the stages in causal order, e.g. click then conversion",
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut out = Vec::new();
+        let mut weights = Vec::new();
+        for (k, s) in stages.iter().enumerate() {
+            let RawStage {
+                name,
+                label,
+                tower,
+                loss_weight,
+                truth,
+            } = s;
+            let at = format!("stages[{k}]");
+            check_name(self, &format!("{at}.name"), name)?;
+            if !names.insert(name.clone()) {
+                return Err(self.err(
+                    &format!("{at}.name"),
+                    format!("stage `{name}` is declared twice"),
+                    "stage names must be distinct",
+                ));
+            }
+            let label = self.label(&at, k, label)?;
+            let tower = self.tower(&at, tower)?;
+            if !(*loss_weight >= 0.0 && *loss_weight < 1e30) {
+                return Err(self.err(
+                    &format!("{at}.loss_weight"),
+                    format!("loss_weight must be a finite number >= 0, got {loss_weight}"),
+                    "1.0 weighs every stage equally",
+                ));
+            }
+            weights.push(*loss_weight);
+            out.push(StageSpec {
+                name: name.clone(),
+                label,
+                tower,
+                truth: truth.clone(),
+            });
+        }
+        if out.iter().any(|s| s.truth.is_some())
+            && let Some(k) = out.iter().position(|s| s.truth.is_none())
+        {
+            return Err(self.err(
+                &format!("stages[{k}]"),
+                format!(
+                    "stage `{}` has no `truth` column while other stages have one",
+                    out[k].name
+                ),
+                "give every stage its truth column (e.g. `truth: true_<stage>`), or none",
+            ));
+        }
+        if weights.iter().all(|&w| w == 0.0) {
+            return Err(self.err(
+                "stages",
+                "every stage has loss_weight 0, so nothing would be trained",
+                "give at least one stage a positive loss_weight",
+            ));
+        }
+        let funnel = Funnel::chain(out.len(), |k| supervision(preset, k, weights[k]))
+            .ok_or_else(|| Error::Internal("a chain's parents come first".into()))?;
+        Ok((out, funnel))
+    }
+
+    fn label(&self, at: &str, k: usize, l: &RawLabel) -> Result<LabelSpec> {
+        let RawLabel {
+            column,
+            positive,
+            negative,
+            meaning,
+        } = l;
+        if k == 0 && *meaning == LabelMeaning::GivenPrevious {
+            return Err(self.err(
+                &format!("{at}.label.meaning"),
+                "the first stage has no previous stage",
+                "use `meaning: reached` (the default) for the first stage",
+            ));
+        }
+        if positive.as_ref().is_some_and(|p| p.is_empty()) {
+            return Err(self.err(
+                &format!("{at}.label.positive"),
+                "`positive` lists no values",
+                "list the values that count as positive, or remove `positive` for a 0/1 column",
+            ));
+        }
+        if negative.is_some() && positive.is_none() {
+            return Err(self.err(
+                &format!("{at}.label.negative"),
+                "`negative` without `positive`",
+                "declare `positive` too, or remove `negative` for a 0/1 column",
+            ));
+        }
+        if let (Some(p), Some(n)) = (positive, negative)
+            && let Some(both) = p.iter().find(|v| n.contains(v))
+        {
+            return Err(self.err(
+                &format!("{at}.label.negative"),
+                format!("value {both:?} is both positive and negative"),
+                "remove it from one list",
+            ));
+        }
+        Ok(LabelSpec {
+            column: column.clone(),
+            positive: positive.clone(),
+            negative: negative.clone(),
+            meaning: *meaning,
+        })
+    }
+
+    fn tower(&self, at: &str, t: &RawTower) -> Result<TowerSpec> {
+        let RawTower {
+            hidden,
+            activation,
+            dropout,
+        } = t;
+        if hidden.contains(&0) {
+            return Err(self.err(
+                &format!("{at}.tower.hidden"),
+                "hidden layer sizes must be at least 1",
+                "e.g. `hidden: [64, 32]`, or `[]` for a linear tower",
+            ));
+        }
+        if !(0.0..1.0).contains(dropout) {
+            return Err(self.err(
+                &format!("{at}.tower.dropout"),
+                format!("dropout must be in [0, 1), got {dropout}"),
+                "0.1 drops one activation in ten while training",
+            ));
+        }
+        Ok(TowerSpec {
+            hidden: hidden.clone(),
+            activation: *activation,
+            dropout: *dropout,
+        })
+    }
+
+    pub(super) fn check_leakage(
+        &self,
+        cats: &[CategoricalSpec],
+        nums: &[NumericSpec],
+        stages: &[StageSpec],
+        id_column: &Option<String>,
+    ) -> Result<()> {
+        let feature_at = cats
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("features.categorical[{i}]"), &c.column))
+            .chain(
+                nums.iter()
+                    .enumerate()
+                    .map(|(i, n)| (format!("features.numeric[{i}]"), &n.column)),
+            );
+        for (at, column) in feature_at {
+            if let Some(s) = stages.iter().find(|s| s.truth.as_ref() == Some(column)) {
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "column `{column}` holds the true probability of stage `{}` and is also a feature",
+                        s.name
+                    ),
+                    "remove the feature: truth columns are for evaluation only",
+                ));
+            }
+            if let Some(s) = stages.iter().find(|s| &s.label.column == column) {
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "column `{column}` is the label of stage `{}` and also a feature: the model would read the answer",
+                        s.name
+                    ),
+                    "remove the feature",
+                ));
+            }
+        }
+        for (k, s) in stages.iter().enumerate() {
+            let Some(truth) = &s.truth else { continue };
+            let clash = stages
+                .iter()
+                .find(|o| &o.label.column == truth)
+                .map(|o| format!("the label of stage `{}`", o.name))
+                .or_else(|| (id_column.as_ref() == Some(truth)).then(|| "the id column".into()));
+            if let Some(what) = clash {
+                return Err(self.err(
+                    &format!("stages[{k}].truth"),
+                    format!("truth column `{truth}` is also {what}"),
+                    "name the column that holds the true conditional probability",
+                ));
+            }
+        }
+        if let Some(id) = id_column
+            && let Some(s) = stages.iter().find(|s| {
+                id == &format!("{}_conditional", s.name) || id == &format!("{}_cumulative", s.name)
+            })
+        {
+            return Err(self.err(
+                "data.id_column",
+                format!("id column `{id}` has the name of a prediction column of stage `{}`", s.name),
+                "predictions are written as `<stage>_conditional` and `<stage>_cumulative`: rename the id column",
+            ));
+        }
+        if let Some(id) = id_column
+            && let Some(s) = stages.iter().find(|s| &s.label.column == id)
+        {
+            return Err(self.err(
+                "data.id_column",
+                format!("id column `{id}` is the label of stage `{}`", s.name),
+                "name a column that identifies rows",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The closed sets of values a pipeline key can take. Shared by the YAML structs (`raw`) and the
+//! validated pipeline, so code outside `config` never needs the raw structs.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitName {
+    Train,
+    Valid,
+    Test,
+}
+
+impl SplitName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitName::Train => "train",
+            SplitName::Valid => "valid",
+            SplitName::Test => "test",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumericTransform {
+    /// (x - mean) / std, statistics from the training split.
+    #[default]
+    Standardize,
+    /// (x - min) / (max - min), statistics from the training split.
+    MinMax,
+    /// sign(x) * ln(1 + |x|), then standardised.
+    Log1p,
+    /// The raw value.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// The training mean (after the transform's log, before scaling).
+    #[default]
+    Mean,
+    Zero,
+    /// Reject the data, naming the first bad row.
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelMeaning {
+    /// 1 means the row reached this stage; 1 after a 0 at an earlier stage is inconsistent.
+    #[default]
+    Reached,
+    /// The column records an outcome that only counts once the previous stage is reached:
+    /// the row reached this stage when it reached the previous one and this column is positive.
+    GivenPrevious,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[default]
+    Relu,
+    Tanh,
+    Gelu,
+    Silu,
+}
+
+/// A named model. Validation expands it into each stage's supervision; nothing after validation
+/// sees the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelPreset {
+    /// ESMM (Ma et al., SIGIR 2018): tower k gives the logit of the conditional q_k; the
+    /// cumulative p_k = q_1 * ... * q_k is supervised with the cumulative label on all rows.
+    #[default]
+    Esmm,
+    /// The classic conversion model: stage 1 on all rows, every later stage's conditional q_k on
+    /// the rows that reached its parent only (the sample selection bias ESMM removes).
+    Naive,
+}
+
+impl ModelPreset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelPreset::Esmm => "esmm",
+            ModelPreset::Naive => "naive",
+        }
+    }
+}
+
+/// What the towers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepresentationKind {
+    /// One set of embedding tables, read by every stage's tower.
+    #[default]
+    SharedEmbeddings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenseOptimizerKind {
+    #[default]
+    Adam,
+    Adamw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingOptimizerKind {
+    /// One accumulator per row: G += mean(g^2); w -= lr * g / (sqrt(G) + eps).
+    #[default]
+    RowwiseAdagrad,
+    /// Adam moments per element, updated only for touched rows (bias correction by global step).
+    LazyAdam,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InconsistentRows {
+    /// Drop rows that reached a stage without the one before; the count is reported.
+    #[default]
+    Drop,
+    /// Refuse the data, naming the first such row.
+    Error,
+}

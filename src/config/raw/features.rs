@@ -1,0 +1,62 @@
+//! The `features` block as written: categorical and numeric features.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::choices::{MissingPolicy, NumericTransform};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeatures {
+    /// Embedding width for every categorical feature that does not set `dim`.
+    #[serde(default = "default_dim")]
+    pub embedding_dim: usize,
+    /// Standard deviation of the normal initialisation of embedding rows.
+    #[serde(default = "default_init_std")]
+    pub embedding_init_std: f64,
+    #[serde(default)]
+    pub categorical: Vec<RawCategorical>,
+    #[serde(default)]
+    pub numeric: Vec<RawNumeric>,
+}
+
+fn default_dim() -> usize {
+    8
+}
+
+fn default_init_std() -> f64 {
+    0.01
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCategorical {
+    pub name: String,
+    /// Data column; defaults to `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+    /// Values seen fewer times than this in training map to the out-of-vocabulary id.
+    #[serde(default = "one")]
+    pub min_count: u64,
+    /// Hash values into this many buckets instead of fitting a vocabulary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_buckets: Option<u32>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNumeric {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default)]
+    pub transform: NumericTransform,
+    /// What a missing, NaN or infinite value becomes.
+    #[serde(default)]
+    pub missing: MissingPolicy,
+}

@@ -1,0 +1,155 @@
+//! The `train` block as written: epochs, batches, seed, both optimizers and early stopping.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::choices::{DenseOptimizerKind, EmbeddingOptimizerKind};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrain {
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Worker threads; 0 means one per available core.
+    #[serde(default)]
+    pub threads: usize,
+    #[serde(default)]
+    pub optimizer: RawOptimizer,
+    #[serde(default)]
+    pub embedding_optimizer: RawEmbeddingOptimizer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<RawEarlyStopping>,
+}
+
+impl Default for RawTrain {
+    fn default() -> Self {
+        RawTrain {
+            epochs: default_epochs(),
+            batch_size: default_batch(),
+            eval_batch_size: default_eval_batch(),
+            seed: default_seed(),
+            threads: 0,
+            optimizer: RawOptimizer::default(),
+            embedding_optimizer: RawEmbeddingOptimizer::default(),
+            early_stopping: None,
+        }
+    }
+}
+
+fn default_epochs() -> usize {
+    10
+}
+
+fn default_batch() -> usize {
+    512
+}
+
+fn default_eval_batch() -> usize {
+    8192
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// Optimizer of the dense (tower) parameters.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOptimizer {
+    #[serde(default)]
+    pub kind: DenseOptimizerKind,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Adam: L2 penalty added to the gradient. AdamW: decoupled decay, w -= lr * wd * w.
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+}
+
+impl Default for RawOptimizer {
+    fn default() -> Self {
+        RawOptimizer {
+            kind: DenseOptimizerKind::default(),
+            lr: default_lr(),
+            weight_decay: 0.0,
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
+        }
+    }
+}
+
+fn default_lr() -> f64 {
+    1e-3
+}
+
+fn default_beta1() -> f64 {
+    0.9
+}
+
+fn default_beta2() -> f64 {
+    0.999
+}
+
+fn default_eps() -> f64 {
+    1e-8
+}
+
+/// Optimizer of the embedding rows; only the rows a batch touched are updated.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbeddingOptimizer {
+    #[serde(default)]
+    pub kind: EmbeddingOptimizerKind,
+    #[serde(default = "default_emb_lr")]
+    pub lr: f64,
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Row-wise Adagrad: starting value of each row's accumulator.
+    #[serde(default)]
+    pub initial_accumulator: f64,
+}
+
+impl Default for RawEmbeddingOptimizer {
+    fn default() -> Self {
+        RawEmbeddingOptimizer {
+            kind: EmbeddingOptimizerKind::default(),
+            lr: default_emb_lr(),
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
+            initial_accumulator: 0.0,
+        }
+    }
+}
+
+fn default_emb_lr() -> f64 {
+    0.05
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEarlyStopping {
+    /// `<stage>.<cumulative|conditional>.<auc|logloss>`, measured on the validation split.
+    pub monitor: String,
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+}
+
+fn default_patience() -> usize {
+    2
+}

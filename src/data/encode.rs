@@ -1,0 +1,213 @@
+//! Encoding a frame's splits: one parallel task per column reads it once, fits its encoder on
+//! the training rows when asked, and encodes it for every split.
+
+use rayon::prelude::*;
+
+use super::clock::Clock;
+use super::{Dataset, Split, StageLabels};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::features::{CategoricalEncoder, Encoders, NumericEncoder, Routing};
+use crate::source::{Column, Frame};
+
+/// Whether a frame's encoders are fitted on its first split, or were fitted before.
+#[derive(Clone, Copy)]
+pub(super) enum Encoding<'a> {
+    Fit,
+    Use(&'a Encoders),
+}
+
+/// One column's work: each runs as a parallel task that reads its column, encodes it for
+/// every split, and drops it.
+enum Job {
+    Cat(usize),
+    Num(usize),
+    Truth(usize),
+    Ids,
+}
+
+enum Done {
+    Cat(Option<CategoricalEncoder>, Vec<Vec<u32>>),
+    Num(Option<NumericEncoder>, Vec<Vec<f32>>),
+    Truth(Vec<Vec<f64>>),
+    Ids(Vec<Vec<Option<String>>>),
+}
+
+/// Encode the splits of one frame (each a list of rows with its labels), reading each column
+/// once; with `Encoding::Fit` the encoders are fitted on the first split in the same pass and
+/// returned.
+pub(super) fn encode_frame(
+    frame: &Frame,
+    splits: Vec<(Split, StageLabels)>,
+    encoding: Encoding<'_>,
+    p: &Pipeline,
+    clock: &Clock,
+) -> Result<(Option<Encoders>, Vec<Dataset>)> {
+    let keeps: Vec<&[u32]> = splits.iter().map(|(_, l)| l.keep.as_slice()).collect();
+    let routing = Routing::new(frame.len(), &keeps);
+    let labelled = splits.iter().all(|(_, l)| !l.reached.is_empty());
+    let truth: Vec<&str> = match labelled {
+        true => p.stages.iter().filter_map(|s| s.truth.as_deref()).collect(),
+        false => Vec::new(),
+    };
+    let mut jobs: Vec<Job> = (0..p.categorical.len()).map(Job::Cat).collect();
+    jobs.extend((0..p.numeric.len()).map(Job::Num));
+    jobs.extend((0..truth.len()).map(Job::Truth));
+    jobs.extend(p.id_column.iter().map(|_| Job::Ids));
+    let run = |job: &Job| -> Result<Done> {
+        Ok(match *job {
+            Job::Cat(f) => {
+                let spec = &p.categorical[f];
+                let col = frame.column(&spec.column)?;
+                match encoding {
+                    Encoding::Fit => {
+                        let (enc, out) = CategoricalEncoder::fit_encode(spec, &col, &routing)?;
+                        Done::Cat(Some(enc), out)
+                    }
+                    Encoding::Use(e) => {
+                        Done::Cat(None, e.categorical[f].encode_column(&col, &routing)?)
+                    }
+                }
+            }
+            Job::Num(j) => {
+                let spec = &p.numeric[j];
+                let col = frame.column(&spec.column)?;
+                match encoding {
+                    Encoding::Fit => {
+                        let enc = NumericEncoder::fit(spec, &col, &routing)?;
+                        let out = enc.encode_column(&col, &routing)?;
+                        Done::Num(Some(enc), out)
+                    }
+                    Encoding::Use(e) => {
+                        Done::Num(None, e.numeric[j].encode_column(&col, &routing)?)
+                    }
+                }
+            }
+            Job::Truth(t) => Done::Truth(read_truth(&frame.column(truth[t])?, &routing)?),
+            Job::Ids => {
+                let name = p.id_column.as_deref().unwrap_or_default();
+                Done::Ids(read_ids(&frame.column(name)?, &routing)?)
+            }
+        })
+    };
+    let done = jobs
+        .par_iter()
+        .map(|job| clock.busy(|| run(job)))
+        .collect::<Result<Vec<Done>>>()?;
+
+    let parts = splits.len();
+    let mut fitted = Encoders {
+        categorical: Vec::new(),
+        numeric: Vec::new(),
+    };
+    let mut cat = vec![Vec::new(); parts];
+    let mut num = vec![Vec::new(); parts];
+    let mut truths = vec![Vec::new(); parts];
+    let mut ids: Vec<Option<Vec<Option<String>>>> = vec![None; parts];
+    for d in done {
+        match d {
+            Done::Cat(enc, out) => {
+                fitted.categorical.extend(enc);
+                for (c, o) in cat.iter_mut().zip(out) {
+                    c.push(o);
+                }
+            }
+            Done::Num(enc, out) => {
+                fitted.numeric.extend(enc);
+                for (c, o) in num.iter_mut().zip(out) {
+                    c.push(o);
+                }
+            }
+            Done::Truth(out) => {
+                for (c, o) in truths.iter_mut().zip(out) {
+                    c.push(o);
+                }
+            }
+            Done::Ids(out) => {
+                for (c, o) in ids.iter_mut().zip(out) {
+                    *c = Some(o);
+                }
+            }
+        }
+    }
+    let encoders = match encoding {
+        Encoding::Fit => Some(fitted),
+        Encoding::Use(_) => None,
+    };
+    let datasets = splits
+        .into_iter()
+        .zip(cat.into_iter().zip(num))
+        .zip(truths.into_iter().zip(ids))
+        .map(|(((name, labels), (cat, num)), (truth, ids))| Dataset {
+            split: name,
+            file: frame.file().to_path_buf(),
+            rows: labels.keep.len(),
+            cat,
+            num,
+            reached: labels.reached,
+            truth,
+            ids,
+            dropped: labels.dropped,
+        })
+        .collect();
+    Ok((encoders, datasets))
+}
+
+/// Encode one labelled frame (after its labels were read and checked) with fitted encoders.
+pub fn encode_split(
+    name: Split,
+    frame: &Frame,
+    labels: StageLabels,
+    encoders: &Encoders,
+    p: &Pipeline,
+) -> Result<Dataset> {
+    let (_, mut d) = encode_frame(
+        frame,
+        vec![(name, labels)],
+        Encoding::Use(encoders),
+        p,
+        &Clock::new(),
+    )?;
+    d.pop()
+        .ok_or_else(|| Error::Internal("no encoded split".into()))
+}
+
+/// Encode every row of a frame without labels (for prediction).
+pub fn encode_unlabelled(frame: &Frame, encoders: &Encoders, p: &Pipeline) -> Result<Dataset> {
+    let all = StageLabels {
+        reached: Vec::new(),
+        keep: (0..frame.len() as u32).collect(),
+        dropped: Vec::new(),
+    };
+    encode_split(Split::Predict, frame, all, encoders, p)
+}
+
+/// A truth column's probabilities for every part; each must lie in [0, 1].
+fn read_truth(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<f64>>> {
+    let mut out = routing.outputs();
+    col.visit_f64(|i, v| {
+        let Some(part) = routing.part(i) else {
+            return Ok(());
+        };
+        match v {
+            Some(x) if (0.0..=1.0).contains(&x) => {
+                out[part].push(x);
+                Ok(())
+            }
+            _ => Err(col.error(Some(i), format!("truth value {v:?} is not a probability"))),
+        }
+    })?;
+    Ok(out)
+}
+
+/// The id column's values for every part.
+fn read_ids(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<Option<String>>>> {
+    let mut out = routing.outputs();
+    col.visit_str(|i, v| {
+        if let Some(part) = routing.part(i) {
+            out[part].push(v.map(str::to_string));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}

@@ -1,0 +1,63 @@
+//! Per-stage probabilities of one row, in log space and f64, from the chain's logits: computed
+//! here once and read by the metrics, the truth evaluation and predict.
+
+use super::graph::Funnel;
+use crate::numerics::{MAX_LOG_PROB, log_sigmoid, log1mexp};
+
+/// One row's probabilities for one stage, all in log space.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageProbs {
+    /// ln q_k: P(reach k | reached the parent).
+    pub log_q: f64,
+    /// ln(1 - q_k).
+    pub log_not_q: f64,
+    /// ln p_k: P(reach k).
+    pub log_p: f64,
+    /// ln(1 - p_k).
+    pub log_not_p: f64,
+}
+
+impl Funnel {
+    /// The probabilities of every stage of one row from its logits (one per stage, the logit of
+    /// the conditional q_k), exactly in f64: ln p_k = ln p_parent + ln σ(z_k).
+    pub fn probabilities(&self, logits: &[f32], out: &mut Vec<StageProbs>) {
+        out.clear();
+        for (k, &z) in self.order().zip(logits) {
+            let z = z as f64;
+            let log_q = log_sigmoid(z);
+            let log_p = self.parent(k).map_or(0.0, |p| out[p].log_p) + log_q;
+            out.push(StageProbs {
+                log_q,
+                log_not_q: log_sigmoid(-z),
+                log_p,
+                // Capped like the training loss, so a saturated p gives a finite loss.
+                log_not_p: log1mexp(log_p.min(MAX_LOG_PROB)),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::funnel::{Funnel, Prediction, Rows, Supervision};
+
+    #[test]
+    fn cumulative_product_by_hand() {
+        let f = Funnel::chain(3, |_| Supervision {
+            target: Prediction::Cumulative,
+            rows: Rows::All,
+            weight: 1.0,
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        f.probabilities(&[0.0, 0.0, 2.0], &mut out);
+        let sig2 = 1.0 / (1.0 + (-2.0f64).exp());
+        let p: Vec<f64> = out.iter().map(|s| s.log_p.exp()).collect();
+        assert!((p[0] - 0.5).abs() < 1e-12);
+        assert!((p[1] - 0.25).abs() < 1e-12);
+        assert!((p[2] - 0.25 * sig2).abs() < 1e-12);
+        assert!((out[2].log_q.exp() - sig2).abs() < 1e-12);
+        assert!((out[2].log_not_p.exp() - (1.0 - 0.25 * sig2)).abs() < 1e-12);
+        assert!((out[1].log_not_q.exp() - 0.5).abs() < 1e-12);
+    }
+}

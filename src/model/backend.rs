@@ -1,0 +1,161 @@
+//! The one seam between the model and the device. Every op the chain and the loss need that has
+//! a hand-written CPU kernel (`ops`) goes through here: on the CPU the kernel runs; on any other
+//! device the same function is built from standard candle ops, so a CUDA build needs no change
+//! outside this file. Nothing else in the crate matches on `Storage::Cpu` or calls a custom op.
+
+use candle_core::{Result, Storage, Tensor};
+
+use super::ops::{AddBias, AddBiasRelu, BceFromLogProb, LogSigmoid};
+use crate::numerics::MAX_LOG_PROB;
+
+/// ln σ(x), element-wise.
+pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        x.apply_op1(LogSigmoid)
+    } else {
+        generic::log_sigmoid(x)
+    }
+}
+
+/// Per-element -[y s + (1 - y) ln(1 - e^s)] for log-probabilities `s` (capped at ln(1 - 1e-7))
+/// and 0/1 labels `y` of the same shape; the gradient flows to `s` only.
+pub fn bce_from_log_prob(s: &Tensor, y: &Tensor) -> Result<Tensor> {
+    if s.device().is_cpu() {
+        s.apply_op2(y, BceFromLogProb)
+    } else {
+        generic::bce_from_log_prob(s, y)
+    }
+}
+
+/// x Wᵀ + b, then a ReLU when `relu`. With `track` false the weights are detached (inference).
+/// On the CPU the bias and the ReLU are one node whose bias gradient is a single column sum
+/// (candle's `broadcast_add` backward is several times slower: CANDLE-NOTES.md).
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, track: bool) -> Result<Tensor> {
+    let (w, b) = if track {
+        (w.clone(), b.clone())
+    } else {
+        (w.detach(), b.detach())
+    };
+    let xw = x.matmul(&w.t()?)?;
+    if !x.device().is_cpu() {
+        return generic::add_bias(&xw, &b, relu);
+    }
+    match (track, relu) {
+        (true, false) => xw.apply_op2(&b, AddBias),
+        (true, true) => xw.apply_op2(&b, AddBiasRelu),
+        (false, false) => xw.apply_op2_no_bwd(&b, &AddBias),
+        (false, true) => xw.apply_op2_no_bwd(&b, &AddBiasRelu),
+    }
+}
+
+/// Run `f` on the values of a contiguous f32 tensor: in place on the CPU, from a host copy
+/// elsewhere.
+pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+            return Ok(f(&cpu.as_slice::<f32>()?[start..end]));
+        }
+    }
+    let host = t.flatten_all()?.to_vec1::<f32>()?;
+    Ok(f(&host))
+}
+
+/// The same ops from standard candle ops: what runs on devices without our kernels.
+pub(crate) mod generic {
+    use super::*;
+
+    /// ln σ(x) = -softplus(-x) = -(max(-x, 0) + ln(1 + e^-|x|)).
+    pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
+        let soft = (x.neg()?.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        soft.neg()
+    }
+
+    pub fn bce_from_log_prob(s: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let s = s.minimum(MAX_LOG_PROB)?;
+        // ln(1 - e^s): exact enough once s is capped below 0.
+        let log_not = (s.exp()?.neg()? + 1.0)?.log()?;
+        let yes = (y * &s)?;
+        let no = ((y.neg()? + 1.0)? * log_not)?;
+        (yes + no)?.neg()
+    }
+
+    pub fn add_bias(xw: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+        let z = xw.broadcast_add(b)?;
+        if relu { z.relu() } else { Ok(z) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// The CPU kernels and the generic ops give the same values and gradients, including at
+    /// logits where a naive formula would overflow.
+    #[test]
+    fn kernels_match_generic_ops() {
+        let dev = Device::Cpu;
+        let zs = [-30.0f32, -3.0, -0.5, 0.0, 0.7, 4.0, 25.0, 1.5];
+        let ys = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0];
+        let run = |generic: bool| {
+            let z = Var::from_slice(&zs, (2, 4), &dev).unwrap();
+            let y = Tensor::from_slice(&ys, (2, 4), &dev).unwrap();
+            let s = if generic {
+                generic::log_sigmoid(z.as_tensor()).unwrap()
+            } else {
+                log_sigmoid(z.as_tensor()).unwrap()
+            };
+            let s = s.cumsum(1).unwrap();
+            let l = if generic {
+                generic::bce_from_log_prob(&s, &y).unwrap()
+            } else {
+                bce_from_log_prob(&s, &y).unwrap()
+            };
+            let total = l.sum_all().unwrap();
+            let g = total.backward().unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (flat(&l), flat(g.get(z.as_tensor()).unwrap()))
+        };
+        let (lk, gk) = run(false);
+        let (lg, gg) = run(true);
+        for (a, b) in lk.iter().zip(&lg).chain(gk.iter().zip(&gg)) {
+            assert!((a - b).abs() <= 2e-4 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn linear_matches_generic_ops() {
+        let dev = Device::Cpu;
+        let mut r = crate::rng::Rng::stream(2, "backend");
+        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| r.normal() as f32).collect() };
+        let (xs, ws, bs) = (draw(12), draw(15), draw(5));
+        for relu in [false, true] {
+            let run = |generic: bool| {
+                let x = Var::from_slice(&xs, (4, 3), &dev).unwrap();
+                let w = Var::from_slice(&ws, (5, 3), &dev).unwrap();
+                let b = Var::from_slice(&bs, 5, &dev).unwrap();
+                let out = if generic {
+                    let xw = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap();
+                    generic::add_bias(&xw, b.as_tensor(), relu).unwrap()
+                } else {
+                    linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), relu, true).unwrap()
+                };
+                let g = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                [x.as_tensor(), w.as_tensor(), b.as_tensor()].map(|t| {
+                    g.get(t)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                })
+            };
+            for (a, b) in run(false).iter().zip(run(true).iter()) {
+                for (u, v) in a.iter().zip(b) {
+                    assert!((u - v).abs() < 1e-4, "relu {relu}: {u} vs {v}");
+                }
+            }
+        }
+    }
+}

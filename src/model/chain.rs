@@ -1,0 +1,251 @@
+//! The chain: shared sparse embeddings, then for each stage in funnel order its tower's encoder,
+//! an optional transfer from the parent's representation, and its head. One chain serves every
+//! funnel depth and every model variant; the pipeline decides what is in it.
+
+use candle_core::{Device, Tensor, Var};
+use rayon::prelude::*;
+
+use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
+use super::kit::{Block, Mode, ParamBuilder, Params};
+use super::tower::Tower;
+use super::transfer::Transfer;
+use crate::config::Pipeline;
+use crate::data::{Batch, Dataset};
+use crate::error::Result;
+use crate::features::Encoders;
+use crate::funnel::{Funnel, StageId};
+use crate::rng::Rng;
+
+/// What one forward pass of the chain gives.
+pub struct ChainOutput {
+    /// Logits, rows x stages: column k is the logit of stage k's conditional q_k.
+    pub logits: Tensor,
+    /// The same logits as one (rows x 1) tensor per stage, as the heads produced them.
+    pub stage_logits: Vec<Tensor>,
+    /// Each stage's representation (what its head read), rows x width.
+    pub hidden: Vec<Tensor>,
+}
+
+/// One stage's blocks.
+struct StageBlocks {
+    tower: Tower,
+    /// Reads the parent's representation; `None` keeps the stage separable.
+    transfer: Option<Box<dyn Transfer>>,
+}
+
+pub struct FunnelModel {
+    pub store: EmbeddingStore,
+    stages: Vec<StageBlocks>,
+    funnel: Funnel,
+    params: Params,
+    /// Checkpoint names of the stages (stage names), in stage order.
+    stage_names: Vec<String>,
+    numerics: usize,
+    seed: u64,
+    pub(super) initial_state: f32,
+    pub(super) dev: Device,
+}
+
+impl FunnelModel {
+    /// A freshly initialised model: every random draw comes from the pipeline seed.
+    pub fn new(p: &Pipeline, enc: &Encoders) -> Result<Self> {
+        Self::build(p, enc, p.embedding_init_std)
+    }
+
+    /// The model saved at `weights` (a run directory's), without drawing initial tables first.
+    pub fn open(p: &Pipeline, enc: &Encoders, weights: &std::path::Path) -> Result<Self> {
+        let mut model = Self::build(p, enc, 0.0)?;
+        model.load(weights)?;
+        Ok(model)
+    }
+
+    fn build(p: &Pipeline, enc: &Encoders, embedding_std: f64) -> Result<Self> {
+        let dev = Device::Cpu;
+        let seed = p.train.seed;
+        let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
+        let initial_state = p.train.embedding_optimizer.initial_accumulator as f32;
+        let tables = p
+            .categorical
+            .iter()
+            .zip(&enc.categorical)
+            .map(|(spec, e)| {
+                let key = format!("embeddings.{}", spec.name);
+                let mut rng = Rng::stream(seed, &format!("init/{key}"));
+                Table::new(
+                    &spec.name,
+                    e.vocab_size(),
+                    spec.dim,
+                    embedding_std,
+                    &opt,
+                    initial_state,
+                    &mut rng,
+                )
+            })
+            .collect();
+        let store = EmbeddingStore::new(tables, opt);
+        let input = store.width() + p.numeric.len();
+        let mut params = Params::default();
+        let mut root = ParamBuilder::new(seed, &mut params, &dev);
+        let mut towers = root.pp("towers");
+        let stages = p
+            .stages
+            .iter()
+            .map(|s| {
+                Ok(StageBlocks {
+                    tower: Tower::new(&mut towers.pp(&s.name), input, &s.tower)?,
+                    transfer: None,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(FunnelModel {
+            store,
+            stages,
+            funnel: p.funnel.clone(),
+            params,
+            stage_names: p.stages.iter().map(|s| s.name.clone()).collect(),
+            numerics: p.numeric.len(),
+            seed,
+            initial_state,
+            dev,
+        })
+    }
+
+    /// Give `stage` a transfer from its parent's representation, built by `make` from a builder
+    /// at `transfers.<stage>` with the stage's own and its parent's representation widths.
+    pub fn set_transfer(
+        &mut self,
+        stage: StageId,
+        make: impl FnOnce(&mut ParamBuilder<'_>, usize, usize) -> candle_core::Result<Box<dyn Transfer>>,
+    ) -> Result<()> {
+        let Some(parent) = self.funnel.parent(stage) else {
+            return Err(crate::error::Error::Internal(format!(
+                "stage `{}` has no parent to transfer from",
+                self.stage_names[stage]
+            )));
+        };
+        let (own, from) = (
+            self.stages[stage].tower.width(),
+            self.stages[parent].tower.width(),
+        );
+        let mut root = ParamBuilder::new(self.seed, &mut self.params, &self.dev);
+        let block = make(
+            &mut root.pp("transfers").pp(&self.stage_names[stage]),
+            own,
+            from,
+        )?;
+        self.stages[stage].transfer = Some(block);
+        Ok(())
+    }
+
+    pub fn funnel(&self) -> &Funnel {
+        &self.funnel
+    }
+
+    pub fn stages(&self) -> usize {
+        self.stages.len()
+    }
+
+    /// True when each stage's logit depends on its own tower's parameters only (no transfer, no
+    /// shared block): the trainer may then run each stage's backward pass on its own.
+    pub fn is_separable(&self) -> bool {
+        self.stages.iter().all(|s| s.transfer.is_none())
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn input_width(&self) -> usize {
+        self.store.width() + self.numerics
+    }
+
+    /// The input rows of a batch: embeddings, then numeric features (rows x `input_width`).
+    pub fn input(&self, b: &Batch) -> Vec<f32> {
+        let (w, e, f) = (
+            self.input_width(),
+            self.store.width(),
+            self.store.tables.len(),
+        );
+        let mut x = vec![0f32; b.rows * w];
+        // The gather is memory-latency bound (random rows of large tables): split it over the
+        // pool's threads in blocks of rows.
+        const BLOCK: usize = 256;
+        x.par_chunks_mut(BLOCK * w)
+            .enumerate()
+            .for_each(|(blk, rows)| {
+                for (j, row) in rows.chunks_exact_mut(w).enumerate() {
+                    let r = blk * BLOCK + j;
+                    if let Some(ahead) = b.cat.get((r + 4) * f..(r + 5) * f) {
+                        self.store.prefetch_row(ahead);
+                    }
+                    self.store
+                        .gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
+                    row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
+                }
+            });
+        x
+    }
+
+    /// One forward pass. With `dropout` (one stream per stage), training mode; without,
+    /// inference. The stages' encoders run side by side (they read only the input); transfers
+    /// and heads then run in funnel order, so a parent's representation is ready for its child.
+    pub fn forward(&self, x: &Tensor, dropout: Option<&mut [Rng]>) -> Result<ChainOutput> {
+        let mut modes: Vec<Mode<'_>> = match dropout {
+            Some(rngs) => rngs.iter_mut().map(Mode::Train).collect(),
+            None => (0..self.stages.len()).map(|_| Mode::Infer).collect(),
+        };
+        let encoded = self
+            .stages
+            .par_iter()
+            .zip(modes.par_iter_mut())
+            .map(|(s, mode)| s.tower.encoder.forward(x, mode))
+            .collect::<candle_core::Result<Vec<Tensor>>>()?;
+        let mut hidden: Vec<Tensor> = Vec::with_capacity(self.stages.len());
+        let mut stage_logits = Vec::with_capacity(self.stages.len());
+        for ((k, s), (h, mode)) in self
+            .stages
+            .iter()
+            .enumerate()
+            .zip(encoded.into_iter().zip(modes.iter_mut()))
+        {
+            let h = match (&s.transfer, self.funnel.parent(k)) {
+                (Some(t), Some(parent)) => t.forward(&h, &hidden[parent], mode)?,
+                _ => h,
+            };
+            stage_logits.push(s.tower.head.forward(&h, mode)?);
+            hidden.push(h);
+        }
+        Ok(ChainOutput {
+            logits: Tensor::cat(&stage_logits, 1)?,
+            stage_logits,
+            hidden,
+        })
+    }
+
+    /// Logits of every row of a dataset (rows x stages, row-major), in inference mode.
+    pub fn predict_logits(&self, d: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(d.rows * self.stages());
+        let w = self.input_width();
+        for start in (0..d.rows).step_by(batch_size) {
+            let end = (start + batch_size).min(d.rows);
+            let b = d.batch_range(start, end);
+            let x = Tensor::from_vec(self.input(&b), (b.rows, w), &self.dev)?;
+            let logits = self.forward(&x, None)?.logits;
+            out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    /// A trainable input for a batch (gradients flow back to it, then to the embedding rows).
+    pub fn input_var(&self, b: &Batch) -> Result<Var> {
+        Ok(Var::from_vec(
+            self.input(b),
+            (b.rows, self.input_width()),
+            &self.dev,
+        )?)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.dev
+    }
+}

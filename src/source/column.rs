@@ -1,0 +1,192 @@
+//! One column of a frame and its visitors: categorical values, text, numbers.
+
+use std::sync::OnceLock;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+use super::frame::Frame;
+
+/// One categorical value as read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cat<'a> {
+    Null,
+    Int(i64),
+    Str(&'a str),
+}
+
+/// One column of a frame, in memory while it is being visited.
+pub struct Column<'f> {
+    frame: &'f Frame,
+    name: String,
+    series: Series,
+    /// Whether `visit_cat` yields integers (decided once: for UInt64 it takes a pass).
+    integer: bool,
+    /// The column formatted as text, made on first use when it does not hold text.
+    text: OnceLock<Series>,
+    /// The column as numbers, made on first use (cast, or parsed once from text) and kept for
+    /// later passes: fitting and encoding a numeric feature both read it.
+    numbers: OnceLock<Float64Chunked>,
+}
+
+/// The value in `cell`, made by `make` the first time; an error is returned, not kept.
+fn cached<T>(cell: &OnceLock<T>, make: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = make()?;
+    Ok(cell.get_or_init(|| v))
+}
+
+impl<'f> Column<'f> {
+    pub(super) fn new(frame: &'f Frame, name: &str, series: Series) -> Self {
+        // Unsigned 64-bit ids count as integers only when every value fits an i64; otherwise
+        // (64-bit hashed ids, say) they are read as text, as the same values in a CSV would be.
+        let integer = match series.dtype() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => true,
+            DataType::UInt64 => series
+                .u64()
+                .map(|ca| ca.max().is_none_or(|m| i64::try_from(m).is_ok()))
+                .unwrap_or(false),
+            _ => false,
+        };
+        Column {
+            frame,
+            name: name.to_string(),
+            series,
+            integer,
+            text: OnceLock::new(),
+            numbers: OnceLock::new(),
+        }
+    }
+
+    pub fn error(&self, row: Option<usize>, what: impl Into<String>) -> Error {
+        Error::data_at(
+            self.frame.file(),
+            &self.name,
+            row.map(|i| self.frame.row_number(i)),
+            what,
+        )
+    }
+
+    fn cast(&self, to: DataType) -> Result<Series> {
+        self.series
+            .cast(&to)
+            .map_err(|e| self.error(None, format!("cannot read as {to}: {e}")))
+    }
+
+    /// Whether the column holds integers, which `visit_cat` then yields as `Cat::Int`.
+    pub fn is_integer(&self) -> bool {
+        self.integer
+    }
+
+    /// Visit every value of a categorical column, in row order: integer columns (Parquet) as
+    /// integers without formatting or casting them, everything else as text. `Cat::Int(7)` and
+    /// `Cat::Str("7")` denote the same category.
+    pub fn visit_cat<'c>(&'c self, mut f: impl FnMut(usize, Cat<'c>) -> Result<()>) -> Result<()> {
+        if self.integer {
+            return self.visit_int(|i, v| f(i, v.map_or(Cat::Null, Cat::Int)));
+        }
+        self.visit_str(|i, v| f(i, v.map_or(Cat::Null, Cat::Str)))
+    }
+
+    /// Visit an integer column's values as i64, whatever its integer type.
+    fn visit_int(&self, mut f: impl FnMut(usize, Option<i64>) -> Result<()>) -> Result<()> {
+        fn each<T>(
+            col: &Column<'_>,
+            ca: &ChunkedArray<T>,
+            f: &mut impl FnMut(usize, Option<i64>) -> Result<()>,
+        ) -> Result<()>
+        where
+            T: PolarsIntegerType,
+            T::Native: TryInto<i64> + std::fmt::Display,
+        {
+            for (i, v) in ca.iter().enumerate() {
+                let v = match v {
+                    None => None,
+                    Some(x) => Some(x.try_into().map_err(|_| {
+                        col.error(Some(i), format!("{x} does not fit a signed 64-bit id"))
+                    })?),
+                };
+                f(i, v)?;
+            }
+            Ok(())
+        }
+        let s = &self.series;
+        let wrong = |e: PolarsError| self.error(None, e.to_string());
+        match s.dtype() {
+            DataType::Int8 => each(self, s.i8().map_err(wrong)?, &mut f),
+            DataType::Int16 => each(self, s.i16().map_err(wrong)?, &mut f),
+            DataType::Int32 => each(self, s.i32().map_err(wrong)?, &mut f),
+            DataType::Int64 => each(self, s.i64().map_err(wrong)?, &mut f),
+            DataType::UInt8 => each(self, s.u8().map_err(wrong)?, &mut f),
+            DataType::UInt16 => each(self, s.u16().map_err(wrong)?, &mut f),
+            DataType::UInt32 => each(self, s.u32().map_err(wrong)?, &mut f),
+            DataType::UInt64 => each(self, s.u64().map_err(wrong)?, &mut f),
+            other => Err(self.error(None, format!("a {other} column is not read as integers"))),
+        }
+    }
+
+    /// Visit every value as text (`None` for missing, after the source's cleaning rules), in
+    /// row order. Text borrowed from the column lives as long as the column.
+    pub fn visit_str<'c>(
+        &'c self,
+        mut f: impl FnMut(usize, Option<&'c str>) -> Result<()>,
+    ) -> Result<()> {
+        let series = if self.series.dtype() == &DataType::String {
+            &self.series
+        } else {
+            cached(&self.text, || self.cast(DataType::String))?
+        };
+        let ca = series.str().map_err(|e| self.error(None, e.to_string()))?;
+        for (i, v) in ca.iter().enumerate() {
+            f(i, self.frame.clean(v))?;
+        }
+        Ok(())
+    }
+
+    /// The column as numbers: numeric (and boolean) columns cast, text parsed once (text that
+    /// is not a number is an error naming the row).
+    fn numbers(&self) -> Result<&Float64Chunked> {
+        cached(&self.numbers, || {
+            let d = self.series.dtype();
+            if d.is_primitive_numeric() || d == &DataType::Boolean {
+                let cast = self.cast(DataType::Float64)?;
+                return Ok(cast
+                    .f64()
+                    .map_err(|e| self.error(None, e.to_string()))?
+                    .clone());
+            }
+            let mut values = Vec::with_capacity(self.series.len());
+            self.visit_str(|i, v| {
+                values.push(match v {
+                    None => None,
+                    Some(t) => Some(t.parse::<f64>().map_err(|_| {
+                        self.error(Some(i), format!("{t:?} is not a number"))
+                        .with_hint("declare the column as categorical, or add the marker to the source's `csv.null_values`")
+                    })?),
+                });
+                Ok(())
+            })?;
+            Ok(Float64Chunked::from_iter_options(
+                self.name.as_str().into(),
+                values.into_iter(),
+            ))
+        })
+    }
+
+    /// Visit every value as a number (`None` for missing), in row order.
+    pub fn visit_f64(&self, mut f: impl FnMut(usize, Option<f64>) -> Result<()>) -> Result<()> {
+        for (i, v) in self.numbers()?.iter().enumerate() {
+            f(i, v)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! A table read from one file: CSV parsed once, or Parquet decoded a column at a time.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use polars::prelude::*;
+
+use crate::config::FileFormat;
+use crate::config::{CsvOptions, FileSource};
+use crate::error::{Error, Result};
+
+use super::column::Column;
+use super::{elapsed_ns, open, polars_err};
+
+/// Where a frame's columns live: in memory (CSV, parsed once), or in a Parquet file from which
+/// each column is decoded when it is asked for, so a whole table is never held at once.
+enum Table {
+    Loaded(DataFrame),
+    Parquet {
+        metadata: std::sync::Arc<polars::io::parquet::read::FileMetadata>,
+        schema: Schema,
+    },
+}
+
+/// A table read from one file, with the cleaning rules of its source (whitespace trimming,
+/// null markers) applied as values are read.
+pub struct Frame {
+    file: PathBuf,
+    table: Table,
+    rows: usize,
+    trim: bool,
+    nulls: Vec<String>,
+    /// Nanoseconds spent reading and decoding columns, summed over threads.
+    read_ns: AtomicU64,
+}
+
+impl Frame {
+    /// Open a source and check it has `columns` (every column when `None`). Missing columns are
+    /// errors naming the column and the columns the file has. CSV files are parsed here; Parquet
+    /// columns are decoded one at a time by [`Frame::column`].
+    pub fn read(src: &FileSource, columns: Option<&[String]>) -> Result<Frame> {
+        let start = Instant::now();
+        let file = src.path.as_path();
+        if !file.exists() {
+            return Err(Error::data(file, "file not found")
+                .with_hint("paths in a pipeline are relative to the pipeline file"));
+        }
+        let (table, rows) = match src.format {
+            FileFormat::Csv => {
+                let df = read_csv(file, &src.csv)?;
+                let rows = df.height();
+                (Table::Loaded(df), rows)
+            }
+            FileFormat::Parquet => {
+                let mut reader = ParquetReader::new(open(file)?);
+                let metadata = reader
+                    .get_metadata()
+                    .map_err(|e| polars_err(file, e))?
+                    .clone();
+                let arrow = reader.schema().map_err(|e| polars_err(file, e))?;
+                let schema = arrow
+                    .iter_values()
+                    .map(|f| Field::new(f.name.clone(), DataType::from_arrow_field(f)))
+                    .collect();
+                let rows = metadata.num_rows;
+                (Table::Parquet { metadata, schema }, rows)
+            }
+        };
+        let frame = Frame {
+            file: file.to_path_buf(),
+            table,
+            rows,
+            trim: src.format == FileFormat::Csv && src.csv.trim_whitespace,
+            nulls: if src.format == FileFormat::Csv {
+                src.csv.null_values.clone()
+            } else {
+                Vec::new()
+            },
+            read_ns: AtomicU64::new(elapsed_ns(start)),
+        };
+        let have = frame.column_names();
+        for c in columns.into_iter().flatten() {
+            if !have.contains(c) {
+                return Err(Error::data_at(file, c, None, "column not found")
+                    .with_hint(format!("the file has columns: {}", have.join(", "))));
+            }
+        }
+        Ok(frame)
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn has_column(&self, name: &str) -> bool {
+        self.dtype(name).is_some()
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        match &self.table {
+            Table::Loaded(df) => df
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            Table::Parquet { schema, .. } => schema.iter_names().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Seconds spent reading and decoding this frame's data so far, summed over threads.
+    pub fn read_secs(&self) -> f64 {
+        self.read_ns.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// The file's 1-based data row of row `i` (header not counted).
+    pub fn row_number(&self, i: usize) -> usize {
+        i + 1
+    }
+
+    fn dtype(&self, name: &str) -> Option<DataType> {
+        match &self.table {
+            Table::Loaded(df) => df.column(name).ok().map(|c| c.dtype().clone()),
+            Table::Parquet { schema, .. } => schema.get(name).cloned(),
+        }
+    }
+
+    fn not_found(&self, name: &str) -> Error {
+        Error::data_at(&self.file, name, None, "column not found").with_hint(format!(
+            "the file has columns: {}",
+            self.column_names().join(", ")
+        ))
+    }
+
+    /// Whether a column holds numbers (or booleans) rather than text; nothing is read.
+    pub fn is_numeric(&self, name: &str) -> Result<bool> {
+        let d = self.dtype(name).ok_or_else(|| self.not_found(name))?;
+        Ok(d.is_primitive_numeric() || d == DataType::Boolean)
+    }
+
+    /// One column, decoded from the file when the frame is a Parquet file (each call decodes it
+    /// again: callers ask once per column and drop it when done).
+    pub fn column(&self, name: &str) -> Result<Column<'_>> {
+        let start = Instant::now();
+        let series = match &self.table {
+            Table::Loaded(df) => df
+                .column(name)
+                .map_err(|_| self.not_found(name))?
+                .as_materialized_series()
+                .clone(),
+            Table::Parquet { metadata, .. } => {
+                if !self.has_column(name) {
+                    return Err(self.not_found(name));
+                }
+                // Decoded on the calling thread: polars' own pool, entered from one of our
+                // workers, would let that worker start other columns while it waits.
+                let mut reader = ParquetReader::new(open(&self.file)?)
+                    .with_columns(Some(vec![name.to_string()]))
+                    .read_parallel(ParallelStrategy::None);
+                reader.set_metadata(metadata.clone());
+                let df = reader.finish().map_err(|e| {
+                    Error::data_at(&self.file, name, None, format!("cannot read: {e}"))
+                })?;
+                df.column(name)
+                    .map_err(|_| self.not_found(name))?
+                    .as_materialized_series()
+                    .clone()
+            }
+        };
+        self.read_ns.fetch_add(elapsed_ns(start), Ordering::Relaxed);
+        Ok(Column::new(self, name, series))
+    }
+
+    /// Visit every value of a column as text; see [`Column::visit_str`].
+    pub fn visit_str(
+        &self,
+        name: &str,
+        f: impl FnMut(usize, Option<&str>) -> Result<()>,
+    ) -> Result<()> {
+        self.column(name)?.visit_str(f)
+    }
+
+    /// Visit every value of a column as a number; see [`Column::visit_f64`].
+    pub fn visit_f64(
+        &self,
+        name: &str,
+        f: impl FnMut(usize, Option<f64>) -> Result<()>,
+    ) -> Result<()> {
+        self.column(name)?.visit_f64(f)
+    }
+
+    pub(super) fn clean<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
+        let v = v?;
+        let v = if self.trim {
+            v.trim_matches([' ', '\t'])
+        } else {
+            v
+        };
+        if self.nulls.iter().any(|n| n == v) {
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
+    // Every column is read as text: columns get their meaning from the pipeline, not from
+    // inference, and trimming and null markers are applied uniformly when values are read.
+    let parse = CsvParseOptions::default()
+        .with_separator(o.separator)
+        .with_missing_is_null(false);
+    let mut df = CsvReadOptions::default()
+        .with_has_header(o.header)
+        .with_infer_schema_length(Some(0))
+        .with_parse_options(parse)
+        .try_into_reader_with_file_path(Some(file.to_path_buf()))
+        .map_err(|e| polars_err(file, e))?
+        .finish()
+        .map_err(|e| polars_err(file, e))?;
+    if o.trim_whitespace {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.trim_matches([' ', '\t']).to_string())
+            .collect();
+        df.set_column_names(&names)
+            .map_err(|e| polars_err(file, e))?;
+    }
+    Ok(df)
+}

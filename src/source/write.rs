@@ -1,0 +1,134 @@
+//! Writing tables of named columns to CSV or Parquet, atomically and in chunks.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::Column as PlColumn;
+use polars::prelude::*;
+
+use crate::config::FileFormat;
+use crate::error::{Error, Result};
+
+fn to_polars_columns(columns: Vec<(String, TableColumn)>) -> Result<DataFrame> {
+    let height = columns.first().map(|(_, c)| c.len()).unwrap_or(0);
+    let cols: Vec<PlColumn> = columns
+        .into_iter()
+        .map(|(name, c)| match c {
+            TableColumn::F64(v) => PlColumn::new(name.into(), v),
+            TableColumn::U32(v) => PlColumn::new(name.into(), v),
+            TableColumn::I32(v) => PlColumn::new(name.into(), v),
+            TableColumn::Str(v) => PlColumn::new(name.into(), v),
+        })
+        .collect();
+    DataFrame::new(height, cols).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn io_err(e: PolarsError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Write a table of named columns to CSV or Parquet (by extension), atomically.
+pub fn write_table(path: &Path, columns: Vec<(String, TableColumn)>) -> Result<()> {
+    let mut w = TableWriter::create(path)?;
+    w.write(columns)?;
+    w.finish()
+}
+
+enum Sink {
+    Csv(polars::io::csv::write::BatchedWriter<std::fs::File>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>),
+}
+
+/// Writes a table chunk by chunk (bounded memory) into a temporary file next to `path`, renamed
+/// into place by `finish`. Dropped unfinished, it removes the temporary file.
+pub struct TableWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::fs::File>,
+    sink: Option<Sink>,
+    finished: bool,
+}
+
+impl TableWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let tmp = crate::fsutil::temp_sibling(path)?;
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+            sink: None,
+            finished: false,
+        })
+    }
+
+    pub fn write(&mut self, columns: Vec<(String, TableColumn)>) -> Result<()> {
+        let df = to_polars_columns(columns)?;
+        let fail = |e: PolarsError| Error::io(&self.path, io_err(e));
+        if self.sink.is_none() {
+            let file = self
+                .file
+                .take()
+                .ok_or_else(|| Error::Internal("writer reused".into()))?;
+            let schema = df.schema().clone();
+            let parquet =
+                crate::config::format_from_extension(&self.path) == Some(FileFormat::Parquet);
+            self.sink = Some(if parquet {
+                Sink::Parquet(Box::new(
+                    ParquetWriter::new(file)
+                        .with_compression(ParquetCompression::Snappy)
+                        .batched(&schema)
+                        .map_err(fail)?,
+                ))
+            } else {
+                Sink::Csv(CsvWriter::new(file).batched(&schema).map_err(fail)?)
+            });
+        }
+        match self.sink.as_mut() {
+            Some(Sink::Csv(w)) => w.write_batch(&df).map_err(fail),
+            Some(Sink::Parquet(w)) => w.write_batch(&df).map_err(fail),
+            None => Err(Error::Internal("no sink".into())),
+        }
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        let fail = |e: PolarsError| Error::io(&self.path, io_err(e));
+        match self.sink.as_mut() {
+            Some(Sink::Csv(w)) => w.finish().map_err(fail)?,
+            Some(Sink::Parquet(w)) => {
+                w.finish().map_err(fail)?;
+            }
+            None => return Err(Error::Internal("nothing was written".into())),
+        }
+        self.sink = None;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.sink = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+pub enum TableColumn {
+    F64(Vec<f64>),
+    U32(Vec<u32>),
+    I32(Vec<i32>),
+    Str(Vec<Option<String>>),
+}
+
+impl TableColumn {
+    fn len(&self) -> usize {
+        match self {
+            TableColumn::F64(v) => v.len(),
+            TableColumn::U32(v) => v.len(),
+            TableColumn::I32(v) => v.len(),
+            TableColumn::Str(v) => v.len(),
+        }
+    }
+}

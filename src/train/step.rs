@@ -1,0 +1,397 @@
+//! One optimisation step, owned by the trainer: forward through the chain, the loss, one
+//! backward pass into one gradient store, the dense optimizer on that store, and the sparse
+//! update of the embedding rows the batch touched.
+//!
+//! Two ways to get the gradients, chosen by the chain's structure, never by a model name:
+//! - general: one backward pass through the whole graph. Always correct; a parameter that
+//!   several stages read gets the sum of their contributions.
+//! - separable (no parameter shared between stages, as in ESMM): the stages only meet in the
+//!   loss, so the loss's gradient with respect to the logits is taken on a small graph of its
+//!   own, then each stage's backward runs side by side from its logit's gradient g_k (the
+//!   gradient of Σ z_k g_k is the chain rule through the loss). Same numbers, both cores busy.
+
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+use rayon::prelude::*;
+
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::loss::{Targets, funnel_loss};
+use crate::model::FunnelModel;
+use crate::model::backend::with_f32;
+use crate::optim::DenseOptimizer;
+use crate::rng::Rng;
+
+/// What one step's backward pass gives.
+pub struct Gradients {
+    /// Every dense parameter's whole gradient.
+    pub dense: GradStore,
+    /// The loss's gradient with respect to the input rows (rows x input width, row-major).
+    pub input: Vec<f32>,
+    /// The batch loss.
+    pub loss: f64,
+    /// Each stage's loss term before its weight.
+    pub stage_losses: Vec<f64>,
+}
+
+/// Which way `gradients` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    General,
+    Separable,
+}
+
+impl Path {
+    /// The fast path when the chain allows it.
+    pub fn for_model(model: &FunnelModel) -> Path {
+        if model.is_separable() {
+            Path::Separable
+        } else {
+            Path::General
+        }
+    }
+}
+
+/// The loss and gradients of a batch. `dropout` holds one stream per stage.
+pub fn gradients(
+    model: &FunnelModel,
+    x: &Var,
+    targets: &Targets,
+    dropout: &mut [Rng],
+    path: Path,
+) -> Result<Gradients> {
+    let funnel = model.funnel();
+    let out = model.forward(x.as_tensor(), Some(dropout))?;
+    let (loss, dense, input) = match path {
+        Path::General => {
+            let loss = funnel_loss(funnel, &out.logits, targets)?;
+            let mut grads = [loss.total.backward()?];
+            let input = input_gradient(&mut grads, x.as_tensor())?;
+            let [grads] = grads;
+            (loss, grads, input)
+        }
+        Path::Separable => {
+            if !model.is_separable() {
+                return Err(Error::Internal(
+                    "the separable step was asked of a chain whose stages share parameters".into(),
+                ));
+            }
+            let z = Var::from_tensor(&out.logits.detach())?;
+            let loss = funnel_loss(funnel, z.as_tensor(), targets)?;
+            let gz = loss
+                .total
+                .backward()?
+                .get(z.as_tensor())
+                .ok_or_else(|| Error::Internal("no gradient reached the logits".into()))?
+                .clone();
+            let mut stores = out
+                .stage_logits
+                .par_iter()
+                .enumerate()
+                .map(|(k, zk)| zk.mul(&gz.narrow(1, k, 1)?)?.sum_all()?.backward())
+                .collect::<candle_core::Result<Vec<GradStore>>>()?;
+            let input = input_gradient(&mut stores, x.as_tensor())?;
+            (loss, merge(model, stores)?, input)
+        }
+    };
+    Ok(Gradients {
+        dense,
+        input,
+        loss: loss.total.to_scalar::<f32>()? as f64,
+        stage_losses: loss
+            .stages
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+    })
+}
+
+/// One store from the stages' stores: each parameter's gradient moved in from the one store
+/// that holds it. Two holding it would mean the chain was not separable: an error, never a
+/// silent pick of one stage's gradient.
+fn merge(model: &FunnelModel, stores: Vec<GradStore>) -> Result<GradStore> {
+    let mut rest = stores.into_iter();
+    let mut merged = rest
+        .next()
+        .ok_or_else(|| Error::Internal("a chain without stages".into()))?;
+    for mut s in rest {
+        for (name, var) in model.params().iter() {
+            if let Some(g) = s.remove(var.as_tensor())
+                && merged.insert(var.as_tensor(), g).is_some()
+            {
+                return Err(Error::Internal(format!(
+                    "parameter `{name}` has gradients from two stages in the separable step"
+                )));
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// The input's gradient, summed over the stores in order and taken out of them, as a
+/// row-major vector (read in place, one copy).
+fn input_gradient(stores: &mut [GradStore], x: &Tensor) -> Result<Vec<f32>> {
+    let mut sum: Vec<f32> = Vec::new();
+    for s in stores.iter_mut() {
+        let Some(g) = s.remove(x) else { continue };
+        with_f32(&g, |v| {
+            if sum.is_empty() {
+                sum.extend_from_slice(v);
+            } else {
+                for (s, v) in sum.iter_mut().zip(v) {
+                    *s += v;
+                }
+            }
+        })?;
+    }
+    if sum.len() != x.elem_count() {
+        return Err(Error::Internal("no gradient reached the input".into()));
+    }
+    Ok(sum)
+}
+
+/// The trainer's step on one batch: returns the batch loss and the stage losses.
+pub fn step(
+    model: &mut FunnelModel,
+    dense: &mut DenseOptimizer,
+    b: &Batch,
+    dropout_rng: &mut Rng,
+    path: Path,
+) -> Result<(f64, Vec<f64>)> {
+    let x = model.input_var(b)?;
+    let targets = Targets::new(model.funnel(), &b.labels, b.rows, model.device())?;
+    // Each stage draws its dropout masks from its own stream, split off the step's stream.
+    let mut rngs: Vec<Rng> = (0..model.stages()).map(|_| dropout_rng.split()).collect();
+    let g = gradients(model, &x, &targets, &mut rngs, path)?;
+    let w = model.input_width();
+    // The sparse update runs beside the dense optimizer step: they touch disjoint weights.
+    let store = &mut model.store;
+    let (stepped, ()) = rayon::join(
+        || dense.step(&g.dense),
+        || store.apply_gradient(&b.cat, &g.input, w),
+    );
+    stepped?;
+    Ok((g.loss, g.stage_losses))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path as FsPath;
+
+    use candle_core::Result as CResult;
+
+    use super::*;
+    use crate::config::Pipeline;
+    use crate::features::Encoders;
+    use crate::model::Linear;
+    use crate::model::backend;
+    use crate::model::kit::{Mode, ParamBuilder};
+    use crate::model::transfer::Transfer;
+
+    /// Small encoders for any pipeline: every categorical feature hashed into 23 buckets.
+    fn encoders(p: &Pipeline) -> Encoders {
+        let cats: Vec<String> = p
+            .categorical
+            .iter()
+            .map(|c| {
+                format!(
+                    r#"{{"name":"{}","column":"{}","hash_buckets":23}}"#,
+                    c.name, c.column
+                )
+            })
+            .collect();
+        let nums: Vec<String> = p
+            .numeric
+            .iter()
+            .map(|n| format!(r#"{{"name":"{}","column":"{}","transform":"none","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0}}"#, n.name, n.column))
+            .collect();
+        Encoders::from_json(&format!(
+            r#"{{"categorical":[{}],"numeric":[{}]}}"#,
+            cats.join(","),
+            nums.join(",")
+        ))
+        .unwrap()
+    }
+
+    /// A batch of random ids, numerics and consistent cumulative labels.
+    fn batch(p: &Pipeline, rows: usize, seed: u64) -> Batch {
+        let mut r = Rng::stream(seed, "test-batch");
+        let (f, n, k) = (p.categorical.len(), p.numeric.len(), p.stages.len());
+        let cat = (0..rows * f).map(|_| 3 + r.below(20) as u32).collect();
+        let num = (0..rows * n).map(|_| r.normal() as f32).collect();
+        let mut labels = Vec::with_capacity(rows * k);
+        for _ in 0..rows {
+            let mut reached = 1.0;
+            for _ in 0..k {
+                reached *= (r.uniform() < 0.6) as u8 as f32;
+                labels.push(reached);
+            }
+        }
+        Batch {
+            rows,
+            cat,
+            num,
+            labels,
+        }
+    }
+
+    fn streams(k: usize) -> Vec<Rng> {
+        (0..k)
+            .map(|s| Rng::stream(5, &format!("dropout-{s}")))
+            .collect()
+    }
+
+    fn grads(model: &FunnelModel, b: &Batch, path: Path) -> Result<Gradients> {
+        let x = model.input_var(b)?;
+        let t = Targets::new(model.funnel(), &b.labels, b.rows, model.device())?;
+        gradients(model, &x, &t, &mut streams(model.stages()), path)
+    }
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    fn close(what: &str, a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (u, v) in a.iter().zip(b) {
+            assert!((u - v).abs() <= tol * (1.0 + v.abs()), "{what}: {u} vs {v}");
+        }
+    }
+
+    /// The separable step gives the loss and every gradient of one backward pass through the
+    /// whole graph, for every pipeline the project ships (and the `naive` preset).
+    #[test]
+    fn separable_step_equals_one_graph_on_every_shipped_pipeline() {
+        let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let mut files: Vec<_> = [root.clone(), root.join("bench")]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "{files:?}");
+        let mut pipelines: Vec<Pipeline> =
+            files.iter().map(|f| Pipeline::load(f).unwrap()).collect();
+        let text = std::fs::read_to_string(root.join("esmm.yaml"))
+            .unwrap()
+            .replace("preset: esmm", "preset: naive");
+        pipelines.push(Pipeline::from_text(&root.join("naive.yaml"), &text).unwrap());
+        assert!(pipelines.iter().any(|p| !p.funnel.entire_space_only()));
+        for p in &pipelines {
+            let model = FunnelModel::new(p, &encoders(p)).unwrap();
+            assert!(model.is_separable(), "{}", p.name);
+            let b = batch(p, 17, 1);
+            let whole = grads(&model, &b, Path::General).unwrap();
+            let split = grads(&model, &b, Path::Separable).unwrap();
+            assert!((whole.loss - split.loss).abs() < 1e-6, "{}", p.name);
+            assert_eq!(whole.stage_losses, split.stage_losses);
+            for (name, var) in model.params().iter() {
+                let reference = whole.dense.get(var.as_tensor()).unwrap();
+                let got = split.dense.get(var.as_tensor()).unwrap();
+                close(
+                    &format!("{} {name}", p.name),
+                    &flat(got),
+                    &flat(reference),
+                    1e-5,
+                );
+            }
+            assert!(whole.input.iter().any(|&g| g != 0.0));
+            close(&p.name, &split.input, &whole.input, 1e-5);
+        }
+    }
+
+    /// A test-only transfer: own + relu(parent Wᵀ + b).
+    struct AddParent(Linear);
+
+    impl Transfer for AddParent {
+        fn forward(&self, own: &Tensor, parent: &Tensor, mode: &mut Mode<'_>) -> CResult<Tensor> {
+            let t = backend::linear(
+                parent,
+                self.0.weight.as_tensor(),
+                self.0.bias.as_tensor(),
+                true,
+                mode.is_train(),
+            )?;
+            own + t
+        }
+    }
+
+    fn with_transfer(weights: [f64; 2]) -> FunnelModel {
+        let yaml = format!(
+            "name: t\ndata:\n  train: {{ path: none.csv }}\nfeatures:\n  categorical:\n    - {{ name: a, dim: 4 }}\n    - {{ name: b, dim: 3 }}\n  numeric:\n    - {{ name: n }}\nstages:\n  - {{ name: s0, label: {{ column: y0 }}, tower: {{ hidden: [8, 5] }}, loss_weight: {} }}\n  - {{ name: s1, label: {{ column: y1 }}, tower: {{ hidden: [6], activation: tanh, dropout: 0.3 }}, loss_weight: {} }}\n",
+            weights[0], weights[1]
+        );
+        let p = Pipeline::from_text(FsPath::new("t.yaml"), &yaml).unwrap();
+        let mut model = FunnelModel::new(&p, &encoders(&p)).unwrap();
+        model
+            .set_transfer(1, |pb: &mut ParamBuilder<'_>, own, from| {
+                Ok(Box::new(AddParent(Linear::new(pb, from, own, from)?)) as Box<dyn Transfer>)
+            })
+            .unwrap();
+        model
+    }
+
+    /// A parameter that two stages read (stage 0's tower, read by stage 1 through the
+    /// transfer) gets the sum of both stages' gradients.
+    #[test]
+    fn shared_parameter_gets_the_sum_of_both_stages_gradients() {
+        let both = with_transfer([1.0, 1.0]);
+        assert!(!both.is_separable());
+        let b = batch(
+            &Pipeline::from_text(FsPath::new("t.yaml"), "name: t\ndata:\n  train: { path: none.csv }\nfeatures:\n  categorical: [{ name: a }, { name: b }]\n  numeric: [{ name: n }]\nstages:\n  - { name: s0, label: { column: y0 } }\n  - { name: s1, label: { column: y1 } }\n").unwrap(),
+            19,
+            2,
+        );
+        assert!(
+            grads(&both, &b, Path::Separable).is_err(),
+            "the fast path refuses a shared parameter"
+        );
+        let key = "towers.s0.1.weight";
+        let grad_of = |m: &FunnelModel| {
+            let g = grads(m, &b, Path::General).unwrap();
+            flat(g.dense.get(param(m, key).as_tensor()).unwrap())
+        };
+        let whole = grad_of(&both);
+        let from0 = grad_of(&with_transfer([1.0, 0.0]));
+        let from1 = grad_of(&with_transfer([0.0, 1.0]));
+        assert!(
+            from1.iter().any(|&v| v.abs() > 1e-6),
+            "stage 1 reaches stage 0's tower"
+        );
+        let sum: Vec<f32> = from0.iter().zip(&from1).map(|(a, b)| a + b).collect();
+        close(key, &whole, &sum, 1e-5);
+    }
+
+    fn param(m: &FunnelModel, key: &str) -> candle_core::Var {
+        m.params()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
+    /// The chain with a transfer trains through the general path: the loss falls and the
+    /// transfer's own parameters move.
+    #[test]
+    fn toy_transfer_trains_through_the_general_path() {
+        let mut model = with_transfer([1.0, 1.0]);
+        let p = Pipeline::from_text(FsPath::new("t.yaml"), "name: t\ndata:\n  train: { path: none.csv }\nfeatures:\n  categorical: [{ name: a }, { name: b }]\n  numeric: [{ name: n }]\nstages:\n  - { name: s0, label: { column: y0 } }\n  - { name: s1, label: { column: y1 } }\n").unwrap();
+        let b = batch(&p, 64, 3);
+        let path = Path::for_model(&model);
+        assert_eq!(path, Path::General);
+        let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer).unwrap();
+        let key = "transfers.s1.weight";
+        let before = flat(param(&model, key).as_tensor());
+        let mut rng = Rng::stream(1, "steps");
+        let (first, _) = step(&mut model, &mut dense, &b, &mut rng, path).unwrap();
+        let mut last = first;
+        for _ in 0..150 {
+            last = step(&mut model, &mut dense, &b, &mut rng, path).unwrap().0;
+        }
+        assert!(last < 0.8 * first, "loss {first} -> {last}");
+        let after = flat(param(&model, key).as_tensor());
+        assert!(before.iter().zip(&after).any(|(a, b)| a != b));
+    }
+}
