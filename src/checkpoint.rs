@@ -62,8 +62,7 @@ impl RunWriter {
         if stale.exists() {
             std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
         }
-        let pipeline_text = serde_yaml::to_string(&p.resolved)
-            .map_err(|e| Error::Internal(format!("cannot serialise the pipeline: {e}")))?;
+        let pipeline_text = p.resolved_yaml()?;
         write_atomic(&dir.join(PIPELINE), pipeline_text.as_bytes())?;
         // Streamed: a million-token vocabulary is tens of MB of text.
         let encoders_sha256 = write_atomic_hashed(&dir.join(ENCODERS), |w| {

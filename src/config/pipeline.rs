@@ -168,6 +168,13 @@ impl Pipeline {
         Checker { loc: &loc, base }.pipeline(raw, file)
     }
 
+    /// The resolved pipeline as YAML: every default written out, paths absolute. What a run
+    /// directory stores, and what `Pipeline::from_text` reads back to the same pipeline.
+    pub fn resolved_yaml(&self) -> Result<String> {
+        serde_yaml::to_string(&self.resolved)
+            .map_err(|e| Error::Internal(format!("cannot serialise the pipeline: {e}")))
+    }
+
     /// Override the seed (`train --seed`), in the resolved pipeline the run stores too.
     pub fn set_seed(&mut self, seed: u64) {
         self.train.seed = seed;

@@ -3,10 +3,16 @@
 //! device the same function is built from standard candle ops, so a CUDA build needs no change
 //! outside this file. Nothing else in the crate matches on `Storage::Cpu` or calls a custom op.
 
-use candle_core::{Result, Storage, Tensor};
+use candle_core::{Device, Result, Storage, Tensor};
 
 use super::ops::{AddBias, AddBiasRelu, BceFromLogProb, LogSigmoid};
 use crate::numerics::MAX_LOG_PROB;
+
+/// The device the chain runs on. The CPU today; a CUDA build chooses its device here, and every
+/// function below already has a path for it.
+pub fn device() -> Device {
+    Device::Cpu
+}
 
 /// ln σ(x), element-wise.
 pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {

@@ -60,7 +60,7 @@ impl FunnelModel {
     }
 
     fn build(p: &Pipeline, enc: &Encoders, embedding_std: f64) -> Result<Self> {
-        let dev = Device::Cpu;
+        let dev = super::backend::device();
         let seed = p.train.seed;
         let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
         let initial_state = p.train.embedding_optimizer.initial_accumulator as f32;
@@ -187,32 +187,50 @@ impl FunnelModel {
     }
 
     /// One forward pass. With `dropout` (one stream per stage), training mode; without,
-    /// inference. The stages' encoders run side by side (they read only the input); transfers
-    /// and heads then run in funnel order, so a parent's representation is ready for its child.
+    /// inference. Stages run side by side as far as the funnel allows: each stage's encoder reads
+    /// only the input, and a stage without a transfer finishes (head included) in the same task.
+    /// Transfers and their heads then run in funnel order, so a parent's representation is ready
+    /// for its child.
     pub fn forward(&self, x: &Tensor, dropout: Option<&mut [Rng]>) -> Result<ChainOutput> {
         let mut modes: Vec<Mode<'_>> = match dropout {
             Some(rngs) => rngs.iter_mut().map(Mode::Train).collect(),
             None => (0..self.stages.len()).map(|_| Mode::Infer).collect(),
         };
-        let encoded = self
+        let first = self
             .stages
             .par_iter()
             .zip(modes.par_iter_mut())
-            .map(|(s, mode)| s.tower.encoder.forward(x, mode))
-            .collect::<candle_core::Result<Vec<Tensor>>>()?;
+            .map(|(s, mode)| {
+                let h = s.tower.encoder.forward(x, mode)?;
+                let logit = match s.transfer {
+                    None => Some(s.tower.head.forward(&h, mode)?),
+                    Some(_) => None,
+                };
+                Ok((h, logit))
+            })
+            .collect::<candle_core::Result<Vec<(Tensor, Option<Tensor>)>>>()?;
         let mut hidden: Vec<Tensor> = Vec::with_capacity(self.stages.len());
         let mut stage_logits = Vec::with_capacity(self.stages.len());
-        for ((k, s), (h, mode)) in self
+        for ((k, s), ((h, logit), mode)) in self
             .stages
             .iter()
             .enumerate()
-            .zip(encoded.into_iter().zip(modes.iter_mut()))
+            .zip(first.into_iter().zip(modes.iter_mut()))
         {
-            let h = match (&s.transfer, self.funnel.parent(k)) {
-                (Some(t), Some(parent)) => t.forward(&h, &hidden[parent], mode)?,
-                _ => h,
+            let (h, logit) = match (&s.transfer, self.funnel.parent(k), logit) {
+                (_, _, Some(logit)) => (h, logit),
+                (Some(t), Some(parent), None) => {
+                    let h = t.forward(&h, &hidden[parent], mode)?;
+                    let logit = s.tower.head.forward(&h, mode)?;
+                    (h, logit)
+                }
+                _ => {
+                    return Err(crate::error::Error::Internal(format!(
+                        "stage {k} has a transfer but no parent"
+                    )));
+                }
             };
-            stage_logits.push(s.tower.head.forward(&h, mode)?);
+            stage_logits.push(logit);
             hidden.push(h);
         }
         Ok(ChainOutput {

@@ -346,3 +346,57 @@ fn gzip_csv_and_parquet_sources() {
         m["test"][0]
     );
 }
+
+/// metrics.json reads back into the library's type unchanged, names each stage's parent (the
+/// rows its conditional block uses) and records each stage's training loss per epoch.
+#[test]
+fn metrics_json_reads_back_and_names_parents() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let text = std::fs::read_to_string(s.path("run/metrics.json")).expect("metrics.json");
+    let m: funnel::metrics::RunMetrics = serde_json::from_str(&text).expect("reads back");
+    let raw: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(serde_json::to_value(&m).expect("value"), raw);
+    let test = m.test.expect("test split");
+    assert_eq!(test[0].parent, None);
+    assert_eq!(test[1].parent.as_deref(), Some("click"));
+    let first = &m.history[0].train_stage_loss;
+    let names: Vec<&str> = first.iter().map(|l| l.stage.as_str()).collect();
+    assert_eq!(names, ["click", "conversion"]);
+    // Both stages weigh 1, so the total is the sum of the stage terms (batch means of both).
+    let sum: f64 = first.iter().map(|l| l.loss).sum();
+    assert!(
+        (sum - m.history[0].train_loss).abs() < 1e-4 * sum,
+        "{sum} vs {}",
+        m.history[0].train_loss
+    );
+}
+
+/// The `naive` preset trains from YAML alone and is evaluated both ways like every model.
+#[test]
+fn naive_preset_trains_and_prints_both_spaces() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+    s.write(
+        "pipeline.yaml",
+        &text.replace(
+            "train:\n  epochs",
+            "model: { preset: naive }\ntrain:\n  epochs",
+        ),
+    );
+    let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
+    ok(&o);
+    let out = stdout(&o);
+    assert!(
+        out.contains("cumulative  P(conversion)        all rows"),
+        "{out}"
+    );
+    assert!(
+        out.contains("conditional P(conversion|click)  reached click"),
+        "{out}"
+    );
+    let stored = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("stored");
+    assert!(stored.contains("preset: naive"), "{stored}");
+}
