@@ -1,122 +1,238 @@
-//! The training loss, from the chain's logits and a batch's labels, in log space: each stage's
-//! term is its supervision's weight times the mean, over its rows, of the binary cross-entropy of
-//! its target probability. Nothing here takes the log of a product or divides by a probability.
+//! The training loss, from the chain's logits and a batch's labels, in log space. Each stage's
+//! loss is the sum of its supervision's terms (weight · weighted mean, over the term's rows, of
+//! the binary cross-entropy of the term's target probability), plus AITM's calibrator when the
+//! funnel has one. Nothing here takes the log of a product; the only division by a probability
+//! is the inverse-propensity weight, which is floored, capped and detached.
 
 use candle_core::{Device, Tensor};
 
 use crate::error::Result;
-use crate::funnel::{Funnel, Prediction, Rows};
+use crate::funnel::{Funnel, Output, Prediction, Rows, Term, Weighting};
 use crate::model::backend::{bce_from_log_prob, log_sigmoid};
 
 /// A batch's labels as the loss reads them.
 pub struct Targets {
     /// Cumulative "reached" labels, rows x stages.
     labels: Tensor,
-    /// Which rows each stage's term averages over (rows x stages, 0/1), when some stage uses
-    /// only the rows that reached its parent; `None` means every row for every stage.
-    mask: Option<Tensor>,
 }
 
 impl Targets {
     /// `labels` is row-major, rows x stages (a `Batch`'s labels).
     pub fn new(funnel: &Funnel, labels: &[f32], rows: usize, dev: &Device) -> Result<Self> {
-        let k = funnel.len();
-        let masked = funnel
-            .order()
-            .filter(|&s| funnel.supervision(s).rows == Rows::ReachedParent)
-            .filter_map(|s| funnel.parent(s).map(|p| (s, p)))
-            .collect::<Vec<_>>();
-        let mask = if masked.is_empty() {
-            None
-        } else {
-            let mut m = vec![1f32; rows * k];
-            for (m, y) in m.chunks_exact_mut(k).zip(labels.chunks_exact(k)) {
-                for &(s, p) in &masked {
-                    m[s] = y[p];
-                }
-            }
-            Some(Tensor::from_vec(m, (rows, k), dev)?)
-        };
         Ok(Targets {
-            labels: Tensor::from_slice(labels, (rows, k), dev)?,
-            mask,
+            labels: Tensor::from_slice(labels, (rows, funnel.len()), dev)?,
         })
     }
 }
 
 /// The loss of one batch.
 pub struct Loss {
-    /// Σ_k w_k · L_k, a scalar.
+    /// Σ_k L_k, a scalar.
     pub total: Tensor,
-    /// L_k per stage (before its weight), shape (stages).
+    /// L_k per stage: the sum of its weighted terms (and its calibrator term), shape (stages).
     pub stages: Tensor,
 }
 
-/// The per-stage log-probabilities the loss and every evaluation share: ln q (rows x stages)
-/// from the logits, and ln p = ln q · A with A the funnel's ancestor matrix (for a chain, a
-/// cumulative sum: ln p_k = Σ_{j ≤ k} ln q_j).
+/// The per-stage log-probabilities (ln q, ln p), each rows x stages, from the logits. Conditional
+/// logits: ln q = ln σ(z), ln p = ln q · A with A the funnel's ancestor matrix (for a chain, a
+/// cumulative sum). Cumulative logits: ln p = ln σ(z), ln q = min(ln p − ln p_parent, 0) with the
+/// parents' columns taken by the parent matrix.
 pub fn log_probs(funnel: &Funnel, logits: &Tensor) -> Result<(Tensor, Tensor)> {
     let k = funnel.len();
-    let log_q = log_sigmoid(logits)?;
-    let a = Tensor::from_vec(funnel.ancestor_matrix(), (k, k), logits.device())?;
-    let log_p = log_q.matmul(&a)?;
-    Ok((log_q, log_p))
+    let dev = logits.device();
+    let log_s = log_sigmoid(logits)?;
+    Ok(match funnel.output() {
+        Output::Conditional => {
+            let a = Tensor::from_vec(funnel.ancestor_matrix(), (k, k), dev)?;
+            let log_p = log_s.matmul(&a)?;
+            (log_s, log_p)
+        }
+        Output::Cumulative => {
+            let parent = Tensor::from_vec(funnel.parent_matrix(), (k, k), dev)?;
+            let log_parent = log_s.matmul(&parent)?;
+            // min(ln p − ln p_parent, 0) = −relu(ln p_parent − ln p).
+            let log_q = (log_parent - &log_s)?.relu()?.neg()?;
+            (log_q, log_s)
+        }
+    })
 }
 
 /// The loss of a batch from the chain's logits (rows x stages).
 pub fn funnel_loss(funnel: &Funnel, logits: &Tensor, t: &Targets) -> Result<Loss> {
     let (log_q, log_p) = log_probs(funnel, logits)?;
-    let target = if funnel
-        .order()
-        .all(|s| funnel.supervision(s).target == Prediction::Cumulative)
-    {
-        log_p
-    } else {
-        let columns = funnel
+    if funnel.is_plain_entire_space() {
+        // ESMM: one batched BCE over every stage's cumulative probability.
+        let per_row = bce_from_log_prob(&log_p, &t.labels)?;
+        let weights: Vec<f32> = funnel
             .order()
-            .map(|s| match funnel.supervision(s).target {
-                Prediction::Cumulative => log_p.narrow(1, s, 1),
-                Prediction::Conditional => log_q.narrow(1, s, 1),
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Tensor::cat(&columns, 1)?
+            .map(|s| funnel.supervision(s).terms[0].weight as f32)
+            .collect();
+        let w = Tensor::from_vec(weights, funnel.len(), logits.device())?;
+        let stages = per_row.mean(0)?.mul(&w)?;
+        let total = stages.sum_all()?;
+        return Ok(Loss { total, stages });
+    }
+    let rows = logits.dim(0)?;
+    let p = match funnel.calibrator() {
+        Some(_) => Some(log_p.exp()?),
+        None => None,
     };
-    let per_row = bce_from_log_prob(&target, &t.labels)?;
-    let stages = match &t.mask {
-        None => per_row.mean(0)?,
-        Some(m) => {
-            // Mean over each stage's rows; a stage none of whose rows are in the batch adds 0.
-            let counts = m.sum(0)?.maximum(1.0)?;
-            (per_row * m)?.sum(0)?.div(&counts)?
+    let mut stages = Vec::with_capacity(funnel.len());
+    for s in funnel.order() {
+        let mut value = Tensor::zeros((), logits.dtype(), logits.device())?;
+        for term in &funnel.supervision(s).terms {
+            if term.weight != 0.0 {
+                let v = term_value(funnel, s, term, &log_q, &log_p, &t.labels, rows)?;
+                value = (value + v.affine(term.weight, 0.0)?)?;
+            }
+        }
+        if let (Some(lambda), Some(p), Some(parent)) = (funnel.calibrator(), &p, funnel.parent(s)) {
+            // AITM: λ · mean over rows of max(p_k − p_parent, 0).
+            let excess = (p.narrow(1, s, 1)? - p.narrow(1, parent, 1)?)?.relu()?;
+            value = (value + excess.mean_all()?.affine(lambda, 0.0)?)?;
+        }
+        stages.push(value);
+    }
+    let stages = Tensor::stack(&stages, 0)?;
+    let total = stages.sum_all()?;
+    Ok(Loss { total, stages })
+}
+
+/// One term of stage `s`, before its weight: Σ_i m_i w_i l_i / normaliser, with l_i the BCE of
+/// the target probability, m_i the row mask (1, or whether the row reached the parent) and w_i
+/// the row weight (1, or the detached inverse propensity).
+fn term_value(
+    funnel: &Funnel,
+    s: usize,
+    term: &Term,
+    log_q: &Tensor,
+    log_p: &Tensor,
+    labels: &Tensor,
+    rows: usize,
+) -> Result<Tensor> {
+    let target = match term.target {
+        Prediction::Cumulative => log_p.narrow(1, s, 1)?,
+        Prediction::Conditional => log_q.narrow(1, s, 1)?,
+    };
+    let l = bce_from_log_prob(
+        &target.contiguous()?,
+        &labels.narrow(1, s, 1)?.contiguous()?,
+    )?;
+    let parent = funnel.parent(s);
+    let mask = match (term.rows, parent) {
+        (Rows::ReachedParent, Some(p)) => Some(labels.narrow(1, p, 1)?),
+        _ => None,
+    };
+    let weights = match (term.weighting, parent) {
+        (Weighting::InversePropensity(ps), Some(p)) => {
+            let propensity = log_p.narrow(1, p, 1)?.exp()?.detach();
+            Some(
+                propensity
+                    .maximum(ps.floor)?
+                    .recip()?
+                    .minimum(ps.max_weight)?,
+            )
+        }
+        _ => None,
+    };
+    let (weighted, normaliser) = match (&mask, &weights) {
+        (None, None) => return Ok(l.mean_all()?),
+        (Some(m), None) => ((&l * m)?, m.sum_all()?.maximum(1.0)?),
+        (m, Some(w)) => {
+            let mw = match m {
+                Some(m) => (m * w)?,
+                None => w.clone(),
+            };
+            let self_normalised = matches!(
+                term.weighting,
+                Weighting::InversePropensity(ps) if ps.self_normalised
+            );
+            let normaliser = if self_normalised {
+                mw.sum_all()?.maximum(1e-12)?
+            } else {
+                Tensor::new(rows as f32, l.device())?
+            };
+            ((&l * mw)?, normaliser)
         }
     };
-    let weights: Vec<f32> = funnel
-        .order()
-        .map(|s| funnel.supervision(s).weight as f32)
-        .collect();
-    let w = Tensor::from_vec(weights, funnel.len(), logits.device())?;
-    let total = stages.mul(&w)?.sum_all()?;
-    Ok(Loss { total, stages })
+    Ok(weighted.sum_all()?.div(&normaliser)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::funnel::Supervision;
-    use crate::numerics::{log_sigmoid as ls, log1mexp};
+    use crate::funnel::{Propensity, Supervision};
+    use crate::numerics::{MAX_LOG_PROB, log_sigmoid as ls, log1mexp};
     use candle_core::Var;
 
-    fn funnel(target: Prediction, rows: Rows, weights: &[f64]) -> Funnel {
-        Funnel::chain(weights.len(), |k| Supervision {
-            target: if k == 0 {
-                Prediction::Cumulative
-            } else {
-                target
-            },
-            rows: if k == 0 { Rows::All } else { rows },
-            weight: weights[k],
-        })
-        .unwrap()
+    const IPS: Propensity = Propensity {
+        floor: 0.05,
+        max_weight: 8.0,
+        self_normalised: false,
+    };
+
+    fn chain(terms: impl Fn(usize) -> Vec<Term>, k: usize) -> Funnel {
+        Funnel::chain(k, |s| Supervision { terms: terms(s) }).unwrap()
+    }
+
+    /// The funnels of every preset the config expands into, on three stages, with unequal
+    /// weights so that a misplaced weight shows.
+    fn presets() -> Vec<(&'static str, Funnel)> {
+        use Prediction::{Conditional, Cumulative};
+        use Rows::{All, ReachedParent};
+        let w = [1.0, 0.7, 1.3];
+        let ips = |prop: Propensity| {
+            move |s: usize| {
+                if s == 0 {
+                    vec![Term::unit(Cumulative, All, w[s])]
+                } else {
+                    vec![
+                        Term {
+                            target: Conditional,
+                            rows: ReachedParent,
+                            weighting: Weighting::InversePropensity(prop),
+                            weight: 0.5 * w[s],
+                        },
+                        Term::unit(Cumulative, All, 0.4 * w[s]),
+                    ]
+                }
+            }
+        };
+        let entire = |s: usize| vec![Term::unit(Cumulative, All, w[s])];
+        vec![
+            ("esmm", chain(entire, 3)),
+            (
+                "naive",
+                chain(
+                    |s| {
+                        if s == 0 {
+                            vec![Term::unit(Cumulative, All, w[s])]
+                        } else {
+                            vec![Term::unit(Conditional, ReachedParent, w[s])]
+                        }
+                    },
+                    3,
+                ),
+            ),
+            ("division", chain(entire, 3).with_output(Output::Cumulative)),
+            (
+                "aitm",
+                chain(entire, 3)
+                    .with_output(Output::Cumulative)
+                    .with_calibrator(Some(0.6)),
+            ),
+            ("escm2_ips", chain(ips(IPS), 3)),
+            (
+                "escm2_ips self-normalised",
+                chain(
+                    ips(Propensity {
+                        self_normalised: true,
+                        ..IPS
+                    }),
+                    3,
+                ),
+            ),
+        ]
     }
 
     fn loss_and_grad(f: &Funnel, z: &[f32], y: &[f32], rows: usize) -> (f64, Vec<f64>) {
@@ -136,53 +252,99 @@ mod tests {
         )
     }
 
-    /// An independent f64 reference of the loss, written from the formulas.
-    fn reference(f: &Funnel, z: &[f64], y: &[f32], rows: usize) -> f64 {
+    /// (ln q, ln p) of one row in f64, from the formulas.
+    fn row_probs(f: &Funnel, z: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (mut lq, mut lp) = (Vec::new(), Vec::new());
+        for s in f.order() {
+            let parent = f.parent(s).map_or(0.0, |p| lp[p]);
+            let (q, p) = match f.output() {
+                Output::Conditional => (ls(z[s]), parent + ls(z[s])),
+                Output::Cumulative => ((ls(z[s]) - parent).min(0.0), ls(z[s])),
+            };
+            lq.push(q);
+            lp.push(p);
+        }
+        (lq, lp)
+    }
+
+    /// An independent f64 reference of the loss, written from the formulas in
+    /// FAMILY-NOTES.md. The propensities come from `zw`, held fixed (they are detached in the
+    /// model), so finite differences of this function are the model's gradient.
+    fn reference(f: &Funnel, z: &[f64], zw: &[f64], y: &[f32], rows: usize) -> f64 {
         let k = f.len();
-        let bce =
-            |s: f64, y: f64| -(y * s + (1.0 - y) * log1mexp(s.min(crate::numerics::MAX_LOG_PROB)));
+        let bce = |s: f64, y: f64| {
+            let s = s.min(MAX_LOG_PROB);
+            -(y * s + (1.0 - y) * log1mexp(s))
+        };
         let mut total = 0.0;
         for s in 0..k {
-            let sup = f.supervision(s);
-            let (mut sum, mut n) = (0.0, 0.0);
-            for r in 0..rows {
-                let zr = &z[r * k..(r + 1) * k];
-                let yr = &y[r * k..(r + 1) * k];
-                if sup.rows == Rows::ReachedParent && f.parent(s).is_some_and(|p| yr[p] == 0.0) {
-                    continue;
+            for term in &f.supervision(s).terms {
+                let (mut num, mut wsum, mut n) = (0.0f64, 0.0f64, 0.0f64);
+                for r in 0..rows {
+                    let yr = &y[r * k..(r + 1) * k];
+                    let parent = f.parent(s);
+                    if term.rows == Rows::ReachedParent && parent.is_some_and(|p| yr[p] == 0.0) {
+                        continue;
+                    }
+                    let (lq, lp) = row_probs(f, &z[r * k..(r + 1) * k]);
+                    let w = match (term.weighting, parent) {
+                        (Weighting::InversePropensity(ps), Some(p)) => {
+                            let (_, lpw) = row_probs(f, &zw[r * k..(r + 1) * k]);
+                            (1.0 / lpw[p].exp().max(ps.floor)).min(ps.max_weight)
+                        }
+                        _ => 1.0,
+                    };
+                    let target = match term.target {
+                        Prediction::Cumulative => lp[s],
+                        Prediction::Conditional => lq[s],
+                    };
+                    num += w * bce(target, yr[s] as f64);
+                    wsum += w;
+                    n += 1.0;
                 }
-                let log_q = ls(zr[s]);
-                let log_p: f64 = std::iter::once(s)
-                    .chain(f.ancestors(s))
-                    .map(|j| ls(zr[j]))
-                    .sum();
-                let target = match sup.target {
-                    Prediction::Cumulative => log_p,
-                    Prediction::Conditional => log_q,
+                let den = match (term.weighting, term.rows, f.parent(s)) {
+                    (Weighting::InversePropensity(ps), _, Some(_)) => {
+                        if ps.self_normalised {
+                            wsum.max(1e-12)
+                        } else {
+                            rows as f64
+                        }
+                    }
+                    (_, Rows::ReachedParent, Some(_)) => n.max(1.0),
+                    _ => rows as f64,
                 };
-                sum += bce(target, yr[s] as f64);
-                n += 1.0;
+                total += term.weight * num / den;
             }
-            total += sup.weight * if n > 0.0 { sum / n } else { 0.0 };
+            if let (Some(lambda), Some(p)) = (f.calibrator(), f.parent(s)) {
+                let mut excess = 0.0;
+                for r in 0..rows {
+                    let (_, lp) = row_probs(f, &z[r * k..(r + 1) * k]);
+                    excess += (lp[s].exp() - lp[p].exp()).max(0.0);
+                }
+                total += lambda * excess / rows as f64;
+            }
         }
         total
     }
 
     fn batch() -> (Vec<f32>, Vec<f32>, usize) {
-        // Three stages, four rows; labels are cumulative.
+        // Three stages, five rows; labels are cumulative. Some rows have z_k > z_parent, so
+        // cumulative heads violate the order there and the calibrator is active.
         let z = vec![
             0.3, -1.2, 2.5, //
             -0.7, 0.4, -2.0, //
             1.5, 1.1, 0.2, //
-            -2.2, -0.3, 0.9,
+            -2.2, -0.3, 0.9, //
+            -3.5, -0.1, -0.4,
         ];
         let y = vec![
             1.0, 1.0, 0.0, //
             1.0, 0.0, 0.0, //
             1.0, 1.0, 1.0, //
-            0.0, 0.0, 0.0,
+            0.0, 0.0, 0.0, //
+            1.0, 1.0, 0.0,
         ];
-        (z, y, 4)
+        (z, y, 5)
     }
 
     #[test]
@@ -190,88 +352,156 @@ mod tests {
         // python3: import math; s=lambda z: 1/(1+math.exp(-z)); p1=s(0.5); p2=p1*s(-1.0)
         // -(math.log(p1)) - math.log(1-p2)  # labels: stage 1 = 1, stage 2 = 0
         // = 0.47407698418010663 + 0.18320806636160125 = 0.6572850505417078
-        let f = funnel(Prediction::Cumulative, Rows::All, &[1.0, 1.0]);
+        let f = chain(
+            |_| vec![Term::unit(Prediction::Cumulative, Rows::All, 1.0)],
+            2,
+        );
         let (l, _) = loss_and_grad(&f, &[0.5, -1.0], &[1.0, 0.0], 1);
         assert!((l - 0.657_285_05).abs() < 1e-6, "{l}");
     }
 
-    /// Every supervision the presets use: value equal to the f64 reference, gradient equal to
-    /// its finite differences.
     #[test]
-    fn every_supervision_matches_reference_and_finite_differences() {
+    fn ips_and_calibrator_values_by_hand() {
+        // Two stages, two rows, cumulative logits (AITM) z = [[1, 2], [0, -1]], labels
+        // [[1, 1], [0, 0]]. python3:
+        //   s=lambda z: 1/(1+math.exp(-z)); p=[[s(1),s(2)],[s(0),s(-1)]]
+        //   bce=lambda p,y: -(y*math.log(p)+(1-y)*math.log(1-p))
+        //   sum(bce(p[r][k],[[1,1],[0,0]][r][k]) for r in (0,1) for k in (0,1))/2
+        //     + 0.6*(max(p[0][1]-p[0][0],0)+max(p[1][1]-p[1][0],0))/2
+        //   = 0.7232992833196817 + 0.6 * 0.07486924967393871 = 0.768220833124045
+        let f = chain(
+            |_| vec![Term::unit(Prediction::Cumulative, Rows::All, 1.0)],
+            2,
+        )
+        .with_output(Output::Cumulative)
+        .with_calibrator(Some(0.6));
+        let (l, _) = loss_and_grad(&f, &[1.0, 2.0, 0.0, -1.0], &[1.0, 1.0, 0.0, 0.0], 2);
+        assert!((l - 0.768_220_83).abs() < 1e-5, "{l}");
+        // ESCM² IPS on stage 2 only, conditional logits z = [[0, 1], [-1, 0]], labels
+        // [[1, 1], [1, 0]], floor 0.05, cap 8: w_r = 1 / σ(z_r1), term = Σ_r w_r bce(σ(z_r2)) / 2.
+        //   (1/s(0)*bce(s(1),1) + 1/s(-1)*bce(s(0),0))/2
+        //   = (2*0.3132616875182228 + 3.7182818284590455*0.6931471805599453)/2
+        //   = 1.6019199704800555
+        let f = chain(
+            |s| {
+                if s == 0 {
+                    vec![]
+                } else {
+                    vec![Term {
+                        target: Prediction::Conditional,
+                        rows: Rows::ReachedParent,
+                        weighting: Weighting::InversePropensity(IPS),
+                        weight: 1.0,
+                    }]
+                }
+            },
+            2,
+        );
+        let (l, _) = loss_and_grad(&f, &[0.0, 1.0, -1.0, 0.0], &[1.0, 1.0, 1.0, 0.0], 2);
+        assert!((l - 1.601_919_97).abs() < 1e-5, "{l}");
+    }
+
+    /// Every preset: value equal to the f64 reference, gradient equal to its finite
+    /// differences (propensities held fixed, as the model detaches them).
+    #[test]
+    fn every_preset_matches_reference_and_finite_differences() {
         let (z, y, rows) = batch();
-        for (target, rows_kind) in [
-            (Prediction::Cumulative, Rows::All),
-            (Prediction::Conditional, Rows::ReachedParent),
-            (Prediction::Conditional, Rows::All),
-            (Prediction::Cumulative, Rows::ReachedParent),
-        ] {
-            let f = funnel(target, rows_kind, &[1.0, 0.5, 2.0]);
+        let z64: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+        for (name, f) in presets() {
             let (l, g) = loss_and_grad(&f, &z, &y, rows);
-            let z64: Vec<f64> = z.iter().map(|&v| v as f64).collect();
-            let want = reference(&f, &z64, &y, rows);
+            let want = reference(&f, &z64, &z64, &y, rows);
             assert!(
-                (l - want).abs() < 1e-5,
-                "{target:?}/{rows_kind:?}: {l} vs {want}"
+                (l - want).abs() < 1e-5 * (1.0 + want),
+                "{name}: {l} vs {want}"
             );
             for j in 0..z.len() {
                 let h = 1e-5;
                 let (mut up, mut down) = (z64.clone(), z64.clone());
                 up[j] += h;
                 down[j] -= h;
-                let fd =
-                    (reference(&f, &up, &y, rows) - reference(&f, &down, &y, rows)) / (2.0 * h);
+                let fd = (reference(&f, &up, &z64, &y, rows)
+                    - reference(&f, &down, &z64, &y, rows))
+                    / (2.0 * h);
                 assert!(
                     (fd - g[j]).abs() < 1e-4,
-                    "{target:?}/{rows_kind:?} dz{j}: {fd} vs {}",
+                    "{name} dz{j}: fd {fd} vs {}",
                     g[j]
                 );
             }
         }
     }
 
-    /// The conditional term of a stage reads only the rows that reached its parent: changing a
-    /// logit of a row that did not reach the parent leaves it unchanged, and no weight is dead.
+    /// A conditional term on the rows that reached the parent reads only those rows.
     #[test]
     fn naive_conditional_term_ignores_unreached_rows() {
         let (z, y, rows) = batch();
-        let f = funnel(
-            Prediction::Conditional,
-            Rows::ReachedParent,
-            &[0.0, 1.0, 0.0],
+        let f = chain(
+            |s| {
+                let w = if s == 1 { 1.0 } else { 0.0 };
+                vec![Term::unit(Prediction::Conditional, Rows::ReachedParent, w)]
+            },
+            3,
         );
         let (_, g) = loss_and_grad(&f, &z, &y, rows);
-        // Stage 1 (index 1) term: rows 0, 1, 2 reached stage 0; row 3 did not.
+        // Stage 1's term: rows 0, 1, 2 and 4 reached stage 0; row 3 did not.
         assert_eq!(g[3 * 3 + 1], 0.0);
-        assert!(g[1] != 0.0 && g[4] != 0.0 && g[7] != 0.0);
-        // Only stage 1's logits matter to it.
+        assert!([0, 1, 2, 4].iter().all(|&r| g[r * 3 + 1] != 0.0));
         for r in 0..rows {
             assert_eq!(g[r * 3], 0.0);
             assert_eq!(g[r * 3 + 2], 0.0);
         }
     }
 
-    /// Each stage's weight reaches the gradient: doubling one weight changes the gradient of the
-    /// logits that stage reads (a term multiplied by zero would not).
+    /// No dead term: doubling any one term's weight (or the calibrator's λ) changes the
+    /// gradient. (A published ESCM² multiplies its counterfactual loss by zero.)
     #[test]
-    fn every_weight_reaches_the_gradient() {
+    fn every_term_reaches_the_gradient() {
         let (z, y, rows) = batch();
-        for preset in [
-            (Prediction::Cumulative, Rows::All),
-            (Prediction::Conditional, Rows::ReachedParent),
-        ] {
-            let (_, base) =
-                loss_and_grad(&funnel(preset.0, preset.1, &[1.0, 1.0, 1.0]), &z, &y, rows);
-            for s in 0..3 {
-                let mut w = [1.0, 1.0, 1.0];
-                w[s] = 2.0;
-                let (_, g) = loss_and_grad(&funnel(preset.0, preset.1, &w), &z, &y, rows);
-                let moved = (0..rows).any(|r| (g[r * 3 + s] - base[r * 3 + s]).abs() > 1e-6);
-                assert!(
-                    moved,
-                    "{preset:?}: stage {s}'s weight does not reach the gradient"
-                );
+        for (name, f) in presets() {
+            let (_, base) = loss_and_grad(&f, &z, &y, rows);
+            let mut variants: Vec<(String, Funnel)> = Vec::new();
+            for s in f.order() {
+                for t in 0..f.supervision(s).terms.len() {
+                    let nodes: Vec<_> = f.nodes().to_vec();
+                    let mut nodes = nodes;
+                    nodes[s].supervision.terms[t].weight *= 2.0;
+                    let g = Funnel::new(nodes)
+                        .unwrap()
+                        .with_output(f.output())
+                        .with_calibrator(f.calibrator());
+                    variants.push((format!("stage {s} term {t}"), g));
+                }
             }
+            if let Some(l) = f.calibrator() {
+                variants.push((
+                    "calibrator".into(),
+                    f.clone().with_calibrator(Some(2.0 * l)),
+                ));
+            }
+            for (what, v) in variants {
+                let (_, g) = loss_and_grad(&v, &z, &y, rows);
+                let moved = g.iter().zip(&base).any(|(a, b)| (a - b).abs() > 1e-6);
+                assert!(moved, "{name}: {what} does not reach the gradient");
+            }
+        }
+    }
+
+    /// Every term is a mean, not a sum: the same batch twice over gives the same loss (a
+    /// calibrator summed over rows would double).
+    #[test]
+    fn loss_does_not_grow_with_the_batch() {
+        let (z, y, rows) = batch();
+        let (z2, y2) = (
+            [z.clone(), z.clone()].concat(),
+            [y.clone(), y.clone()].concat(),
+        );
+        for (name, f) in presets() {
+            let (once, _) = loss_and_grad(&f, &z, &y, rows);
+            let (twice, _) = loss_and_grad(&f, &z2, &y2, 2 * rows);
+            assert!(
+                (once - twice).abs() < 1e-5 * once,
+                "{name}: {once} vs {twice}"
+            );
         }
     }
 }

@@ -86,6 +86,16 @@ pub enum ModelPreset {
     /// The classic conversion model: stage 1 on all rows, every later stage's conditional q_k on
     /// the rows that reached its parent only (the sample selection bias ESMM removes).
     Naive,
+    /// The ESMM paper's DIVISION baseline: towers give the cumulative p_k directly, each
+    /// supervised on all rows; the conditional is p_k / p_parent clipped to [0, 1].
+    Division,
+    /// AITM (Xi et al., KDD 2021): cumulative p_k directly, an attention-based transfer from
+    /// each stage's parent's representation, and the behavioural expectation calibrator.
+    Aitm,
+    /// ESCM² with inverse propensity weighting (Wang et al., SIGIR 2022): ESMM's entire-space
+    /// terms plus a counterfactual term on each conditional, weighted by the inverse of the
+    /// parent's predicted probability.
+    Escm2Ips,
 }
 
 impl ModelPreset {
@@ -93,6 +103,9 @@ impl ModelPreset {
         match self {
             ModelPreset::Esmm => "esmm",
             ModelPreset::Naive => "naive",
+            ModelPreset::Division => "division",
+            ModelPreset::Aitm => "aitm",
+            ModelPreset::Escm2Ips => "escm2_ips",
         }
     }
 }

@@ -70,12 +70,22 @@ pub struct TowerSpec {
     pub dropout: f64,
 }
 
+/// A block through which a stage reads its parent's representation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferSpec {
+    /// AITM's information transfer: an info layer on the parent's representation, then
+    /// attention over [own, transferred].
+    Aitm,
+}
+
 /// One funnel stage. Its position in `Pipeline::stages` is its id.
 #[derive(Debug, Clone)]
 pub struct StageSpec {
     pub name: String,
     pub label: LabelSpec,
     pub tower: TowerSpec,
+    /// Set by the model preset (`aitm`) for every stage that has a parent.
+    pub transfer: Option<TransferSpec>,
     /// Column of the true conditional probability, when the data is synthetic.
     pub truth: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! The funnel graph: one node per stage in causal order, each naming its parent. Every question
 //! of the form "which stage comes before k" is answered here, never re-derived as `k - 1`.
 
-use super::supervision::{Prediction, Rows, Supervision};
+use super::supervision::{Output, Prediction, Rows, Supervision, Term, Weighting};
 
 /// A stage's position in the funnel (its index in the pipeline's stage list).
 pub type StageId = usize;
@@ -17,6 +17,10 @@ pub struct StageNode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Funnel {
     nodes: Vec<StageNode>,
+    output: Output,
+    /// AITM's behavioural expectation calibrator: λ · mean over rows of max(p_k − p_parent, 0),
+    /// added to every stage that has a parent.
+    calibrator: Option<f64>,
 }
 
 impl Funnel {
@@ -27,7 +31,46 @@ impl Funnel {
             .iter()
             .enumerate()
             .all(|(k, n)| n.parent.is_none_or(|p| p < k));
-        (ordered && !nodes.is_empty()).then_some(Funnel { nodes })
+        (ordered && !nodes.is_empty()).then_some(Funnel {
+            nodes,
+            output: Output::Conditional,
+            calibrator: None,
+        })
+    }
+
+    /// ESMM on a chain of `stages`, every stage weighing 1 (for tests across the crate).
+    #[cfg(test)]
+    pub fn esmm(stages: usize) -> Funnel {
+        Funnel::chain(stages, |_| {
+            Supervision::single(Term::unit(Prediction::Cumulative, Rows::All, 1.0))
+        })
+        .expect("a chain")
+    }
+
+    /// The same funnel whose logits mean `output`.
+    pub fn with_output(mut self, output: Output) -> Funnel {
+        self.output = output;
+        self
+    }
+
+    /// The same funnel with AITM's calibrator of weight λ (0 or `None`: off).
+    pub fn with_calibrator(mut self, lambda: Option<f64>) -> Funnel {
+        self.calibrator = lambda.filter(|&l| l > 0.0);
+        self
+    }
+
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    pub fn calibrator(&self) -> Option<f64> {
+        self.calibrator
+    }
+
+    /// True when stage k's cumulative prediction can exceed its parent's, so order violations
+    /// are worth reporting.
+    pub fn can_violate_order(&self, k: StageId) -> bool {
+        self.output == Output::Cumulative && self.parent(k).is_some()
     }
 
     /// A chain: stage k's parent is stage k - 1, every stage supervised as `supervision(k)` says.
@@ -72,12 +115,36 @@ impl Funnel {
         &self.nodes
     }
 
-    /// True when every loss term reads the cumulative probability on all rows (ESMM): the loss
-    /// then needs no row masks.
-    pub fn entire_space_only(&self) -> bool {
-        self.nodes.iter().all(|n| {
-            n.supervision.target == Prediction::Cumulative && n.supervision.rows == Rows::All
-        })
+    /// True for ESMM as the paper writes it: conditional logits, and every stage one plain
+    /// term on its cumulative probability over all rows, no calibrator. The loss then takes one
+    /// batched path.
+    pub fn is_plain_entire_space(&self) -> bool {
+        self.output == Output::Conditional
+            && self.calibrator.is_none()
+            && self.nodes.iter().all(|n| {
+                matches!(
+                    n.supervision.terms[..],
+                    [Term {
+                        target: Prediction::Cumulative,
+                        rows: Rows::All,
+                        weighting: Weighting::Unit,
+                        ..
+                    }]
+                )
+            })
+    }
+
+    /// The (stages x stages) 0/1 matrix P, row-major, with P[j][k] = 1 when j is k's parent:
+    /// a (rows x stages) matrix times P holds each stage's parent's column (zeros for the first).
+    pub fn parent_matrix(&self) -> Vec<f32> {
+        let k = self.len();
+        let mut a = vec![0f32; k * k];
+        for s in self.order() {
+            if let Some(p) = self.parent(s) {
+                a[p * k + s] = 1.0;
+            }
+        }
+        a
     }
 
     /// The (stages x stages) 0/1 matrix A, row-major, with A[j][k] = 1 when j is k or one of
@@ -102,11 +169,7 @@ mod tests {
     use super::*;
 
     fn unit(_: StageId) -> Supervision {
-        Supervision {
-            target: Prediction::Cumulative,
-            rows: Rows::All,
-            weight: 1.0,
-        }
+        Supervision::single(Term::unit(Prediction::Cumulative, Rows::All, 1.0))
     }
 
     #[test]
@@ -116,7 +179,13 @@ mod tests {
         assert_eq!(f.parent(3), Some(2));
         assert_eq!(f.ancestors(3).collect::<Vec<_>>(), vec![2, 1, 0]);
         assert_eq!(f.ancestors(0).count(), 0);
-        assert!(f.entire_space_only());
+        assert!(f.is_plain_entire_space());
+        assert!(!f.clone().with_calibrator(Some(0.6)).is_plain_entire_space());
+        assert!(!f.can_violate_order(1));
+        let f = f.with_output(Output::Cumulative);
+        assert!(!f.can_violate_order(0) && f.can_violate_order(3));
+        assert_eq!(f.parent_matrix()[2 * 4 + 3], 1.0);
+        assert_eq!(f.parent_matrix().iter().sum::<f32>(), 3.0);
         // Upper triangular ones for a chain of three.
         let f = Funnel::chain(3, unit).unwrap();
         assert_eq!(

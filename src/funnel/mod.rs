@@ -8,4 +8,4 @@ mod supervision;
 
 pub use graph::{Funnel, StageId, StageNode};
 pub use probs::StageProbs;
-pub use supervision::{Prediction, Rows, Supervision};
+pub use supervision::{Output, Prediction, Propensity, Rows, Supervision, Term, Weighting};

@@ -2,6 +2,7 @@
 //! here once and read by the metrics, the truth evaluation and predict.
 
 use super::graph::Funnel;
+use super::supervision::Output;
 use crate::numerics::{MAX_LOG_PROB, log_sigmoid, log1mexp};
 
 /// One row's probabilities for one stage, all in log space.
@@ -18,35 +19,51 @@ pub struct StageProbs {
 }
 
 impl Funnel {
-    /// The probabilities of every stage of one row from its logits (one per stage, the logit of
-    /// the conditional q_k), exactly in f64: ln p_k = ln p_parent + ln σ(z_k).
+    /// The probabilities of every stage of one row from its logits (one per stage), exactly in
+    /// f64. Conditional logits: ln q_k = ln σ(z_k), ln p_k = ln p_parent + ln q_k. Cumulative
+    /// logits: ln p_k = ln σ(z_k), ln q_k = min(ln p_k − ln p_parent, 0) (DIVISION's
+    /// clip(p_k / p_parent, 0, 1)).
     pub fn probabilities(&self, logits: &[f32], out: &mut Vec<StageProbs>) {
         out.clear();
         for (k, &z) in self.order().zip(logits) {
             let z = z as f64;
-            let log_q = log_sigmoid(z);
-            let log_p = self.parent(k).map_or(0.0, |p| out[p].log_p) + log_q;
-            out.push(StageProbs {
-                log_q,
-                log_not_q: log_sigmoid(-z),
-                log_p,
-                // Capped like the training loss, so a saturated p gives a finite loss.
-                log_not_p: log1mexp(log_p.min(MAX_LOG_PROB)),
-            });
+            let log_parent = self.parent(k).map_or(0.0, |p| out[p].log_p);
+            let probs = match self.output() {
+                Output::Conditional => {
+                    let log_q = log_sigmoid(z);
+                    let log_p = log_parent + log_q;
+                    StageProbs {
+                        log_q,
+                        log_not_q: log_sigmoid(-z),
+                        log_p,
+                        // Capped like the training loss, so a saturated p gives a finite loss.
+                        log_not_p: log1mexp(log_p.min(MAX_LOG_PROB)),
+                    }
+                }
+                Output::Cumulative => {
+                    let log_p = log_sigmoid(z);
+                    let log_q = (log_p - log_parent).min(0.0);
+                    StageProbs {
+                        log_q,
+                        log_not_q: log1mexp(log_q.min(MAX_LOG_PROB)),
+                        log_p,
+                        log_not_p: log_sigmoid(-z),
+                    }
+                }
+            };
+            out.push(probs);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::funnel::{Funnel, Prediction, Rows, Supervision};
+    use crate::funnel::{Funnel, Output, Prediction, Rows, Supervision, Term};
 
     #[test]
     fn cumulative_product_by_hand() {
-        let f = Funnel::chain(3, |_| Supervision {
-            target: Prediction::Cumulative,
-            rows: Rows::All,
-            weight: 1.0,
+        let f = Funnel::chain(3, |_| {
+            Supervision::single(Term::unit(Prediction::Cumulative, Rows::All, 1.0))
         })
         .unwrap();
         let mut out = Vec::new();
@@ -59,5 +76,24 @@ mod tests {
         assert!((out[2].log_q.exp() - sig2).abs() < 1e-12);
         assert!((out[2].log_not_p.exp() - (1.0 - 0.25 * sig2)).abs() < 1e-12);
         assert!((out[1].log_not_q.exp() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cumulative_logits_by_hand() {
+        // p = σ(z): p1 = σ(1), p2 = σ(2) > p1 (an order violation: q2 clipped to 1), p3 = σ(-1).
+        let f = Funnel::chain(3, |_| {
+            Supervision::single(Term::unit(Prediction::Cumulative, Rows::All, 1.0))
+        })
+        .unwrap()
+        .with_output(Output::Cumulative);
+        let s = |z: f64| 1.0 / (1.0 + (-z).exp());
+        let mut out = Vec::new();
+        f.probabilities(&[1.0, 2.0, -1.0], &mut out);
+        assert!((out[0].log_p.exp() - s(1.0)).abs() < 1e-12);
+        assert!((out[0].log_q.exp() - s(1.0)).abs() < 1e-12);
+        assert_eq!(out[1].log_q, 0.0);
+        assert!((out[2].log_q.exp() - s(-1.0) / s(2.0)).abs() < 1e-12);
+        assert!((out[2].log_not_q.exp() - (1.0 - s(-1.0) / s(2.0))).abs() < 1e-12);
+        assert!((out[2].log_not_p.exp() - s(1.0)).abs() < 1e-12);
     }
 }

@@ -1,5 +1,6 @@
-//! How one stage is supervised: which of its probabilities the loss reads, on which rows, and
-//! with what weight. Model presets (`esmm`, `naive`) expand into these during validation.
+//! How one stage is supervised: a list of loss terms, each naming which of the stage's
+//! probabilities it reads, on which rows, with what row weighting and what weight. Model presets
+//! (`esmm`, `naive`, `division`, `aitm`, `escm2_ips`) expand into these during validation.
 
 /// Which prediction of a stage: the cumulative p_k = P(reach k) or the conditional
 /// q_k = P(reach k | reached the parent).
@@ -21,7 +22,7 @@ impl Prediction {
     }
 }
 
-/// The rows a stage's loss term averages over.
+/// The rows a loss term reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rows {
     /// Every row of the batch (the entire space).
@@ -31,11 +32,66 @@ pub enum Rows {
     ReachedParent,
 }
 
-/// One stage's loss term: weight · mean over `rows` of BCE(`target` probability, label).
+/// How the rows of a term are weighted and normalised.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Supervision {
+pub enum Weighting {
+    /// Every row counts once; the term is the mean over its rows.
+    Unit,
+    /// Inverse propensity (ESCM², Wang et al., SIGIR 2022): each row's loss is divided by the
+    /// parent's predicted probability (detached from the gradient), and the sum is divided by the
+    /// batch size (or, self-normalised, by the sum of the weights).
+    InversePropensity(Propensity),
+}
+
+/// Settings of an inverse-propensity weight w = min(1 / max(p̂_parent, floor), max_weight).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Propensity {
+    pub floor: f64,
+    pub max_weight: f64,
+    pub self_normalised: bool,
+}
+
+/// One loss term: weight · (weighted mean over `rows` of BCE(`target` probability, label)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Term {
     pub target: Prediction,
     pub rows: Rows,
-    /// Multiplies the term; 0 leaves the stage unsupervised (its tower still feeds later stages).
+    pub weighting: Weighting,
+    /// Multiplies the term; 0 switches it off.
     pub weight: f64,
+}
+
+impl Term {
+    /// A plain term: every row of `rows` counts once.
+    pub fn unit(target: Prediction, rows: Rows, weight: f64) -> Term {
+        Term {
+            target,
+            rows,
+            weighting: Weighting::Unit,
+            weight,
+        }
+    }
+}
+
+/// All loss terms of one stage (none: the stage is not supervised, its tower still feeds its
+/// children).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Supervision {
+    pub terms: Vec<Term>,
+}
+
+impl Supervision {
+    pub fn single(term: Term) -> Supervision {
+        Supervision { terms: vec![term] }
+    }
+}
+
+/// What a stage's logit is the logit of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The conditional q_k (ESMM): p_k = p_parent · q_k can never exceed p_parent.
+    Conditional,
+    /// The cumulative p_k directly (DIVISION, AITM): q_k = min(p_k / p_parent, 1), and p_k may
+    /// exceed p_parent (an order violation).
+    Cumulative,
 }

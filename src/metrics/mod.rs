@@ -41,6 +41,11 @@ pub struct StageMetrics {
     /// Against the true probabilities, over all rows (synthetic data only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth: Option<truth::StageTruth>,
+    /// Share of all rows whose cumulative prediction exceeds the parent's (p_k > p_parent),
+    /// for models whose logits are cumulative (DIVISION, AITM); `null` where the order cannot
+    /// be violated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_violations: Option<f64>,
 }
 
 /// Accumulates (score, label, log-likelihood) for one block.
@@ -82,11 +87,17 @@ pub fn evaluate(
     let mut cum: Vec<Acc> = (0..k).map(|_| Acc::default()).collect();
     let mut cond: Vec<Acc> = (0..k).map(|_| Acc::default()).collect();
     let mut probs: Vec<StageProbs> = Vec::with_capacity(k);
+    let mut violations = vec![0usize; k];
     for i in 0..rows {
         funnel.probabilities(&logits[i * k..(i + 1) * k], &mut probs);
         for (s, pr) in probs.iter().enumerate() {
             let y = reached[s][i];
             cum[s].push(pr.log_p, y, pr.log_p, pr.log_not_p);
+            if let Some(p) = funnel.parent(s)
+                && pr.log_p > probs[p].log_p
+            {
+                violations[s] += 1;
+            }
             if funnel.parent(s).is_none_or(|p| reached[p][i] != 0) {
                 cond[s].push(pr.log_q, y, pr.log_q, pr.log_not_q);
             }
@@ -102,6 +113,8 @@ pub fn evaluate(
             cumulative: c.finish(),
             conditional: q.finish(),
             truth: None,
+            order_violations: (funnel.can_violate_order(s) && rows > 0)
+                .then(|| violations[s] as f64 / rows as f64),
         })
         .collect()
 }
@@ -116,12 +129,7 @@ mod tests {
         // Logits 0 everywhere: q = 0.5, p2 = 0.25.
         let logits = vec![0f32; 8];
         let reached = vec![vec![1, 1, 0, 0], vec![1, 0, 0, 0]];
-        let funnel = crate::funnel::Funnel::chain(2, |_| crate::funnel::Supervision {
-            target: crate::funnel::Prediction::Cumulative,
-            rows: crate::funnel::Rows::All,
-            weight: 1.0,
-        })
-        .unwrap();
+        let funnel = crate::funnel::Funnel::esmm(2);
         let m = evaluate(&funnel, &logits, &reached, &["click".into(), "buy".into()]);
         assert_eq!(m[1].conditional.rows, 2);
         assert_eq!(m[1].conditional.positives, 1);
@@ -134,6 +142,27 @@ mod tests {
         let table = format_table("t", &m);
         assert!(
             table.contains("conditional P(buy|click)  reached click"),
+            "{table}"
+        );
+        assert_eq!(m[1].order_violations, None);
+        assert!(!table.contains("order violations"));
+    }
+
+    /// Cumulative logits can put a stage above its parent: the share of such rows is reported
+    /// and printed.
+    #[test]
+    fn order_violations_of_cumulative_heads() {
+        // Rows: (z1, z2) = (0, 1) violates, (1, 0) does not, (0, 0) ties (not a violation),
+        // (-1, 2) violates: 2 of 4.
+        let logits = vec![0.0f32, 1.0, 1.0, 0.0, 0.0, 0.0, -1.0, 2.0];
+        let reached = vec![vec![1, 1, 0, 0], vec![1, 0, 0, 0]];
+        let funnel = crate::funnel::Funnel::esmm(2).with_output(crate::funnel::Output::Cumulative);
+        let m = evaluate(&funnel, &logits, &reached, &["click".into(), "buy".into()]);
+        assert_eq!(m[0].order_violations, None);
+        assert_eq!(m[1].order_violations, Some(0.5));
+        let table = format_table("t", &m);
+        assert!(
+            table.contains("order violations (share of rows with p_k > p_parent): buy 50.00%"),
             "{table}"
         );
     }

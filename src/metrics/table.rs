@@ -50,7 +50,21 @@ pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
         "AUC",
         "logloss",
     ];
-    render(title, &head, &rows, 3)
+    let mut s = render(title, &head, &rows, 3);
+    let violations: Vec<String> = m
+        .iter()
+        .filter_map(|x| {
+            x.order_violations
+                .map(|v| format!("{} {:.2}%", x.name, 100.0 * v))
+        })
+        .collect();
+    if !violations.is_empty() {
+        s.push_str(&format!(
+            "order violations (share of rows with p_k > p_parent): {}\n",
+            violations.join(", ")
+        ));
+    }
+    s
 }
 
 /// Render a titled table: columns padded to their widest cell, those from `right_from` on

@@ -268,12 +268,7 @@ mod tests {
             .iter()
             .map(|&c| c & (r.uniform() < 0.5) as u8)
             .collect();
-        let funnel = Funnel::chain(2, |_| crate::funnel::Supervision {
-            target: crate::funnel::Prediction::Cumulative,
-            rows: crate::funnel::Rows::All,
-            weight: 1.0,
-        })
-        .unwrap();
+        let funnel = Funnel::esmm(2);
         let t = evaluate_truth(&funnel, &logits, &[first.clone(), second], &truth);
         for st in &t {
             for b in [&st.conditional, &st.cumulative] {

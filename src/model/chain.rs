@@ -5,11 +5,12 @@
 use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
+use super::aitm::AitmTransfer;
 use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
 use super::kit::{Block, Mode, ParamBuilder, Params};
 use super::tower::Tower;
 use super::transfer::Transfer;
-use crate::config::Pipeline;
+use crate::config::{Pipeline, TransferSpec};
 use crate::data::{Batch, Dataset};
 use crate::error::Result;
 use crate::features::Encoders;
@@ -97,7 +98,7 @@ impl FunnelModel {
                 })
             })
             .collect::<candle_core::Result<_>>()?;
-        Ok(FunnelModel {
+        let mut model = FunnelModel {
             store,
             stages,
             funnel: p.funnel.clone(),
@@ -107,7 +108,16 @@ impl FunnelModel {
             seed,
             initial_state,
             dev,
-        })
+        };
+        for (k, s) in p.stages.iter().enumerate() {
+            match s.transfer {
+                Some(TransferSpec::Aitm) => model.set_transfer(k, |pb, own, parent| {
+                    Ok(Box::new(AitmTransfer::new(pb, own, parent)?) as Box<dyn Transfer>)
+                })?,
+                None => {}
+            }
+        }
+        Ok(model)
     }
 
     /// Give `stage` a transfer from its parent's representation, built by `make` from a builder

@@ -99,6 +99,16 @@ impl<'a> ParamBuilder<'a> {
         self.register(name, var)
     }
 
+    /// A (rows x cols) matrix drawn from N(0, std²), from the stream `init/<key>`.
+    pub fn normal(&mut self, name: &str, rows: usize, cols: usize, std: f64) -> Result<Var> {
+        let mut rng = Rng::stream(self.seed, &format!("init/{}", self.key(name)));
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|_| (rng.normal() * std) as f32)
+            .collect();
+        let var = Var::from_vec(w, (rows, cols), self.dev)?;
+        self.register(name, var)
+    }
+
     /// A vector of `len` zeros.
     pub fn zeros(&mut self, name: &str, len: usize) -> Result<Var> {
         let var = Var::zeros(len, DType::F32, self.dev)?;

@@ -2,6 +2,7 @@
 //! kit (seeded parameter builder, blocks with a train/infer mode), with one device seam. One
 //! chain for every funnel depth; variants are chosen by the pipeline, never by copies of code.
 
+mod aitm;
 pub mod backend;
 mod chain;
 mod embedding;

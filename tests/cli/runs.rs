@@ -400,3 +400,69 @@ fn naive_preset_trains_and_prints_both_spaces() {
     let stored = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("stored");
     assert!(stored.contains("preset: naive"), "{stored}");
 }
+
+/// Every model preset trains from YAML alone on the same data and prints both spaces; presets
+/// whose logits are cumulative also report order violations, the others never do.
+#[test]
+fn every_preset_trains_from_yaml_alone() {
+    for (preset, cumulative) in [
+        ("esmm", false),
+        ("naive", false),
+        ("division", true),
+        ("aitm", true),
+        ("escm2_ips", false),
+    ] {
+        let s = Scratch::new();
+        s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+        let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+        let model = format!("model: {{ preset: {preset} }}\ntrain:\n  epochs");
+        s.write("pipeline.yaml", &text.replace("train:\n  epochs", &model));
+        let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
+        ok(&o);
+        let out = stdout(&o);
+        let test = out.split("test (best epoch").nth(1).expect("test table");
+        assert!(
+            test.contains("cumulative  P(conversion)        all rows"),
+            "{preset}: {out}"
+        );
+        assert!(
+            test.contains("conditional P(conversion|click)  reached click"),
+            "{preset}: {out}"
+        );
+        assert_eq!(
+            test.contains("order violations"),
+            cumulative,
+            "{preset}: {out}"
+        );
+        let m = metrics(&s.path("run"));
+        let conversion = &m["test"][1];
+        assert_eq!(
+            conversion["order_violations"].is_number(),
+            cumulative,
+            "{preset}"
+        );
+        let auc = conversion["cumulative"]["auc"].as_f64().expect("auc");
+        assert!(auc > 0.6, "{preset}: conversion cumulative AUC {auc}");
+    }
+}
+
+/// Settings of one preset under another preset are refused, at their key.
+#[test]
+fn preset_settings_belong_to_their_preset() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+    let model = "model: { preset: esmm, aitm: { calibrator: 0.6 } }\ntrain:\n  epochs";
+    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    let o = s.run(&["validate", "pipeline.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`model.aitm`: `model.aitm` sets `aitm`, but the preset is `esmm`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: remove `model.aitm`, or set `preset: aitm`"),
+        "{err}"
+    );
+}

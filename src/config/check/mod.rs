@@ -3,6 +3,7 @@
 //! and a hint. Every raw struct is destructured without `..`, so a new key cannot skip a check.
 
 mod features;
+mod model;
 mod sources;
 mod stages;
 mod train;
@@ -69,13 +70,12 @@ impl Checker<'_> {
             .map(|t| self.source("data.test", t))
             .transpose()?;
         self.check_splits(&train_source, &valid, &test)?;
-        let RawModel {
-            preset,
-            representation,
-        } = model;
+        let representation = model.representation;
+        let settings = self.model(&mut raw.model)?;
+        let preset = settings.preset;
         let features = self.features(features)?;
         let (categorical, numeric) = (features.categorical, features.numeric);
-        let (stages, funnel) = self.stages(&stages, preset)?;
+        let (stages, funnel) = self.stages(&stages, &settings)?;
         self.check_leakage(&categorical, &numeric, &stages, &id_column)?;
         let train = self.train(train, &stages)?;
         if train.early_stopping.is_some() && valid.is_none() {

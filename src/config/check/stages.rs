@@ -2,23 +2,49 @@
 
 use std::collections::HashSet;
 
+use super::model::ModelSettings;
 use super::{Checker, check_name};
 use crate::config::choices::{LabelMeaning, ModelPreset};
 use crate::config::pipeline::*;
 use crate::config::raw::*;
 use crate::error::{Error, Result};
-use crate::funnel::{Funnel, Prediction, Rows, Supervision};
+use crate::funnel::{Funnel, Output, Prediction, Rows, Supervision, Term, Weighting};
 
-/// What a model preset means for stage `k`: the one place a model name becomes supervision.
-fn supervision(preset: ModelPreset, k: usize, weight: f64) -> Supervision {
-    let (target, rows) = match (preset, k) {
-        (ModelPreset::Esmm, _) | (ModelPreset::Naive, 0) => (Prediction::Cumulative, Rows::All),
-        (ModelPreset::Naive, _) => (Prediction::Conditional, Rows::ReachedParent),
+/// What the model preset means for stage `k`: its loss terms and whether it reads its parent
+/// through a transfer. The one place a model name becomes supervision.
+fn expand(m: &ModelSettings, k: usize, weight: f64) -> (Supervision, Option<TransferSpec>) {
+    use Prediction::{Conditional, Cumulative};
+    use Rows::{All, ReachedParent};
+    let first = k == 0;
+    let terms = match m.preset {
+        ModelPreset::Esmm | ModelPreset::Division | ModelPreset::Aitm => {
+            vec![Term::unit(Cumulative, All, weight)]
+        }
+        ModelPreset::Naive if first => vec![Term::unit(Cumulative, All, weight)],
+        ModelPreset::Naive => vec![Term::unit(Conditional, ReachedParent, weight)],
+        ModelPreset::Escm2Ips if first => vec![Term::unit(Cumulative, All, weight)],
+        ModelPreset::Escm2Ips => vec![
+            Term {
+                target: Conditional,
+                rows: ReachedParent,
+                weighting: Weighting::InversePropensity(m.escm2.propensity),
+                weight: weight * m.escm2.counterfactual_weight,
+            },
+            Term::unit(Cumulative, All, weight * m.escm2.global_weight),
+        ],
     };
-    Supervision {
-        target,
-        rows,
-        weight,
+    let transfer = (m.preset == ModelPreset::Aitm && !first).then_some(TransferSpec::Aitm);
+    (Supervision { terms }, transfer)
+}
+
+/// What the logits mean and whether the calibrator is on, by preset.
+fn funnel_kind(m: &ModelSettings) -> (Output, Option<f64>) {
+    match m.preset {
+        ModelPreset::Esmm | ModelPreset::Naive | ModelPreset::Escm2Ips => {
+            (Output::Conditional, None)
+        }
+        ModelPreset::Division => (Output::Cumulative, None),
+        ModelPreset::Aitm => (Output::Cumulative, Some(m.calibrator)),
     }
 }
 
@@ -28,7 +54,7 @@ impl Checker<'_> {
     pub(super) fn stages(
         &self,
         stages: &[RawStage],
-        preset: ModelPreset,
+        model: &ModelSettings,
     ) -> Result<(Vec<StageSpec>, Funnel)> {
         if stages.is_empty() {
             return Err(self.err(
@@ -71,6 +97,7 @@ impl Checker<'_> {
                 name: name.clone(),
                 label,
                 tower,
+                transfer: None,
                 truth: truth.clone(),
             });
         }
@@ -93,8 +120,17 @@ impl Checker<'_> {
                 "give at least one stage a positive loss_weight",
             ));
         }
-        let funnel = Funnel::chain(out.len(), |k| supervision(preset, k, weights[k]))
-            .ok_or_else(|| Error::Internal("a chain's parents come first".into()))?;
+        let mut supervision = Vec::with_capacity(out.len());
+        for (k, stage) in out.iter_mut().enumerate() {
+            let (s, transfer) = expand(model, k, weights[k]);
+            stage.transfer = transfer;
+            supervision.push(s);
+        }
+        let (output, calibrator) = funnel_kind(model);
+        let funnel = Funnel::chain(out.len(), |k| supervision[k].clone())
+            .ok_or_else(|| Error::Internal("a chain's parents come first".into()))?
+            .with_output(output)
+            .with_calibrator(calibrator);
         Ok((out, funnel))
     }
 

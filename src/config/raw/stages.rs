@@ -65,9 +65,78 @@ fn default_hidden() -> Vec<usize> {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    /// The model: `esmm` (default) or `naive`; see docs/pipeline.md.
+    /// The model: `esmm` (default), `naive`, `division`, `aitm` or `escm2_ips`; see
+    /// docs/models.md.
     #[serde(default)]
     pub preset: ModelPreset,
     #[serde(default)]
     pub representation: RepresentationKind,
+    /// Settings of `aitm` (only with that preset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aitm: Option<RawAitm>,
+    /// Settings of `escm2_ips` (only with that preset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escm2: Option<RawEscm2>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAitm {
+    /// λ of the calibrator λ · mean(max(p_k − p_parent, 0)); 0 switches it off.
+    #[serde(default = "default_calibrator")]
+    pub calibrator: f64,
+}
+
+impl Default for RawAitm {
+    fn default() -> Self {
+        RawAitm {
+            calibrator: default_calibrator(),
+        }
+    }
+}
+
+fn default_calibrator() -> f64 {
+    0.6
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEscm2 {
+    /// Weight of the counterfactual (inverse-propensity) term of each conditional.
+    #[serde(default = "half")]
+    pub counterfactual_weight: f64,
+    /// Weight of the global (entire-space cumulative) term of each stage after the first.
+    #[serde(default = "half")]
+    pub global_weight: f64,
+    /// Propensities below this count as this (before the inverse is taken).
+    #[serde(default = "default_floor")]
+    pub propensity_floor: f64,
+    /// Largest inverse-propensity weight.
+    #[serde(default = "default_max_weight")]
+    pub max_weight: f64,
+    /// Divide the counterfactual term by the sum of its weights instead of the batch size.
+    #[serde(default)]
+    pub self_normalised: bool,
+}
+
+impl Default for RawEscm2 {
+    fn default() -> Self {
+        RawEscm2 {
+            counterfactual_weight: half(),
+            global_weight: half(),
+            propensity_floor: default_floor(),
+            max_weight: default_max_weight(),
+            self_normalised: false,
+        }
+    }
+}
+
+fn half() -> f64 {
+    0.5
+}
+fn default_floor() -> f64 {
+    1e-6
+}
+fn default_max_weight() -> f64 {
+    15.0
 }

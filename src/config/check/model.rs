@@ -1,0 +1,112 @@
+//! The `model` block: the preset and its settings. A settings block for another preset is an
+//! error; the preset's own block is written out with its defaults in the resolved pipeline.
+
+use super::Checker;
+use crate::config::choices::ModelPreset;
+use crate::config::raw::*;
+use crate::error::Result;
+use crate::funnel::Propensity;
+
+/// The checked model settings the preset expansion reads.
+pub(super) struct ModelSettings {
+    pub preset: ModelPreset,
+    /// AITM's calibrator λ (0: off).
+    pub calibrator: f64,
+    pub escm2: Escm2,
+}
+
+pub(super) struct Escm2 {
+    pub counterfactual_weight: f64,
+    pub global_weight: f64,
+    pub propensity: Propensity,
+}
+
+impl Checker<'_> {
+    /// Check `model`, filling in the preset's own settings block in `raw` (the resolved
+    /// pipeline) when the file left it out.
+    pub(super) fn model(&self, raw: &mut RawModel) -> Result<ModelSettings> {
+        let RawModel {
+            preset,
+            representation: _,
+            aitm,
+            escm2,
+        } = raw;
+        let preset = *preset;
+        for (key, given, owner) in [
+            ("aitm", aitm.is_some(), ModelPreset::Aitm),
+            ("escm2", escm2.is_some(), ModelPreset::Escm2Ips),
+        ] {
+            if given && preset != owner {
+                return Err(self.err(
+                    &format!("model.{key}"),
+                    format!(
+                        "`model.{key}` sets `{}`, but the preset is `{}`",
+                        owner.as_str(),
+                        preset.as_str()
+                    ),
+                    format!("remove `model.{key}`, or set `preset: {}`", owner.as_str()),
+                ));
+            }
+        }
+        if preset == ModelPreset::Aitm && aitm.is_none() {
+            *aitm = Some(RawAitm::default());
+        }
+        if preset == ModelPreset::Escm2Ips && escm2.is_none() {
+            *escm2 = Some(RawEscm2::default());
+        }
+        let RawAitm { calibrator } = aitm.clone().unwrap_or_default();
+        if !(0.0..1e6).contains(&calibrator) {
+            return Err(self.err(
+                "model.aitm.calibrator",
+                format!("calibrator must be a number in [0, 1e6), got {calibrator}"),
+                "the AITM paper uses 0.6; 0 switches the calibrator off",
+            ));
+        }
+        let RawEscm2 {
+            counterfactual_weight,
+            global_weight,
+            propensity_floor,
+            max_weight,
+            self_normalised,
+        } = escm2.clone().unwrap_or_default();
+        for (key, v) in [
+            ("counterfactual_weight", counterfactual_weight),
+            ("global_weight", global_weight),
+        ] {
+            if !(0.0..1e6).contains(&v) {
+                return Err(self.err(
+                    &format!("model.escm2.{key}"),
+                    format!("`{key}` must be a number in [0, 1e6), got {v}"),
+                    "0.5 is the reference implementation's default",
+                ));
+            }
+        }
+        if !(propensity_floor > 0.0 && propensity_floor <= 1.0) {
+            return Err(self.err(
+                "model.escm2.propensity_floor",
+                format!("propensity_floor must be in (0, 1], got {propensity_floor}"),
+                "e.g. `propensity_floor: 0.000001`; `max_weight` caps the weights too",
+            ));
+        }
+        if !(1.0..1e30).contains(&max_weight) {
+            return Err(self.err(
+                "model.escm2.max_weight",
+                format!("max_weight must be a number >= 1, got {max_weight}"),
+                "the reference implementation caps the inverse propensity at 15",
+            ));
+        }
+        Ok(ModelSettings {
+            preset,
+            calibrator,
+            escm2: Escm2 {
+                counterfactual_weight,
+                global_weight,
+                propensity: Propensity {
+                    floor: propensity_floor,
+                    max_weight,
+                    self_normalised,
+                },
+            },
+        })
+    }
+}
