@@ -96,6 +96,9 @@ pub enum ModelPreset {
     /// terms plus a counterfactual term on each conditional, weighted by the inverse of the
     /// parent's predicted probability.
     Escm2Ips,
+    /// ESCM² doubly robust: as `escm2_ips`, with an imputation head per stage that predicts each
+    /// row's conditional loss, so rows that did not reach the parent contribute too.
+    Escm2Dr,
 }
 
 impl ModelPreset {
@@ -106,6 +109,7 @@ impl ModelPreset {
             ModelPreset::Division => "division",
             ModelPreset::Aitm => "aitm",
             ModelPreset::Escm2Ips => "escm2_ips",
+            ModelPreset::Escm2Dr => "escm2_dr",
         }
     }
 }

@@ -86,6 +86,9 @@ pub struct StageSpec {
     pub tower: TowerSpec,
     /// Set by the model preset (`aitm`) for every stage that has a parent.
     pub transfer: Option<TransferSpec>,
+    /// Set by the model preset (`escm2_dr`): the stage has an imputation head (a tower like its
+    /// own, reading the shared input) that predicts each row's conditional loss.
+    pub imputation: bool,
     /// Column of the true conditional probability, when the data is synthetic.
     pub truth: Option<String>,
 }

@@ -41,6 +41,25 @@ pub enum Weighting {
     /// parent's predicted probability (detached from the gradient), and the sum is divided by the
     /// batch size (or, self-normalised, by the sum of the weights).
     InversePropensity(Propensity),
+    /// Doubly robust (ESCM²-DR): the stage's imputation head predicts each row's loss ê; the
+    /// term is (1/|B|) Σ [ê + o (e − ê) w] plus `imputation_weight` · (1/|B|) Σ o (e − ê)² w,
+    /// with e the row's loss, o whether it reached the parent and w the inverse propensity.
+    DoublyRobust {
+        propensity: Propensity,
+        imputation_weight: f64,
+    },
+}
+
+impl Weighting {
+    /// The propensity settings of the weightings that divide by the parent's probability.
+    pub fn propensity(&self) -> Option<Propensity> {
+        match *self {
+            Weighting::Unit => None,
+            Weighting::InversePropensity(p) | Weighting::DoublyRobust { propensity: p, .. } => {
+                Some(p)
+            }
+        }
+    }
 }
 
 /// Settings of an inverse-propensity weight w = min(1 / max(p̂_parent, floor), max_weight).

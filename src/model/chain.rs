@@ -25,6 +25,17 @@ pub struct ChainOutput {
     pub stage_logits: Vec<Tensor>,
     /// Each stage's representation (what its head read), rows x width.
     pub hidden: Vec<Tensor>,
+    /// Each stage's imputation head output (rows x 1: the predicted loss of each row, ESCM²-DR),
+    /// in training mode, for stages that have one.
+    pub imputation: Vec<Option<Tensor>>,
+}
+
+/// What the side-by-side part of a forward pass gives for one stage.
+struct Parallel {
+    hidden: Tensor,
+    /// The logit, when the stage has no transfer (otherwise it waits for its parent).
+    logit: Option<Tensor>,
+    imputation: Option<Tensor>,
 }
 
 /// One stage's blocks.
@@ -32,6 +43,8 @@ struct StageBlocks {
     tower: Tower,
     /// Reads the parent's representation; `None` keeps the stage separable.
     transfer: Option<Box<dyn Transfer>>,
+    /// Predicts each row's conditional loss from the shared input (ESCM²-DR).
+    imputation: Option<Tower>,
 }
 
 pub struct FunnelModel {
@@ -87,14 +100,23 @@ impl FunnelModel {
         let input = store.width() + p.numeric.len();
         let mut params = Params::default();
         let mut root = ParamBuilder::new(seed, &mut params, &dev);
-        let mut towers = root.pp("towers");
         let stages = p
             .stages
             .iter()
             .map(|s| {
+                let tower = Tower::new(&mut root.pp("towers").pp(&s.name), input, &s.tower)?;
+                let imputation = match s.imputation {
+                    true => Some(Tower::new(
+                        &mut root.pp("imputation").pp(&s.name),
+                        input,
+                        &s.tower,
+                    )?),
+                    false => None,
+                };
                 Ok(StageBlocks {
-                    tower: Tower::new(&mut towers.pp(&s.name), input, &s.tower)?,
+                    tower,
                     transfer: None,
+                    imputation,
                 })
             })
             .collect::<candle_core::Result<_>>()?;
@@ -158,7 +180,9 @@ impl FunnelModel {
     /// True when each stage's logit depends on its own tower's parameters only (no transfer, no
     /// shared block): the trainer may then run each stage's backward pass on its own.
     pub fn is_separable(&self) -> bool {
-        self.stages.iter().all(|s| s.transfer.is_none())
+        self.stages
+            .iter()
+            .all(|s| s.transfer.is_none() && s.imputation.is_none())
     }
 
     pub fn params(&self) -> &Params {
@@ -211,26 +235,38 @@ impl FunnelModel {
             .par_iter()
             .zip(modes.par_iter_mut())
             .map(|(s, mode)| {
-                let h = s.tower.encoder.forward(x, mode)?;
+                let hidden = s.tower.encoder.forward(x, mode)?;
                 let logit = match s.transfer {
-                    None => Some(s.tower.head.forward(&h, mode)?),
+                    None => Some(s.tower.head.forward(&hidden, mode)?),
                     Some(_) => None,
                 };
-                Ok((h, logit))
+                let imputation = match (&s.imputation, mode.is_train()) {
+                    (Some(t), true) => {
+                        let e = t.encoder.forward(x, mode)?;
+                        Some(t.head.forward(&e, mode)?)
+                    }
+                    _ => None,
+                };
+                Ok(Parallel {
+                    hidden,
+                    logit,
+                    imputation,
+                })
             })
-            .collect::<candle_core::Result<Vec<(Tensor, Option<Tensor>)>>>()?;
+            .collect::<candle_core::Result<Vec<Parallel>>>()?;
         let mut hidden: Vec<Tensor> = Vec::with_capacity(self.stages.len());
         let mut stage_logits = Vec::with_capacity(self.stages.len());
-        for ((k, s), ((h, logit), mode)) in self
+        let mut imputation = Vec::with_capacity(self.stages.len());
+        for ((k, s), (part, mode)) in self
             .stages
             .iter()
             .enumerate()
             .zip(first.into_iter().zip(modes.iter_mut()))
         {
-            let (h, logit) = match (&s.transfer, self.funnel.parent(k), logit) {
-                (_, _, Some(logit)) => (h, logit),
+            let (h, logit) = match (&s.transfer, self.funnel.parent(k), part.logit) {
+                (_, _, Some(logit)) => (part.hidden, logit),
                 (Some(t), Some(parent), None) => {
-                    let h = t.forward(&h, &hidden[parent], mode)?;
+                    let h = t.forward(&part.hidden, &hidden[parent], mode)?;
                     let logit = s.tower.head.forward(&h, mode)?;
                     (h, logit)
                 }
@@ -242,11 +278,13 @@ impl FunnelModel {
             };
             stage_logits.push(logit);
             hidden.push(h);
+            imputation.push(part.imputation);
         }
         Ok(ChainOutput {
             logits: Tensor::cat(&stage_logits, 1)?,
             stage_logits,
             hidden,
+            imputation,
         })
     }
 

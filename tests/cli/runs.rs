@@ -411,6 +411,7 @@ fn every_preset_trains_from_yaml_alone() {
         ("division", true),
         ("aitm", true),
         ("escm2_ips", false),
+        ("escm2_dr", false),
     ] {
         let s = Scratch::new();
         s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");

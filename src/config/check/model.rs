@@ -16,6 +16,7 @@ pub(super) struct ModelSettings {
 }
 
 pub(super) struct Escm2 {
+    pub imputation_weight: f64,
     pub counterfactual_weight: f64,
     pub global_weight: f64,
     pub propensity: Propensity,
@@ -36,7 +37,8 @@ impl Checker<'_> {
             ("aitm", aitm.is_some(), ModelPreset::Aitm),
             ("escm2", escm2.is_some(), ModelPreset::Escm2Ips),
         ] {
-            if given && preset != owner {
+            let owns = preset == owner || (key == "escm2" && preset == ModelPreset::Escm2Dr);
+            if given && !owns {
                 return Err(self.err(
                     &format!("model.{key}"),
                     format!(
@@ -51,7 +53,7 @@ impl Checker<'_> {
         if preset == ModelPreset::Aitm && aitm.is_none() {
             *aitm = Some(RawAitm::default());
         }
-        if preset == ModelPreset::Escm2Ips && escm2.is_none() {
+        if matches!(preset, ModelPreset::Escm2Ips | ModelPreset::Escm2Dr) && escm2.is_none() {
             *escm2 = Some(RawEscm2::default());
         }
         let RawAitm { calibrator } = aitm.clone().unwrap_or_default();
@@ -68,10 +70,12 @@ impl Checker<'_> {
             propensity_floor,
             max_weight,
             self_normalised,
+            imputation_weight,
         } = escm2.clone().unwrap_or_default();
         for (key, v) in [
             ("counterfactual_weight", counterfactual_weight),
             ("global_weight", global_weight),
+            ("imputation_weight", imputation_weight),
         ] {
             if !(0.0..1e6).contains(&v) {
                 return Err(self.err(
@@ -95,10 +99,18 @@ impl Checker<'_> {
                 "the reference implementation caps the inverse propensity at 15",
             ));
         }
+        if self_normalised && preset == ModelPreset::Escm2Dr {
+            return Err(self.err(
+                "model.escm2.self_normalised",
+                "`self_normalised` applies to `escm2_ips` only",
+                "the doubly robust term is always divided by the batch size; remove the key",
+            ));
+        }
         Ok(ModelSettings {
             preset,
             calibrator,
             escm2: Escm2 {
+                imputation_weight,
                 counterfactual_weight,
                 global_weight,
                 propensity: Propensity {

@@ -22,12 +22,21 @@ fn expand(m: &ModelSettings, k: usize, weight: f64) -> (Supervision, Option<Tran
         }
         ModelPreset::Naive if first => vec![Term::unit(Cumulative, All, weight)],
         ModelPreset::Naive => vec![Term::unit(Conditional, ReachedParent, weight)],
-        ModelPreset::Escm2Ips if first => vec![Term::unit(Cumulative, All, weight)],
-        ModelPreset::Escm2Ips => vec![
+        ModelPreset::Escm2Ips | ModelPreset::Escm2Dr if first => {
+            vec![Term::unit(Cumulative, All, weight)]
+        }
+        ModelPreset::Escm2Ips | ModelPreset::Escm2Dr => vec![
             Term {
                 target: Conditional,
                 rows: ReachedParent,
-                weighting: Weighting::InversePropensity(m.escm2.propensity),
+                weighting: if m.preset == ModelPreset::Escm2Dr {
+                    Weighting::DoublyRobust {
+                        propensity: m.escm2.propensity,
+                        imputation_weight: m.escm2.imputation_weight,
+                    }
+                } else {
+                    Weighting::InversePropensity(m.escm2.propensity)
+                },
                 weight: weight * m.escm2.counterfactual_weight,
             },
             Term::unit(Cumulative, All, weight * m.escm2.global_weight),
@@ -40,7 +49,7 @@ fn expand(m: &ModelSettings, k: usize, weight: f64) -> (Supervision, Option<Tran
 /// What the logits mean and whether the calibrator is on, by preset.
 fn funnel_kind(m: &ModelSettings) -> (Output, Option<f64>) {
     match m.preset {
-        ModelPreset::Esmm | ModelPreset::Naive | ModelPreset::Escm2Ips => {
+        ModelPreset::Esmm | ModelPreset::Naive | ModelPreset::Escm2Ips | ModelPreset::Escm2Dr => {
             (Output::Conditional, None)
         }
         ModelPreset::Division => (Output::Cumulative, None),
@@ -98,6 +107,7 @@ impl Checker<'_> {
                 label,
                 tower,
                 transfer: None,
+                imputation: false,
                 truth: truth.clone(),
             });
         }
@@ -124,6 +134,10 @@ impl Checker<'_> {
         for (k, stage) in out.iter_mut().enumerate() {
             let (s, transfer) = expand(model, k, weights[k]);
             stage.transfer = transfer;
+            stage.imputation = s
+                .terms
+                .iter()
+                .any(|t| matches!(t.weighting, Weighting::DoublyRobust { .. }));
             supervision.push(s);
         }
         let (output, calibrator) = funnel_kind(model);

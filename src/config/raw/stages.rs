@@ -74,7 +74,7 @@ pub struct RawModel {
     /// Settings of `aitm` (only with that preset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aitm: Option<RawAitm>,
-    /// Settings of `escm2_ips` (only with that preset).
+    /// Settings of `escm2_ips` and `escm2_dr` (only with those presets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escm2: Option<RawEscm2>,
 }
@@ -114,9 +114,13 @@ pub struct RawEscm2 {
     /// Largest inverse-propensity weight.
     #[serde(default = "default_max_weight")]
     pub max_weight: f64,
-    /// Divide the counterfactual term by the sum of its weights instead of the batch size.
+    /// Divide the counterfactual term by the sum of its weights instead of the batch size
+    /// (`escm2_ips` only).
     #[serde(default)]
     pub self_normalised: bool,
+    /// `escm2_dr`: weight of the imputation loss relative to the doubly robust term.
+    #[serde(default = "one")]
+    pub imputation_weight: f64,
 }
 
 impl Default for RawEscm2 {
@@ -127,8 +131,13 @@ impl Default for RawEscm2 {
             propensity_floor: default_floor(),
             max_weight: default_max_weight(),
             self_normalised: false,
+            imputation_weight: one(),
         }
     }
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn half() -> f64 {
