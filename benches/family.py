@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""The model family side by side, with the release binary (python3 standard library only).
+
+    benches/family.py bias [--rows 1000000] [--seed 42]   # entire-space table of docs/models.md
+    benches/family.py speed [--reps 5]                     # each preset's training throughput
+
+`bias` trains every preset on generated two-stage data with strong selection bias
+(pipelines/generate/biased-two-stage.yaml) and prints, from each run's metrics.json, how its
+conversion predictions compare with the true probabilities over ALL rows (test split).
+`speed` runs the reference benchmark (pipelines/bench/reference.yaml) once per preset per
+repetition, presets interleaved, and prints median training samples/s and the ratio to esmm.
+"""
+import argparse, json, os, re, statistics, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "funnel")
+PRESETS = ["esmm", "naive", "division", "aitm", "escm2_ips", "escm2_dr"]
+
+
+def run(*args):
+    subprocess.run([BIN, *args], check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def with_preset(template, preset, data=None):
+    text = open(os.path.join(ROOT, template)).read()
+    base = os.path.dirname(os.path.join(ROOT, template))
+    # Absolute data paths, so the temporary pipeline can live anywhere.
+    text = re.sub(r"path: (\.\./[^ }]+)", lambda m: "path: " + os.path.normpath(os.path.join(base, m.group(1))), text)
+    if data:
+        text = re.sub(r"path: [^ }]+two-stage\.parquet", "path: " + data, text)
+    if re.search(r"^model:", text, re.M):
+        text = re.sub(r"(?m)^  preset: \w+", f"  preset: {preset}", text)
+    else:
+        text = text.replace("\ntrain:\n", f"\nmodel:\n  preset: {preset}\ntrain:\n", 1)
+    return text
+
+
+def train(text, out, tmp, name):
+    path = os.path.join(tmp, f"{name}.yaml")
+    open(path, "w").write(text)
+    run("train", path, "--out", out)
+    return json.load(open(os.path.join(out, "metrics.json")))
+
+
+def bias(args):
+    data = os.path.join(ROOT, "data", "synthetic", "biased-two-stage.parquet")
+    if not os.path.exists(data):
+        run("generate", "pipelines/generate/biased-two-stage.yaml", "--rows", str(args.rows), "--out", data)
+    f4 = lambda v: "-" if v is None else f"{v:.4f}"
+    s4 = lambda v: "-" if v is None else f"{v:+.4f}"
+    print("| preset | P(conversion\\|click), all rows: AUC vs counterfactual | Spearman vs truth | calibration bias (all rows) | bias (clicked rows) | P(conversion\\|click) AUC on clicked rows | P(conversion) AUC, all rows | order violations |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    oracle = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in PRESETS:
+            text = with_preset("pipelines/synthetic-two-stage.yaml", preset, data)
+            text = re.sub(r"(?m)^  seed: \d+", f"  seed: {args.seed}", text)
+            m = train(text, os.path.join(tmp, preset), tmp, preset)
+            conv = m["test"][1]
+            t = conv["truth"]["conditional"]
+            oracle = t["oracle_auc"]
+            v = conv.get("order_violations")
+            print(f"| {preset} | {f4(t['auc_counterfactual'])} | {f4(t['spearman'])} | {s4(t['all_rows']['bias'])} "
+                  f"| {s4(t['reached_previous']['bias'])} | {f4(conv['conditional']['auc'])} | {f4(conv['cumulative']['auc'])} "
+                  f"| {'-' if v is None else f'{100 * v:.2f}%'} |", flush=True)
+    print(f"\nOracle (the true P(conversion|click) as prediction) AUC vs the same counterfactual labels: {f4(oracle)}")
+
+
+def speed(args):
+    rates = {p: [] for p in PRESETS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.reps):
+            for preset in PRESETS:
+                m = train(with_preset("pipelines/bench/reference.yaml", preset), os.path.join(tmp, f"{preset}{rep}"), tmp, preset)
+                rates[preset].append(m["timing"]["train_samples_per_s"])
+            print(f"rep {rep + 1}: " + ", ".join(f"{p} {rates[p][-1]:,.0f}" for p in PRESETS), file=sys.stderr, flush=True)
+    base = rates["esmm"]
+    print(f"| preset | training samples/s (median of {args.reps}) | / esmm (ratio of medians) | / esmm (median of paired reps) |")
+    print("| --- | --- | --- | --- |")
+    for p in PRESETS:
+        r = rates[p]
+        print(f"| {p} | {statistics.median(r):,.0f} | {statistics.median(r) / statistics.median(base):.2f} | "
+              f"{statistics.median(a / b for a, b in zip(r, base)):.2f} |")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True)
+    b = sub.add_parser("bias")
+    b.add_argument("--rows", type=int, default=1_000_000)
+    b.add_argument("--seed", type=int, default=42)
+    s = sub.add_parser("speed")
+    s.add_argument("--reps", type=int, default=5)
+    a = ap.parse_args()
+    bias(a) if a.what == "bias" else speed(a)
