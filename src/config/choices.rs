@@ -121,6 +121,9 @@ pub enum RepresentationKind {
     /// One set of embedding tables, read by every stage's tower.
     #[default]
     SharedEmbeddings,
+    /// One set of tables per stage (the ESMM paper's ESMM-NS ablation): each stage's tower
+    /// reads only its own, so a stage with few positives gets no help from the others.
+    PerStageEmbeddings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

@@ -10,7 +10,7 @@ use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
 use super::kit::{Block, Mode, ParamBuilder, Params};
 use super::tower::Tower;
 use super::transfer::Transfer;
-use crate::config::{Pipeline, TransferSpec};
+use crate::config::{Pipeline, RepresentationKind, TransferSpec};
 use crate::data::{Batch, Dataset};
 use crate::error::Result;
 use crate::features::Encoders;
@@ -48,7 +48,12 @@ struct StageBlocks {
 }
 
 pub struct FunnelModel {
-    pub store: EmbeddingStore,
+    /// The embedding stores: one shared by every stage, or one per stage.
+    pub stores: Vec<EmbeddingStore>,
+    /// Checkpoint key prefix of each store (`embeddings`, or `embeddings.<stage>`).
+    pub(super) store_keys: Vec<String>,
+    /// The store each stage reads.
+    stage_store: Vec<usize>,
     stages: Vec<StageBlocks>,
     funnel: Funnel,
     params: Params,
@@ -78,26 +83,43 @@ impl FunnelModel {
         let seed = p.train.seed;
         let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
         let initial_state = p.train.embedding_optimizer.initial_accumulator as f32;
-        let tables = p
-            .categorical
+        let (store_keys, stage_store): (Vec<String>, Vec<usize>) = match p.representation {
+            RepresentationKind::SharedEmbeddings => {
+                (vec!["embeddings".into()], vec![0; p.stages.len()])
+            }
+            RepresentationKind::PerStageEmbeddings => (
+                p.stages
+                    .iter()
+                    .map(|s| format!("embeddings.{}", s.name))
+                    .collect(),
+                (0..p.stages.len()).collect(),
+            ),
+        };
+        let stores: Vec<EmbeddingStore> = store_keys
             .iter()
-            .zip(&enc.categorical)
-            .map(|(spec, e)| {
-                let key = format!("embeddings.{}", spec.name);
-                let mut rng = Rng::stream(seed, &format!("init/{key}"));
-                Table::new(
-                    &spec.name,
-                    e.vocab_size(),
-                    spec.dim,
-                    embedding_std,
-                    &opt,
-                    initial_state,
-                    &mut rng,
-                )
+            .map(|prefix| {
+                let tables = p
+                    .categorical
+                    .iter()
+                    .zip(&enc.categorical)
+                    .map(|(spec, e)| {
+                        let key = format!("{prefix}.{}", spec.name);
+                        let mut rng = Rng::stream(seed, &format!("init/{key}"));
+                        Table::new(
+                            &spec.name,
+                            e.vocab_size(),
+                            spec.dim,
+                            embedding_std,
+                            &opt,
+                            initial_state,
+                            &mut rng,
+                        )
+                    })
+                    .collect();
+                EmbeddingStore::new(tables, opt)
             })
             .collect();
-        let store = EmbeddingStore::new(tables, opt);
-        let input = store.width() + p.numeric.len();
+        let input = stores[0].width() + p.numeric.len();
         let mut params = Params::default();
         let mut root = ParamBuilder::new(seed, &mut params, &dev);
         let stages = p
@@ -121,7 +143,9 @@ impl FunnelModel {
             })
             .collect::<candle_core::Result<_>>()?;
         let mut model = FunnelModel {
-            store,
+            stores,
+            store_keys,
+            stage_store,
             stages,
             funnel: p.funnel.clone(),
             params,
@@ -190,16 +214,14 @@ impl FunnelModel {
     }
 
     pub fn input_width(&self) -> usize {
-        self.store.width() + self.numerics
+        self.stores[0].width() + self.numerics
     }
 
-    /// The input rows of a batch: embeddings, then numeric features (rows x `input_width`).
-    pub fn input(&self, b: &Batch) -> Vec<f32> {
-        let (w, e, f) = (
-            self.input_width(),
-            self.store.width(),
-            self.store.tables.len(),
-        );
+    /// The input rows of a batch as one store sees them: its embeddings, then the numeric
+    /// features (rows x `input_width`).
+    pub fn input(&self, store: usize, b: &Batch) -> Vec<f32> {
+        let s = &self.stores[store];
+        let (w, e, f) = (self.input_width(), s.width(), s.tables.len());
         let mut x = vec![0f32; b.rows * w];
         // The gather is memory-latency bound (random rows of large tables): split it over the
         // pool's threads in blocks of rows.
@@ -210,22 +232,21 @@ impl FunnelModel {
                 for (j, row) in rows.chunks_exact_mut(w).enumerate() {
                     let r = blk * BLOCK + j;
                     if let Some(ahead) = b.cat.get((r + 4) * f..(r + 5) * f) {
-                        self.store.prefetch_row(ahead);
+                        s.prefetch_row(ahead);
                     }
-                    self.store
-                        .gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
+                    s.gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
                     row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
                 }
             });
         x
     }
 
-    /// One forward pass. With `dropout` (one stream per stage), training mode; without,
-    /// inference. Stages run side by side as far as the funnel allows: each stage's encoder reads
+    /// One forward pass over the inputs of every store (`xs[i]` for store i). With `dropout`
+    /// (one stream per stage), training mode; without, inference. Stages run side by side as far as the funnel allows: each stage's encoder reads
     /// only the input, and a stage without a transfer finishes (head included) in the same task.
     /// Transfers and their heads then run in funnel order, so a parent's representation is ready
     /// for its child.
-    pub fn forward(&self, x: &Tensor, dropout: Option<&mut [Rng]>) -> Result<ChainOutput> {
+    pub fn forward(&self, xs: &[Tensor], dropout: Option<&mut [Rng]>) -> Result<ChainOutput> {
         let mut modes: Vec<Mode<'_>> = match dropout {
             Some(rngs) => rngs.iter_mut().map(Mode::Train).collect(),
             None => (0..self.stages.len()).map(|_| Mode::Infer).collect(),
@@ -234,7 +255,9 @@ impl FunnelModel {
             .stages
             .par_iter()
             .zip(modes.par_iter_mut())
-            .map(|(s, mode)| {
+            .zip(self.stage_store.par_iter())
+            .map(|((s, mode), &store)| {
+                let x = &xs[store];
                 let hidden = s.tower.encoder.forward(x, mode)?;
                 let logit = match s.transfer {
                     None => Some(s.tower.head.forward(&hidden, mode)?),
@@ -295,20 +318,27 @@ impl FunnelModel {
         for start in (0..d.rows).step_by(batch_size) {
             let end = (start + batch_size).min(d.rows);
             let b = d.batch_range(start, end);
-            let x = Tensor::from_vec(self.input(&b), (b.rows, w), &self.dev)?;
-            let logits = self.forward(&x, None)?.logits;
+            let xs = (0..self.stores.len())
+                .map(|i| Tensor::from_vec(self.input(i, &b), (b.rows, w), &self.dev))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let logits = self.forward(&xs, None)?.logits;
             out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
         }
         Ok(out)
     }
 
-    /// A trainable input for a batch (gradients flow back to it, then to the embedding rows).
-    pub fn input_var(&self, b: &Batch) -> Result<Var> {
-        Ok(Var::from_vec(
-            self.input(b),
-            (b.rows, self.input_width()),
-            &self.dev,
-        )?)
+    /// A trainable input per store for a batch (gradients flow back to it, then to the
+    /// embedding rows).
+    pub fn input_vars(&self, b: &Batch) -> Result<Vec<Var>> {
+        (0..self.stores.len())
+            .map(|i| {
+                Ok(Var::from_vec(
+                    self.input(i, b),
+                    (b.rows, self.input_width()),
+                    &self.dev,
+                )?)
+            })
+            .collect()
     }
 
     pub fn device(&self) -> &Device {

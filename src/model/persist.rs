@@ -10,14 +10,19 @@ use super::weights_file::{self, Source};
 use crate::error::{Error, Result};
 
 impl FunnelModel {
-    /// Save every weight as `embeddings.<feature>` and the dense parameters by key
+    /// Save every weight as `embeddings.<feature>` (`embeddings.<stage>.<feature>` with one
+    /// store per stage) and the dense parameters by key
     /// (`towers.<stage>.<layer>.weight|bias`, ...), one tensor in memory at a time.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut entries: Vec<(String, Source<'_>)> = self
-            .store
-            .tables
+            .stores
             .iter()
-            .map(|t| (format!("embeddings.{}", t.name), Source::Table(t)))
+            .zip(&self.store_keys)
+            .flat_map(|(s, prefix)| {
+                s.tables
+                    .iter()
+                    .map(move |t| (format!("{prefix}.{}", t.name), Source::Table(t)))
+            })
             .collect();
         for (name, v) in self.params().iter() {
             let values = v.as_tensor().flatten_all()?.to_vec1::<f32>()?;
@@ -30,10 +35,12 @@ impl FunnelModel {
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let mut file = weights_file::Reader::open(path)?;
         let (initial_state, dev) = (self.initial_state, self.dev.clone());
-        let opt = self.store.opt;
-        for t in self.store.tables.iter_mut() {
-            let w = file.take(&format!("embeddings.{}", t.name), &[t.vocab, t.dim])?;
-            t.set_weights(&w, &opt, initial_state);
+        for (store, prefix) in self.stores.iter_mut().zip(&self.store_keys) {
+            let opt = store.opt;
+            for t in store.tables.iter_mut() {
+                let w = file.take(&format!("{prefix}.{}", t.name), &[t.vocab, t.dim])?;
+                t.set_weights(&w, &opt, initial_state);
+            }
         }
         for (name, v) in self.params().iter() {
             let w = file.take(name, v.dims())?;

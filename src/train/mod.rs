@@ -197,7 +197,9 @@ pub fn train(
         }
     }
     let epochs_run = history.len();
-    model.store.release_scratch();
+    for s in model.stores.iter_mut() {
+        s.release_scratch();
+    }
     crate::runtime::release_freed_memory();
     if best_epoch != epochs_run {
         run.load_weights(&mut model)?;

@@ -26,8 +26,9 @@ use crate::rng::Rng;
 pub struct Gradients {
     /// Every dense parameter's whole gradient.
     pub dense: GradStore,
-    /// The loss's gradient with respect to the input rows (rows x input width, row-major).
-    pub input: Vec<f32>,
+    /// The loss's gradient with respect to each store's input rows (rows x input width,
+    /// row-major), by store.
+    pub input: Vec<Vec<f32>>,
     /// The batch loss.
     pub loss: f64,
     /// Each stage's loss term before its weight.
@@ -55,18 +56,22 @@ impl Path {
 /// The loss and gradients of a batch. `dropout` holds one stream per stage.
 pub fn gradients(
     model: &FunnelModel,
-    x: &Var,
+    xs: &[Var],
     targets: &Targets,
     dropout: &mut [Rng],
     path: Path,
 ) -> Result<Gradients> {
     let funnel = model.funnel();
-    let out = model.forward(x.as_tensor(), Some(dropout))?;
+    let inputs: Vec<Tensor> = xs.iter().map(|x| x.as_tensor().clone()).collect();
+    let out = model.forward(&inputs, Some(dropout))?;
     let (loss, dense, input) = match path {
         Path::General => {
             let loss = funnel_loss(funnel, &out.logits, &out.imputation, targets)?;
             let mut grads = [loss.total.backward()?];
-            let input = input_gradient(&mut grads, x.as_tensor())?;
+            let input = xs
+                .iter()
+                .map(|x| input_gradient(&mut grads, x.as_tensor()))
+                .collect::<Result<Vec<_>>>()?;
             let [grads] = grads;
             (loss, grads, input)
         }
@@ -90,7 +95,10 @@ pub fn gradients(
                 .enumerate()
                 .map(|(k, zk)| zk.mul(&gz.narrow(1, k, 1)?)?.sum_all()?.backward())
                 .collect::<candle_core::Result<Vec<GradStore>>>()?;
-            let input = input_gradient(&mut stores, x.as_tensor())?;
+            let input = xs
+                .iter()
+                .map(|x| input_gradient(&mut stores, x.as_tensor()))
+                .collect::<Result<Vec<_>>>()?;
             (loss, merge(model, stores)?, input)
         }
     };
@@ -159,17 +167,21 @@ pub fn step(
     dropout_rng: &mut Rng,
     path: Path,
 ) -> Result<(f64, Vec<f64>)> {
-    let x = model.input_var(b)?;
+    let xs = model.input_vars(b)?;
     let targets = Targets::new(model.funnel(), &b.labels, b.rows, model.device())?;
     // Each stage draws its dropout masks from its own stream, split off the step's stream.
     let mut rngs: Vec<Rng> = (0..model.stages()).map(|_| dropout_rng.split()).collect();
-    let g = gradients(model, &x, &targets, &mut rngs, path)?;
+    let g = gradients(model, &xs, &targets, &mut rngs, path)?;
     let w = model.input_width();
     // The sparse update runs beside the dense optimizer step: they touch disjoint weights.
-    let store = &mut model.store;
+    let stores = &mut model.stores;
     let (stepped, ()) = rayon::join(
         || dense.step(&g.dense),
-        || store.apply_gradient(&b.cat, &g.input, w),
+        || {
+            for (store, input) in stores.iter_mut().zip(&g.input) {
+                store.apply_gradient(&b.cat, input, w);
+            }
+        },
     );
     stepped?;
     Ok((g.loss, g.stage_losses))
@@ -243,7 +255,7 @@ mod tests {
     }
 
     fn grads(model: &FunnelModel, b: &Batch, path: Path) -> Result<Gradients> {
-        let x = model.input_var(b)?;
+        let x = model.input_vars(b)?;
         let t = Targets::new(model.funnel(), &b.labels, b.rows, model.device())?;
         gradients(model, &x, &t, &mut streams(model.stages()), path)
     }
@@ -300,8 +312,10 @@ mod tests {
                     1e-5,
                 );
             }
-            assert!(whole.input.iter().any(|&g| g != 0.0));
-            close(&p.name, &split.input, &whole.input, 1e-5);
+            for (split, whole) in split.input.iter().zip(&whole.input) {
+                assert!(whole.iter().any(|&g| g != 0.0));
+                close(&p.name, split, whole, 1e-5);
+            }
         }
         assert!(separable >= 6, "{separable} separable pipelines");
     }

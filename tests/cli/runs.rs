@@ -467,3 +467,29 @@ fn preset_settings_belong_to_their_preset() {
         "{err}"
     );
 }
+
+/// ESMM-NS: one set of tables per stage, saved under the stage's name; the run reloads for
+/// eval and predict.
+#[test]
+fn per_stage_embeddings_train_save_and_reload() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+    let model = "model: { representation: per_stage_embeddings }\ntrain:\n  epochs";
+    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let weights = std::fs::read(s.path("run/weights.safetensors")).expect("weights");
+    let header_len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
+    let header = String::from_utf8_lossy(&weights[8..8 + header_len]);
+    for key in [
+        "embeddings.click.workclass",
+        "embeddings.conversion.workclass",
+    ] {
+        assert!(header.contains(key), "{key} missing from {header}");
+    }
+    assert!(!header.contains("\"embeddings.workclass\""), "{header}");
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
+    ]));
+}
