@@ -86,6 +86,7 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
         cat,
         num,
         reached,
+        own: Vec::new(),
         truth: Vec::new(),
         ids: None,
         dropped: vec![0; stages],

@@ -7,20 +7,34 @@
 use candle_core::{Device, Tensor};
 
 use crate::error::Result;
-use crate::funnel::{Funnel, Output, Prediction, Rows, Term, Weighting};
+use crate::funnel::{Funnel, Label, Output, Prediction, Rows, Term, Weighting};
 use crate::model::backend::{bce_from_log_prob, log_sigmoid};
 
 /// A batch's labels as the loss reads them.
 pub struct Targets {
     /// Cumulative "reached" labels, rows x stages.
     labels: Tensor,
+    /// Each stage's own column as written (rows x stages), when a term reads it and it differs
+    /// from the reached labels (`given_previous` columns); otherwise the reached labels serve.
+    own: Option<Tensor>,
 }
 
 impl Targets {
-    /// `labels` is row-major, rows x stages (a `Batch`'s labels).
-    pub fn new(funnel: &Funnel, labels: &[f32], rows: usize, dev: &Device) -> Result<Self> {
+    /// `labels` and `own` are row-major, rows x stages (a `Batch`'s); `own` may be empty.
+    pub fn new(
+        funnel: &Funnel,
+        labels: &[f32],
+        own: &[f32],
+        rows: usize,
+        dev: &Device,
+    ) -> Result<Self> {
+        let shape = (rows, funnel.len());
         Ok(Targets {
-            labels: Tensor::from_slice(labels, (rows, funnel.len()), dev)?,
+            labels: Tensor::from_slice(labels, shape, dev)?,
+            own: match own.is_empty() {
+                true => None,
+                false => Some(Tensor::from_slice(own, shape, dev)?),
+            },
         })
     }
 }
@@ -89,7 +103,13 @@ pub fn funnel_loss(
         for term in &funnel.supervision(s).terms {
             if term.weight != 0.0 {
                 let imputed = imputation.get(s).and_then(Option::as_ref);
-                let v = term_value(funnel, s, term, &log_q, &log_p, &t.labels, imputed, rows)?;
+                let labels = match (term.label, &t.own) {
+                    (Label::Own, Some(own)) => own,
+                    _ => &t.labels,
+                };
+                let v = term_value(
+                    funnel, s, term, &log_q, &log_p, labels, &t.labels, imputed, rows,
+                )?;
                 value = (value + v.affine(term.weight, 0.0)?)?;
             }
         }
@@ -117,6 +137,7 @@ fn term_value(
     log_q: &Tensor,
     log_p: &Tensor,
     labels: &Tensor,
+    reached: &Tensor,
     imputed: Option<&Tensor>,
     rows: usize,
 ) -> Result<Tensor> {
@@ -130,7 +151,7 @@ fn term_value(
     )?;
     let parent = funnel.parent(s);
     let mask = match (term.rows, parent) {
-        (Rows::ReachedParent, Some(p)) => Some(labels.narrow(1, p, 1)?),
+        (Rows::ReachedParent, Some(p)) => Some(reached.narrow(1, p, 1)?),
         _ => None,
     };
     let weights = match (term.weighting.propensity(), parent) {
@@ -219,6 +240,7 @@ mod tests {
                     vec![
                         Term {
                             target: Conditional,
+                            label: Label::Reached,
                             rows: ReachedParent,
                             weighting: Weighting::InversePropensity(prop),
                             weight: 0.5 * w[s],
@@ -268,7 +290,7 @@ mod tests {
     fn loss_and_grad(f: &Funnel, z: &[f32], y: &[f32], rows: usize) -> (f64, Vec<f64>) {
         let dev = Device::Cpu;
         let zv = Var::from_slice(z, (rows, f.len()), &dev).unwrap();
-        let t = Targets::new(f, y, rows, &dev).unwrap();
+        let t = Targets::new(f, y, &[], rows, &dev).unwrap();
         let l = funnel_loss(f, zv.as_tensor(), &[], &t).unwrap().total;
         let g = l.backward().unwrap();
         let g = g.get(zv.as_tensor()).unwrap().flatten_all().unwrap();
@@ -420,6 +442,7 @@ mod tests {
                     vec![Term {
                         target: Prediction::Conditional,
                         rows: Rows::ReachedParent,
+                        label: Label::Reached,
                         weighting: Weighting::InversePropensity(IPS),
                         weight: 1.0,
                     }]
@@ -549,6 +572,7 @@ mod tests {
                         vec![
                             Term {
                                 target: Conditional,
+                                label: Label::Reached,
                                 rows: Rows::ReachedParent,
                                 weighting: Weighting::DoublyRobust {
                                     propensity: IPS,
@@ -576,7 +600,7 @@ mod tests {
                 })
                 .collect();
             let imp: Vec<Option<Tensor>> = ev.iter().map(|v| Some(v.as_tensor().clone())).collect();
-            let t = Targets::new(f, y, rows, &dev).unwrap();
+            let t = Targets::new(f, y, &[], rows, &dev).unwrap();
             let l = funnel_loss(f, zv.as_tensor(), &imp, &t).unwrap().total;
             let g = l.backward().unwrap();
             let flat = |t: &Tensor| -> Vec<f64> {
@@ -686,5 +710,26 @@ mod tests {
         );
         let (twice, _, _) = run(&f, &z2, &e2, &y2, 2 * rows);
         assert!((twice - l).abs() < 1e-5 * l, "{l} vs {twice}");
+    }
+
+    /// `independent`: each stage's conditional on its own column over all rows; a row that did
+    /// not reach the parent still counts with its own label. By hand: two stages, one row,
+    /// z = (0, 1), reached (0, 0), own (0, 1):
+    ///   python3: s=lambda z: 1/(1+math.exp(-z)); -math.log(1-s(0)) - math.log(s(1))
+    ///   = 0.6931471805599453 + 0.31326168751822286 = 1.0064088680781682
+    #[test]
+    fn independent_reads_own_labels_on_all_rows() {
+        let f = chain(|_| vec![Term::own(Prediction::Conditional, 1.0)], 2);
+        let dev = Device::Cpu;
+        let zv = Var::from_slice(&[0.0f32, 1.0], (1, 2), &dev).unwrap();
+        let t = Targets::new(&f, &[0.0, 0.0], &[0.0, 1.0], 1, &dev).unwrap();
+        let l = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total;
+        let l = l.to_scalar::<f32>().unwrap() as f64;
+        assert!((l - 1.006_408_87).abs() < 1e-6, "{l}");
+        // Without own labels (every column `reached`), the reached labels serve.
+        let t = Targets::new(&f, &[0.0, 0.0], &[], 1, &dev).unwrap();
+        let l0 = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total;
+        let want = std::f64::consts::LN_2 + 1.313_261_687_518_222_9;
+        assert!((l0.to_scalar::<f32>().unwrap() as f64 - want).abs() < 1e-6);
     }
 }

@@ -86,6 +86,10 @@ pub enum ModelPreset {
     /// The classic conversion model: stage 1 on all rows, every later stage's conditional q_k on
     /// the rows that reached its parent only (the sample selection bias ESMM removes).
     Naive,
+    /// Plain multi-task learning: each stage's tower trained on its own label column over all
+    /// rows, as if the stages were unrelated tasks (census-income style); p_k is still read as
+    /// the product along the funnel.
+    Independent,
     /// The ESMM paper's DIVISION baseline: towers give the cumulative p_k directly, each
     /// supervised on all rows; the conditional is p_k / p_parent clipped to [0, 1].
     Division,
@@ -106,6 +110,7 @@ impl ModelPreset {
         match self {
             ModelPreset::Esmm => "esmm",
             ModelPreset::Naive => "naive",
+            ModelPreset::Independent => "independent",
             ModelPreset::Division => "division",
             ModelPreset::Aitm => "aitm",
             ModelPreset::Escm2Ips => "escm2_ips",

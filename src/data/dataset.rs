@@ -41,6 +41,8 @@ pub struct Dataset {
     pub num: Vec<Vec<f32>>,
     /// reached[k][i]: row i reached stage k. Empty for unlabelled data.
     pub reached: Vec<Vec<u8>>,
+    /// own[k][i]: stage k's own column as written, when the model reads it (see `StageLabels`).
+    pub own: Vec<Vec<u8>>,
     /// truth[k][i]: true conditional probability of stage k for row i (synthetic data only).
     pub truth: Vec<Vec<f64>>,
     /// Carried id column, one entry per row.
@@ -49,12 +51,14 @@ pub struct Dataset {
     pub dropped: Vec<usize>,
 }
 
-/// A batch, row-major: `cat` is rows x fields, `num` rows x numerics, `labels` rows x stages.
+/// A batch, row-major: `cat` is rows x fields, `num` rows x numerics, `labels` (and `own`,
+/// when the dataset keeps own labels; otherwise empty) rows x stages.
 pub struct Batch {
     pub rows: usize,
     pub cat: Vec<u32>,
     pub num: Vec<f32>,
     pub labels: Vec<f32>,
+    pub own: Vec<f32>,
 }
 
 impl Dataset {
@@ -76,17 +80,20 @@ impl Dataset {
         let mut cat = Vec::with_capacity(idx.len() * f);
         let mut num = Vec::with_capacity(idx.len() * n);
         let mut labels = Vec::with_capacity(idx.len() * k);
+        let mut own = Vec::with_capacity(idx.len() * self.own.len());
         for &i in idx {
             let i = i as usize;
             cat.extend(self.cat.iter().map(|c| c[i]));
             num.extend(self.num.iter().map(|c| c[i]));
             labels.extend(self.reached.iter().map(|c| c[i] as f32));
+            own.extend(self.own.iter().map(|c| c[i] as f32));
         }
         Batch {
             rows: idx.len(),
             cat,
             num,
             labels,
+            own,
         }
     }
 

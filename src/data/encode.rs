@@ -145,6 +145,7 @@ pub(super) fn encode_frame(
             cat,
             num,
             reached: labels.reached,
+            own: labels.own,
             truth,
             ids,
             dropped: labels.dropped,
@@ -176,6 +177,7 @@ pub fn encode_split(
 pub fn encode_unlabelled(frame: &Frame, encoders: &Encoders, p: &Pipeline) -> Result<Dataset> {
     let all = StageLabels {
         reached: Vec::new(),
+        own: Vec::new(),
         keep: (0..frame.len() as u32).collect(),
         dropped: Vec::new(),
     };

@@ -10,6 +10,10 @@ use crate::source::Frame;
 pub struct StageLabels {
     /// reached[k][i] is 1 when row i reached stage k (so also every stage before it).
     pub reached: Vec<Vec<u8>>,
+    /// own[k][i]: stage k's own column as written, for the kept rows; filled only when the
+    /// funnel reads it (the `independent` preset) and some stage's column is `given_previous`
+    /// (otherwise it equals `reached`).
+    pub own: Vec<Vec<u8>>,
     /// Rows that passed the consistency check, in file order.
     pub keep: Vec<u32>,
     /// Rows dropped as inconsistent, per stage where the inconsistency first shows.
@@ -187,6 +191,14 @@ impl LabelFlags {
         let mut reached: Vec<Vec<u8>> = vec![Vec::with_capacity(rows.len()); k];
         let mut keep = Vec::with_capacity(rows.len());
         let mut dropped = vec![0; k];
+        let keep_own = self.funnel.uses_own_labels()
+            && stages
+                .iter()
+                .any(|s| s.label.meaning == LabelMeaning::GivenPrevious);
+        let mut own: Vec<Vec<u8>> = match keep_own {
+            true => vec![Vec::with_capacity(rows.len()); k],
+            false => Vec::new(),
+        };
         let mut row = vec![0u8; k];
         'rows: for &i in rows {
             let i = i as usize;
@@ -223,9 +235,13 @@ impl LabelFlags {
             for (r, &v) in reached.iter_mut().zip(&row) {
                 r.push(v);
             }
+            for (o, f) in own.iter_mut().zip(flags) {
+                o.push(f[i]);
+            }
         }
         Ok(StageLabels {
             reached,
+            own,
             keep,
             dropped,
         })

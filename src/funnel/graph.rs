@@ -1,7 +1,7 @@
 //! The funnel graph: one node per stage in causal order, each naming its parent. Every question
 //! of the form "which stage comes before k" is answered here, never re-derived as `k - 1`.
 
-use super::supervision::{Output, Prediction, Rows, Supervision, Term, Weighting};
+use super::supervision::{Label, Output, Prediction, Rows, Supervision, Term, Weighting};
 
 /// A stage's position in the funnel (its index in the pipeline's stage list).
 pub type StageId = usize;
@@ -132,6 +132,13 @@ impl Funnel {
                     }]
                 )
             })
+    }
+
+    /// True when some term reads a stage's own column rather than its "reached" label.
+    pub fn uses_own_labels(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.supervision.terms.iter().any(|t| t.label == Label::Own))
     }
 
     /// The (stages x stages) 0/1 matrix P, row-major, with P[j][k] = 1 when j is k's parent:

@@ -8,4 +8,4 @@ mod supervision;
 
 pub use graph::{Funnel, StageId, StageNode};
 pub use probs::StageProbs;
-pub use supervision::{Output, Prediction, Propensity, Rows, Supervision, Term, Weighting};
+pub use supervision::{Label, Output, Prediction, Propensity, Rows, Supervision, Term, Weighting};

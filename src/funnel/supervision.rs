@@ -70,11 +70,24 @@ pub struct Propensity {
     pub self_normalised: bool,
 }
 
-/// One loss term: weight · (weighted mean over `rows` of BCE(`target` probability, label)).
+/// Which label a term compares its probability with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// "Reached this stage": the cumulative label (conditional targets read it on the rows that
+    /// reached the parent, where it equals the stage's own outcome).
+    Reached,
+    /// The stage's own column as written, also on rows that did not reach the parent (a
+    /// `given_previous` column such as adult's marital status has a value on every row): plain
+    /// multi-task learning.
+    Own,
+}
+
+/// One loss term: weight · (weighted mean over `rows` of BCE(`target` probability, `label`)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Term {
     pub target: Prediction,
     pub rows: Rows,
+    pub label: Label,
     pub weighting: Weighting,
     /// Multiplies the term; 0 switches it off.
     pub weight: f64,
@@ -86,6 +99,7 @@ impl Term {
         Term {
             target,
             rows,
+            label: Label::Reached,
             weighting: Weighting::Unit,
             weight,
         }
@@ -97,6 +111,16 @@ impl Term {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Supervision {
     pub terms: Vec<Term>,
+}
+
+impl Term {
+    /// A plain term on the stage's own column over all rows (the `independent` preset).
+    pub fn own(target: Prediction, weight: f64) -> Term {
+        Term {
+            label: Label::Own,
+            ..Term::unit(target, Rows::All, weight)
+        }
+    }
 }
 
 impl Supervision {

@@ -168,7 +168,7 @@ pub fn step(
     path: Path,
 ) -> Result<(f64, Vec<f64>)> {
     let xs = model.input_vars(b)?;
-    let targets = Targets::new(model.funnel(), &b.labels, b.rows, model.device())?;
+    let targets = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
     // Each stage draws its dropout masks from its own stream, split off the step's stream.
     let mut rngs: Vec<Rng> = (0..model.stages()).map(|_| dropout_rng.split()).collect();
     let g = gradients(model, &xs, &targets, &mut rngs, path)?;
@@ -245,6 +245,7 @@ mod tests {
             cat,
             num,
             labels,
+            own: Vec::new(),
         }
     }
 
@@ -256,7 +257,7 @@ mod tests {
 
     fn grads(model: &FunnelModel, b: &Batch, path: Path) -> Result<Gradients> {
         let x = model.input_vars(b)?;
-        let t = Targets::new(model.funnel(), &b.labels, b.rows, model.device())?;
+        let t = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
         gradients(model, &x, &t, &mut streams(model.stages()), path)
     }
 

@@ -408,6 +408,7 @@ fn every_preset_trains_from_yaml_alone() {
     for (preset, cumulative) in [
         ("esmm", false),
         ("naive", false),
+        ("independent", false),
         ("division", true),
         ("aitm", true),
         ("escm2_ips", false),

@@ -8,7 +8,7 @@ use crate::config::choices::{LabelMeaning, ModelPreset};
 use crate::config::pipeline::*;
 use crate::config::raw::*;
 use crate::error::{Error, Result};
-use crate::funnel::{Funnel, Output, Prediction, Rows, Supervision, Term, Weighting};
+use crate::funnel::{Funnel, Label, Output, Prediction, Rows, Supervision, Term, Weighting};
 
 /// What the model preset means for stage `k`: its loss terms and whether it reads its parent
 /// through a transfer. The one place a model name becomes supervision.
@@ -20,6 +20,7 @@ fn expand(m: &ModelSettings, k: usize, weight: f64) -> (Supervision, Option<Tran
         ModelPreset::Esmm | ModelPreset::Division | ModelPreset::Aitm => {
             vec![Term::unit(Cumulative, All, weight)]
         }
+        ModelPreset::Independent => vec![Term::own(Conditional, weight)],
         ModelPreset::Naive if first => vec![Term::unit(Cumulative, All, weight)],
         ModelPreset::Naive => vec![Term::unit(Conditional, ReachedParent, weight)],
         ModelPreset::Escm2Ips | ModelPreset::Escm2Dr if first => {
@@ -28,6 +29,7 @@ fn expand(m: &ModelSettings, k: usize, weight: f64) -> (Supervision, Option<Tran
         ModelPreset::Escm2Ips | ModelPreset::Escm2Dr => vec![
             Term {
                 target: Conditional,
+                label: Label::Reached,
                 rows: ReachedParent,
                 weighting: if m.preset == ModelPreset::Escm2Dr {
                     Weighting::DoublyRobust {
@@ -49,9 +51,11 @@ fn expand(m: &ModelSettings, k: usize, weight: f64) -> (Supervision, Option<Tran
 /// What the logits mean and whether the calibrator is on, by preset.
 fn funnel_kind(m: &ModelSettings) -> (Output, Option<f64>) {
     match m.preset {
-        ModelPreset::Esmm | ModelPreset::Naive | ModelPreset::Escm2Ips | ModelPreset::Escm2Dr => {
-            (Output::Conditional, None)
-        }
+        ModelPreset::Esmm
+        | ModelPreset::Naive
+        | ModelPreset::Independent
+        | ModelPreset::Escm2Ips
+        | ModelPreset::Escm2Dr => (Output::Conditional, None),
         ModelPreset::Division => (Output::Cumulative, None),
         ModelPreset::Aitm => (Output::Cumulative, Some(m.calibrator)),
     }
