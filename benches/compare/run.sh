@@ -4,11 +4,13 @@
 # generated data and 2 threads, interleaved (funnel, pytorch, rechub, funnel, ...), medians.
 #
 #   benches/compare/run.sh            # REPS=3 TORCH_ROWS=409600 RECHUB_ROWS=20480 by default
+#   MODEL=aitm benches/compare/run.sh # funnel's `aitm` preset against torch-rechub's AITM
 #
 # It installs what it needs into benches/compare/.venv; tests and CI never need it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${REPS:-3}
+MODEL=${MODEL:-esmm}
 TORCH_ROWS=${TORCH_ROWS:-409600}
 RECHUB_ROWS=${RECHUB_ROWS:-20480}
 VENV=benches/compare/.venv
@@ -24,20 +26,33 @@ mkdir -p data/synthetic
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+PIPELINE=pipelines/bench/reference.yaml
+RECHUB=rechub_esmm.py
+if [ "$MODEL" = aitm ]; then
+  # The reference pipeline with the preset swapped in (data path made absolute).
+  PIPELINE=$out/reference-aitm.yaml
+  sed -e "s|path: ../../data/|path: $PWD/data/|" -e 's/^train:$/model:\n  preset: aitm\ntrain:/' \
+    pipelines/bench/reference.yaml > "$PIPELINE"
+  RECHUB=rechub_aitm.py
+fi
 for rep in $(seq "$REPS"); do
-  ./target/release/funnel train pipelines/bench/reference.yaml --out "$out/run$rep" > /dev/null 2>&1
+  ./target/release/funnel train "$PIPELINE" --out "$out/run$rep" > /dev/null 2>&1
   "$VENV/bin/python" -c "import json,sys; print(json.load(open(sys.argv[1]))['timing']['train_samples_per_s'])" \
     "$out/run$rep/metrics.json" >> "$out/funnel"
-  (cd benches/compare && "../../$VENV/bin/python" torch_esmm.py --data "../../$DATA" --rows "$TORCH_ROWS") \
-    | "$VENV/bin/python" -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['samples_per_s'])" >> "$out/pytorch"
-  (cd benches/compare && "../../$VENV/bin/python" rechub_esmm.py --data "../../$DATA" --rows "$RECHUB_ROWS" 2>/dev/null) \
+  if [ "$MODEL" = esmm ]; then
+    (cd benches/compare && "../../$VENV/bin/python" torch_esmm.py --data "../../$DATA" --rows "$TORCH_ROWS") \
+      | "$VENV/bin/python" -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['samples_per_s'])" >> "$out/pytorch"
+  else
+    echo nan >> "$out/pytorch"
+  fi
+  (cd benches/compare && "../../$VENV/bin/python" "$RECHUB" --data "../../$DATA" --rows "$RECHUB_ROWS" 2>/dev/null) \
     | "$VENV/bin/python" -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['samples_per_s'])" >> "$out/rechub"
   echo "rep $rep: funnel $(tail -1 "$out/funnel"), pytorch $(tail -1 "$out/pytorch"), torch-rechub $(tail -1 "$out/rechub") samples/s" >&2
 done
 
-"$VENV/bin/python" - "$out" <<'PY'
-import statistics, sys
-d = sys.argv[1]
+"$VENV/bin/python" - "$out" "$MODEL" <<'PY'
+import math, statistics, sys
+d, model = sys.argv[1], sys.argv[2]
 read = lambda n: [float(x) for x in open(f"{d}/{n}")]
 f, t, r = read("funnel"), read("pytorch"), read("rechub")
 mf, mt, mr = statistics.median(f), statistics.median(t), statistics.median(r)
@@ -45,7 +60,8 @@ paired_t = statistics.median(a / b for a, b in zip(f, t))
 paired_r = statistics.median(a / b for a, b in zip(f, r))
 print("| trainer | samples/s (median of %d) | funnel / it (ratio of medians) | funnel / it (median of paired reps) |" % len(f))
 print("| --- | --- | --- | --- |")
-print(f"| funnel | {mf:,.0f} | | |")
-print(f"| PyTorch, sparse embeddings + SparseAdam | {mt:,.0f} | {mf / mt:.2f}x | {paired_t:.2f}x |")
-print(f"| torch-rechub ESMM (MTLTrainer) | {mr:,.0f} | {mf / mr:.1f}x | {paired_r:.1f}x |")
+print(f"| funnel ({model}) | {mf:,.0f} | | |")
+if not math.isnan(mt):
+    print(f"| PyTorch, sparse embeddings + SparseAdam | {mt:,.0f} | {mf / mt:.2f}x | {paired_t:.2f}x |")
+print(f"| torch-rechub {model.upper()} (MTLTrainer) | {mr:,.0f} | {mf / mr:.1f}x | {paired_r:.1f}x |")
 PY
