@@ -43,7 +43,8 @@ impl Targets {
 pub struct Loss {
     /// Σ_k L_k, a scalar.
     pub total: Tensor,
-    /// L_k per stage: the sum of its weighted terms (and its calibrator term), shape (stages).
+    /// L_k per stage, weighted: the sum of its terms times their weights (`loss_weight`
+    /// included) and its calibrator term, shape (stages); `total` is their sum.
     pub stages: Tensor,
 }
 
@@ -114,9 +115,10 @@ pub fn funnel_loss(
             }
         }
         if let (Some(lambda), Some(p), Some(parent)) = (funnel.calibrator(), &p, funnel.parent(s)) {
-            // AITM: λ · mean over rows of max(p_k − p_parent, 0).
+            // AITM: λ · mean over rows of max(p_k − p_parent, 0), times the stage's weight.
             let excess = (p.narrow(1, s, 1)? - p.narrow(1, parent, 1)?)?.relu()?;
-            value = (value + excess.mean_all()?.affine(lambda, 0.0)?)?;
+            let w = lambda * funnel.supervision(s).stage_weight;
+            value = (value + excess.mean_all()?.affine(w, 0.0)?)?;
         }
         stages.push(value);
     }
@@ -223,7 +225,11 @@ mod tests {
     };
 
     fn chain(terms: impl Fn(usize) -> Vec<Term>, k: usize) -> Funnel {
-        Funnel::chain(k, |s| Supervision { terms: terms(s) }).unwrap()
+        Funnel::chain(k, |s| Supervision {
+            terms: terms(s),
+            stage_weight: 1.0,
+        })
+        .unwrap()
     }
 
     /// The funnels of every preset the config expands into, on three stages, with unequal
@@ -373,7 +379,7 @@ mod tests {
                     let (_, lp) = row_probs(f, &z[r * k..(r + 1) * k]);
                     excess += (lp[s].exp() - lp[p].exp()).max(0.0);
                 }
-                total += lambda * excess / rows as f64;
+                total += lambda * f.supervision(s).stage_weight * excess / rows as f64;
             }
         }
         total
@@ -530,6 +536,13 @@ mod tests {
                     "calibrator".into(),
                     f.clone().with_calibrator(Some(2.0 * l)),
                 ));
+                let mut nodes = f.nodes().to_vec();
+                nodes[2].supervision.stage_weight = 0.5;
+                let g = Funnel::new(nodes)
+                    .unwrap()
+                    .with_output(f.output())
+                    .with_calibrator(f.calibrator());
+                variants.push(("the calibrator's stage weight".into(), g));
             }
             for (what, v) in variants {
                 let (_, g) = loss_and_grad(&v, &z, &y, rows);

@@ -127,6 +127,7 @@ impl Funnel {
                     [Term {
                         target: Prediction::Cumulative,
                         rows: Rows::All,
+                        label: Label::Reached,
                         weighting: Weighting::Unit,
                         ..
                     }]

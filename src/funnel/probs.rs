@@ -47,7 +47,8 @@ impl Funnel {
                         log_q,
                         log_not_q: log1mexp(log_q.min(MAX_LOG_PROB)),
                         log_p,
-                        log_not_p: log_sigmoid(-z),
+                        // Capped as for conditional logits, so log losses compare across models.
+                        log_not_p: log1mexp(log_p.min(MAX_LOG_PROB)),
                     }
                 }
             };

@@ -1,6 +1,7 @@
 //! How one stage is supervised: a list of loss terms, each naming which of the stage's
 //! probabilities it reads, on which rows, with what row weighting and what weight. Model presets
-//! (`esmm`, `naive`, `division`, `aitm`, `escm2_ips`) expand into these during validation.
+//! (`esmm`, `naive`, `independent`, `division`, `aitm`, `escm2_ips`, `escm2_dr`) expand into
+//! these during validation.
 
 /// Which prediction of a stage: the cumulative p_k = P(reach k) or the conditional
 /// q_k = P(reach k | reached the parent).
@@ -111,6 +112,9 @@ impl Term {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Supervision {
     pub terms: Vec<Term>,
+    /// The stage's `loss_weight`. It is already folded into each term's weight; it also scales
+    /// the funnel's calibrator term for this stage, so a stage weighted 0 gets no loss at all.
+    pub stage_weight: f64,
 }
 
 impl Term {
@@ -125,7 +129,10 @@ impl Term {
 
 impl Supervision {
     pub fn single(term: Term) -> Supervision {
-        Supervision { terms: vec![term] }
+        Supervision {
+            terms: vec![term],
+            stage_weight: 1.0,
+        }
     }
 }
 

@@ -9,7 +9,9 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean over the epoch's batches of the weighted total loss.
     pub train_loss: f64,
-    /// Mean over the epoch's batches of each stage's loss term (before its weight), by stage.
+    /// Mean over the epoch's batches of each stage's weighted loss (its terms times their
+    /// weights, `loss_weight` included, plus its calibrator term), by stage; they sum to
+    /// `train_loss`.
     pub train_stage_loss: Vec<StageLoss>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid: Option<Vec<StageMetrics>>,

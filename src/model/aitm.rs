@@ -1,19 +1,23 @@
 //! AITM's adaptive information transfer (Xi et al., KDD 2021; the authors' `AITM.py`): the
-//! parent's representation passes through an info layer, then an attention unit over
-//! [own, transferred] forms the stage's new representation.
+//! parent's representation (what its head read: its attention output when it has a transfer
+//! itself) passes through an info layer, then an attention unit over [own, transferred] forms
+//! the stage's new representation.
 //!
 //! For u in {h (own), t = relu(W_info p + b) (transferred)}: a_u = ⟨W₁u, W₂u⟩ / √d,
 //! (w_h, w_t) = softmax(a_h, a_t), z = w_h · W₃h + w_t · W₃t. W₁..W₃ are d x d, drawn from
-//! N(0, 0.01²) as in the authors' code; the info layer is a dense ReLU layer.
+//! N(0, 0.01²) as in the authors' code; the info layer is a dense ReLU layer followed by dropout
+//! at the stage's tower rate.
 
 use candle_core::{Result, Tensor, Var};
 
-use super::kit::{Mode, ParamBuilder};
+use super::kit::{Mode, ParamBuilder, dropout};
 use super::linear::Linear;
 use super::transfer::Transfer;
 
 pub struct AitmTransfer {
     info: Linear,
+    /// Dropout after the info layer (the authors' code has one there); the stage's tower rate.
+    dropout: f64,
     w1: Var,
     w2: Var,
     w3: Var,
@@ -23,9 +27,10 @@ pub struct AitmTransfer {
 impl AitmTransfer {
     /// `own` is the stage's representation width d, `parent` its parent's. Parameters `info`,
     /// `w1`, `w2`, `w3` under the builder's path.
-    pub fn new(pb: &mut ParamBuilder<'_>, own: usize, parent: usize) -> Result<Self> {
+    pub fn new(pb: &mut ParamBuilder<'_>, own: usize, parent: usize, dropout: f64) -> Result<Self> {
         Ok(AitmTransfer {
             info: Linear::new(&mut pb.pp("info"), parent, own, parent)?,
+            dropout,
             w1: pb.normal("w1", own, own, 0.01)?,
             w2: pb.normal("w2", own, own, 0.01)?,
             w3: pb.normal("w3", own, own, 0.01)?,
@@ -46,6 +51,7 @@ impl AitmTransfer {
 impl Transfer for AitmTransfer {
     fn forward(&self, own: &Tensor, parent: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
         let t = self.info.forward_relu(parent, mode, true)?;
+        let t = dropout(&t, self.dropout, mode)?;
         let (w1, w2, w3) = (
             self.weight(&self.w1, mode)?,
             self.weight(&self.w2, mode)?,
@@ -108,7 +114,7 @@ mod tests {
         let mut params = Params::default();
         let block = {
             let mut pb = ParamBuilder::new(11, &mut params, &dev);
-            AitmTransfer::new(&mut pb.pp("t"), d, dp).unwrap()
+            AitmTransfer::new(&mut pb.pp("t"), d, dp, 0.0).unwrap()
         };
         // Larger attention weights than the init, so the softmax is far from uniform.
         let mut r = crate::rng::Rng::stream(4, "aitm");

@@ -19,14 +19,15 @@ use crate::rng::Rng;
 
 /// What one forward pass of the chain gives.
 pub struct ChainOutput {
-    /// Logits, rows x stages: column k is the logit of stage k's conditional q_k.
+    /// Logits, rows x stages: column k is the logit of stage k's conditional q_k, or of its
+    /// cumulative p_k when the funnel's output is cumulative (`Funnel::output`).
     pub logits: Tensor,
     /// The same logits as one (rows x 1) tensor per stage, as the heads produced them.
     pub stage_logits: Vec<Tensor>,
     /// Each stage's representation (what its head read), rows x width.
     pub hidden: Vec<Tensor>,
-    /// Each stage's imputation head output (rows x 1: the predicted loss of each row, ESCM²-DR),
-    /// in training mode, for stages that have one.
+    /// Each stage's imputation head output (rows x 1: the predicted loss ê ≥ 0 of each row,
+    /// ESCM²-DR), in training mode, for stages that have one.
     pub imputation: Vec<Option<Tensor>>,
 }
 
@@ -157,9 +158,13 @@ impl FunnelModel {
         };
         for (k, s) in p.stages.iter().enumerate() {
             match s.transfer {
-                Some(TransferSpec::Aitm) => model.set_transfer(k, |pb, own, parent| {
-                    Ok(Box::new(AitmTransfer::new(pb, own, parent)?) as Box<dyn Transfer>)
-                })?,
+                Some(TransferSpec::Aitm) => {
+                    let dropout = s.tower.dropout;
+                    model.set_transfer(k, |pb, own, parent| {
+                        Ok(Box::new(AitmTransfer::new(pb, own, parent, dropout)?)
+                            as Box<dyn Transfer>)
+                    })?
+                }
                 None => {}
             }
         }
@@ -265,8 +270,13 @@ impl FunnelModel {
                 };
                 let imputation = match (&s.imputation, mode.is_train()) {
                     (Some(t), true) => {
+                        // ê predicts a loss, so it is kept non-negative: softplus(raw) =
+                        // −ln σ(−raw). A raw linear output could fall without bound on the rows
+                        // that did not reach the parent, where the DR term's gradient on ê is a
+                        // constant.
                         let e = t.encoder.forward(x, mode)?;
-                        Some(t.head.forward(&e, mode)?)
+                        let raw = t.head.forward(&e, mode)?;
+                        Some(super::backend::log_sigmoid(&raw.neg()?)?.neg()?)
                     }
                     _ => None,
                 };

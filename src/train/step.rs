@@ -31,7 +31,7 @@ pub struct Gradients {
     pub input: Vec<Vec<f32>>,
     /// The batch loss.
     pub loss: f64,
-    /// Each stage's loss term before its weight.
+    /// Each stage's loss, weighted (`Loss::stages`).
     pub stage_losses: Vec<f64>,
 }
 
@@ -412,5 +412,26 @@ mod tests {
         assert!(last < 0.8 * first, "loss {first} -> {last}");
         let after = flat(param(&model, key).as_tensor());
         assert!(before.iter().zip(&after).any(|(a, b)| a != b));
+    }
+
+    /// ESCM²-DR's imputation heads predict a loss, so their outputs are never negative, even
+    /// where the raw head output is far below zero.
+    #[test]
+    fn imputation_outputs_are_non_negative() {
+        let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let p = Pipeline::load(&root.join("escm2-dr.yaml")).unwrap();
+        let model = FunnelModel::new(&p, &encoders(&p)).unwrap();
+        let b = batch(&p, 64, 4);
+        let xs: Vec<Tensor> = model
+            .input_vars(&b)
+            .unwrap()
+            .iter()
+            .map(|v| v.as_tensor().affine(1e3, 0.0).unwrap())
+            .collect();
+        let out = model.forward(&xs, Some(&mut streams(2))).unwrap();
+        assert!(out.imputation[0].is_none());
+        let e = flat(out.imputation[1].as_ref().expect("stage 2 imputes"));
+        assert!(e.iter().all(|&v| v >= 0.0), "{e:?}");
+        assert!(e.iter().any(|&v| v > 0.0));
     }
 }

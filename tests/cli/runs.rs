@@ -460,11 +460,25 @@ fn preset_settings_belong_to_their_preset() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("`model.aitm`: `model.aitm` sets `aitm`, but the preset is `esmm`"),
+        err.contains(
+            "`model.aitm`: `model.aitm` holds settings of `aitm`, but the preset is `esmm`"
+        ),
         "{err}"
     );
     assert!(
-        err.contains("hint: remove `model.aitm`, or set `preset: aitm`"),
+        err.contains("hint: remove `model.aitm`, or set the preset to `aitm`"),
+        "{err}"
+    );
+    // A key of the other ESCM² variant is refused at the key.
+    let model = "model: { preset: escm2_ips, escm2: { imputation_weight: 2 } }\ntrain:\n  epochs";
+    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    let o = s.run(&["validate", "pipeline.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "`model.escm2.imputation_weight`: `imputation_weight` does not apply to `escm2_ips`"
+        ),
         "{err}"
     );
 }
@@ -493,4 +507,25 @@ fn per_stage_embeddings_train_save_and_reload() {
     ok(&s.run(&[
         "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
     ]));
+}
+
+/// `independent` reads each stage's own column on every row: a funnel of "reached" columns
+/// (0 wherever the parent was not reached) is refused at the stage, with the preset to use.
+#[test]
+fn independent_needs_columns_with_a_value_on_every_row() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+    let text = text
+        .replace("meaning: given_previous", "meaning: reached")
+        .replace(
+            "train:\n  epochs",
+            "model: { preset: independent }\ntrain:\n  epochs",
+        );
+    s.write("pipeline.yaml", &text);
+    let o = s.run(&["validate", "pipeline.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`stages[1].label.meaning`"), "{err}");
+    assert!(err.contains("use `preset: division`"), "{err}");
 }

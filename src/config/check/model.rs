@@ -33,28 +33,63 @@ impl Checker<'_> {
             escm2,
         } = raw;
         let preset = *preset;
-        for (key, given, owner) in [
-            ("aitm", aitm.is_some(), ModelPreset::Aitm),
-            ("escm2", escm2.is_some(), ModelPreset::Escm2Ips),
+        let escm2_preset = matches!(preset, ModelPreset::Escm2Ips | ModelPreset::Escm2Dr);
+        for (key, given, owns, owners) in [
+            (
+                "aitm",
+                aitm.is_some(),
+                preset == ModelPreset::Aitm,
+                "`aitm`",
+            ),
+            (
+                "escm2",
+                escm2.is_some(),
+                escm2_preset,
+                "`escm2_ips` or `escm2_dr`",
+            ),
         ] {
-            let owns = preset == owner || (key == "escm2" && preset == ModelPreset::Escm2Dr);
             if given && !owns {
                 return Err(self.err(
                     &format!("model.{key}"),
                     format!(
-                        "`model.{key}` sets `{}`, but the preset is `{}`",
-                        owner.as_str(),
+                        "`model.{key}` holds settings of {owners}, but the preset is `{}`",
                         preset.as_str()
                     ),
-                    format!("remove `model.{key}`, or set `preset: {}`", owner.as_str()),
+                    format!("remove `model.{key}`, or set the preset to {owners}"),
                 ));
             }
         }
         if preset == ModelPreset::Aitm && aitm.is_none() {
             *aitm = Some(RawAitm::default());
         }
-        if matches!(preset, ModelPreset::Escm2Ips | ModelPreset::Escm2Dr) && escm2.is_none() {
-            *escm2 = Some(RawEscm2::default());
+        if escm2_preset {
+            let block = escm2.get_or_insert_with(RawEscm2::default);
+            // Each preset's own key, written out with its default in the resolved pipeline; the
+            // other preset's key is an error.
+            let (own, other, value) = match preset {
+                ModelPreset::Escm2Dr => (
+                    "imputation_weight",
+                    "self_normalised",
+                    block.self_normalised.is_some(),
+                ),
+                _ => (
+                    "self_normalised",
+                    "imputation_weight",
+                    block.imputation_weight.is_some(),
+                ),
+            };
+            if value {
+                return Err(self.err(
+                    &format!("model.escm2.{other}"),
+                    format!("`{other}` does not apply to `{}`", preset.as_str()),
+                    format!("remove the key; `{own}` is this preset's"),
+                ));
+            }
+            if preset == ModelPreset::Escm2Dr {
+                block.imputation_weight.get_or_insert(1.0);
+            } else {
+                block.self_normalised.get_or_insert(false);
+            }
         }
         let RawAitm { calibrator } = aitm.clone().unwrap_or_default();
         if !(0.0..1e6).contains(&calibrator) {
@@ -72,6 +107,10 @@ impl Checker<'_> {
             self_normalised,
             imputation_weight,
         } = escm2.clone().unwrap_or_default();
+        let (self_normalised, imputation_weight) = (
+            self_normalised.unwrap_or(false),
+            imputation_weight.unwrap_or(1.0),
+        );
         for (key, v) in [
             ("counterfactual_weight", counterfactual_weight),
             ("global_weight", global_weight),
@@ -99,11 +138,11 @@ impl Checker<'_> {
                 "the reference implementation caps the inverse propensity at 15",
             ));
         }
-        if self_normalised && preset == ModelPreset::Escm2Dr {
+        if preset == ModelPreset::Escm2Dr && counterfactual_weight == 0.0 {
             return Err(self.err(
-                "model.escm2.self_normalised",
-                "`self_normalised` applies to `escm2_ips` only",
-                "the doubly robust term is always divided by the batch size; remove the key",
+                "model.escm2.counterfactual_weight",
+                "`escm2_dr` with counterfactual_weight 0 trains no counterfactual term, and its imputation heads never learn",
+                "use `preset: esmm` for the entire-space terms alone, or give the counterfactual term a weight",
             ));
         }
         Ok(ModelSettings {

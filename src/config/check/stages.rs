@@ -45,7 +45,13 @@ fn expand(m: &ModelSettings, k: usize, weight: f64) -> (Supervision, Option<Tran
         ],
     };
     let transfer = (m.preset == ModelPreset::Aitm && !first).then_some(TransferSpec::Aitm);
-    (Supervision { terms }, transfer)
+    (
+        Supervision {
+            terms,
+            stage_weight: weight,
+        },
+        transfer,
+    )
 }
 
 /// What the logits mean and whether the calibrator is on, by preset.
@@ -132,6 +138,19 @@ impl Checker<'_> {
                 "stages",
                 "every stage has loss_weight 0, so nothing would be trained",
                 "give at least one stage a positive loss_weight",
+            ));
+        }
+        if model.preset == ModelPreset::Independent
+            && let Some(k) =
+                (1..out.len()).find(|&k| out[k].label.meaning != LabelMeaning::GivenPrevious)
+        {
+            return Err(self.err(
+                &format!("stages[{k}].label.meaning"),
+                format!(
+                    "`independent` reads each stage's own column on every row, but stage `{}` records \"reached\", which is 0 wherever its parent was not reached",
+                    out[k].name
+                ),
+                "for a funnel of \"reached\" columns use `preset: division` (each stage's cumulative probability on all rows); `independent` is for columns with a value on every row (`meaning: given_previous`)",
             ));
         }
         let mut supervision = Vec::with_capacity(out.len());

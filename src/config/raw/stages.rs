@@ -115,12 +115,13 @@ pub struct RawEscm2 {
     #[serde(default = "default_max_weight")]
     pub max_weight: f64,
     /// Divide the counterfactual term by the sum of its weights instead of the batch size
-    /// (`escm2_ips` only).
-    #[serde(default)]
-    pub self_normalised: bool,
-    /// `escm2_dr`: weight of the imputation loss relative to the doubly robust term.
-    #[serde(default = "one")]
-    pub imputation_weight: f64,
+    /// (`escm2_ips` only; written out as `false` for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_normalised: Option<bool>,
+    /// Weight of the imputation loss relative to the doubly robust term (`escm2_dr` only;
+    /// written out as 1.0 for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imputation_weight: Option<f64>,
 }
 
 impl Default for RawEscm2 {
@@ -130,14 +131,10 @@ impl Default for RawEscm2 {
             global_weight: half(),
             propensity_floor: default_floor(),
             max_weight: default_max_weight(),
-            self_normalised: false,
-            imputation_weight: one(),
+            self_normalised: None,
+            imputation_weight: None,
         }
     }
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 fn half() -> f64 {
