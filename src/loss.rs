@@ -181,11 +181,12 @@ fn term_value(
                 "stage {s} has a doubly robust term but no imputation output"
             ))
         })?;
-        // r_i = o_i (e_i − ê_i) w_i; DR = mean(ê + r); imputation = mean(o (e − ê)² w).
-        let gap = (&l - e_hat)?;
+        // DR = mean(ê + o (e − ê) w) trains the prediction (ê held fixed); the imputation loss
+        // mean(o (e − ê)² w) trains ê (e held fixed), as in doubly robust joint learning.
         let ow = (o * w)?;
-        let dr = (e_hat + (&gap * &ow)?)?.mean_all()?;
-        let imputation_loss = (gap.sqr()? * &ow)?.mean_all()?;
+        let e_fixed = e_hat.detach();
+        let dr = (&e_fixed + ((&l - &e_fixed)? * &ow)?)?.mean_all()?;
+        let imputation_loss = ((l.detach() - e_hat)?.sqr()? * &ow)?.mean_all()?;
         return Ok((dr + imputation_loss.affine(imputation_weight, 0.0)?)?);
     }
     let (weighted, normaliser) = match (&mask, &weights) {
@@ -572,7 +573,8 @@ mod tests {
     }
 
     /// ESCM²-DR: value and gradients (logits and imputation outputs) against an f64 reference
-    /// with the propensities held fixed; every weight reaches the gradient; a mean, not a sum.
+    /// that holds fixed what the model detaches; every weight reaches the gradient; a mean, not
+    /// a sum.
     #[test]
     fn doubly_robust_matches_reference_and_finite_differences() {
         use Prediction::{Conditional, Cumulative};
@@ -637,7 +639,16 @@ mod tests {
             (l.to_scalar::<f32>().unwrap() as f64, gz, ge)
         };
         // The f64 reference: the entire-space terms as before, the DR term from its formula.
-        let reference = |f: &Funnel, z: &[f64], zw: &[f64], e: &[f64], y: &[f32], rows: usize| {
+        // What the model detaches is read from fixed inputs: `fixed` gives the propensities and
+        // the loss e inside the imputation term; `e_dr` is ê inside the DR term, `e_imp` inside
+        // the imputation term. Finite differences of it are then the model's gradient.
+        struct Inputs<'a> {
+            z: &'a [f64],
+            fixed: &'a [f64],
+            e_dr: &'a [f64],
+            e_imp: &'a [f64],
+        }
+        let reference = |f: &Funnel, x: &Inputs<'_>, y: &[f32], rows: usize| {
             let mut total = 0.0;
             let bce = |s: f64, y: f64| {
                 let s = s.min(MAX_LOG_PROB);
@@ -648,21 +659,22 @@ mod tests {
                     let mut sum = 0.0;
                     for i in 0..rows {
                         let yr = &y[i * 3..(i + 1) * 3];
-                        let (lq, lp) = row_probs(f, &z[i * 3..(i + 1) * 3]);
+                        let (lq, lp) = row_probs(f, &x.z[i * 3..(i + 1) * 3]);
                         sum += match term.weighting {
                             Weighting::DoublyRobust {
                                 propensity,
                                 imputation_weight,
                             } => {
                                 let p = f.parent(s).unwrap();
-                                let (_, lpw) = row_probs(f, &zw[i * 3..(i + 1) * 3]);
-                                let w = (1.0 / lpw[p].exp().max(propensity.floor))
+                                let (lqf, lpf) = row_probs(f, &x.fixed[i * 3..(i + 1) * 3]);
+                                let w = (1.0 / lpf[p].exp().max(propensity.floor))
                                     .min(propensity.max_weight);
                                 let o = yr[p] as f64;
                                 let err = bce(lq[s], yr[s] as f64);
-                                let eh = e[i * 3 + s];
-                                eh + o * (err - eh) * w
-                                    + imputation_weight * o * (err - eh).powi(2) * w
+                                let err_fixed = bce(lqf[s], yr[s] as f64);
+                                let (ed, ei) = (x.e_dr[i * 3 + s], x.e_imp[i * 3 + s]);
+                                ed + o * (err - ed) * w
+                                    + imputation_weight * o * (err_fixed - ei).powi(2) * w
                             }
                             _ => bce(lp[s], yr[s] as f64),
                         };
@@ -676,30 +688,45 @@ mod tests {
         let e64: Vec<f64> = e_hat.iter().map(|&v| v as f64).collect();
         let f = dr(0.5, 0.8, 0.4);
         let (l, gz, ge) = run(&f, &z, &e_hat, &y, rows);
-        let want = reference(&f, &z64, &z64, &e64, &y, rows);
+        let base = Inputs {
+            z: &z64,
+            fixed: &z64,
+            e_dr: &e64,
+            e_imp: &e64,
+        };
+        let want = reference(&f, &base, &y, rows);
         assert!((l - want).abs() < 1e-5 * (1.0 + want), "{l} vs {want}");
         let h = 1e-5;
         for j in 0..z.len() {
             let (mut up, mut down) = (z64.clone(), z64.clone());
             up[j] += h;
             down[j] -= h;
-            let fd = (reference(&f, &up, &z64, &e64, &y, rows)
-                - reference(&f, &down, &z64, &e64, &y, rows))
+            let fd = (reference(&f, &Inputs { z: &up, ..base }, &y, rows)
+                - reference(&f, &Inputs { z: &down, ..base }, &y, rows))
                 / (2.0 * h);
             assert!((fd - gz[j]).abs() < 1e-4, "dz{j}: fd {fd} vs {}", gz[j]);
         }
         for j in 0..e_hat.len() {
-            if j % 3 == 0 {
-                continue; // stage 0 has no imputation term
-            }
             let (mut up, mut down) = (e64.clone(), e64.clone());
             up[j] += h;
             down[j] -= h;
-            let fd = (reference(&f, &z64, &z64, &up, &y, rows)
-                - reference(&f, &z64, &z64, &down, &y, rows))
+            let fd = (reference(&f, &Inputs { e_imp: &up, ..base }, &y, rows)
+                - reference(
+                    &f,
+                    &Inputs {
+                        e_imp: &down,
+                        ..base
+                    },
+                    &y,
+                    rows,
+                ))
                 / (2.0 * h);
             assert!((fd - ge[j]).abs() < 1e-4, "de{j}: fd {fd} vs {}", ge[j]);
         }
+        // ê gets its gradient from the imputation loss only, and only on rows that reached the
+        // parent (o = 1): row 3 did not reach stage 0, so its stage-1 ê has none.
+        assert_eq!(ge[3 * 3 + 1], 0.0);
+        assert!(ge[1] != 0.0);
         // No dead weight: the DR term's weight, the imputation weight and the global weight
         // each move the gradient.
         for (what, g) in [

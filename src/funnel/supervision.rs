@@ -43,8 +43,9 @@ pub enum Weighting {
     /// batch size (or, self-normalised, by the sum of the weights).
     InversePropensity(Propensity),
     /// Doubly robust (ESCM²-DR): the stage's imputation head predicts each row's loss ê; the
-    /// term is (1/|B|) Σ [ê + o (e − ê) w] plus `imputation_weight` · (1/|B|) Σ o (e − ê)² w,
-    /// with e the row's loss, o whether it reached the parent and w the inverse propensity.
+    /// term is (1/|B|) Σ [ê + o (e − ê) w] with ê held fixed (it trains the prediction) plus
+    /// `imputation_weight` · (1/|B|) Σ o (e − ê)² w with e held fixed (it trains ê), where e is
+    /// the row's loss, o whether it reached the parent and w the inverse propensity.
     DoublyRobust {
         propensity: Propensity,
         imputation_weight: f64,
