@@ -163,21 +163,27 @@ pub fn run(cli: Cli) -> Result<()> {
                     out.display(),
                     rows as f64 / secs.max(1e-9)
                 );
-                let mut prev = rows;
                 for (k, (&reached, &target)) in summary.reached.iter().zip(&spec.rates).enumerate()
                 {
-                    let of = if k == 0 {
-                        "rows".to_string()
-                    } else {
-                        format!("`{}`", spec.stage_names[k - 1])
+                    let (of, base) = match spec.parent(k) {
+                        None => ("rows".to_string(), rows),
+                        Some(p) => (format!("`{}`", spec.stage_names[p]), summary.reached[p]),
+                    };
+                    // After an optional stage the target is a mixture of two rates: say both.
+                    let target = match spec.rates_without[k] {
+                        Some(without) => format!(
+                            "targets {:.4}% after `{}`, {:.4}% without",
+                            100.0 * target,
+                            spec.stage_names[k - 1],
+                            100.0 * without
+                        ),
+                        None => format!("target {:.4}%", 100.0 * target),
                     };
                     eprintln!(
-                        "  {}: {reached} rows, {:.4}% of {of} (target {:.4}%)",
+                        "  {}: {reached} rows, {:.4}% of {of} ({target})",
                         spec.stage_names[k],
-                        100.0 * reached as f64 / prev.max(1) as f64,
-                        100.0 * target
+                        100.0 * reached as f64 / base.max(1) as f64,
                     );
-                    prev = reached;
                 }
                 Ok(())
             })
@@ -225,7 +231,7 @@ fn predict(r: &Run, data: &Path, out: &Path) -> Result<()> {
     let mut cond = vec![Vec::with_capacity(d.rows); k];
     let mut cum = vec![Vec::with_capacity(d.rows); k];
     let mut probs = Vec::with_capacity(k);
-    for row in logits.chunks_exact(k) {
+    for row in logits.chunks_exact(p.funnel.logit_columns()) {
         p.funnel.probabilities(row, &mut probs);
         for (s, pr) in probs.iter().enumerate() {
             cond[s].push(pr.log_q.exp());

@@ -10,6 +10,10 @@ pub type StageId = usize;
 pub struct StageNode {
     /// The stage a row must have reached before it can reach this one; `None` for the first.
     pub parent: Option<StageId>,
+    /// An optional stage between the parent and this one (ESM²: cart between click and buy,
+    /// which buy does not require). This stage then has two conditionals, given the optional
+    /// stage and given not, and P(this | parent) mixes them by P(optional | parent).
+    pub via: Option<StageId>,
     pub supervision: Supervision,
 }
 
@@ -27,10 +31,11 @@ impl Funnel {
     /// A funnel from its nodes. Returns `None` when a parent does not come before its child
     /// (config validation reports that with a location before it gets here).
     pub fn new(nodes: Vec<StageNode>) -> Option<Funnel> {
-        let ordered = nodes
-            .iter()
-            .enumerate()
-            .all(|(k, n)| n.parent.is_none_or(|p| p < k));
+        let ordered = nodes.iter().enumerate().all(|(k, n)| {
+            n.parent.is_none_or(|p| p < k)
+                && n.via
+                    .is_none_or(|v| v < k && n.parent.is_some() && nodes[v].parent == n.parent)
+        });
         (ordered && !nodes.is_empty()).then_some(Funnel {
             nodes,
             output: Output::Conditional,
@@ -79,6 +84,7 @@ impl Funnel {
             (0..stages)
                 .map(|k| StageNode {
                     parent: k.checked_sub(1),
+                    via: None,
                     supervision: supervision(k),
                 })
                 .collect(),
@@ -105,6 +111,38 @@ impl Funnel {
     /// The parent, its parent, and so on up to the first stage.
     pub fn ancestors(&self, k: StageId) -> impl Iterator<Item = StageId> + '_ {
         std::iter::successors(self.parent(k), |&a| self.parent(a))
+    }
+
+    /// The optional stage whose outcome this stage's conditional mixes over (ESM²).
+    pub fn via(&self, k: StageId) -> Option<StageId> {
+        self.nodes[k].via
+    }
+
+    /// Columns of a row of logits: one per stage, then one more per stage with a `via` (its
+    /// conditional given not the optional stage), in stage order.
+    pub fn logit_columns(&self) -> usize {
+        self.len() + self.nodes.iter().filter(|n| n.via.is_some()).count()
+    }
+
+    /// The column of stage k's second logit (given not its `via` stage), if it has one.
+    pub fn skip_column(&self, k: StageId) -> Option<usize> {
+        self.nodes[k].via?;
+        Some(self.len() + self.nodes[..k].iter().filter(|n| n.via.is_some()).count())
+    }
+
+    /// A funnel where stage `optional` may be skipped on the way to the stage after it: that
+    /// stage's parent becomes `optional`'s parent, and its conditional mixes over `optional`.
+    pub fn with_optional(mut self, optional: StageId) -> Option<Funnel> {
+        let child = optional + 1;
+        let parent = self.nodes.get(optional)?.parent?;
+        let node = self.nodes.get_mut(child)?;
+        node.parent = Some(parent);
+        node.via = Some(optional);
+        Funnel::new(std::mem::take(&mut self.nodes)).map(|f| Funnel {
+            output: self.output,
+            calibrator: self.calibrator,
+            ..f
+        })
     }
 
     pub fn supervision(&self, k: StageId) -> &Supervision {
@@ -207,6 +245,7 @@ mod tests {
         // 0 -> 1, 0 -> 2: stage 2 skips stage 1.
         let node = |parent| StageNode {
             parent,
+            via: None,
             supervision: unit(0),
         };
         let f = Funnel::new(vec![node(None), node(Some(0)), node(Some(0))]).unwrap();

@@ -48,12 +48,26 @@ pub fn chunk(
         for (col, &x) in values.iter_mut().zip(&row.values) {
             col.push(x);
         }
-        let mut reached = true;
         for s in 0..k {
             let q = sigmoid(world.intercepts[s] + row.signal[s]);
-            reached = reached && row.uniforms[s] < q;
+            let parent = spec.parent(s).is_none_or(|p| labels[p].last() == Some(&1));
+            // After an optional stage: the conditional given it, or given it was skipped; the
+            // truth written is the conditional given the parent, mixing the two.
+            let (q_row, q_true) = match world.skip_intercepts[s] {
+                Some(b) => {
+                    let q_skip = sigmoid(b + row.signal[s]);
+                    let via = truth[s - 1].last().copied().unwrap_or(0.0);
+                    let took = labels[s - 1].last() == Some(&1);
+                    (
+                        if took { q } else { q_skip },
+                        via * q + (1.0 - via) * q_skip,
+                    )
+                }
+                None => (q, q),
+            };
+            let reached = parent && row.uniforms[s] < q_row;
             labels[s].push(reached as i32);
-            truth[s].push(q);
+            truth[s].push(q_true);
             reached_count[s] += reached as u64;
         }
     }
@@ -208,5 +222,36 @@ mod tests {
             reached - unreached > 20.0 * se,
             "{reached} vs {unreached} (se {se})"
         );
+    }
+
+    /// An optional stage (ESM²): buy does not need cart. Rows buy with and without a cart, every
+    /// buyer clicked, each branch's rate hits its target, and `true_buy` (the mixture given the
+    /// click) averages to the observed buy rate among clicked rows.
+    #[test]
+    fn optional_stage_branches_hit_their_rates() {
+        let s = spec(
+            "name: t\nseed: 5\nselection_bias: 0.5\nstages:\n  - { name: click, rate: 0.3 }\n  - { name: cart, rate: 0.4, optional: true }\n  - { name: buy, rate: 0.5, rate_without: 0.1 }\ncategorical:\n  - { name: user, vocab: 5000, zipf: 0.6, effects: { click: 1.0, cart: 0.8, buy: 1.0 } }\n",
+        );
+        assert_eq!(s.parent(2), Some(0));
+        let world = World::build(&s);
+        let n = 300_000;
+        let (cols, _) = chunk(&s, &world, 0, n);
+        let (click, cart, buy) = (ints(&cols[1].1), ints(&cols[3].1), ints(&cols[5].1));
+        let true_buy = floats(&cols[6].1);
+        assert!(buy.iter().zip(click).all(|(b, c)| b <= c));
+        let count = |f: &dyn Fn(usize) -> bool| (0..n).filter(|&i| f(i)).count() as f64;
+        let carts = count(&|i| cart[i] == 1);
+        let skipped = count(&|i| click[i] == 1 && cart[i] == 0);
+        let via_rate = count(&|i| cart[i] == 1 && buy[i] == 1) / carts;
+        let skip_rate = count(&|i| click[i] == 1 && cart[i] == 0 && buy[i] == 1) / skipped;
+        assert!((via_rate - 0.5).abs() < 0.02, "{via_rate}");
+        assert!((skip_rate - 0.1).abs() < 0.01, "{skip_rate}");
+        let clicked: Vec<usize> = (0..n).filter(|&i| click[i] == 1).collect();
+        let observed =
+            clicked.iter().filter(|&&i| buy[i] == 1).count() as f64 / clicked.len() as f64;
+        let truth = clicked.iter().map(|&i| true_buy[i]).sum::<f64>() / clicked.len() as f64;
+        assert!((observed - truth).abs() < 0.01, "{observed} vs {truth}");
+        // A rate_without without an optional stage before it is refused.
+        assert!(Spec::from_text(Path::new("s.yaml"), "name: t\nstages:\n  - { name: a, rate: 0.5 }\n  - { name: b, rate: 0.5, rate_without: 0.1 }\n").is_err());
     }
 }

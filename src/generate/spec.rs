@@ -35,6 +35,14 @@ pub struct RawGenStage {
     pub name: String,
     /// Target share of the rows that reached the previous stage (of all rows for the first).
     pub rate: f64,
+    /// The next stage does not require this one (ESM²'s cart between click and buy).
+    #[serde(default)]
+    pub optional: bool,
+    /// For the stage after an optional one: target share of the rows that reached the optional
+    /// stage's parent but not the optional stage (`rate` is then the share of those that
+    /// reached the optional stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_without: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -112,6 +120,10 @@ pub struct Spec {
     pub noise: f64,
     pub stage_names: Vec<String>,
     pub rates: Vec<f64>,
+    /// Whether each stage may be skipped on the way to the next.
+    pub optional: Vec<bool>,
+    /// For a stage after an optional one: its rate among the rows that skipped it.
+    pub rates_without: Vec<Option<f64>>,
     pub categorical: Vec<GenCategorical>,
     pub numeric: Vec<GenNumeric>,
 }
@@ -148,6 +160,8 @@ impl Spec {
         }
         let mut stage_names: Vec<String> = Vec::new();
         let mut rates = Vec::new();
+        let mut optional = Vec::new();
+        let mut rates_without = Vec::new();
         let mut columns: Vec<String> = Vec::new();
         for (k, s) in stages.iter().enumerate() {
             if !valid_name(&s.name) || stage_names.contains(&s.name) {
@@ -164,10 +178,47 @@ impl Spec {
                     "e.g. `rate: 0.04` for 4% of the rows that reached the previous stage",
                 ));
             }
+            let after_optional = k > 0 && stages[k - 1].optional;
+            if s.optional && (k == 0 || k + 1 == stages.len() || after_optional) {
+                return Err(err(
+                    &format!("stages[{k}].optional"),
+                    "an optional stage needs a stage before it and one after it, and cannot follow another optional stage".into(),
+                    "mark the middle stage of three (cart between click and buy)",
+                ));
+            }
+            match (after_optional, s.rate_without) {
+                (true, None) => {
+                    return Err(err(
+                        &format!("stages[{k}]"),
+                        format!(
+                            "stage `{}` follows an optional stage but has no `rate_without`",
+                            s.name
+                        ),
+                        "add `rate_without`: its rate among the rows that skipped the optional stage",
+                    ));
+                }
+                (false, Some(_)) => {
+                    return Err(err(
+                        &format!("stages[{k}].rate_without"),
+                        "`rate_without` applies only to the stage after an optional one".into(),
+                        "remove it, or mark the stage before as `optional: true`",
+                    ));
+                }
+                (_, Some(r)) if !(r > 0.0 && r < 1.0) => {
+                    return Err(err(
+                        &format!("stages[{k}].rate_without"),
+                        format!("rate_without must be in (0, 1), got {r}"),
+                        "e.g. `rate_without: 0.02`",
+                    ));
+                }
+                _ => {}
+            }
             stage_names.push(s.name.clone());
             columns.push(s.name.clone());
             columns.push(format!("true_{}", s.name));
             rates.push(s.rate);
+            optional.push(s.optional);
+            rates_without.push(s.rate_without);
         }
         if !(0.0..1.0).contains(&selection_bias) {
             return Err(err(
@@ -297,6 +348,8 @@ impl Spec {
             noise,
             stage_names,
             rates,
+            optional,
+            rates_without,
             categorical: cats,
             numeric: nums,
         })
@@ -304,6 +357,17 @@ impl Spec {
 
     pub fn stages(&self) -> usize {
         self.rates.len()
+    }
+
+    /// The stage a row must reach before stage k: the previous one, or the one before an
+    /// optional previous stage.
+    pub fn parent(&self, k: usize) -> Option<usize> {
+        let prev = k.checked_sub(1)?;
+        if self.optional[prev] {
+            prev.checked_sub(1)
+        } else {
+            Some(prev)
+        }
     }
 }
 

@@ -160,6 +160,9 @@ pub struct World {
     nums: Vec<NumField>,
     noise: f64,
     pub intercepts: Vec<f64>,
+    /// For a stage after an optional stage: the intercept of its conditional given the
+    /// optional stage was skipped (`intercepts` holds the one given it was reached).
+    pub skip_intercepts: Vec<Option<f64>>,
     stages: usize,
     row_key: [u8; 32],
 }
@@ -169,6 +172,51 @@ fn key(seed: u64, name: &str) -> [u8; 32] {
     h.update(seed.to_le_bytes());
     h.update(name.as_bytes());
     h.finalize().into()
+}
+
+/// The weights stage k's main intercept is calibrated on: the rows that reached its parent, or,
+/// after an optional stage, the rows that reached the optional stage.
+fn parent_or_via(parent: &[f64], k: usize, spec: &Spec, reach: &[Vec<f64>]) -> Vec<f64> {
+    match spec.rates_without[k] {
+        Some(_) => reach[k - 1].clone(),
+        None => parent.to_vec(),
+    }
+}
+
+/// The intercept b at which the `weights`-weighted mean of σ(b + signal) is `rate`: safeguarded
+/// Newton on the (increasing) weighted mean, bisection whenever a Newton step would leave the
+/// bracket.
+fn solve(weights: &[f64], signal: &[f64], rate: f64) -> f64 {
+    let total: f64 = weights.iter().sum();
+    let (mut lo, mut hi) = (-60.0f64, 60.0f64);
+    let mut b = (rate / (1.0 - rate)).ln().clamp(lo, hi);
+    for _ in 0..100 {
+        let (mut mean, mut slope) = (0.0, 0.0);
+        for (w, s) in weights.iter().zip(signal) {
+            let q = sigmoid(b + s);
+            mean += w * q;
+            slope += w * q * (1.0 - q);
+        }
+        let (gap, slope) = (mean / total - rate, slope / total);
+        if gap.abs() < 1e-12 * rate {
+            break;
+        }
+        if gap < 0.0 {
+            lo = b;
+        } else {
+            hi = b;
+        }
+        let next = b - gap / slope.max(1e-300);
+        b = if next > lo && next < hi {
+            next
+        } else {
+            0.5 * (lo + hi)
+        };
+        if hi - lo < 1e-12 {
+            break;
+        }
+    }
+    b
 }
 
 impl World {
@@ -210,10 +258,11 @@ impl World {
             nums,
             noise: spec.noise,
             intercepts: vec![0.0; spec.stages()],
+            skip_intercepts: vec![None; spec.stages()],
             stages: spec.stages(),
             row_key: key(seed, "rows"),
         };
-        world.calibrate(&spec.rates, key(seed, "calibrate"));
+        world.calibrate(spec, key(seed, "calibrate"));
         world
     }
 
@@ -286,8 +335,10 @@ impl World {
     }
 
     /// Choose each stage's intercept so that the mean true conditional probability, over rows
-    /// weighted by their probability of reaching the previous stage, equals the target rate.
-    fn calibrate(&mut self, rates: &[f64], key: [u8; 32]) {
+    /// weighted by their probability of reaching the stage's parent, equals the target rate. A
+    /// stage after an optional stage gets two intercepts, calibrated on the rows weighted by
+    /// their probability of reaching and of skipping the optional stage.
+    fn calibrate(&mut self, spec: &Spec, key: [u8; 32]) {
         let n = CALIBRATION_ROWS as usize;
         // Drawn in parallel windows of the calibration stream: the same rows for any thread count.
         let window = 1usize << 15;
@@ -308,43 +359,35 @@ impl World {
             })
             .collect();
         let signal: Vec<f64> = parts.concat();
-        let mut reach = vec![1.0f64; n];
-        for (k, &rate) in rates.iter().enumerate() {
-            let total: f64 = reach.iter().sum();
-            // Safeguarded Newton on the (increasing) weighted mean rate; bisection whenever a
-            // Newton step would leave the bracket.
-            let (mut lo, mut hi) = (-60.0f64, 60.0f64);
-            let mut b = (rate / (1.0 - rate)).ln().clamp(lo, hi);
-            for _ in 0..100 {
-                let (mut mean, mut slope) = (0.0, 0.0);
-                for (i, w) in reach.iter().enumerate() {
-                    let q = sigmoid(b + signal[i * self.stages + k]);
-                    mean += w * q;
-                    slope += w * q * (1.0 - q);
-                }
-                let (gap, slope) = (mean / total - rate, slope / total);
-                if gap.abs() < 1e-12 * rate {
-                    break;
-                }
-                if gap < 0.0 {
-                    lo = b;
-                } else {
-                    hi = b;
-                }
-                let next = b - gap / slope.max(1e-300);
-                b = if next > lo && next < hi {
-                    next
-                } else {
-                    0.5 * (lo + hi)
-                };
-                if hi - lo < 1e-12 {
-                    break;
-                }
-            }
+        let ks = self.stages;
+        let column = |k: usize| -> Vec<f64> { (0..n).map(|i| signal[i * ks + k]).collect() };
+        // reach[k][i]: probability that calibration row i reached stage k.
+        let mut reach: Vec<Vec<f64>> = Vec::with_capacity(ks);
+        for k in 0..ks {
+            let s = column(k);
+            let parent = spec
+                .parent(k)
+                .map(|p| reach[p].clone())
+                .unwrap_or_else(|| vec![1.0; n]);
+            let b = solve(&parent_or_via(&parent, k, spec, &reach), &s, spec.rates[k]);
             self.intercepts[k] = b;
-            for (i, w) in reach.iter_mut().enumerate() {
-                *w *= sigmoid(b + signal[i * self.stages + k]);
-            }
+            let reached = match spec.rates_without[k] {
+                None => parent
+                    .iter()
+                    .zip(&s)
+                    .map(|(w, x)| w * sigmoid(b + x))
+                    .collect(),
+                Some(rate) => {
+                    let via = &reach[k - 1];
+                    let skipped: Vec<f64> = parent.iter().zip(via).map(|(p, v)| p - v).collect();
+                    let b_skip = solve(&skipped, &s, rate);
+                    self.skip_intercepts[k] = Some(b_skip);
+                    (0..n)
+                        .map(|i| via[i] * sigmoid(b + s[i]) + skipped[i] * sigmoid(b_skip + s[i]))
+                        .collect()
+                }
+            };
+            reach.push(reached);
         }
     }
 }

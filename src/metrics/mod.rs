@@ -89,7 +89,8 @@ pub fn evaluate(
     let mut probs: Vec<StageProbs> = Vec::with_capacity(k);
     let mut violations = vec![0usize; k];
     for i in 0..rows {
-        funnel.probabilities(&logits[i * k..(i + 1) * k], &mut probs);
+        let w = funnel.logit_columns();
+        funnel.probabilities(&logits[i * w..(i + 1) * w], &mut probs);
         for (s, pr) in probs.iter().enumerate() {
             let y = reached[s][i];
             cum[s].push(pr.log_p, y, pr.log_p, pr.log_not_p);

@@ -128,7 +128,7 @@ pub fn evaluate_truth(
     let mut q = vec![Vec::with_capacity(rows); k];
     let mut p = vec![Vec::with_capacity(rows); k];
     let mut probs: Vec<StageProbs> = Vec::with_capacity(k);
-    for row in logits.chunks_exact(k) {
+    for row in logits.chunks_exact(funnel.logit_columns()) {
         funnel.probabilities(row, &mut probs);
         for (s, pr) in probs.iter().enumerate() {
             q[s].push(pr.log_q.exp());

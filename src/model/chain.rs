@@ -19,10 +19,11 @@ use crate::rng::Rng;
 
 /// What one forward pass of the chain gives.
 pub struct ChainOutput {
-    /// Logits, rows x stages: column k is the logit of stage k's conditional q_k, or of its
-    /// cumulative p_k when the funnel's output is cumulative (`Funnel::output`).
+    /// Logits, rows x `Funnel::logit_columns`: column k is the logit of stage k's conditional
+    /// q_k, or of its cumulative p_k when the funnel's output is cumulative (`Funnel::output`);
+    /// then, for stages after an optional stage (ESM²), the logit given not that stage.
     pub logits: Tensor,
-    /// The same logits as one (rows x 1) tensor per stage, as the heads produced them.
+    /// The same logits as one (rows x 1) tensor per column, as the heads produced them.
     pub stage_logits: Vec<Tensor>,
     /// Each stage's representation (what its head read), rows x width.
     pub hidden: Vec<Tensor>,
@@ -37,6 +38,7 @@ struct Parallel {
     /// The logit, when the stage has no transfer (otherwise it waits for its parent).
     logit: Option<Tensor>,
     imputation: Option<Tensor>,
+    skip: Option<Tensor>,
 }
 
 /// One stage's blocks.
@@ -46,6 +48,8 @@ struct StageBlocks {
     transfer: Option<Box<dyn Transfer>>,
     /// Predicts each row's conditional loss from the shared input (ESCM²-DR).
     imputation: Option<Tower>,
+    /// The logit of the stage's conditional given not its optional `via` stage (ESM²).
+    skip: Option<Tower>,
 }
 
 pub struct FunnelModel {
@@ -126,8 +130,17 @@ impl FunnelModel {
         let stages = p
             .stages
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(k, s)| {
                 let tower = Tower::new(&mut root.pp("towers").pp(&s.name), input, &s.tower)?;
+                let skip = match p.funnel.via(k) {
+                    Some(_) => Some(Tower::new(
+                        &mut root.pp("branches").pp(&s.name),
+                        input,
+                        &s.tower,
+                    )?),
+                    None => None,
+                };
                 let imputation = match s.imputation {
                     true => Some(Tower::new(
                         &mut root.pp("imputation").pp(&s.name),
@@ -140,6 +153,7 @@ impl FunnelModel {
                     tower,
                     transfer: None,
                     imputation,
+                    skip,
                 })
             })
             .collect::<candle_core::Result<_>>()?;
@@ -280,16 +294,25 @@ impl FunnelModel {
                     }
                     _ => None,
                 };
+                let skip = match &s.skip {
+                    Some(t) => {
+                        let e = t.encoder.forward(x, mode)?;
+                        Some(t.head.forward(&e, mode)?)
+                    }
+                    None => None,
+                };
                 Ok(Parallel {
                     hidden,
                     logit,
                     imputation,
+                    skip,
                 })
             })
             .collect::<candle_core::Result<Vec<Parallel>>>()?;
         let mut hidden: Vec<Tensor> = Vec::with_capacity(self.stages.len());
         let mut stage_logits = Vec::with_capacity(self.stages.len());
         let mut imputation = Vec::with_capacity(self.stages.len());
+        let mut skips = Vec::new();
         for ((k, s), (part, mode)) in self
             .stages
             .iter()
@@ -312,7 +335,11 @@ impl FunnelModel {
             stage_logits.push(logit);
             hidden.push(h);
             imputation.push(part.imputation);
+            skips.extend(part.skip);
         }
+        // Second logits of stages with an optional stage before them, after every stage's own
+        // (`Funnel::skip_column`).
+        stage_logits.extend(skips);
         Ok(ChainOutput {
             logits: Tensor::cat(&stage_logits, 1)?,
             stage_logits,
@@ -321,9 +348,10 @@ impl FunnelModel {
         })
     }
 
-    /// Logits of every row of a dataset (rows x stages, row-major), in inference mode.
+    /// Logits of every row of a dataset (rows x `Funnel::logit_columns`, row-major), in
+    /// inference mode.
     pub fn predict_logits(&self, d: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(d.rows * self.stages());
+        let mut out = Vec::with_capacity(d.rows * self.funnel.logit_columns());
         let w = self.input_width();
         for start in (0..d.rows).step_by(batch_size) {
             let end = (start + batch_size).min(d.rows);

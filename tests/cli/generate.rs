@@ -148,3 +148,69 @@ fn missing_output_folder_is_an_error() {
     );
     assert!(!s.path("no").exists());
 }
+
+/// ESM²: a generated funnel where buy does not require cart trains with `optional: true`; buy's
+/// conditional is judged on the rows that reached click, its second tower is saved, and an
+/// optional last stage is refused at its key.
+#[test]
+fn optional_stage_generates_and_trains() {
+    let s = Scratch::new();
+    s.write(
+        "spec.yaml",
+        "name: t\nseed: 3\nselection_bias: 0.5\nstages:\n  - { name: click, rate: 0.3 }\n  - { name: cart, rate: 0.4, optional: true }\n  - { name: buy, rate: 0.5, rate_without: 0.1 }\ncategorical:\n  - { name: user, vocab: 300, zipf: 0.8, effects: { click: 1.0, cart: 0.8, buy: 1.0 } }\n",
+    );
+    let g = s.run(&[
+        "generate",
+        "spec.yaml",
+        "--rows",
+        "20000",
+        "--out",
+        "g.parquet",
+    ]);
+    ok(&g);
+    assert!(
+        stderr(&g).contains("of `click` (targets 50.0000% after `cart`, 10.0000% without)"),
+        "{}",
+        stderr(&g)
+    );
+    let pipeline = "name: esm2\ndata:\n  train: { path: g.parquet }\n  valid: { split_from: train, fraction: 0.1 }\n  test: { split_from: train, fraction: 0.2 }\nfeatures:\n  categorical: [{ name: user }]\nstages:\n  - { name: click, label: { column: click }, truth: true_click, tower: { hidden: [8] } }\n  - { name: cart, label: { column: cart }, truth: true_cart, tower: { hidden: [8] }, optional: true }\n  - { name: buy, label: { column: buy }, truth: true_buy, tower: { hidden: [8] } }\ntrain: { epochs: 2, batch_size: 256 }\n";
+    s.write("p.yaml", pipeline);
+    let o = s.run(&["train", "p.yaml", "--out", "run"]);
+    ok(&o);
+    let out = stdout(&o);
+    assert!(
+        out.contains("conditional P(buy|click)   reached click"),
+        "{out}"
+    );
+    assert!(
+        out.contains("conditional P(cart|click)  reached click"),
+        "{out}"
+    );
+    // No buyer without a cart was dropped as inconsistent.
+    assert!(!stderr(&o).contains("inconsistent"), "{}", stderr(&o));
+    let weights = std::fs::read(s.path("run/weights.safetensors")).expect("weights");
+    let len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
+    let header = String::from_utf8_lossy(&weights[8..8 + len]);
+    assert!(header.contains("branches.buy.0.weight"), "{header}");
+    ok(&s.run(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "g.parquet",
+        "--out",
+        "p.csv",
+    ]));
+    let bad = pipeline.replace(
+        "truth: true_buy, tower: { hidden: [8] } }",
+        "truth: true_buy, tower: { hidden: [8] }, optional: true }",
+    );
+    s.write("bad.yaml", &bad);
+    let e = s.run(&["validate", "bad.yaml"]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(
+        stderr(&e).contains("`stages[2].optional`: an optional stage needs a stage after it"),
+        "{}",
+        stderr(&e)
+    );
+}

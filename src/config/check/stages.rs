@@ -92,8 +92,12 @@ impl Checker<'_> {
                 tower,
                 loss_weight,
                 truth,
+                optional,
             } = s;
             let at = format!("stages[{k}]");
+            if *optional {
+                self.optional_stage(&at, k, stages, model)?;
+            }
             check_name(self, &format!("{at}.name"), name)?;
             if !names.insert(name.clone()) {
                 return Err(self.err(
@@ -164,11 +168,57 @@ impl Checker<'_> {
             supervision.push(s);
         }
         let (output, calibrator) = funnel_kind(model);
-        let funnel = Funnel::chain(out.len(), |k| supervision[k].clone())
+        let mut funnel = Funnel::chain(out.len(), |k| supervision[k].clone())
             .ok_or_else(|| Error::Internal("a chain's parents come first".into()))?
             .with_output(output)
             .with_calibrator(calibrator);
+        for (k, _) in stages.iter().enumerate().filter(|(_, s)| s.optional) {
+            funnel = funnel
+                .with_optional(k)
+                .ok_or_else(|| Error::Internal(format!("stage {k} was checked to be optional")))?;
+        }
         Ok((out, funnel))
+    }
+
+    /// Where `optional: true` may stand: between a parent and a stage that does not require it.
+    fn optional_stage(
+        &self,
+        at: &str,
+        k: usize,
+        stages: &[RawStage],
+        model: &ModelSettings,
+    ) -> Result<()> {
+        let at = format!("{at}.optional");
+        let problem = if k == 0 {
+            Some((
+                "the first stage cannot be optional: no stage comes before it".to_string(),
+                "mark the stage between two others that the later one does not require (cart between click and buy)",
+            ))
+        } else if k + 1 == stages.len() {
+            Some((
+                "an optional stage needs a stage after it, the one that does not require it".into(),
+                "remove `optional`, or add the later stage (buy after cart)",
+            ))
+        } else if stages[k - 1].optional {
+            Some((
+                "two optional stages in a row are not a funnel this model describes".into(),
+                "mark one of them optional",
+            ))
+        } else if funnel_kind(model).0 == Output::Cumulative {
+            Some((
+                format!(
+                    "`{}` predicts cumulative probabilities, which cannot mix over an optional stage",
+                    model.preset.as_str()
+                ),
+                "use a preset with conditional logits (`esmm` is ESM²'s), or remove `optional`",
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((message, hint)) => Err(self.err(&at, message, hint)),
+            None => Ok(()),
+        }
     }
 
     fn label(&self, at: &str, k: usize, l: &RawLabel) -> Result<LabelSpec> {

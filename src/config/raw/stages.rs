@@ -17,6 +17,11 @@ pub struct RawStage {
     /// evaluation against the truth over all rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth: Option<String>,
+    /// The next stage does not require this one (ESM²: cart, between click and buy): the next
+    /// stage's parent is this stage's parent, and its conditional mixes "via this stage" and
+    /// "without it".
+    #[serde(default)]
+    pub optional: bool,
 }
 
 fn unit() -> f64 {
