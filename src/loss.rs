@@ -867,4 +867,68 @@ mod tests {
             "the skip logit is trained"
         );
     }
+
+    /// One forward pass of `naive`, `division` and ESCM²-DR, by hand (python3, with
+    /// s = lambda z: 1/(1+math.exp(-z)) and bce = lambda p, y: -(y*math.log(p)+(1-y)*math.log(1-p))).
+    #[test]
+    fn naive_division_and_dr_values_by_hand() {
+        let dev = Device::Cpu;
+        let value = |f: &Funnel, z: &[f32], y: &[f32], imp: &[Option<Tensor>]| {
+            let zt = Tensor::from_slice(z, (2, 2), &dev).unwrap();
+            let t = Targets::new(f, y, &[], 2, &dev).unwrap();
+            let l = funnel_loss(f, &zt, imp, &t).unwrap().total;
+            l.to_scalar::<f32>().unwrap() as f64
+        };
+        let (z, y) = ([0.5f32, -1.0, 1.0, 2.0], [1.0f32, 0.0, 0.0, 0.0]);
+        // naive: (bce(s(.5),1)+bce(s(1),0))/2 + bce(s(-1),0) (row 2 did not click)
+        //   = 0.8936693358491647 + 0.3132616875182228 = 1.2069310233673876
+        let naive = chain(
+            |k| match k {
+                0 => vec![Term::unit(Prediction::Cumulative, Rows::All, 1.0)],
+                _ => vec![Term::unit(
+                    Prediction::Conditional,
+                    Rows::ReachedParent,
+                    1.0,
+                )],
+            },
+            2,
+        );
+        assert!((value(&naive, &z, &y, &[]) - 1.206_931_02).abs() < 1e-5);
+        // division: cumulative logits, (bce(s(.5),1)+bce(s(1),0))/2 + (bce(s(-1),0)+bce(s(2),0))/2
+        //   = 2.113764185129762
+        let division = chain(
+            |_| vec![Term::unit(Prediction::Cumulative, Rows::All, 1.0)],
+            2,
+        )
+        .with_output(Output::Cumulative);
+        assert!((value(&division, &z, &y, &[]) - 2.113_764_19).abs() < 1e-5);
+        // DR on stage 2 (weight 1, imputation weight 0.8), z = [[0, 1], [-1, 0]], labels
+        // [[1, 1], [0, 0]], ê = [0.2, 0.7]: w = 1/s(z1) = [2, e + 1], o = [1, 0], e0 = bce(s(1), 1):
+        //   ((0.2 + (e0-0.2)*2) + 0.7)/2 + 0.8 * ((e0-0.2)**2 * 2)/2
+        //   = 0.5632616875182228 + 0.8 * 0.012828209859475546 = 0.5735242554058032
+        let dr = chain(
+            |k| match k {
+                0 => vec![],
+                _ => vec![Term {
+                    target: Prediction::Conditional,
+                    rows: Rows::ReachedParent,
+                    label: Label::Reached,
+                    weighting: Weighting::DoublyRobust {
+                        propensity: IPS,
+                        imputation_weight: 0.8,
+                    },
+                    weight: 1.0,
+                }],
+            },
+            2,
+        );
+        let e_hat = Tensor::from_slice(&[0.2f32, 0.7], (2, 1), &dev).unwrap();
+        let got = value(
+            &dr,
+            &[0.0, 1.0, -1.0, 0.0],
+            &[1.0, 1.0, 0.0, 0.0],
+            &[None, Some(e_hat)],
+        );
+        assert!((got - 0.573_524_26).abs() < 1e-5, "{got}");
+    }
 }
