@@ -14,7 +14,7 @@ import argparse, json, os, re, statistics, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "funnel")
-PRESETS = ["esmm", "naive", "division", "aitm", "escm2_ips", "escm2_dr"]
+PRESETS = ["esmm", "esmm_ns", "naive", "division", "aitm", "escm2_ips", "escm2_dr"]
 
 
 def run(*args):
@@ -28,10 +28,12 @@ def with_preset(template, preset, data=None):
     text = re.sub(r"path: (\.\./[^ }]+)", lambda m: "path: " + os.path.normpath(os.path.join(base, m.group(1))), text)
     if data:
         text = re.sub(r"path: [^ }]+two-stage\.parquet", "path: " + data, text)
+    # `esmm_ns` is ESMM with one set of embedding tables per stage.
+    model = "  preset: esmm\n  representation: per_stage_embeddings" if preset == "esmm_ns" else f"  preset: {preset}"
     if re.search(r"^model:", text, re.M):
-        text = re.sub(r"(?m)^  preset: \w+", f"  preset: {preset}", text)
+        text = re.sub(r"(?m)^  preset: \w+", model, text)
     else:
-        text = text.replace("\ntrain:\n", f"\nmodel:\n  preset: {preset}\ntrain:\n", 1)
+        text = text.replace("\ntrain:\n", f"\nmodel:\n{model}\ntrain:\n", 1)
     return text
 
 
