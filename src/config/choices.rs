@@ -131,6 +131,26 @@ pub enum RepresentationKind {
     PerStageEmbeddings,
 }
 
+/// A block between the embeddings and the towers, shared by the stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BottomKind {
+    /// One MLP; every stage's tower reads its output.
+    SharedBottom,
+    /// Multi-gate mixture of experts (Ma et al., KDD 2018): expert MLPs, and per stage a
+    /// softmax gate over them; stage k's tower reads Σ_e g_k,e · expert_e(x).
+    Mmoe,
+}
+
+impl BottomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BottomKind::SharedBottom => "shared_bottom",
+            BottomKind::Mmoe => "mmoe",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DenseOptimizerKind {

@@ -63,11 +63,21 @@ pub struct LabelSpec {
     pub meaning: LabelMeaning,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TowerSpec {
     pub hidden: Vec<usize>,
     pub activation: Activation,
     pub dropout: f64,
+}
+
+/// The checked bottom block between the embeddings and the towers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BottomSpec {
+    pub kind: BottomKind,
+    /// The shared MLP's layers, or each expert's.
+    pub mlp: TowerSpec,
+    /// `mmoe`: the number of experts (1 for `shared_bottom`).
+    pub experts: usize,
 }
 
 /// A block through which a stage reads its parent's representation.
@@ -161,6 +171,8 @@ pub struct Pipeline {
     pub funnel: Funnel,
     pub preset: ModelPreset,
     pub representation: RepresentationKind,
+    /// A block shared by the stages between the embeddings and the towers.
+    pub bottom: Option<BottomSpec>,
     pub train: TrainSpec,
     pub inconsistent_rows: InconsistentRows,
     /// The pipeline with defaults filled in and paths made absolute: what a run directory stores.

@@ -221,7 +221,7 @@ impl LabelFlags {
                                     ),
                                 )
                                 .with_hint(
-                                    "fix the logs, set `inconsistent_rows: drop`, or use `meaning: given_previous` if the column records an outcome that only counts after the previous stage",
+                                    "fix the logs, set `inconsistent_rows: drop`, or use `meaning: given_previous` if the column records an outcome that only counts after the parent stage",
                                 ));
                             }
                             dropped[s] += 1;

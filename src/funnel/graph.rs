@@ -33,8 +33,12 @@ impl Funnel {
     pub fn new(nodes: Vec<StageNode>) -> Option<Funnel> {
         let ordered = nodes.iter().enumerate().all(|(k, n)| {
             n.parent.is_none_or(|p| p < k)
-                && n.via
-                    .is_none_or(|v| v < k && n.parent.is_some() && nodes[v].parent == n.parent)
+                && n.via.is_none_or(|v| {
+                    v < k
+                        && n.parent.is_some()
+                        && nodes[v].parent == n.parent
+                        && nodes[v].via.is_none()
+                })
         });
         (ordered && !nodes.is_empty()).then_some(Funnel {
             nodes,

@@ -2,16 +2,17 @@
 //! an optional transfer from the parent's representation, and its head. One chain serves every
 //! funnel depth and every model variant; the pipeline decides what is in it.
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use super::aitm::AitmTransfer;
+use super::bottom::Bottom;
 use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
 use super::kit::{Block, Mode, ParamBuilder, Params};
 use super::tower::Tower;
 use super::transfer::Transfer;
 use crate::config::{Pipeline, RepresentationKind, TransferSpec};
-use crate::data::{Batch, Dataset};
+use crate::data::Dataset;
 use crate::error::Result;
 use crate::features::Encoders;
 use crate::funnel::{Funnel, StageId};
@@ -59,12 +60,14 @@ pub struct FunnelModel {
     pub(super) store_keys: Vec<String>,
     /// The store each stage reads.
     stage_store: Vec<usize>,
+    /// A block between the embeddings and the towers, shared by the stages.
+    bottom: Option<Bottom>,
     stages: Vec<StageBlocks>,
     funnel: Funnel,
     params: Params,
     /// Checkpoint names of the stages (stage names), in stage order.
     stage_names: Vec<String>,
-    numerics: usize,
+    pub(super) numerics: usize,
     seed: u64,
     pub(super) initial_state: f32,
     pub(super) dev: Device,
@@ -124,9 +127,22 @@ impl FunnelModel {
                 EmbeddingStore::new(tables, opt)
             })
             .collect();
-        let input = stores[0].width() + p.numeric.len();
         let mut params = Params::default();
         let mut root = ParamBuilder::new(seed, &mut params, &dev);
+        let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
+        let bottom = p
+            .bottom
+            .as_ref()
+            .map(|b| {
+                let input = stores[0].width() + p.numeric.len();
+                Bottom::new(&mut root.pp("bottom"), input, b, &names)
+            })
+            .transpose()?;
+        // What the towers read: the bottom's output, or the input rows themselves.
+        let input = match &bottom {
+            Some(b) => b.width(),
+            None => stores[0].width() + p.numeric.len(),
+        };
         let stages = p
             .stages
             .iter()
@@ -161,6 +177,7 @@ impl FunnelModel {
             stores,
             store_keys,
             stage_store,
+            bottom,
             stages,
             funnel: p.funnel.clone(),
             params,
@@ -223,41 +240,20 @@ impl FunnelModel {
     /// True when each stage's logit depends on its own tower's parameters only (no transfer, no
     /// shared block): the trainer may then run each stage's backward pass on its own.
     pub fn is_separable(&self) -> bool {
-        self.stages
-            .iter()
-            .all(|s| s.transfer.is_none() && s.imputation.is_none())
+        self.bottom.is_none()
+            && self
+                .stages
+                .iter()
+                .all(|s| s.transfer.is_none() && s.imputation.is_none())
+    }
+
+    /// Dropout streams a training forward pass takes: one per stage, and one for the bottom.
+    pub fn dropout_streams(&self) -> usize {
+        self.stages.len() + self.bottom.is_some() as usize
     }
 
     pub fn params(&self) -> &Params {
         &self.params
-    }
-
-    pub fn input_width(&self) -> usize {
-        self.stores[0].width() + self.numerics
-    }
-
-    /// The input rows of a batch as one store sees them: its embeddings, then the numeric
-    /// features (rows x `input_width`).
-    pub fn input(&self, store: usize, b: &Batch) -> Vec<f32> {
-        let s = &self.stores[store];
-        let (w, e, f) = (self.input_width(), s.width(), s.tables.len());
-        let mut x = vec![0f32; b.rows * w];
-        // The gather is memory-latency bound (random rows of large tables): split it over the
-        // pool's threads in blocks of rows.
-        const BLOCK: usize = 256;
-        x.par_chunks_mut(BLOCK * w)
-            .enumerate()
-            .for_each(|(blk, rows)| {
-                for (j, row) in rows.chunks_exact_mut(w).enumerate() {
-                    let r = blk * BLOCK + j;
-                    if let Some(ahead) = b.cat.get((r + 4) * f..(r + 5) * f) {
-                        s.prefetch_row(ahead);
-                    }
-                    s.gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
-                    row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
-                }
-            });
-        x
     }
 
     /// One forward pass over the inputs of every store (`xs[i]` for store i). With `dropout`
@@ -268,15 +264,29 @@ impl FunnelModel {
     pub fn forward(&self, xs: &[Tensor], dropout: Option<&mut [Rng]>) -> Result<ChainOutput> {
         let mut modes: Vec<Mode<'_>> = match dropout {
             Some(rngs) => rngs.iter_mut().map(Mode::Train).collect(),
-            None => (0..self.stages.len()).map(|_| Mode::Infer).collect(),
+            None => (0..self.dropout_streams()).map(|_| Mode::Infer).collect(),
+        };
+        // The bottom (when there is one) runs first, on the last stream; the stages read its
+        // outputs instead of the input rows.
+        let bottom_mode = match &self.bottom {
+            Some(_) => modes.pop(),
+            None => None,
+        };
+        let bottomed: Option<Vec<Tensor>> = match (&self.bottom, bottom_mode) {
+            (Some(b), Some(mut mode)) => Some(b.forward(&xs[0], self.stages.len(), &mut mode)?),
+            _ => None,
         };
         let first = self
             .stages
             .par_iter()
             .zip(modes.par_iter_mut())
             .zip(self.stage_store.par_iter())
-            .map(|((s, mode), &store)| {
-                let x = &xs[store];
+            .enumerate()
+            .map(|(k, ((s, mode), &store))| {
+                let x = match &bottomed {
+                    Some(inputs) => &inputs[k],
+                    None => &xs[store],
+                };
                 let hidden = s.tower.encoder.forward(x, mode)?;
                 let logit = match s.transfer {
                     None => Some(s.tower.head.forward(&hidden, mode)?),
@@ -285,9 +295,7 @@ impl FunnelModel {
                 let imputation = match (&s.imputation, mode.is_train()) {
                     (Some(t), true) => {
                         // ê predicts a loss, so it is kept non-negative: softplus(raw) =
-                        // −ln σ(−raw). A raw linear output could fall without bound on the rows
-                        // that did not reach the parent, where the DR term's gradient on ê is a
-                        // constant.
+                        // −ln σ(−raw).
                         let e = t.encoder.forward(x, mode)?;
                         let raw = t.head.forward(&e, mode)?;
                         Some(super::backend::log_sigmoid(&raw.neg()?)?.neg()?)
@@ -363,20 +371,6 @@ impl FunnelModel {
             out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
         }
         Ok(out)
-    }
-
-    /// A trainable input per store for a batch (gradients flow back to it, then to the
-    /// embedding rows).
-    pub fn input_vars(&self, b: &Batch) -> Result<Vec<Var>> {
-        (0..self.stores.len())
-            .map(|i| {
-                Ok(Var::from_vec(
-                    self.input(i, b),
-                    (b.rows, self.input_width()),
-                    &self.dev,
-                )?)
-            })
-            .collect()
     }
 
     pub fn device(&self) -> &Device {

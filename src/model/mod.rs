@@ -4,8 +4,10 @@
 
 mod aitm;
 pub mod backend;
+mod bottom;
 mod chain;
 mod embedding;
+mod input;
 pub mod kit;
 mod linear;
 mod ops;

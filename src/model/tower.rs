@@ -17,7 +17,7 @@ pub struct Mlp {
 
 impl Mlp {
     /// Layers named `<first>`, `<first + 1>`, ... under the builder's path.
-    fn new(pb: &mut ParamBuilder<'_>, input: usize, spec: &TowerSpec) -> Result<Self> {
+    pub(super) fn new(pb: &mut ParamBuilder<'_>, input: usize, spec: &TowerSpec) -> Result<Self> {
         let mut layers = Vec::with_capacity(spec.hidden.len());
         let mut inp = input;
         for (i, &h) in spec.hidden.iter().enumerate() {
@@ -52,6 +52,13 @@ impl Block for Mlp {
             h = dropout(&h, self.dropout, mode)?;
         }
         Ok(h)
+    }
+}
+
+impl Mlp {
+    /// Width of the output (the input's when there are no layers).
+    pub fn width(&self) -> usize {
+        self.width
     }
 }
 

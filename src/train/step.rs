@@ -170,7 +170,9 @@ pub fn step(
     let xs = model.input_vars(b)?;
     let targets = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
     // Each stage draws its dropout masks from its own stream, split off the step's stream.
-    let mut rngs: Vec<Rng> = (0..model.stages()).map(|_| dropout_rng.split()).collect();
+    let mut rngs: Vec<Rng> = (0..model.dropout_streams())
+        .map(|_| dropout_rng.split())
+        .collect();
     let g = gradients(model, &xs, &targets, &mut rngs, path)?;
     let w = model.input_width();
     // The sparse update runs beside the dense optimizer step: they touch disjoint weights.
@@ -258,7 +260,7 @@ mod tests {
     fn grads(model: &FunnelModel, b: &Batch, path: Path) -> Result<Gradients> {
         let x = model.input_vars(b)?;
         let t = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
-        gradients(model, &x, &t, &mut streams(model.stages()), path)
+        gradients(model, &x, &t, &mut streams(model.dropout_streams()), path)
     }
 
     fn flat(t: &Tensor) -> Vec<f32> {

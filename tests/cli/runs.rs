@@ -529,3 +529,68 @@ fn independent_needs_columns_with_a_value_on_every_row() {
     assert!(err.contains("`stages[1].label.meaning`"), "{err}");
     assert!(err.contains("use `preset: division`"), "{err}");
 }
+
+/// Bottoms between the embeddings and the towers train from YAML alone with any preset, print
+/// both spaces, and save their parameters; `experts` belongs to `mmoe`.
+#[test]
+fn bottoms_train_from_yaml_alone() {
+    for (bottom, key) in [
+        ("{ kind: shared_bottom, hidden: [8] }", "bottom.0.weight"),
+        (
+            "{ kind: mmoe, experts: 3, hidden: [8] }",
+            "bottom.gates.conversion.weight",
+        ),
+    ] {
+        for preset in ["esmm", "aitm"] {
+            let s = Scratch::new();
+            s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+            let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+            let model =
+                format!("model: {{ preset: {preset}, bottom: {bottom} }}\ntrain:\n  epochs");
+            s.write("pipeline.yaml", &text.replace("train:\n  epochs", &model));
+            let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
+            ok(&o);
+            let out = stdout(&o);
+            assert!(
+                out.contains("conditional P(conversion|click)  reached click"),
+                "{out}"
+            );
+            let weights = std::fs::read(s.path("run/weights.safetensors")).expect("weights");
+            let len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
+            let header = String::from_utf8_lossy(&weights[8..8 + len]);
+            assert!(header.contains(key), "{preset}/{bottom}: {header}");
+            ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+        }
+    }
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+    let model = "model: { bottom: { kind: shared_bottom, experts: 4 } }\ntrain:\n  epochs";
+    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    let o = s.run(&["validate", "pipeline.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`model.bottom.experts`: `experts` applies to `mmoe` only"),
+        "{err}"
+    );
+}
+
+/// Pipelines and run directories written before presets existed say `head: cumulative_product`:
+/// they still validate, as ESMM, and the resolved pipeline says `preset: esmm`.
+#[test]
+fn older_head_spelling_still_loads() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+    let model =
+        "model: { head: cumulative_product, representation: shared_embeddings }\ntrain:\n  epochs";
+    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let stored = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("stored");
+    assert!(
+        stored.contains("preset: esmm") && !stored.contains(" head:"),
+        "{stored}"
+    );
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+}

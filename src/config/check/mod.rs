@@ -113,6 +113,7 @@ impl Checker<'_> {
             funnel,
             preset,
             representation,
+            bottom: settings.bottom,
             train,
             inconsistent_rows,
             resolved: raw,

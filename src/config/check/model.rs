@@ -2,13 +2,15 @@
 //! error; the preset's own block is written out with its defaults in the resolved pipeline.
 
 use super::Checker;
-use crate::config::choices::ModelPreset;
+use crate::config::choices::{BottomKind, ModelPreset, RepresentationKind};
+use crate::config::pipeline::{BottomSpec, TowerSpec};
 use crate::config::raw::*;
 use crate::error::Result;
 use crate::funnel::Propensity;
 
 /// The checked model settings the preset expansion reads.
 pub(super) struct ModelSettings {
+    pub bottom: Option<BottomSpec>,
     pub preset: ModelPreset,
     /// AITM's calibrator λ (0: off).
     pub calibrator: f64,
@@ -23,15 +25,91 @@ pub(super) struct Escm2 {
 }
 
 impl Checker<'_> {
+    /// Check `model.bottom`, writing the expert count out for `mmoe`.
+    fn bottom(&self, b: &mut RawBottom, representation: RepresentationKind) -> Result<BottomSpec> {
+        let RawBottom {
+            kind,
+            hidden,
+            activation,
+            dropout,
+            experts,
+        } = b;
+        if representation == RepresentationKind::PerStageEmbeddings {
+            return Err(self.err(
+                "model.bottom",
+                "a bottom shares one block between the stages, but `per_stage_embeddings` gives each stage its own input",
+                "remove `model.bottom`, or use `representation: shared_embeddings`",
+            ));
+        }
+        if hidden.is_empty() || hidden.contains(&0) {
+            return Err(self.err(
+                "model.bottom.hidden",
+                "a bottom needs at least one layer, each of width at least 1",
+                "e.g. `hidden: [128, 64]`",
+            ));
+        }
+        if !(0.0..1.0).contains(dropout) {
+            return Err(self.err(
+                "model.bottom.dropout",
+                format!("dropout must be in [0, 1), got {dropout}"),
+                "0.1 drops one activation in ten while training",
+            ));
+        }
+        let experts = match (*kind, *experts) {
+            (BottomKind::SharedBottom, Some(_)) => {
+                return Err(self.err(
+                    "model.bottom.experts",
+                    "`experts` applies to `mmoe` only",
+                    "remove `experts`, or set `kind: mmoe`",
+                ));
+            }
+            (BottomKind::SharedBottom, None) => 1,
+            (BottomKind::Mmoe, Some(e)) if !(2..=64).contains(&e) => {
+                return Err(self.err(
+                    "model.bottom.experts",
+                    format!("an MMoE needs between 2 and 64 experts, got {e}"),
+                    "4 to 8 experts are common; one expert is `kind: shared_bottom`",
+                ));
+            }
+            (BottomKind::Mmoe, Some(e)) => e,
+            (BottomKind::Mmoe, None) => *experts.insert(4),
+        };
+        Ok(BottomSpec {
+            kind: *kind,
+            mlp: TowerSpec {
+                hidden: hidden.clone(),
+                activation: *activation,
+                dropout: *dropout,
+            },
+            experts,
+        })
+    }
+
     /// Check `model`, filling in the preset's own settings block in `raw` (the resolved
     /// pipeline) when the file left it out.
     pub(super) fn model(&self, raw: &mut RawModel) -> Result<ModelSettings> {
         let RawModel {
             preset,
-            representation: _,
+            representation,
+            bottom,
+            head,
             aitm,
             escm2,
         } = raw;
+        if head.is_some() && *preset != ModelPreset::Esmm {
+            return Err(self.err(
+                "model.head",
+                format!(
+                    "`head: cumulative_product` is the older spelling of `preset: esmm`, but the preset is `{}`",
+                    preset.as_str()
+                ),
+                "remove `head`",
+            ));
+        }
+        let bottom = match bottom {
+            Some(b) => Some(self.bottom(b, *representation)?),
+            None => None,
+        };
         let preset = *preset;
         let escm2_preset = matches!(preset, ModelPreset::Escm2Ips | ModelPreset::Escm2Dr);
         for (key, given, owns, owners) in [
@@ -146,6 +224,7 @@ impl Checker<'_> {
             ));
         }
         Ok(ModelSettings {
+            bottom,
             preset,
             calibrator,
             escm2: Escm2 {

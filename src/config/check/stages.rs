@@ -202,7 +202,12 @@ impl Checker<'_> {
         } else if stages[k - 1].optional {
             Some((
                 "two optional stages in a row are not a funnel this model describes".into(),
-                "mark one of them optional",
+                "mark only one of them optional",
+            ))
+        } else if model.preset == ModelPreset::Independent {
+            Some((
+                "`independent` trains each stage on its own column as an unrelated task, which cannot mix over an optional stage".into(),
+                "use `esmm` (ESM²'s loss), `naive`, `escm2_ips` or `escm2_dr`, or remove `optional`",
             ))
         } else if funnel_kind(model).0 == Output::Cumulative {
             Some((
@@ -210,7 +215,7 @@ impl Checker<'_> {
                     "`{}` predicts cumulative probabilities, which cannot mix over an optional stage",
                     model.preset.as_str()
                 ),
-                "use a preset with conditional logits (`esmm` is ESM²'s), or remove `optional`",
+                "use `esmm` (ESM²'s loss), `naive`, `escm2_ips` or `escm2_dr`, or remove `optional`",
             ))
         } else {
             None

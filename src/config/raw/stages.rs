@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::choices::{Activation, LabelMeaning, ModelPreset, RepresentationKind};
+use crate::config::choices::{
+    Activation, BottomKind, LabelMeaning, ModelPreset, RepresentationKind,
+};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -76,12 +78,47 @@ pub struct RawModel {
     pub preset: ModelPreset,
     #[serde(default)]
     pub representation: RepresentationKind,
+    /// A block between the embeddings and the towers (none by default: ESMM's towers read the
+    /// embeddings directly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bottom: Option<RawBottom>,
+    /// The spelling of `preset: esmm` before presets existed (`head: cumulative_product`), so
+    /// that older pipelines and run directories still load; never written out.
+    #[serde(default, skip_serializing)]
+    pub head: Option<LegacyHead>,
     /// Settings of `aitm` (only with that preset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aitm: Option<RawAitm>,
     /// Settings of `escm2_ips` and `escm2_dr` (only with those presets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escm2: Option<RawEscm2>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegacyHead {
+    /// ESMM: what `preset: esmm` means now.
+    CumulativeProduct,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBottom {
+    pub kind: BottomKind,
+    /// Hidden layers of the shared MLP, or of each expert.
+    #[serde(default = "default_bottom_hidden")]
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub dropout: f64,
+    /// `mmoe`: the number of experts (written out as 4 when left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts: Option<usize>,
+}
+
+fn default_bottom_hidden() -> Vec<usize> {
+    vec![64]
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
