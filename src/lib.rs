@@ -23,6 +23,8 @@ pub mod report;
 pub mod rng;
 pub mod runtime;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -646,15 +646,7 @@ mod tests {
             let t = Targets::new(f, y, &[], rows, &dev).unwrap();
             let l = funnel_loss(f, zv.as_tensor(), &imp, &t).unwrap().total;
             let g = l.backward().unwrap();
-            let flat = |t: &Tensor| -> Vec<f64> {
-                t.flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|&v| v as f64)
-                    .collect()
-            };
+            let flat = crate::testing::to_f64;
             let gz = flat(g.get(zv.as_tensor()).unwrap());
             let mut ge = vec![0.0; rows * 3];
             for (s, v) in ev.iter().enumerate() {

@@ -150,15 +150,7 @@ mod tests {
         )
         .unwrap();
         let grads = (zt * &ct).unwrap().sum_all().unwrap().backward().unwrap();
-        let flat = |t: &Tensor| -> Vec<f64> {
-            t.flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|&x| x as f64)
-                .collect()
-        };
+        let flat = crate::testing::to_f64;
         let vars = [
             &block.info.weight,
             &block.info.bias,

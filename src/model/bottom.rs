@@ -152,15 +152,7 @@ mod tests {
         }
         let grads = loss.backward().unwrap();
         let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
-        let flat = |t: &Tensor| -> Vec<f64> {
-            t.flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|&v| v as f64)
-                .collect()
-        };
+        let flat = crate::testing::to_f64;
         let mut p: Vec<Vec<f64>> = params.iter().map(|(_, v)| flat(v.as_tensor())).collect();
         let get = |p: &[Vec<f64>], key: &str| -> Vec<f64> {
             p[keys.iter().position(|k| k == key).unwrap()].clone()

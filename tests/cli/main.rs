@@ -53,6 +53,15 @@ impl Scratch {
         self.write(name, &(slice.join("\n") + "\n"))
     }
 
+    /// The two-stage adult pipeline (click, conversion) with a `model` block given inline, e.g.
+    /// `"model: { preset: aitm }"`.
+    pub fn adult_model(&self, model: &str) -> PathBuf {
+        self.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+        let text = std::fs::read_to_string(self.path("pipeline.yaml")).expect("pipeline");
+        let text = text.replace("train:\n  epochs", &format!("{model}\ntrain:\n  epochs"));
+        self.write("pipeline.yaml", &text)
+    }
+
     /// Train/test slices of adult plus a pipeline over them with the given stages block.
     pub fn adult_pipeline(&self, stages: &str, extra_train: &str) -> PathBuf {
         self.adult_slice("adult.data", 3000, "train.csv");

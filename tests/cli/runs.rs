@@ -377,15 +377,7 @@ fn metrics_json_reads_back_and_names_parents() {
 #[test]
 fn naive_preset_trains_and_prints_both_spaces() {
     let s = Scratch::new();
-    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-    s.write(
-        "pipeline.yaml",
-        &text.replace(
-            "train:\n  epochs",
-            "model: { preset: naive }\ntrain:\n  epochs",
-        ),
-    );
+    s.adult_model("model: { preset: naive }");
     let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
     ok(&o);
     let out = stdout(&o);
@@ -415,10 +407,7 @@ fn every_preset_trains_from_yaml_alone() {
         ("escm2_dr", false),
     ] {
         let s = Scratch::new();
-        s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-        let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-        let model = format!("model: {{ preset: {preset} }}\ntrain:\n  epochs");
-        s.write("pipeline.yaml", &text.replace("train:\n  epochs", &model));
+        s.adult_model(&format!("model: {{ preset: {preset} }}"));
         let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
         ok(&o);
         let out = stdout(&o);
@@ -452,10 +441,7 @@ fn every_preset_trains_from_yaml_alone() {
 #[test]
 fn preset_settings_belong_to_their_preset() {
     let s = Scratch::new();
-    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-    let model = "model: { preset: esmm, aitm: { calibrator: 0.6 } }\ntrain:\n  epochs";
-    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    s.adult_model("model: { preset: esmm, aitm: { calibrator: 0.6 } }");
     let o = s.run(&["validate", "pipeline.yaml"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -470,8 +456,7 @@ fn preset_settings_belong_to_their_preset() {
         "{err}"
     );
     // A key of the other ESCM² variant is refused at the key.
-    let model = "model: { preset: escm2_ips, escm2: { imputation_weight: 2 } }\ntrain:\n  epochs";
-    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    s.adult_model("model: { preset: escm2_ips, escm2: { imputation_weight: 2 } }");
     let o = s.run(&["validate", "pipeline.yaml"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -488,10 +473,7 @@ fn preset_settings_belong_to_their_preset() {
 #[test]
 fn per_stage_embeddings_train_save_and_reload() {
     let s = Scratch::new();
-    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-    let model = "model: { representation: per_stage_embeddings }\ntrain:\n  epochs";
-    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    s.adult_model("model: { representation: per_stage_embeddings }");
     ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
     let weights = std::fs::read(s.path("run/weights.safetensors")).expect("weights");
     let header_len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
@@ -514,15 +496,12 @@ fn per_stage_embeddings_train_save_and_reload() {
 #[test]
 fn independent_needs_columns_with_a_value_on_every_row() {
     let s = Scratch::new();
-    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-    let text = text
-        .replace("meaning: given_previous", "meaning: reached")
-        .replace(
-            "train:\n  epochs",
-            "model: { preset: independent }\ntrain:\n  epochs",
-        );
-    s.write("pipeline.yaml", &text);
+    s.adult_model("model: { preset: independent }");
+    s.edit(
+        "pipeline.yaml",
+        "meaning: given_previous",
+        "meaning: reached",
+    );
     let o = s.run(&["validate", "pipeline.yaml"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -543,11 +522,7 @@ fn bottoms_train_from_yaml_alone() {
     ] {
         for preset in ["esmm", "aitm"] {
             let s = Scratch::new();
-            s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-            let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-            let model =
-                format!("model: {{ preset: {preset}, bottom: {bottom} }}\ntrain:\n  epochs");
-            s.write("pipeline.yaml", &text.replace("train:\n  epochs", &model));
+            s.adult_model(&format!("model: {{ preset: {preset}, bottom: {bottom} }}"));
             let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
             ok(&o);
             let out = stdout(&o);
@@ -563,10 +538,7 @@ fn bottoms_train_from_yaml_alone() {
         }
     }
     let s = Scratch::new();
-    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-    let model = "model: { bottom: { kind: shared_bottom, experts: 4 } }\ntrain:\n  epochs";
-    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    s.adult_model("model: { bottom: { kind: shared_bottom, experts: 4 } }");
     let o = s.run(&["validate", "pipeline.yaml"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -581,11 +553,7 @@ fn bottoms_train_from_yaml_alone() {
 #[test]
 fn older_head_spelling_still_loads() {
     let s = Scratch::new();
-    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
-    let model =
-        "model: { head: cumulative_product, representation: shared_embeddings }\ntrain:\n  epochs";
-    s.write("pipeline.yaml", &text.replace("train:\n  epochs", model));
+    s.adult_model("model: { head: cumulative_product, representation: shared_embeddings }");
     ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
     let stored = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("stored");
     assert!(
