@@ -188,9 +188,7 @@ fn optional_stage_generates_and_trains() {
     );
     // No buyer without a cart was dropped as inconsistent.
     assert!(!stderr(&o).contains("inconsistent"), "{}", stderr(&o));
-    let weights = std::fs::read(s.path("run/weights.safetensors")).expect("weights");
-    let len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
-    let header = String::from_utf8_lossy(&weights[8..8 + len]);
+    let header = s.weights_header("run");
     assert!(header.contains("branches.buy.0.weight"), "{header}");
     ok(&s.run(&[
         "predict",

@@ -53,6 +53,13 @@ impl Scratch {
         self.write(name, &(slice.join("\n") + "\n"))
     }
 
+    /// The JSON header of a run's weights file: the names and shapes of its tensors.
+    pub fn weights_header(&self, run: &str) -> String {
+        let weights = std::fs::read(self.path(run).join("weights.safetensors")).expect("weights");
+        let len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
+        String::from_utf8_lossy(&weights[8..8 + len]).into_owned()
+    }
+
     /// The two-stage adult pipeline (click, conversion) with a `model` block given inline, e.g.
     /// `"model: { preset: aitm }"`.
     pub fn adult_model(&self, model: &str) -> PathBuf {

@@ -475,9 +475,7 @@ fn per_stage_embeddings_train_save_and_reload() {
     let s = Scratch::new();
     s.adult_model("model: { representation: per_stage_embeddings }");
     ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
-    let weights = std::fs::read(s.path("run/weights.safetensors")).expect("weights");
-    let header_len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
-    let header = String::from_utf8_lossy(&weights[8..8 + header_len]);
+    let header = s.weights_header("run");
     for key in [
         "embeddings.click.workclass",
         "embeddings.conversion.workclass",
@@ -530,9 +528,7 @@ fn bottoms_train_from_yaml_alone() {
                 out.contains("conditional P(conversion|click)  reached click"),
                 "{out}"
             );
-            let weights = std::fs::read(s.path("run/weights.safetensors")).expect("weights");
-            let len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
-            let header = String::from_utf8_lossy(&weights[8..8 + len]);
+            let header = s.weights_header("run");
             assert!(header.contains(key), "{preset}/{bottom}: {header}");
             ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
         }
