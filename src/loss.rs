@@ -100,6 +100,16 @@ fn log_add(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     m + sum.log()?
 }
 
+/// The objective the step minimises from the stages' losses: their sum, or with uncertainty
+/// weighting Σ_k exp(−s_k) L_k + s_k for the learned log-variances s (Kendall et al., CVPR
+/// 2018, in the classification form most libraries use).
+pub fn objective(stages: &Tensor, log_variance: Option<&Tensor>) -> Result<Tensor> {
+    Ok(match log_variance {
+        None => stages.sum_all()?,
+        Some(s) => ((s.neg()?.exp()? * stages)? + s)?.sum_all()?,
+    })
+}
+
 /// The loss of a batch from the chain's logits (rows x stages) and, for doubly robust terms,
 /// each stage's imputation output (rows x 1).
 pub fn funnel_loss(
@@ -922,5 +932,31 @@ mod tests {
             &[None, Some(e_hat)],
         );
         assert!((got - 0.573_524_26).abs() < 1e-5, "{got}");
+    }
+
+    /// Uncertainty weighting by hand: L = (0.5, 2), s = (0, ln 2): exp(0)·0.5 + 0 + exp(−ln 2)·2
+    /// + ln 2 = 1.5 + ln 2; d/ds_k = 1 − exp(−s_k) L_k = (0.5, 0); d/dL_k = exp(−s_k) = (1, 0.5).
+    #[test]
+    fn uncertainty_weighting_by_hand() {
+        let dev = Device::Cpu;
+        let l = Var::from_slice(&[0.5f32, 2.0], 2, &dev).unwrap();
+        let s = Var::from_slice(&[0.0f32, std::f32::consts::LN_2], 2, &dev).unwrap();
+        let total = objective(l.as_tensor(), Some(s.as_tensor())).unwrap();
+        let v = total.to_scalar::<f32>().unwrap() as f64;
+        assert!((v - (1.5 + std::f64::consts::LN_2)).abs() < 1e-6, "{v}");
+        let g = total.backward().unwrap();
+        let gs = crate::testing::to_f64(g.get(s.as_tensor()).unwrap());
+        let gl = crate::testing::to_f64(g.get(l.as_tensor()).unwrap());
+        assert!((gs[0] - 0.5).abs() < 1e-6 && gs[1].abs() < 1e-6, "{gs:?}");
+        assert!(
+            (gl[0] - 1.0).abs() < 1e-6 && (gl[1] - 0.5).abs() < 1e-6,
+            "{gl:?}"
+        );
+        // Without learned weights the objective is the plain sum.
+        let plain = objective(l.as_tensor(), None)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(plain, 2.5);
     }
 }

@@ -131,6 +131,18 @@ pub enum RepresentationKind {
     PerStageEmbeddings,
 }
 
+/// How the stages' losses are weighed against each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossWeighting {
+    /// Each stage's `loss_weight`, fixed.
+    #[default]
+    Fixed,
+    /// Uncertainty weighting (Kendall et al., CVPR 2018): Σ_k exp(−s_k) L_k + s_k with a learned
+    /// log-variance s_k per stage, starting at 0.
+    Uncertainty,
+}
+
 /// A block between the embeddings and the towers, shared by the stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

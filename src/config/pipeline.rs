@@ -173,6 +173,7 @@ pub struct Pipeline {
     pub representation: RepresentationKind,
     /// A block shared by the stages between the embeddings and the towers.
     pub bottom: Option<BottomSpec>,
+    pub loss_weighting: LossWeighting,
     pub train: TrainSpec,
     pub inconsistent_rows: InconsistentRows,
     /// The pipeline with defaults filled in and paths made absolute: what a run directory stores.

@@ -2,7 +2,7 @@
 //! an optional transfer from the parent's representation, and its head. One chain serves every
 //! funnel depth and every model variant; the pipeline decides what is in it.
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
 use super::aitm::AitmTransfer;
@@ -11,7 +11,7 @@ use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
 use super::kit::{Block, Mode, ParamBuilder, Params};
 use super::tower::Tower;
 use super::transfer::Transfer;
-use crate::config::{Pipeline, RepresentationKind, TransferSpec};
+use crate::config::{LossWeighting, Pipeline, RepresentationKind, TransferSpec};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::features::Encoders;
@@ -62,6 +62,8 @@ pub struct FunnelModel {
     stage_store: Vec<usize>,
     /// A block between the embeddings and the towers, shared by the stages.
     bottom: Option<Bottom>,
+    /// Uncertainty weighting's learned log-variance per stage (`loss_weighting.log_variance`).
+    log_variance: Option<Var>,
     stages: Vec<StageBlocks>,
     funnel: Funnel,
     params: Params,
@@ -138,6 +140,13 @@ impl FunnelModel {
                 Bottom::new(&mut root.pp("bottom"), input, b, &names)
             })
             .transpose()?;
+        let log_variance = match p.loss_weighting {
+            LossWeighting::Uncertainty => Some(
+                root.pp("loss_weighting")
+                    .zeros("log_variance", p.stages.len())?,
+            ),
+            LossWeighting::Fixed => None,
+        };
         // What the towers read: the bottom's output, or the input rows themselves.
         let input = match &bottom {
             Some(b) => b.width(),
@@ -178,6 +187,7 @@ impl FunnelModel {
             store_keys,
             stage_store,
             bottom,
+            log_variance,
             stages,
             funnel: p.funnel.clone(),
             params,
@@ -245,6 +255,11 @@ impl FunnelModel {
                 .stages
                 .iter()
                 .all(|s| s.transfer.is_none() && s.imputation.is_none())
+    }
+
+    /// The learned log-variance of each stage's loss (uncertainty weighting), if any.
+    pub fn log_variance(&self) -> Option<&Var> {
+        self.log_variance.as_ref()
     }
 
     /// Dropout streams a training forward pass takes: one per stage, and one for the bottom.

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::loss::{Targets, funnel_loss};
+use crate::loss::{Targets, funnel_loss, objective};
 use crate::model::FunnelModel;
 use crate::model::backend::with_f32;
 use crate::optim::DenseOptimizer;
@@ -64,16 +64,18 @@ pub fn gradients(
     let funnel = model.funnel();
     let inputs: Vec<Tensor> = xs.iter().map(|x| x.as_tensor().clone()).collect();
     let out = model.forward(&inputs, Some(dropout))?;
-    let (loss, dense, input) = match path {
+    let log_variance = model.log_variance().map(Var::as_tensor);
+    let (loss, total, dense, input) = match path {
         Path::General => {
             let loss = funnel_loss(funnel, &out.logits, &out.imputation, targets)?;
-            let mut grads = [loss.total.backward()?];
+            let total = objective(&loss.stages, log_variance)?;
+            let mut grads = [total.backward()?];
             let input = xs
                 .iter()
                 .map(|x| input_gradient(&mut grads, x.as_tensor()))
                 .collect::<Result<Vec<_>>>()?;
             let [grads] = grads;
-            (loss, grads, input)
+            (loss, total, grads, input)
         }
         Path::Separable => {
             if !model.is_separable() {
@@ -83,9 +85,9 @@ pub fn gradients(
             }
             let z = Var::from_tensor(&out.logits.detach())?;
             let loss = funnel_loss(funnel, z.as_tensor(), &out.imputation, targets)?;
-            let gz = loss
-                .total
-                .backward()?
+            let total = objective(&loss.stages, log_variance)?;
+            let small = total.backward()?;
+            let gz = small
                 .get(z.as_tensor())
                 .ok_or_else(|| Error::Internal("no gradient reached the logits".into()))?
                 .clone();
@@ -99,13 +101,20 @@ pub fn gradients(
                 .iter()
                 .map(|x| input_gradient(&mut stores, x.as_tensor()))
                 .collect::<Result<Vec<_>>>()?;
-            (loss, merge(model, stores)?, input)
+            let mut merged = merge(model, stores)?;
+            // The loss weights live on the small graph of the loss alone.
+            if let Some(s) = log_variance
+                && let Some(g) = small.get(s)
+            {
+                merged.insert(s, g.clone());
+            }
+            (loss, total, merged, input)
         }
     };
     Ok(Gradients {
         dense,
         input,
-        loss: loss.total.to_scalar::<f32>()? as f64,
+        loss: total.to_scalar::<f32>()? as f64,
         stage_losses: loss
             .stages
             .to_vec1::<f32>()?
@@ -287,7 +296,16 @@ mod tests {
             .collect();
         files.sort();
         assert!(files.len() >= 5, "{files:?}");
-        let pipelines: Vec<Pipeline> = files.iter().map(|f| Pipeline::load(f).unwrap()).collect();
+        let mut pipelines: Vec<Pipeline> =
+            files.iter().map(|f| Pipeline::load(f).unwrap()).collect();
+        // Learned loss weights live on the loss's own small graph in the separable step.
+        let text = std::fs::read_to_string(root.join("esmm.yaml"))
+            .unwrap()
+            .replace(
+                "  preset: esmm",
+                "  preset: esmm\n  loss_weighting: uncertainty",
+            );
+        pipelines.push(Pipeline::from_text(&root.join("uncertainty.yaml"), &text).unwrap());
         assert!(pipelines.iter().any(|p| !p.funnel.is_plain_entire_space()));
         let mut separable = 0;
         for p in &pipelines {
@@ -320,7 +338,7 @@ mod tests {
                 close(&p.name, split, whole, 1e-5);
             }
         }
-        assert!(separable >= 6, "{separable} separable pipelines");
+        assert!(separable >= 7, "{separable} separable pipelines");
     }
 
     /// A test-only transfer: own + relu(parent Wᵀ + b).

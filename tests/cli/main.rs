@@ -60,6 +60,22 @@ impl Scratch {
         String::from_utf8_lossy(&weights[8..8 + len]).into_owned()
     }
 
+    /// One tensor of a run's weights file, by key.
+    pub fn weights_tensor(&self, run: &str, key: &str) -> Vec<f32> {
+        let weights = std::fs::read(self.path(run).join("weights.safetensors")).expect("weights");
+        let len = u64::from_le_bytes(weights[..8].try_into().expect("8 bytes")) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&weights[8..8 + len]).expect("json");
+        let offsets = &header[key]["data_offsets"];
+        let (a, b) = (
+            offsets[0].as_u64().expect("start") as usize,
+            offsets[1].as_u64().expect("end") as usize,
+        );
+        weights[8 + len + a..8 + len + b]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect()
+    }
+
     /// The two-stage adult pipeline (click, conversion) with a `model` block given inline, e.g.
     /// `"model: { preset: aitm }"`.
     pub fn adult_model(&self, model: &str) -> PathBuf {

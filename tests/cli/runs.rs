@@ -558,3 +558,18 @@ fn older_head_spelling_still_loads() {
     );
     ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
 }
+
+/// Uncertainty weighting trains from YAML alone and saves its learned log-variances, which moved
+/// from their start at 0.
+#[test]
+fn uncertainty_weighting_learns_log_variances() {
+    let s = Scratch::new();
+    s.adult_model("model: { loss_weighting: uncertainty }");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let header = s.weights_header("run");
+    assert!(header.contains("loss_weighting.log_variance"), "{header}");
+    let learned = s.weights_tensor("run", "loss_weighting.log_variance");
+    assert_eq!(learned.len(), 2);
+    assert!(learned.iter().all(|v| v.abs() > 1e-3), "{learned:?}");
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+}

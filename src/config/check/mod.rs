@@ -70,7 +70,7 @@ impl Checker<'_> {
             .map(|t| self.source("data.test", t))
             .transpose()?;
         self.check_splits(&train_source, &valid, &test)?;
-        let representation = model.representation;
+        let (representation, loss_weighting) = (model.representation, model.loss_weighting);
         let settings = self.model(&mut raw.model)?;
         let preset = settings.preset;
         let features = self.features(features)?;
@@ -114,6 +114,7 @@ impl Checker<'_> {
             preset,
             representation,
             bottom: settings.bottom,
+            loss_weighting,
             train,
             inconsistent_rows,
             resolved: raw,

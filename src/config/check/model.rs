@@ -92,6 +92,7 @@ impl Checker<'_> {
             preset,
             representation,
             bottom,
+            loss_weighting: _,
             head,
             aitm,
             escm2,

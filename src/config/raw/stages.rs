@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::choices::{
-    Activation, BottomKind, LabelMeaning, ModelPreset, RepresentationKind,
+    Activation, BottomKind, LabelMeaning, LossWeighting, ModelPreset, RepresentationKind,
 };
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -78,6 +78,9 @@ pub struct RawModel {
     pub preset: ModelPreset,
     #[serde(default)]
     pub representation: RepresentationKind,
+    /// `fixed` (each stage's `loss_weight`) or `uncertainty` (learned log-variances on top).
+    #[serde(default)]
+    pub loss_weighting: LossWeighting,
     /// A block between the embeddings and the towers (none by default: ESMM's towers read the
     /// embeddings directly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
