@@ -68,6 +68,8 @@ pub struct TowerSpec {
     pub hidden: Vec<usize>,
     pub activation: Activation,
     pub dropout: f64,
+    /// DCN-v2 cross layers before the MLP (towers only; 0 for bottoms).
+    pub cross_layers: usize,
 }
 
 /// The checked bottom block between the embeddings and the towers.

@@ -118,6 +118,7 @@ mod tests {
                 hidden: vec![h],
                 activation: Activation::Tanh,
                 dropout: 0.0,
+                cross_layers: 0,
             },
             experts: e,
         };

@@ -302,7 +302,7 @@ impl FunnelModel {
                     Some(inputs) => &inputs[k],
                     None => &xs[store],
                 };
-                let hidden = s.tower.encoder.forward(x, mode)?;
+                let hidden = s.tower.encode(x, mode)?;
                 let logit = match s.transfer {
                     None => Some(s.tower.head.forward(&hidden, mode)?),
                     Some(_) => None,
@@ -311,7 +311,7 @@ impl FunnelModel {
                     (Some(t), true) => {
                         // ê predicts a loss, so it is kept non-negative: softplus(raw) =
                         // −ln σ(−raw).
-                        let e = t.encoder.forward(x, mode)?;
+                        let e = t.encode(x, mode)?;
                         let raw = t.head.forward(&e, mode)?;
                         Some(super::backend::log_sigmoid(&raw.neg()?)?.neg()?)
                     }
@@ -319,7 +319,7 @@ impl FunnelModel {
                 };
                 let skip = match &s.skip {
                     Some(t) => {
-                        let e = t.encoder.forward(x, mode)?;
+                        let e = t.encode(x, mode)?;
                         Some(t.head.forward(&e, mode)?)
                     }
                     None => None,

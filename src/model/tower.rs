@@ -1,5 +1,5 @@
-//! A stage tower: an MLP from the shared input row to the stage's representation (its last
-//! hidden layer), and a head from that representation to the stage's logit.
+//! A stage tower: optional DCN-v2 cross layers and an MLP from the input row to the stage's
+//! representation (its last hidden layer), and a head from that representation to the logit.
 
 use candle_core::{Result, Tensor};
 
@@ -63,6 +63,8 @@ impl Mlp {
 }
 
 pub struct Tower {
+    /// DCN-v2 cross layers before the MLP, when the tower has any.
+    pub cross: Option<Cross>,
     pub encoder: Mlp,
     pub head: Linear,
 }
@@ -70,15 +72,161 @@ pub struct Tower {
 impl Tower {
     /// Parameters `<i>.weight|bias` for hidden layer i, and the head as the last index.
     pub fn new(pb: &mut ParamBuilder<'_>, input: usize, spec: &TowerSpec) -> Result<Self> {
+        let cross = match spec.cross_layers {
+            0 => None,
+            n => Some(Cross::new(&mut pb.pp("cross"), input, n)?),
+        };
         let encoder = Mlp::new(pb, input, spec)?;
         let w = encoder.width;
         let head = Linear::new(&mut pb.pp(&spec.hidden.len().to_string()), w, 1, w + 1)?;
-        Ok(Tower { encoder, head })
+        Ok(Tower {
+            cross,
+            encoder,
+            head,
+        })
+    }
+
+    /// The representation the head reads: the cross layers (if any), then the MLP.
+    pub fn encode(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
+        match &self.cross {
+            Some(c) => self.encoder.forward(&c.forward(x, mode)?, mode),
+            None => self.encoder.forward(x, mode),
+        }
     }
 
     /// Width of the representation the encoder produces (the input's when there are no hidden
     /// layers).
     pub fn width(&self) -> usize {
         self.encoder.width
+    }
+}
+
+/// DCN-v2 cross layers (Wang et al., "DCN V2", WWW 2021), stacked before the MLP:
+/// x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l, each W_l a full (width x width) matrix.
+pub struct Cross {
+    layers: Vec<Linear>,
+}
+
+impl Cross {
+    /// Layers `<l>.weight|bias`, Glorot-uniform weights (no activation follows).
+    pub fn new(pb: &mut ParamBuilder<'_>, width: usize, layers: usize) -> Result<Self> {
+        let layers = (0..layers)
+            .map(|l| Linear::new(&mut pb.pp(&l.to_string()), width, width, 2 * width))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Cross { layers })
+    }
+}
+
+impl Block for Cross {
+    fn forward(&self, x0: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
+        let mut x = x0.clone();
+        for layer in &self.layers {
+            x = ((x0 * layer.forward(&x, mode)?)? + x)?;
+        }
+        Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kit::Params;
+    use crate::testing::to_f64;
+    use candle_core::{Device, Var};
+
+    /// Cross layers: values equal x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l in f64, and the gradient
+    /// of every weight, bias and input element equals finite differences.
+    #[test]
+    fn cross_layers_match_the_formula() {
+        let dev = Device::Cpu;
+        let (d, rows, n) = (3, 2, 2);
+        let mut params = Params::default();
+        let cross = {
+            let mut pb = ParamBuilder::new(5, &mut params, &dev);
+            Cross::new(&mut pb.pp("cross"), d, n).unwrap()
+        };
+        let mut r = crate::rng::Rng::stream(2, "cross");
+        for (_, v) in params.iter() {
+            let vals: Vec<f32> = (0..v.elem_count())
+                .map(|_| (0.5 * r.normal()) as f32)
+                .collect();
+            v.set(&Tensor::from_vec(vals, v.shape(), &dev).unwrap())
+                .unwrap();
+        }
+        let xs: Vec<f32> = (0..rows * d).map(|_| r.normal() as f32).collect();
+        let c: Vec<f64> = (0..rows * d).map(|_| r.normal()).collect();
+        let x = Var::from_slice(&xs, (rows, d), &dev).unwrap();
+        let mut rng = crate::rng::Rng::stream(1, "unused");
+        let out = cross
+            .forward(x.as_tensor(), &mut Mode::Train(&mut rng))
+            .unwrap();
+        let ct = Tensor::from_vec(
+            c.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            (rows, d),
+            &dev,
+        )
+        .unwrap();
+        let loss = (out * ct).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
+        let mut p: Vec<Vec<f64>> = params.iter().map(|(_, v)| to_f64(v.as_tensor())).collect();
+        let get =
+            |p: &[Vec<f64>], key: &str| p[keys.iter().position(|k| k == key).unwrap()].clone();
+        let reference = |p: &[Vec<f64>], x: &[f64]| -> f64 {
+            (0..rows)
+                .map(|i| {
+                    let x0 = &x[i * d..(i + 1) * d];
+                    let mut xl = x0.to_vec();
+                    for l in 0..n {
+                        let (w, b) = (
+                            get(p, &format!("cross.{l}.weight")),
+                            get(p, &format!("cross.{l}.bias")),
+                        );
+                        xl = (0..d)
+                            .map(|o| {
+                                let lin = b[o] + (0..d).map(|j| w[o * d + j] * xl[j]).sum::<f64>();
+                                x0[o] * lin + xl[o]
+                            })
+                            .collect();
+                    }
+                    xl.iter()
+                        .zip(&c[i * d..(i + 1) * d])
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>()
+                })
+                .sum()
+        };
+        let mut x64 = to_f64(x.as_tensor());
+        let value = loss.to_scalar::<f32>().unwrap() as f64;
+        assert!((value - reference(&p, &x64)).abs() < 1e-4, "{value}");
+        let h = 1e-6;
+        let check = |what: &str, fd: f64, g: f64| {
+            assert!(
+                (fd - g).abs() < 1e-3 * (1.0 + fd.abs()),
+                "{what}: fd {fd} vs {g}"
+            );
+        };
+        for (vi, (key, v)) in params.iter().enumerate() {
+            let g = to_f64(grads.get(v.as_tensor()).unwrap());
+            for j in 0..p[vi].len() {
+                let keep = p[vi][j];
+                p[vi][j] = keep + h;
+                let up = reference(&p, &x64);
+                p[vi][j] = keep - h;
+                let down = reference(&p, &x64);
+                p[vi][j] = keep;
+                check(&format!("{key}[{j}]"), (up - down) / (2.0 * h), g[j]);
+            }
+        }
+        let gx = to_f64(grads.get(x.as_tensor()).unwrap());
+        for j in 0..x64.len() {
+            let keep = x64[j];
+            x64[j] = keep + h;
+            let up = reference(&p, &x64);
+            x64[j] = keep - h;
+            let down = reference(&p, &x64);
+            x64[j] = keep;
+            check(&format!("x[{j}]"), (up - down) / (2.0 * h), gx[j]);
+        }
     }
 }

@@ -573,3 +573,32 @@ fn uncertainty_weighting_learns_log_variances() {
     assert!(learned.iter().all(|v| v.abs() > 1e-3), "{learned:?}");
     ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
 }
+
+/// DCN-v2 towers: cross layers before the MLP train from YAML, are saved under the tower, and
+/// more than 8 are refused at the key.
+#[test]
+fn dcn_towers_train_and_save_their_cross_layers() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "tower: { hidden: [16] }",
+        "tower: { hidden: [16], cross_layers: 2 }",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let header = s.weights_header("run");
+    for key in [
+        "towers.click.cross.1.weight",
+        "towers.conversion.cross.0.bias",
+    ] {
+        assert!(header.contains(key), "{key}: {header}");
+    }
+    s.edit("pipeline.yaml", "cross_layers: 2", "cross_layers: 9");
+    let o = s.run(&["validate", "pipeline.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`stages[0].tower.cross_layers`: at most 8 cross layers, got 9"),
+        "{err}"
+    );
+}

@@ -80,6 +80,7 @@ impl Checker<'_> {
                 hidden: hidden.clone(),
                 activation: *activation,
                 dropout: *dropout,
+                cross_layers: 0,
             },
             experts,
         })

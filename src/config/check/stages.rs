@@ -276,7 +276,15 @@ impl Checker<'_> {
             hidden,
             activation,
             dropout,
+            cross_layers,
         } = t;
+        if *cross_layers > 8 {
+            return Err(self.err(
+                &format!("{at}.tower.cross_layers"),
+                format!("at most 8 cross layers, got {cross_layers}"),
+                "DCN-v2 uses 2 or 3; each is a full input-width square matrix",
+            ));
+        }
         if hidden.contains(&0) {
             return Err(self.err(
                 &format!("{at}.tower.hidden"),
@@ -295,6 +303,7 @@ impl Checker<'_> {
             hidden: hidden.clone(),
             activation: *activation,
             dropout: *dropout,
+            cross_layers: *cross_layers,
         })
     }
 

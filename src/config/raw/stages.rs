@@ -53,6 +53,9 @@ pub struct RawTower {
     pub activation: Activation,
     #[serde(default)]
     pub dropout: f64,
+    /// DCN-v2 cross layers before the MLP (Wang et al., WWW 2021); 0 is a plain MLP tower.
+    #[serde(default)]
+    pub cross_layers: usize,
 }
 
 impl Default for RawTower {
@@ -61,6 +64,7 @@ impl Default for RawTower {
             hidden: default_hidden(),
             activation: Activation::default(),
             dropout: 0.0,
+            cross_layers: 0,
         }
     }
 }
