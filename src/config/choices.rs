@@ -152,6 +152,10 @@ pub enum BottomKind {
     /// Multi-gate mixture of experts (Ma et al., KDD 2018): expert MLPs, and per stage a
     /// softmax gate over them; stage k's tower reads Σ_e g_k,e · expert_e(x).
     Mmoe,
+    /// Progressive layered extraction (Tang et al., RecSys 2020): per level, shared experts and
+    /// each stage's own experts; stage k's gate mixes its own and the shared experts, and a
+    /// shared gate mixes all of them for the next level.
+    Ple,
 }
 
 impl BottomKind {
@@ -159,6 +163,7 @@ impl BottomKind {
         match self {
             BottomKind::SharedBottom => "shared_bottom",
             BottomKind::Mmoe => "mmoe",
+            BottomKind::Ple => "ple",
         }
     }
 }

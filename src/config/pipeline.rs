@@ -78,8 +78,13 @@ pub struct BottomSpec {
     pub kind: BottomKind,
     /// The shared MLP's layers, or each expert's.
     pub mlp: TowerSpec,
-    /// `mmoe`: the number of experts (1 for `shared_bottom`).
+    /// `mmoe`: the number of experts; `ple`: each stage's own experts per level (1 for
+    /// `shared_bottom`).
     pub experts: usize,
+    /// `ple`: shared experts per level (0 otherwise).
+    pub shared_experts: usize,
+    /// `ple`: extraction levels (1 otherwise).
+    pub levels: usize,
 }
 
 /// A block through which a stage reads its parent's representation.

@@ -1,7 +1,9 @@
 //! Bottoms: blocks between the embeddings and the towers, shared by the stages. A shared
 //! bottom is one MLP every tower reads; MMoE (Ma et al., KDD 2018) has expert MLPs and, per
 //! stage, a softmax gate over them: stage k's tower reads Σ_e g_k,e(x) · expert_e(x), with
-//! g_k = softmax(W_k x + b_k).
+//! g_k = softmax(W_k x + b_k). PLE (Tang et al., RecSys 2020) stacks levels of shared and
+//! per-stage experts: stage k's gate mixes its own and the shared experts from its own input,
+//! and a shared gate mixes every expert for the next level's shared input.
 
 use candle_core::{Result, Tensor};
 
@@ -16,11 +18,57 @@ pub enum Bottom {
         experts: Vec<Mlp>,
         gates: Vec<Linear>,
     },
+    Ple(Vec<PleLevel>),
+}
+
+/// One extraction level of PLE.
+pub struct PleLevel {
+    shared: Vec<Mlp>,
+    /// Each stage's own experts.
+    own: Vec<Vec<Mlp>>,
+    /// Per stage, over its own experts then the shared ones.
+    gates: Vec<Linear>,
+    /// Over every expert (each stage's own in stage order, then the shared), for the next
+    /// level's shared input; none at the last level.
+    shared_gate: Option<Linear>,
+}
+
+/// A Glorot-uniform gate from `input` to one weight per expert (no activation follows).
+fn gate(pb: &mut ParamBuilder<'_>, input: usize, experts: usize) -> Result<Linear> {
+    Linear::new(pb, input, experts, input + experts)
+}
+
+/// `n` expert MLPs under `<path>.<e>`.
+fn experts(
+    pb: &mut ParamBuilder<'_>,
+    n: usize,
+    input: usize,
+    spec: &BottomSpec,
+) -> Result<Vec<Mlp>> {
+    (0..n)
+        .map(|e| Mlp::new(&mut pb.pp(&e.to_string()), input, &spec.mlp))
+        .collect()
+}
+
+/// A softmax gate over `outs` from `x`: Σ_e softmax(W x + b)_e · outs[e].
+fn mix(gate: &Linear, x: &Tensor, outs: &[&Tensor], mode: &Mode<'_>) -> Result<Tensor> {
+    let w = softmax_rows(&gate.forward_relu(x, mode, false)?)?;
+    let mut mixed: Option<Tensor> = None;
+    for (e, out) in outs.iter().enumerate() {
+        let part = out.broadcast_mul(&w.narrow(1, e, 1)?)?;
+        mixed = Some(match mixed {
+            None => part,
+            Some(m) => (m + part)?,
+        });
+    }
+    mixed.ok_or_else(|| candle_core::Error::Msg("a gate over no experts".into()))
 }
 
 impl Bottom {
     /// Parameters under the builder's path: `<layer>.weight|bias` for a shared bottom;
-    /// `experts.<e>.<layer>.*` and `gates.<stage>.*` for MMoE.
+    /// `experts.<e>.<layer>.*` and `gates.<stage>.*` for MMoE; for PLE, per level l,
+    /// `<l>.shared.<e>.*`, `<l>.experts.<stage>.<e>.*`, `<l>.gates.<stage>.*` and
+    /// `<l>.shared_gate.*`.
     pub fn new(
         pb: &mut ParamBuilder<'_>,
         input: usize,
@@ -29,23 +77,42 @@ impl Bottom {
     ) -> Result<Self> {
         Ok(match spec.kind {
             BottomKind::SharedBottom => Bottom::Shared(Mlp::new(pb, input, &spec.mlp)?),
-            BottomKind::Mmoe => {
-                let experts = (0..spec.experts)
-                    .map(|e| Mlp::new(&mut pb.pp("experts").pp(&e.to_string()), input, &spec.mlp))
-                    .collect::<Result<Vec<_>>>()?;
-                // Glorot-uniform gates (no activation follows): fan = in + out.
-                let gates = stages
+            BottomKind::Mmoe => Bottom::Mmoe {
+                experts: experts(&mut pb.pp("experts"), spec.experts, input, spec)?,
+                gates: stages
                     .iter()
-                    .map(|s| {
-                        Linear::new(
-                            &mut pb.pp("gates").pp(s),
-                            input,
-                            spec.experts,
-                            input + spec.experts,
-                        )
+                    .map(|s| gate(&mut pb.pp("gates").pp(s), input, spec.experts))
+                    .collect::<Result<Vec<_>>>()?,
+            },
+            BottomKind::Ple => {
+                let width = spec.mlp.hidden.last().copied().unwrap_or(input);
+                let (own, shared) = (spec.experts, spec.shared_experts);
+                let levels = (0..spec.levels)
+                    .map(|l| {
+                        let mut pb = pb.pp(&l.to_string());
+                        let inp = if l == 0 { input } else { width };
+                        Ok(PleLevel {
+                            shared: experts(&mut pb.pp("shared"), shared, inp, spec)?,
+                            own: stages
+                                .iter()
+                                .map(|s| experts(&mut pb.pp("experts").pp(s), own, inp, spec))
+                                .collect::<Result<Vec<_>>>()?,
+                            gates: stages
+                                .iter()
+                                .map(|s| gate(&mut pb.pp("gates").pp(s), inp, own + shared))
+                                .collect::<Result<Vec<_>>>()?,
+                            shared_gate: match l + 1 < spec.levels {
+                                true => Some(gate(
+                                    &mut pb.pp("shared_gate"),
+                                    inp,
+                                    own * stages.len() + shared,
+                                )?),
+                                false => None,
+                            },
+                        })
                     })
                     .collect::<Result<Vec<_>>>()?;
-                Bottom::Mmoe { experts, gates }
+                Bottom::Ple(levels)
             }
         })
     }
@@ -55,6 +122,11 @@ impl Bottom {
         match self {
             Bottom::Shared(m) => m.width(),
             Bottom::Mmoe { experts, .. } => experts[0].width(),
+            Bottom::Ple(levels) => levels[0]
+                .shared
+                .first()
+                .or_else(|| levels[0].own.first().and_then(|o| o.first()))
+                .map_or(0, Mlp::width),
         }
     }
 
@@ -70,23 +142,44 @@ impl Bottom {
                     .iter()
                     .map(|e| e.forward(x, mode))
                     .collect::<Result<Vec<_>>>()?;
-                gates
-                    .iter()
-                    .map(|g| {
-                        let w = softmax_rows(&g.forward_relu(x, mode, false)?)?;
-                        let mut mixed: Option<Tensor> = None;
-                        for (e, out) in outs.iter().enumerate() {
-                            let part = out.broadcast_mul(&w.narrow(1, e, 1)?)?;
-                            mixed = Some(match mixed {
-                                None => part,
-                                Some(m) => (m + part)?,
-                            });
-                        }
-                        mixed.ok_or_else(|| {
-                            candle_core::Error::Msg("an MMoE without experts".into())
+                let outs: Vec<&Tensor> = outs.iter().collect();
+                gates.iter().map(|g| mix(g, x, &outs, mode)).collect()
+            }
+            Bottom::Ple(levels) => {
+                let mut stage_in: Vec<Tensor> = vec![x.clone(); stages];
+                let mut shared_in = x.clone();
+                for level in levels {
+                    let shared = level
+                        .shared
+                        .iter()
+                        .map(|e| e.forward(&shared_in, mode))
+                        .collect::<Result<Vec<_>>>()?;
+                    let mut own: Vec<Vec<Tensor>> = Vec::with_capacity(stages);
+                    for (experts, input) in level.own.iter().zip(&stage_in) {
+                        own.push(
+                            experts
+                                .iter()
+                                .map(|e| e.forward(input, mode))
+                                .collect::<Result<Vec<_>>>()?,
+                        );
+                    }
+                    let next = level
+                        .gates
+                        .iter()
+                        .zip(&own)
+                        .zip(&stage_in)
+                        .map(|((g, mine), input)| {
+                            let outs: Vec<&Tensor> = mine.iter().chain(&shared).collect();
+                            mix(g, input, &outs, mode)
                         })
-                    })
-                    .collect()
+                        .collect::<Result<Vec<_>>>()?;
+                    if let Some(g) = &level.shared_gate {
+                        let outs: Vec<&Tensor> = own.iter().flatten().chain(&shared).collect();
+                        shared_in = mix(g, &shared_in, &outs, mode)?;
+                    }
+                    stage_in = next;
+                }
+                Ok(stage_in)
             }
         }
     }
@@ -104,6 +197,7 @@ mod tests {
     use super::*;
     use crate::config::{Activation, TowerSpec};
     use crate::model::kit::Params;
+    use crate::testing::to_f64;
     use candle_core::{Device, Var};
 
     /// MMoE's outputs equal an f64 reference from the formula, and the gradient of every
@@ -121,6 +215,8 @@ mod tests {
                 cross_layers: 0,
             },
             experts: e,
+            shared_experts: 0,
+            levels: 1,
         };
         let stages = vec!["a".to_string(), "b".to_string()];
         let mut params = Params::default();
@@ -220,6 +316,153 @@ mod tests {
             }
         }
         let gx = flat(grads.get(x.as_tensor()).unwrap());
+        for j in 0..x64.len() {
+            let keep = x64[j];
+            x64[j] = keep + step;
+            let up = reference(&p, &x64);
+            x64[j] = keep - step;
+            let down = reference(&p, &x64);
+            x64[j] = keep;
+            check(&format!("x[{j}]"), (up - down) / (2.0 * step), gx[j]);
+        }
+    }
+
+    /// PLE with two levels, one own expert per stage and one shared: values from the formula
+    /// in f64, and every parameter's and the input's gradient by finite differences.
+    #[test]
+    fn ple_forward_and_gradients_match_the_formula() {
+        let dev = Device::Cpu;
+        let (d, h, rows) = (3, 2, 2);
+        let spec = BottomSpec {
+            kind: BottomKind::Ple,
+            mlp: TowerSpec {
+                hidden: vec![h],
+                activation: Activation::Tanh,
+                dropout: 0.0,
+                cross_layers: 0,
+            },
+            experts: 1,
+            shared_experts: 1,
+            levels: 2,
+        };
+        let stages = vec!["a".to_string(), "b".to_string()];
+        let mut params = Params::default();
+        let bottom = {
+            let mut pb = ParamBuilder::new(4, &mut params, &dev);
+            Bottom::new(&mut pb.pp("bottom"), d, &spec, &stages).unwrap()
+        };
+        let mut r = crate::rng::Rng::stream(9, "ple");
+        for (_, v) in params.iter() {
+            let vals: Vec<f32> = (0..v.elem_count()).map(|_| r.normal() as f32).collect();
+            v.set(&Tensor::from_vec(vals, v.shape(), &dev).unwrap())
+                .unwrap();
+        }
+        let xs: Vec<f32> = (0..rows * d).map(|_| r.normal() as f32).collect();
+        let x = Var::from_slice(&xs, (rows, d), &dev).unwrap();
+        let mut rng = crate::rng::Rng::stream(1, "unused");
+        let outs = bottom
+            .forward(x.as_tensor(), 2, &mut Mode::Train(&mut rng))
+            .unwrap();
+        let c: Vec<f64> = (0..2 * rows * h).map(|_| r.normal()).collect();
+        let mut loss = Tensor::zeros((), candle_core::DType::F32, &dev).unwrap();
+        for (k, o) in outs.iter().enumerate() {
+            let ck: Vec<f32> = c[k * rows * h..(k + 1) * rows * h]
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let ct = Tensor::from_vec(ck, (rows, h), &dev).unwrap();
+            loss = (loss + (o * ct).unwrap().sum_all().unwrap()).unwrap();
+        }
+        let grads = loss.backward().unwrap();
+        let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
+        let mut p: Vec<Vec<f64>> = params.iter().map(|(_, v)| to_f64(v.as_tensor())).collect();
+        let reference = |p: &[Vec<f64>], x: &[f64]| -> f64 {
+            let get = |key: &str| &p[keys.iter().position(|k| k == key).unwrap()];
+            let dense = |prefix: &str, u: &[f64], out: usize| -> Vec<f64> {
+                let (w, b) = (
+                    get(&format!("{prefix}.weight")),
+                    get(&format!("{prefix}.bias")),
+                );
+                (0..out)
+                    .map(|o| b[o] + (0..u.len()).map(|j| w[o * u.len() + j] * u[j]).sum::<f64>())
+                    .collect()
+            };
+            let expert = |prefix: &str, u: &[f64]| -> Vec<f64> {
+                dense(&format!("{prefix}.0"), u, h)
+                    .iter()
+                    .map(|v| v.tanh())
+                    .collect()
+            };
+            let mix = |prefix: &str, u: &[f64], outs: &[Vec<f64>]| -> Vec<f64> {
+                let a = dense(prefix, u, outs.len());
+                let m = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = a.iter().map(|v| (v - m).exp()).sum();
+                (0..h)
+                    .map(|j| {
+                        (0..outs.len())
+                            .map(|e| (a[e] - m).exp() / z * outs[e][j])
+                            .sum()
+                    })
+                    .collect()
+            };
+            let mut total = 0.0;
+            for i in 0..rows {
+                let xi = x[i * d..(i + 1) * d].to_vec();
+                let (mut stage_in, mut shared_in) = (vec![xi.clone(), xi.clone()], xi);
+                for l in 0..2 {
+                    let shared = expert(&format!("bottom.{l}.shared.0"), &shared_in);
+                    let own: Vec<Vec<f64>> = stages
+                        .iter()
+                        .zip(&stage_in)
+                        .map(|(s, u)| expert(&format!("bottom.{l}.experts.{s}.0"), u))
+                        .collect();
+                    let next: Vec<Vec<f64>> = stages
+                        .iter()
+                        .enumerate()
+                        .map(|(k, s)| {
+                            let outs = vec![own[k].clone(), shared.clone()];
+                            mix(&format!("bottom.{l}.gates.{s}"), &stage_in[k], &outs)
+                        })
+                        .collect();
+                    if l == 0 {
+                        let outs = vec![own[0].clone(), own[1].clone(), shared.clone()];
+                        shared_in = mix("bottom.0.shared_gate", &shared_in, &outs);
+                    }
+                    stage_in = next;
+                }
+                for (k, u) in stage_in.iter().enumerate() {
+                    for (j, v) in u.iter().enumerate() {
+                        total += c[k * rows * h + i * h + j] * v;
+                    }
+                }
+            }
+            total
+        };
+        let mut x64 = to_f64(x.as_tensor());
+        let value = loss.to_scalar::<f32>().unwrap() as f64;
+        assert!((value - reference(&p, &x64)).abs() < 1e-4, "{value}");
+        assert!(keys.iter().any(|k| k == "bottom.0.shared_gate.weight"));
+        assert!(!keys.iter().any(|k| k == "bottom.1.shared_gate.weight"));
+        let step = 1e-6;
+        let check = |what: &str, fd: f64, g: f64| {
+            assert!(
+                (fd - g).abs() < 1e-3 * (1.0 + fd.abs()),
+                "{what}: fd {fd} vs {g}"
+            );
+        };
+        for (vi, (key, v)) in params.iter().enumerate() {
+            let g = to_f64(grads.get(v.as_tensor()).unwrap());
+            for j in 0..p[vi].len() {
+                let keep = p[vi][j];
+                p[vi][j] = keep + step;
+                let up = reference(&p, &x64);
+                p[vi][j] = keep - step;
+                let down = reference(&p, &x64);
+                p[vi][j] = keep;
+                check(&format!("{key}[{j}]"), (up - down) / (2.0 * step), g[j]);
+            }
+        }
+        let gx = to_f64(grads.get(x.as_tensor()).unwrap());
         for j in 0..x64.len() {
             let keep = x64[j];
             x64[j] = keep + step;

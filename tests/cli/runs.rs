@@ -517,6 +517,10 @@ fn bottoms_train_from_yaml_alone() {
             "{ kind: mmoe, experts: 3, hidden: [8] }",
             "bottom.gates.conversion.weight",
         ),
+        (
+            "{ kind: ple, hidden: [8] }",
+            "bottom.1.experts.conversion.0.0.weight",
+        ),
     ] {
         for preset in ["esmm", "aitm"] {
             let s = Scratch::new();

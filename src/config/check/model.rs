@@ -33,7 +33,23 @@ impl Checker<'_> {
             activation,
             dropout,
             experts,
+            shared_experts,
+            levels,
         } = b;
+        if *kind != BottomKind::Ple {
+            for (key, given) in [
+                ("shared_experts", shared_experts.is_some()),
+                ("levels", levels.is_some()),
+            ] {
+                if given {
+                    return Err(self.err(
+                        &format!("model.bottom.{key}"),
+                        format!("`{key}` applies to `ple` only"),
+                        format!("remove `{key}`, or set `kind: ple`"),
+                    ));
+                }
+            }
+        }
         if representation == RepresentationKind::PerStageEmbeddings {
             return Err(self.err(
                 "model.bottom",
@@ -73,7 +89,25 @@ impl Checker<'_> {
             }
             (BottomKind::Mmoe, Some(e)) => e,
             (BottomKind::Mmoe, None) => *experts.insert(4),
+            (BottomKind::Ple, e) => *experts.get_or_insert(e.unwrap_or(1)),
         };
+        let (shared, depth) = match kind {
+            BottomKind::Ple => (*shared_experts.get_or_insert(1), *levels.get_or_insert(2)),
+            _ => (0, 1),
+        };
+        for (key, v, max) in [
+            ("experts", experts, 16),
+            ("shared_experts", shared, 16),
+            ("levels", depth, 4),
+        ] {
+            if *kind == BottomKind::Ple && !(1..=max).contains(&v) {
+                return Err(self.err(
+                    &format!("model.bottom.{key}"),
+                    format!("`{key}` must be between 1 and {max} for `ple`, got {v}"),
+                    "PLE's paper uses one or two of each kind of expert and two levels",
+                ));
+            }
+        }
         Ok(BottomSpec {
             kind: *kind,
             mlp: TowerSpec {
@@ -83,6 +117,8 @@ impl Checker<'_> {
                 cross_layers: 0,
             },
             experts,
+            shared_experts: shared,
+            levels: depth,
         })
     }
 

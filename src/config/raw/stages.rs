@@ -119,9 +119,16 @@ pub struct RawBottom {
     pub activation: Activation,
     #[serde(default)]
     pub dropout: f64,
-    /// `mmoe`: the number of experts (written out as 4 when left out).
+    /// `mmoe`: the number of experts (written out as 4 when left out); `ple`: each stage's own
+    /// experts per level (written out as 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experts: Option<usize>,
+    /// `ple`: shared experts per level (written out as 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_experts: Option<usize>,
+    /// `ple`: extraction levels (written out as 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<usize>,
 }
 
 fn default_bottom_hidden() -> Vec<usize> {
