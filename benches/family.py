@@ -2,7 +2,8 @@
 """The model family side by side, with the release binary (python3 standard library only).
 
     benches/family.py bias [--rows 1000000] [--seed 42]   # entire-space table of docs/models.md
-    benches/family.py speed [--reps 5]                     # each preset's training throughput
+    benches/family.py speed [--reps 5] [--blocks]          # each preset's (or block's) throughput
+    benches/family.py adult                                # every adult pipeline's test metrics
 
 `bias` trains every preset on generated two-stage data with strong selection bias
 (pipelines/generate/biased-two-stage.yaml) and prints, from each run's metrics.json, how its
@@ -15,6 +16,13 @@ import argparse, json, os, re, statistics, subprocess, sys, tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "funnel")
 PRESETS = ["esmm", "esmm_ns", "naive", "division", "aitm", "escm2_ips", "escm2_dr"]
+# Blocks of part 2, on esmm: `speed --blocks` measures these instead.
+BLOCKS = {
+    "shared_bottom": "  bottom: { kind: shared_bottom, hidden: [128] }",
+    "mmoe": "  bottom: { kind: mmoe, experts: 4, hidden: [128] }",
+    "ple": "  bottom: { kind: ple, hidden: [128] }",
+    "uncertainty": "  loss_weighting: uncertainty",
+}
 
 
 def run(*args):
@@ -28,8 +36,16 @@ def with_preset(template, preset, data=None):
     text = re.sub(r"path: (\.\./[^ }]+)", lambda m: "path: " + os.path.normpath(os.path.join(base, m.group(1))), text)
     if data:
         text = re.sub(r"path: [^ }]+two-stage\.parquet", "path: " + data, text)
-    # `esmm_ns` is ESMM with one set of embedding tables per stage.
-    model = "  preset: esmm\n  representation: per_stage_embeddings" if preset == "esmm_ns" else f"  preset: {preset}"
+    # `esmm_ns` is ESMM with one set of embedding tables per stage; blocks sit on esmm.
+    if preset == "esmm_ns":
+        model = "  preset: esmm\n  representation: per_stage_embeddings"
+    elif preset in BLOCKS:
+        model = "  preset: esmm\n" + BLOCKS[preset]
+    elif preset == "dcn":
+        model = "  preset: esmm"
+        text = text.replace("hidden: [128, 64] }", "hidden: [128, 64], cross_layers: 2 }")
+    else:
+        model = f"  preset: {preset}"
     if re.search(r"^model:", text, re.M):
         text = re.sub(r"(?m)^  preset: \w+", model, text)
     else:
@@ -68,18 +84,36 @@ def bias(args):
     print(f"\nOracle (the true P(conversion|click) as prediction) AUC vs the same counterfactual labels: {f4(oracle)}")
 
 
+ADULT = ["esmm", "esmm-ns", "naive", "independent", "division", "aitm", "escm2-ips", "escm2-dr",
+         "shared-bottom", "mmoe", "ple", "esmm-dcn", "esmm-uncertainty"]
+
+
+def adult(args):
+    print("| pipeline | best epoch | click AUC | P(conversion) AUC, all rows | P(conversion\\|click) AUC, clicked rows | P(conversion) log loss | train samples/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ADULT:
+            out = os.path.join(tmp, name)
+            run("train", f"pipelines/{name}.yaml", "--out", out)
+            m = json.load(open(os.path.join(out, "metrics.json")))
+            click, conv = m["test"][0], m["test"][1]
+            print(f"| `{name}.yaml` | {m['best_epoch']} | {click['cumulative']['auc']:.4f} | {conv['cumulative']['auc']:.4f} "
+                  f"| {conv['conditional']['auc']:.4f} | {conv['cumulative']['logloss']:.4f} | {m['timing']['train_samples_per_s']:,.0f} |", flush=True)
+
+
 def speed(args):
-    rates = {p: [] for p in PRESETS}
+    names = ["esmm", *BLOCKS, "dcn"] if args.blocks else PRESETS
+    rates = {p: [] for p in names}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps):
-            for preset in PRESETS:
+            for preset in names:
                 m = train(with_preset("pipelines/bench/reference.yaml", preset), os.path.join(tmp, f"{preset}{rep}"), tmp, preset)
                 rates[preset].append(m["timing"]["train_samples_per_s"])
-            print(f"rep {rep + 1}: " + ", ".join(f"{p} {rates[p][-1]:,.0f}" for p in PRESETS), file=sys.stderr, flush=True)
+            print(f"rep {rep + 1}: " + ", ".join(f"{p} {rates[p][-1]:,.0f}" for p in names), file=sys.stderr, flush=True)
     base = rates["esmm"]
     print(f"| preset | training samples/s (median of {args.reps}) | / esmm (ratio of medians) | / esmm (median of paired reps) |")
     print("| --- | --- | --- | --- |")
-    for p in PRESETS:
+    for p in names:
         r = rates[p]
         print(f"| {p} | {statistics.median(r):,.0f} | {statistics.median(r) / statistics.median(base):.2f} | "
               f"{statistics.median(a / b for a, b in zip(r, base)):.2f} |")
@@ -93,5 +127,7 @@ if __name__ == "__main__":
     b.add_argument("--seed", type=int, default=42)
     s = sub.add_parser("speed")
     s.add_argument("--reps", type=int, default=5)
+    s.add_argument("--blocks", action="store_true", help="the part-2 blocks on esmm instead of the presets")
+    sub.add_parser("adult")
     a = ap.parse_args()
-    bias(a) if a.what == "bias" else speed(a)
+    {"bias": bias, "speed": speed, "adult": adult}[a.what](a)
