@@ -197,7 +197,6 @@ mod tests {
     use super::*;
     use crate::config::{Activation, TowerSpec};
     use crate::model::kit::Params;
-    use crate::testing::to_f64;
     use candle_core::{Device, Var};
 
     /// MMoE's outputs equal an f64 reference from the formula, and the gradient of every
@@ -249,8 +248,6 @@ mod tests {
         }
         let grads = loss.backward().unwrap();
         let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
-        let flat = crate::testing::to_f64;
-        let mut p: Vec<Vec<f64>> = params.iter().map(|(_, v)| flat(v.as_tensor())).collect();
         let get = |p: &[Vec<f64>], key: &str| -> Vec<f64> {
             p[keys.iter().position(|k| k == key).unwrap()].clone()
         };
@@ -293,38 +290,11 @@ mod tests {
             }
             total
         };
-        let mut x64: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
-        let value = loss.to_scalar::<f32>().unwrap() as f64;
-        assert!((value - reference(&p, &x64)).abs() < 1e-4, "{value}");
-        let step = 1e-6;
-        let check = |what: &str, fd: f64, g: f64| {
-            assert!(
-                (fd - g).abs() < 1e-3 * (1.0 + fd.abs()),
-                "{what}: fd {fd} vs {g}"
-            );
-        };
-        for (vi, (key, v)) in params.iter().enumerate() {
-            let g = flat(grads.get(v.as_tensor()).unwrap());
-            for j in 0..p[vi].len() {
-                let keep = p[vi][j];
-                p[vi][j] = keep + step;
-                let up = reference(&p, &x64);
-                p[vi][j] = keep - step;
-                let down = reference(&p, &x64);
-                p[vi][j] = keep;
-                check(&format!("{key}[{j}]"), (up - down) / (2.0 * step), g[j]);
-            }
-        }
-        let gx = flat(grads.get(x.as_tensor()).unwrap());
-        for j in 0..x64.len() {
-            let keep = x64[j];
-            x64[j] = keep + step;
-            let up = reference(&p, &x64);
-            x64[j] = keep - step;
-            let down = reference(&p, &x64);
-            x64[j] = keep;
-            check(&format!("x[{j}]"), (up - down) / (2.0 * step), gx[j]);
-        }
+        let vars: Vec<(String, Var)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        crate::testing::check_against_reference(&vars, &grads, &loss, &x, reference);
     }
 
     /// PLE with two levels, one own expert per stage and one shared: values from the formula
@@ -375,7 +345,6 @@ mod tests {
         }
         let grads = loss.backward().unwrap();
         let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
-        let mut p: Vec<Vec<f64>> = params.iter().map(|(_, v)| to_f64(v.as_tensor())).collect();
         let reference = |p: &[Vec<f64>], x: &[f64]| -> f64 {
             let get = |key: &str| &p[keys.iter().position(|k| k == key).unwrap()];
             let dense = |prefix: &str, u: &[f64], out: usize| -> Vec<f64> {
@@ -438,39 +407,10 @@ mod tests {
             }
             total
         };
-        let mut x64 = to_f64(x.as_tensor());
-        let value = loss.to_scalar::<f32>().unwrap() as f64;
-        assert!((value - reference(&p, &x64)).abs() < 1e-4, "{value}");
-        assert!(keys.iter().any(|k| k == "bottom.0.shared_gate.weight"));
-        assert!(!keys.iter().any(|k| k == "bottom.1.shared_gate.weight"));
-        let step = 1e-6;
-        let check = |what: &str, fd: f64, g: f64| {
-            assert!(
-                (fd - g).abs() < 1e-3 * (1.0 + fd.abs()),
-                "{what}: fd {fd} vs {g}"
-            );
-        };
-        for (vi, (key, v)) in params.iter().enumerate() {
-            let g = to_f64(grads.get(v.as_tensor()).unwrap());
-            for j in 0..p[vi].len() {
-                let keep = p[vi][j];
-                p[vi][j] = keep + step;
-                let up = reference(&p, &x64);
-                p[vi][j] = keep - step;
-                let down = reference(&p, &x64);
-                p[vi][j] = keep;
-                check(&format!("{key}[{j}]"), (up - down) / (2.0 * step), g[j]);
-            }
-        }
-        let gx = to_f64(grads.get(x.as_tensor()).unwrap());
-        for j in 0..x64.len() {
-            let keep = x64[j];
-            x64[j] = keep + step;
-            let up = reference(&p, &x64);
-            x64[j] = keep - step;
-            let down = reference(&p, &x64);
-            x64[j] = keep;
-            check(&format!("x[{j}]"), (up - down) / (2.0 * step), gx[j]);
-        }
+        let vars: Vec<(String, Var)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        crate::testing::check_against_reference(&vars, &grads, &loss, &x, reference);
     }
 }

@@ -131,7 +131,6 @@ impl Block for Cross {
 mod tests {
     use super::*;
     use crate::model::kit::Params;
-    use crate::testing::to_f64;
     use candle_core::{Device, Var};
 
     /// Cross layers: values equal x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l in f64, and the gradient
@@ -169,7 +168,6 @@ mod tests {
         let loss = (out * ct).unwrap().sum_all().unwrap();
         let grads = loss.backward().unwrap();
         let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
-        let mut p: Vec<Vec<f64>> = params.iter().map(|(_, v)| to_f64(v.as_tensor())).collect();
         let get =
             |p: &[Vec<f64>], key: &str| p[keys.iter().position(|k| k == key).unwrap()].clone();
         let reference = |p: &[Vec<f64>], x: &[f64]| -> f64 {
@@ -196,37 +194,10 @@ mod tests {
                 })
                 .sum()
         };
-        let mut x64 = to_f64(x.as_tensor());
-        let value = loss.to_scalar::<f32>().unwrap() as f64;
-        assert!((value - reference(&p, &x64)).abs() < 1e-4, "{value}");
-        let h = 1e-6;
-        let check = |what: &str, fd: f64, g: f64| {
-            assert!(
-                (fd - g).abs() < 1e-3 * (1.0 + fd.abs()),
-                "{what}: fd {fd} vs {g}"
-            );
-        };
-        for (vi, (key, v)) in params.iter().enumerate() {
-            let g = to_f64(grads.get(v.as_tensor()).unwrap());
-            for j in 0..p[vi].len() {
-                let keep = p[vi][j];
-                p[vi][j] = keep + h;
-                let up = reference(&p, &x64);
-                p[vi][j] = keep - h;
-                let down = reference(&p, &x64);
-                p[vi][j] = keep;
-                check(&format!("{key}[{j}]"), (up - down) / (2.0 * h), g[j]);
-            }
-        }
-        let gx = to_f64(grads.get(x.as_tensor()).unwrap());
-        for j in 0..x64.len() {
-            let keep = x64[j];
-            x64[j] = keep + h;
-            let up = reference(&p, &x64);
-            x64[j] = keep - h;
-            let down = reference(&p, &x64);
-            x64[j] = keep;
-            check(&format!("x[{j}]"), (up - down) / (2.0 * h), gx[j]);
-        }
+        let vars: Vec<(String, Var)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        crate::testing::check_against_reference(&vars, &grads, &loss, &x, reference);
     }
 }
