@@ -199,55 +199,107 @@ mod tests {
     use crate::model::kit::Params;
     use candle_core::{Device, Var};
 
-    /// MMoE's outputs equal an f64 reference from the formula, and the gradient of every
-    /// parameter (experts and gates) and of the input equals finite differences.
-    #[test]
-    fn mmoe_forward_and_gradients_match_the_formula() {
+    const D: usize = 3;
+    const H: usize = 2;
+    const ROWS: usize = 2;
+
+    /// A bottom of `kind` over a 3-wide input for stages `a` and `b`, every parameter drawn
+    /// from N(0, 1) (non-zero biases, so they are checked too), one training forward pass, and
+    /// the loss Σ_k Σ c_k ⊙ out_k with fixed random c. Returns what the checks need.
+    struct Run {
+        params: Params,
+        x: Var,
+        loss: Tensor,
+        grads: candle_core::backprop::GradStore,
+        c: Vec<f64>,
+        keys: Vec<String>,
+    }
+
+    fn run(
+        kind: BottomKind,
+        experts: usize,
+        shared_experts: usize,
+        levels: usize,
+        seed: u64,
+    ) -> Run {
         let dev = Device::Cpu;
-        let (d, h, e, rows) = (3, 2, 3, 2);
         let spec = BottomSpec {
-            kind: BottomKind::Mmoe,
+            kind,
             mlp: TowerSpec {
-                hidden: vec![h],
+                hidden: vec![H],
                 activation: Activation::Tanh,
                 dropout: 0.0,
                 cross_layers: 0,
             },
-            experts: e,
-            shared_experts: 0,
-            levels: 1,
+            experts,
+            shared_experts,
+            levels,
         };
         let stages = vec!["a".to_string(), "b".to_string()];
         let mut params = Params::default();
         let bottom = {
-            let mut pb = ParamBuilder::new(3, &mut params, &dev);
-            Bottom::new(&mut pb.pp("bottom"), d, &spec, &stages).unwrap()
+            let mut pb = ParamBuilder::new(seed, &mut params, &dev);
+            Bottom::new(&mut pb.pp("bottom"), D, &spec, &stages).unwrap()
         };
-        let mut r = crate::rng::Rng::stream(8, "mmoe");
-        // Non-zero biases, so they are checked too.
+        let mut r = crate::rng::Rng::stream(seed, "bottom-test");
         for (_, v) in params.iter() {
             let vals: Vec<f32> = (0..v.elem_count()).map(|_| r.normal() as f32).collect();
             v.set(&Tensor::from_vec(vals, v.shape(), &dev).unwrap())
                 .unwrap();
         }
-        let xs: Vec<f32> = (0..rows * d).map(|_| r.normal() as f32).collect();
-        let x = Var::from_slice(&xs, (rows, d), &dev).unwrap();
+        let xs: Vec<f32> = (0..ROWS * D).map(|_| r.normal() as f32).collect();
+        let x = Var::from_slice(&xs, (ROWS, D), &dev).unwrap();
         let mut rng = crate::rng::Rng::stream(1, "unused");
         let outs = bottom
             .forward(x.as_tensor(), 2, &mut Mode::Train(&mut rng))
             .unwrap();
-        let c: Vec<f64> = (0..2 * rows * h).map(|_| r.normal()).collect();
+        let c: Vec<f64> = (0..2 * ROWS * H).map(|_| r.normal()).collect();
         let mut loss = Tensor::zeros((), candle_core::DType::F32, &dev).unwrap();
         for (k, o) in outs.iter().enumerate() {
-            let ck: Vec<f32> = c[k * rows * h..(k + 1) * rows * h]
+            let ck: Vec<f32> = c[k * ROWS * H..(k + 1) * ROWS * H]
                 .iter()
                 .map(|&v| v as f32)
                 .collect();
-            let ct = Tensor::from_vec(ck, (rows, h), &dev).unwrap();
+            let ct = Tensor::from_vec(ck, (ROWS, H), &dev).unwrap();
             loss = (loss + (o * ct).unwrap().sum_all().unwrap()).unwrap();
         }
         let grads = loss.backward().unwrap();
-        let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
+        let keys = params.iter().map(|(k, _)| k.to_string()).collect();
+        Run {
+            params,
+            x,
+            loss,
+            grads,
+            c,
+            keys,
+        }
+    }
+
+    impl Run {
+        fn check(&self, reference: impl Fn(&[Vec<f64>], &[f64]) -> f64) {
+            let vars: Vec<(String, Var)> = self
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            crate::testing::check_against_reference(
+                &vars,
+                &self.grads,
+                &self.loss,
+                &self.x,
+                reference,
+            );
+        }
+    }
+
+    /// MMoE's outputs equal an f64 reference from the formula, and the gradient of every
+    /// parameter (experts and gates) and of the input equals finite differences.
+    #[test]
+    fn mmoe_forward_and_gradients_match_the_formula() {
+        let (d, h, e, rows) = (D, H, 3, ROWS);
+        let run = run(BottomKind::Mmoe, e, 0, 1, 3);
+        let (c, keys) = (&run.c, &run.keys);
+        let stages = ["a", "b"];
         let get = |p: &[Vec<f64>], key: &str| -> Vec<f64> {
             p[keys.iter().position(|k| k == key).unwrap()].clone()
         };
@@ -290,61 +342,17 @@ mod tests {
             }
             total
         };
-        let vars: Vec<(String, Var)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        crate::testing::check_against_reference(&vars, &grads, &loss, &x, reference);
+        run.check(reference);
     }
 
     /// PLE with two levels, one own expert per stage and one shared: values from the formula
     /// in f64, and every parameter's and the input's gradient by finite differences.
     #[test]
     fn ple_forward_and_gradients_match_the_formula() {
-        let dev = Device::Cpu;
-        let (d, h, rows) = (3, 2, 2);
-        let spec = BottomSpec {
-            kind: BottomKind::Ple,
-            mlp: TowerSpec {
-                hidden: vec![h],
-                activation: Activation::Tanh,
-                dropout: 0.0,
-                cross_layers: 0,
-            },
-            experts: 1,
-            shared_experts: 1,
-            levels: 2,
-        };
-        let stages = vec!["a".to_string(), "b".to_string()];
-        let mut params = Params::default();
-        let bottom = {
-            let mut pb = ParamBuilder::new(4, &mut params, &dev);
-            Bottom::new(&mut pb.pp("bottom"), d, &spec, &stages).unwrap()
-        };
-        let mut r = crate::rng::Rng::stream(9, "ple");
-        for (_, v) in params.iter() {
-            let vals: Vec<f32> = (0..v.elem_count()).map(|_| r.normal() as f32).collect();
-            v.set(&Tensor::from_vec(vals, v.shape(), &dev).unwrap())
-                .unwrap();
-        }
-        let xs: Vec<f32> = (0..rows * d).map(|_| r.normal() as f32).collect();
-        let x = Var::from_slice(&xs, (rows, d), &dev).unwrap();
-        let mut rng = crate::rng::Rng::stream(1, "unused");
-        let outs = bottom
-            .forward(x.as_tensor(), 2, &mut Mode::Train(&mut rng))
-            .unwrap();
-        let c: Vec<f64> = (0..2 * rows * h).map(|_| r.normal()).collect();
-        let mut loss = Tensor::zeros((), candle_core::DType::F32, &dev).unwrap();
-        for (k, o) in outs.iter().enumerate() {
-            let ck: Vec<f32> = c[k * rows * h..(k + 1) * rows * h]
-                .iter()
-                .map(|&v| v as f32)
-                .collect();
-            let ct = Tensor::from_vec(ck, (rows, h), &dev).unwrap();
-            loss = (loss + (o * ct).unwrap().sum_all().unwrap()).unwrap();
-        }
-        let grads = loss.backward().unwrap();
-        let keys: Vec<String> = params.iter().map(|(k, _)| k.to_string()).collect();
+        let (d, h, rows) = (D, H, ROWS);
+        let run = run(BottomKind::Ple, 1, 1, 2, 4);
+        let (c, keys) = (&run.c, &run.keys);
+        let stages = ["a", "b"];
         let reference = |p: &[Vec<f64>], x: &[f64]| -> f64 {
             let get = |key: &str| &p[keys.iter().position(|k| k == key).unwrap()];
             let dense = |prefix: &str, u: &[f64], out: usize| -> Vec<f64> {
@@ -407,10 +415,9 @@ mod tests {
             }
             total
         };
-        let vars: Vec<(String, Var)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        crate::testing::check_against_reference(&vars, &grads, &loss, &x, reference);
+        // One shared gate, between the two levels only.
+        assert!(keys.iter().any(|k| k == "bottom.0.shared_gate.weight"));
+        assert!(!keys.iter().any(|k| k == "bottom.1.shared_gate.weight"));
+        run.check(reference);
     }
 }
