@@ -204,11 +204,9 @@ fn optional_stage_generates_and_trains() {
         "truth: true_buy, tower: { hidden: [8] }, optional: true }",
     );
     s.write("bad.yaml", &bad);
-    let e = s.run(&["validate", "bad.yaml"]);
-    assert_eq!(e.status.code(), Some(2));
+    let err = s.refused(&["validate", "bad.yaml"]);
     assert!(
-        stderr(&e).contains("`stages[2].optional`: an optional stage needs a stage after it"),
-        "{}",
-        stderr(&e)
+        err.contains("`stages[2].optional`: an optional stage needs a stage after it"),
+        "{err}"
     );
 }

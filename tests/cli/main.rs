@@ -60,6 +60,18 @@ impl Scratch {
         String::from_utf8_lossy(&weights[8..8 + len]).into_owned()
     }
 
+    /// Run a command that must be refused as a usage or input error (exit code 2); its stderr.
+    pub fn refused(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
     /// One tensor of a run's weights file, by key.
     pub fn weights_tensor(&self, run: &str, key: &str) -> Vec<f32> {
         let weights = std::fs::read(self.path(run).join("weights.safetensors")).expect("weights");

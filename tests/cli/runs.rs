@@ -442,9 +442,7 @@ fn every_preset_trains_from_yaml_alone() {
 fn preset_settings_belong_to_their_preset() {
     let s = Scratch::new();
     s.adult_model("model: { preset: esmm, aitm: { calibrator: 0.6 } }");
-    let o = s.run(&["validate", "pipeline.yaml"]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = s.refused(&["validate", "pipeline.yaml"]);
     assert!(
         err.contains(
             "`model.aitm`: `model.aitm` holds settings of `aitm`, but the preset is `esmm`"
@@ -457,9 +455,7 @@ fn preset_settings_belong_to_their_preset() {
     );
     // A key of the other ESCM² variant is refused at the key.
     s.adult_model("model: { preset: escm2_ips, escm2: { imputation_weight: 2 } }");
-    let o = s.run(&["validate", "pipeline.yaml"]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = s.refused(&["validate", "pipeline.yaml"]);
     assert!(
         err.contains(
             "`model.escm2.imputation_weight`: `imputation_weight` does not apply to `escm2_ips`"
@@ -500,9 +496,7 @@ fn independent_needs_columns_with_a_value_on_every_row() {
         "meaning: given_previous",
         "meaning: reached",
     );
-    let o = s.run(&["validate", "pipeline.yaml"]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = s.refused(&["validate", "pipeline.yaml"]);
     assert!(err.contains("`stages[1].label.meaning`"), "{err}");
     assert!(err.contains("use `preset: division`"), "{err}");
 }
@@ -539,9 +533,7 @@ fn bottoms_train_from_yaml_alone() {
     }
     let s = Scratch::new();
     s.adult_model("model: { bottom: { kind: shared_bottom, experts: 4 } }");
-    let o = s.run(&["validate", "pipeline.yaml"]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = s.refused(&["validate", "pipeline.yaml"]);
     assert!(
         err.contains("`model.bottom.experts`: `experts` applies to `mmoe` only"),
         "{err}"
@@ -598,9 +590,7 @@ fn dcn_towers_train_and_save_their_cross_layers() {
         assert!(header.contains(key), "{key}: {header}");
     }
     s.edit("pipeline.yaml", "cross_layers: 2", "cross_layers: 9");
-    let o = s.run(&["validate", "pipeline.yaml"]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = s.refused(&["validate", "pipeline.yaml"]);
     assert!(
         err.contains("`stages[0].tower.cross_layers`: at most 8 cross layers, got 9"),
         "{err}"
