@@ -70,6 +70,8 @@ pub struct TowerSpec {
     pub dropout: f64,
     /// DCN-v2 cross layers before the MLP (towers only; 0 for bottoms).
     pub cross_layers: usize,
+    /// DeepFM's interaction of the categorical embeddings added to the logit (towers only).
+    pub fm: bool,
 }
 
 /// The checked bottom block between the embeddings and the towers.

@@ -230,6 +230,7 @@ mod tests {
                 activation: Activation::Tanh,
                 dropout: 0.0,
                 cross_layers: 0,
+                fm: false,
             },
             experts,
             shared_experts,

@@ -9,7 +9,7 @@ use super::aitm::AitmTransfer;
 use super::bottom::Bottom;
 use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
 use super::kit::{Block, Mode, ParamBuilder, Params};
-use super::tower::Tower;
+use super::tower::{Tower, fm_interaction};
 use super::transfer::Transfer;
 use crate::config::{LossWeighting, Pipeline, RepresentationKind, TransferSpec};
 use crate::data::Dataset;
@@ -304,7 +304,7 @@ impl FunnelModel {
                 };
                 let hidden = s.tower.encode(x, mode)?;
                 let logit = match s.transfer {
-                    None => Some(s.tower.head.forward(&hidden, mode)?),
+                    None => Some(self.logit(s, &hidden, &xs[store], mode)?),
                     Some(_) => None,
                 };
                 let imputation = match (&s.imputation, mode.is_train()) {
@@ -346,7 +346,7 @@ impl FunnelModel {
                 (_, _, Some(logit)) => (part.hidden, logit),
                 (Some(t), Some(parent), None) => {
                     let h = t.forward(&part.hidden, &hidden[parent], mode)?;
-                    let logit = s.tower.head.forward(&h, mode)?;
+                    let logit = self.logit(s, &h, &xs[self.stage_store[k]], mode)?;
                     (h, logit)
                 }
                 _ => {
@@ -369,6 +369,27 @@ impl FunnelModel {
             hidden,
             imputation,
         })
+    }
+
+    /// A stage's logit from its representation: the head, plus DeepFM's interaction of the
+    /// embeddings in the stage's input rows `x` when the tower has one.
+    fn logit(
+        &self,
+        s: &StageBlocks,
+        h: &Tensor,
+        x: &Tensor,
+        mode: &Mode<'_>,
+    ) -> candle_core::Result<Tensor> {
+        let logit = s.tower.head.forward_relu(h, mode, false)?;
+        if !s.tower.fm {
+            return Ok(logit);
+        }
+        let store = &self.stores[0];
+        let (fields, dim) = (
+            store.tables.len(),
+            store.tables.first().map_or(0, |t| t.dim),
+        );
+        logit + fm_interaction(x, fields, dim)?
     }
 
     /// Logits of every row of a dataset (rows x `Funnel::logit_columns`, row-major), in

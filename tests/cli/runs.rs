@@ -596,3 +596,28 @@ fn dcn_towers_train_and_save_their_cross_layers() {
         "{err}"
     );
 }
+
+/// DeepFM towers train from YAML; an FM over embeddings of different widths is refused at the
+/// stage's key, naming the two features.
+#[test]
+fn fm_towers_train_and_need_one_embedding_width() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "tower: { hidden: [16] }",
+        "tower: { hidden: [16], fm: true }",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+    s.edit(
+        "pipeline.yaml",
+        "    - name: education\n",
+        "    - name: education\n      dim: 3\n",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`stages[0].tower.fm`: an FM interaction needs every categorical feature at one width, but `workclass` has dim 4 and `education` has 3"),
+        "{err}"
+    );
+}

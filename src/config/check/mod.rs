@@ -76,6 +76,7 @@ impl Checker<'_> {
         let features = self.features(features)?;
         let (categorical, numeric) = (features.categorical, features.numeric);
         let (stages, funnel) = self.stages(&stages, &settings)?;
+        self.check_fm(&stages, &categorical)?;
         self.check_leakage(&categorical, &numeric, &stages, &id_column)?;
         let train = self.train(train, &stages)?;
         if train.early_stopping.is_some() && valid.is_none() {

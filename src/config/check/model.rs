@@ -115,6 +115,7 @@ impl Checker<'_> {
                 activation: *activation,
                 dropout: *dropout,
                 cross_layers: 0,
+                fm: false,
             },
             experts,
             shared_experts: shared,

@@ -277,6 +277,7 @@ impl Checker<'_> {
             activation,
             dropout,
             cross_layers,
+            fm,
         } = t;
         if *cross_layers > 8 {
             return Err(self.err(
@@ -304,7 +305,34 @@ impl Checker<'_> {
             activation: *activation,
             dropout: *dropout,
             cross_layers: *cross_layers,
+            fm: *fm,
         })
+    }
+
+    /// An FM interaction needs at least two categorical features of one width.
+    pub(super) fn check_fm(&self, stages: &[StageSpec], cats: &[CategoricalSpec]) -> Result<()> {
+        let Some(k) = stages.iter().position(|s| s.tower.fm) else {
+            return Ok(());
+        };
+        let at = format!("stages[{k}].tower.fm");
+        if cats.len() < 2 {
+            return Err(self.err(
+                &at,
+                "an FM interaction needs at least two categorical features",
+                "declare more categorical features, or remove `fm`",
+            ));
+        }
+        if let Some(c) = cats.iter().find(|c| c.dim != cats[0].dim) {
+            return Err(self.err(
+                &at,
+                format!(
+                    "an FM interaction needs every categorical feature at one width, but `{}` has dim {} and `{}` has {}",
+                    cats[0].name, cats[0].dim, c.name, c.dim
+                ),
+                "set one `features.embedding_dim` and remove the features' own `dim`",
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn check_leakage(

@@ -56,6 +56,10 @@ pub struct RawTower {
     /// DCN-v2 cross layers before the MLP (Wang et al., WWW 2021); 0 is a plain MLP tower.
     #[serde(default)]
     pub cross_layers: usize,
+    /// DeepFM: add the factorisation-machine interaction of the categorical embeddings to the
+    /// tower's logit (every categorical feature must have the same `dim`).
+    #[serde(default)]
+    pub fm: bool,
 }
 
 impl Default for RawTower {
@@ -65,6 +69,7 @@ impl Default for RawTower {
             activation: Activation::default(),
             dropout: 0.0,
             cross_layers: 0,
+            fm: false,
         }
     }
 }
