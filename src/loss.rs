@@ -101,8 +101,9 @@ fn log_add(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// The objective the step minimises from the stages' losses: their sum, or with uncertainty
-/// weighting Σ_k exp(−s_k) L_k + s_k for the learned log-variances s (Kendall et al., CVPR
-/// 2018, in the classification form most libraries use).
+/// weighting Σ_k exp(−s_k) L_k + s_k for the learned log-variances s (after Kendall et al.,
+/// CVPR 2018, in the simplified form most libraries use; the paper's classification form has
+/// s_k / 2).
 pub fn objective(stages: &Tensor, log_variance: Option<&Tensor>) -> Result<Tensor> {
     Ok(match log_variance {
         None => stages.sum_all()?,

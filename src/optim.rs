@@ -7,6 +7,8 @@ use crate::config::{DenseOptimizerKind, OptimizerSpec};
 
 struct Slot {
     var: Var,
+    /// Whether weight decay applies (not to learned loss weights).
+    decay: bool,
     value: Vec<f32>,
     m: Vec<f32>,
     v: Vec<f32>,
@@ -28,6 +30,7 @@ impl DenseOptimizer {
                 let n = value.len();
                 Ok(Slot {
                     var,
+                    decay: true,
                     value,
                     m: vec![0.0; n],
                     v: vec![0.0; n],
@@ -39,6 +42,20 @@ impl DenseOptimizer {
             slots,
             step: 0,
         })
+    }
+
+    /// The same optimizer with no weight decay on `vars` (learned loss weights: decay would pull
+    /// them towards equal weights).
+    pub fn without_decay(mut self, vars: &[Var]) -> Self {
+        for s in &mut self.slots {
+            if vars
+                .iter()
+                .any(|v| v.as_tensor().id() == s.var.as_tensor().id())
+            {
+                s.decay = false;
+            }
+        }
+        self
     }
 
     /// One step with the gradients in `grads`: one store holding each parameter's whole gradient
@@ -56,6 +73,7 @@ impl DenseOptimizer {
             };
             let g = g.flatten_all()?.to_vec1::<f32>()?;
             let decoupled = c.kind == DenseOptimizerKind::Adamw;
+            let wd = if s.decay { wd } else { 0.0 };
             for (((w, m), v), &g) in s.value.iter_mut().zip(&mut s.m).zip(&mut s.v).zip(&g) {
                 let g = if decoupled { g } else { g + wd * *w };
                 *m = b1 * *m + (1.0 - b1) * g;
@@ -94,5 +112,27 @@ mod tests {
         opt.step(&loss.backward().unwrap()).unwrap();
         let v = x.as_tensor().to_vec1::<f32>().unwrap()[0];
         assert!((v - 1.8).abs() < 1e-5, "{v}");
+    }
+
+    #[test]
+    fn parameters_without_decay_get_none() {
+        let dev = Device::Cpu;
+        let cfg = OptimizerSpec {
+            kind: DenseOptimizerKind::Adamw,
+            lr: 0.1,
+            weight_decay: 0.5,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let x = Var::from_slice(&[2.0f32], 1, &dev).unwrap();
+        let mut opt = DenseOptimizer::new(vec![x.clone()], &cfg)
+            .unwrap()
+            .without_decay(std::slice::from_ref(&x));
+        // Only Adam's step of lr · sign(grad) = 0.1; no decay.
+        let loss = (x.as_tensor() * 3.0).unwrap().sum_all().unwrap();
+        opt.step(&loss.backward().unwrap()).unwrap();
+        let v = x.as_tensor().to_vec1::<f32>().unwrap()[0];
+        assert!((v - 1.9).abs() < 1e-5, "{v}");
     }
 }

@@ -138,8 +138,9 @@ pub enum LossWeighting {
     /// Each stage's `loss_weight`, fixed.
     #[default]
     Fixed,
-    /// Uncertainty weighting (Kendall et al., CVPR 2018): Σ_k exp(−s_k) L_k + s_k with a learned
-    /// log-variance s_k per stage, starting at 0.
+    /// Uncertainty weighting (after Kendall et al., CVPR 2018), in the simplified form most
+    /// libraries use: Σ_k exp(−s_k) L_k + s_k with a learned log-variance s_k per stage,
+    /// starting at 0 (Kendall's classification form has s_k / 2; the weights are the same).
     Uncertainty,
 }
 

@@ -257,6 +257,11 @@ impl FunnelModel {
                 .all(|s| s.transfer.is_none() && s.imputation.is_none())
     }
 
+    /// Parameters weight decay must not touch: the learned loss weights.
+    pub fn undecayed(&self) -> Vec<Var> {
+        self.log_variance.iter().cloned().collect()
+    }
+
     /// The learned log-variance of each stage's loss (uncertainty weighting), if any.
     pub fn log_variance(&self) -> Option<&Var> {
         self.log_variance.as_ref()
@@ -272,12 +277,20 @@ impl FunnelModel {
     }
 
     /// One forward pass over the inputs of every store (`xs[i]` for store i). With `dropout`
-    /// (one stream per stage), training mode; without, inference. Stages run side by side as far as the funnel allows: each stage's encoder reads
+    /// (`dropout_streams()` streams: one per stage, then the bottom's), training mode; without,
+    /// inference. Stages run side by side as far as the funnel allows: each stage's encoder reads
     /// only the input, and a stage without a transfer finishes (head included) in the same task.
     /// Transfers and their heads then run in funnel order, so a parent's representation is ready
     /// for its child.
     pub fn forward(&self, xs: &[Tensor], dropout: Option<&mut [Rng]>) -> Result<ChainOutput> {
         let mut modes: Vec<Mode<'_>> = match dropout {
+            Some(rngs) if rngs.len() != self.dropout_streams() => {
+                return Err(crate::error::Error::Internal(format!(
+                    "the forward pass got {} dropout streams, not {}",
+                    rngs.len(),
+                    self.dropout_streams()
+                )));
+            }
             Some(rngs) => rngs.iter_mut().map(Mode::Train).collect(),
             None => (0..self.dropout_streams()).map(|_| Mode::Infer).collect(),
         };
@@ -304,7 +317,7 @@ impl FunnelModel {
                 };
                 let hidden = s.tower.encode(x, mode)?;
                 let logit = match s.transfer {
-                    None => Some(self.logit(s, &hidden, &xs[store], mode)?),
+                    None => Some(self.logit(&s.tower, &hidden, &xs[store], mode)?),
                     Some(_) => None,
                 };
                 let imputation = match (&s.imputation, mode.is_train()) {
@@ -320,7 +333,7 @@ impl FunnelModel {
                 let skip = match &s.skip {
                     Some(t) => {
                         let e = t.encode(x, mode)?;
-                        Some(t.head.forward(&e, mode)?)
+                        Some(self.logit(t, &e, &xs[store], mode)?)
                     }
                     None => None,
                 };
@@ -346,7 +359,7 @@ impl FunnelModel {
                 (_, _, Some(logit)) => (part.hidden, logit),
                 (Some(t), Some(parent), None) => {
                     let h = t.forward(&part.hidden, &hidden[parent], mode)?;
-                    let logit = self.logit(s, &h, &xs[self.stage_store[k]], mode)?;
+                    let logit = self.logit(&s.tower, &h, &xs[self.stage_store[k]], mode)?;
                     (h, logit)
                 }
                 _ => {
@@ -371,17 +384,18 @@ impl FunnelModel {
         })
     }
 
-    /// A stage's logit from its representation: the head, plus DeepFM's interaction of the
-    /// embeddings in the stage's input rows `x` when the tower has one.
+    /// A tower's logit from its representation: the head, plus DeepFM's interaction of the
+    /// embeddings in the stage's input rows `x` when the tower has one (ESM²'s second tower
+    /// included).
     fn logit(
         &self,
-        s: &StageBlocks,
+        tower: &Tower,
         h: &Tensor,
         x: &Tensor,
         mode: &Mode<'_>,
     ) -> candle_core::Result<Tensor> {
-        let logit = s.tower.head.forward_relu(h, mode, false)?;
-        if !s.tower.fm {
+        let logit = tower.head.forward_relu(h, mode, false)?;
+        if !tower.fm {
             return Ok(logit);
         }
         let store = &self.stores[0];

@@ -105,7 +105,8 @@ pub fn train(
 ) -> Result<RunMetrics> {
     let run = RunWriter::create(out, p, &splits.encoders)?;
     let mut model = FunnelModel::new(p, &splits.encoders)?;
-    let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer)?;
+    let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer)?
+        .without_decay(&model.undecayed());
     let path = StepPath::for_model(&model);
     let train = &splits.train;
     let seed = p.train.seed;

@@ -53,7 +53,8 @@ impl Path {
     }
 }
 
-/// The loss and gradients of a batch. `dropout` holds one stream per stage.
+/// The loss and gradients of a batch. `dropout` holds `FunnelModel::dropout_streams()`
+/// streams.
 pub fn gradients(
     model: &FunnelModel,
     xs: &[Var],

@@ -621,3 +621,20 @@ fn fm_towers_train_and_need_one_embedding_width() {
         "{err}"
     );
 }
+
+/// Uncertainty weighting needs a loss on every stage: a stage weighted 0 is refused at its key.
+#[test]
+fn uncertainty_weighting_needs_every_stage_weighted() {
+    let s = Scratch::new();
+    s.adult_model("model: { loss_weighting: uncertainty }");
+    s.edit(
+        "pipeline.yaml",
+        "meaning: given_previous }",
+        "meaning: given_previous }\n    loss_weight: 0",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`stages[1].loss_weight`: uncertainty weighting"),
+        "{err}"
+    );
+}

@@ -10,6 +10,7 @@ mod train;
 
 use std::path::Path;
 
+use super::choices::LossWeighting;
 use super::locate::Locator;
 use super::pipeline::*;
 use super::raw::*;
@@ -77,6 +78,17 @@ impl Checker<'_> {
         let (categorical, numeric) = (features.categorical, features.numeric);
         let (stages, funnel) = self.stages(&stages, &settings)?;
         self.check_fm(&stages, &categorical)?;
+        if loss_weighting == LossWeighting::Uncertainty
+            && let Some(k) = funnel
+                .order()
+                .find(|&k| funnel.supervision(k).stage_weight == 0.0)
+        {
+            return Err(self.err(
+                &format!("stages[{k}].loss_weight"),
+                "uncertainty weighting learns a weight for each stage's loss, but this stage has none (loss_weight 0): its log-variance would fall without bound",
+                "give the stage a positive loss_weight, or use `loss_weighting: fixed`",
+            ));
+        }
         self.check_leakage(&categorical, &numeric, &stages, &id_column)?;
         let train = self.train(train, &stages)?;
         if train.early_stopping.is_some() && valid.is_none() {
