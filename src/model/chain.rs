@@ -5,16 +5,13 @@
 use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
-use super::aitm::AitmTransfer;
 use super::bottom::Bottom;
-use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
+use super::embedding::EmbeddingStore;
 use super::kit::{Block, Mode, ParamBuilder, Params};
 use super::tower::{Tower, fm_interaction};
 use super::transfer::Transfer;
-use crate::config::{LossWeighting, Pipeline, RepresentationKind, TransferSpec};
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::features::Encoders;
 use crate::funnel::{Funnel, StageId};
 use crate::rng::Rng;
 
@@ -43,14 +40,14 @@ struct Parallel {
 }
 
 /// One stage's blocks.
-struct StageBlocks {
-    tower: Tower,
+pub(super) struct StageBlocks {
+    pub(super) tower: Tower,
     /// Reads the parent's representation; `None` keeps the stage separable.
-    transfer: Option<Box<dyn Transfer>>,
+    pub(super) transfer: Option<Box<dyn Transfer>>,
     /// Predicts each row's conditional loss from the shared input (ESCM²-DR).
-    imputation: Option<Tower>,
+    pub(super) imputation: Option<Tower>,
     /// The logit of the stage's conditional given not its optional `via` stage (ESM²).
-    skip: Option<Tower>,
+    pub(super) skip: Option<Tower>,
 }
 
 pub struct FunnelModel {
@@ -59,159 +56,23 @@ pub struct FunnelModel {
     /// Checkpoint key prefix of each store (`embeddings`, or `embeddings.<stage>`).
     pub(super) store_keys: Vec<String>,
     /// The store each stage reads.
-    stage_store: Vec<usize>,
+    pub(super) stage_store: Vec<usize>,
     /// A block between the embeddings and the towers, shared by the stages.
-    bottom: Option<Bottom>,
+    pub(super) bottom: Option<Bottom>,
     /// Uncertainty weighting's learned log-variance per stage (`loss_weighting.log_variance`).
-    log_variance: Option<Var>,
-    stages: Vec<StageBlocks>,
-    funnel: Funnel,
-    params: Params,
+    pub(super) log_variance: Option<Var>,
+    pub(super) stages: Vec<StageBlocks>,
+    pub(super) funnel: Funnel,
+    pub(super) params: Params,
     /// Checkpoint names of the stages (stage names), in stage order.
-    stage_names: Vec<String>,
+    pub(super) stage_names: Vec<String>,
     pub(super) numerics: usize,
-    seed: u64,
+    pub(super) seed: u64,
     pub(super) initial_state: f32,
     pub(super) dev: Device,
 }
 
 impl FunnelModel {
-    /// A freshly initialised model: every random draw comes from the pipeline seed.
-    pub fn new(p: &Pipeline, enc: &Encoders) -> Result<Self> {
-        Self::build(p, enc, p.embedding_init_std)
-    }
-
-    /// The model saved at `weights` (a run directory's), without drawing initial tables first.
-    pub fn open(p: &Pipeline, enc: &Encoders, weights: &std::path::Path) -> Result<Self> {
-        let mut model = Self::build(p, enc, 0.0)?;
-        model.load(weights)?;
-        Ok(model)
-    }
-
-    fn build(p: &Pipeline, enc: &Encoders, embedding_std: f64) -> Result<Self> {
-        let dev = super::backend::device();
-        let seed = p.train.seed;
-        let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
-        let initial_state = p.train.embedding_optimizer.initial_accumulator as f32;
-        let (store_keys, stage_store): (Vec<String>, Vec<usize>) = match p.representation {
-            RepresentationKind::SharedEmbeddings => {
-                (vec!["embeddings".into()], vec![0; p.stages.len()])
-            }
-            RepresentationKind::PerStageEmbeddings => (
-                p.stages
-                    .iter()
-                    .map(|s| format!("embeddings.{}", s.name))
-                    .collect(),
-                (0..p.stages.len()).collect(),
-            ),
-        };
-        let stores: Vec<EmbeddingStore> = store_keys
-            .iter()
-            .map(|prefix| {
-                let tables = p
-                    .categorical
-                    .iter()
-                    .zip(&enc.categorical)
-                    .map(|(spec, e)| {
-                        let key = format!("{prefix}.{}", spec.name);
-                        let mut rng = Rng::stream(seed, &format!("init/{key}"));
-                        Table::new(
-                            &spec.name,
-                            e.vocab_size(),
-                            spec.dim,
-                            embedding_std,
-                            &opt,
-                            initial_state,
-                            &mut rng,
-                        )
-                    })
-                    .collect();
-                EmbeddingStore::new(tables, opt)
-            })
-            .collect();
-        let mut params = Params::default();
-        let mut root = ParamBuilder::new(seed, &mut params, &dev);
-        let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
-        let bottom = p
-            .bottom
-            .as_ref()
-            .map(|b| {
-                let input = stores[0].width() + p.numeric.len();
-                Bottom::new(&mut root.pp("bottom"), input, b, &names)
-            })
-            .transpose()?;
-        let log_variance = match p.loss_weighting {
-            LossWeighting::Uncertainty => Some(
-                root.pp("loss_weighting")
-                    .zeros("log_variance", p.stages.len())?,
-            ),
-            LossWeighting::Fixed => None,
-        };
-        // What the towers read: the bottom's output, or the input rows themselves.
-        let input = match &bottom {
-            Some(b) => b.width(),
-            None => stores[0].width() + p.numeric.len(),
-        };
-        let stages = p
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(k, s)| {
-                let tower = Tower::new(&mut root.pp("towers").pp(&s.name), input, &s.tower)?;
-                let skip = match p.funnel.via(k) {
-                    Some(_) => Some(Tower::new(
-                        &mut root.pp("branches").pp(&s.name),
-                        input,
-                        &s.tower,
-                    )?),
-                    None => None,
-                };
-                let imputation = match s.imputation {
-                    true => Some(Tower::new(
-                        &mut root.pp("imputation").pp(&s.name),
-                        input,
-                        &s.tower,
-                    )?),
-                    false => None,
-                };
-                Ok(StageBlocks {
-                    tower,
-                    transfer: None,
-                    imputation,
-                    skip,
-                })
-            })
-            .collect::<candle_core::Result<_>>()?;
-        let mut model = FunnelModel {
-            stores,
-            store_keys,
-            stage_store,
-            bottom,
-            log_variance,
-            stages,
-            funnel: p.funnel.clone(),
-            params,
-            stage_names: p.stages.iter().map(|s| s.name.clone()).collect(),
-            numerics: p.numeric.len(),
-            seed,
-            initial_state,
-            dev,
-        };
-        for (k, s) in p.stages.iter().enumerate() {
-            match s.transfer {
-                Some(TransferSpec::Aitm) => {
-                    let dropout = s.tower.dropout;
-                    model.set_transfer(k, |pb, own, parent| {
-                        Ok(Box::new(AitmTransfer::new(pb, own, parent, dropout)?)
-                            as Box<dyn Transfer>)
-                    })?
-                }
-                None => {}
-            }
-        }
-        Ok(model)
-    }
-
     /// Give `stage` a transfer from its parent's representation, built by `make` from a builder
     /// at `transfers.<stage>` with the stage's own and its parent's representation widths.
     pub fn set_transfer(

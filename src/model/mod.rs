@@ -5,6 +5,7 @@
 mod aitm;
 pub mod backend;
 mod bottom;
+mod build;
 mod chain;
 mod embedding;
 mod input;

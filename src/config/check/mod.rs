@@ -3,6 +3,7 @@
 //! and a hint. Every raw struct is destructured without `..`, so a new key cannot skip a check.
 
 mod features;
+mod leakage;
 mod model;
 mod sources;
 mod stages;

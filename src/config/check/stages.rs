@@ -1,4 +1,5 @@
-//! Stages and the model: labels, towers, loss weights, the preset expanded into the funnel, and leakage.
+//! Stages and the model: labels, towers, loss weights, optional stages, and the preset expanded
+//! into the funnel.
 
 use std::collections::HashSet;
 
@@ -330,82 +331,6 @@ impl Checker<'_> {
                     cats[0].name, cats[0].dim, c.name, c.dim
                 ),
                 "set one `features.embedding_dim` and remove the features' own `dim`",
-            ));
-        }
-        Ok(())
-    }
-
-    pub(super) fn check_leakage(
-        &self,
-        cats: &[CategoricalSpec],
-        nums: &[NumericSpec],
-        stages: &[StageSpec],
-        id_column: &Option<String>,
-    ) -> Result<()> {
-        let feature_at = cats
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (format!("features.categorical[{i}]"), &c.column))
-            .chain(
-                nums.iter()
-                    .enumerate()
-                    .map(|(i, n)| (format!("features.numeric[{i}]"), &n.column)),
-            );
-        for (at, column) in feature_at {
-            if let Some(s) = stages.iter().find(|s| s.truth.as_ref() == Some(column)) {
-                return Err(self.err(
-                    &at,
-                    format!(
-                        "column `{column}` holds the true probability of stage `{}` and is also a feature",
-                        s.name
-                    ),
-                    "remove the feature: truth columns are for evaluation only",
-                ));
-            }
-            if let Some(s) = stages.iter().find(|s| &s.label.column == column) {
-                return Err(self.err(
-                    &at,
-                    format!(
-                        "column `{column}` is the label of stage `{}` and also a feature: the model would read the answer",
-                        s.name
-                    ),
-                    "remove the feature",
-                ));
-            }
-        }
-        for (k, s) in stages.iter().enumerate() {
-            let Some(truth) = &s.truth else { continue };
-            let clash = stages
-                .iter()
-                .find(|o| &o.label.column == truth)
-                .map(|o| format!("the label of stage `{}`", o.name))
-                .or_else(|| (id_column.as_ref() == Some(truth)).then(|| "the id column".into()));
-            if let Some(what) = clash {
-                return Err(self.err(
-                    &format!("stages[{k}].truth"),
-                    format!("truth column `{truth}` is also {what}"),
-                    "name the column that holds the true conditional probability",
-                ));
-            }
-        }
-        if let Some(id) = id_column
-            && let Some(s) = stages.iter().find(|s| {
-                id == &format!("{}_conditional", s.name) || id == &format!("{}_cumulative", s.name)
-            })
-        {
-            return Err(self.err(
-                "data.id_column",
-                format!("id column `{id}` has the name of a prediction column of stage `{}`", s.name),
-                "predictions are written as `<stage>_conditional` and `<stage>_cumulative`: rename the id column",
-            ));
-        }
-        if let Some(id) = id_column
-            && let Some(s) = stages.iter().find(|s| &s.label.column == id)
-        {
-            return Err(self.err(
-                "data.id_column",
-                format!("id column `{id}` is the label of stage `{}`", s.name),
-                "name a column that identifies rows",
             ));
         }
         Ok(())

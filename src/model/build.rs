@@ -1,0 +1,153 @@
+//! Building the chain from a validated pipeline: the embedding stores (one shared, or one per
+//! stage), the bottom, each stage's tower (and ESM²'s second tower, ESCM²-DR's imputation head),
+//! the transfers, and the learned loss weights, every parameter through the seeded builder.
+
+use super::aitm::AitmTransfer;
+use super::bottom::Bottom;
+use super::chain::{FunnelModel, StageBlocks};
+use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
+use super::kit::{ParamBuilder, Params};
+use super::tower::Tower;
+use super::transfer::Transfer;
+use crate::config::{LossWeighting, Pipeline, RepresentationKind, TransferSpec};
+use crate::error::Result;
+use crate::features::Encoders;
+use crate::rng::Rng;
+
+impl FunnelModel {
+    /// A freshly initialised model: every random draw comes from the pipeline seed.
+    pub fn new(p: &Pipeline, enc: &Encoders) -> Result<Self> {
+        Self::build(p, enc, p.embedding_init_std)
+    }
+
+    /// The model saved at `weights` (a run directory's), without drawing initial tables first.
+    pub fn open(p: &Pipeline, enc: &Encoders, weights: &std::path::Path) -> Result<Self> {
+        let mut model = Self::build(p, enc, 0.0)?;
+        model.load(weights)?;
+        Ok(model)
+    }
+
+    fn build(p: &Pipeline, enc: &Encoders, embedding_std: f64) -> Result<Self> {
+        let dev = super::backend::device();
+        let seed = p.train.seed;
+        let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
+        let initial_state = p.train.embedding_optimizer.initial_accumulator as f32;
+        let (store_keys, stage_store): (Vec<String>, Vec<usize>) = match p.representation {
+            RepresentationKind::SharedEmbeddings => {
+                (vec!["embeddings".into()], vec![0; p.stages.len()])
+            }
+            RepresentationKind::PerStageEmbeddings => (
+                p.stages
+                    .iter()
+                    .map(|s| format!("embeddings.{}", s.name))
+                    .collect(),
+                (0..p.stages.len()).collect(),
+            ),
+        };
+        let stores: Vec<EmbeddingStore> = store_keys
+            .iter()
+            .map(|prefix| {
+                let tables = p
+                    .categorical
+                    .iter()
+                    .zip(&enc.categorical)
+                    .map(|(spec, e)| {
+                        let key = format!("{prefix}.{}", spec.name);
+                        let mut rng = Rng::stream(seed, &format!("init/{key}"));
+                        Table::new(
+                            &spec.name,
+                            e.vocab_size(),
+                            spec.dim,
+                            embedding_std,
+                            &opt,
+                            initial_state,
+                            &mut rng,
+                        )
+                    })
+                    .collect();
+                EmbeddingStore::new(tables, opt)
+            })
+            .collect();
+        let mut params = Params::default();
+        let mut root = ParamBuilder::new(seed, &mut params, &dev);
+        let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
+        let bottom = p
+            .bottom
+            .as_ref()
+            .map(|b| {
+                let input = stores[0].width() + p.numeric.len();
+                Bottom::new(&mut root.pp("bottom"), input, b, &names)
+            })
+            .transpose()?;
+        let log_variance = match p.loss_weighting {
+            LossWeighting::Uncertainty => Some(
+                root.pp("loss_weighting")
+                    .zeros("log_variance", p.stages.len())?,
+            ),
+            LossWeighting::Fixed => None,
+        };
+        // What the towers read: the bottom's output, or the input rows themselves.
+        let input = match &bottom {
+            Some(b) => b.width(),
+            None => stores[0].width() + p.numeric.len(),
+        };
+        let stages = p
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let tower = Tower::new(&mut root.pp("towers").pp(&s.name), input, &s.tower)?;
+                let skip = match p.funnel.via(k) {
+                    Some(_) => Some(Tower::new(
+                        &mut root.pp("branches").pp(&s.name),
+                        input,
+                        &s.tower,
+                    )?),
+                    None => None,
+                };
+                let imputation = match s.imputation {
+                    true => Some(Tower::new(
+                        &mut root.pp("imputation").pp(&s.name),
+                        input,
+                        &s.tower,
+                    )?),
+                    false => None,
+                };
+                Ok(StageBlocks {
+                    tower,
+                    transfer: None,
+                    imputation,
+                    skip,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let mut model = FunnelModel {
+            stores,
+            store_keys,
+            stage_store,
+            bottom,
+            log_variance,
+            stages,
+            funnel: p.funnel.clone(),
+            params,
+            stage_names: p.stages.iter().map(|s| s.name.clone()).collect(),
+            numerics: p.numeric.len(),
+            seed,
+            initial_state,
+            dev,
+        };
+        for (k, s) in p.stages.iter().enumerate() {
+            match s.transfer {
+                Some(TransferSpec::Aitm) => {
+                    let dropout = s.tower.dropout;
+                    model.set_transfer(k, |pb, own, parent| {
+                        Ok(Box::new(AitmTransfer::new(pb, own, parent, dropout)?)
+                            as Box<dyn Transfer>)
+                    })?
+                }
+                None => {}
+            }
+        }
+        Ok(model)
+    }
+}
