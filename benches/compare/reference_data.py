@@ -20,8 +20,9 @@ def load(path, rows):
     return cat, num, click, conversion
 
 
-def arguments(extra=()):
-    """The options every trainer script takes; `extra` adds (flag, default) integer options."""
+def arguments(extra=(), extra_text=()):
+    """The options every trainer script takes; `extra` adds (flag, default) integer options,
+    `extra_text` (flag, default) text options."""
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
     p.add_argument("--rows", type=int, required=True)
@@ -30,4 +31,6 @@ def arguments(extra=()):
     p.add_argument("--batch", type=int, default=2048)
     for flag, default in extra:
         p.add_argument(flag, type=int, default=default)
+    for flag, default in extra_text:
+        p.add_argument(flag, default=default)
     return p.parse_args()

@@ -5,6 +5,8 @@
 #
 #   benches/compare/run.sh            # REPS=3 TORCH_ROWS=409600 RECHUB_ROWS=20480 by default
 #   MODEL=aitm benches/compare/run.sh # funnel's `aitm` preset against torch-rechub's AITM
+#   MODEL=mmoe benches/compare/run.sh # funnel's MMoE bottom against torch-rechub's MMOE (also
+#                                     # shared_bottom, ple)
 #
 # It installs what it needs into benches/compare/.venv; tests and CI never need it.
 set -euo pipefail
@@ -34,6 +36,18 @@ if [ "$MODEL" = aitm ]; then
   sed -e "s|path: ../../data/|path: $PWD/data/|" -e 's/^train:$/model:\n  preset: aitm\ntrain:/' \
     pipelines/bench/reference.yaml > "$PIPELINE"
   RECHUB=rechub_aitm.py
+elif [ "$MODEL" != esmm ]; then
+  # ESMM on the bottom, 128 wide, with 64-wide towers: the shape of rechub_mtl.py.
+  PIPELINE=$out/reference-$MODEL.yaml
+  case "$MODEL" in
+    shared_bottom) BOTTOM="{ kind: shared_bottom, hidden: [128] }" ;;
+    mmoe) BOTTOM="{ kind: mmoe, experts: 4, hidden: [128] }" ;;
+    ple) BOTTOM="{ kind: ple, experts: 1, shared_experts: 1, levels: 2, hidden: [128] }" ;;
+    *) echo "MODEL is esmm, aitm, shared_bottom, mmoe or ple" >&2; exit 2 ;;
+  esac
+  sed -e "s|path: ../../data/|path: $PWD/data/|" -e "s/^train:\$/model:\n  bottom: $BOTTOM\ntrain:/" \
+    -e 's/hidden: \[128, 64\]/hidden: [64]/' pipelines/bench/reference.yaml > "$PIPELINE"
+  RECHUB="rechub_mtl.py --model $MODEL"
 fi
 for rep in $(seq "$REPS"); do
   ./target/release/funnel train "$PIPELINE" --out "$out/run$rep" > /dev/null 2>&1
@@ -45,7 +59,8 @@ for rep in $(seq "$REPS"); do
   else
     echo nan >> "$out/pytorch"
   fi
-  (cd benches/compare && "../../$VENV/bin/python" "$RECHUB" --data "../../$DATA" --rows "$RECHUB_ROWS" 2>/dev/null) \
+  # shellcheck disable=SC2086 # RECHUB may carry the script's own option.
+  (cd benches/compare && "../../$VENV/bin/python" $RECHUB --data "../../$DATA" --rows "$RECHUB_ROWS" 2>/dev/null) \
     | "$VENV/bin/python" -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['samples_per_s'])" >> "$out/rechub"
   echo "rep $rep: funnel $(tail -1 "$out/funnel"), pytorch $(tail -1 "$out/pytorch"), torch-rechub $(tail -1 "$out/rechub") samples/s" >&2
 done
