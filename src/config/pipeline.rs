@@ -47,6 +47,14 @@ pub struct CategoricalSpec {
     pub hash_buckets: Option<u32>,
 }
 
+/// Categorical features whose embeddings are summed into one slice of the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldGroup {
+    pub name: String,
+    /// Indices into `Pipeline::categorical`.
+    pub members: Vec<usize>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NumericSpec {
     pub name: String,
@@ -174,6 +182,8 @@ pub struct Pipeline {
     pub embedding_init_std: f64,
     pub categorical: Vec<CategoricalSpec>,
     pub numeric: Vec<NumericSpec>,
+    /// Field groups summed into one input slice each (ungrouped features keep their own).
+    pub groups: Vec<FieldGroup>,
     /// The stages' edge facts (names, label columns, towers), in funnel order.
     pub stages: Vec<StageSpec>,
     /// The stages as ids: parents and supervision, expanded from the model preset.

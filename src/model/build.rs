@@ -65,7 +65,16 @@ impl FunnelModel {
                         )
                     })
                     .collect();
-                EmbeddingStore::new(tables, opt)
+                // Each field group's tables share one input slice; the others have their own.
+                let slot: Vec<usize> = (0..p.categorical.len())
+                    .map(|f| {
+                        p.groups
+                            .iter()
+                            .position(|g| g.members.contains(&f))
+                            .map_or(f, |g| p.categorical.len() + g)
+                    })
+                    .collect();
+                EmbeddingStore::grouped(tables, opt, &slot)
             })
             .collect();
         let mut params = Params::default();

@@ -259,12 +259,10 @@ impl FunnelModel {
         if !tower.fm {
             return Ok(logit);
         }
+        // One field per input slice: a field group's summed embedding counts as one field.
         let store = &self.stores[0];
-        let (fields, dim) = (
-            store.tables.len(),
-            store.tables.first().map_or(0, |t| t.dim),
-        );
-        logit + fm_interaction(x, fields, dim)?
+        let dim = store.tables.first().map_or(1, |t| t.dim).max(1);
+        logit + fm_interaction(x, store.width() / dim, dim)?
     }
 
     /// Logits of every row of a dataset (rows x `Funnel::logit_columns`, row-major), in

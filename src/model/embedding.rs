@@ -253,8 +253,15 @@ impl Table {
 /// All tables of a model and where each one's columns sit in the model input.
 pub struct EmbeddingStore {
     pub tables: Vec<Table>,
-    /// Column offset of each table's slice in an input row.
+    /// Column offset of each table's slice in an input row (tables of one field group share a
+    /// slice: their rows are summed into it).
     pub offsets: Vec<usize>,
+    /// Whether each table is the first of its slice (its row is copied; later ones are added).
+    first: Vec<bool>,
+    /// Width of the embedding part of an input row.
+    width: usize,
+    /// Whether any slice is shared (the gather then sums instead of copying).
+    grouped: bool,
     pub opt: SparseOptimizer,
     step: u64,
 }
@@ -269,15 +276,36 @@ impl EmbeddingStore {
     }
 
     pub fn new(tables: Vec<Table>, opt: SparseOptimizer) -> Self {
-        let mut offsets = Vec::with_capacity(tables.len());
+        let slots: Vec<usize> = (0..tables.len()).collect();
+        Self::grouped(tables, opt, &slots)
+    }
+
+    /// A store whose table f writes into input slice `slot[f]`: tables sharing a slot (a field
+    /// group, all of one width) are summed; slices are laid out in order of first use.
+    pub fn grouped(tables: Vec<Table>, opt: SparseOptimizer, slot: &[usize]) -> Self {
+        let mut start: Vec<(usize, usize)> = Vec::new(); // (slot, offset)
+        let (mut offsets, mut first) = (Vec::with_capacity(tables.len()), Vec::new());
         let mut at = 0;
-        for t in &tables {
-            offsets.push(at);
-            at += t.dim;
+        for (t, &s) in tables.iter().zip(slot) {
+            match start.iter().find(|(g, _)| *g == s) {
+                Some(&(_, off)) => {
+                    offsets.push(off);
+                    first.push(false);
+                }
+                None => {
+                    start.push((s, at));
+                    offsets.push(at);
+                    first.push(true);
+                    at += t.dim;
+                }
+            }
         }
         EmbeddingStore {
+            grouped: first.iter().any(|f| !f),
             tables,
             offsets,
+            first,
+            width: at,
             opt,
             step: 0,
         }
@@ -285,13 +313,32 @@ impl EmbeddingStore {
 
     /// Total embedding width of one input row.
     pub fn width(&self) -> usize {
-        self.tables.iter().map(|t| t.dim).sum()
+        self.width
     }
 
     /// Write the embeddings of batch row `b` (ids `cat[b * F ..]`) into `out` (one input row).
     pub fn gather_row(&self, ids: &[u32], out: &mut [f32]) {
-        for ((t, &id), &off) in self.tables.iter().zip(ids).zip(&self.offsets) {
-            out[off..off + t.dim].copy_from_slice(t.row(id));
+        if !self.grouped {
+            for ((t, &id), &off) in self.tables.iter().zip(ids).zip(&self.offsets) {
+                out[off..off + t.dim].copy_from_slice(t.row(id));
+            }
+            return;
+        }
+        for (((t, &id), &off), &first) in self
+            .tables
+            .iter()
+            .zip(ids)
+            .zip(&self.offsets)
+            .zip(&self.first)
+        {
+            let slice = &mut out[off..off + t.dim];
+            if first {
+                slice.copy_from_slice(t.row(id));
+            } else {
+                for (o, v) in slice.iter_mut().zip(t.row(id)) {
+                    *o += v;
+                }
+            }
         }
     }
 
@@ -421,5 +468,51 @@ mod tests {
         let k = 0.5 / 12.5f32.sqrt();
         assert!((before[6] - after[6] - 3.0 * k).abs() < 1e-6);
         assert!((before[7] - after[7] - 4.0 * k).abs() < 1e-6);
+    }
+
+    /// A field group: tables 0 and 2 share one input slice, whose value is the sum of their
+    /// rows; table 1 keeps its own. Each grouped table is updated from the group's slice of the
+    /// gradient (the gradient of a sum reaches every term unchanged).
+    #[test]
+    fn grouped_tables_sum_into_one_slice_and_share_its_gradient() {
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.1, eps: 1e-8 };
+        let mut rng = Rng::stream(2, "groups");
+        let tables: Vec<Table> = ["a", "b", "c"]
+            .iter()
+            .map(|n| Table::new(n, 10, 2, 0.5, &opt, 0.0, &mut rng))
+            .collect();
+        let mut store = EmbeddingStore::grouped(tables, opt, &[7, 1, 7]);
+        assert_eq!(store.width(), 4);
+        assert_eq!(store.offsets, vec![0, 2, 0]);
+        let ids = [3u32, 4, 5];
+        let mut row = vec![0f32; 4];
+        store.gather_row(&ids, &mut row);
+        let (a, b, c) = (
+            store.tables[0].row(3).to_vec(),
+            store.tables[1].row(4).to_vec(),
+            store.tables[2].row(5).to_vec(),
+        );
+        assert_eq!(row, vec![a[0] + c[0], a[1] + c[1], b[0], b[1]]);
+        // A gradient on the group's slice only: both grouped tables move, table b does not.
+        store.apply_gradient(&ids, &[1.0, -1.0, 0.0, 0.0], 4);
+        assert_ne!(store.tables[0].row(3), a.as_slice());
+        assert_ne!(store.tables[2].row(5), c.as_slice());
+        assert_eq!(store.tables[1].row(4), b.as_slice());
+        // The same step for both: row-wise Adagrad from the same gradient moves them equally.
+        let da: Vec<f32> = store.tables[0]
+            .row(3)
+            .iter()
+            .zip(&a)
+            .map(|(x, y)| x - y)
+            .collect();
+        let dc: Vec<f32> = store.tables[2]
+            .row(5)
+            .iter()
+            .zip(&c)
+            .map(|(x, y)| x - y)
+            .collect();
+        for (x, y) in da.iter().zip(&dc) {
+            assert!((x - y).abs() < 1e-6 && x.abs() > 0.05, "{da:?} vs {dc:?}");
+        }
     }
 }

@@ -638,3 +638,36 @@ fn uncertainty_weighting_needs_every_stage_weighted() {
         "{err}"
     );
 }
+
+/// Field groups: grouped embeddings are summed, the run trains, reloads and predicts; a feature
+/// that is not categorical, or in two groups, is refused at its key.
+#[test]
+fn field_groups_train_and_are_checked() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "  numeric:\n",
+        "  groups:\n    - { name: person, features: [sex, relationship] }\n  numeric:\n",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
+    ]));
+    s.edit("pipeline.yaml", "[sex, relationship]", "[sex, age]");
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`features.groups[0].features[1]`: no categorical feature is named `age`"),
+        "{err}"
+    );
+    s.edit(
+        "pipeline.yaml",
+        "[sex, age] }",
+        "[sex, education] }\n    - { name: other, features: [education, workclass] }",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("feature `education` is already in group `person`"),
+        "{err}"
+    );
+}

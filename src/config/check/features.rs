@@ -12,6 +12,7 @@ pub(super) struct Features {
     pub embedding_init_std: f64,
     pub categorical: Vec<CategoricalSpec>,
     pub numeric: Vec<NumericSpec>,
+    pub groups: Vec<FieldGroup>,
 }
 
 impl Checker<'_> {
@@ -21,6 +22,7 @@ impl Checker<'_> {
             embedding_init_std,
             categorical,
             numeric,
+            groups,
         } = f;
         if embedding_dim == 0 {
             return Err(self.err(
@@ -95,11 +97,74 @@ impl Checker<'_> {
                 missing,
             });
         }
+        let groups = self.groups(&groups, &cats)?;
         Ok(Features {
             embedding_init_std,
             categorical: cats,
             numeric: nums,
+            groups,
         })
+    }
+
+    /// Field groups: names, members that are categorical features, each in one group, of one
+    /// width within a group.
+    fn groups(&self, groups: &[RawGroup], cats: &[CategoricalSpec]) -> Result<Vec<FieldGroup>> {
+        let mut names = HashSet::new();
+        let mut taken: Vec<Option<&str>> = vec![None; cats.len()];
+        let mut out = Vec::with_capacity(groups.len());
+        for (g, RawGroup { name, features }) in groups.iter().enumerate() {
+            let at = format!("features.groups[{g}]");
+            check_name(self, &format!("{at}.name"), name)?;
+            if !names.insert(name.as_str()) {
+                return Err(self.err(
+                    &format!("{at}.name"),
+                    format!("group `{name}` is declared twice"),
+                    "give each group a distinct name",
+                ));
+            }
+            if features.len() < 2 {
+                return Err(self.err(
+                    &format!("{at}.features"),
+                    "a group sums at least two features",
+                    "list two or more categorical features, or remove the group",
+                ));
+            }
+            let mut members = Vec::with_capacity(features.len());
+            for (j, f) in features.iter().enumerate() {
+                let at = format!("{at}.features[{j}]");
+                let Some(i) = cats.iter().position(|c| &c.name == f) else {
+                    return Err(self.err(
+                        &at,
+                        format!("no categorical feature is named `{f}`"),
+                        "groups sum categorical features' embeddings; list their names",
+                    ));
+                };
+                if let Some(other) = taken[i] {
+                    return Err(self.err(
+                        &at,
+                        format!("feature `{f}` is already in group `{other}`"),
+                        "put each feature in one group at most",
+                    ));
+                }
+                if cats[i].dim != cats[members.first().copied().unwrap_or(i)].dim {
+                    return Err(self.err(
+                        &at,
+                        format!(
+                            "`{f}` has dim {}, but `{}` in the same group has {}",
+                            cats[i].dim, features[0], cats[members[0]].dim
+                        ),
+                        "embeddings are summed within a group, so they need one width",
+                    ));
+                }
+                taken[i] = Some(name);
+                members.push(i);
+            }
+            out.push(FieldGroup {
+                name: name.clone(),
+                members,
+            });
+        }
+        Ok(out)
     }
 
     /// Check a feature's name and that no earlier feature took it.

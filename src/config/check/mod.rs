@@ -76,7 +76,8 @@ impl Checker<'_> {
         let settings = self.model(&mut raw.model)?;
         let preset = settings.preset;
         let features = self.features(features)?;
-        let (categorical, numeric) = (features.categorical, features.numeric);
+        let (categorical, numeric, groups) =
+            (features.categorical, features.numeric, features.groups);
         let (stages, funnel) = self.stages(&stages, &settings)?;
         self.check_fm(&stages, &categorical)?;
         if loss_weighting == LossWeighting::Uncertainty
@@ -123,6 +124,7 @@ impl Checker<'_> {
             embedding_init_std: features.embedding_init_std,
             categorical,
             numeric,
+            groups,
             stages,
             funnel,
             preset,

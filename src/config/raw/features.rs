@@ -17,6 +17,18 @@ pub struct RawFeatures {
     pub categorical: Vec<RawCategorical>,
     #[serde(default)]
     pub numeric: Vec<RawNumeric>,
+    /// Field groups (the ESMM paper's field-wise sum): each group's categorical embeddings are
+    /// summed into one slice of the input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<RawGroup>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub name: String,
+    /// Categorical feature names; at least two, each in one group at most, all of one `dim`.
+    pub features: Vec<String>,
 }
 
 fn default_dim() -> usize {
