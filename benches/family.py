@@ -85,7 +85,7 @@ def bias(args):
 
 
 ADULT = ["esmm", "esmm-ns", "naive", "independent", "division", "aitm", "escm2-ips", "escm2-dr",
-         "shared-bottom", "mmoe", "ple", "esmm-dcn", "esmm-uncertainty", "esmm-fm"]
+         "shared-bottom", "mmoe", "ple", "esmm-dcn", "esmm-uncertainty", "esmm-fm", "esmm-groups"]
 
 
 def adult(args):
