@@ -94,17 +94,22 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    #[test]
-    fn first_steps_by_hand() {
-        let dev = Device::Cpu;
-        let cfg = OptimizerSpec {
+    /// AdamW, lr 0.1, weight decay 0.5.
+    fn adamw() -> OptimizerSpec {
+        OptimizerSpec {
             kind: DenseOptimizerKind::Adamw,
             lr: 0.1,
             weight_decay: 0.5,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-        };
+        }
+    }
+
+    #[test]
+    fn first_steps_by_hand() {
+        let dev = Device::Cpu;
+        let cfg = adamw();
         let x = Var::from_slice(&[2.0f32], 1, &dev).unwrap();
         let mut opt = DenseOptimizer::new(vec![x.clone()], &cfg).unwrap();
         // loss = 3x -> grad 3; first Adam step moves by lr * sign = 0.1; decay 0.1*0.5*2 = 0.1.
@@ -117,14 +122,7 @@ mod tests {
     #[test]
     fn parameters_without_decay_get_none() {
         let dev = Device::Cpu;
-        let cfg = OptimizerSpec {
-            kind: DenseOptimizerKind::Adamw,
-            lr: 0.1,
-            weight_decay: 0.5,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        };
+        let cfg = adamw();
         let x = Var::from_slice(&[2.0f32], 1, &dev).unwrap();
         let mut opt = DenseOptimizer::new(vec![x.clone()], &cfg)
             .unwrap()
