@@ -41,10 +41,9 @@ impl Targets {
 
 /// The loss of one batch.
 pub struct Loss {
-    /// Σ_k L_k, a scalar.
-    pub total: Tensor,
     /// L_k per stage, weighted: the sum of its terms times their weights (`loss_weight`
-    /// included) and its calibrator term, shape (stages); `total` is their sum.
+    /// included) and its calibrator term, shape (stages). `objective` turns them into the
+    /// scalar the step minimises.
     pub stages: Tensor,
 }
 
@@ -111,6 +110,14 @@ pub fn objective(stages: &Tensor, log_variance: Option<&Tensor>) -> Result<Tenso
     })
 }
 
+#[cfg(test)]
+impl Loss {
+    /// The plain sum of the stages' losses (what the step minimises without learned weights).
+    fn total(&self) -> Tensor {
+        objective(&self.stages, None).expect("a sum")
+    }
+}
+
 /// The loss of a batch from the chain's logits (rows x stages) and, for doubly robust terms,
 /// each stage's imputation output (rows x 1).
 pub fn funnel_loss(
@@ -129,8 +136,7 @@ pub fn funnel_loss(
             .collect();
         let w = Tensor::from_vec(weights, funnel.len(), logits.device())?;
         let stages = per_row.mean(0)?.mul(&w)?;
-        let total = stages.sum_all()?;
-        return Ok(Loss { total, stages });
+        return Ok(Loss { stages });
     }
     let rows = logits.dim(0)?;
     let p = match funnel.calibrator() {
@@ -162,8 +168,7 @@ pub fn funnel_loss(
         stages.push(value);
     }
     let stages = Tensor::stack(&stages, 0)?;
-    let total = stages.sum_all()?;
-    Ok(Loss { total, stages })
+    Ok(Loss { stages })
 }
 
 /// One term of stage `s`, before its weight: Σ_i m_i w_i l_i / normaliser, with l_i the BCE of
@@ -337,7 +342,7 @@ mod tests {
         let dev = Device::Cpu;
         let zv = Var::from_slice(z, (rows, f.len()), &dev).unwrap();
         let t = Targets::new(f, y, &[], rows, &dev).unwrap();
-        let l = funnel_loss(f, zv.as_tensor(), &[], &t).unwrap().total;
+        let l = funnel_loss(f, zv.as_tensor(), &[], &t).unwrap().total();
         let g = l.backward().unwrap();
         let g = g.get(zv.as_tensor()).unwrap().flatten_all().unwrap();
         (
@@ -655,7 +660,7 @@ mod tests {
                 .collect();
             let imp: Vec<Option<Tensor>> = ev.iter().map(|v| Some(v.as_tensor().clone())).collect();
             let t = Targets::new(f, y, &[], rows, &dev).unwrap();
-            let l = funnel_loss(f, zv.as_tensor(), &imp, &t).unwrap().total;
+            let l = funnel_loss(f, zv.as_tensor(), &imp, &t).unwrap().total();
             let g = l.backward().unwrap();
             let flat = crate::testing::to_f64;
             let gz = flat(g.get(zv.as_tensor()).unwrap());
@@ -794,12 +799,12 @@ mod tests {
         let dev = Device::Cpu;
         let zv = Var::from_slice(&[0.0f32, 1.0], (1, 2), &dev).unwrap();
         let t = Targets::new(&f, &[0.0, 0.0], &[0.0, 1.0], 1, &dev).unwrap();
-        let l = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total;
+        let l = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total();
         let l = l.to_scalar::<f32>().unwrap() as f64;
         assert!((l - 1.006_408_87).abs() < 1e-6, "{l}");
         // Without own labels (every column `reached`), the reached labels serve.
         let t = Targets::new(&f, &[0.0, 0.0], &[], 1, &dev).unwrap();
-        let l0 = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total;
+        let l0 = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total();
         let want = std::f64::consts::LN_2 + 1.313_261_687_518_222_9;
         assert!((l0.to_scalar::<f32>().unwrap() as f64 - want).abs() < 1e-6);
     }
@@ -840,7 +845,7 @@ mod tests {
         let dev = Device::Cpu;
         let zv = Var::from_slice(&z, (rows, 4), &dev).unwrap();
         let t = Targets::new(&f, &y, &[], rows, &dev).unwrap();
-        let l = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total;
+        let l = funnel_loss(&f, zv.as_tensor(), &[], &t).unwrap().total();
         let g: Vec<f64> = l
             .backward()
             .unwrap()
@@ -879,7 +884,7 @@ mod tests {
         let value = |f: &Funnel, z: &[f32], y: &[f32], imp: &[Option<Tensor>]| {
             let zt = Tensor::from_slice(z, (2, 2), &dev).unwrap();
             let t = Targets::new(f, y, &[], 2, &dev).unwrap();
-            let l = funnel_loss(f, &zt, imp, &t).unwrap().total;
+            let l = funnel_loss(f, &zt, imp, &t).unwrap().total();
             l.to_scalar::<f32>().unwrap() as f64
         };
         let (z, y) = ([0.5f32, -1.0, 1.0, 2.0], [1.0f32, 0.0, 0.0, 0.0]);

@@ -159,16 +159,6 @@ pub enum BottomKind {
     Ple,
 }
 
-impl BottomKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BottomKind::SharedBottom => "shared_bottom",
-            BottomKind::Mmoe => "mmoe",
-            BottomKind::Ple => "ple",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DenseOptimizerKind {

@@ -13,16 +13,6 @@ pub enum Prediction {
     Conditional,
 }
 
-impl Prediction {
-    /// The name used in metric names, `metrics.json` keys and tables.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Prediction::Cumulative => "cumulative",
-            Prediction::Conditional => "conditional",
-        }
-    }
-}
-
 /// The rows a loss term reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rows {

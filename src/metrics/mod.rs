@@ -88,8 +88,8 @@ pub fn evaluate(
     let mut cond: Vec<Acc> = (0..k).map(|_| Acc::default()).collect();
     let mut probs: Vec<StageProbs> = Vec::with_capacity(k);
     let mut violations = vec![0usize; k];
+    let w = funnel.logit_columns();
     for i in 0..rows {
-        let w = funnel.logit_columns();
         funnel.probabilities(&logits[i * w..(i + 1) * w], &mut probs);
         for (s, pr) in probs.iter().enumerate() {
             let y = reached[s][i];

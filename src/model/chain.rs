@@ -23,8 +23,6 @@ pub struct ChainOutput {
     pub logits: Tensor,
     /// The same logits as one (rows x 1) tensor per column, as the heads produced them.
     pub stage_logits: Vec<Tensor>,
-    /// Each stage's representation (what its head read), rows x width.
-    pub hidden: Vec<Tensor>,
     /// Each stage's imputation head output (rows x 1: the predicted loss ê ≥ 0 of each row,
     /// ESCM²-DR), in training mode, for stages that have one.
     pub imputation: Vec<Option<Tensor>>,
@@ -240,7 +238,6 @@ impl FunnelModel {
         Ok(ChainOutput {
             logits: Tensor::cat(&stage_logits, 1)?,
             stage_logits,
-            hidden,
             imputation,
         })
     }

@@ -28,14 +28,6 @@ impl Params {
     pub fn vars(&self) -> Vec<Var> {
         self.vars.values().cloned().collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.vars.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.vars.is_empty()
-    }
 }
 
 /// Creates parameters under a dotted path (`towers.click.0.weight`). The full key names the
