@@ -1,9 +1,15 @@
-"""torch-rechub's multi-task bottoms as its users run them (SparseFeature + SharedBottom / MMOE /
-PLE + MTLTrainer, Adam) on the reference data, in the shape of funnel's reference pipeline with
-the same bottom: a 128-wide bottom (or 128-wide experts: 4 for MMoE; 1 shared and 1 per task on
-2 levels for PLE), then a 64-wide tower and an output per task. torch-rechub trains the two tasks
-independently (click, and click and conversion), not as a funnel; the comparison is of speed.
-Times one training epoch (`train_one_epoch`), excluding validation."""
+"""torch-rechub's multi-task models as its users run them (SparseFeature + the model +
+MTLTrainer, Adam) on the reference data, in the shape of the funnel pipeline they are compared
+with (benches/compare/run.sh):
+
+- `aitm`: per-task bottoms 128-64 with its info gate and attention, and an output layer per task
+  (funnel's `aitm` preset, towers 128-64 -> 1); torch-rechub's AITM has no calibrator;
+- `shared_bottom`, `mmoe`, `ple`: a 128-wide bottom (or 128-wide experts: 4 for MMoE; 1 shared
+  and 1 per task on 2 levels for PLE), then a 64-wide tower and an output per task; these train
+  the two tasks independently, not as a funnel.
+
+Both tasks are cumulative labels: click, and click and conversion. The comparison is of speed:
+one training epoch (`train_one_epoch`), excluding validation, is timed."""
 
 import json
 import tempfile
@@ -12,7 +18,7 @@ import time
 import numpy as np
 import torch
 from torch_rechub.basic.features import SparseFeature
-from torch_rechub.models.multi_task import MMOE, PLE, SharedBottom
+from torch_rechub.models.multi_task import AITM, MMOE, PLE, SharedBottom
 from torch_rechub.trainers import MTLTrainer
 from torch_rechub.utils.data import DataGenerator
 
@@ -31,7 +37,9 @@ dg = DataGenerator(x, y)
 train_dl, _val_dl, _test_dl = dg.generate_dataloader(x_val=val, y_val=y[:2048], x_test=val, y_test=y[:2048], batch_size=args.batch)
 tasks = ["classification"] * 2
 towers = [{"dims": [64]}, {"dims": [64]}]
-if args.model == "shared_bottom":
+if args.model == "aitm":
+    model = AITM(features, 2, bottom_params={"dims": [128, 64]}, tower_params_list=[{"dims": []}, {"dims": []}])
+elif args.model == "shared_bottom":
     model = SharedBottom(features, tasks, bottom_params={"dims": [128]}, tower_params_list=towers)
 elif args.model == "mmoe":
     model = MMOE(features, tasks, n_expert=4, expert_params={"dims": [128]}, tower_params_list=towers)

@@ -35,7 +35,7 @@ if [ "$MODEL" = aitm ]; then
   PIPELINE=$out/reference-aitm.yaml
   sed -e "s|path: ../../data/|path: $PWD/data/|" -e 's/^train:$/model:\n  preset: aitm\ntrain:/' \
     pipelines/bench/reference.yaml > "$PIPELINE"
-  RECHUB=rechub_aitm.py
+  RECHUB="rechub_mtl.py --model aitm"
 elif [ "$MODEL" != esmm ]; then
   # ESMM on the bottom, 128 wide, with 64-wide towers: the shape of rechub_mtl.py.
   PIPELINE=$out/reference-$MODEL.yaml
