@@ -6,10 +6,8 @@ const SPEC: &str = "name: t\nseed: 3\nselection_bias: 0.5\nnoise: 0.2\nstages:\n
 
 const PIPELINE: &str = "name: syn\ndata:\n  train: { path: g.parquet }\n  valid: { split_from: train, fraction: 0.1 }\n  test: { split_from: train, fraction: 0.2 }\nfeatures:\n  categorical: [{ name: user }, { name: item }]\n  numeric: [{ name: price }]\nstages:\n  - { name: click, label: { column: click }, truth: true_click, tower: { hidden: [16] } }\n  - { name: buy, label: { column: buy }, truth: true_buy, tower: { hidden: [16] } }\ntrain: { epochs: 3, batch_size: 256 }\n";
 
-#[test]
-fn generated_funnel_trains_and_is_judged_against_the_truth() {
-    let s = Scratch::new();
-    s.write("spec.yaml", SPEC);
+/// Generate 20,000 rows of `spec.yaml` into `g.parquet`; the command must succeed.
+fn generate_20k(s: &Scratch) -> std::process::Output {
     let g = s.run(&[
         "generate",
         "spec.yaml",
@@ -19,6 +17,14 @@ fn generated_funnel_trains_and_is_judged_against_the_truth() {
         "g.parquet",
     ]);
     ok(&g);
+    g
+}
+
+#[test]
+fn generated_funnel_trains_and_is_judged_against_the_truth() {
+    let s = Scratch::new();
+    s.write("spec.yaml", SPEC);
+    let g = generate_20k(&s);
     assert!(
         stderr(&g).contains("wrote 20000 rows to g.parquet"),
         "{}",
@@ -159,15 +165,7 @@ fn optional_stage_generates_and_trains() {
         "spec.yaml",
         "name: t\nseed: 3\nselection_bias: 0.5\nstages:\n  - { name: click, rate: 0.3 }\n  - { name: cart, rate: 0.4, optional: true }\n  - { name: buy, rate: 0.5, rate_without: 0.1 }\ncategorical:\n  - { name: user, vocab: 300, zipf: 0.8, effects: { click: 1.0, cart: 0.8, buy: 1.0 } }\n",
     );
-    let g = s.run(&[
-        "generate",
-        "spec.yaml",
-        "--rows",
-        "20000",
-        "--out",
-        "g.parquet",
-    ]);
-    ok(&g);
+    let g = generate_20k(&s);
     assert!(
         stderr(&g).contains("of `click` (targets 50.0000% after `cart`, 10.0000% without)"),
         "{}",
