@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> Result<()> {
             with_threads(r.pipeline.train.threads, || {
                 let p = &r.pipeline;
                 let frame = Frame::read(&source_like_train(p, &data), None)?;
-                let labels = read_labels(&frame, None, &p.stages, &p.funnel, p.inconsistent_rows)?;
+                let labels = read_labels(&frame, None, p)?;
                 let d = encode_split(data::Split::Eval, &frame, labels, &r.encoders, p)?;
                 for w in data::inconsistent_warnings(p, &d) {
                     eprintln!("warning: {w}");

@@ -1,9 +1,8 @@
 //! Stage labels: reading each stage's column, turning it into "reached this stage" flags, and
 //! finding rows that reached a stage without its parent.
 
-use crate::config::{InconsistentRows, LabelMeaning, StageSpec};
+use crate::config::{InconsistentRows, LabelMeaning, Pipeline, StageSpec};
 use crate::error::{Error, Result};
-use crate::funnel::Funnel;
 use crate::source::Frame;
 
 /// "Reached" flags of every stage for the rows of one frame, plus the rows to keep.
@@ -140,43 +139,29 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
 
 /// Read every stage's label for `rows` of a frame (all rows when `None`; ascending) and apply
 /// the consistency policy. The first inconsistent row in file order is the one reported.
-pub fn read_labels(
-    frame: &Frame,
-    rows: Option<&[u32]>,
-    stages: &[StageSpec],
-    funnel: &Funnel,
-    policy: InconsistentRows,
-) -> Result<StageLabels> {
-    LabelFlags::read(frame, stages, funnel)?.select(frame, rows, stages, policy)
+pub fn read_labels(frame: &Frame, rows: Option<&[u32]>, p: &Pipeline) -> Result<StageLabels> {
+    LabelFlags::read(frame, &p.stages)?.select(frame, rows, p)
 }
 
 /// Every stage's positive flag for every row of a frame, read once and then selected for each
 /// split carved from that frame.
 pub struct LabelFlags {
     flags: Vec<Vec<u8>>,
-    funnel: Funnel,
 }
 
 impl LabelFlags {
-    pub fn read(frame: &Frame, stages: &[StageSpec], funnel: &Funnel) -> Result<Self> {
+    pub fn read(frame: &Frame, stages: &[StageSpec]) -> Result<Self> {
         let flags = stages
             .iter()
             .map(|s| stage_flags(frame, s))
             .collect::<Result<_>>()?;
-        Ok(LabelFlags {
-            flags,
-            funnel: funnel.clone(),
-        })
+        Ok(LabelFlags { flags })
     }
 
-    /// The "reached" labels of `rows` (all rows when `None`), with the consistency policy.
-    pub fn select(
-        &self,
-        frame: &Frame,
-        rows: Option<&[u32]>,
-        stages: &[StageSpec],
-        policy: InconsistentRows,
-    ) -> Result<StageLabels> {
+    /// The "reached" labels of `rows` (all rows when `None`), by the pipeline's funnel and
+    /// consistency policy.
+    pub fn select(&self, frame: &Frame, rows: Option<&[u32]>, p: &Pipeline) -> Result<StageLabels> {
+        let (stages, funnel, policy) = (&p.stages, &p.funnel, p.inconsistent_rows);
         let all: Vec<u32>;
         let rows = match rows {
             Some(r) => r,
@@ -187,11 +172,10 @@ impl LabelFlags {
         };
         let flags = &self.flags;
         let k = stages.len();
-        let funnel = &self.funnel;
         let mut reached: Vec<Vec<u8>> = vec![Vec::with_capacity(rows.len()); k];
         let mut keep = Vec::with_capacity(rows.len());
         let mut dropped = vec![0; k];
-        let keep_own = self.funnel.uses_own_labels()
+        let keep_own = funnel.uses_own_labels()
             && stages
                 .iter()
                 .any(|s| s.label.meaning == LabelMeaning::GivenPrevious);

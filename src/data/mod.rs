@@ -118,11 +118,8 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     // every feature column: rows are routed to their split as the column is encoded.
     let (encoders, mut datasets) = clock
         .busy(|| -> Result<_> {
-            let flags = LabelFlags::read(&full, &p.stages, &p.funnel)?;
-            let mut splits = vec![(
-                Split::Train,
-                flags.select(&full, Some(&train_rows), &p.stages, p.inconsistent_rows)?,
-            )];
+            let flags = LabelFlags::read(&full, &p.stages)?;
+            let mut splits = vec![(Split::Train, flags.select(&full, Some(&train_rows), p)?)];
             if splits[0].1.keep.is_empty() {
                 return Err(Error::data(
                     full.file(),
@@ -131,7 +128,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
             }
             for (name, rows) in &carved {
                 if let Some(rows) = rows {
-                    let labels = flags.select(&full, Some(rows), &p.stages, p.inconsistent_rows)?;
+                    let labels = flags.select(&full, Some(rows), p)?;
                     splits.push((*name, labels));
                 }
             }
@@ -141,8 +138,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let mut encoders =
         encoders.ok_or_else(|| Error::Internal("encoders were not fitted".into()))?;
     for (name, frame) in &own_files {
-        let labels =
-            clock.busy(|| read_labels(frame, None, &p.stages, &p.funnel, p.inconsistent_rows))?;
+        let labels = clock.busy(|| read_labels(frame, None, p))?;
         let (_, d) = encode_frame(
             frame,
             vec![(*name, labels)],
