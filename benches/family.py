@@ -4,6 +4,7 @@
     benches/family.py bias [--rows 1000000] [--seed 42]   # entire-space table of docs/models.md
     benches/family.py speed [--reps 5] [--blocks]          # each preset's (or block's) throughput
     benches/family.py adult                                # every adult pipeline's test metrics
+    benches/family.py esm2                                 # ESM² against ESMM on click -> buy
 
 `bias` trains every preset on generated two-stage data with strong selection bias
 (pipelines/generate/biased-two-stage.yaml) and prints, from each run's metrics.json, how its
@@ -101,6 +102,24 @@ def adult(args):
                   f"| {conv['conditional']['auc']:.4f} | {conv['cumulative']['logloss']:.4f} | {m['timing']['train_samples_per_s']:,.0f} |", flush=True)
 
 
+def esm2(args):
+    """ESM² against ESMM on click -> buy (the same file and settings without the cart stage)."""
+    data = os.path.join(ROOT, "data", "synthetic", "esm2.parquet")
+    if not os.path.exists(data):
+        run("generate", "pipelines/generate/esm2.yaml", "--rows", "1000000", "--out", data)
+    text = open(os.path.join(ROOT, "pipelines", "esm2.yaml")).read().replace("../data/", os.path.join(ROOT, "data") + "/")
+    plain = "\n".join(l for l in text.split("\n") if "name: cart" not in l)
+    print("| model | P(buy) AUC, all rows | P(buy) vs truth: AUC vs counterfactual / Spearman | P(buy\\|click) AUC on clicked rows | P(buy\\|click) vs truth, all rows: AUC vs counterfactual / Spearman / bias |")
+    print("| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, t in [("ESM²", text), ("ESMM, click → buy", plain)]:
+            m = train(t, os.path.join(tmp, str(len(name))), tmp, "esm2")
+            buy = [st for st in m["test"] if st["name"] == "buy"][0]
+            c, q = buy["truth"]["cumulative"], buy["truth"]["conditional"]
+            print(f"| {name} | {buy['cumulative']['auc']:.4f} | {c['auc_counterfactual']:.4f} / {c['spearman']:.4f} | "
+                  f"{buy['conditional']['auc']:.4f} | {q['auc_counterfactual']:.4f} / {q['spearman']:.4f} / {q['all_rows']['bias']:+.4f} |", flush=True)
+
+
 def speed(args):
     names = ["esmm", *BLOCKS, "dcn"] if args.blocks else PRESETS
     rates = {p: [] for p in names}
@@ -129,5 +148,6 @@ if __name__ == "__main__":
     s.add_argument("--reps", type=int, default=5)
     s.add_argument("--blocks", action="store_true", help="the part-2 blocks on esmm instead of the presets")
     sub.add_parser("adult")
+    sub.add_parser("esm2")
     a = ap.parse_args()
-    {"bias": bias, "speed": speed, "adult": adult}[a.what](a)
+    {"bias": bias, "speed": speed, "adult": adult, "esm2": esm2}[a.what](a)
