@@ -5,6 +5,7 @@
     benches/family.py speed [--reps 5] [--blocks]          # each preset's (or block's) throughput
     benches/family.py adult                                # every adult pipeline's test metrics
     benches/family.py esm2                                 # ESM² against ESMM on click -> buy
+    benches/family.py calibrator                           # AITM's order violations, λ 0.6 and 0
 
 `bias` trains every preset on generated two-stage data with strong selection bias
 (pipelines/generate/biased-two-stage.yaml) and prints, from each run's metrics.json, how its
@@ -120,6 +121,24 @@ def esm2(args):
                   f"{buy['conditional']['auc']:.4f} | {q['auc_counterfactual']:.4f} / {q['spearman']:.4f} / {q['all_rows']['bias']:+.4f} |", flush=True)
 
 
+def calibrator(args):
+    """AITM on the five-stage funnel with the calibrator at 0.6 and off: order violations."""
+    data = os.path.join(ROOT, "data", "synthetic", "five-stage.parquet")
+    if not os.path.exists(data):
+        run("generate", "pipelines/generate/five-stage.yaml", "--rows", "1000000", "--out", data)
+    text = open(os.path.join(ROOT, "pipelines", "aitm-5stage.yaml")).read().replace("../data/", os.path.join(ROOT, "data") + "/")
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for lam in ["0.6", "0"]:
+            t = text.replace("calibrator: 0.6", f"calibrator: {lam}")
+            runs[lam] = train(t, os.path.join(tmp, lam.replace(".", "_")), tmp, "aitm5")["test"]
+    print("| stage | share of rows with p_k > p_parent, λ = 0.6 | λ = 0 | cumulative AUC, λ = 0.6 | λ = 0 |")
+    print("| --- | --- | --- | --- | --- |")
+    for a, b in zip(runs["0.6"][1:], runs["0"][1:]):
+        print(f"| {a['name']} | {100 * a['order_violations']:.2f}% | {100 * b['order_violations']:.2f}% | "
+              f"{a['cumulative']['auc']:.4f} | {b['cumulative']['auc']:.4f} |")
+
+
 def speed(args):
     names = ["esmm", *BLOCKS, "dcn"] if args.blocks else PRESETS
     rates = {p: [] for p in names}
@@ -149,5 +168,6 @@ if __name__ == "__main__":
     s.add_argument("--blocks", action="store_true", help="the part-2 blocks on esmm instead of the presets")
     sub.add_parser("adult")
     sub.add_parser("esm2")
+    sub.add_parser("calibrator")
     a = ap.parse_args()
-    {"bias": bias, "speed": speed, "adult": adult, "esm2": esm2}[a.what](a)
+    {"bias": bias, "speed": speed, "adult": adult, "esm2": esm2, "calibrator": calibrator}[a.what](a)
