@@ -2,20 +2,12 @@
 
 use crate::*;
 
-fn fails(s: &Scratch, args: &[&str]) -> String {
-    let o = s.run(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "expected exit 2, stderr:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
 fn pipeline_error(yaml: &str) -> String {
     let s = Scratch::new();
     s.adult_slice("adult.data", 50, "train.csv");
     s.adult_slice("adult.test", 50, "test.csv");
     s.write("p.yaml", yaml);
-    fails(&s, &["validate", "p.yaml"])
+    s.refused(&["validate", "p.yaml"])
 }
 
 fn base() -> String {
@@ -120,7 +112,7 @@ fn label_values_outside_declared_ones_name_the_row() {
         r#"negative: ["<=50K", "<=50K."]"#,
         r#"negative: ["<=50K"]"#,
     );
-    let err = fails(&s, &["train", "pipeline.yaml", "--out", "run"]);
+    let err = s.refused(&["train", "pipeline.yaml", "--out", "run"]);
     assert!(
         err.contains("test.csv: column `Y`, row 1: label value \"<=50K.\" is neither positive"),
         "{err}"
@@ -156,7 +148,7 @@ fn inconsistent_rows_are_dropped_and_reported_or_rejected() {
         stderr(&o)
     );
     let s = tiny("mean", "error");
-    let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
+    let err = s.refused(&["train", "p.yaml", "--out", "run"]);
     assert!(
         err.contains(
             "t.csv: column `buy`, row 3: the row reached stage `buy` without reaching `click`"
@@ -168,7 +160,7 @@ fn inconsistent_rows_are_dropped_and_reported_or_rejected() {
 #[test]
 fn nan_in_numeric_column_rejected_when_declared() {
     let s = tiny("error", "drop");
-    let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
+    let err = s.refused(&["train", "p.yaml", "--out", "run"]);
     assert!(
         err.contains("t.csv: column `n`, row 4: non-finite value NaN"),
         "{err}"
@@ -180,7 +172,7 @@ fn text_in_numeric_column_names_the_row() {
     let s = tiny("mean", "drop");
     let csv = std::fs::read_to_string(s.path("t.csv")).unwrap();
     s.write("t.csv", &csv.replace("5,a,1.0,1,0", "5,a,lots,1,0"));
-    let err = fails(&s, &["train", "p.yaml", "--out", "run"]);
+    let err = s.refused(&["train", "p.yaml", "--out", "run"]);
     assert!(
         err.contains("t.csv: column `n`, row 5: \"lots\" is not a number"),
         "{err}"
@@ -197,12 +189,12 @@ fn tampered_run_directory_is_refused() {
         .unwrap()
         .replace("Bachelors", "Bachelor");
     std::fs::write(&enc, text).unwrap();
-    let err = fails(&s, &["eval", "--run", "run", "--data", "test.csv"]);
+    let err = s.refused(&["eval", "--run", "run", "--data", "test.csv"]);
     assert!(
         err.contains("encoders.json does not match the run's manifest"),
         "{err}"
     );
-    let err = fails(&s, &["eval", "--run", "nowhere", "--data", "test.csv"]);
+    let err = s.refused(&["eval", "--run", "nowhere", "--data", "test.csv"]);
     assert!(
         err.contains("run directory nowhere: cannot read manifest.json"),
         "{err}"
@@ -215,28 +207,22 @@ fn predict_names_a_missing_feature_column() {
     s.adult_pipeline(CLICK, "");
     ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
     s.write("new.csv", "age, workclass\n39, Private\n");
-    let err = fails(
-        &s,
-        &[
-            "predict", "--run", "run", "--data", "new.csv", "--out", "p.csv",
-        ],
-    );
+    let err = s.refused(&[
+        "predict", "--run", "run", "--data", "new.csv", "--out", "p.csv",
+    ]);
     assert!(
         err.contains("new.csv: column `education`: column not found"),
         "{err}"
     );
-    let err = fails(
-        &s,
-        &[
-            "predict",
-            "--run",
-            "run",
-            "--data",
-            "test.csv",
-            "--out",
-            "no/such/p.csv",
-        ],
-    );
+    let err = s.refused(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "test.csv",
+        "--out",
+        "no/such/p.csv",
+    ]);
     assert!(err.contains("does not exist"), "{err}");
     assert!(!s.path("no").exists());
 }
@@ -246,7 +232,7 @@ fn empty_training_split_is_an_error() {
     let s = Scratch::new();
     s.adult_pipeline(CLICK, "");
     s.adult_slice("adult.data", 0, "train.csv");
-    let err = fails(&s, &["train", "pipeline.yaml", "--out", "run"]);
+    let err = s.refused(&["train", "pipeline.yaml", "--out", "run"]);
     assert!(
         err.contains("train.csv: the training split has no usable rows"),
         "{err}"

@@ -60,16 +60,14 @@ impl Scratch {
         String::from_utf8_lossy(&weights[8..8 + len]).into_owned()
     }
 
-    /// Run a command that must be refused as a usage or input error (exit code 2); its stderr.
+    /// Run a command that must be refused as a usage or input error (exit code 2, no panic);
+    /// its stderr.
     pub fn refused(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stderr).into_owned()
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "expected exit 2, stderr:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        err
     }
 
     /// One tensor of a run's weights file, by key.
