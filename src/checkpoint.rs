@@ -182,7 +182,11 @@ impl Run {
                 .numeric
                 .iter()
                 .zip(&pipeline.numeric)
-                .all(|(e, s)| e.name == s.name && e.column == s.column);
+                .all(|(e, s)| {
+                    e.name == s.name
+                        && e.column == s.column
+                        && e.boundaries.is_some() == s.buckets.is_some()
+                });
         if !names_match {
             return Err(Error::run(
                 dir,

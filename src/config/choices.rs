@@ -40,6 +40,9 @@ pub enum NumericTransform {
     Log1p,
     /// The raw value.
     None,
+    /// The training split's quantiles cut the values into `buckets` intervals; each interval
+    /// (and a missing value) is a row of the feature's own embedding table.
+    QuantileBuckets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

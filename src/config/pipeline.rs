@@ -12,6 +12,10 @@ use crate::funnel::{Funnel, Prediction};
 
 /// Most rows an embedding table may have (vocabulary or hash buckets).
 pub const MAX_ROWS: u32 = 1 << 30;
+/// Quantile buckets of a numeric feature when `buckets` is not given.
+pub const DEFAULT_BUCKETS: usize = 32;
+/// The most quantile buckets a numeric feature may ask for.
+pub const MAX_BUCKETS: usize = 65_536;
 
 /// Where one split's rows come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +65,25 @@ pub struct NumericSpec {
     pub column: String,
     pub transform: NumericTransform,
     pub missing: MissingPolicy,
+    /// With `transform: quantile_buckets`: the feature's bucket table.
+    pub buckets: Option<BucketSpec>,
+}
+
+/// A numeric feature read as an embedding: its values cut at training quantiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketSpec {
+    /// Intervals asked for (fewer remain when quantiles coincide).
+    pub count: usize,
+    pub dim: usize,
+    /// Whether the standardised value is fed too.
+    pub also_raw: bool,
+}
+
+impl NumericSpec {
+    /// Whether the model reads the value itself (not only its bucket).
+    pub fn feeds_value(&self) -> bool {
+        self.buckets.is_none_or(|b| b.also_raw)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +258,17 @@ impl Pipeline {
         self.stages.iter().map(|s| s.name.as_str()).collect()
     }
 
+    /// The embedded fields, in the order of a batch's id columns: the categorical features,
+    /// then the bucketed numeric features. Each is (name, embedding width).
+    pub fn embedded_fields(&self) -> Vec<(&str, usize)> {
+        embedded_fields(&self.categorical, &self.numeric)
+    }
+
+    /// How many numeric values a batch row carries (numeric features that feed their value).
+    pub fn dense_values(&self) -> usize {
+        self.numeric.iter().filter(|n| n.feeds_value()).count()
+    }
+
     /// Every data column the model reads, with the role it plays (for header checks).
     pub fn feature_columns(&self) -> impl Iterator<Item = &str> {
         self.categorical
@@ -242,6 +276,23 @@ impl Pipeline {
             .map(|c| c.column.as_str())
             .chain(self.numeric.iter().map(|n| n.column.as_str()))
     }
+}
+
+/// The embedded fields of these features: (name, width) of each categorical feature, then of
+/// each bucketed numeric feature.
+pub fn embedded_fields<'a>(
+    categorical: &'a [CategoricalSpec],
+    numeric: &'a [NumericSpec],
+) -> Vec<(&'a str, usize)> {
+    categorical
+        .iter()
+        .map(|c| (c.name.as_str(), c.dim))
+        .chain(
+            numeric
+                .iter()
+                .filter_map(|n| n.buckets.map(|b| (n.name.as_str(), b.dim))),
+        )
+        .collect()
 }
 
 pub fn format_from_extension(path: &Path) -> Option<FileFormat> {

@@ -7,7 +7,7 @@ use super::clock::Clock;
 use super::{Dataset, Split, StageLabels};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
-use crate::features::{CategoricalEncoder, Encoders, NumericEncoder, Routing};
+use crate::features::{CategoricalEncoder, Encoders, NumericColumns, NumericEncoder, Routing};
 use crate::source::{Column, Frame};
 
 /// Whether a frame's encoders are fitted on its first split, or were fitted before.
@@ -28,7 +28,7 @@ enum Job {
 
 enum Done {
     Cat(Option<CategoricalEncoder>, Vec<Vec<u32>>),
-    Num(Option<NumericEncoder>, Vec<Vec<f32>>),
+    Num(Option<NumericEncoder>, NumericColumns),
     Truth(Vec<Vec<f64>>),
     Ids(Vec<Vec<Option<String>>>),
 }
@@ -72,14 +72,15 @@ pub(super) fn encode_frame(
             Job::Num(j) => {
                 let spec = &p.numeric[j];
                 let col = frame.column(&spec.column)?;
+                let values = spec.feeds_value();
                 match encoding {
                     Encoding::Fit => {
                         let enc = NumericEncoder::fit(spec, &col, &routing)?;
-                        let out = enc.encode_column(&col, &routing)?;
+                        let out = enc.encode_column(&col, &routing, values)?;
                         Done::Num(Some(enc), out)
                     }
                     Encoding::Use(e) => {
-                        Done::Num(None, e.numeric[j].encode_column(&col, &routing)?)
+                        Done::Num(None, e.numeric[j].encode_column(&col, &routing, values)?)
                     }
                 }
             }
@@ -101,6 +102,8 @@ pub(super) fn encode_frame(
         numeric: Vec::new(),
     };
     let mut cat = vec![Vec::new(); parts];
+    // Bucketed numerics' ids follow the categorical features' (`Pipeline::embedded_fields`).
+    let mut bucket_ids = vec![Vec::new(); parts];
     let mut num = vec![Vec::new(); parts];
     let mut truths = vec![Vec::new(); parts];
     let mut ids: Vec<Option<Vec<Option<String>>>> = vec![None; parts];
@@ -114,7 +117,10 @@ pub(super) fn encode_frame(
             }
             Done::Num(enc, out) => {
                 fitted.numeric.extend(enc);
-                for (c, o) in num.iter_mut().zip(out) {
+                for (c, o) in bucket_ids.iter_mut().zip(out.ids.into_iter().flatten()) {
+                    c.push(o);
+                }
+                for (c, o) in num.iter_mut().zip(out.values.into_iter().flatten()) {
                     c.push(o);
                 }
             }
@@ -129,6 +135,9 @@ pub(super) fn encode_frame(
                 }
             }
         }
+    }
+    for (c, b) in cat.iter_mut().zip(bucket_ids) {
+        c.extend(b);
     }
     let encoders = match encoding {
         Encoding::Fit => Some(fitted),

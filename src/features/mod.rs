@@ -7,7 +7,7 @@ mod routing;
 mod tokens;
 
 pub use categorical::CategoricalEncoder;
-pub use numeric::NumericEncoder;
+pub use numeric::{NumericColumns, NumericEncoder, quantile_boundaries};
 pub use routing::Routing;
 pub use tokens::Tokens;
 
@@ -236,6 +236,7 @@ mod tests {
             shift: 1.0,
             scale: 2.0,
             fill: 1.0,
+            boundaries: None,
         };
         // (ln(1 + e - 1) - 1) / 2 = 0
         assert!(enc.encode(Some(std::f64::consts::E - 1.0)).unwrap().abs() < 1e-7);

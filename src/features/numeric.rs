@@ -1,10 +1,11 @@
-//! Numeric encoders: the transform, its statistics from the training split, and the missing-value policy.
+//! Numeric encoders: the transform, its statistics from the training split, the missing-value
+//! policy, and quantile bucket boundaries for numerics read as embeddings.
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{MissingPolicy, NumericSpec, NumericTransform};
 
-use super::Routing;
+use super::{FIRST_TOKEN_ID, NULL_ID, Routing};
 use crate::error::{Error, Result};
 use crate::source::Column;
 
@@ -19,6 +20,10 @@ pub struct NumericEncoder {
     pub scale: f64,
     /// Value (after `pre`) that a missing entry takes, unless the policy is `error`.
     pub fill: f64,
+    /// `quantile_buckets`: interval boundaries, ascending and distinct. Value x falls in bucket
+    /// #{b : b <= x}, whose id is `FIRST_TOKEN_ID` + bucket; a missing value's id is `NULL_ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundaries: Option<Vec<f64>>,
 }
 
 fn pre(transform: NumericTransform, x: f64) -> f64 {
@@ -32,6 +37,9 @@ impl NumericEncoder {
     /// Fit the transform on part 0 of `routing`.
     pub fn fit(spec: &NumericSpec, col: &Column<'_>, routing: &Routing) -> Result<Self> {
         let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
+        // The training values themselves, for the quantiles of a bucketed feature.
+        let mut seen: Vec<f64> = Vec::new();
+        let bucketed = spec.buckets.is_some();
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         col.visit_f64(|i, v| {
             if routing.part(i) != Some(0) {
@@ -46,6 +54,9 @@ impl NumericEncoder {
                     m2 += d * (t - mean);
                     lo = lo.min(t);
                     hi = hi.max(t);
+                    if bucketed {
+                        seen.push(x);
+                    }
                     Ok(())
                 }
                 _ if spec.missing == MissingPolicy::Error => Err(missing_error(col, i, v)),
@@ -62,9 +73,9 @@ impl NumericEncoder {
                 .with_hint("use `transform: log1p`, or rescale the column"));
         }
         let (shift, scale) = match spec.transform {
-            NumericTransform::Standardize | NumericTransform::Log1p => {
-                (mean, if std > 0.0 { std } else { 1.0 })
-            }
+            NumericTransform::Standardize
+            | NumericTransform::Log1p
+            | NumericTransform::QuantileBuckets => (mean, if std > 0.0 { std } else { 1.0 }),
             NumericTransform::MinMax => (lo, if hi > lo { hi - lo } else { 1.0 }),
             NumericTransform::None => (0.0, 1.0),
         };
@@ -80,7 +91,26 @@ impl NumericEncoder {
             shift,
             scale,
             fill,
+            boundaries: spec.buckets.map(|b| quantile_boundaries(seen, b.count)),
         })
+    }
+
+    /// Rows of the feature's bucket table (padding, out-of-vocabulary and missing included).
+    pub fn bucket_rows(&self) -> Option<usize> {
+        self.boundaries
+            .as_ref()
+            .map(|b| FIRST_TOKEN_ID as usize + b.len() + 1)
+    }
+
+    /// The bucket id of one value (`None` for a missing value under `missing: error`).
+    pub fn bucket(&self, boundaries: &[f64], v: Option<f64>) -> Option<u32> {
+        match v {
+            Some(x) if x.is_finite() => {
+                Some(FIRST_TOKEN_ID + boundaries.partition_point(|&b| b <= x) as u32)
+            }
+            _ if self.missing == MissingPolicy::Error => None,
+            _ => Some(NULL_ID),
+        }
     }
 
     /// Encode one value; `None` (or NaN/inf) gets the fill, or an error under `missing: error`.
@@ -94,17 +124,58 @@ impl NumericEncoder {
         v.is_finite().then_some(v)
     }
 
-    /// Encode every part of `routing`.
-    pub fn encode_column(&self, col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<f32>>> {
-        let mut out = routing.outputs();
+    /// Encode every part of `routing`: the bucket ids of a bucketed feature, and the values
+    /// when `values` is set.
+    pub fn encode_column(
+        &self,
+        col: &Column<'_>,
+        routing: &Routing,
+        values: bool,
+    ) -> Result<NumericColumns> {
+        let mut out = NumericColumns {
+            ids: self.boundaries.as_ref().map(|_| routing.outputs()),
+            values: values.then(|| routing.outputs()),
+        };
         col.visit_f64(|i, v| {
-            if let Some(p) = routing.part(i) {
-                out[p].push(self.encode(v).ok_or_else(|| missing_error(col, i, v))?);
+            let Some(p) = routing.part(i) else {
+                return Ok(());
+            };
+            if let (Some(ids), Some(b)) = (&mut out.ids, &self.boundaries) {
+                ids[p].push(self.bucket(b, v).ok_or_else(|| missing_error(col, i, v))?);
+            }
+            if let Some(values) = &mut out.values {
+                values[p].push(self.encode(v).ok_or_else(|| missing_error(col, i, v))?);
             }
             Ok(())
         })?;
         Ok(out)
     }
+}
+
+/// One numeric column encoded for every part: bucket ids and values, where asked.
+pub struct NumericColumns {
+    pub ids: Option<Vec<Vec<u32>>>,
+    pub values: Option<Vec<Vec<f32>>>,
+}
+
+/// Boundaries cutting `values` into `count` intervals of (about) equal size: the sorted values
+/// at positions ⌊i·n/count⌋ for i = 1..count, each kept when it exceeds the smallest value and
+/// the boundary before it (so equal quantiles, as in a column mostly zero, make one boundary).
+/// With distinct values exactly ⌊i·n/count⌋ of them lie below boundary i.
+pub fn quantile_boundaries(mut values: Vec<f64>, count: usize) -> Vec<f64> {
+    values.sort_unstable_by(f64::total_cmp);
+    let n = values.len();
+    let mut out: Vec<f64> = Vec::with_capacity(count.saturating_sub(1));
+    let Some(&lowest) = values.first() else {
+        return out;
+    };
+    for i in 1..count {
+        let b = values[(i * n / count).min(n - 1)];
+        if b > lowest && out.last().is_none_or(|&last| b > last) {
+            out.push(b);
+        }
+    }
+    out
 }
 
 fn missing_error(col: &Column<'_>, i: usize, v: Option<f64>) -> Error {
@@ -115,4 +186,96 @@ fn missing_error(col: &Column<'_>, i: usize, v: Option<f64>) -> Error {
     };
     col.error(Some(i), what)
         .with_hint("set the feature's `missing` to `mean` or `zero` to fill such values")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// With distinct values, exactly ⌊i·n/count⌋ values lie below boundary i: counted by brute
+    /// force over the unsorted values, for several sizes and bucket counts.
+    #[test]
+    fn boundaries_are_the_brute_force_quantiles() {
+        let mut r = Rng::stream(7, "test-quantiles");
+        for (n, count) in [(1000usize, 32usize), (999, 7), (10, 3), (64, 64), (5, 8)] {
+            // Distinct values in random order: a shuffled arithmetic sequence, shifted.
+            let mut values: Vec<f64> = (0..n).map(|i| i as f64 * 0.37 - 50.0).collect();
+            for i in (1..n).rev() {
+                values.swap(i, r.below(i as u64 + 1) as usize);
+            }
+            let b = quantile_boundaries(values.clone(), count);
+            let mut expected = Vec::new();
+            for i in 1..count {
+                let below = i * n / count;
+                // The smallest value with exactly `below` values under it, unless that is the
+                // minimum (no boundary) or a repeat of the previous boundary.
+                if below > 0 && expected.last() != Some(&below) && below < n {
+                    expected.push(below);
+                }
+            }
+            let counted: Vec<usize> = b
+                .iter()
+                .map(|&x| values.iter().filter(|&&v| v < x).count())
+                .collect();
+            assert_eq!(counted, expected, "n {n}, count {count}");
+            assert!(b.iter().all(|x| values.contains(x)));
+        }
+    }
+
+    /// Ties collapse: [0 x6, 5, 7, 7, 9] in 4 buckets. Positions 2, 5, 7 of the sorted values
+    /// are 0, 0, 7; zeros are the minimum, so one boundary remains (by hand, and by the
+    /// script `sorted(v)[i*n//c] for i in 1..c`, dropping the minimum and repeats).
+    #[test]
+    fn tied_quantiles_make_one_boundary() {
+        let v = vec![0.0, 7.0, 0.0, 9.0, 0.0, 0.0, 5.0, 0.0, 7.0, 0.0];
+        assert_eq!(quantile_boundaries(v, 4), vec![7.0]);
+        assert_eq!(quantile_boundaries(vec![3.0; 5], 4), Vec::<f64>::new());
+        assert_eq!(quantile_boundaries(Vec::new(), 4), Vec::<f64>::new());
+    }
+
+    /// Ids: a value's bucket counts the boundaries at or below it; missing values get the
+    /// missing row, unless the policy is `error`.
+    #[test]
+    fn bucket_ids() {
+        let enc = NumericEncoder {
+            name: "x".into(),
+            column: "x".into(),
+            transform: NumericTransform::QuantileBuckets,
+            missing: MissingPolicy::Mean,
+            shift: 0.0,
+            scale: 1.0,
+            fill: 0.0,
+            boundaries: Some(vec![1.0, 2.5]),
+        };
+        let b = enc.boundaries.clone().unwrap();
+        let id = |v| enc.bucket(&b, v);
+        assert_eq!(enc.bucket_rows(), Some(6));
+        assert_eq!(id(Some(-1e9)), Some(FIRST_TOKEN_ID));
+        assert_eq!(id(Some(0.999)), Some(FIRST_TOKEN_ID));
+        assert_eq!(id(Some(1.0)), Some(FIRST_TOKEN_ID + 1));
+        assert_eq!(id(Some(2.4)), Some(FIRST_TOKEN_ID + 1));
+        assert_eq!(id(Some(2.5)), Some(FIRST_TOKEN_ID + 2));
+        assert_eq!(id(Some(1e300)), Some(FIRST_TOKEN_ID + 2));
+        assert_eq!(id(None), Some(NULL_ID));
+        assert_eq!(id(Some(f64::NAN)), Some(NULL_ID));
+        let strict = NumericEncoder {
+            missing: MissingPolicy::Error,
+            ..enc.clone()
+        };
+        assert_eq!(strict.bucket(&b, None), None);
+        // Saved and loaded unchanged; an encoder without boundaries loads as before.
+        let json = serde_json::to_string(&enc).unwrap();
+        assert_eq!(serde_json::from_str::<NumericEncoder>(&json).unwrap(), enc);
+        let plain = NumericEncoder {
+            boundaries: None,
+            ..enc
+        };
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("boundaries"));
+        assert_eq!(
+            serde_json::from_str::<NumericEncoder>(&json).unwrap(),
+            plain
+        );
+    }
 }

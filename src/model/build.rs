@@ -10,7 +10,7 @@ use super::kit::{ParamBuilder, Params};
 use super::tower::Tower;
 use super::transfer::Transfer;
 use crate::config::{LossWeighting, Pipeline, RepresentationKind, TransferSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::features::Encoders;
 use crate::rng::Rng;
 
@@ -44,20 +44,32 @@ impl FunnelModel {
                 (0..p.stages.len()).collect(),
             ),
         };
+        // Table rows of each embedded field: vocabularies, then bucketed numerics' buckets.
+        let rows: Vec<usize> = enc
+            .categorical
+            .iter()
+            .map(|e| e.vocab_size())
+            .chain(enc.numeric.iter().filter_map(|e| e.bucket_rows()))
+            .collect();
+        if rows.len() != p.embedded_fields().len() {
+            return Err(Error::Internal(
+                "the encoders do not match the pipeline's embedded features".into(),
+            ));
+        }
         let stores: Vec<EmbeddingStore> = store_keys
             .iter()
             .map(|prefix| {
                 let tables = p
-                    .categorical
-                    .iter()
-                    .zip(&enc.categorical)
-                    .map(|(spec, e)| {
-                        let key = format!("{prefix}.{}", spec.name);
+                    .embedded_fields()
+                    .into_iter()
+                    .zip(&rows)
+                    .map(|((name, dim), &rows)| {
+                        let key = format!("{prefix}.{name}");
                         let mut rng = Rng::stream(seed, &format!("init/{key}"));
                         Table::new(
-                            &spec.name,
-                            e.vocab_size(),
-                            spec.dim,
+                            name,
+                            rows,
+                            dim,
                             embedding_std,
                             &opt,
                             initial_state,
@@ -66,12 +78,13 @@ impl FunnelModel {
                     })
                     .collect();
                 // Each field group's tables share one input slice; the others have their own.
-                let slot: Vec<usize> = (0..p.categorical.len())
+                let fields = rows.len();
+                let slot: Vec<usize> = (0..fields)
                     .map(|f| {
                         p.groups
                             .iter()
                             .position(|g| g.members.contains(&f))
-                            .map_or(f, |g| p.categorical.len() + g)
+                            .map_or(f, |g| fields + g)
                     })
                     .collect();
                 EmbeddingStore::grouped(tables, opt, &slot)
@@ -84,7 +97,7 @@ impl FunnelModel {
             .bottom
             .as_ref()
             .map(|b| {
-                let input = stores[0].width() + p.numeric.len();
+                let input = stores[0].width() + p.dense_values();
                 Bottom::new(&mut root.pp("bottom"), input, b, &names)
             })
             .transpose()?;
@@ -98,7 +111,7 @@ impl FunnelModel {
         // What the towers read: the bottom's output, or the input rows themselves.
         let input = match &bottom {
             Some(b) => b.width(),
-            None => stores[0].width() + p.numeric.len(),
+            None => stores[0].width() + p.dense_values(),
         };
         let stages = p
             .stages
@@ -140,7 +153,7 @@ impl FunnelModel {
             funnel: p.funnel.clone(),
             params,
             stage_names: p.stages.iter().map(|s| s.name.clone()).collect(),
-            numerics: p.numeric.len(),
+            numerics: p.dense_values(),
             seed,
             initial_state,
             dev,

@@ -51,3 +51,61 @@ impl FunnelModel {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Pipeline;
+    use crate::data::Batch;
+    use crate::features::Encoders;
+    use crate::model::FunnelModel;
+
+    /// An input row is each categorical feature's embedding row, then each bucketed numeric
+    /// feature's bucket row, then the values that are fed (the bucketed feature's own value when
+    /// `also_raw`, and the plain numeric's): laid out by hand from the model's tables.
+    #[test]
+    fn bucketed_numerics_are_embedded_rows_then_values() {
+        let yaml = "name: t\ndata:\n  train: { path: none.csv }\nfeatures:\n  embedding_dim: 2\n  categorical: [{ name: a }]\n  numeric:\n    - { name: b, transform: quantile_buckets, buckets: 4, dim: 3, also_raw: true }\n    - { name: m }\n    - { name: c, transform: quantile_buckets }\nstages:\n  - { name: s0, label: { column: y0 } }\n";
+        let p = Pipeline::from_text(Path::new("t.yaml"), yaml).unwrap();
+        assert_eq!(p.embedded_fields(), vec![("a", 2), ("b", 3), ("c", 2)]);
+        assert_eq!(p.dense_values(), 2);
+        let num = |name: &str, boundaries: &str| {
+            format!(
+                r#"{{"name":"{name}","column":"{name}","transform":"none","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0{boundaries}}}"#
+            )
+        };
+        let enc = Encoders::from_json(&format!(
+            r#"{{"categorical":[{{"name":"a","column":"a","hash_buckets":5}}],"numeric":[{},{},{}]}}"#,
+            num("b", r#","boundaries":[0.0,1.0,2.0]"#),
+            num("m", ""),
+            num("c", r#","boundaries":[5.0]"#)
+        ))
+        .unwrap();
+        let model = FunnelModel::new(&p, &enc).unwrap();
+        let store = &model.stores[0];
+        let rows: Vec<usize> = store.tables.iter().map(|t| t.vocab).collect();
+        // 3 reserved rows, then 5 hash buckets; 3 boundaries make 4 buckets; 1 makes 2.
+        assert_eq!(rows, vec![8, 7, 5]);
+        assert_eq!(model.input_width(), 2 + 3 + 2 + 2);
+        // Two rows: ids (a, b's bucket, c's bucket), values (b raw, m).
+        let b = Batch {
+            rows: 2,
+            cat: vec![4, 6, 2, 7, 3, 4],
+            num: vec![0.5, -1.5, 2.0, 3.0],
+            labels: vec![1.0, 0.0],
+            own: Vec::new(),
+        };
+        let x = model.input(0, &b);
+        for r in 0..2 {
+            let mut want: Vec<f32> = Vec::new();
+            for (f, t) in store.tables.iter().enumerate() {
+                want.extend_from_slice(t.row(b.cat[r * 3 + f]));
+            }
+            want.extend_from_slice(&b.num[r * 2..r * 2 + 2]);
+            assert_eq!(&x[r * 9..(r + 1) * 9], want.as_slice(), "row {r}");
+        }
+        // The bucket rows are the initialised rows of b's own table, not zeros.
+        assert!(x[2..5].iter().any(|&v| v != 0.0));
+    }
+}

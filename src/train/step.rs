@@ -228,7 +228,14 @@ mod tests {
         let nums: Vec<String> = p
             .numeric
             .iter()
-            .map(|n| format!(r#"{{"name":"{}","column":"{}","transform":"none","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0}}"#, n.name, n.column))
+            .map(|n| {
+                // A bucketed feature gets 4 boundaries: 5 buckets, ids 3..=7.
+                let boundaries = match n.buckets {
+                    Some(_) => r#","boundaries":[-1.0,0.0,1.0,2.0]"#,
+                    None => "",
+                };
+                format!(r#"{{"name":"{}","column":"{}","transform":"none","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0{boundaries}}}"#, n.name, n.column)
+            })
             .collect();
         Encoders::from_json(&format!(
             r#"{{"categorical":[{}],"numeric":[{}]}}"#,
@@ -241,8 +248,12 @@ mod tests {
     /// A batch of random ids, numerics and consistent cumulative labels.
     fn batch(p: &Pipeline, rows: usize, seed: u64) -> Batch {
         let mut r = Rng::stream(seed, "test-batch");
-        let (f, n, k) = (p.categorical.len(), p.numeric.len(), p.stages.len());
-        let cat = (0..rows * f).map(|_| 3 + r.below(20) as u32).collect();
+        let (c, n, k) = (p.categorical.len(), p.dense_values(), p.stages.len());
+        let f = p.embedded_fields().len();
+        // Categorical ids below the 23 hash rows, bucket ids below the 8 bucket rows.
+        let cat = (0..rows * f)
+            .map(|i| 3 + r.below(if i % f < c { 20 } else { 5 }) as u32)
+            .collect();
         let num = (0..rows * n).map(|_| r.normal() as f32).collect();
         let mut labels = Vec::with_capacity(rows * k);
         for _ in 0..rows {

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::{Checker, check_name};
+use crate::config::choices::NumericTransform;
 use crate::config::pipeline::*;
 use crate::config::raw::*;
 use crate::error::Result;
@@ -87,14 +88,19 @@ impl Checker<'_> {
                 column,
                 transform,
                 missing,
+                buckets,
+                dim,
+                also_raw,
             } = n;
             let at = format!("features.numeric[{i}]");
             self.new_feature(&mut names, &at, &name)?;
+            let buckets = self.buckets(&at, transform, buckets, dim, also_raw, embedding_dim)?;
             nums.push(NumericSpec {
                 column: column.unwrap_or_else(|| name.clone()),
                 name,
                 transform,
                 missing,
+                buckets,
             });
         }
         let groups = self.groups(&groups, &cats)?;
@@ -104,6 +110,55 @@ impl Checker<'_> {
             numeric: nums,
             groups,
         })
+    }
+
+    /// A numeric feature's bucket settings: only with `quantile_buckets`, which gets defaults.
+    fn buckets(
+        &self,
+        at: &str,
+        transform: NumericTransform,
+        buckets: Option<usize>,
+        dim: Option<usize>,
+        also_raw: Option<bool>,
+        embedding_dim: usize,
+    ) -> Result<Option<BucketSpec>> {
+        if transform != NumericTransform::QuantileBuckets {
+            for (key, given) in [
+                ("buckets", buckets.is_some()),
+                ("dim", dim.is_some()),
+                ("also_raw", also_raw.is_some()),
+            ] {
+                if given {
+                    return Err(self.err(
+                        &format!("{at}.{key}"),
+                        format!("`{key}` applies to `transform: quantile_buckets` only"),
+                        format!("remove `{key}`, or set `transform: quantile_buckets`"),
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        let count = buckets.unwrap_or(DEFAULT_BUCKETS);
+        if !(2..=MAX_BUCKETS).contains(&count) {
+            return Err(self.err(
+                &format!("{at}.buckets"),
+                format!("buckets must be between 2 and {MAX_BUCKETS}, got {count}"),
+                format!("remove `buckets` for the default of {DEFAULT_BUCKETS}"),
+            ));
+        }
+        let dim = dim.unwrap_or(embedding_dim);
+        if dim == 0 {
+            return Err(self.err(
+                &format!("{at}.dim"),
+                "dim must be at least 1",
+                "remove `dim` to use `features.embedding_dim`",
+            ));
+        }
+        Ok(Some(BucketSpec {
+            count,
+            dim,
+            also_raw: also_raw.unwrap_or(false),
+        }))
     }
 
     /// Field groups: names, members that are categorical features, each in one group, of one

@@ -79,7 +79,10 @@ impl Checker<'_> {
         let (categorical, numeric, groups) =
             (features.categorical, features.numeric, features.groups);
         let (stages, funnel) = self.stages(&stages, &settings)?;
-        self.check_fm(&stages, &categorical)?;
+        self.check_fm(
+            &stages,
+            &super::pipeline::embedded_fields(&categorical, &numeric),
+        )?;
         if loss_weighting == LossWeighting::Uncertainty
             && let Some(k) = funnel
                 .order()

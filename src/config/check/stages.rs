@@ -311,24 +311,24 @@ impl Checker<'_> {
     }
 
     /// An FM interaction needs at least two categorical features of one width.
-    pub(super) fn check_fm(&self, stages: &[StageSpec], cats: &[CategoricalSpec]) -> Result<()> {
+    /// An FM tower needs two or more embedded fields (categorical or bucketed), all of one width.
+    pub(super) fn check_fm(&self, stages: &[StageSpec], fields: &[(&str, usize)]) -> Result<()> {
         let Some(k) = stages.iter().position(|s| s.tower.fm) else {
             return Ok(());
         };
         let at = format!("stages[{k}].tower.fm");
-        if cats.len() < 2 {
+        let Some(&(first, width)) = fields.first().filter(|_| fields.len() >= 2) else {
             return Err(self.err(
                 &at,
-                "an FM interaction needs at least two categorical features",
+                "an FM interaction needs at least two embedded features (categorical or `quantile_buckets`)",
                 "declare more categorical features, or remove `fm`",
             ));
-        }
-        if let Some(c) = cats.iter().find(|c| c.dim != cats[0].dim) {
+        };
+        if let Some((name, dim)) = fields.iter().find(|f| f.1 != width) {
             return Err(self.err(
                 &at,
                 format!(
-                    "an FM interaction needs every categorical feature at one width, but `{}` has dim {} and `{}` has {}",
-                    cats[0].name, cats[0].dim, c.name, c.dim
+                    "an FM interaction needs every embedded feature at one width, but `{first}` has dim {width} and `{name}` has {dim}"
                 ),
                 "set one `features.embedding_dim` and remove the features' own `dim`",
             ));

@@ -71,4 +71,13 @@ pub struct RawNumeric {
     /// What a missing, NaN or infinite value becomes.
     #[serde(default)]
     pub missing: MissingPolicy,
+    /// `quantile_buckets`: how many intervals the training quantiles cut (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<usize>,
+    /// `quantile_buckets`: the bucket table's width (default `features.embedding_dim`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+    /// `quantile_buckets`: also feed the standardised value, next to the bucket's embedding (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also_raw: Option<bool>,
 }

@@ -1,0 +1,297 @@
+//! Blocks on the chain driven from YAML: bottoms, DCN and FM towers, field groups, bucketed
+//! numerics and learned loss weights.
+
+use crate::*;
+
+/// The boundaries of `count` quantile buckets by brute-force counting, independent of the
+/// implementation's sort: value v is boundary i when ⌊i·n/count⌋ values lie below it and more
+/// lie at or below it, for i = 1..count, leaving out the minimum and repeats.
+fn brute_force_boundaries(values: &[f64], count: usize) -> Vec<f64> {
+    let n = values.len();
+    let lowest = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut out: Vec<f64> = Vec::new();
+    for i in 1..count {
+        let rank = i * n / count;
+        let v = values
+            .iter()
+            .copied()
+            .find(|&v| {
+                let below = values.iter().filter(|&&x| x < v).count();
+                let at_or_below = values.iter().filter(|&&x| x <= v).count();
+                below <= rank && rank < at_or_below
+            })
+            .expect("an order statistic");
+        if v > lowest && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Bucketed numerics train from YAML, the boundaries in encoders.json are the brute-force
+/// quantiles of the training rows, each bucket table has its rows, and the run reloads for eval
+/// and predict.
+#[test]
+fn quantile_buckets_train_with_brute_force_boundaries() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    // No validation split: every row of train.csv is a training row.
+    s.edit(
+        "pipeline.yaml",
+        "  valid: { split_from: train, fraction: 0.2 }\n",
+        "",
+    );
+    s.edit(
+        "pipeline.yaml",
+        "    - name: age\n",
+        "    - { name: age, transform: quantile_buckets, buckets: 8, also_raw: true }\n",
+    );
+    s.edit(
+        "pipeline.yaml",
+        "    - name: hours-per-week\n",
+        "    - { name: hours-per-week, transform: quantile_buckets, dim: 3 }\n",
+    );
+    s.edit("pipeline.yaml", "epochs: 6", "epochs: 2");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+
+    let text = std::fs::read_to_string(s.path("train.csv")).expect("train.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let column = |name: &str| -> Vec<f64> {
+        let at = header.iter().position(|h| h.trim() == name).expect(name);
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                l.split(',')
+                    .nth(at)
+                    .expect("field")
+                    .trim()
+                    .parse()
+                    .expect(name)
+            })
+            .collect()
+    };
+    let encoders: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.path("run/encoders.json")).expect("encoders"),
+    )
+    .expect("json");
+    let boundaries = |name: &str| -> Vec<f64> {
+        let n = encoders["numeric"]
+            .as_array()
+            .expect("numeric")
+            .iter()
+            .find(|n| n["name"] == name)
+            .expect(name);
+        serde_json::from_value(n["boundaries"].clone()).expect("boundaries")
+    };
+    let age = boundaries("age");
+    assert_eq!(age, brute_force_boundaries(&column("age"), 8));
+    assert_eq!(age.len(), 7, "{age:?}");
+    let hours = boundaries("hours-per-week");
+    assert_eq!(hours, brute_force_boundaries(&column("hours-per-week"), 32));
+    // A plain numeric has no boundaries.
+    let gain = &encoders["numeric"][1];
+    assert_eq!(gain["name"], "capital-gain");
+    assert!(gain.get("boundaries").is_none());
+
+    // Tables: 3 reserved rows plus one per bucket. The towers read 5 categorical embeddings
+    // of width 4, age's bucket (4) and hours' (3), then age's raw value and capital gain.
+    let header: serde_json::Value = serde_json::from_str(&s.weights_header("run")).expect("json");
+    let shape = |key: &str| header[key]["shape"].clone();
+    assert_eq!(shape("embeddings.age"), serde_json::json!([11, 4]));
+    let hours_rows = 3 + hours.len() + 1;
+    assert_eq!(
+        shape("embeddings.hours-per-week"),
+        serde_json::json!([hours_rows, 3])
+    );
+    assert_eq!(shape("towers.click.0.weight"), serde_json::json!([16, 29]));
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
+    ]));
+}
+
+/// Bucket settings are refused where they do not apply or make no sense, at their key.
+#[test]
+fn bucket_settings_are_checked() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "    - name: age\n",
+        "    - { name: age, buckets: 8 }\n",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains(
+            "`features.numeric[0].buckets`: `buckets` applies to `transform: quantile_buckets` only"
+        ),
+        "{err}"
+    );
+    s.edit(
+        "pipeline.yaml",
+        "{ name: age, buckets: 8 }",
+        "{ name: age, transform: quantile_buckets, buckets: 1 }",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`features.numeric[0].buckets`: buckets must be between 2 and 65536, got 1"),
+        "{err}"
+    );
+}
+
+/// Bottoms between the embeddings and the towers train from YAML alone with any preset, print
+/// both spaces, and save their parameters; `experts` belongs to `mmoe`.
+#[test]
+fn bottoms_train_from_yaml_alone() {
+    for (bottom, key) in [
+        ("{ kind: shared_bottom, hidden: [8] }", "bottom.0.weight"),
+        (
+            "{ kind: mmoe, experts: 3, hidden: [8] }",
+            "bottom.gates.conversion.weight",
+        ),
+        (
+            "{ kind: ple, hidden: [8] }",
+            "bottom.1.experts.conversion.0.0.weight",
+        ),
+    ] {
+        for preset in ["esmm", "aitm"] {
+            let s = Scratch::new();
+            s.adult_model(&format!("model: {{ preset: {preset}, bottom: {bottom} }}"));
+            let o = s.run(&["train", "pipeline.yaml", "--out", "run"]);
+            ok(&o);
+            let out = stdout(&o);
+            assert!(
+                out.contains("conditional P(conversion|click)  reached click"),
+                "{out}"
+            );
+            let header = s.weights_header("run");
+            assert!(header.contains(key), "{preset}/{bottom}: {header}");
+            ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+        }
+    }
+    let s = Scratch::new();
+    s.adult_model("model: { bottom: { kind: shared_bottom, experts: 4 } }");
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`model.bottom.experts`: `experts` applies to `mmoe` only"),
+        "{err}"
+    );
+}
+
+/// Uncertainty weighting trains from YAML alone and saves its learned log-variances, which moved
+/// from their start at 0.
+#[test]
+fn uncertainty_weighting_learns_log_variances() {
+    let s = Scratch::new();
+    s.adult_model("model: { loss_weighting: uncertainty }");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let header = s.weights_header("run");
+    assert!(header.contains("loss_weighting.log_variance"), "{header}");
+    let learned = s.weights_tensor("run", "loss_weighting.log_variance");
+    assert_eq!(learned.len(), 2);
+    assert!(learned.iter().all(|v| v.abs() > 1e-3), "{learned:?}");
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+}
+
+/// DCN-v2 towers: cross layers before the MLP train from YAML, are saved under the tower, and
+/// more than 8 are refused at the key.
+#[test]
+fn dcn_towers_train_and_save_their_cross_layers() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "tower: { hidden: [16] }",
+        "tower: { hidden: [16], cross_layers: 2 }",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let header = s.weights_header("run");
+    for key in [
+        "towers.click.cross.1.weight",
+        "towers.conversion.cross.0.bias",
+    ] {
+        assert!(header.contains(key), "{key}: {header}");
+    }
+    s.edit("pipeline.yaml", "cross_layers: 2", "cross_layers: 9");
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`stages[0].tower.cross_layers`: at most 8 cross layers, got 9"),
+        "{err}"
+    );
+}
+
+/// DeepFM towers train from YAML; an FM over embeddings of different widths is refused at the
+/// stage's key, naming the two features.
+#[test]
+fn fm_towers_train_and_need_one_embedding_width() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "tower: { hidden: [16] }",
+        "tower: { hidden: [16], fm: true }",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+    s.edit(
+        "pipeline.yaml",
+        "    - name: education\n",
+        "    - name: education\n      dim: 3\n",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`stages[0].tower.fm`: an FM interaction needs every embedded feature at one width, but `workclass` has dim 4 and `education` has 3"),
+        "{err}"
+    );
+}
+
+/// Uncertainty weighting needs a loss on every stage: a stage weighted 0 is refused at its key.
+#[test]
+fn uncertainty_weighting_needs_every_stage_weighted() {
+    let s = Scratch::new();
+    s.adult_model("model: { loss_weighting: uncertainty }");
+    s.edit(
+        "pipeline.yaml",
+        "meaning: given_previous }",
+        "meaning: given_previous }\n    loss_weight: 0",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`stages[1].loss_weight`: uncertainty weighting"),
+        "{err}"
+    );
+}
+
+/// Field groups: grouped embeddings are summed, the run trains, reloads and predicts; a feature
+/// that is not categorical, or in two groups, is refused at its key.
+#[test]
+fn field_groups_train_and_are_checked() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "  numeric:\n",
+        "  groups:\n    - { name: person, features: [sex, relationship] }\n  numeric:\n",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
+    ]));
+    s.edit("pipeline.yaml", "[sex, relationship]", "[sex, age]");
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("`features.groups[0].features[1]`: no categorical feature is named `age`"),
+        "{err}"
+    );
+    s.edit(
+        "pipeline.yaml",
+        "[sex, age] }",
+        "[sex, education] }\n    - { name: other, features: [education, workclass] }",
+    );
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("feature `education` is already in group `person`"),
+        "{err}"
+    );
+}
