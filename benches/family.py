@@ -24,6 +24,7 @@ BLOCKS = {
     "mmoe": "  bottom: { kind: mmoe, experts: 4, hidden: [128] }",
     "ple": "  bottom: { kind: ple, hidden: [128] }",
     "uncertainty": "  loss_weighting: uncertainty",
+    "gradnorm": "  loss_weighting: gradnorm",
 }
 
 
@@ -46,6 +47,10 @@ def with_preset(template, preset, data=None):
     elif preset == "dcn":
         model = "  preset: esmm"
         text = text.replace("hidden: [128, 64] }", "hidden: [128, 64], cross_layers: 2 }")
+    elif preset == "buckets":
+        # Every numeric feature read as a 32-bucket embedding instead of its value.
+        model = "  preset: esmm"
+        text = re.sub(r"\{ name: (n\d) \}", r"{ name: \1, transform: quantile_buckets }", text)
     else:
         model = f"  preset: {preset}"
     if re.search(r"^model:", text, re.M):
@@ -87,7 +92,8 @@ def bias(args):
 
 
 ADULT = ["esmm", "esmm-ns", "naive", "independent", "division", "aitm", "escm2-ips", "escm2-dr",
-         "shared-bottom", "mmoe", "ple", "esmm-dcn", "esmm-uncertainty", "esmm-fm", "esmm-groups"]
+         "shared-bottom", "mmoe", "ple", "esmm-dcn", "esmm-uncertainty", "esmm-fm", "esmm-groups",
+         "esmm-gradnorm", "esmm-buckets"]
 
 
 def adult(args):
@@ -140,7 +146,7 @@ def calibrator(args):
 
 
 def speed(args):
-    names = ["esmm", *BLOCKS, "dcn"] if args.blocks else PRESETS
+    names = ["esmm", *BLOCKS, "dcn", "buckets"] if args.blocks else PRESETS
     rates = {p: [] for p in names}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps):

@@ -145,6 +145,10 @@ pub enum LossWeighting {
     /// libraries use: Σ_k exp(−s_k) L_k + s_k with a learned log-variance s_k per stage,
     /// starting at 0 (Kendall's classification form has s_k / 2; the weights are the same).
     Uncertainty,
+    /// GradNorm (Chen et al., ICML 2018): Σ_k w_k L_k with weights moved every step so that
+    /// each stage's gradient norm at the shared input tracks its relative training rate.
+    #[serde(rename = "gradnorm")]
+    GradNorm,
 }
 
 /// A block between the embeddings and the towers, shared by the stages.

@@ -69,6 +69,15 @@ pub struct NumericSpec {
     pub buckets: Option<BucketSpec>,
 }
 
+/// GradNorm's settings (Chen et al., ICML 2018).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradNormSpec {
+    /// The asymmetry α: how hard slower stages are pulled up.
+    pub alpha: f64,
+    /// The weights' Adam learning rate.
+    pub lr: f64,
+}
+
 /// A numeric feature read as an embedding: its values cut at training quantiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketSpec {
@@ -216,6 +225,8 @@ pub struct Pipeline {
     /// A block shared by the stages between the embeddings and the towers.
     pub bottom: Option<BottomSpec>,
     pub loss_weighting: LossWeighting,
+    /// GradNorm's settings, with `loss_weighting: gradnorm`.
+    pub gradnorm: Option<GradNormSpec>,
     pub train: TrainSpec,
     pub inconsistent_rows: InconsistentRows,
     /// The pipeline with defaults filled in and paths made absolute: what a run directory stores.

@@ -10,8 +10,8 @@ pub struct EpochRecord {
     /// Mean over the epoch's batches of the weighted total loss.
     pub train_loss: f64,
     /// Mean over the epoch's batches of each stage's weighted loss (its terms times their
-    /// weights, `loss_weight` included, plus its calibrator term), by stage; they sum to
-    /// `train_loss`.
+    /// weights, `loss_weight` included, plus its calibrator term), by stage; with fixed
+    /// weighting they sum to `train_loss` (learned weights weigh them first).
     pub train_stage_loss: Vec<StageLoss>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid: Option<Vec<StageMetrics>>,
@@ -21,6 +21,9 @@ pub struct EpochRecord {
 pub struct StageLoss {
     pub stage: String,
     pub loss: f64,
+    /// GradNorm's weight of the stage at the epoch's end (the objective is Σ weight · loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
 }
 
 /// Where a run's time went. The only part of `metrics.json` that differs between runs with the

@@ -106,7 +106,8 @@ impl FunnelModel {
                 root.pp("loss_weighting")
                     .zeros("log_variance", p.stages.len())?,
             ),
-            LossWeighting::Fixed => None,
+            // GradNorm's weights are the trainer's state, not the model's.
+            LossWeighting::Fixed | LossWeighting::GradNorm => None,
         };
         // What the towers read: the bottom's output, or the input rows themselves.
         let input = match &bottom {

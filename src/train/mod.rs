@@ -2,6 +2,7 @@
 //! the best weights kept on disk, final test metrics, and the run directory. It reports through
 //! a `Reporter` and never prints.
 
+pub mod gradnorm;
 pub mod step;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::model::FunnelModel;
 use crate::optim::DenseOptimizer;
 use crate::report::{EpochSummary, Reporter};
 use crate::rng::Rng;
+use gradnorm::GradNorm;
 use step::Path as StepPath;
 
 /// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
@@ -84,13 +86,16 @@ impl EpochLoss {
         self.total / self.batches.max(1) as f64
     }
 
-    fn stage_means(&self, p: &Pipeline) -> Vec<StageLoss> {
+    /// Each stage's mean loss, with its learned weight at the epoch's end when there is one.
+    fn stage_means(&self, p: &Pipeline, weights: Option<&[f64]>) -> Vec<StageLoss> {
         p.stages
             .iter()
             .zip(&self.stages)
-            .map(|(s, v)| StageLoss {
+            .enumerate()
+            .map(|(k, (s, v))| StageLoss {
                 stage: s.name.clone(),
                 loss: v / self.batches.max(1) as f64,
+                weight: weights.map(|w| w[k]),
             })
             .collect()
     }
@@ -108,6 +113,10 @@ pub fn train(
     let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer)?
         .without_decay(&model.undecayed());
     let path = StepPath::for_model(&model);
+    let mut gradnorm = p
+        .gradnorm
+        .as_ref()
+        .map(|spec| GradNorm::new(model.stages(), spec));
     let train = &splits.train;
     let seed = p.train.seed;
     let mut history = Vec::new();
@@ -125,7 +134,16 @@ pub fn train(
         let mut next = chunks.next().map(|idx| train.batch(idx));
         while let Some(batch) = next {
             let (stepped, upcoming) = rayon::join(
-                || step::step(&mut model, &mut dense, &batch, &mut dropout, path),
+                || {
+                    step::step(
+                        &mut model,
+                        &mut dense,
+                        &batch,
+                        &mut dropout,
+                        path,
+                        gradnorm.as_mut(),
+                    )
+                },
                 || chunks.next().map(|idx| train.batch(idx)),
             );
             let (loss, stage_losses) = stepped?;
@@ -162,7 +180,7 @@ pub fn train(
         history.push(EpochRecord {
             epoch,
             train_loss,
-            train_stage_loss: losses.stage_means(p),
+            train_stage_loss: losses.stage_means(p, gradnorm.as_ref().map(GradNorm::weights)),
             valid,
         });
         match (&p.train.early_stopping, score) {

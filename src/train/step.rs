@@ -22,6 +22,8 @@ use crate::model::backend::with_f32;
 use crate::optim::DenseOptimizer;
 use crate::rng::Rng;
 
+use super::gradnorm::GradNorm;
+
 /// What one step's backward pass gives.
 pub struct Gradients {
     /// Every dense parameter's whole gradient.
@@ -33,6 +35,9 @@ pub struct Gradients {
     pub loss: f64,
     /// Each stage's loss, weighted (`Loss::stages`).
     pub stage_losses: Vec<f64>,
+    /// With GradNorm's weights: each stage's unweighted gradient norm ‖∂L_k/∂X‖ at the input
+    /// rows.
+    pub input_norms: Option<Vec<f64>>,
 }
 
 /// Which way `gradients` goes.
@@ -54,17 +59,23 @@ impl Path {
 }
 
 /// The loss and gradients of a batch. `dropout` holds `FunnelModel::dropout_streams()`
-/// streams.
+/// streams. With `stage_weights` (GradNorm's), the objective is Σ_k w_k L_k and each stage's
+/// gradient is taken on its own (`weighted_gradients`), whatever the path.
 pub fn gradients(
     model: &FunnelModel,
     xs: &[Var],
     targets: &Targets,
     dropout: &mut [Rng],
     path: Path,
+    stage_weights: Option<&[f64]>,
 ) -> Result<Gradients> {
     let funnel = model.funnel();
     let inputs: Vec<Tensor> = xs.iter().map(|x| x.as_tensor().clone()).collect();
     let out = model.forward(&inputs, Some(dropout))?;
+    if let Some(w) = stage_weights {
+        let loss = funnel_loss(funnel, &out.logits, &out.imputation, targets)?;
+        return weighted_gradients(model, xs, &loss.stages, w);
+    }
     let log_variance = model.log_variance().map(Var::as_tensor);
     let (loss, total, dense, input) = match path {
         Path::General => {
@@ -122,6 +133,76 @@ pub fn gradients(
             .into_iter()
             .map(f64::from)
             .collect(),
+        input_norms: None,
+    })
+}
+
+/// Gradients of Σ_k w_k L_k from one backward pass per stage loss L_k: each pass gives
+/// ∂L_k/∂θ for every parameter and ∂L_k/∂X for the input rows; their norms are GradNorm's n_k,
+/// and the weighted sums are the step's gradients (the objective is linear in the weights, so
+/// no further pass is needed).
+fn weighted_gradients(
+    model: &FunnelModel,
+    xs: &[Var],
+    stages: &Tensor,
+    w: &[f64],
+) -> Result<Gradients> {
+    let k = stages.dim(0)?;
+    if w.len() != k {
+        return Err(Error::Internal(format!(
+            "{} loss weights for {k} stages",
+            w.len()
+        )));
+    }
+    let mut stores = (0..k)
+        .map(|s| stages.get(s)?.backward())
+        .collect::<candle_core::Result<Vec<GradStore>>>()?;
+    let mut input: Vec<Vec<f32>> = Vec::with_capacity(xs.len());
+    let mut squares = vec![0f64; k];
+    for x in xs {
+        let mut sum = vec![0f32; x.elem_count()];
+        for (s, store) in stores.iter_mut().enumerate() {
+            let g = input_gradient(std::slice::from_mut(store), x.as_tensor())?;
+            squares[s] += g.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+            let ws = w[s] as f32;
+            for (a, v) in sum.iter_mut().zip(&g) {
+                *a += ws * v;
+            }
+        }
+        input.push(sum);
+    }
+    // Each parameter's weighted sum, into the first stage's store.
+    let mut rest = stores.split_off(1);
+    let mut dense = stores
+        .pop()
+        .ok_or_else(|| Error::Internal("a chain without stages".into()))?;
+    for (_, var) in model.params().iter() {
+        let t = var.as_tensor();
+        let mut sum = dense.remove(t).map(|g| g.affine(w[0], 0.0)).transpose()?;
+        for (s, store) in rest.iter_mut().enumerate() {
+            if let Some(g) = store.remove(t) {
+                let g = g.affine(w[s + 1], 0.0)?;
+                sum = Some(match sum {
+                    Some(a) => (a + g)?,
+                    None => g,
+                });
+            }
+        }
+        if let Some(g) = sum {
+            dense.insert(t, g);
+        }
+    }
+    let stage_losses: Vec<f64> = stages
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    Ok(Gradients {
+        dense,
+        input,
+        loss: stage_losses.iter().zip(w).map(|(l, w)| l * w).sum(),
+        stage_losses,
+        input_norms: Some(squares.into_iter().map(f64::sqrt).collect()),
     })
 }
 
@@ -169,13 +250,15 @@ fn input_gradient(stores: &mut [GradStore], x: &Tensor) -> Result<Vec<f32>> {
     Ok(sum)
 }
 
-/// The trainer's step on one batch: returns the batch loss and the stage losses.
+/// The trainer's step on one batch: returns the batch loss and the stage losses. With
+/// GradNorm, its weights weigh the stages and are moved after the step.
 pub fn step(
     model: &mut FunnelModel,
     dense: &mut DenseOptimizer,
     b: &Batch,
     dropout_rng: &mut Rng,
     path: Path,
+    gradnorm: Option<&mut GradNorm>,
 ) -> Result<(f64, Vec<f64>)> {
     let xs = model.input_vars(b)?;
     let targets = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
@@ -183,7 +266,11 @@ pub fn step(
     let mut rngs: Vec<Rng> = (0..model.dropout_streams())
         .map(|_| dropout_rng.split())
         .collect();
-    let g = gradients(model, &xs, &targets, &mut rngs, path)?;
+    let weights = gradnorm.as_ref().map(|g| g.weights().to_vec());
+    let g = gradients(model, &xs, &targets, &mut rngs, path, weights.as_deref())?;
+    if let (Some(gn), Some(norms)) = (gradnorm, &g.input_norms) {
+        gn.update(&g.stage_losses, norms);
+    }
     let w = model.input_width();
     // The sparse update runs beside the dense optimizer step: they touch disjoint weights.
     let stores = &mut model.stores;
@@ -281,7 +368,7 @@ mod tests {
     fn grads(model: &FunnelModel, b: &Batch, path: Path) -> Result<Gradients> {
         let x = model.input_vars(b)?;
         let t = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
-        gradients(model, &x, &t, &mut streams(model.dropout_streams()), path)
+        gradients(model, &x, &t, &mut streams(model.dropout_streams()), path, None)
     }
 
     fn flat(t: &Tensor) -> Vec<f32> {
@@ -351,6 +438,57 @@ mod tests {
             }
         }
         assert!(separable >= 7, "{separable} separable pipelines");
+    }
+
+    /// With stage weights (GradNorm's), the per-stage passes give what one backward pass of
+    /// Σ_k w_k L_k gives, for every parameter and the input; each n_k is the norm of the input
+    /// gradient of L_k alone. On ESMM, and on AITM over an MMoE bottom with five stages.
+    #[test]
+    fn weighted_stage_gradients_equal_one_pass_of_the_weighted_sum() {
+        let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        for file in ["esmm-gradnorm.yaml", "aitm-mmoe-5stage.yaml"] {
+            let p = Pipeline::load(&root.join(file)).unwrap();
+            let model = FunnelModel::new(&p, &encoders(&p)).unwrap();
+            let b = batch(&p, 19, 3);
+            let k = p.stages.len();
+            let w: Vec<f64> = (0..k).map(|s| 0.4 + 0.3 * s as f64).collect();
+            let x = model.input_vars(&b).unwrap();
+            let t = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())
+                .unwrap();
+            let mut rngs = streams(model.dropout_streams());
+            let got = gradients(&model, &x, &t, &mut rngs, Path::General, Some(&w)).unwrap();
+            // The reference: one graph, one backward pass of the weighted sum.
+            let inputs: Vec<Tensor> = x.iter().map(|v| v.as_tensor().clone()).collect();
+            let mut rngs = streams(model.dropout_streams());
+            let out = model.forward(&inputs, Some(&mut rngs)).unwrap();
+            let loss = funnel_loss(model.funnel(), &out.logits, &out.imputation, &t).unwrap();
+            let wt = Tensor::from_vec(
+                w.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
+                k,
+                model.device(),
+            )
+            .unwrap();
+            let total = loss.stages.mul(&wt).unwrap().sum_all().unwrap();
+            let mut reference = [total.backward().unwrap()];
+            let stage_losses: Vec<f64> = flat(&loss.stages).iter().map(|&v| v as f64).collect();
+            assert_eq!(got.stage_losses, stage_losses, "{file}");
+            let want_loss = total.to_scalar::<f32>().unwrap() as f64;
+            assert!((got.loss - want_loss).abs() < 1e-6, "{file}");
+            for (name, var) in model.params().iter() {
+                let want = reference[0].get(var.as_tensor()).unwrap();
+                let have = got.dense.get(var.as_tensor()).unwrap();
+                close(&format!("{file} {name}"), &flat(have), &flat(want), 1e-5);
+            }
+            let want = input_gradient(&mut reference, x[0].as_tensor()).unwrap();
+            close(file, &got.input[0], &want, 1e-5);
+            let norms = got.input_norms.unwrap();
+            for s in 0..k {
+                let mut one = [loss.stages.get(s).unwrap().backward().unwrap()];
+                let g = input_gradient(&mut one, x[0].as_tensor()).unwrap();
+                let n = g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+                assert!(n > 0.0 && (norms[s] - n).abs() <= 1e-6 * n, "{file} stage {s}");
+            }
+        }
     }
 
     /// A test-only transfer: own + relu(parent Wᵀ + b).
@@ -436,10 +574,10 @@ mod tests {
         let key = "transfers.s1.weight";
         let before = flat(param(&model, key).as_tensor());
         let mut rng = Rng::stream(1, "steps");
-        let (first, _) = step(&mut model, &mut dense, &b, &mut rng, path).unwrap();
+        let (first, _) = step(&mut model, &mut dense, &b, &mut rng, path, None).unwrap();
         let mut last = first;
         for _ in 0..150 {
-            last = step(&mut model, &mut dense, &b, &mut rng, path).unwrap().0;
+            last = step(&mut model, &mut dense, &b, &mut rng, path, None).unwrap().0;
         }
         assert!(last < 0.8 * first, "loss {first} -> {last}");
         let after = flat(param(&model, key).as_tensor());

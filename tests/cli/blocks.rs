@@ -295,3 +295,53 @@ fn field_groups_train_and_are_checked() {
         "{err}"
     );
 }
+
+/// GradNorm trains from YAML alone: metrics.json records each stage's weight per epoch, the
+/// weights moved from 1 and sum to the stage count, and the resolved pipeline writes the
+/// block's defaults. Its settings are checked at their keys.
+#[test]
+fn gradnorm_moves_the_stage_weights() {
+    let s = Scratch::new();
+    s.adult_model("model: { loss_weighting: gradnorm }");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.path("run/metrics.json")).expect("metrics"),
+    )
+    .expect("json");
+    for epoch in m["history"].as_array().expect("history") {
+        let w: Vec<f64> = epoch["train_stage_loss"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .map(|s| s["weight"].as_f64().expect("weight"))
+            .collect();
+        assert_eq!(w.len(), 2);
+        assert!((w[0] + w[1] - 2.0).abs() < 1e-9, "{w:?}");
+        assert!((w[0] - 1.0).abs() > 1e-3, "{w:?}");
+    }
+    let stored = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("stored");
+    assert!(stored.contains("alpha: 1.5") && stored.contains("lr: 0.025"), "{stored}");
+    ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
+
+    for (model, key, says) in [
+        (
+            "loss_weighting: gradnorm, gradnorm: { alpha: -1 }",
+            "model.gradnorm.alpha",
+            "alpha must be a number in [0, 100], got -1",
+        ),
+        (
+            "gradnorm: { lr: 0.1 }",
+            "model.gradnorm",
+            "`model.gradnorm` holds settings of `loss_weighting: gradnorm`",
+        ),
+        (
+            "loss_weighting: gradnorm, representation: per_stage_embeddings",
+            "model.loss_weighting",
+            "GradNorm balances the stages' gradients at the input they share, but `per_stage_embeddings` gives each stage its own",
+        ),
+    ] {
+        s.adult_model(&format!("model: {{ {model} }}"));
+        let err = s.refused(&["validate", "pipeline.yaml"]);
+        assert!(err.contains(&format!("`{key}`: {says}")), "{err}");
+    }
+}

@@ -8,10 +8,10 @@ mod model;
 mod sources;
 mod stages;
 mod train;
+mod weighting;
 
 use std::path::Path;
 
-use super::choices::LossWeighting;
 use super::locate::Locator;
 use super::pipeline::*;
 use super::raw::*;
@@ -83,17 +83,7 @@ impl Checker<'_> {
             &stages,
             &super::pipeline::embedded_fields(&categorical, &numeric),
         )?;
-        if loss_weighting == LossWeighting::Uncertainty
-            && let Some(k) = funnel
-                .order()
-                .find(|&k| funnel.supervision(k).stage_weight == 0.0)
-        {
-            return Err(self.err(
-                &format!("stages[{k}].loss_weight"),
-                "uncertainty weighting learns a weight for each stage's loss, but this stage has none (loss_weight 0): its log-variance would fall without bound",
-                "give the stage a positive loss_weight, or use `loss_weighting: fixed`",
-            ));
-        }
+        let gradnorm = self.loss_weighting(&mut raw.model, &funnel)?;
         self.check_leakage(&categorical, &numeric, &stages, &id_column)?;
         let train = self.train(train, &stages)?;
         if train.early_stopping.is_some() && valid.is_none() {
@@ -134,6 +124,7 @@ impl Checker<'_> {
             representation,
             bottom: settings.bottom,
             loss_weighting,
+            gradnorm,
             train,
             inconsistent_rows,
             resolved: raw,

@@ -134,6 +134,7 @@ impl Checker<'_> {
             head,
             aitm,
             escm2,
+            gradnorm: _,
         } = raw;
         if head.is_some() && *preset != ModelPreset::Esmm {
             return Err(self.err(

@@ -101,6 +101,9 @@ pub struct RawModel {
     /// Settings of `aitm` (only with that preset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aitm: Option<RawAitm>,
+    /// Settings of `loss_weighting: gradnorm` (only with it; written out with its defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradnorm: Option<RawGradNorm>,
     /// Settings of `escm2_ips` and `escm2_dr` (only with those presets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escm2: Option<RawEscm2>,
@@ -138,6 +141,34 @@ pub struct RawBottom {
 
 fn default_bottom_hidden() -> Vec<usize> {
     vec![64]
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGradNorm {
+    /// α, the strength of the pull towards equal training rates (the paper uses 0.12 to 3).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Learning rate of the weights' own Adam.
+    #[serde(default = "default_gradnorm_lr")]
+    pub lr: f64,
+}
+
+impl Default for RawGradNorm {
+    fn default() -> Self {
+        RawGradNorm {
+            alpha: default_alpha(),
+            lr: default_gradnorm_lr(),
+        }
+    }
+}
+
+fn default_alpha() -> f64 {
+    1.5
+}
+
+fn default_gradnorm_lr() -> f64 {
+    0.025
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
