@@ -125,7 +125,7 @@ fn bench_steps(
             let start = (i % 8) * batch;
             i += 1;
             let rows = d.batch_range(start, start + batch);
-            pool.install(|| step(model, dense, &rows, drop, *path).expect("step"))
+            pool.install(|| step(model, dense, &rows, drop, *path, None).expect("step"))
         })
     });
 }

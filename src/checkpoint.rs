@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::features::Encoders;
 use crate::fsutil::{sha256_bytes, sha256_file, write_atomic, write_atomic_hashed};
 use crate::model::FunnelModel;
+use crate::train::resume::CHECKPOINT;
 
 pub const PIPELINE: &str = "pipeline.yaml";
 pub const ENCODERS: &str = "encoders.json";
@@ -38,30 +39,37 @@ pub struct DataFingerprint {
     pub sha256: String,
 }
 
-/// A run directory being written by `train`.
+/// A run directory being written by `train`. It holds the directory's lock (`.lock`, with the
+/// writer's process id) until dropped, so two trainings never write one directory.
 pub struct RunWriter {
     pub dir: PathBuf,
-    /// Hashes of the files written by `create`, for the manifest (the encoders' text can be
-    /// hundreds of MB, so it is not kept).
-    pipeline_sha256: String,
-    encoders_sha256: String,
+    /// Hashes of the files written by `create`, for the manifest and the checkpoint (the
+    /// encoders' text can be hundreds of MB, so it is not kept).
+    pub(crate) pipeline_sha256: String,
+    pub(crate) encoders_sha256: String,
+    _lock: Lock,
 }
 
 impl RunWriter {
-    /// Create the directory and store the resolved pipeline and the encoders before training.
+    /// Create the directory (which must not exist or be empty) and store the resolved pipeline
+    /// and the encoders before training.
     pub fn create(dir: &Path, p: &Pipeline, enc: &Encoders) -> Result<Self> {
-        if dir.join(MANIFEST).exists() {
+        if let Some(what) = existing_run(dir)? {
+            let hint = match what {
+                Existing::Unfinished => format!(
+                    "continue it with `funnel train --resume {}`, or delete it",
+                    dir.display()
+                ),
+                _ => "choose another --out, or delete it".to_string(),
+            };
             return Err(Error::Usage(format!(
-                "{} already holds a finished run; choose another --out or delete it",
-                dir.display()
+                "{} already holds {}\n  hint: {hint}",
+                dir.display(),
+                what.describe()
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        // An unfinished earlier run may have left weights here; they must never be restored.
-        let stale = dir.join(WEIGHTS);
-        if stale.exists() {
-            std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
-        }
+        let lock = Lock::take(dir)?;
         let pipeline_text = p.resolved_yaml()?;
         write_atomic(&dir.join(PIPELINE), pipeline_text.as_bytes())?;
         // Streamed: a million-token vocabulary is tens of MB of text.
@@ -72,6 +80,45 @@ impl RunWriter {
             dir: dir.to_path_buf(),
             pipeline_sha256: sha256_bytes(pipeline_text.as_bytes()),
             encoders_sha256,
+            _lock: lock,
+        })
+    }
+
+    /// Reopen an unfinished run to continue it: its encoders must be those fitted again now
+    /// (else the data changed).
+    pub fn reopen(dir: &Path, enc: &Encoders) -> Result<Self> {
+        match existing_run(dir)? {
+            Some(Existing::Unfinished) => {}
+            Some(Existing::Finished) => {
+                return Err(Error::run(
+                    dir,
+                    "the run is finished; there is nothing to resume",
+                ));
+            }
+            _ => {
+                return Err(Error::run(dir, "holds no checkpoint to resume from").with_hint(
+                    "a checkpoint is written after each epoch (and every `train.checkpoint_every_steps` steps); a run stopped before its first has to be trained again",
+                ));
+            }
+        }
+        let lock = Lock::take(dir)?;
+        remove_temporaries(dir)?;
+        let mut fitted = Vec::new();
+        serde_json::to_writer_pretty(&mut fitted, enc)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let encoders_sha256 = sha256_file(&dir.join(ENCODERS))?;
+        if sha256_bytes(&fitted) != encoders_sha256 {
+            return Err(Error::run(
+                dir,
+                "the encoders fitted on the data now differ from the run's encoders.json: the training data changed since the run started",
+            )
+            .with_hint("restore the data the run was started on, or train a new run"));
+        }
+        Ok(RunWriter {
+            dir: dir.to_path_buf(),
+            pipeline_sha256: sha256_file(&dir.join(PIPELINE))?,
+            encoders_sha256,
+            _lock: lock,
         })
     }
 
@@ -116,7 +163,129 @@ impl RunWriter {
         };
         let text =
             serde_json::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
-        write_atomic(&self.dir.join(MANIFEST), text.as_bytes())
+        write_atomic(&self.dir.join(MANIFEST), text.as_bytes())?;
+        // A finished run needs no checkpoint (it is three copies of the tables' size).
+        let checkpoint = self.dir.join(CHECKPOINT);
+        if checkpoint.exists() {
+            std::fs::remove_file(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a directory given as a run directory already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// A manifest: a finished run.
+    Finished,
+    /// A checkpoint and no manifest: a run that can be resumed.
+    Unfinished,
+    /// Run files without a checkpoint or a manifest: a run stopped before its first
+    /// checkpoint.
+    Abandoned,
+    /// Files that are not a run.
+    Other,
+}
+
+impl Existing {
+    fn describe(self) -> &'static str {
+        match self {
+            Existing::Finished => "a finished run",
+            Existing::Unfinished => "an unfinished run",
+            Existing::Abandoned => "a run stopped before its first checkpoint",
+            Existing::Other => "other files (a run directory must be new or empty)",
+        }
+    }
+}
+
+/// What `dir` holds; none when it does not exist or is empty. A file that is not a directory is
+/// an error.
+pub fn existing_run(dir: &Path) -> Result<Option<Existing>> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} exists and is not a directory",
+            dir.display()
+        )));
+    }
+    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    if entries.next().is_none() {
+        return Ok(None);
+    }
+    Ok(Some(if dir.join(MANIFEST).exists() {
+        Existing::Finished
+    } else if dir.join(CHECKPOINT).exists() {
+        Existing::Unfinished
+    } else if dir.join(PIPELINE).exists() && dir.join(ENCODERS).exists() {
+        Existing::Abandoned
+    } else {
+        Existing::Other
+    }))
+}
+
+/// Remove the temporary files of atomic writes (`.<name>.tmp-<pid>`) that a killed writer
+/// left in `dir`; only the lock's holder calls this.
+fn remove_temporaries(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+        if name.is_some_and(|n| n.starts_with('.') && n.contains(".tmp-")) {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The lock of a run directory: `.lock` created exclusively, holding the process id; removed
+/// when dropped. A lock left by a process that no longer runs (killed) is taken over.
+struct Lock(PathBuf);
+
+const LOCK: &str = ".lock";
+
+impl Lock {
+    fn take(dir: &Path) -> Result<Lock> {
+        let path = dir.join(LOCK);
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+                    return Ok(Lock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let pid = holder.trim().parse::<u32>().ok();
+                    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+                    if alive || pid.is_none() && holder.is_empty() {
+                        // Alive, or being written this instant by another process.
+                        return Err(Error::Usage(format!(
+                            "{} is being written by another funnel process{}\n  hint: wait for it to finish, or use another --out",
+                            dir.display(),
+                            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                        )));
+                    }
+                    // Its writer is gone: the lock is stale.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Usage(format!(
+            "{}: could not take the run directory's lock",
+            dir.display()
+        )))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -134,7 +303,10 @@ impl Run {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|e| {
                 Error::run(dir, format!("cannot read {name}: {e}")).with_hint(if name == MANIFEST {
-                    "a run directory gets its manifest when training finishes; was the run interrupted?"
+                    match dir.join(CHECKPOINT).exists() {
+                        true => "the run is unfinished: continue it with `funnel train --resume <RUN_DIR>`",
+                        false => "a run directory gets its manifest when training finishes; was the run interrupted?",
+                    }
                 } else {
                     "pass the directory `funnel train` printed"
                 })

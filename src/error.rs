@@ -66,6 +66,9 @@ pub enum Error {
     Tensor(#[from] candle_core::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Training stopped by a signal after writing a checkpoint.
+    #[error("{message}")]
+    Interrupted { signal: i32, message: String },
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
@@ -96,6 +99,8 @@ impl Error {
             | Error::Usage(_)
             | Error::Io { .. } => 2,
             Error::Tensor(_) | Error::Internal(_) => 1,
+            // The shell's convention: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+            Error::Interrupted { signal, .. } => 128 + signal,
         }
     }
 

@@ -14,6 +14,9 @@ struct Slot {
     v: Vec<f32>,
 }
 
+/// One parameter's first and second moments.
+pub type Moments<'a> = (&'a [f32], &'a [f32]);
+
 /// Adam (weight decay as an L2 term in the gradient) or AdamW (decoupled decay), bias-corrected.
 pub struct DenseOptimizer {
     cfg: OptimizerSpec,
@@ -56,6 +59,37 @@ impl DenseOptimizer {
             }
         }
         self
+    }
+
+    /// Steps taken, and each parameter's first and second moments, in parameter order.
+    pub fn moments(&self) -> (i32, Vec<Moments<'_>>) {
+        let m = self
+            .slots
+            .iter()
+            .map(|s| (s.m.as_slice(), s.v.as_slice()))
+            .collect();
+        (self.step, m)
+    }
+
+    /// Restore what `moments` gave, and re-read each parameter's value from its variable (after
+    /// the variables were loaded). Errors when the moments do not fit the parameters.
+    pub fn restore(&mut self, step: i32, moments: Vec<(Vec<f32>, Vec<f32>)>) -> Result<()> {
+        if moments.len() != self.slots.len() {
+            candle_core::bail!(
+                "{} moments for {} parameters",
+                moments.len(),
+                self.slots.len()
+            );
+        }
+        for (s, (m, v)) in self.slots.iter_mut().zip(moments) {
+            if m.len() != s.m.len() || v.len() != s.v.len() {
+                candle_core::bail!("moments of the wrong length");
+            }
+            (s.m, s.v) = (m, v);
+            s.value = s.var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        }
+        self.step = step;
+        Ok(())
     }
 
     /// One step with the gradients in `grads`: one store holding each parameter's whole gradient

@@ -1,5 +1,6 @@
 //! The command line: argument parsing and one function per command. `main` only calls `run`.
 
+mod signals;
 mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -9,12 +10,12 @@ use clap::{Parser, Subcommand};
 use crate::checkpoint::Run;
 use crate::config::{FileFormat, FileSource, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
 use crate::source::{Frame, TableColumn, write_table};
-use crate::train::{default_run_dir, eval_dataset, train};
+use crate::train::{Control, Start, default_run_dir, eval_dataset, train};
 use terminal::Terminal;
 
 #[derive(Parser)]
@@ -35,16 +36,27 @@ enum Command {
         /// Pipeline YAML file.
         pipeline: PathBuf,
     },
-    /// Train a pipeline and write a run directory.
+    /// Train a pipeline and write a run directory; or continue an interrupted run.
     Train {
         /// Pipeline YAML file.
-        pipeline: PathBuf,
-        /// Run directory (default: runs/<name>-<UTC time>).
-        #[arg(long)]
+        #[arg(required_unless_present = "resume")]
+        pipeline: Option<PathBuf>,
+        /// Run directory, new or empty (default: runs/<name>-<UTC time>-seed<seed>-<pid>).
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
         /// Override `train.seed`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         seed: Option<u64>,
+        /// Continue the unfinished run in this directory from its last checkpoint, with the
+        /// pipeline stored there.
+        #[arg(long, value_name = "RUN_DIR", conflicts_with = "pipeline")]
+        resume: Option<PathBuf>,
+        /// Testing: stop as if interrupted by SIGINT after this step (counted over epochs).
+        #[arg(long, hide = true)]
+        stop_at_step: Option<usize>,
+        /// Testing: pause this long before each checkpoint's rename.
+        #[arg(long, hide = true, default_value_t = 0)]
+        checkpoint_pause_ms: u64,
     },
     /// Generate a synthetic funnel with known true probabilities for every row and stage.
     Generate {
@@ -93,12 +105,29 @@ pub fn run(cli: Cli) -> Result<()> {
             pipeline,
             out,
             seed,
+            resume,
+            stop_at_step,
+            checkpoint_pause_ms,
         } => {
-            let mut p = Pipeline::load(&pipeline)?;
-            if let Some(s) = seed {
-                p.set_seed(s);
-            }
-            let out = out.unwrap_or_else(|| default_run_dir(&p));
+            let (p, out, start) = match (resume, pipeline) {
+                (Some(dir), _) => {
+                    let p = Pipeline::load(&dir.join(crate::checkpoint::PIPELINE))?;
+                    (p, dir, Start::Resume)
+                }
+                (None, Some(pipeline)) => {
+                    let mut p = Pipeline::load(&pipeline)?;
+                    if let Some(s) = seed {
+                        p.set_seed(s);
+                    }
+                    let out = out.unwrap_or_else(|| default_run_dir(&p));
+                    (p, out, Start::Fresh)
+                }
+                (None, None) => {
+                    return Err(Error::Usage(
+                        "give a pipeline file, or --resume RUN_DIR".into(),
+                    ));
+                }
+            };
             with_threads(p.train.threads, || {
                 let splits = data::prepare(&p)?;
                 for w in &splits.warnings {
@@ -120,7 +149,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     p.stages.len(),
                     p.stage_names().join(" -> ")
                 );
-                train(&p, &splits, &out, &mut Terminal::default())?;
+                let control = Control {
+                    stop_at_step,
+                    checkpoint_pause: std::time::Duration::from_millis(checkpoint_pause_ms),
+                    ..Control::default()
+                };
+                let _handlers = signals::install(&control)?;
+                train(&p, &splits, &out, start, &control, &mut Terminal::default())?;
                 println!("run directory: {}", out.display());
                 Ok(())
             })

@@ -177,6 +177,8 @@ pub struct TrainSpec {
     pub optimizer: OptimizerSpec,
     pub embedding_optimizer: EmbeddingOptimizerSpec,
     pub early_stopping: Option<EarlyStopping>,
+    /// Steps between mid-epoch checkpoints (none: after each epoch only).
+    pub checkpoint_every_steps: Option<usize>,
 }
 
 /// The dense (tower) optimizer: Adam or AdamW.

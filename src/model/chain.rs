@@ -52,7 +52,7 @@ pub struct FunnelModel {
     /// The embedding stores: one shared by every stage, or one per stage.
     pub stores: Vec<EmbeddingStore>,
     /// Checkpoint key prefix of each store (`embeddings`, or `embeddings.<stage>`).
-    pub(super) store_keys: Vec<String>,
+    pub(crate) store_keys: Vec<String>,
     /// The store each stage reads.
     pub(super) stage_store: Vec<usize>,
     /// A block between the embeddings and the towers, shared by the stages.

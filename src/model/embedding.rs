@@ -140,6 +140,20 @@ impl Table {
         self.data.chunks_exact(self.stride).map(|r| &r[..self.dim])
     }
 
+    /// Every row's weights and optimizer state (vocab x `stride`, row-major), for checkpoints.
+    pub fn raw(&self) -> (&[f32], usize) {
+        (&self.data, self.stride)
+    }
+
+    /// Restore what `raw` gave; false when the length does not fit this table.
+    pub fn set_raw(&mut self, data: &[f32]) -> bool {
+        if data.len() != self.data.len() {
+            return false;
+        }
+        self.data.copy_from_slice(data);
+        true
+    }
+
     /// Replace all weights (vocab x dim); optimizer state is reset to `initial_state`.
     pub fn set_weights(&mut self, w: &[f32], opt: &SparseOptimizer, initial_state: f32) {
         for (row, src) in self
@@ -267,6 +281,15 @@ pub struct EmbeddingStore {
 }
 
 impl EmbeddingStore {
+    /// Sparse steps taken (the lazy Adam's bias correction reads it).
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    pub fn set_steps(&mut self, step: u64) {
+        self.step = step;
+    }
+
     /// Free the per-step dedup state (8 bytes per vocabulary row); training rebuilds it when it
     /// next steps.
     pub fn release_scratch(&mut self) {

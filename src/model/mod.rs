@@ -15,7 +15,7 @@ mod ops;
 mod persist;
 mod tower;
 pub mod transfer;
-mod weights_file;
+pub(crate) mod weights_file;
 
 pub use chain::{ChainOutput, FunnelModel};
 pub use embedding::{EmbeddingStore, SparseOptimizer, Table};

@@ -16,13 +16,15 @@ use crate::model::Table;
 pub enum Source<'a> {
     Table(&'a Table),
     Dense(Vec<f32>, Vec<usize>),
+    /// Values borrowed as they are, with their shape (a table with its optimizer state).
+    Raw(&'a [f32], Vec<usize>),
 }
 
 impl Source<'_> {
     fn shape(&self) -> Vec<usize> {
         match self {
             Source::Table(t) => vec![t.vocab, t.dim],
-            Source::Dense(_, shape) => shape.clone(),
+            Source::Dense(_, shape) | Source::Raw(_, shape) => shape.clone(),
         }
     }
 }
@@ -30,7 +32,21 @@ impl Source<'_> {
 /// Write named tensors to `path` atomically: the 8-byte header length, the JSON header (padded
 /// with spaces to a multiple of 8 bytes), then each tensor's bytes in header order.
 pub fn write(path: &Path, entries: Vec<(String, Source<'_>)>) -> Result<()> {
+    write_with_metadata(path, entries, None, std::time::Duration::ZERO)
+}
+
+/// `write`, with safetensors' `__metadata__` (a map of strings) in the header, pausing for
+/// `pause` once every byte is written, before the rename.
+pub fn write_with_metadata(
+    path: &Path,
+    entries: Vec<(String, Source<'_>)>,
+    metadata: Option<&std::collections::BTreeMap<String, String>>,
+    pause: std::time::Duration,
+) -> Result<()> {
     let mut header = serde_json::Map::new();
+    if let Some(m) = metadata {
+        header.insert("__metadata__".into(), serde_json::json!(m));
+    }
     let mut offset = 0u64;
     for (name, src) in &entries {
         let shape = src.shape();
@@ -54,6 +70,7 @@ pub fn write(path: &Path, entries: Vec<(String, Source<'_>)>) -> Result<()> {
             let rows: Box<dyn Iterator<Item = &[f32]>> = match src {
                 Source::Table(t) => Box::new(t.rows()),
                 Source::Dense(v, _) => Box::new(std::iter::once(v.as_slice())),
+                Source::Raw(v, _) => Box::new(v.chunks(1 << 16)),
             };
             for row in rows {
                 bytes.clear();
@@ -61,7 +78,9 @@ pub fn write(path: &Path, entries: Vec<(String, Source<'_>)>) -> Result<()> {
                 w.write_all(&bytes)?;
             }
         }
-        w.flush()
+        w.flush()?;
+        std::thread::sleep(pause);
+        Ok(())
     })
 }
 
@@ -78,6 +97,8 @@ pub struct Reader {
     file: std::fs::File,
     data_start: u64,
     tensors: HashMap<String, Info>,
+    /// The header's `__metadata__` strings.
+    pub metadata: HashMap<String, String>,
 }
 
 impl Reader {
@@ -99,7 +120,11 @@ impl Reader {
             .map_err(|e| bad(format!("truncated header ({e})")))?;
         let mut raw: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
             .map_err(|e| bad(format!("header is not safetensors JSON ({e})")))?;
-        raw.remove("__metadata__");
+        let metadata = match raw.remove("__metadata__") {
+            Some(m) => serde_json::from_value(m)
+                .map_err(|e| bad(format!("`__metadata__` is not a map of strings ({e})")))?,
+            None => HashMap::new(),
+        };
         let mut tensors = HashMap::new();
         for (name, v) in raw {
             let info: Info =
@@ -123,6 +148,7 @@ impl Reader {
             file,
             data_start: 8 + n,
             tensors,
+            metadata,
         })
     }
 

@@ -13,13 +13,15 @@
 //! (every stage reads the same embeddings, through a bottom or not), so X stands in for W, as
 //! the paper allows for cost. Measuring each n_k takes a backward pass per stage.
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::GradNormSpec;
 
 /// The smallest weight a stage keeps before the weights are rescaled.
 const FLOOR: f64 = 1e-3;
 
-/// The weights and their optimizer state.
-#[derive(Debug, Clone)]
+/// The weights and their optimizer state (saved whole in a training checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradNorm {
     alpha: f64,
     lr: f64,
@@ -135,7 +137,11 @@ mod tests {
             up[k] += h;
             down[k] -= h;
             let fd = (balance_loss(&up, &n, &t).0 - balance_loss(&down, &n, &t).0) / (2.0 * h);
-            assert!((fd - grad[k]).abs() < 1e-7, "stage {k}: {fd} vs {}", grad[k]);
+            assert!(
+                (fd - grad[k]).abs() < 1e-7,
+                "stage {k}: {fd} vs {}",
+                grad[k]
+            );
         }
     }
 
@@ -144,7 +150,10 @@ mod tests {
     #[test]
     fn targets_by_hand() {
         let t = targets(&[1.0, 1.0], &[2.0, 4.0], &[0.5, 1.0], &[1.0, 1.0], 1.0);
-        assert!((t[0] - 2.0).abs() < 1e-12 && (t[1] - 4.0).abs() < 1e-12, "{t:?}");
+        assert!(
+            (t[0] - 2.0).abs() < 1e-12 && (t[1] - 4.0).abs() < 1e-12,
+            "{t:?}"
+        );
         let t = targets(&[1.0, 1.0], &[2.0, 4.0], &[0.5, 1.0], &[1.0, 1.0], 0.0);
         assert_eq!(t, vec![3.0, 3.0]);
         // At the targets L_grad is 0.

@@ -3,9 +3,12 @@
 //! a `Reporter` and never prints.
 
 pub mod gradnorm;
+pub mod resume;
 pub mod step;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::checkpoint::RunWriter;
@@ -20,6 +23,7 @@ use crate::optim::DenseOptimizer;
 use crate::report::{EpochSummary, Reporter};
 use crate::rng::Rng;
 use gradnorm::GradNorm;
+use resume::TrainerState;
 use step::Path as StepPath;
 
 /// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
@@ -58,8 +62,10 @@ fn monitor_score(p: &Pipeline, m: &[StageMetrics]) -> Option<f64> {
     }
 }
 
-/// Running means of one epoch's batch losses.
-struct EpochLoss {
+/// Running sums of one epoch's batch losses (saved in a checkpoint, so that a resumed epoch's
+/// mean is the uninterrupted one's).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochLoss {
     total: f64,
     stages: Vec<f64>,
     batches: usize,
@@ -101,36 +107,109 @@ impl EpochLoss {
     }
 }
 
-/// Train `p` on prepared splits, writing the run to `out`. Returns the metrics.
+/// Outside control of a training run: the stop flag that the CLI's signal handlers set (the
+/// number of the signal that asked, 0 while none has), and two testing hooks behind hidden CLI
+/// flags: stop as if by SIGINT after a given step, and pause before a checkpoint's rename (so
+/// a test can kill the process in the middle of the write).
+#[derive(Clone, Default)]
+pub struct Control {
+    pub signal: Arc<AtomicUsize>,
+    pub stop_at_step: Option<usize>,
+    pub checkpoint_pause: std::time::Duration,
+}
+
+impl Control {
+    /// The signal to stop for after the run's `step`-th step (counted over every epoch).
+    fn stop_for(&self, step: usize) -> Option<i32> {
+        match self.signal.load(Ordering::Relaxed) {
+            0 => (self.stop_at_step == Some(step)).then_some(2),
+            s => Some(s as i32),
+        }
+    }
+}
+
+/// Whether `train` starts a new run directory or continues the one it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Fresh,
+    Resume,
+}
+
+/// Train `p` on prepared splits, writing the run to `out` (with `Start::Resume`, continuing
+/// the run there from its checkpoint). A checkpoint is written after every epoch, every
+/// `train.checkpoint_every_steps` steps, and when `control` asks to stop: after the step in
+/// progress, or, at an epoch's last step, after the epoch's validation and checkpoint; training
+/// then ends with `Error::Interrupted`. Returns the metrics.
 pub fn train(
     p: &Pipeline,
     splits: &Splits,
     out: &Path,
+    start: Start,
+    control: &Control,
     report: &mut dyn Reporter,
 ) -> Result<RunMetrics> {
-    let run = RunWriter::create(out, p, &splits.encoders)?;
+    let run = match start {
+        Start::Fresh => RunWriter::create(out, p, &splits.encoders)?,
+        Start::Resume => RunWriter::reopen(out, &splits.encoders)?,
+    };
     let mut model = FunnelModel::new(p, &splits.encoders)?;
     let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer)?
         .without_decay(&model.undecayed());
+    let mut state = match start {
+        Start::Fresh => TrainerState {
+            pipeline_sha256: run.pipeline_sha256.clone(),
+            encoders_sha256: run.encoders_sha256.clone(),
+            epoch: 1,
+            step: 0,
+            loss: EpochLoss::new(model.stages()),
+            history: Vec::new(),
+            best: None,
+            best_epoch: 0,
+            since_best: 0,
+            train_s: 0.0,
+            evaluate_s: 0.0,
+            dense_steps: 0,
+            store_steps: Vec::new(),
+            gradnorm: p
+                .gradnorm
+                .as_ref()
+                .map(|spec| GradNorm::new(model.stages(), spec)),
+        },
+        Start::Resume => {
+            let state = resume::load(out, &mut model, &mut dense)?;
+            if (&state.pipeline_sha256, &state.encoders_sha256)
+                != (&run.pipeline_sha256, &run.encoders_sha256)
+            {
+                return Err(Error::run(
+                    out,
+                    "the checkpoint was written for other pipeline.yaml or encoders.json files",
+                )
+                .with_hint("the run directory was changed by hand; train it again"));
+            }
+            report.notice(&format!(
+                "resuming {}: epoch {}, after step {}",
+                out.display(),
+                state.epoch,
+                state.step
+            ));
+            state
+        }
+    };
     let path = StepPath::for_model(&model);
-    let mut gradnorm = p
-        .gradnorm
-        .as_ref()
-        .map(|spec| GradNorm::new(model.stages(), spec));
     let train = &splits.train;
     let seed = p.train.seed;
-    let mut history = Vec::new();
-    let (mut best, mut best_epoch, mut since_best) = (f64::NEG_INFINITY, 0usize, 0usize);
-    let (mut train_s, mut evaluate_s) = (0.0f64, 0.0f64);
-    for epoch in 1..=p.train.epochs {
+    let per_epoch = train.rows.div_ceil(p.train.batch_size);
+    let mut stopped_early = false;
+    while state.epoch <= p.train.epochs && !stopped_early {
+        let epoch = state.epoch;
         let clock = Instant::now();
         let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(train.rows);
         let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
+        step::skip_steps(&model, &mut dropout, state.step);
         report.epoch_started(epoch, p.train.epochs, train.rows);
-        let mut losses = EpochLoss::new(model.stages());
         // Each batch is assembled (random rows of the columns: cache misses) while the step
         // before it runs, by the pool's other thread when it is free.
-        let mut chunks = order.chunks(p.train.batch_size);
+        let mut chunks = order.chunks(p.train.batch_size).skip(state.step);
         let mut next = chunks.next().map(|idx| train.batch(idx));
         while let Some(batch) = next {
             let (stepped, upcoming) = rayon::join(
@@ -141,17 +220,32 @@ pub fn train(
                         &batch,
                         &mut dropout,
                         path,
-                        gradnorm.as_mut(),
+                        state.gradnorm.as_mut(),
                     )
                 },
                 || chunks.next().map(|idx| train.batch(idx)),
             );
             let (loss, stage_losses) = stepped?;
-            losses.add(loss, &stage_losses);
+            state.loss.add(loss, &stage_losses);
+            state.step += 1;
             report.batch(batch.rows, loss);
             next = upcoming;
+            // At the epoch's last step, a stop waits for the epoch's own checkpoint.
+            let every = p.train.checkpoint_every_steps;
+            let signal = match state.step < per_epoch {
+                true => control.stop_for((epoch - 1) * per_epoch + state.step),
+                false => None,
+            };
+            if signal.is_some() || every.is_some_and(|n| state.step.is_multiple_of(n)) {
+                state.train_s += clock.elapsed().as_secs_f64();
+                checkpoint(out, &model, &dense, &mut state, control)?;
+                state.train_s -= clock.elapsed().as_secs_f64();
+            }
+            if let Some(signal) = signal {
+                return Err(interrupted(signal, out, &state));
+            }
         }
-        let train_loss = losses.mean();
+        let train_loss = state.loss.mean();
         let secs = clock.elapsed().as_secs_f64();
         report.epoch_finished(&EpochSummary {
             epoch,
@@ -165,7 +259,7 @@ pub fn train(
                 "training diverged in epoch {epoch}: the mean training loss is {train_loss}; lower `train.optimizer.lr` or `train.embedding_optimizer.lr`"
             )));
         }
-        train_s += secs;
+        state.train_s += secs;
         let clock = Instant::now();
         let valid = match &splits.valid {
             Some(v) => {
@@ -175,28 +269,29 @@ pub fn train(
             }
             None => None,
         };
-        evaluate_s += clock.elapsed().as_secs_f64();
+        state.evaluate_s += clock.elapsed().as_secs_f64();
         let score = valid.as_deref().and_then(|m| monitor_score(p, m));
-        history.push(EpochRecord {
+        let weights = state.gradnorm.as_ref().map(GradNorm::weights);
+        state.history.push(EpochRecord {
             epoch,
             train_loss,
-            train_stage_loss: losses.stage_means(p, gradnorm.as_ref().map(GradNorm::weights)),
+            train_stage_loss: state.loss.stage_means(p, weights),
             valid,
         });
         match (&p.train.early_stopping, score) {
             // The first epoch always sets the baseline, so there are always weights to restore.
-            (Some(_), Some(s)) if best_epoch == 0 || s > best => {
-                (best, best_epoch, since_best) = (s, epoch, 0);
+            (Some(_), Some(s)) if state.best.is_none_or(|b| s > b) => {
+                (state.best, state.best_epoch, state.since_best) = (Some(s), epoch, 0);
                 run.save_weights(&model)?;
             }
             (Some(es), Some(_)) => {
-                since_best += 1;
-                if since_best >= es.patience {
+                state.since_best += 1;
+                if state.since_best >= es.patience {
                     report.notice(&format!(
-                        "early stopping: `{}` has not improved for {} epoch(s); best epoch {best_epoch}",
-                        es.monitor, es.patience
+                        "early stopping: `{}` has not improved for {} epoch(s); best epoch {}",
+                        es.monitor, es.patience, state.best_epoch
                     ));
-                    break;
+                    stopped_early = true;
                 }
             }
             (Some(es), None) => {
@@ -206,22 +301,82 @@ pub fn train(
                         es.monitor
                     ));
                 }
-                best_epoch = epoch;
+                state.best_epoch = epoch;
                 run.save_weights(&model)?;
             }
             (None, _) => {
-                best_epoch = epoch;
+                state.best_epoch = epoch;
                 run.save_weights(&model)?;
             }
         }
+        (state.epoch, state.step) = (epoch + 1, 0);
+        state.loss = EpochLoss::new(model.stages());
+        if !stopped_early && state.epoch <= p.train.epochs {
+            checkpoint(out, &model, &dense, &mut state, control)?;
+            if let Some(signal) = control.stop_for(epoch * per_epoch) {
+                return Err(interrupted(signal, out, &state));
+            }
+        }
     }
+    finish(p, splits, &run, &mut model, state, report)
+}
+
+/// Record the step counters in `state` and write the checkpoint.
+fn checkpoint(
+    out: &Path,
+    model: &FunnelModel,
+    dense: &DenseOptimizer,
+    state: &mut TrainerState,
+    control: &Control,
+) -> Result<()> {
+    state.dense_steps = dense.moments().0;
+    state.store_steps = model.stores.iter().map(|s| s.steps()).collect();
+    resume::save(out, model, dense, state, control.checkpoint_pause)
+}
+
+fn interrupted(signal: i32, out: &Path, state: &TrainerState) -> Error {
+    let name = match signal {
+        2 => "SIGINT".to_string(),
+        15 => "SIGTERM".to_string(),
+        s => format!("signal {s}"),
+    };
+    let (epoch, step) = match state.step {
+        0 => (state.epoch.saturating_sub(1), "its end".to_string()),
+        s => (state.epoch, format!("step {s}")),
+    };
+    Error::Interrupted {
+        signal,
+        message: format!(
+            "interrupted by {name}: checkpoint written at epoch {epoch}, {step}\n  continue with: funnel train --resume {}",
+            out.display()
+        ),
+    }
+}
+
+/// After the last epoch: the best weights back, the test metrics, metrics.json and the
+/// manifest; the checkpoint is then of no further use and is removed.
+fn finish(
+    p: &Pipeline,
+    splits: &Splits,
+    run: &RunWriter,
+    model: &mut FunnelModel,
+    state: TrainerState,
+    report: &mut dyn Reporter,
+) -> Result<RunMetrics> {
+    let TrainerState {
+        history,
+        best_epoch,
+        train_s,
+        mut evaluate_s,
+        ..
+    } = state;
     let epochs_run = history.len();
     for s in model.stores.iter_mut() {
         s.release_scratch();
     }
     crate::runtime::release_freed_memory();
     if best_epoch != epochs_run {
-        run.load_weights(&mut model)?;
+        run.load_weights(model)?;
     }
     let valid = history
         .iter()
@@ -230,7 +385,7 @@ pub fn train(
     let clock = Instant::now();
     let test = match &splits.test {
         Some(t) => {
-            let m = eval_dataset(&model, p, t)?;
+            let m = eval_dataset(model, p, t)?;
             report.metrics(&format!("test (best epoch {best_epoch})"), &m);
             Some(m)
         }
@@ -242,7 +397,7 @@ pub fn train(
         encode_s: splits.encode_secs,
         train_s,
         evaluate_s,
-        train_samples_per_s: (train.rows * epochs_run) as f64 / train_s.max(1e-9),
+        train_samples_per_s: (splits.train.rows * epochs_run) as f64 / train_s.max(1e-9),
     };
     report.timing(&timing);
     let metrics = RunMetrics {
@@ -259,7 +414,8 @@ pub fn train(
     Ok(metrics)
 }
 
-/// `runs/<pipeline name>-<UTC timestamp>` under the current directory.
+/// `runs/<pipeline name>-<UTC timestamp>-seed<seed>-<process id>` under the current directory:
+/// unique to the second, the seed and the process, so parallel seed sweeps never collide.
 pub fn default_run_dir(p: &Pipeline) -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -268,11 +424,13 @@ pub fn default_run_dir(p: &Pipeline) -> PathBuf {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     PathBuf::from("runs").join(format!(
-        "{}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        "{}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-seed{}-{}",
         p.name,
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
+        rem % 60,
+        p.train.seed,
+        std::process::id()
     ))
 }
 

@@ -320,7 +320,10 @@ fn gradnorm_moves_the_stage_weights() {
         assert!((w[0] - 1.0).abs() > 1e-3, "{w:?}");
     }
     let stored = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("stored");
-    assert!(stored.contains("alpha: 1.5") && stored.contains("lr: 0.025"), "{stored}");
+    assert!(
+        stored.contains("alpha: 1.5") && stored.contains("lr: 0.025"),
+        "{stored}"
+    );
     ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
 
     for (model, key, says) in [

@@ -3,6 +3,7 @@
 mod blocks;
 mod errors;
 mod generate;
+mod resume;
 mod runs;
 
 use std::path::{Path, PathBuf};

@@ -17,7 +17,15 @@ impl Checker<'_> {
             optimizer,
             embedding_optimizer,
             early_stopping,
+            checkpoint_every_steps,
         } = t;
+        if checkpoint_every_steps == Some(0) {
+            return Err(self.err(
+                "train.checkpoint_every_steps",
+                "checkpoint_every_steps must be at least 1",
+                "remove it to checkpoint after each epoch only, or e.g. `checkpoint_every_steps: 1000`",
+            ));
+        }
         if epochs == 0 {
             return Err(self.err(
                 "train.epochs",
@@ -124,6 +132,7 @@ impl Checker<'_> {
             optimizer,
             embedding_optimizer,
             early_stopping,
+            checkpoint_every_steps,
         })
     }
 

@@ -24,6 +24,9 @@ pub struct RawTrain {
     pub embedding_optimizer: RawEmbeddingOptimizer,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<RawEarlyStopping>,
+    /// Also write a checkpoint every this many steps (one is always written after each epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every_steps: Option<usize>,
 }
 
 impl Default for RawTrain {
@@ -37,6 +40,7 @@ impl Default for RawTrain {
             optimizer: RawOptimizer::default(),
             embedding_optimizer: RawEmbeddingOptimizer::default(),
             early_stopping: None,
+            checkpoint_every_steps: None,
         }
     }
 }

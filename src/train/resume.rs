@@ -1,0 +1,158 @@
+//! The training checkpoint: everything a run needs to continue as if it had never stopped, in
+//! one file written atomically (a kill during the write leaves the previous checkpoint).
+//!
+//! `checkpoint.safetensors` in the run directory holds every embedding table with its optimizer
+//! state (`tables.<store>.<feature>`, vocab x (dim + state)), every dense parameter
+//! (`params.<key>`) with its Adam moments (`adam.m.<key>`, `adam.v.<key>`), and in its
+//! `__metadata__` the trainer's state as JSON: where training is (epoch and step), the
+//! epoch's running losses, the history, early stopping's counters, the step counters and
+//! GradNorm's weights. The random streams need no saving: shuffling and dropout are named
+//! streams of the seed and the epoch, replayed to the saved step.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::EpochLoss;
+use super::gradnorm::GradNorm;
+use crate::error::{Error, Result};
+use crate::metrics::EpochRecord;
+use crate::model::FunnelModel;
+use crate::model::weights_file::{self, Source};
+use crate::optim::DenseOptimizer;
+
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+const STATE_KEY: &str = "trainer";
+
+/// Where the trainer is and what it has seen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerState {
+    /// The SHA-256 of the resolved pipeline and of the encoders the run was started with.
+    pub pipeline_sha256: String,
+    pub encoders_sha256: String,
+    /// The epoch in progress (1-based), and the batches of it already stepped.
+    pub epoch: usize,
+    pub step: usize,
+    /// The epoch's running loss sums.
+    pub loss: EpochLoss,
+    pub history: Vec<EpochRecord>,
+    /// Early stopping: the best monitored score (none before the first), its epoch, and the
+    /// epochs since.
+    pub best: Option<f64>,
+    pub best_epoch: usize,
+    pub since_best: usize,
+    /// Seconds spent training and evaluating so far.
+    pub train_s: f64,
+    pub evaluate_s: f64,
+    /// Steps of the dense optimizer and of each embedding store.
+    pub dense_steps: i32,
+    pub store_steps: Vec<u64>,
+    pub gradnorm: Option<GradNorm>,
+}
+
+/// Write the checkpoint of `model`, `dense` and `state` into `dir`.
+/// `pause` waits between the last byte and the rename (a testing hook; zero otherwise).
+pub fn save(
+    dir: &Path,
+    model: &FunnelModel,
+    dense: &DenseOptimizer,
+    state: &TrainerState,
+    pause: std::time::Duration,
+) -> Result<()> {
+    let mut entries: Vec<(String, Source<'_>)> = Vec::new();
+    for (store, prefix) in model.stores.iter().zip(&model.store_keys) {
+        for t in &store.tables {
+            let (data, stride) = t.raw();
+            entries.push((
+                format!("tables.{prefix}.{}", t.name),
+                Source::Raw(data, vec![t.vocab, stride]),
+            ));
+        }
+    }
+    let (_, moments) = dense.moments();
+    let params = model.params();
+    if moments.len() != params.iter().count() {
+        return Err(Error::Internal(
+            "optimizer slots do not match the parameters".into(),
+        ));
+    }
+    for ((name, var), (m, v)) in params.iter().zip(moments) {
+        let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        let shape = var.dims().to_vec();
+        entries.push((
+            format!("params.{name}"),
+            Source::Dense(values, shape.clone()),
+        ));
+        entries.push((format!("adam.m.{name}"), Source::Raw(m, shape.clone())));
+        entries.push((format!("adam.v.{name}"), Source::Raw(v, shape)));
+    }
+    let json = serde_json::to_string(state).map_err(|e| Error::Internal(e.to_string()))?;
+    let metadata = BTreeMap::from([(STATE_KEY.to_string(), json)]);
+    weights_file::write_with_metadata(&dir.join(CHECKPOINT), entries, Some(&metadata), pause)
+}
+
+/// Read the checkpoint in `dir` into `model` and `dense`; returns the trainer's state.
+pub fn load(
+    dir: &Path,
+    model: &mut FunnelModel,
+    dense: &mut DenseOptimizer,
+) -> Result<TrainerState> {
+    let path = dir.join(CHECKPOINT);
+    let mut file = weights_file::Reader::open(&path)?;
+    let state: TrainerState = file
+        .metadata
+        .get(STATE_KEY)
+        .ok_or_else(|| Error::run(dir, format!("{CHECKPOINT} holds no trainer state")))
+        .and_then(|text| {
+            serde_json::from_str(text).map_err(|e| {
+                Error::run(
+                    dir,
+                    format!("{CHECKPOINT}: the trainer state is not valid: {e}"),
+                )
+            })
+        })?;
+    if state.store_steps.len() != model.stores.len() {
+        return Err(Error::run(
+            dir,
+            format!("{CHECKPOINT} does not fit the pipeline's embedding stores"),
+        ));
+    }
+    for ((store, prefix), &steps) in model
+        .stores
+        .iter_mut()
+        .zip(&model.store_keys)
+        .zip(&state.store_steps)
+    {
+        for t in store.tables.iter_mut() {
+            let (_, stride) = t.raw();
+            let data = file.take(&format!("tables.{prefix}.{}", t.name), &[t.vocab, stride])?;
+            if !t.set_raw(&data) {
+                return Err(Error::Internal(format!(
+                    "table `{}` did not take its rows",
+                    t.name
+                )));
+            }
+        }
+        store.set_steps(steps);
+    }
+    let dev = model.device().clone();
+    let mut moments = Vec::new();
+    for (name, var) in model.params().iter() {
+        let w = file.take(&format!("params.{name}"), var.dims())?;
+        var.set(&Tensor::from_vec(w, var.dims(), &dev)?)?;
+        let m = file.take(&format!("adam.m.{name}"), var.dims())?;
+        let v = file.take(&format!("adam.v.{name}"), var.dims())?;
+        moments.push((m, v));
+    }
+    if let Some(extra) = file.left_over() {
+        return Err(Error::run(
+            dir,
+            format!("{CHECKPOINT} holds a tensor `{extra}` the pipeline does not declare"),
+        ));
+    }
+    dense.restore(state.dense_steps, moments)?;
+    Ok(state)
+}

@@ -1,0 +1,234 @@
+//! Checkpoints and resume: an interrupted run, resumed, ends byte-identical to an uninterrupted
+//! one (weights, and metrics.json apart from timing); signals and a kill during a checkpoint
+//! write lose nothing; run directories are locked and never overwritten.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::*;
+
+/// The adult slice with dropout, early stopping (its counters cross the interruption) and, in
+/// `model`, whatever else the checkpoint must carry. 2400 training rows in batches of 128: 19
+/// steps per epoch.
+fn pipeline(s: &Scratch, model: &str) {
+    s.adult_model(model);
+    s.edit(
+        "pipeline.yaml",
+        "epochs: 6",
+        "epochs: 4\n  early_stopping: { monitor: conversion.cumulative.auc, patience: 3 }",
+    );
+    s.edit(
+        "pipeline.yaml",
+        "tower: { hidden: [16] }",
+        "tower: { hidden: [16], dropout: 0.2 }",
+    );
+}
+
+const STEPS_PER_EPOCH: usize = 19;
+
+/// metrics.json without its timing block.
+fn metrics(s: &Scratch, run: &str) -> serde_json::Value {
+    let mut m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.path(run).join("metrics.json")).expect("metrics"),
+    )
+    .expect("json");
+    m.as_object_mut().expect("object").remove("timing");
+    m
+}
+
+fn weights(s: &Scratch, run: &str) -> Vec<u8> {
+    std::fs::read(s.path(run).join("weights.safetensors")).expect("weights")
+}
+
+/// Stopped after a step in the middle of an epoch and exactly at an epoch's end, then resumed:
+/// the same bytes and metrics as one uninterrupted run. For ESMM on the separable step, and
+/// for GradNorm and lazy Adam over an MMoE bottom (their state is in the checkpoint too).
+#[test]
+fn resumed_runs_equal_uninterrupted_runs() {
+    for model in [
+        "model: { preset: esmm }",
+        "model: { loss_weighting: gradnorm, bottom: { kind: mmoe, experts: 2, hidden: [8] } }",
+    ] {
+        let s = Scratch::new();
+        pipeline(&s, model);
+        if model.contains("gradnorm") {
+            s.edit(
+                "pipeline.yaml",
+                "  threads: 2\n",
+                "  threads: 2\n  embedding_optimizer: { kind: lazy_adam, lr: 0.01 }\n",
+            );
+        }
+        ok(&s.run(&["train", "pipeline.yaml", "--out", "whole"]));
+        for (run, at) in [("mid", 7), ("boundary", 2 * STEPS_PER_EPOCH)] {
+            let o = s.run(&[
+                "train",
+                "pipeline.yaml",
+                "--out",
+                run,
+                "--stop-at-step",
+                &at.to_string(),
+            ]);
+            assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+            let err = stderr(&o);
+            assert!(
+                err.contains(&format!("continue with: funnel train --resume {run}")),
+                "{err}"
+            );
+            assert!(!s.path(run).join("manifest.json").exists());
+            // An unfinished run is refused by eval, with the way to continue it.
+            let refused = s.refused(&["eval", "--run", run, "--data", "test.csv"]);
+            assert!(refused.contains("funnel train --resume"), "{refused}");
+            let o = s.run(&["train", "--resume", run]);
+            ok(&o);
+            assert!(stderr(&o).contains("resuming"), "{}", stderr(&o));
+            assert!(weights(&s, run) == weights(&s, "whole"), "{model}: {run}");
+            assert_eq!(metrics(&s, run), metrics(&s, "whole"), "{model}: {run}");
+            assert!(!s.path(run).join("checkpoint.safetensors").exists());
+        }
+    }
+}
+
+/// A training child process, slowed by a pause in each checkpoint write and a checkpoint
+/// after every step.
+fn slow_child(s: &Scratch, run: &str, pause_ms: u64) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args([
+            "train",
+            "pipeline.yaml",
+            "--out",
+            run,
+            "--checkpoint-pause-ms",
+            &pause_ms.to_string(),
+        ])
+        .current_dir(s.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn funnel")
+}
+
+/// Wait (at most 60 s) until `ready` holds.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let o = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .output()
+        .expect("kill");
+    assert!(o.status.success(), "kill -{name}");
+}
+
+/// The temporary file of a checkpoint being written, if any.
+fn checkpoint_in_progress(s: &Scratch, run: &str) -> bool {
+    std::fs::read_dir(s.path(run)).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".checkpoint.safetensors.tmp-")
+        })
+    })
+}
+
+/// SIGTERM and SIGINT finish the step, write a checkpoint, say how to resume and exit 143 or
+/// 130; SIGKILL in the middle of a checkpoint write leaves the previous checkpoint, its
+/// temporary file and a stale lock, and the run resumes past all three. Each resumed run equals
+/// the uninterrupted one.
+#[test]
+fn signals_and_a_kill_during_a_checkpoint_write_lose_nothing() {
+    let s = Scratch::new();
+    pipeline(&s, "model: { preset: esmm }");
+    s.edit(
+        "pipeline.yaml",
+        "  threads: 2\n",
+        "  threads: 2\n  checkpoint_every_steps: 1\n",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "whole"]));
+    for (run, name, code) in [("term", "TERM", 143), ("int", "INT", 130)] {
+        let child = slow_child(&s, run, 20);
+        wait_for("a first checkpoint", || {
+            s.path(run).join("checkpoint.safetensors").exists()
+        });
+        signal(&child, name);
+        let o = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        assert!(err.contains(&format!("interrupted by SIG{name}")), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        ok(&s.run(&["train", "--resume", run]));
+        assert!(weights(&s, run) == weights(&s, "whole"), "{run}");
+        assert_eq!(metrics(&s, run), metrics(&s, "whole"), "{run}");
+    }
+
+    let mut child = slow_child(&s, "kill", 300);
+    wait_for("a second checkpoint write", || {
+        s.path("kill").join("checkpoint.safetensors").exists() && checkpoint_in_progress(&s, "kill")
+    });
+    signal(&child, "KILL");
+    child.wait().expect("wait");
+    assert!(
+        checkpoint_in_progress(&s, "kill"),
+        "the kill came after the rename"
+    );
+    assert!(
+        s.path("kill").join(".lock").exists(),
+        "a killed writer leaves its lock"
+    );
+    ok(&s.run(&["train", "--resume", "kill"]));
+    assert!(!checkpoint_in_progress(&s, "kill"));
+    assert!(!s.path("kill").join(".lock").exists());
+    assert!(weights(&s, "kill") == weights(&s, "whole"));
+    assert_eq!(metrics(&s, "kill"), metrics(&s, "whole"));
+}
+
+/// A run directory is new or empty: a finished run, an unfinished one (pointed to --resume),
+/// or other files (`--out .` beside the pipeline) are refused, as are resuming a finished run
+/// or a folder without a checkpoint, and writing a run that another live process holds.
+#[test]
+fn run_directories_are_never_overwritten_and_are_locked() {
+    let s = Scratch::new();
+    pipeline(&s, "model: { preset: esmm }");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "done"]));
+    let err = s.refused(&["train", "pipeline.yaml", "--out", "done"]);
+    assert!(err.contains("already holds a finished run"), "{err}");
+    let err = s.refused(&["train", "pipeline.yaml", "--out", "."]);
+    assert!(err.contains("already holds other files"), "{err}");
+    let before = std::fs::read_to_string(s.path("pipeline.yaml")).expect("pipeline");
+    assert!(before.contains("name: slice"));
+    let err = s.refused(&["train", "--resume", "done"]);
+    assert!(err.contains("the run is finished"), "{err}");
+    let err = s.refused(&["train", "--resume", "."]);
+    assert!(err.contains("holds no checkpoint to resume from"), "{err}");
+
+    let o = s.run(&[
+        "train",
+        "pipeline.yaml",
+        "--out",
+        "half",
+        "--stop-at-step",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let err = s.refused(&["train", "pipeline.yaml", "--out", "half"]);
+    assert!(
+        err.contains("already holds an unfinished run") && err.contains("--resume half"),
+        "{err}"
+    );
+    // A lock held by a live process (this test's own id) refuses the resume.
+    std::fs::write(s.path("half/.lock"), format!("{}\n", std::process::id())).expect("lock");
+    let err = s.refused(&["train", "--resume", "half"]);
+    assert!(
+        err.contains("is being written by another funnel process"),
+        "{err}"
+    );
+    std::fs::remove_file(s.path("half/.lock")).expect("unlock");
+    ok(&s.run(&["train", "--resume", "half"]));
+}
