@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use crate::checkpoint::Run;
+use crate::checkpoint::default_run_dir;
 use crate::config::{FileFormat, FileSource, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
@@ -15,7 +16,7 @@ use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
 use crate::source::{Frame, TableColumn, write_table};
-use crate::train::{Control, Start, default_run_dir, eval_dataset, train};
+use crate::train::{Control, Start, eval_dataset, train};
 use terminal::Terminal;
 
 #[derive(Parser)]

@@ -2,13 +2,12 @@
 //! the best weights kept on disk, final test metrics, and the run directory. It reports through
 //! a `Reporter` and never prints.
 
+mod control;
 pub mod gradnorm;
 pub mod resume;
 pub mod step;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::checkpoint::RunWriter;
@@ -22,6 +21,8 @@ use crate::model::FunnelModel;
 use crate::optim::DenseOptimizer;
 use crate::report::{EpochSummary, Reporter};
 use crate::rng::Rng;
+use control::interrupted;
+pub use control::{Control, Start};
 use gradnorm::GradNorm;
 use resume::TrainerState;
 use step::Path as StepPath;
@@ -105,34 +106,6 @@ impl EpochLoss {
             })
             .collect()
     }
-}
-
-/// Outside control of a training run: the stop flag that the CLI's signal handlers set (the
-/// number of the signal that asked, 0 while none has), and two testing hooks behind hidden CLI
-/// flags: stop as if by SIGINT after a given step, and pause before a checkpoint's rename (so
-/// a test can kill the process in the middle of the write).
-#[derive(Clone, Default)]
-pub struct Control {
-    pub signal: Arc<AtomicUsize>,
-    pub stop_at_step: Option<usize>,
-    pub checkpoint_pause: std::time::Duration,
-}
-
-impl Control {
-    /// The signal to stop for after the run's `step`-th step (counted over every epoch).
-    fn stop_for(&self, step: usize) -> Option<i32> {
-        match self.signal.load(Ordering::Relaxed) {
-            0 => (self.stop_at_step == Some(step)).then_some(2),
-            s => Some(s as i32),
-        }
-    }
-}
-
-/// Whether `train` starts a new run directory or continues the one it is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    Fresh,
-    Resume,
 }
 
 /// Train `p` on prepared splits, writing the run to `out` (with `Start::Resume`, continuing
@@ -334,25 +307,6 @@ fn checkpoint(
     resume::save(out, model, dense, state, control.checkpoint_pause)
 }
 
-fn interrupted(signal: i32, out: &Path, state: &TrainerState) -> Error {
-    let name = match signal {
-        2 => "SIGINT".to_string(),
-        15 => "SIGTERM".to_string(),
-        s => format!("signal {s}"),
-    };
-    let (epoch, step) = match state.step {
-        0 => (state.epoch.saturating_sub(1), "its end".to_string()),
-        s => (state.epoch, format!("step {s}")),
-    };
-    Error::Interrupted {
-        signal,
-        message: format!(
-            "interrupted by {name}: checkpoint written at epoch {epoch}, {step}\n  continue with: funnel train --resume {}",
-            out.display()
-        ),
-    }
-}
-
 /// After the last epoch: the best weights back, the test metrics, metrics.json and the
 /// manifest; the checkpoint is then of no further use and is removed.
 fn finish(
@@ -412,49 +366,4 @@ fn finish(
         serde_json::to_string_pretty(&metrics).map_err(|e| Error::Internal(e.to_string()))?;
     run.finish(p, &json)?;
     Ok(metrics)
-}
-
-/// `runs/<pipeline name>-<UTC timestamp>-seed<seed>-<process id>` under the current directory:
-/// unique to the second, the seed and the process, so parallel seed sweeps never collide.
-pub fn default_run_dir(p: &Pipeline) -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    PathBuf::from("runs").join(format!(
-        "{}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-seed{}-{}",
-        p.name,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        p.train.seed,
-        std::process::id()
-    ))
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn civil_dates() {
-        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
-        // 2026-11-28 is day 20_785 since the epoch (python: date(2026,11,28)-date(1970,1,1)).
-        assert_eq!(super::civil_from_days(20_785), (2026, 11, 28));
-        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
-    }
 }

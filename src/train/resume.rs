@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use super::EpochLoss;
 use super::gradnorm::GradNorm;
+use crate::checkpoint::CHECKPOINT;
 use crate::error::{Error, Result};
 use crate::metrics::EpochRecord;
 use crate::model::FunnelModel;
 use crate::model::weights_file::{self, Source};
 use crate::optim::DenseOptimizer;
 
-pub const CHECKPOINT: &str = "checkpoint.safetensors";
 const STATE_KEY: &str = "trainer";
 
 /// Where the trainer is and what it has seen.

@@ -1,0 +1,57 @@
+//! Outside control of a training run: the stop request (signals, or a testing hook), whether
+//! the run starts fresh or resumes, and the message an interrupted run ends with.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::resume::TrainerState;
+use crate::error::Error;
+
+/// Outside control of a training run: the stop flag that the CLI's signal handlers set (the
+/// number of the signal that asked, 0 while none has), and two testing hooks behind hidden CLI
+/// flags: stop as if by SIGINT after a given step, and pause before a checkpoint's rename (so
+/// a test can kill the process in the middle of the write).
+#[derive(Clone, Default)]
+pub struct Control {
+    pub signal: Arc<AtomicUsize>,
+    pub stop_at_step: Option<usize>,
+    pub checkpoint_pause: std::time::Duration,
+}
+
+impl Control {
+    /// The signal to stop for after the run's `step`-th step (counted over every epoch).
+    pub(super) fn stop_for(&self, step: usize) -> Option<i32> {
+        match self.signal.load(Ordering::Relaxed) {
+            0 => (self.stop_at_step == Some(step)).then_some(2),
+            s => Some(s as i32),
+        }
+    }
+}
+
+/// Whether `train` starts a new run directory or continues the one it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Fresh,
+    Resume,
+}
+
+/// The error a stopped run ends with: the signal, where the checkpoint is, how to resume.
+pub(super) fn interrupted(signal: i32, out: &Path, state: &TrainerState) -> Error {
+    let name = match signal {
+        2 => "SIGINT".to_string(),
+        15 => "SIGTERM".to_string(),
+        s => format!("signal {s}"),
+    };
+    let (epoch, step) = match state.step {
+        0 => (state.epoch.saturating_sub(1), "its end".to_string()),
+        s => (state.epoch, format!("step {s}")),
+    };
+    Error::Interrupted {
+        signal,
+        message: format!(
+            "interrupted by {name}: checkpoint written at epoch {epoch}, {step}\n  continue with: funnel train --resume {}",
+            out.display()
+        ),
+    }
+}
