@@ -168,7 +168,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 let frame = Frame::read(&source_like_train(p, &data), None)?;
                 let labels = read_labels(&frame, None, p)?;
                 let d = encode_split(data::Split::Eval, &frame, labels, &r.encoders, p)?;
-                for w in data::inconsistent_warnings(p, &d) {
+                for w in data::inconsistent_warnings(p, &d)
+                    .into_iter()
+                    .chain(data::oov_warnings(p, &d))
+                {
                     eprintln!("warning: {w}");
                 }
                 let m = eval_dataset(&r.model, p, &d)?;
@@ -262,6 +265,9 @@ fn predict(r: &Run, data: &Path, out: &Path) -> Result<()> {
     let p = &r.pipeline;
     let frame = Frame::read(&source_like_train(p, data), Some(&data::feature_columns(p)))?;
     let d = encode_unlabelled(&frame, &r.encoders, p)?;
+    for w in data::oov_warnings(p, &d) {
+        eprintln!("warning: {w}");
+    }
     let logits = r.model.predict_logits(&d, p.train.eval_batch_size)?;
     let k = p.stages.len();
     let mut cond = vec![Vec::with_capacity(d.rows); k];

@@ -14,7 +14,7 @@ use encode::{Encoding, encode_frame};
 
 use crate::config::{FileSource, Pipeline, SplitSource};
 use crate::error::{Error, Result};
-use crate::features::Encoders;
+use crate::features::{Encoders, OOV_ID};
 use crate::rng::Rng;
 use crate::source::Frame;
 
@@ -63,6 +63,33 @@ pub fn check_headers(p: &Pipeline) -> Result<Vec<(String, usize)>> {
         }
     }
     Ok(seen)
+}
+
+/// Share of a file's rows above which `oov_warnings` speaks about a feature.
+const OOV_WARN_SHARE: f64 = 0.05;
+
+/// One warning per categorical feature whose values were unseen in training on more than 5% of
+/// the rows of data being evaluated or predicted: a sign of a column read differently (another
+/// type, another spelling) or of drift. Hashed features have no out-of-vocabulary id.
+pub fn oov_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
+    p.categorical
+        .iter()
+        .zip(&d.cat)
+        .filter(|(spec, _)| spec.hash_buckets.is_none())
+        .filter_map(|(spec, ids)| {
+            let unseen = ids.iter().filter(|&&id| id == OOV_ID).count();
+            let share = unseen as f64 / ids.len().max(1) as f64;
+            (share > OOV_WARN_SHARE).then(|| {
+                format!(
+                    "feature `{}` (column `{}`): {unseen} of {} rows ({:.1}%) have values unseen in training; they share the out-of-vocabulary embedding",
+                    spec.name,
+                    spec.column,
+                    ids.len(),
+                    100.0 * share
+                )
+            })
+        })
+        .collect()
 }
 
 /// One warning per stage that lost rows to the consistency policy (`inconsistent_rows: drop`).

@@ -202,8 +202,14 @@ mod tests {
             assert_eq!(decimal(x, &mut buf), x.to_string());
             assert_eq!(canonical_int(&x.to_string()), Some(x));
         }
-        for t in ["007", "+7", "-0", " 7", "7.0", "", "x"] {
+        for t in [
+            "007", "+7", "-0", " 7", "7.5", "7.", "7.0x", "-0.0", "", "x", ".",
+        ] {
             assert_eq!(canonical_int(t), None, "{t:?}");
+        }
+        // Integral floats as pandas writes them are their integers.
+        for (t, x) in [("7.0", 7), ("-12.00", -12), ("0.0", 0)] {
+            assert_eq!(canonical_int(t), Some(x), "{t:?}");
         }
     }
 

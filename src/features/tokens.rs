@@ -74,8 +74,16 @@ impl<'de> Deserialize<'de> for Tokens {
     }
 }
 
-/// The integer whose decimal text is exactly `t` ("7", "-12"; not "007", "+7", "-0" or " 7").
+/// The integer whose decimal text is exactly `t` ("7", "-12"; not "007", "+7", "-0" or " 7"),
+/// optionally followed by a point and zeros ("7.0"): pandas writes an integer id column that
+/// has a missing value as floats, in CSV and Parquet alike, and those ids must still match
+/// the vocabulary's integers.
 pub(super) fn canonical_int(t: &str) -> Option<i64> {
+    let t = match t.split_once('.') {
+        Some((int, zeros)) if !zeros.is_empty() && zeros.bytes().all(|c| c == b'0') => int,
+        Some(_) => return None,
+        None => t,
+    };
     let b = t.as_bytes();
     let (negative, digits) = match b.first()? {
         b'-' => (true, &b[1..]),

@@ -20,7 +20,34 @@ enum Table {
     Parquet {
         metadata: std::sync::Arc<polars::io::parquet::read::FileMetadata>,
         schema: Schema,
+        /// Columns of a type funnel does not read (decimal, dictionary, nested, dates...), with
+        /// the type: an error only when the pipeline reads one.
+        unreadable: Vec<(String, String)>,
     },
+}
+
+/// Whether a Parquet column's type is one funnel reads: booleans, integers, floats and text.
+/// Other types are never converted (polars panics on types whose features are off).
+fn readable(dt: &ArrowDataType) -> bool {
+    use ArrowDataType as A;
+    matches!(
+        dt,
+        A::Null
+            | A::Boolean
+            | A::Int8
+            | A::Int16
+            | A::Int32
+            | A::Int64
+            | A::UInt8
+            | A::UInt16
+            | A::UInt32
+            | A::UInt64
+            | A::Float32
+            | A::Float64
+            | A::Utf8
+            | A::LargeUtf8
+            | A::Utf8View
+    )
 }
 
 /// A table read from one file, with the cleaning rules of its source (whitespace trimming,
@@ -59,12 +86,25 @@ impl Frame {
                     .map_err(|e| polars_err(file, e))?
                     .clone();
                 let arrow = reader.schema().map_err(|e| polars_err(file, e))?;
-                let schema = arrow
-                    .iter_values()
+                let (ok, bad): (Vec<_>, Vec<_>) =
+                    arrow.iter_values().partition(|f| readable(&f.dtype));
+                let schema = ok
+                    .into_iter()
                     .map(|f| Field::new(f.name.clone(), DataType::from_arrow_field(f)))
                     .collect();
+                let unreadable = bad
+                    .into_iter()
+                    .map(|f| (f.name.to_string(), format!("{:?}", f.dtype)))
+                    .collect();
                 let rows = metadata.num_rows;
-                (Table::Parquet { metadata, schema }, rows)
+                (
+                    Table::Parquet {
+                        metadata,
+                        schema,
+                        unreadable,
+                    },
+                    rows,
+                )
             }
         };
         let frame = Frame {
@@ -112,8 +152,31 @@ impl Frame {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            Table::Parquet { schema, .. } => schema.iter_names().map(|s| s.to_string()).collect(),
+            Table::Parquet {
+                schema, unreadable, ..
+            } => schema
+                .iter_names()
+                .map(|s| s.to_string())
+                .chain(unreadable.iter().map(|(n, _)| n.clone()))
+                .collect(),
         }
+    }
+
+    /// An error for a column whose Parquet type funnel does not read, if `name` is one.
+    fn unreadable(&self, name: &str) -> Option<Error> {
+        let Table::Parquet { unreadable, .. } = &self.table else {
+            return None;
+        };
+        let (_, t) = unreadable.iter().find(|(n, _)| n == name)?;
+        Some(
+            Error::data_at(
+                &self.file,
+                name,
+                None,
+                format!("the column's Parquet type ({t}) is not one funnel reads"),
+            )
+            .with_hint("write it as float64, int64, boolean or string (pandas: `df[col] = df[col].astype(\"float64\")`)"),
+        )
     }
 
     /// Seconds spent reading and decoding this frame's data so far, summed over threads.
@@ -142,6 +205,9 @@ impl Frame {
 
     /// Whether a column holds numbers (or booleans) rather than text; nothing is read.
     pub fn is_numeric(&self, name: &str) -> Result<bool> {
+        if let Some(e) = self.unreadable(name) {
+            return Err(e);
+        }
         let d = self.dtype(name).ok_or_else(|| self.not_found(name))?;
         Ok(d.is_primitive_numeric() || d == DataType::Boolean)
     }
@@ -157,6 +223,9 @@ impl Frame {
                 .as_materialized_series()
                 .clone(),
             Table::Parquet { metadata, .. } => {
+                if let Some(e) = self.unreadable(name) {
+                    return Err(e);
+                }
                 if !self.has_column(name) {
                     return Err(self.not_found(name));
                 }

@@ -3,6 +3,7 @@
 mod blocks;
 mod errors;
 mod generate;
+mod hostile;
 mod resume;
 mod runs;
 

@@ -1,0 +1,125 @@
+//! Defects a hostile but realistic user found, each fixed and kept fixed: panics on exotic
+//! input, silent wrong results, misleading messages, unbounded sizes, overwritten files.
+
+use crate::*;
+
+fn exotic(s: &Scratch, numeric: &str) {
+    let data = repo().join("tests/data/exotic-types.parquet");
+    s.write(
+        "exotic.yaml",
+        &format!(
+            "name: exotic\ndata:\n  train: {{ path: {} }}\n  valid: {{ split_from: train, fraction: 0.25 }}\nfeatures:\n  categorical: [{{ name: x }}]\n  numeric: [{numeric}]\nstages:\n  - {{ name: click, label: {{ column: y }} }}\ntrain: {{ epochs: 1, batch_size: 8 }}\n",
+            data.display()
+        ),
+    );
+}
+
+/// A Parquet file with decimal, dictionary, timestamp and list columns (common in Spark and
+/// pandas output) trains, evaluates and predicts when the pipeline does not read them, and is
+/// refused with the column and its type when it does. No panic either way.
+#[test]
+fn parquet_columns_of_unread_types_are_ignored_or_refused_by_name() {
+    let s = Scratch::new();
+    exotic(&s, "{ name: x, column: x }");
+    // `x` as both: a categorical and a numeric feature need distinct names.
+    s.edit(
+        "exotic.yaml",
+        "{ name: x, column: x }",
+        "{ name: x_value, column: x }",
+    );
+    let data = repo().join("tests/data/exotic-types.parquet");
+    let data = data.to_str().expect("utf-8 path");
+    ok(&s.run(&["validate", "exotic.yaml"]));
+    ok(&s.run(&["train", "exotic.yaml", "--out", "run"]));
+    ok(&s.run(&["eval", "--run", "run", "--data", data]));
+    ok(&s.run(&["predict", "--run", "run", "--data", data, "--out", "p.csv"]));
+    for (column, kind) in [
+        ("money", "Decimal(10, 3)"),
+        ("colour", "Dictionary"),
+        ("when", "Timestamp"),
+        ("tags", "LargeList"),
+    ] {
+        exotic(&s, &format!("{{ name: v, column: {column} }}"));
+        let err = s.refused(&["train", "exotic.yaml", "--out", column]);
+        assert!(
+            err.contains(&format!(
+                "column `{column}`: the column's Parquet type ({kind}"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("write it as float64, int64, boolean or string"),
+            "{err}"
+        );
+    }
+}
+
+/// Integer ids written as floats (pandas writes an id column with a missing value as
+/// float64: `3.0`) match the vocabulary fitted on the integers; ids never seen in training on
+/// more than 5% of rows are reported at eval and predict.
+#[test]
+fn integral_float_ids_match_and_unseen_ids_are_reported() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "    - name: sex\n",
+        "    - name: sex\n    - name: education-num\n",
+    );
+    s.edit("pipeline.yaml", "epochs: 6", "epochs: 1");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let text = std::fs::read_to_string(s.path("test.csv")).expect("test");
+    let col = text
+        .lines()
+        .next()
+        .expect("header")
+        .split(',')
+        .position(|h| h.trim() == "education-num")
+        .expect("column");
+    let rewrite = |f: &dyn Fn(&str) -> String| -> String {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+            if i > 0 {
+                cells[col] = f(cells[col].trim());
+            }
+            out.push(cells.join(","));
+        }
+        out.join("\n") + "\n"
+    };
+    s.write("floats.csv", &rewrite(&|v| format!("{v}.0")));
+    let plain = s.run(&["eval", "--run", "run", "--data", "test.csv"]);
+    let floats = s.run(&["eval", "--run", "run", "--data", "floats.csv"]);
+    ok(&floats);
+    assert_eq!(
+        stdout(&plain).lines().skip(1).collect::<Vec<_>>(),
+        stdout(&floats).lines().skip(1).collect::<Vec<_>>()
+    );
+    assert!(
+        !stderr(&floats).contains("unseen in training"),
+        "{}",
+        stderr(&floats)
+    );
+    // Shifted ids: 1..16 become 101..116, unseen.
+    s.write("shifted.csv", &rewrite(&|v| format!("1{v:0>2}")));
+    for args in [
+        vec!["eval", "--run", "run", "--data", "shifted.csv"],
+        vec![
+            "predict",
+            "--run",
+            "run",
+            "--data",
+            "shifted.csv",
+            "--out",
+            "p.csv",
+        ],
+    ] {
+        let o = s.run(&args);
+        ok(&o);
+        assert!(
+            stderr(&o).contains("warning: feature `education-num` (column `education-num`): 1500 of 1500 rows (100.0%) have values unseen in training"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
