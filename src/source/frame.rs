@@ -282,6 +282,8 @@ impl Frame {
 }
 
 fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
+    // Faults polars would pad, cut or report without a place are found first, by line.
+    let shape = super::csv_scan::scan(file, o.separator, o.header)?;
     // Every column is read as text: columns get their meaning from the pipeline, not from
     // inference, and trimming and null markers are applied uniformly when values are read.
     let parse = CsvParseOptions::default()
@@ -295,6 +297,10 @@ fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
         .map_err(|e| polars_err(file, e))?
         .finish()
         .map_err(|e| polars_err(file, e))?;
+    // Blank lines at the end are allowed, and are not rows.
+    if df.height() > shape.rows {
+        df = df.slice(0, shape.rows);
+    }
     if o.trim_whitespace {
         let names: Vec<String> = df
             .get_column_names()

@@ -2,6 +2,7 @@
 //! and writing tables. The only module that touches polars.
 
 mod column;
+mod csv_scan;
 mod frame;
 mod write;
 
@@ -16,8 +17,28 @@ use polars::prelude::PolarsError;
 
 use crate::error::{Error, Result};
 
+/// A polars error as a message about `file`: advice meant for polars' Python API is left out,
+/// and the text is cut at 300 characters (a parse error can quote the rest of the file).
 fn polars_err(file: &Path, e: PolarsError) -> Error {
-    Error::data(file, format!("cannot read: {e}"))
+    let text = e.to_string();
+    if text.contains("empty CSV") {
+        return Error::data(file, "the file is empty")
+            .with_hint("a CSV source needs a header line and at least one row");
+    }
+    let mut kept: String = text
+        .lines()
+        .filter(|l| {
+            !l.contains("Consider setting")
+                && !l.contains("infer_schema_length")
+                && !l.trim().is_empty()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some((cut, _)) = kept.char_indices().nth(300) {
+        kept.truncate(cut);
+        kept.push_str(" [...]");
+    }
+    Error::data(file, format!("cannot read: {kept}"))
 }
 
 fn open(file: &Path) -> Result<std::fs::File> {

@@ -1,0 +1,296 @@
+//! A pass over a CSV file's bytes before polars parses it, to name the line of every structural
+//! fault polars would pad silently or report without a place: a record with fewer or more
+//! fields than the header, a quote never closed, a blank line between records. Blank lines at
+//! the end are allowed (UCI's own adult.data ends with one). Gzip files are scanned through
+//! their decompressed bytes.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// What the scan found: the data records (header and trailing blank lines not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub rows: usize,
+}
+
+/// The scanner's state between buffers.
+struct Scanner {
+    sep: u8,
+    header: bool,
+    /// Fields every record must have (the first record's count).
+    width: Option<usize>,
+    line: usize,
+    /// The line the current record started on.
+    record_line: usize,
+    fields: usize,
+    /// Whether the current record has any byte besides line endings.
+    nonblank: bool,
+    at_field_start: bool,
+    in_quotes: bool,
+    /// Inside quotes, a quote was just seen: a second one is an escaped quote, anything else
+    /// closes the field.
+    quote_pending: bool,
+    quote_line: usize,
+    /// Blank lines seen since the last record (an error if another record follows).
+    blank_since: Option<usize>,
+    records: usize,
+}
+
+/// Scan `file` (plain or gzip CSV) with separator `sep`.
+pub fn scan(file: &Path, sep: u8, header: bool) -> Result<Shape> {
+    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, f);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| Error::io(file, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut input: Box<dyn Read> = match gzip {
+        true => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        false => Box::new(reader),
+    };
+    let mut s = Scanner {
+        sep,
+        header,
+        width: None,
+        line: 1,
+        record_line: 1,
+        fields: 1,
+        nonblank: false,
+        at_field_start: true,
+        in_quotes: false,
+        quote_pending: false,
+        quote_line: 0,
+        blank_since: None,
+        records: 0,
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::data(file, format!("cannot read: {e}"))
+                    .with_hint("a truncated or corrupt gzip file reads this way"));
+            }
+        };
+        s.bytes(file, &buf[..n])?;
+    }
+    s.finish(file)
+}
+
+impl Scanner {
+    fn bytes(&mut self, file: &Path, mut b: &[u8]) -> Result<()> {
+        while !b.is_empty() {
+            if self.in_quotes {
+                if self.quote_pending {
+                    self.quote_pending = false;
+                    if b[0] == b'"' {
+                        b = &b[1..];
+                        continue;
+                    }
+                    self.in_quotes = false;
+                    continue;
+                }
+                match memchr::memchr2(b'"', b'\n', b) {
+                    Some(i) => {
+                        if b[i] == b'\n' {
+                            self.line += 1;
+                        } else {
+                            self.quote_pending = true;
+                        }
+                        b = &b[i + 1..];
+                    }
+                    None => b = &[],
+                }
+                continue;
+            }
+            let Some(i) = memchr::memchr3(self.sep, b'"', b'\n', b) else {
+                self.nonblank |= b.iter().any(|&c| c != b'\r');
+                self.at_field_start &= b.is_empty();
+                b = &[];
+                continue;
+            };
+            self.nonblank |= b[..i].iter().any(|&c| c != b'\r');
+            if i > 0 {
+                self.at_field_start = false;
+            }
+            match b[i] {
+                b'\n' => {
+                    self.end_record(file)?;
+                    self.line += 1;
+                }
+                b'"' if self.at_field_start => {
+                    self.in_quotes = true;
+                    self.quote_line = self.line;
+                    self.nonblank = true;
+                    self.at_field_start = false;
+                }
+                b'"' => self.nonblank = true,
+                _ => {
+                    self.fields += 1;
+                    self.nonblank = true;
+                    self.at_field_start = true;
+                }
+            }
+            b = &b[i + 1..];
+        }
+        Ok(())
+    }
+
+    fn end_record(&mut self, file: &Path) -> Result<()> {
+        let (fields, line) = (self.fields, self.record_line);
+        (self.fields, self.at_field_start, self.record_line) = (1, true, self.line + 1);
+        // A blank line is a record (one missing value) only in a one-column file.
+        if !std::mem::take(&mut self.nonblank) && self.width != Some(1) {
+            self.blank_since.get_or_insert(line);
+            return Ok(());
+        }
+        let data_row = self.records + usize::from(!self.header);
+        if let Some(blank) = self.blank_since.take() {
+            return Err(Error::Data {
+                file: file.to_path_buf(),
+                column: None,
+                row: Some(data_row),
+                message: format!("a blank line (line {blank}) lies between records"),
+                hint: Some("remove the blank line; only blank lines at the end are allowed".into()),
+            });
+        }
+        let width = *self.width.get_or_insert(fields);
+        if fields != width {
+            let what = if self.header && self.records > 0 {
+                "the header"
+            } else {
+                "the first row"
+            };
+            return Err(Error::Data {
+                file: file.to_path_buf(),
+                column: None,
+                row: Some(data_row),
+                message: format!(
+                    "{fields} field(s) where {what} has {width} (line {line}); a row is never padded or cut"
+                ),
+                hint: Some(format!(
+                    "check the row for a missing or extra `{}`; quote fields that contain it",
+                    self.sep as char
+                )),
+            });
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    fn finish(mut self, file: &Path) -> Result<Shape> {
+        if self.in_quotes && !self.quote_pending {
+            return Err(Error::Data {
+                file: file.to_path_buf(),
+                column: None,
+                row: None,
+                message: format!("a quote opened on line {} is never closed", self.quote_line),
+                hint: Some(
+                    "close the quote; a quote inside a quoted field is written twice (\"\")".into(),
+                ),
+            });
+        }
+        self.in_quotes = false;
+        if self.nonblank {
+            self.end_record(file)?;
+        }
+        Ok(Shape {
+            rows: self.records.saturating_sub(usize::from(self.header)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(text: &str) -> Result<Shape> {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("x.csv");
+        std::fs::write(&f, text).unwrap();
+        scan(&f, b',', true)
+    }
+
+    fn message(text: &str) -> String {
+        shape(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn well_formed_files() {
+        assert_eq!(shape("a,b\n1,2\n3,4\n").unwrap().rows, 2);
+        assert_eq!(shape("a,b\n1,2\n3,4").unwrap().rows, 2, "no final newline");
+        assert_eq!(shape("a,b\r\n1,2\r\n").unwrap().rows, 1, "CRLF");
+        assert_eq!(
+            shape("a,b\n1,2\n\n\r\n").unwrap().rows,
+            1,
+            "trailing blank lines"
+        );
+        assert_eq!(
+            shape("a,b\n\"x,y\",2\n").unwrap().rows,
+            1,
+            "quoted separator"
+        );
+        assert_eq!(
+            shape("a,b\n\"x\"\"y\nz\",2\n").unwrap().rows,
+            1,
+            "escaped quote, newline"
+        );
+        assert_eq!(
+            shape("a,b\nx\"y,2\n").unwrap().rows,
+            1,
+            "a quote inside a field"
+        );
+        assert_eq!(shape("a,b\n").unwrap().rows, 0);
+        assert_eq!(shape("").unwrap().rows, 0);
+        assert_eq!(shape("a,b\n,\n").unwrap().rows, 1, "two empty fields");
+        assert_eq!(
+            shape("a\n1\n\n2\n\n").unwrap().rows,
+            4,
+            "one column: blank is missing"
+        );
+    }
+
+    #[test]
+    fn faults_name_their_row_and_line() {
+        assert!(
+            message("a,b,c\n1,2,3\n1,2\n")
+                .contains(", row 2: 2 field(s) where the header has 3 (line 3)"),
+            "{}",
+            message("a,b,c\n1,2,3\n1,2\n")
+        );
+        assert!(message("a,b\n1,2\n1,2,3\n").contains("row 2: 3 field(s) where the header has 2"));
+        assert!(
+            message("a,b\n1,2\n\n3,4\n")
+                .contains("row 2: a blank line (line 3) lies between records")
+        );
+        let m = message("a,b\n1,2\n\"3,4\n5,6\n");
+        assert!(
+            m.contains("a quote opened on line 3 is never closed"),
+            "{m}"
+        );
+        assert!(m.len() < 300, "{m}");
+    }
+
+    #[test]
+    fn gzip_is_scanned_decompressed() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("x.csv.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"a,b\n1,2\n3\n").unwrap();
+        std::fs::write(&f, gz.finish().unwrap()).unwrap();
+        let m = scan(&f, b',', true).unwrap_err().to_string();
+        assert!(
+            m.contains("row 2: 1 field(s) where the header has 2"),
+            "{m}"
+        );
+        // Truncated: half the bytes.
+        let bytes = std::fs::read(&f).unwrap();
+        std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(scan(&f, b',', true).is_err());
+    }
+}
