@@ -24,12 +24,14 @@ pub fn init() {
     }
 }
 
-/// A pool of `threads` workers (0: one per available core).
+/// A pool of `threads` workers (0: one per available core; more than 4 per core are capped
+/// there: beyond that threads only contend).
 pub fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        cores
     } else {
-        threads
+        threads.min(4 * cores)
     };
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)

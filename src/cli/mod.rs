@@ -12,6 +12,7 @@ use crate::checkpoint::default_run_dir;
 use crate::config::{FileFormat, FileSource, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
+use crate::fsutil::check_output;
 use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
@@ -75,6 +76,9 @@ enum Command {
         /// Worker threads; 0 = one per available core.
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Replace `--out` when it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the metrics table of a trained run on labelled data.
     Eval {
@@ -96,6 +100,9 @@ enum Command {
         /// Output file; `.parquet` writes Parquet, anything else CSV.
         #[arg(long)]
         out: PathBuf,
+        /// Replace `--out` when it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -188,7 +195,9 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             seed,
             threads,
+            force,
         } => {
+            check_output(&out, &[&spec], force)?;
             let mut spec = Spec::load(&spec)?;
             if let Some(s) = seed {
                 spec.seed = s;
@@ -227,7 +236,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })
         }
-        Command::Predict { run, data, out } => {
+        Command::Predict {
+            run,
+            data,
+            out,
+            force,
+        } => {
+            check_output(&out, &[&data], force)?;
             let r = Run::open(&run)?;
             with_threads(r.pipeline.train.threads, || predict(&r, &data, &out))
         }

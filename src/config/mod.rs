@@ -35,7 +35,10 @@ fn yaml_error(file: &Path, e: &serde_yaml::Error) -> Error {
         Some((p, m)) if !p.is_empty() && !p.contains(' ') => (p.to_string(), m.to_string()),
         _ => (".".to_string(), body.to_string()),
     };
-    let hint = if message.starts_with("unknown field") {
+    let suggestion = suggest(&message);
+    let hint = if let Some(s) = &suggestion {
+        s.as_str()
+    } else if message.starts_with("unknown field") {
         "remove the key or fix its spelling; the accepted keys are listed after `expected`"
     } else if message.starts_with("missing field") {
         "add the key (docs/pipeline.md lists every key)"
@@ -55,5 +58,71 @@ fn yaml_error(file: &Path, e: &serde_yaml::Error) -> Error {
         },
         message,
         hint: Some(hint.into()),
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"), a "did you
+/// mean" hint naming the closest accepted spelling, when one is within two edits.
+fn suggest(message: &str) -> Option<String> {
+    let (kind, rest) = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|k| message.strip_prefix(k).map(|r| (*k, r)))?;
+    let (given, rest) = rest.split_once('`')?;
+    let accepted: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let (best, d) = accepted
+        .iter()
+        .map(|a| (*a, edit_distance(given, a)))
+        .min_by_key(|&(_, d)| d)?;
+    let what = if kind.contains("field") {
+        "key"
+    } else {
+        "value"
+    };
+    (d <= 2 && d < given.chars().count()).then(|| {
+        format!("did you mean `{best}`? (the accepted {what}s are listed after `expected`)")
+    })
+}
+
+/// Levenshtein distance between two strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = (diag + usize::from(ca != cb)).min(up + 1).min(row[j] + 1);
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distances_by_hand() {
+        assert_eq!(edit_distance("epoch", "epochs"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("früh", "fruh"), 1);
+    }
+
+    #[test]
+    fn suggestions_name_the_closest_key_or_value() {
+        let m = "unknown field `epoch`, expected one of `epochs`, `batch_size`, `seed`";
+        assert_eq!(
+            suggest(m).as_deref(),
+            Some("did you mean `epochs`? (the accepted keys are listed after `expected`)")
+        );
+        let m = "unknown variant `adamm`, expected `adam` or `adamw`";
+        assert!(suggest(m).unwrap().starts_with("did you mean `adam`?"));
+        assert_eq!(
+            suggest("unknown field `zzzzzz`, expected `epochs` or `seed`"),
+            None
+        );
     }
 }

@@ -12,6 +12,14 @@ use crate::funnel::{Funnel, Prediction};
 
 /// Most rows an embedding table may have (vocabulary or hash buckets).
 pub const MAX_ROWS: u32 = 1 << 30;
+/// The widest hidden layer (tower or bottom) a pipeline may declare.
+pub const MAX_WIDTH: usize = 65_536;
+/// The widest embedding a feature may have.
+pub const MAX_DIM: usize = 4_096;
+/// The largest training or inference batch.
+pub const MAX_BATCH: usize = 1 << 22;
+/// The most worker threads a pipeline may ask for (more than 4 per core are capped at run time).
+pub const MAX_THREADS: usize = 1_024;
 /// Quantile buckets of a numeric feature when `buckets` is not given.
 pub const DEFAULT_BUCKETS: usize = 32;
 /// The most quantile buckets a numeric feature may ask for.
@@ -179,6 +187,8 @@ pub struct TrainSpec {
     pub early_stopping: Option<EarlyStopping>,
     /// Steps between mid-epoch checkpoints (none: after each epoch only).
     pub checkpoint_every_steps: Option<usize>,
+    /// Bytes the run's memory estimate may reach (none: the memory available).
+    pub memory_budget: Option<u64>,
 }
 
 /// The dense (tower) optimizer: Adam or AdamW.

@@ -4,6 +4,7 @@
 
 mod control;
 pub mod gradnorm;
+pub mod memory;
 pub mod resume;
 pub mod step;
 
@@ -26,6 +27,10 @@ pub use control::{Control, Start};
 use gradnorm::GradNorm;
 use resume::TrainerState;
 use step::Path as StepPath;
+
+/// A batch loss this many times the run's first is divergence (BCE losses start near 0.69 per
+/// stage and fall; a model whose weights blew up gives losses in the thousands).
+const DIVERGENCE_FACTOR: f64 = 100.0;
 
 /// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
 pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Vec<StageMetrics>> {
@@ -121,6 +126,7 @@ pub fn train(
     control: &Control,
     report: &mut dyn Reporter,
 ) -> Result<RunMetrics> {
+    memory::check(p, &splits.encoders, splits)?;
     let run = match start {
         Start::Fresh => RunWriter::create(out, p, &splits.encoders)?,
         Start::Resume => RunWriter::reopen(out, &splits.encoders)?,
@@ -134,6 +140,7 @@ pub fn train(
             encoders_sha256: run.encoders_sha256.clone(),
             epoch: 1,
             step: 0,
+            first_loss: None,
             loss: EpochLoss::new(model.stages()),
             history: Vec::new(),
             best: None,
@@ -201,6 +208,14 @@ pub fn train(
             let (loss, stage_losses) = stepped?;
             state.loss.add(loss, &stage_losses);
             state.step += 1;
+            let first = *state.first_loss.get_or_insert(loss);
+            if !loss.is_finite() || loss > DIVERGENCE_FACTOR * first.abs().max(1e-3) {
+                return Err(Error::Usage(format!(
+                    "training diverged in epoch {epoch}, step {}: the batch loss is {loss:.4e}, the first step's was {first:.4}; the run in {} is left unfinished\n  hint: lower `train.optimizer.lr` or `train.embedding_optimizer.lr` and train again",
+                    state.step,
+                    out.display()
+                )));
+            }
             report.batch(batch.rows, loss);
             next = upcoming;
             // At the epoch's last step, a stop waits for the epoch's own checkpoint.

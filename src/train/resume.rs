@@ -36,6 +36,8 @@ pub struct TrainerState {
     /// The epoch in progress (1-based), and the batches of it already stepped.
     pub epoch: usize,
     pub step: usize,
+    /// The run's first batch loss (divergence is judged against it).
+    pub first_loss: Option<f64>,
     /// The epoch's running loss sums.
     pub loss: EpochLoss,
     pub history: Vec<EpochRecord>,

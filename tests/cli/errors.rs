@@ -22,8 +22,14 @@ fn unknown_key_names_line_column_path_and_fix() {
     );
     assert_eq!(
         pipeline_error(&yaml),
-        "error: p.yaml:26:5: `stages[0]`: unknown field `towr`, expected one of `name`, `label`, `tower`, `loss_weight`, `truth`, `optional`\n  hint: remove the key or fix its spelling; the accepted keys are listed after `expected`\n"
+        "error: p.yaml:26:5: `stages[0]`: unknown field `towr`, expected one of `name`, `label`, `tower`, `loss_weight`, `truth`, `optional`\n  hint: did you mean `tower`? (the accepted keys are listed after `expected`)\n"
     );
+    // Nothing close: the general advice.
+    let yaml = base().replace(
+        "    tower: { hidden: [16] }\n  - name: conversion",
+        "    zzzzzz: 1\n  - name: conversion",
+    );
+    assert!(pipeline_error(&yaml).contains("hint: remove the key or fix its spelling"));
 }
 
 #[test]

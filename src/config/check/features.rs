@@ -25,10 +25,10 @@ impl Checker<'_> {
             numeric,
             groups,
         } = f;
-        if embedding_dim == 0 {
+        if !(1..=MAX_DIM).contains(&embedding_dim) {
             return Err(self.err(
                 "features.embedding_dim",
-                "embedding_dim must be at least 1",
+                format!("embedding_dim must be between 1 and {MAX_DIM}, got {embedding_dim}"),
                 "8 or 16 are common",
             ));
         }
@@ -59,10 +59,10 @@ impl Checker<'_> {
             let at = format!("features.categorical[{i}]");
             self.new_feature(&mut names, &at, &name)?;
             let dim = dim.unwrap_or(embedding_dim);
-            if dim == 0 {
+            if !(1..=MAX_DIM).contains(&dim) {
                 return Err(self.err(
                     &format!("{at}.dim"),
-                    "dim must be at least 1",
+                    format!("dim must be between 1 and {MAX_DIM}, got {dim}"),
                     "remove `dim` to use `features.embedding_dim`",
                 ));
             }
@@ -147,10 +147,10 @@ impl Checker<'_> {
             ));
         }
         let dim = dim.unwrap_or(embedding_dim);
-        if dim == 0 {
+        if !(1..=MAX_DIM).contains(&dim) {
             return Err(self.err(
                 &format!("{at}.dim"),
-                "dim must be at least 1",
+                format!("dim must be between 1 and {MAX_DIM}, got {dim}"),
                 "remove `dim` to use `features.embedding_dim`",
             ));
         }

@@ -133,17 +133,19 @@ impl Checker<'_> {
 }
 
 pub(super) fn check_name(c: &Checker<'_>, at: &str, name: &str) -> Result<()> {
+    // Letters and digits of any script: names become metric names, prediction columns and
+    // checkpoint keys, where a `.`, a space or a separator would be ambiguous.
     let ok = !name.is_empty()
         && name
             .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+            .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-');
     if ok {
         Ok(())
     } else {
         Err(c.err(
             at,
             format!("name {name:?} is not usable"),
-            "names may hold letters, digits, `_` and `-` (they become metric names and checkpoint keys); read another column with `column:`",
+            "names may hold letters and digits (any script), `_` and `-`, not spaces, `.` or other signs (they become metric names and checkpoint keys); read another column with `column:`",
         ))
     }
 }

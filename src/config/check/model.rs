@@ -3,7 +3,7 @@
 
 use super::Checker;
 use crate::config::choices::{BottomKind, ModelPreset, RepresentationKind};
-use crate::config::pipeline::{BottomSpec, TowerSpec};
+use crate::config::pipeline::{BottomSpec, MAX_WIDTH, TowerSpec};
 use crate::config::raw::*;
 use crate::error::Result;
 use crate::funnel::Propensity;
@@ -57,10 +57,10 @@ impl Checker<'_> {
                 "remove `model.bottom`, or use `representation: shared_embeddings`",
             ));
         }
-        if hidden.is_empty() || hidden.contains(&0) {
+        if hidden.is_empty() || hidden.iter().any(|&h| h == 0 || h > MAX_WIDTH) {
             return Err(self.err(
                 "model.bottom.hidden",
-                "a bottom needs at least one layer, each of width at least 1",
+                format!("a bottom needs at least one layer, each of width 1 to {MAX_WIDTH}"),
                 "e.g. `hidden: [128, 64]`",
             ));
         }

@@ -287,10 +287,10 @@ impl Checker<'_> {
                 "DCN-v2 uses 2 or 3; each is a full input-width square matrix",
             ));
         }
-        if hidden.contains(&0) {
+        if hidden.iter().any(|&h| h == 0 || h > MAX_WIDTH) {
             return Err(self.err(
                 &format!("{at}.tower.hidden"),
-                "hidden layer sizes must be at least 1",
+                format!("hidden layer sizes must be between 1 and {MAX_WIDTH}, got {hidden:?}"),
                 "e.g. `hidden: [64, 32]`, or `[]` for a linear tower",
             ));
         }

@@ -18,7 +18,18 @@ impl Checker<'_> {
             embedding_optimizer,
             early_stopping,
             checkpoint_every_steps,
+            memory_budget,
         } = t;
+        let memory_budget = match memory_budget {
+            None => None,
+            Some(b) => Some(bytes(&b).filter(|&n| n > 0).ok_or_else(|| {
+                self.err(
+                    "train.memory_budget",
+                    format!("{b:?} is not a size"),
+                    "give bytes (`8589934592`) or a number with a unit: `8GiB`, `512MiB`, `16GB`",
+                )
+            })?),
+        };
         if checkpoint_every_steps == Some(0) {
             return Err(self.err(
                 "train.checkpoint_every_steps",
@@ -33,22 +44,32 @@ impl Checker<'_> {
                 "e.g. `epochs: 10`",
             ));
         }
-        if batch_size == 0 {
-            return Err(self.err(
-                "train.batch_size",
-                "batch_size must be at least 1",
-                "e.g. `batch_size: 512`",
-            ));
-        }
-        if eval_batch_size == 0 {
-            return Err(self.err(
-                "train.eval_batch_size",
-                "eval_batch_size must be at least 1",
+        for (key, value, example) in [
+            ("batch_size", batch_size, "e.g. `batch_size: 512`"),
+            (
+                "eval_batch_size",
+                eval_batch_size,
                 "e.g. `eval_batch_size: 8192`",
+            ),
+        ] {
+            if !(1..=MAX_BATCH).contains(&value) {
+                return Err(self.err(
+                    &format!("train.{key}"),
+                    format!("{key} must be between 1 and {MAX_BATCH}, got {value}"),
+                    example,
+                ));
+            }
+        }
+        if threads > MAX_THREADS {
+            return Err(self.err(
+                "train.threads",
+                format!("threads must be at most {MAX_THREADS}, got {threads}"),
+                "0 uses one thread per available core; more than 4 per core are capped at run time",
             ));
         }
         // Optimizers run in f32: keep every value representable and eps well above f32's floor.
-        let positive = |v: f64| v > 0.0 && v < 1e30;
+        // A learning rate above 1000 is never what was meant (it diverges at once).
+        let rate = |v: f64| v > 0.0 && v <= 1000.0;
         let unit = |v: f64| (0.0..1.0).contains(&v);
         let RawOptimizer {
             kind,
@@ -66,21 +87,22 @@ impl Checker<'_> {
             beta2,
             eps,
         };
-        for (key, ok, what) in [
-            ("lr", positive(lr), "a positive number"),
+        for (key, value, ok, what) in [
+            ("lr", lr, rate(lr), "in (0, 1000]"),
             (
                 "weight_decay",
+                weight_decay,
                 (0.0..1e30).contains(&weight_decay),
                 "a number >= 0",
             ),
-            ("beta1", unit(beta1), "in [0, 1)"),
-            ("beta2", unit(beta2), "in [0, 1)"),
-            ("eps", (1e-30..1.0).contains(&eps), "in [1e-30, 1)"),
+            ("beta1", beta1, unit(beta1), "in [0, 1)"),
+            ("beta2", beta2, unit(beta2), "in [0, 1)"),
+            ("eps", eps, (1e-30..1.0).contains(&eps), "in [1e-30, 1)"),
         ] {
             if !ok {
                 return Err(self.err(
                     &format!("train.optimizer.{key}"),
-                    format!("`{key}` must be {what}"),
+                    format!("`{key}` must be {what}, got {}", value),
                     "the defaults are lr 0.001, betas 0.9/0.999, eps 1e-8",
                 ));
             }
@@ -101,13 +123,14 @@ impl Checker<'_> {
             eps,
             initial_accumulator,
         };
-        for (key, ok, what) in [
-            ("lr", positive(lr), "a positive number"),
-            ("beta1", unit(beta1), "in [0, 1)"),
-            ("beta2", unit(beta2), "in [0, 1)"),
-            ("eps", (1e-30..1.0).contains(&eps), "in [1e-30, 1)"),
+        for (key, value, ok, what) in [
+            ("lr", lr, rate(lr), "in (0, 1000]"),
+            ("beta1", beta1, unit(beta1), "in [0, 1)"),
+            ("beta2", beta2, unit(beta2), "in [0, 1)"),
+            ("eps", eps, (1e-30..1.0).contains(&eps), "in [1e-30, 1)"),
             (
                 "initial_accumulator",
+                initial_accumulator,
                 (0.0..1e30).contains(&initial_accumulator),
                 "a number >= 0",
             ),
@@ -115,7 +138,7 @@ impl Checker<'_> {
             if !ok {
                 return Err(self.err(
                     &format!("train.embedding_optimizer.{key}"),
-                    format!("`{key}` must be {what}"),
+                    format!("`{key}` must be {what}, got {}", value),
                     "row-wise Adagrad works well with lr 0.05",
                 ));
             }
@@ -133,6 +156,7 @@ impl Checker<'_> {
             embedding_optimizer,
             early_stopping,
             checkpoint_every_steps,
+            memory_budget,
         })
     }
 
@@ -179,5 +203,49 @@ impl Checker<'_> {
             patience: *patience,
             monitor: monitor.clone(),
         })
+    }
+}
+
+/// A size in bytes from a count or from text with a unit (`1.5GiB`, `512 MiB`, `16GB`).
+fn bytes(b: &RawBytes) -> Option<u64> {
+    let text = match b {
+        RawBytes::Count(n) => return Some(*n),
+        RawBytes::Text(t) => t.trim(),
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024f64.powi(2),
+        "GiB" => 1024f64.powi(3),
+        "TiB" => 1024f64.powi(4),
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        _ => return None,
+    };
+    let v = number.parse::<f64>().ok()? * scale;
+    (v.is_finite() && v < 1.8e19).then_some(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        let t = |s: &str| bytes(&RawBytes::Text(s.into()));
+        assert_eq!(t("8GiB"), Some(8 << 30));
+        assert_eq!(t("1.5 MiB"), Some(1_572_864));
+        assert_eq!(t("16GB"), Some(16_000_000_000));
+        assert_eq!(t("512"), Some(512));
+        assert_eq!(bytes(&RawBytes::Count(7)), Some(7));
+        assert_eq!(t("8 gigs"), None);
+        assert_eq!(t("GiB"), None);
+        assert_eq!(t("1e30GiB"), None);
     }
 }

@@ -27,6 +27,19 @@ pub struct RawTrain {
     /// Also write a checkpoint every this many steps (one is always written after each epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_every_steps: Option<usize>,
+    /// The most memory the run may need (its estimate is checked before training): bytes, or
+    /// text such as `8GiB` or `512MiB`. Absent: the memory the system has available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_budget: Option<RawBytes>,
+}
+
+/// A size: a number of bytes, or a number with a unit (`KiB`, `MiB`, `GiB`, `TiB`, `KB`, `MB`,
+/// `GB`, `TB`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawBytes {
+    Count(u64),
+    Text(String),
 }
 
 impl Default for RawTrain {
@@ -41,6 +54,7 @@ impl Default for RawTrain {
             embedding_optimizer: RawEmbeddingOptimizer::default(),
             early_stopping: None,
             checkpoint_every_steps: None,
+            memory_budget: None,
         }
     }
 }

@@ -1,0 +1,179 @@
+//! The memory a training run will need, estimated before anything large is allocated, so that a
+//! run too big for the machine stops with the estimate and what to change instead of being
+//! killed half-way through an epoch.
+//!
+//! The estimate counts what dominates: the encoded splits (already in memory when it is made),
+//! the embedding tables with their optimizer state and the training step's per-row dedup marks,
+//! each dense parameter five times (the value, its gradient, Adam's two moments and the
+//! optimizer's copy), and one training batch's activations (a few tensors of each layer's
+//! width, forward and backward) next to one inference batch's. It is an estimate: allocator
+//! slack and the libraries' own buffers come on top, which is why it is compared against the
+//! memory available with a margin.
+
+use crate::config::{BottomKind, Pipeline, TowerSpec};
+use crate::data::{Dataset, Splits};
+use crate::error::{Error, Result};
+use crate::features::Encoders;
+
+/// Bytes of each part of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub data: u64,
+    pub tables: u64,
+    pub dense: u64,
+    pub batch: u64,
+}
+
+impl Estimate {
+    pub fn total(&self) -> u64 {
+        self.data + self.tables + self.dense + self.batch
+    }
+}
+
+/// Bytes of a dataset's encoded columns.
+fn dataset_bytes(d: &Dataset) -> u64 {
+    let n = d.rows as u64;
+    n * (4 * (d.cat.len() + d.num.len()) as u64
+        + (d.reached.len() + d.own.len()) as u64
+        + 8 * d.truth.len() as u64)
+}
+
+/// Weights of a multilayer perceptron from `input` through `hidden`, into `out` outputs (none
+/// when `out` is 0), biases included; and the widths of its layers.
+fn mlp(input: u64, hidden: &[usize], out: u64) -> (u64, u64) {
+    let mut widths: Vec<u64> = hidden.iter().map(|&h| h as u64).collect();
+    if out > 0 {
+        widths.push(out);
+    }
+    let (mut params, mut from) = (0u64, input);
+    for &w in &widths {
+        params = params.saturating_add(from.saturating_mul(w) + w);
+        from = w;
+    }
+    (params, widths.iter().sum())
+}
+
+/// A tower's weights and activation width on `input` columns.
+fn tower(input: u64, t: &TowerSpec) -> (u64, u64) {
+    let cross = (t.cross_layers as u64).saturating_mul(input.saturating_mul(input) + input);
+    let (p, w) = mlp(input, &t.hidden, 1);
+    (p.saturating_add(cross), w + t.cross_layers as u64 * input)
+}
+
+/// The estimate for `p` with fitted `encoders` over prepared splits.
+pub fn estimate(p: &Pipeline, encoders: &Encoders, splits: &Splits) -> Estimate {
+    let data = [
+        Some(&splits.train),
+        splits.valid.as_ref(),
+        splits.test.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(dataset_bytes)
+    .sum();
+    let state_per_row = |dim: u64| match p.train.embedding_optimizer.kind {
+        crate::config::EmbeddingOptimizerKind::RowwiseAdagrad => 1,
+        crate::config::EmbeddingOptimizerKind::LazyAdam => 2 * dim,
+    };
+    let rows: Vec<u64> = encoders
+        .categorical
+        .iter()
+        .map(|e| e.vocab_size() as u64)
+        .chain(
+            encoders
+                .numeric
+                .iter()
+                .filter_map(|e| e.bucket_rows().map(|r| r as u64)),
+        )
+        .collect();
+    let fields = p.embedded_fields();
+    let stores = match p.representation {
+        crate::config::RepresentationKind::SharedEmbeddings => 1,
+        crate::config::RepresentationKind::PerStageEmbeddings => p.stages.len() as u64,
+    };
+    // Per row: the weights and optimizer state (f32), and the step's dedup mark (u64).
+    let tables = stores
+        * rows
+            .iter()
+            .zip(&fields)
+            .map(|(&r, &(_, dim))| {
+                let dim = dim as u64;
+                r.saturating_mul(4 * (dim + state_per_row(dim)) + 8)
+            })
+            .fold(0u64, u64::saturating_add);
+    let width: u64 = fields.iter().map(|&(_, d)| d as u64).sum::<u64>() + p.dense_values() as u64;
+    let (mut params, mut act) = (0u64, width);
+    let mut input = width;
+    if let Some(b) = &p.bottom {
+        let experts = match b.kind {
+            BottomKind::SharedBottom => 1,
+            BottomKind::Mmoe => b.experts as u64,
+            BottomKind::Ple => (b.shared_experts + p.stages.len() * b.experts) as u64,
+        } * b.levels as u64;
+        let (ep, ew) = mlp(width, &b.mlp.hidden, 0);
+        params = params.saturating_add(experts.saturating_mul(ep));
+        act += experts * ew;
+        input = b.mlp.hidden.last().copied().unwrap_or(0) as u64;
+    }
+    for s in &p.stages {
+        // Each stage's tower, and as much again for a second tower, a transfer or an
+        // imputation head where the stage has one.
+        let (tp, tw) = tower(input, &s.tower);
+        let copies = 1 + u64::from(s.imputation) + u64::from(s.transfer.is_some());
+        params = params.saturating_add(copies.saturating_mul(tp));
+        act += copies * tw;
+    }
+    let dense = params.saturating_mul(20);
+    // Forward values, gradients and masks: a handful of tensors per layer, f32.
+    let batch = (p.train.batch_size as u64)
+        .saturating_mul(act)
+        .saturating_mul(4 * 6)
+        .saturating_add(
+            (p.train.eval_batch_size as u64)
+                .saturating_mul(act)
+                .saturating_mul(4 * 2),
+        );
+    Estimate {
+        data,
+        tables,
+        dense,
+        batch,
+    }
+}
+
+/// Bytes of memory the system can still give (Linux's MemAvailable), if known.
+fn available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// Refuse a run whose estimate exceeds `train.memory_budget`, or, without one, the memory the
+/// system has available (the encoded data, already loaded, is not counted against that).
+pub fn check(p: &Pipeline, encoders: &Encoders, splits: &Splits) -> Result<Estimate> {
+    let e = estimate(p, encoders, splits);
+    let (need, limit, what) = match p.train.memory_budget {
+        Some(budget) => (e.total(), budget, "`train.memory_budget`".to_string()),
+        None => match available() {
+            Some(free) => (e.total() - e.data, free, "the memory available".to_string()),
+            None => return Ok(e),
+        },
+    };
+    if need > limit {
+        return Err(Error::Usage(format!(
+            "training would need about {} (embedding tables {}, dense parameters {}, batch activations {}, encoded data {}), more than {what} ({})\n  hint: lower `features.embedding_dim`, give large vocabularies `hash_buckets` or a higher `min_count`, narrow the towers or lower `train.batch_size`; `train.memory_budget` sets the limit",
+            gib(need),
+            gib(e.tables),
+            gib(e.dense),
+            gib(e.batch),
+            gib(e.data),
+            gib(limit)
+        )));
+    }
+    Ok(e)
+}
