@@ -55,6 +55,31 @@ impl RunWriter {
     /// Create the directory (which must not exist or be empty) and store the resolved pipeline
     /// and the encoders before training.
     pub fn create(dir: &Path, p: &Pipeline, enc: &Encoders) -> Result<Self> {
+        Self::check_new(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Usage(format!(
+                "cannot create the run directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let lock = Lock::take(dir)?;
+        let pipeline_text = p.resolved_yaml()?;
+        write_atomic(&dir.join(PIPELINE), pipeline_text.as_bytes())?;
+        // Streamed: a million-token vocabulary is tens of MB of text.
+        let encoders_sha256 = write_atomic_hashed(&dir.join(ENCODERS), |w| {
+            serde_json::to_writer_pretty(w, enc).map_err(std::io::Error::other)
+        })?;
+        Ok(RunWriter {
+            dir: dir.to_path_buf(),
+            pipeline_sha256: sha256_bytes(pipeline_text.as_bytes()),
+            encoders_sha256,
+            _lock: lock,
+        })
+    }
+
+    /// Refuse a `--out` that holds anything (checked before the data is read, and again when
+    /// the directory is created).
+    pub fn check_new(dir: &Path) -> Result<()> {
         if let Some(what) = existing_run(dir)? {
             let hint = match what {
                 Existing::Unfinished => format!(
@@ -69,20 +94,7 @@ impl RunWriter {
                 what.describe()
             )));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let lock = Lock::take(dir)?;
-        let pipeline_text = p.resolved_yaml()?;
-        write_atomic(&dir.join(PIPELINE), pipeline_text.as_bytes())?;
-        // Streamed: a million-token vocabulary is tens of MB of text.
-        let encoders_sha256 = write_atomic_hashed(&dir.join(ENCODERS), |w| {
-            serde_json::to_writer_pretty(w, enc).map_err(std::io::Error::other)
-        })?;
-        Ok(RunWriter {
-            dir: dir.to_path_buf(),
-            pipeline_sha256: sha256_bytes(pipeline_text.as_bytes()),
-            encoders_sha256,
-            _lock: lock,
-        })
+        Ok(())
     }
 
     /// Reopen an unfinished run to continue it: its encoders must be those fitted again now
@@ -300,14 +312,18 @@ pub struct Run {
 
 impl Run {
     pub fn open(dir: &Path) -> Result<Run> {
+        if existing_run(dir)? == Some(Existing::Unfinished) {
+            return Err(
+                Error::run(dir, "the run is unfinished (a checkpoint, no manifest yet)").with_hint(
+                    format!("continue it with `funnel train --resume {}`", dir.display()),
+                ),
+            );
+        }
         let read = |name: &str| -> Result<Vec<u8>> {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|e| {
                 Error::run(dir, format!("cannot read {name}: {e}")).with_hint(if name == MANIFEST {
-                    match dir.join(CHECKPOINT).exists() {
-                        true => "the run is unfinished: continue it with `funnel train --resume <RUN_DIR>`",
-                        false => "a run directory gets its manifest when training finishes; was the run interrupted?",
-                    }
+                    "a run directory gets its manifest when training finishes; was the run interrupted before its first checkpoint?"
                 } else {
                     "pass the directory `funnel train` printed"
                 })

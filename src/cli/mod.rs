@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::checkpoint::Run;
 use crate::checkpoint::default_run_dir;
+use crate::checkpoint::{Run, RunWriter};
 use crate::config::{FileFormat, FileSource, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
@@ -128,6 +128,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         p.set_seed(s);
                     }
                     let out = out.unwrap_or_else(|| default_run_dir(&p));
+                    RunWriter::check_new(&out)?;
                     (p, out, Start::Fresh)
                 }
                 (None, None) => {

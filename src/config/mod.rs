@@ -17,10 +17,10 @@ use crate::error::{Error, Result, YamlSpot};
 
 /// Parse YAML into a strict serde type, turning serde's message into a located, hinted error.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T> {
-    serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))
+    serde_yaml::from_str(text).map_err(|e| yaml_error(file, text, &e))
 }
 
-fn yaml_error(file: &Path, e: &serde_yaml::Error) -> Error {
+fn yaml_error(file: &Path, text: &str, e: &serde_yaml::Error) -> Error {
     let (line, column) = e
         .location()
         .map(|l| (l.line(), l.column()))
@@ -36,8 +36,30 @@ fn yaml_error(file: &Path, e: &serde_yaml::Error) -> Error {
         _ => (".".to_string(), body.to_string()),
     };
     let suggestion = suggest(&message);
+    let tab = text.lines().nth(line.saturating_sub(1)).is_some_and(|l| {
+        l.trim_end().starts_with(|c: char| c == ' ' || c == '\t') && l.contains('\t')
+    });
+    // A key indented further than the key above it continues that key's plain value: serde
+    // then reports the value's type, but the fault is the indentation.
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let lines: Vec<&str> = text.lines().collect();
+    let runs_on = message.starts_with("invalid type: string")
+        && lines.get(line.saturating_sub(1)).is_some_and(|here| {
+            lines[line..]
+                .iter()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|next| indent(next) > indent(here) && here.contains(": "))
+        });
     let hint = if let Some(s) = &suggestion {
         s.as_str()
+    } else if runs_on {
+        "the next line is indented further than this key, so YAML read it as part of this value: keys of one block must line up"
+    } else if tab {
+        "this line is indented with a tab: YAML allows only spaces for indentation"
+    } else if message.contains("mapping values are not allowed")
+        || message.contains("did not find expected")
+    {
+        "check the indentation: keys of one block must line up, and a nested block is indented further than its key"
     } else if message.starts_with("unknown field") {
         "remove the key or fix its spelling; the accepted keys are listed after `expected`"
     } else if message.starts_with("missing field") {

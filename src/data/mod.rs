@@ -92,6 +92,24 @@ pub fn oov_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
         .collect()
 }
 
+/// One warning per vocabulary with more distinct values than half the training rows (with at
+/// least 1000 rows): most ids are then seen once or twice and their embeddings barely train,
+/// while the table's memory grows with every one of them.
+fn cardinality_warnings(encoders: &Encoders, rows: usize) -> Vec<String> {
+    encoders
+        .categorical
+        .iter()
+        .filter(|e| e.hash_buckets.is_none() && rows >= 1000 && e.tokens.len() * 2 > rows)
+        .map(|e| {
+            format!(
+                "train: feature `{}` has {} distinct values in {rows} rows; most are seen once and will barely train",
+                e.name,
+                e.tokens.len()
+            ) + "\n  hint: give it `hash_buckets` (e.g. a tenth of the distinct values) or a `min_count`, or drop it if it is an id"
+        })
+        .collect()
+}
+
 /// One warning per stage that lost rows to the consistency policy (`inconsistent_rows: drop`).
 pub fn inconsistent_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
     d.dropped
@@ -214,6 +232,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
             ));
         }
     }
+    warnings.extend(cardinality_warnings(&encoders, train.rows));
     Ok(Splits {
         train,
         valid,

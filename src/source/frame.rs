@@ -83,7 +83,11 @@ impl Frame {
                 let mut reader = ParquetReader::new(open(file)?);
                 let metadata = reader
                     .get_metadata()
-                    .map_err(|e| polars_err(file, e))?
+                    .map_err(|e| {
+                        polars_err(file, e).with_hint(
+                            "the file is truncated or is not Parquet (a CSV file needs `format: csv`)",
+                        )
+                    })?
                     .clone();
                 let arrow = reader.schema().map_err(|e| polars_err(file, e))?;
                 let (ok, bad): (Vec<_>, Vec<_>) =

@@ -149,8 +149,19 @@ fn available() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// A size in the largest binary unit that keeps it at 1 or more.
 fn gib(bytes: u64) -> String {
-    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    match u {
+        0 => format!("{bytes} bytes"),
+        _ => format!("{v:.1} {}", units[u]),
+    }
 }
 
 /// Refuse a run whose estimate exceeds `train.memory_budget`, or, without one, the memory the

@@ -1,6 +1,7 @@
 //! Integration tests: drive the real `funnel` binary on small slices of the shipped adult data.
 
 mod blocks;
+mod catalogue;
 mod errors;
 mod generate;
 mod hostile;

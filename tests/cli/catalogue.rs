@@ -1,0 +1,674 @@
+//! The catalogue of bad input (docs/errors.md): every case runs the real CLI, must end with its
+//! exit code and a message holding its key phrase, never a panic; the document is generated
+//! from these runs and must match them exactly (`FUNNEL_BLESS=1 cargo test catalogue` rewrites
+//! it after a deliberate change of wording).
+
+use std::io::Write;
+
+use crate::*;
+
+struct Case {
+    title: &'static str,
+    /// Prepares the scratch folder (the adult slices and `pipeline.yaml` are there already).
+    setup: Box<dyn Fn(&Scratch)>,
+    args: &'static [&'static str],
+    code: i32,
+    /// A phrase the message must hold.
+    expect: &'static str,
+}
+
+fn case(
+    title: &'static str,
+    args: &'static [&'static str],
+    code: i32,
+    expect: &'static str,
+    setup: impl Fn(&Scratch) + 'static,
+) -> Case {
+    Case {
+        title,
+        setup: Box::new(setup),
+        args,
+        code,
+        expect,
+    }
+}
+
+const VALIDATE: &[&str] = &["validate", "pipeline.yaml"];
+const TRAIN: &[&str] = &["train", "pipeline.yaml", "--out", "run"];
+const EVAL: &[&str] = &["eval", "--run", "run", "--data", "test.csv"];
+const PREDICT: &[&str] = &[
+    "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
+];
+
+fn edit(from: &'static str, to: &'static str) -> impl Fn(&Scratch) {
+    move |s: &Scratch| {
+        s.edit("pipeline.yaml", from, to);
+    }
+}
+
+/// Rewrite line `n` (1-based, header is line 1) of a scratch CSV.
+fn line(s: &Scratch, file: &str, n: usize, f: impl Fn(&str) -> String) {
+    let text = std::fs::read_to_string(s.path(file)).expect("read");
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i + 1 == n { f(l) } else { l.to_string() })
+        .collect();
+    s.write(file, &(lines.join("\n") + "\n"));
+}
+
+fn trained(s: &Scratch) {
+    ok(&s.run(TRAIN));
+}
+
+fn cases() -> Vec<Case> {
+    let exotic = repo().join("tests/data/exotic-types.parquet");
+    vec![
+        case(
+            "YAML: a tab in the indentation",
+            VALIDATE,
+            2,
+            "indented with a tab",
+            edit("  epochs: 6", "\tepochs: 6"),
+        ),
+        case(
+            "YAML: bad indentation",
+            VALIDATE,
+            2,
+            "pipeline.yaml:",
+            edit("  batch_size: 128", "    batch_size: 128"),
+        ),
+        case(
+            "Unknown key, one letter off",
+            VALIDATE,
+            2,
+            "did you mean `epochs`?",
+            edit("  epochs: 6", "  epoch: 6"),
+        ),
+        case(
+            "Unknown value, one letter off",
+            VALIDATE,
+            2,
+            "did you mean `relu`?",
+            edit(
+                "tower: { hidden: [16] }\n  - name: conversion",
+                "tower: { hidden: [16], activation: relux }\n  - name: conversion",
+            ),
+        ),
+        case(
+            "Wrong type",
+            VALIDATE,
+            2,
+            "`train.epochs`",
+            edit("  epochs: 6", "  epochs: six"),
+        ),
+        case("Empty stage list", VALIDATE, 2, "stages", |s: &Scratch| {
+            let text = std::fs::read_to_string(s.path("pipeline.yaml")).expect("read");
+            let (head, tail) = text.split_once("stages:\n").expect("stages");
+            let tail = &tail[tail.find("train:").expect("train")..];
+            s.write("pipeline.yaml", &format!("{head}stages: []\n{tail}"));
+        }),
+        case(
+            "Duplicate stage names",
+            VALIDATE,
+            2,
+            "`stages[1].name`",
+            edit("  - name: conversion", "  - name: click"),
+        ),
+        case(
+            "The first stage counted after a parent it does not have",
+            VALIDATE,
+            2,
+            "`stages[0].label.meaning`",
+            edit(
+                "negative: [\"<=50K\", \"<=50K.\"] }",
+                "negative: [\"<=50K\", \"<=50K.\"], meaning: given_previous }",
+            ),
+        ),
+        case(
+            "Name with a space",
+            VALIDATE,
+            2,
+            "is not usable",
+            edit("  - name: conversion", "  - name: con version"),
+        ),
+        case(
+            "Learning rate out of range",
+            VALIDATE,
+            2,
+            "`lr` must be in (0, 1000], got 1000000000000000000000000000000",
+            edit("  threads: 2", "  threads: 2\n  optimizer: { lr: 1e30 }"),
+        ),
+        case(
+            "Hidden layer of 4e12 units",
+            VALIDATE,
+            2,
+            "between 1 and 65536",
+            edit(
+                "tower: { hidden: [16] }\n  - name: conversion",
+                "tower: { hidden: [4000000000000] }\n  - name: conversion",
+            ),
+        ),
+        case(
+            "Embedding width of 1e11",
+            VALIDATE,
+            2,
+            "embedding_dim must be between 1 and 4096",
+            edit("embedding_dim: 4", "embedding_dim: 100000000000"),
+        ),
+        case(
+            "100000 threads",
+            VALIDATE,
+            2,
+            "threads must be at most 1024",
+            edit("  threads: 2", "  threads: 100000"),
+        ),
+        case(
+            "A label used as a feature",
+            VALIDATE,
+            2,
+            "the model would read the answer",
+            edit("    - name: sex\n", "    - name: sex\n    - name: Y\n"),
+        ),
+        case(
+            "Validation split equal to the test split",
+            VALIDATE,
+            2,
+            "the validation split equals the test split",
+            edit(
+                "  valid: { split_from: train, fraction: 0.2 }",
+                "  valid: { path: test.csv, csv: { trim_whitespace: true, null_values: [\"?\"] } }",
+            ),
+        ),
+        case(
+            "Missing data file",
+            TRAIN,
+            2,
+            "file not found",
+            |s: &Scratch| std::fs::remove_file(s.path("train.csv")).expect("rm"),
+        ),
+        case(
+            "Missing column",
+            TRAIN,
+            2,
+            "column `occupation`: column not found",
+            |s: &Scratch| {
+                let text = std::fs::read_to_string(s.path("train.csv")).expect("read");
+                s.write("train.csv", &text.replace("occupation", "job"));
+            },
+        ),
+        case(
+            "Empty file",
+            TRAIN,
+            2,
+            "the file is empty",
+            |s: &Scratch| {
+                s.write("train.csv", "");
+            },
+        ),
+        case(
+            "Header and no rows",
+            TRAIN,
+            2,
+            "the training split has no usable rows",
+            |s: &Scratch| {
+                s.adult_slice("adult.data", 0, "train.csv");
+            },
+        ),
+        case(
+            "CSV row with too few fields",
+            TRAIN,
+            2,
+            "row 41: 3 field(s) where the header has 15 (line 42)",
+            |s: &Scratch| line(s, "train.csv", 42, |_| "39, State-gov, 77516".into()),
+        ),
+        case(
+            "CSV row with too many fields",
+            TRAIN,
+            2,
+            "row 41: 16 field(s) where the header has 15",
+            |s: &Scratch| line(s, "train.csv", 42, |l| format!("{l}, extra")),
+        ),
+        case(
+            "CSV quote never closed",
+            TRAIN,
+            2,
+            "a quote opened on line 42 is never closed",
+            |s: &Scratch| line(s, "train.csv", 42, |l| format!("\"{l}")),
+        ),
+        case(
+            "CSV blank line between rows",
+            TRAIN,
+            2,
+            "a blank line (line 42) lies between records",
+            |s: &Scratch| line(s, "train.csv", 42, |l| format!("\n{l}")),
+        ),
+        case(
+            "CSV: quoted separators and doubled quotes inside quotes (accepted)",
+            TRAIN,
+            0,
+            "data: train 2400 rows",
+            |s: &Scratch| {
+                line(s, "train.csv", 42, |l| {
+                    l.replacen(" Private,", "\"Private, \"\"really\"\"\",", 1)
+                })
+            },
+        ),
+        case(
+            "CSV with CRLF line endings (accepted)",
+            TRAIN,
+            0,
+            "data: train 2400 rows",
+            |s: &Scratch| {
+                let text = std::fs::read_to_string(s.path("train.csv")).expect("read");
+                s.write("train.csv", &text.replace('\n', "\r\n"));
+            },
+        ),
+        case(
+            "CSV with a UTF-8 byte-order mark (accepted)",
+            TRAIN,
+            0,
+            "data: train 2400 rows",
+            |s: &Scratch| {
+                let text = std::fs::read_to_string(s.path("train.csv")).expect("read");
+                s.write("train.csv", &format!("\u{feff}{text}"));
+            },
+        ),
+        case(
+            "CSV ending with a blank line, as UCI's adult.data does (accepted)",
+            TRAIN,
+            0,
+            "data: train 2400 rows",
+            |s: &Scratch| {
+                let text = std::fs::read_to_string(s.path("train.csv")).expect("read");
+                s.write("train.csv", &format!("{text}\n"));
+            },
+        ),
+        case(
+            "Truncated gzip",
+            TRAIN,
+            2,
+            "train.csv.gz: cannot read",
+            |s: &Scratch| {
+                let text = std::fs::read(s.path("train.csv")).expect("read");
+                let mut gz = flate2_like_gzip(&text);
+                gz.truncate(gz.len() / 2);
+                std::fs::write(s.path("train.csv.gz"), gz).expect("write");
+                s.edit("pipeline.yaml", "path: train.csv", "path: train.csv.gz");
+            },
+        ),
+        case(
+            "A .gz file that is not gzip",
+            TRAIN,
+            2,
+            "train.csv.gz",
+            |s: &Scratch| {
+                std::fs::write(s.path("train.csv.gz"), b"\x1f\x8bnot really gzip").expect("write");
+                s.edit("pipeline.yaml", "path: train.csv", "path: train.csv.gz");
+            },
+        ),
+        case(
+            "Truncated Parquet",
+            TRAIN,
+            2,
+            "train.parquet: cannot read",
+            move |s: &Scratch| {
+                let bytes = std::fs::read(&exotic).expect("parquet");
+                std::fs::write(s.path("train.parquet"), &bytes[..bytes.len() / 2]).expect("write");
+                s.edit(
+                    "pipeline.yaml",
+                    "path: train.csv\n    csv: { trim_whitespace: true, null_values: [\"?\"] }",
+                    "path: train.parquet",
+                );
+            },
+        ),
+        case(
+            "Label value outside the declared ones",
+            TRAIN,
+            2,
+            "row 41: label value \"maybe\" is neither positive",
+            |s: &Scratch| {
+                line(s, "train.csv", 42, |l| {
+                    l.replace("<=50K", "maybe").replace(">50K", "maybe")
+                })
+            },
+        ),
+        case(
+            "Funnel row that converted without clicking, under `inconsistent_rows: error`",
+            TRAIN,
+            2,
+            "the row reached stage `conversion` without reaching `click`",
+            |s: &Scratch| {
+                s.edit("pipeline.yaml", "given_previous }", "reached }");
+                s.write(
+                    "pipeline.yaml",
+                    &(std::fs::read_to_string(s.path("pipeline.yaml")).expect("read")
+                        + "inconsistent_rows: error\n"),
+                );
+            },
+        ),
+        case(
+            "Every row dropped as inconsistent: an empty split",
+            TRAIN,
+            2,
+            "no usable rows",
+            |s: &Scratch| {
+                s.edit(
+                    "pipeline.yaml",
+                    "positive: [\">50K\", \">50K.\"], negative: [\"<=50K\", \"<=50K.\"] }",
+                    "positive: [nobody], negative: [\">50K\", \">50K.\", \"<=50K\", \"<=50K.\"] }",
+                );
+                s.edit("pipeline.yaml", "positive: [Never-married], meaning: given_previous }", "positive: [Never-married, Married-civ-spouse, Divorced, Separated, Widowed, Married-spouse-absent, Married-AF-spouse], meaning: reached }");
+            },
+        ),
+        case(
+            "A stage with no positive rows in training (a warning)",
+            TRAIN,
+            0,
+            "stage `conversion` has no positive rows",
+            |s: &Scratch| {
+                s.edit(
+                    "pipeline.yaml",
+                    "positive: [Never-married]",
+                    "positive: [Never-ever]",
+                );
+            },
+        ),
+        case(
+            "NaN in a numeric column under `missing: error`",
+            TRAIN,
+            2,
+            "column `age`, row 41: non-finite value NaN",
+            |s: &Scratch| {
+                s.edit(
+                    "pipeline.yaml",
+                    "    - name: age\n",
+                    "    - { name: age, missing: error }\n",
+                );
+                line(s, "train.csv", 42, |l| {
+                    let (_, rest) = l.split_once(',').expect("fields");
+                    format!("NaN,{rest}")
+                })
+            },
+        ),
+        case(
+            "Inf in a numeric column under `missing: error`",
+            TRAIN,
+            2,
+            "non-finite value inf",
+            |s: &Scratch| {
+                s.edit(
+                    "pipeline.yaml",
+                    "    - name: age\n",
+                    "    - { name: age, missing: error }\n",
+                );
+                line(s, "train.csv", 42, |l| {
+                    let (_, rest) = l.split_once(',').expect("fields");
+                    format!("inf,{rest}")
+                })
+            },
+        ),
+        case(
+            "A categorical feature with extreme cardinality (a warning)",
+            TRAIN,
+            0,
+            "consider|hash_buckets",
+            |s: &Scratch| {
+                s.edit(
+                    "pipeline.yaml",
+                    "    - name: sex\n",
+                    "    - name: sex\n    - name: fnlwgt\n",
+                );
+            },
+        ),
+        case(
+            "A Parquet column of a type funnel does not read (decimal)",
+            &["train", "exotic.yaml", "--out", "run"],
+            2,
+            "Parquet type (Decimal(10, 3))",
+            move |s: &Scratch| {
+                s.write("exotic.yaml", &format!("name: e\ndata:\n  train: {{ path: {} }}\nfeatures:\n  numeric: [{{ name: money }}]\nstages:\n  - {{ name: click, label: {{ column: y }} }}\n", repo().join("tests/data/exotic-types.parquet").display()));
+            },
+        ),
+        case(
+            "Training that diverges",
+            TRAIN,
+            2,
+            "training diverged",
+            edit(
+                "  threads: 2",
+                "  threads: 2\n  optimizer: { lr: 100 }\n  embedding_optimizer: { lr: 1000 }",
+            ),
+        ),
+        case(
+            "A run too big for the memory budget",
+            TRAIN,
+            2,
+            "more than `train.memory_budget`",
+            edit("  threads: 2", "  threads: 2\n  memory_budget: 1MiB"),
+        ),
+        case(
+            "Unseen categories at predict time (a warning)",
+            PREDICT,
+            0,
+            "have values unseen in training",
+            |s: &Scratch| {
+                trained(s);
+                let text = std::fs::read_to_string(s.path("test.csv")).expect("read");
+                s.write(
+                    "test.csv",
+                    &text
+                        .replace("Private", "Privately")
+                        .replace("Self-emp", "Own")
+                        .replace("gov", "state"),
+                );
+            },
+        ),
+        case(
+            "A missing column at predict time",
+            PREDICT,
+            2,
+            "column `education`: column not found",
+            |s: &Scratch| {
+                trained(s);
+                let text = std::fs::read_to_string(s.path("test.csv")).expect("read");
+                s.write("test.csv", &text.replace("education,", "schooling,"));
+            },
+        ),
+        case(
+            "predict --out onto an existing file, without --force",
+            PREDICT,
+            2,
+            "exists",
+            |s: &Scratch| {
+                trained(s);
+                s.write("p.csv", "precious\n");
+            },
+        ),
+        case(
+            "predict --out onto its own input",
+            &[
+                "predict", "--run", "run", "--data", "test.csv", "--out", "test.csv", "--force",
+            ],
+            2,
+            "is an input of this command",
+            trained,
+        ),
+        case(
+            "predict --out into a run directory",
+            &[
+                "predict",
+                "--run",
+                "run",
+                "--data",
+                "test.csv",
+                "--out",
+                "run/p.csv",
+            ],
+            2,
+            "lies inside the run directory",
+            trained,
+        ),
+        case(
+            "A run directory whose pipeline was swapped",
+            EVAL,
+            2,
+            "pipeline.yaml does not match the run's manifest",
+            |s: &Scratch| {
+                trained(s);
+                let text = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("read");
+                s.write("run/pipeline.yaml", &text.replace("epochs: 6", "epochs: 7"));
+            },
+        ),
+        case(
+            "A truncated weights file",
+            EVAL,
+            2,
+            "weights.safetensors does not match the run's manifest",
+            |s: &Scratch| {
+                trained(s);
+                let bytes = std::fs::read(s.path("run/weights.safetensors")).expect("read");
+                std::fs::write(s.path("run/weights.safetensors"), &bytes[..bytes.len() / 2])
+                    .expect("write");
+            },
+        ),
+        case(
+            "An unfinished run given to eval",
+            EVAL,
+            2,
+            "continue it with `funnel train --resume run`",
+            |s: &Scratch| {
+                let o = s.run(&[
+                    "train",
+                    "pipeline.yaml",
+                    "--out",
+                    "run",
+                    "--stop-at-step",
+                    "3",
+                ]);
+                assert_eq!(o.status.code(), Some(130));
+            },
+        ),
+        case(
+            "A run directory that already exists",
+            TRAIN,
+            2,
+            "already holds a finished run",
+            trained,
+        ),
+        case(
+            "train --out . beside the pipeline",
+            &["train", "pipeline.yaml", "--out", "."],
+            2,
+            "already holds other files",
+            |_: &Scratch| {},
+        ),
+        case(
+            "An output folder that cannot be written",
+            &["train", "pipeline.yaml", "--out", "/proc/funnel-run"],
+            2,
+            "/proc/funnel-run",
+            |_: &Scratch| {},
+        ),
+    ]
+}
+
+/// Gzip-compress `bytes` with the system's `gzip` (what users have); the test needs no crate.
+fn flate2_like_gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut child = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write");
+    child.wait_with_output().expect("gzip").stdout
+}
+
+/// What a user sees: stderr with the scratch folder and the repository written as `<dir>` and
+/// `<repo>`, timing lines and per-epoch progress left out.
+fn shown(s: &Scratch, err: &str) -> String {
+    let dir = s.dir.path().display().to_string();
+    let repo = repo().display().to_string();
+    err.lines()
+        .filter(|l| !l.starts_with("epoch ") && !l.starts_with("timing:"))
+        .map(|l| l.replace(&dir, "<dir>").replace(&repo, "<repo>"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn catalogue_of_bad_input_matches_docs_errors_md() {
+    let mut doc = String::from(
+        "# Bad input, catalogued\n\nGenerated by `tests/cli/catalogue.rs` from real runs of the CLI (`FUNNEL_BLESS=1 cargo test catalogue` rewrites it): each case's command, exit code and the message it prints on stderr (progress lines left out; `<dir>` is the folder the command ran in). Every case starts from the two-stage adult slice pipeline of the integration tests. Exit code 2 is anything the user can fix; 0 means the input is accepted, sometimes with a warning; 130 and 143 are interruptions (see the README). No input reaches a panic.\n",
+    );
+    let all = cases();
+    assert!(all.len() >= 30, "{} cases", all.len());
+    let mut failures = Vec::new();
+    for (i, c) in all.iter().enumerate() {
+        let s = Scratch::new();
+        s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+        (c.setup)(&s);
+        let o = s.run(c.args);
+        let err = stderr(&o);
+        let text = shown(&s, &err);
+        if err.contains("panicked")
+            || o.status.code() != Some(c.code)
+            || !c.expect.split('|').any(|e| text.contains(e))
+        {
+            failures.push(format!(
+                "{}: exit {:?} (want {}), expected {:?} in\n{text}",
+                c.title,
+                o.status.code(),
+                c.code,
+                c.expect
+            ));
+        }
+        let shown_lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                c.code != 0
+                    || l.starts_with("warning")
+                    || l.starts_with("  hint")
+                    || l.starts_with("data:")
+            })
+            .collect();
+        doc.push_str(&format!(
+            "\n## {}. {}\n\n`funnel {}` → exit {}\n\n```\n{}\n```\n",
+            i + 1,
+            c.title,
+            c.args.join(" "),
+            c.code,
+            shown_lines.join("\n")
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let path = repo().join("docs/errors.md");
+    if std::env::var_os("FUNNEL_BLESS").is_some() {
+        std::fs::write(&path, &doc).expect("write docs/errors.md");
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == doc,
+        "docs/errors.md is not what the CLI prints; rerun with FUNNEL_BLESS=1 after checking the change:\n{}",
+        first_difference(&have, &doc)
+    );
+}
+
+fn first_difference(a: &str, b: &str) -> String {
+    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
+        if x != y {
+            return format!("line {}:\n  docs: {x}\n  runs: {y}", i + 1);
+        }
+    }
+    format!(
+        "lengths differ: {} vs {} lines",
+        a.lines().count(),
+        b.lines().count()
+    )
+}
