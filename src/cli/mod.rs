@@ -159,11 +159,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     p.stage_names().join(" -> ")
                 );
                 let control = Control {
+                    signal: crate::interrupt::flag(),
                     stop_at_step,
                     checkpoint_pause: std::time::Duration::from_millis(checkpoint_pause_ms),
                     ..Control::default()
                 };
-                let _handlers = signals::install(&control)?;
+                let _handlers = signals::install()?;
                 train(&p, &splits, &out, start, &control, &mut Terminal::default())?;
                 println!("run directory: {}", out.display());
                 Ok(())
@@ -199,6 +200,7 @@ pub fn run(cli: Cli) -> Result<()> {
             force,
         } => {
             check_output(&out, &[&spec], force)?;
+            let _handlers = signals::install()?;
             let mut spec = Spec::load(&spec)?;
             if let Some(s) = seed {
                 spec.seed = s;
@@ -244,6 +246,7 @@ pub fn run(cli: Cli) -> Result<()> {
             force,
         } => {
             check_output(&out, &[&data], force)?;
+            let _handlers = signals::install()?;
             let r = Run::open(&run)?;
             with_threads(r.pipeline.train.threads, || predict(&r, &data, &out))
         }

@@ -1,11 +1,11 @@
-//! SIGINT and SIGTERM while training: the first sets the trainer's stop flag (it finishes the
-//! step, writes a checkpoint and exits 130 or 143); a second SIGINT ends the process at once.
+//! SIGINT and SIGTERM: the first sets the process's stop request (training finishes its step,
+//! writes a checkpoint and exits 130 or 143; writers stop before their next chunk and remove
+//! their temporary file); a second one ends the process at once.
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::{SigId, flag, low_level};
 
 use crate::error::{Error, Result};
-use crate::train::Control;
 
 /// The handlers, registered for as long as this lives.
 pub struct Installed {
@@ -20,18 +20,18 @@ impl Drop for Installed {
     }
 }
 
-/// Route SIGINT and SIGTERM to `control`'s stop flag. The conditional shutdown is registered
-/// first, so a second signal (the flag already set) exits at once, before the flag is set again.
-pub fn install(control: &Control) -> Result<Installed> {
+/// Route SIGINT and SIGTERM to the process's stop request (`interrupt`). The conditional
+/// shutdown is registered first, so a second signal (the flag already set) exits at once,
+/// before the flag is set again.
+pub fn install() -> Result<Installed> {
+    let stop = crate::interrupt::flag();
     let mut ids = Vec::new();
     let fail = |e: std::io::Error| Error::Internal(format!("cannot handle signals: {e}"));
     let set = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for (signal, exit) in [(SIGINT, 130), (SIGTERM, 143)] {
         ids.push(flag::register_conditional_shutdown(signal, exit, set.clone()).map_err(fail)?);
         ids.push(flag::register(signal, set.clone()).map_err(fail)?);
-        ids.push(
-            flag::register_usize(signal, control.signal.clone(), signal as usize).map_err(fail)?,
-        );
+        ids.push(flag::register_usize(signal, stop.clone(), signal as usize).map_err(fail)?);
     }
     Ok(Installed { ids })
 }

@@ -36,9 +36,10 @@ fn yaml_error(file: &Path, text: &str, e: &serde_yaml::Error) -> Error {
         _ => (".".to_string(), body.to_string()),
     };
     let suggestion = suggest(&message);
-    let tab = text.lines().nth(line.saturating_sub(1)).is_some_and(|l| {
-        l.trim_end().starts_with([' ', '\t']) && l.contains('\t')
-    });
+    let tab = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .is_some_and(|l| l.trim_end().starts_with([' ', '\t']) && l.contains('\t'));
     // A key indented further than the key above it continues that key's plain value: serde
     // then reports the value's type, but the fault is the indentation.
     let indent = |l: &str| l.len() - l.trim_start().len();

@@ -61,7 +61,15 @@ impl TableWriter {
         })
     }
 
+    /// Write one chunk of rows. A stop request (`interrupt`) ends the write here: the error
+    /// drops the writer, which removes its temporary file.
     pub fn write(&mut self, columns: Vec<(String, TableColumn)>) -> Result<()> {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(crate::interrupt::stopped(
+                signal,
+                &format!("{} was not written", self.path.display()),
+            ));
+        }
         let df = to_polars_columns(columns)?;
         let fail = |e: PolarsError| Error::io(&self.path, io_err(e));
         if self.sink.is_none() {

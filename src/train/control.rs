@@ -38,20 +38,15 @@ pub enum Start {
 
 /// The error a stopped run ends with: the signal, where the checkpoint is, how to resume.
 pub(super) fn interrupted(signal: i32, out: &Path, state: &TrainerState) -> Error {
-    let name = match signal {
-        2 => "SIGINT".to_string(),
-        15 => "SIGTERM".to_string(),
-        s => format!("signal {s}"),
-    };
     let (epoch, step) = match state.step {
         0 => (state.epoch.saturating_sub(1), "its end".to_string()),
         s => (state.epoch, format!("step {s}")),
     };
-    Error::Interrupted {
+    crate::interrupt::stopped(
         signal,
-        message: format!(
-            "interrupted by {name}: checkpoint written at epoch {epoch}, {step}\n  continue with: funnel train --resume {}",
+        &format!(
+            "checkpoint written at epoch {epoch}, {step}\n  continue with: funnel train --resume {}",
             out.display()
         ),
-    }
+    )
 }

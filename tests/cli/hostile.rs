@@ -123,3 +123,47 @@ fn integral_float_ids_match_and_unseen_ids_are_reported() {
         );
     }
 }
+
+/// SIGINT while `generate` writes a large file: it stops before the next chunk, removes its
+/// temporary file, writes nothing at `--out`, and exits 130.
+#[test]
+fn interrupted_generate_leaves_nothing_behind() {
+    let s = Scratch::new();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args([
+            "generate",
+            repo()
+                .join("pipelines/generate/two-stage.yaml")
+                .to_str()
+                .expect("path"),
+            "--rows",
+            "200000000",
+            "--out",
+            "big.parquet",
+        ])
+        .current_dir(s.dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let temporary = || {
+        std::fs::read_dir(s.dir.path())
+            .expect("dir")
+            .flatten()
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".big.parquet.tmp-")
+            })
+    };
+    wait_for("the temporary file", temporary);
+    signal(&child, "INT");
+    let o = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted by SIGINT: big.parquet was not written"),
+        "{err}"
+    );
+    assert!(!temporary(), "the temporary file is left");
+    assert!(!s.path("big.parquet").exists());
+}

@@ -9,7 +9,8 @@ mod resume;
 mod runs;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// A scratch folder holding data slices and pipelines for one test.
 pub struct Scratch {
@@ -178,4 +179,24 @@ stages:
   threads: 2
 {extra_train}"#
     )
+}
+
+/// Wait (at most 60 s) until `ready` holds.
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let o = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .output()
+        .expect("kill");
+    assert!(o.status.success(), "kill -{name}");
 }

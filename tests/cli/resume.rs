@@ -3,7 +3,6 @@
 //! write lose nothing; run directories are locked and never overwritten.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::*;
 
@@ -105,26 +104,6 @@ fn slow_child(s: &Scratch, run: &str, pause_ms: u64) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn funnel")
-}
-
-/// Wait (at most 60 s) until `ready` holds.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let o = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .output()
-        .expect("kill");
-    assert!(o.status.success(), "kill -{name}");
 }
 
 /// The temporary file of a checkpoint being written, if any.
