@@ -162,7 +162,6 @@ pub fn run(cli: Cli) -> Result<()> {
                     signal: crate::interrupt::flag(),
                     stop_at_step,
                     checkpoint_pause: std::time::Duration::from_millis(checkpoint_pause_ms),
-                    ..Control::default()
                 };
                 let _handlers = signals::install()?;
                 train(&p, &splits, &out, start, &control, &mut Terminal::default())?;
