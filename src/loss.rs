@@ -965,4 +965,58 @@ mod tests {
             .unwrap();
         assert_eq!(plain, 2.5);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Logits (rows x 3) anywhere in ±range and cumulative labels (monotone rows).
+        fn batch(range: f32) -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
+            (1usize..12).prop_flat_map(move |rows| {
+                (
+                    proptest::collection::vec(-range..range, rows * 3),
+                    proptest::collection::vec(0usize..4, rows).prop_map(|depth| {
+                        depth
+                            .iter()
+                            .flat_map(|&d| (0..3).map(move |k| (k < d) as u8 as f32))
+                            .collect::<Vec<f32>>()
+                    }),
+                    Just(rows),
+                )
+            })
+        }
+
+        proptest! {
+            /// Every preset's loss and gradient are finite for any finite logits, even ±1e4
+            /// (where the product of probabilities underflows f32 to 0).
+            #[test]
+            fn finite_for_every_finite_logit((z, y, rows) in batch(1e4)) {
+                for (name, f) in presets() {
+                    let (l, g) = loss_and_grad(&f, &z, &y, rows);
+                    prop_assert!(l.is_finite() && l >= 0.0, "{}: {}", name, l);
+                    prop_assert!(g.iter().all(|v| v.is_finite()), "{}", name);
+                }
+            }
+
+            /// Where the naive formula is stable (|z| ≤ 8), ESMM's loss equals it in f64:
+            /// mean over rows of −Σ_k [y_k ln p_k + (1 − y_k) ln(1 − p_k)], p_k = Π σ(z_j).
+            #[test]
+            fn esmm_equals_the_naive_formula((z, y, rows) in batch(8.0)) {
+                let f = Funnel::esmm(3);
+                let (l, _) = loss_and_grad(&f, &z, &y, rows);
+                let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+                let mut naive = 0.0;
+                for r in 0..rows {
+                    let mut p = 1.0;
+                    for k in 0..3 {
+                        p *= sig(z[r * 3 + k] as f64);
+                        let yk = y[r * 3 + k] as f64;
+                        naive -= yk * p.ln() + (1.0 - yk) * (1.0 - p).ln();
+                    }
+                }
+                naive /= rows as f64;
+                prop_assert!((l - naive).abs() <= 1e-4 * (1.0 + naive), "{} vs {}", l, naive);
+            }
+        }
+    }
 }

@@ -231,3 +231,70 @@ impl LabelFlags {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FileFormat, FileSource};
+    use proptest::prelude::*;
+
+    /// The labels of a 0/1 CSV of three `reached` stages a -> b -> c under `policy`.
+    fn labels(rows: &[[u8; 3]], policy: &str) -> Result<StageLabels> {
+        let d = tempfile::tempdir().unwrap();
+        let csv = d.path().join("l.csv");
+        let text: String = rows
+            .iter()
+            .map(|r| format!("{},{},{}\n", r[0], r[1], r[2]))
+            .collect();
+        std::fs::write(&csv, format!("a,b,c\n{text}")).unwrap();
+        // The feature's column `x` is not in the file: labels are read without it.
+        let yaml = format!(
+            "name: t\ndata:\n  train: {{ path: l.csv }}\nfeatures:\n  numeric: [{{ name: x }}]\nstages:\n  - {{ name: a, label: {{ column: a }} }}\n  - {{ name: b, label: {{ column: b }} }}\n  - {{ name: c, label: {{ column: c }} }}\ninconsistent_rows: {policy}\n"
+        );
+        let p = Pipeline::from_text(&d.path().join("t.yaml"), &yaml).unwrap();
+        let src = FileSource {
+            format: FileFormat::Csv,
+            ..p.train_source.clone()
+        };
+        let frame = Frame::read(&FileSource { path: csv, ..src }, None).unwrap();
+        read_labels(&frame, None, &p)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Under `drop`, the kept rows are exactly the monotone ones (reaching a stage implies
+        /// reaching its parent), each dropped row is counted at the first stage it reached
+        /// without its parent, and the flags of kept rows are the file's. Under `error`, a file
+        /// is refused exactly when some row is not monotone, naming the first such row.
+        #[test]
+        fn consistency_rules(rows in proptest::collection::vec(proptest::array::uniform3(0u8..2), 1..30)) {
+            let first_bad = |r: &[u8; 3]| (1..3).find(|&k| r[k] == 1 && r[k - 1] == 0);
+            let l = labels(&rows, "drop").unwrap();
+            let keep: Vec<u32> = (0..rows.len() as u32)
+                .filter(|&i| first_bad(&rows[i as usize]).is_none())
+                .collect();
+            prop_assert_eq!(&l.keep, &keep);
+            let mut dropped = vec![0usize; 3];
+            for r in &rows {
+                if let Some(k) = first_bad(r) {
+                    dropped[k] += 1;
+                }
+            }
+            prop_assert_eq!(&l.dropped, &dropped);
+            for (j, &i) in keep.iter().enumerate() {
+                for k in 0..3 {
+                    prop_assert_eq!(l.reached[k][j], rows[i as usize][k]);
+                }
+            }
+            match (labels(&rows, "error"), rows.iter().position(|r| first_bad(r).is_some())) {
+                (Ok(_), None) => {}
+                (Err(e), Some(i)) => {
+                    let row = format!("row {}", i + 1);
+                    prop_assert!(e.to_string().contains(&row), "{}", e);
+                }
+                (got, want) => prop_assert!(false, "{:?} vs first bad row {:?}", got.is_ok(), want),
+            }
+        }
+    }
+}

@@ -254,4 +254,53 @@ mod tests {
         };
         assert_eq!(strict.encode(Some(f64::INFINITY)), None);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            /// A vocabulary fitted on any column (integers, text, empty cells) survives a round
+            /// trip through JSON unchanged, gives every training value the id it got while
+            /// fitting, and sends values never seen to the out-of-vocabulary id.
+            #[test]
+            fn vocabularies_round_trip_and_unseen_values_are_oov(
+                cells in proptest::collection::vec(
+                    prop_oneof![
+                        (-30i64..30).prop_map(|v| v.to_string()),
+                        (0u8..6).prop_map(|c| format!("t{c}")),
+                        Just(String::new()),
+                    ],
+                    1..40,
+                ),
+                min_count in 1u64..3,
+            ) {
+                let d = tempfile::tempdir().unwrap();
+                let csv = d.path().join("x.csv");
+                let text: String = cells.iter().map(|c| format!("{c}\n")).collect();
+                std::fs::write(&csv, format!("x\n{text}")).unwrap();
+                let frame = Frame::read(&source(&csv, FileFormat::Csv), None).unwrap();
+                let spec = CategoricalSpec { min_count, ..spec_x() };
+                let routing = Routing::all(frame.len());
+                let (enc, ids) =
+                    CategoricalEncoder::fit_encode(&spec, &frame.column("x").unwrap(), &routing).unwrap();
+                let json = serde_json::to_string(&enc).unwrap();
+                let back: CategoricalEncoder = serde_json::from_str(&json).unwrap();
+                prop_assert_eq!(&back, &enc);
+                for (cell, &id) in cells.iter().zip(&ids[0]) {
+                    let value = if cell.is_empty() { Cat::Null } else { Cat::Str(cell) };
+                    prop_assert_eq!(back.encode(value), id);
+                    let count = cells.iter().filter(|c| *c == cell).count() as u64;
+                    if !cell.is_empty() && count < min_count {
+                        prop_assert_eq!(id, OOV_ID);
+                    }
+                }
+                for unseen in ["never-seen", "31", "-31"] {
+                    prop_assert_eq!(back.encode(Cat::Str(unseen)), OOV_ID);
+                }
+            }
+        }
+    }
 }

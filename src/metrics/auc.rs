@@ -87,4 +87,46 @@ mod tests {
         assert_eq!(auc(&[0.1, 0.2], &[1, 1]), None);
         assert_eq!(auc(&[], &[]), None);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Scores from a few distinct values (ties are frequent) and labels, 2 to 60 rows.
+        fn sample() -> impl Strategy<Value = (Vec<f64>, Vec<u8>)> {
+            (2usize..60).prop_flat_map(|n| {
+                (
+                    proptest::collection::vec((0u8..8).prop_map(|v| v as f64 / 7.0), n),
+                    proptest::collection::vec(0u8..2, n),
+                )
+            })
+        }
+
+        proptest! {
+            /// Equal to the brute-force pair count.
+            #[test]
+            fn equals_the_pair_count((scores, labels) in sample()) {
+                if let Some(a) = auc(&scores, &labels) {
+                    prop_assert!((a - pair_auc(&scores, &labels)).abs() < 1e-12);
+                }
+            }
+
+            /// Unchanged by a strictly increasing transform of the scores.
+            #[test]
+            fn invariant_under_monotone_transforms((scores, labels) in sample(), shift in -5.0f64..5.0, scale in 0.01f64..100.0) {
+                let moved: Vec<f64> = scores.iter().map(|s| (scale * s + shift).exp()).collect();
+                prop_assert_eq!(auc(&scores, &labels), auc(&moved, &labels));
+            }
+
+            /// Reversing the scores gives 1 − AUC (ties stay ties).
+            #[test]
+            fn reversed_scores_give_one_minus((scores, labels) in sample()) {
+                let flipped: Vec<f64> = scores.iter().map(|s| 1.0 - s).collect();
+                match (auc(&scores, &labels), auc(&flipped, &labels)) {
+                    (Some(a), Some(b)) => prop_assert!((a + b - 1.0).abs() < 1e-12),
+                    (a, b) => prop_assert_eq!(a, b),
+                }
+            }
+        }
+    }
 }
