@@ -283,8 +283,8 @@ mod tests {
             }
             prop_assert_eq!(&l.dropped, &dropped);
             for (j, &i) in keep.iter().enumerate() {
-                for k in 0..3 {
-                    prop_assert_eq!(l.reached[k][j], rows[i as usize][k]);
+                for (k, &flag) in rows[i as usize].iter().enumerate() {
+                    prop_assert_eq!(l.reached[k][j], flag);
                 }
             }
             match (labels(&rows, "error"), rows.iter().position(|r| first_bad(r).is_some())) {
