@@ -495,6 +495,32 @@ fn cases() -> Vec<Case> {
             trained,
         ),
         case(
+            "predict --out onto a symbolic link",
+            PREDICT,
+            2,
+            "is a symbolic link",
+            |s: &Scratch| {
+                trained(s);
+                std::os::unix::fs::symlink(s.path("test.csv"), s.path("p.csv")).expect("symlink");
+            },
+        ),
+        case(
+            "predict --out onto a device",
+            &[
+                "predict",
+                "--run",
+                "run",
+                "--data",
+                "test.csv",
+                "--out",
+                "/dev/null",
+                "--force",
+            ],
+            2,
+            "exists and is not a regular file",
+            trained,
+        ),
+        case(
             "predict --out into a run directory",
             &[
                 "predict",
