@@ -87,66 +87,6 @@ pub fn write_atomic_hashed(
     digest.ok_or_else(|| Error::Internal("nothing was hashed".into()))
 }
 
-/// Check that a command may write its output file `out`: not a symbolic link, not a folder or
-/// device, not one of `inputs`, not inside a run directory, and, when it exists, only with
-/// `force`.
-pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
-    let refuse = |why: String, hint: &str| {
-        Err(Error::Usage(format!(
-            "--out {}: {why}\n  hint: {hint}",
-            out.display()
-        )))
-    };
-    if let Ok(meta) = std::fs::symlink_metadata(out) {
-        if meta.file_type().is_symlink() {
-            return refuse(
-                "is a symbolic link".into(),
-                "name the file itself, not a link to it",
-            );
-        }
-        if !meta.is_file() {
-            return refuse(
-                "exists and is not a regular file".into(),
-                "choose a file name",
-            );
-        }
-        let same =
-            |input: &Path| std::fs::canonicalize(input).ok() == std::fs::canonicalize(out).ok();
-        if inputs.iter().any(|i| same(i)) {
-            return refuse(
-                "is an input of this command".into(),
-                "write the output to another file",
-            );
-        }
-        if !force {
-            return refuse(
-                "exists".into(),
-                "add --force to replace it, or choose another file",
-            );
-        }
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    if crate::checkpoint::existing_run(&parent).is_ok_and(|e| {
-        matches!(
-            e,
-            Some(
-                crate::checkpoint::Existing::Finished
-                    | crate::checkpoint::Existing::Unfinished
-                    | crate::checkpoint::Existing::Abandoned
-            )
-        )
-    }) {
-        return refuse(
-            format!("lies inside the run directory {}", parent.display()),
-            "a run directory holds only what `train` wrote (its manifest covers it); write elsewhere",
-        );
-    }
-    Ok(())
-}
-
 /// Hex SHA-256 of a file's bytes.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

@@ -1,5 +1,6 @@
 //! The command line: argument parsing and one function per command. `main` only calls `run`.
 
+mod output;
 mod signals;
 mod terminal;
 
@@ -12,12 +13,12 @@ use crate::checkpoint::{Run, RunWriter};
 use crate::config::{FileFormat, FileSource, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
-use crate::fsutil::check_output;
 use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
 use crate::source::{Frame, TableColumn, write_table};
 use crate::train::{Control, Start, eval_dataset, train};
+use output::check_output;
 use terminal::Terminal;
 
 #[derive(Parser)]
