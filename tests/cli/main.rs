@@ -2,6 +2,7 @@
 
 mod blocks;
 mod catalogue;
+mod docs;
 mod errors;
 mod generate;
 mod hostile;
