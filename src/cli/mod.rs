@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::checkpoint::default_run_dir;
 use crate::checkpoint::{Run, RunWriter};
-use crate::config::{FileFormat, FileSource, Pipeline, format_from_extension};
+use crate::config::{FileFormat, FileSource, Override, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
 use crate::generate::{CHUNK_ROWS, Spec, generate};
@@ -38,6 +38,9 @@ enum Command {
     Validate {
         /// Pipeline YAML file.
         pipeline: PathBuf,
+        /// Override a key of the pipeline, e.g. `--set train.epochs=3` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Train a pipeline and write a run directory; or continue an interrupted run.
     Train {
@@ -50,6 +53,11 @@ enum Command {
         /// Override `train.seed`.
         #[arg(long, conflicts_with = "resume")]
         seed: Option<u64>,
+        /// Override a key of the pipeline, e.g. `--set train.epochs=3` or
+        /// `--set stages.conversion.tower.hidden=[32]` (repeatable; recorded in the run's
+        /// resolved pipeline).
+        #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+        set: Vec<String>,
         /// Continue the unfinished run in this directory from its last checkpoint, with the
         /// pipeline stored there.
         #[arg(long, value_name = "RUN_DIR", conflicts_with = "pipeline")]
@@ -109,11 +117,12 @@ enum Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Validate { pipeline } => validate(&pipeline),
+        Command::Validate { pipeline, set } => validate(&pipeline, &overrides(&set)?),
         Command::Train {
             pipeline,
             out,
             seed,
+            set,
             resume,
             stop_at_step,
             checkpoint_pause_ms,
@@ -124,7 +133,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     (p, dir, Start::Resume)
                 }
                 (None, Some(pipeline)) => {
-                    let mut p = Pipeline::load(&pipeline)?;
+                    let mut p = Pipeline::load_with(&pipeline, &overrides(&set)?)?;
                     if let Some(s) = seed {
                         p.set_seed(s);
                     }
@@ -253,8 +262,12 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn validate(path: &Path) -> Result<()> {
-    let p = Pipeline::load(path)?;
+fn overrides(set: &[String]) -> Result<Vec<Override>> {
+    set.iter().map(|s| Override::parse(s)).collect()
+}
+
+fn validate(path: &Path, set: &[Override]) -> Result<()> {
+    let p = Pipeline::load_with(path, set)?;
     let files = data::check_headers(&p)?;
     println!(
         "{}: ok — {} stage(s) ({}), {} categorical and {} numeric feature(s)",

@@ -4,11 +4,13 @@
 mod check;
 mod choices;
 mod locate;
+mod overrides;
 mod pipeline;
 pub mod raw;
 
 pub use choices::*;
 pub use locate::Locator;
+pub use overrides::Override;
 pub use pipeline::*;
 
 use std::path::Path;

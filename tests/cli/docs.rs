@@ -19,7 +19,10 @@ fn ci_runs_the_readme_test_command() {
         .filter(|l| !l.is_empty())
         .collect();
     assert_eq!(commands.len(), 2, "{commands:?}");
-    assert!(commands[0].starts_with("cargo run --release"), "{commands:?}");
+    assert!(
+        commands[0].starts_with("cargo run --release"),
+        "{commands:?}"
+    );
     let ci = std::fs::read_to_string(repo().join(".ci/run")).expect(".ci/run");
     assert!(
         ci.lines().any(|l| l.trim() == commands[1]),

@@ -6,6 +6,7 @@ mod docs;
 mod errors;
 mod generate;
 mod hostile;
+mod overrides;
 mod resume;
 mod runs;
 
