@@ -97,6 +97,9 @@ enum Command {
         /// Labelled CSV or Parquet file.
         #[arg(long)]
         data: PathBuf,
+        /// Print the metrics as JSON (the blocks of metrics.json's `test`) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Write each stage's conditional and cumulative probability for every row of a file.
     Predict {
@@ -179,7 +182,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })
         }
-        Command::Eval { run, data } => {
+        Command::Eval { run, data, json } => {
             let r = Run::open(&run)?;
             with_threads(r.pipeline.train.threads, || {
                 let p = &r.pipeline;
@@ -193,10 +196,16 @@ pub fn run(cli: Cli) -> Result<()> {
                     eprintln!("warning: {w}");
                 }
                 let m = eval_dataset(&r.model, p, &d)?;
-                print!(
-                    "{}",
-                    format_metrics(&format!("{} ({} rows)", data.display(), d.rows), &m)
-                );
+                if json {
+                    let text = serde_json::to_string_pretty(&m)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    println!("{text}");
+                } else {
+                    print!(
+                        "{}",
+                        format_metrics(&format!("{} ({} rows)", data.display(), d.rows), &m)
+                    );
+                }
                 Ok(())
             })
         }

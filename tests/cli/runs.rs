@@ -515,3 +515,21 @@ fn older_head_spelling_still_loads() {
     );
     ok(&s.run(&["eval", "--run", "run", "--data", "test.csv"]));
 }
+
+/// `eval --json` prints the same blocks as metrics.json's `test` for the same data, parsed by
+/// `RunMetrics`'s own types.
+#[test]
+fn eval_json_equals_the_run_metrics() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let o = s.run(&["eval", "--run", "run", "--data", "test.csv", "--json"]);
+    ok(&o);
+    let printed: Vec<funnel::metrics::StageMetrics> =
+        serde_json::from_str(&stdout(&o)).expect("eval --json is JSON");
+    let m: funnel::metrics::RunMetrics = serde_json::from_str(
+        &std::fs::read_to_string(s.path("run/metrics.json")).expect("metrics"),
+    )
+    .expect("metrics.json");
+    assert_eq!(Some(printed), m.test);
+}
