@@ -55,3 +55,48 @@ fn set_overrides_keys_and_is_checked_like_the_file() {
     let err = s.refused(&["validate", "pipeline.yaml", "--set", "train.epoch=3"]);
     assert!(err.contains("did you mean `epochs`?"), "{err}");
 }
+
+/// The short forms: a source as its path, features as names, a 0/1 label as its column. They
+/// train; the resolved pipeline writes the long forms; a wrong short form names what is
+/// expected; long forms keep their own errors.
+#[test]
+fn short_forms_train_and_resolve_to_long_forms() {
+    let s = Scratch::new();
+    let rows: String = (0..60)
+        .map(|i| {
+            format!(
+                "{},{},{}.5,{},{}\n",
+                i,
+                ["a", "b", "c"][i % 3],
+                i % 7,
+                (i % 2 == 0) as u8,
+                (i % 4 == 0) as u8
+            )
+        })
+        .collect();
+    s.write("t.csv", &format!("id,x,n,click,buy\n{rows}"));
+    s.write(
+        "p.yaml",
+        "name: short\ndata:\n  train: t.csv\n  valid: { split_from: train, fraction: 0.25 }\nfeatures:\n  categorical: [x]\n  numeric: [n]\nstages:\n  - { name: click, label: click }\n  - { name: buy, label: buy }\ntrain: { epochs: 1 }\n",
+    );
+    ok(&s.run(&["train", "p.yaml", "--out", "run"]));
+    let stored = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("stored");
+    assert!(stored.contains("- name: x"), "{stored}");
+    assert!(stored.contains("column: buy"), "{stored}");
+    assert!(stored.contains("t.csv"), "{stored}");
+    // The stored long forms load again.
+    ok(&s.run(&["eval", "--run", "run", "--data", "t.csv"]));
+
+    s.edit("p.yaml", "label: buy }", "label: 7 }");
+    let err = s.refused(&["validate", "p.yaml"]);
+    assert!(
+        err.contains("`stages[1].label`: invalid type: integer `7`, expected a 0/1 column's name, or a block of keys"),
+        "{err}"
+    );
+    s.edit("p.yaml", "label: 7 }", "label: { colum: buy } }");
+    let err = s.refused(&["validate", "p.yaml"]);
+    assert!(
+        err.contains("unknown field `colum`") && err.contains("did you mean `column`?"),
+        "{err}"
+    );
+}

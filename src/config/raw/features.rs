@@ -13,9 +13,10 @@ pub struct RawFeatures {
     /// Standard deviation of the normal initialisation of embedding rows.
     #[serde(default = "default_init_std")]
     pub embedding_init_std: f64,
-    #[serde(default)]
+    /// Blocks, or names alone for features read from the column of that name with defaults.
+    #[serde(default, deserialize_with = "super::shorthand::list")]
     pub categorical: Vec<RawCategorical>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::shorthand::list")]
     pub numeric: Vec<RawNumeric>,
     /// Field groups (the ESMM paper's field-wise sum): each group's categorical embeddings are
     /// summed into one slice of the input.
@@ -80,4 +81,34 @@ pub struct RawNumeric {
     /// `quantile_buckets`: also feed the standardised value, next to the bucket's embedding (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub also_raw: Option<bool>,
+}
+
+impl super::Shorthand for RawCategorical {
+    const EXPECTING: &'static str =
+        "a feature name, or a block of keys (`name`, `column`, `dim`, `min_count`, `hash_buckets`)";
+    fn from_shorthand(name: &str) -> Self {
+        RawCategorical {
+            name: name.to_string(),
+            column: None,
+            dim: None,
+            min_count: one(),
+            hash_buckets: None,
+        }
+    }
+}
+
+impl super::Shorthand for RawNumeric {
+    const EXPECTING: &'static str =
+        "a feature name, or a block of keys (`name`, `column`, `transform`, `missing`, ...)";
+    fn from_shorthand(name: &str) -> Self {
+        RawNumeric {
+            name: name.to_string(),
+            column: None,
+            transform: NumericTransform::default(),
+            missing: MissingPolicy::default(),
+            buckets: None,
+            dim: None,
+            also_raw: None,
+        }
+    }
 }

@@ -4,10 +4,12 @@
 //! Serialising a `RawPipeline` back out gives the resolved pipeline stored in a run directory.
 
 mod features;
+mod shorthand;
 mod stages;
 mod train;
 
 pub use features::*;
+pub use shorthand::Shorthand;
 pub use stages::*;
 pub use train::*;
 
@@ -33,10 +35,20 @@ pub struct RawPipeline {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawData {
+    /// A file source or its path alone (`train: data.csv`).
+    #[serde(deserialize_with = "shorthand::one")]
     pub train: RawSource,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "shorthand::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub valid: Option<RawSource>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "shorthand::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test: Option<RawSource>,
     /// A column carried through to predictions unchanged (e.g. a request id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +69,17 @@ pub struct RawSource {
     pub split_from: Option<SplitName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fraction: Option<f64>,
+}
+
+impl Shorthand for RawSource {
+    const EXPECTING: &'static str =
+        "a file path, or a block of keys (`path`, `format`, `csv`, or `split_from` and `fraction`)";
+    fn from_shorthand(path: &str) -> Self {
+        RawSource {
+            path: Some(path.to_string()),
+            ..RawSource::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

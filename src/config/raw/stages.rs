@@ -10,6 +10,8 @@ use crate::config::choices::{
 #[serde(deny_unknown_fields)]
 pub struct RawStage {
     pub name: String,
+    /// The label block, or the name of a 0/1 column alone (`label: click`).
+    #[serde(deserialize_with = "super::shorthand::one")]
     pub label: RawLabel,
     #[serde(default)]
     pub tower: RawTower,
@@ -42,6 +44,19 @@ pub struct RawLabel {
     pub negative: Option<Vec<String>>,
     #[serde(default)]
     pub meaning: LabelMeaning,
+}
+
+impl super::Shorthand for RawLabel {
+    const EXPECTING: &'static str =
+        "a 0/1 column's name, or a block of keys (`column`, `positive`, `negative`, `meaning`)";
+    fn from_shorthand(column: &str) -> Self {
+        RawLabel {
+            column: column.to_string(),
+            positive: None,
+            negative: None,
+            meaning: LabelMeaning::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
