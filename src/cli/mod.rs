@@ -278,6 +278,16 @@ fn overrides(set: &[String]) -> Result<Vec<Override>> {
 fn validate(path: &Path, set: &[Override]) -> Result<()> {
     let p = Pipeline::load_with(path, set)?;
     let files = data::check_headers(&p)?;
+    // Everything `train` checks before its first step: the rows' structure, label values,
+    // funnel consistency under the policy, non-empty splits, encoders, the memory estimate.
+    let (splits, estimate) = with_threads(p.train.threads, || {
+        let splits = data::prepare(&p)?;
+        let estimate = crate::train::memory::check(&p, &splits.encoders, &splits)?;
+        Ok((splits, estimate))
+    })?;
+    for w in &splits.warnings {
+        eprintln!("warning: {w}");
+    }
     println!(
         "{}: ok — {} stage(s) ({}), {} categorical and {} numeric feature(s)",
         path.display(),
@@ -289,6 +299,14 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
     for (split, rows) in files {
         println!("  {split}: {rows} rows, all columns present");
     }
+    let rows = |d: &Option<data::Dataset>| d.as_ref().map_or(0, |d| d.rows);
+    println!(
+        "  data: train {} rows, valid {}, test {} after the consistency policy; labels and encoders checked; training needs about {}",
+        splits.train.rows,
+        rows(&splits.valid),
+        rows(&splits.test),
+        crate::train::memory::human(estimate.total())
+    );
     Ok(())
 }
 

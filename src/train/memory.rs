@@ -150,7 +150,7 @@ fn available() -> Option<u64> {
 }
 
 /// A size in the largest binary unit that keeps it at 1 or more.
-fn gib(bytes: u64) -> String {
+pub fn human(bytes: u64) -> String {
     let units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut u = 0;
@@ -178,12 +178,12 @@ pub fn check(p: &Pipeline, encoders: &Encoders, splits: &Splits) -> Result<Estim
     if need > limit {
         return Err(Error::Usage(format!(
             "training would need about {} (embedding tables {}, dense parameters {}, batch activations {}, encoded data {}), more than {what} ({})\n  hint: lower `features.embedding_dim`, give large vocabularies `hash_buckets` or a higher `min_count`, narrow the towers or lower `train.batch_size`; `train.memory_budget` sets the limit",
-            gib(need),
-            gib(e.tables),
-            gib(e.dense),
-            gib(e.batch),
-            gib(e.data),
-            gib(limit)
+            human(need),
+            human(e.tables),
+            human(e.dense),
+            human(e.batch),
+            human(e.data),
+            human(limit)
         )));
     }
     Ok(e)

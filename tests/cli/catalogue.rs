@@ -334,6 +334,17 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "validate checks the data as train would (a label value outside the declared ones)",
+            VALIDATE,
+            2,
+            "row 41: label value \"maybe\" is neither positive",
+            |s: &Scratch| {
+                line(s, "train.csv", 42, |l| {
+                    l.replace("<=50K", "maybe").replace(">50K", "maybe")
+                })
+            },
+        ),
+        case(
             "Funnel row that converted without clicking, under `inconsistent_rows: error`",
             TRAIN,
             2,
