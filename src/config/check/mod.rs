@@ -78,6 +78,17 @@ impl Checker<'_> {
         let features = self.features(features)?;
         let (categorical, numeric, groups) =
             (features.categorical, features.numeric, features.groups);
+        // The resolved pipeline writes every feature's defaults out.
+        for (r, c) in raw.features.categorical.iter_mut().zip(&categorical) {
+            r.column = Some(c.column.clone());
+            r.dim = Some(c.dim);
+        }
+        for (r, n) in raw.features.numeric.iter_mut().zip(&numeric) {
+            r.column = Some(n.column.clone());
+            if let Some(b) = n.buckets {
+                (r.buckets, r.dim, r.also_raw) = (Some(b.count), Some(b.dim), Some(b.also_raw));
+            }
+        }
         let (stages, funnel) = self.stages(&stages, &settings)?;
         self.check_fm(
             &stages,
