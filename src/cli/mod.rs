@@ -76,7 +76,8 @@ enum Command {
         /// Number of rows to write.
         #[arg(long)]
         rows: u64,
-        /// Output file; `.parquet` writes Parquet, anything else CSV.
+        /// Output file: `.parquet` or `.pq` writes Parquet, `.csv.gz` gzip-compressed CSV,
+        /// anything else CSV.
         #[arg(long)]
         out: PathBuf,
         /// Override the spec's `seed`.
@@ -109,12 +110,17 @@ enum Command {
         /// CSV or Parquet file with the pipeline's feature columns.
         #[arg(long)]
         data: PathBuf,
-        /// Output file; `.parquet` writes Parquet, anything else CSV.
+        /// Output file: `.parquet` or `.pq` writes Parquet, `.csv.gz` gzip-compressed CSV,
+        /// anything else CSV.
         #[arg(long)]
         out: PathBuf,
         /// Replace `--out` when it exists.
         #[arg(long)]
         force: bool,
+        /// Input columns to copy into the output unchanged, before the predictions
+        /// (comma-separated; the pipeline's `id_column` is always copied).
+        #[arg(long, value_delimiter = ',', value_name = "COLS")]
+        keep: Vec<String>,
     },
 }
 
@@ -262,11 +268,12 @@ pub fn run(cli: Cli) -> Result<()> {
             data,
             out,
             force,
+            keep,
         } => {
             check_output(&out, &[&data], force)?;
             let _handlers = signals::install()?;
             let r = Run::open(&run)?;
-            with_threads(r.pipeline.train.threads, || predict(&r, &data, &out))
+            with_threads(r.pipeline.train.threads, || predict(&r, &data, &out, &keep))
         }
     }
 }
@@ -320,9 +327,33 @@ fn source_like_train(p: &Pipeline, path: &Path) -> FileSource {
     }
 }
 
-fn predict(r: &Run, data: &Path, out: &Path) -> Result<()> {
+fn predict(r: &Run, data: &Path, out: &Path, keep: &[String]) -> Result<()> {
     let p = &r.pipeline;
-    let frame = Frame::read(&source_like_train(p, data), Some(&data::feature_columns(p)))?;
+    // Copied columns: the id column, then `--keep` in its order, each once.
+    let mut copied: Vec<String> = p.id_column.iter().cloned().collect();
+    for k in keep {
+        if !copied.contains(k) {
+            copied.push(k.clone());
+        }
+    }
+    let outputs: Vec<String> = p
+        .stages
+        .iter()
+        .flat_map(|s| {
+            [
+                format!("{}_conditional", s.name),
+                format!("{}_cumulative", s.name),
+            ]
+        })
+        .collect();
+    if let Some(c) = copied.iter().find(|c| outputs.contains(c)) {
+        return Err(Error::Usage(format!(
+            "--keep {c}: the output has a prediction column of that name\n  hint: rename the input column"
+        )));
+    }
+    let mut needed = data::feature_columns(p);
+    needed.extend(copied.iter().cloned());
+    let frame = Frame::read(&source_like_train(p, data), Some(&needed))?;
     let d = encode_unlabelled(&frame, &r.encoders, p)?;
     for w in data::oov_warnings(p, &d) {
         eprintln!("warning: {w}");
@@ -340,8 +371,8 @@ fn predict(r: &Run, data: &Path, out: &Path) -> Result<()> {
         }
     }
     let mut columns = Vec::new();
-    if let (Some(name), Some(ids)) = (&p.id_column, d.ids) {
-        columns.push((name.clone(), TableColumn::Str(ids)));
+    for name in &copied {
+        columns.push((name.clone(), frame.pass_through(name)?));
     }
     for ((s, c), q) in p.stages.iter().zip(cum).zip(cond) {
         columns.push((format!("{}_conditional", s.name), TableColumn::F64(q)));

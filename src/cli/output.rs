@@ -10,6 +10,15 @@ use crate::error::{Error, Result};
 /// device, not one of `inputs`, not inside a run directory, and, when it exists, only with
 /// `force`.
 pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
+    let name = out.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".gz")
+        && crate::config::format_from_extension(out) == Some(crate::config::FileFormat::Parquet)
+    {
+        return Err(Error::Usage(format!(
+            "--out {}: Parquet is compressed inside the file, not by gzip around it\n  hint: name it `.parquet`",
+            out.display()
+        )));
+    }
     let refuse = |why: String, hint: &str| {
         Err(Error::Usage(format!(
             "--out {}: {why}\n  hint: {hint}",

@@ -45,8 +45,6 @@ pub struct Dataset {
     pub own: Vec<Vec<u8>>,
     /// truth[k][i]: true conditional probability of stage k for row i (synthetic data only).
     pub truth: Vec<Vec<f64>>,
-    /// Carried id column, one entry per row.
-    pub ids: Option<Vec<Option<String>>>,
     /// Rows dropped as inconsistent, per stage.
     pub dropped: Vec<usize>,
 }

@@ -23,14 +23,12 @@ enum Job {
     Cat(usize),
     Num(usize),
     Truth(usize),
-    Ids,
 }
 
 enum Done {
     Cat(Option<CategoricalEncoder>, Vec<Vec<u32>>),
     Num(Option<NumericEncoder>, NumericColumns),
     Truth(Vec<Vec<f64>>),
-    Ids(Vec<Vec<Option<String>>>),
 }
 
 /// Encode the splits of one frame (each a list of rows with its labels), reading each column
@@ -53,7 +51,6 @@ pub(super) fn encode_frame(
     let mut jobs: Vec<Job> = (0..p.categorical.len()).map(Job::Cat).collect();
     jobs.extend((0..p.numeric.len()).map(Job::Num));
     jobs.extend((0..truth.len()).map(Job::Truth));
-    jobs.extend(p.id_column.iter().map(|_| Job::Ids));
     let run = |job: &Job| -> Result<Done> {
         Ok(match *job {
             Job::Cat(f) => {
@@ -85,10 +82,6 @@ pub(super) fn encode_frame(
                 }
             }
             Job::Truth(t) => Done::Truth(read_truth(&frame.column(truth[t])?, &routing)?),
-            Job::Ids => {
-                let name = p.id_column.as_deref().unwrap_or_default();
-                Done::Ids(read_ids(&frame.column(name)?, &routing)?)
-            }
         })
     };
     let done = jobs
@@ -106,7 +99,6 @@ pub(super) fn encode_frame(
     let mut bucket_ids = vec![Vec::new(); parts];
     let mut num = vec![Vec::new(); parts];
     let mut truths = vec![Vec::new(); parts];
-    let mut ids: Vec<Option<Vec<Option<String>>>> = vec![None; parts];
     for d in done {
         match d {
             Done::Cat(enc, out) => {
@@ -129,11 +121,6 @@ pub(super) fn encode_frame(
                     c.push(o);
                 }
             }
-            Done::Ids(out) => {
-                for (c, o) in ids.iter_mut().zip(out) {
-                    *c = Some(o);
-                }
-            }
         }
     }
     for (c, b) in cat.iter_mut().zip(bucket_ids) {
@@ -146,8 +133,8 @@ pub(super) fn encode_frame(
     let datasets = splits
         .into_iter()
         .zip(cat.into_iter().zip(num))
-        .zip(truths.into_iter().zip(ids))
-        .map(|(((name, labels), (cat, num)), (truth, ids))| Dataset {
+        .zip(truths)
+        .map(|(((name, labels), (cat, num)), truth)| Dataset {
             split: name,
             file: frame.file().to_path_buf(),
             rows: labels.keep.len(),
@@ -156,7 +143,6 @@ pub(super) fn encode_frame(
             reached: labels.reached,
             own: labels.own,
             truth,
-            ids,
             dropped: labels.dropped,
         })
         .collect();
@@ -207,18 +193,6 @@ fn read_truth(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<f64>>> {
             }
             _ => Err(col.error(Some(i), format!("truth value {v:?} is not a probability"))),
         }
-    })?;
-    Ok(out)
-}
-
-/// The id column's values for every part.
-fn read_ids(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<Option<String>>>> {
-    let mut out = routing.outputs();
-    col.visit_str(|i, v| {
-        if let Some(part) = routing.part(i) {
-            out[part].push(v.map(str::to_string));
-        }
-        Ok(())
     })?;
     Ok(out)
 }

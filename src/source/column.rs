@@ -67,6 +67,11 @@ impl<'f> Column<'f> {
         }
     }
 
+    /// The column's values as read.
+    pub(super) fn into_series(self) -> Series {
+        self.series
+    }
+
     pub fn error(&self, row: Option<usize>, what: impl Into<String>) -> Error {
         Error::data_at(
             self.frame.file(),

@@ -252,6 +252,21 @@ impl Frame {
         Ok(Column::new(self, name, series))
     }
 
+    /// A column to write out as it was given: Parquet columns with their type, CSV columns as
+    /// text after the source's cleaning (trimming, null markers), as every feature reads them.
+    pub fn pass_through(&self, name: &str) -> Result<super::TableColumn> {
+        let col = self.column(name)?;
+        if matches!(self.table, Table::Loaded(_)) {
+            let mut text = Vec::with_capacity(self.rows);
+            col.visit_str(|_, v| {
+                text.push(v.map(str::to_string));
+                Ok(())
+            })?;
+            return Ok(super::TableColumn::Str(text));
+        }
+        Ok(super::TableColumn::Passed(super::Passed(col.into_series())))
+    }
+
     /// Visit every value of a column as text; see [`Column::visit_str`].
     pub fn visit_str(
         &self,

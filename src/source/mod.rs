@@ -8,7 +8,7 @@ mod write;
 
 pub use column::{Cat, Column};
 pub use frame::Frame;
-pub use write::{TableColumn, TableWriter, write_table};
+pub use write::{Passed, TableColumn, TableWriter, write_table};
 
 use std::path::Path;
 use std::time::Instant;

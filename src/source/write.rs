@@ -17,6 +17,7 @@ fn to_polars_columns(columns: Vec<(String, TableColumn)>) -> Result<DataFrame> {
             TableColumn::U32(v) => PlColumn::new(name.into(), v),
             TableColumn::I32(v) => PlColumn::new(name.into(), v),
             TableColumn::Str(v) => PlColumn::new(name.into(), v),
+            TableColumn::Passed(Passed(series)) => series.with_name(name.into()).into(),
         })
         .collect();
     DataFrame::new(height, cols).map_err(|e| Error::Internal(e.to_string()))
@@ -35,7 +36,53 @@ pub fn write_table(path: &Path, columns: Vec<(String, TableColumn)>) -> Result<(
 
 enum Sink {
     Csv(polars::io::csv::write::BatchedWriter<std::fs::File>),
+    /// CSV into a gzip stream (`.csv.gz`); the second handle finishes the stream.
+    CsvGz(polars::io::csv::write::BatchedWriter<Gz>, Gz),
     Parquet(Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>),
+}
+
+/// A gzip encoder shared by polars' CSV writer and `TableWriter::finish`, which writes the
+/// stream's trailer and sees its errors (dropping an encoder would swallow them).
+#[derive(Clone)]
+struct Gz(std::sync::Arc<std::sync::Mutex<Option<flate2::write::GzEncoder<std::fs::File>>>>);
+
+impl std::io::Write for Gz {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .as_mut()
+        {
+            Some(e) => e.write(buf),
+            None => Err(std::io::Error::other("the gzip stream is finished")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .as_mut()
+        {
+            Some(e) => e.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Gz {
+    fn finish(&self) -> std::io::Result<()> {
+        let encoder = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .take();
+        match encoder {
+            Some(e) => e.finish()?.sync_all(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Writes a table chunk by chunk (bounded memory) into a temporary file next to `path`, renamed
@@ -87,12 +134,21 @@ impl TableWriter {
                         .batched(&schema)
                         .map_err(fail)?,
                 ))
+            } else if gzipped(&self.path) {
+                let gz = Gz(std::sync::Arc::new(std::sync::Mutex::new(Some(
+                    flate2::write::GzEncoder::new(file, flate2::Compression::default()),
+                ))));
+                Sink::CsvGz(
+                    CsvWriter::new(gz.clone()).batched(&schema).map_err(fail)?,
+                    gz,
+                )
             } else {
                 Sink::Csv(CsvWriter::new(file).batched(&schema).map_err(fail)?)
             });
         }
         match self.sink.as_mut() {
             Some(Sink::Csv(w)) => w.write_batch(&df).map_err(fail),
+            Some(Sink::CsvGz(w, _)) => w.write_batch(&df).map_err(fail),
             Some(Sink::Parquet(w)) => w.write_batch(&df).map_err(fail),
             None => Err(Error::Internal("no sink".into())),
         }
@@ -102,6 +158,10 @@ impl TableWriter {
         let fail = |e: PolarsError| Error::io(&self.path, io_err(e));
         match self.sink.as_mut() {
             Some(Sink::Csv(w)) => w.finish().map_err(fail)?,
+            Some(Sink::CsvGz(w, gz)) => {
+                w.finish().map_err(fail)?;
+                gz.finish().map_err(|e| Error::io(&self.path, e))?;
+            }
             Some(Sink::Parquet(w)) => {
                 w.finish().map_err(fail)?;
             }
@@ -112,6 +172,12 @@ impl TableWriter {
         self.finished = true;
         Ok(())
     }
+}
+
+/// Whether a CSV output's name asks for gzip (`.gz`, as `.csv.gz`).
+fn gzipped(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 impl Drop for TableWriter {
@@ -128,7 +194,12 @@ pub enum TableColumn {
     U32(Vec<u32>),
     I32(Vec<i32>),
     Str(Vec<Option<String>>),
+    /// An input column copied as read, with its type (`Frame::pass_through`).
+    Passed(Passed),
 }
+
+/// An input column as read from its file, to be written out unchanged.
+pub struct Passed(pub(super) Series);
 
 impl TableColumn {
     fn len(&self) -> usize {
@@ -137,6 +208,7 @@ impl TableColumn {
             TableColumn::U32(v) => v.len(),
             TableColumn::I32(v) => v.len(),
             TableColumn::Str(v) => v.len(),
+            TableColumn::Passed(Passed(s)) => s.len(),
         }
     }
 }

@@ -533,3 +533,137 @@ fn eval_json_equals_the_run_metrics() {
     .expect("metrics.json");
     assert_eq!(Some(printed), m.test);
 }
+
+/// `predict` copies the id column and `--keep` columns unchanged: from Parquet with their
+/// types (integers stay integers), before the prediction columns; a kept column that would
+/// collide with a prediction column is refused.
+#[test]
+fn predict_keeps_columns_with_their_types() {
+    use funnel::source::{TableColumn, write_table};
+    let s = Scratch::new();
+    let n = 40;
+    write_table(
+        &s.path("t.parquet"),
+        vec![
+            (
+                "id".into(),
+                TableColumn::I32((0..n).map(|i| 1000 + i).collect()),
+            ),
+            (
+                "x".into(),
+                TableColumn::Str(
+                    (0..n)
+                        .map(|i| Some(["a", "b"][i as usize % 2].into()))
+                        .collect(),
+                ),
+            ),
+            (
+                "n".into(),
+                TableColumn::F64((0..n).map(|i| i as f64 / 4.0).collect()),
+            ),
+            (
+                "click".into(),
+                TableColumn::I32((0..n).map(|i| i % 2).collect()),
+            ),
+        ],
+    )
+    .expect("parquet");
+    s.write(
+        "p.yaml",
+        "name: keep\ndata:\n  train: t.parquet\n  id_column: id\nfeatures:\n  categorical: [x]\n  numeric: [n]\nstages:\n  - { name: click, label: click }\ntrain: { epochs: 1 }\n",
+    );
+    ok(&s.run(&["train", "p.yaml", "--out", "run"]));
+    ok(&s.run(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "t.parquet",
+        "--out",
+        "p.parquet",
+        "--keep",
+        "n,x",
+    ]));
+    let src = funnel::config::FileSource {
+        path: s.path("p.parquet"),
+        format: funnel::config::FileFormat::Parquet,
+        csv: funnel::config::CsvOptions {
+            separator: b',',
+            header: true,
+            null_values: vec![],
+            trim_whitespace: false,
+        },
+    };
+    let frame = funnel::source::Frame::read(&src, None).expect("read back");
+    assert_eq!(
+        frame.column_names(),
+        ["id", "n", "x", "click_conditional", "click_cumulative"]
+    );
+    assert!(frame.column("id").expect("id").is_integer());
+    assert!(frame.is_numeric("n").expect("n") && !frame.column("n").expect("n").is_integer());
+    assert!(!frame.is_numeric("x").expect("x"));
+    ok(&s.run(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "t.parquet",
+        "--out",
+        "p.csv",
+    ]));
+    let text = std::fs::read_to_string(s.path("p.csv")).expect("csv");
+    assert!(
+        text.lines().nth(1).expect("row").starts_with("1000,"),
+        "{text}"
+    );
+    let err = s.refused(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "t.parquet",
+        "--out",
+        "q.csv",
+        "--keep",
+        "click_cumulative",
+    ]);
+    assert!(
+        err.contains("the output has a prediction column of that name"),
+        "{err}"
+    );
+}
+
+/// `.csv.gz` output is gzip-compressed CSV (the system's gzip reads it back to the plain CSV
+/// output); `.parquet.gz` is refused.
+#[test]
+fn csv_gz_output_is_gzip() {
+    let s = Scratch::new();
+    s.adult_pipeline(CLICK, "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
+    ]));
+    ok(&s.run(&[
+        "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv.gz",
+    ]));
+    let o = std::process::Command::new("gzip")
+        .args(["-dc", "p.csv.gz"])
+        .current_dir(s.dir.path())
+        .output()
+        .expect("gzip");
+    assert!(o.status.success());
+    assert_eq!(o.stdout, std::fs::read(s.path("p.csv")).expect("csv"));
+    let err = s.refused(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "test.csv",
+        "--out",
+        "p.parquet.gz",
+    ]);
+    assert!(
+        err.contains("Parquet is compressed inside the file"),
+        "{err}"
+    );
+}
