@@ -88,7 +88,6 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
         reached,
         own: Vec::new(),
         truth: Vec::new(),
-        ids: None,
         dropped: vec![0; stages],
     }
 }
