@@ -22,6 +22,10 @@ pub struct DenseOptimizer {
     cfg: OptimizerSpec,
     slots: Vec<Slot>,
     step: i32,
+    /// A schedule's factor on the learning rate (1 without one).
+    lr_scale: f64,
+    /// Scale the gradients down together when their global L2 norm exceeds this.
+    clip_norm: Option<f64>,
 }
 
 impl DenseOptimizer {
@@ -44,7 +48,24 @@ impl DenseOptimizer {
             cfg: cfg.clone(),
             slots,
             step: 0,
+            lr_scale: 1.0,
+            clip_norm: None,
         })
+    }
+
+    /// The same optimizer with gradient-norm clipping at `norm`.
+    pub fn with_clipping(mut self, norm: Option<f64>) -> Self {
+        self.clip_norm = norm;
+        self
+    }
+
+    /// Set the schedule's factor for the steps that follow.
+    pub fn set_lr_scale(&mut self, factor: f64) {
+        self.lr_scale = factor;
+    }
+
+    pub fn lr_scale(&self) -> f64 {
+        self.lr_scale
     }
 
     /// The same optimizer with no weight decay on `vars` (learned loss weights: decay would pull
@@ -98,14 +119,35 @@ impl DenseOptimizer {
         self.step += 1;
         let c = &self.cfg;
         let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
-        let (lr, eps, wd) = (c.lr as f32, c.eps as f32, c.weight_decay as f32);
+        let (lr, eps, wd) = (
+            (c.lr * self.lr_scale) as f32,
+            c.eps as f32,
+            c.weight_decay as f32,
+        );
+        // Clipping: one factor for every parameter, from the global norm of their gradients.
+        let clip = match self.clip_norm {
+            Some(max) => {
+                let mut sq = 0f64;
+                for s in &self.slots {
+                    if let Some(g) = grads.get(s.var.as_tensor()) {
+                        sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                    }
+                }
+                let norm = sq.sqrt();
+                if norm > max { (max / norm) as f32 } else { 1.0 }
+            }
+            None => 1.0,
+        };
         let bc1 = 1.0 - b1.powi(self.step);
         let bc2 = 1.0 - b2.powi(self.step);
         for s in &mut self.slots {
             let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
-            let g = g.flatten_all()?.to_vec1::<f32>()?;
+            let mut g = g.flatten_all()?.to_vec1::<f32>()?;
+            if clip < 1.0 {
+                g.iter_mut().for_each(|v| *v *= clip);
+            }
             let decoupled = c.kind == DenseOptimizerKind::Adamw;
             let wd = if s.decay { wd } else { 0.0 };
             for (((w, m), v), &g) in s.value.iter_mut().zip(&mut s.m).zip(&mut s.v).zip(&g) {
@@ -166,5 +208,37 @@ mod tests {
         opt.step(&loss.backward().unwrap()).unwrap();
         let v = x.as_tensor().to_vec1::<f32>().unwrap()[0];
         assert!((v - 1.9).abs() < 1e-5, "{v}");
+    }
+
+    /// Clipping scales every gradient by max / ‖g‖ (here ‖(3, 4)‖ = 5 over two parameters, so
+    /// 0.5 / 5); a schedule's factor scales the learning rate: with Adam's first step of lr ·
+    /// sign(g), x moves by 0.1 · 0.5 whatever the clipping.
+    #[test]
+    fn clipping_and_schedule_by_hand() {
+        let dev = Device::Cpu;
+        let cfg = OptimizerSpec {
+            kind: DenseOptimizerKind::Adam,
+            lr: 0.1,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let x = Var::from_slice(&[1.0f32], 1, &dev).unwrap();
+        let y = Var::from_slice(&[1.0f32], 1, &dev).unwrap();
+        let mut opt = DenseOptimizer::new(vec![x.clone(), y.clone()], &cfg)
+            .unwrap()
+            .with_clipping(Some(0.5));
+        opt.set_lr_scale(0.5);
+        let loss = ((x.as_tensor() * 3.0).unwrap() + (y.as_tensor() * 4.0).unwrap())
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        opt.step(&loss.backward().unwrap()).unwrap();
+        let xv = x.as_tensor().to_vec1::<f32>().unwrap()[0];
+        assert!((xv - 0.95).abs() < 1e-5, "{xv}");
+        // Adam's first moment saw the clipped gradient 3 · 0.1 = 0.3: m = 0.1 · 0.3.
+        let (_, m) = opt.moments();
+        assert!((m[0].0[0] - 0.03).abs() < 1e-6, "{}", m[0].0[0]);
     }
 }

@@ -134,6 +134,16 @@ pub enum RepresentationKind {
     PerStageEmbeddings,
 }
 
+/// The shape of a learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    #[default]
+    Constant,
+    Cosine,
+    Step,
+}
+
 /// How the stages' losses are weighed against each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

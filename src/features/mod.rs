@@ -78,6 +78,7 @@ mod tests {
             dim: 4,
             min_count: 1,
             hash_buckets: None,
+            l2: None,
         }
     }
 

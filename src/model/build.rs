@@ -56,6 +56,19 @@ impl FunnelModel {
                 "the encoders do not match the pipeline's embedded features".into(),
             ));
         }
+        // Each embedded field's L2: a categorical feature's own, else the optimizer's.
+        let global_l2 = p.train.embedding_optimizer.l2;
+        let l2: Vec<f32> = p
+            .categorical
+            .iter()
+            .map(|c| c.l2.unwrap_or(global_l2) as f32)
+            .chain(
+                p.numeric
+                    .iter()
+                    .filter(|n| n.buckets.is_some())
+                    .map(|_| global_l2 as f32),
+            )
+            .collect();
         let stores: Vec<EmbeddingStore> = store_keys
             .iter()
             .map(|prefix| {
@@ -63,7 +76,8 @@ impl FunnelModel {
                     .embedded_fields()
                     .into_iter()
                     .zip(&rows)
-                    .map(|((name, dim), &rows)| {
+                    .zip(&l2)
+                    .map(|(((name, dim), &rows), &l2)| {
                         let key = format!("{prefix}.{name}");
                         let mut rng = Rng::stream(seed, &format!("init/{key}"));
                         Table::new(
@@ -75,6 +89,7 @@ impl FunnelModel {
                             initial_state,
                             &mut rng,
                         )
+                        .with_l2(l2)
                     })
                     .collect();
                 // Each field group's tables share one input slice; the others have their own.

@@ -17,6 +17,8 @@ pub struct Table {
     stride: usize,
     data: Vec<f32>,
     scratch: Scratch,
+    /// L2 on the rows a step touches: their gradient gets `l2 · w`.
+    l2: f32,
 }
 
 /// Per-step dedup state: `mark[id]` = (step stamp << 32) | slot of `id` in `unique`.
@@ -81,6 +83,27 @@ impl SparseOptimizer {
         }
     }
 
+    /// The same optimizer with its learning rate times `factor` (a schedule's).
+    pub fn scaled(self, factor: f32) -> Self {
+        match self {
+            SparseOptimizer::RowwiseAdagrad { lr, eps } => SparseOptimizer::RowwiseAdagrad {
+                lr: lr * factor,
+                eps,
+            },
+            SparseOptimizer::LazyAdam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => SparseOptimizer::LazyAdam {
+                lr: lr * factor,
+                beta1,
+                beta2,
+                eps,
+            },
+        }
+    }
+
     fn state_len(&self, dim: usize) -> usize {
         match self {
             SparseOptimizer::RowwiseAdagrad { .. } => 1,
@@ -120,7 +143,14 @@ impl Table {
             stride,
             data,
             scratch: Scratch::default(),
+            l2: 0.0,
         }
+    }
+
+    /// The same table with an L2 penalty on the rows each step touches.
+    pub fn with_l2(mut self, l2: f32) -> Self {
+        self.l2 = l2;
+        self
     }
 
     /// Weights of row `id`.
@@ -235,6 +265,21 @@ impl Table {
             }
             let row = &mut self.data[id as usize * stride..(id as usize + 1) * stride];
             let (w, state) = row.split_at_mut(d);
+            // The L2 penalty's gradient joins the row's, so both optimizers see it.
+            let mut penalised = [0f32; 64];
+            let g: &[f32] = if self.l2 > 0.0 && d <= penalised.len() {
+                for ((p, g), w) in penalised.iter_mut().zip(g).zip(w.iter()) {
+                    *p = g + self.l2 * w;
+                }
+                &penalised[..d]
+            } else if self.l2 > 0.0 {
+                &g.iter()
+                    .zip(w.iter())
+                    .map(|(g, w)| g + self.l2 * w)
+                    .collect::<Vec<f32>>()
+            } else {
+                g
+            };
             match *opt {
                 SparseOptimizer::RowwiseAdagrad { lr, eps } => {
                     let mean_sq = g.iter().map(|x| x * x).sum::<f32>() / d as f32;
@@ -374,9 +419,9 @@ impl EmbeddingStore {
 
     /// Update the rows used by a batch from the gradient of its input (`rows` x `row_width`,
     /// embeddings at each table's offset). Tables are updated in parallel.
-    pub fn apply_gradient(&mut self, cat: &[u32], grad: &[f32], row_width: usize) {
+    pub fn apply_gradient(&mut self, cat: &[u32], grad: &[f32], row_width: usize, lr_scale: f32) {
         self.step += 1;
-        let (step, opt, fields) = (self.step, self.opt, self.tables.len());
+        let (step, opt, fields) = (self.step, self.opt.scaled(lr_scale), self.tables.len());
         let offsets = &self.offsets;
         self.tables.par_iter_mut().enumerate().for_each(|(f, t)| {
             let off = offsets[f];
@@ -467,7 +512,7 @@ mod tests {
         let before = t.weights();
         let mut store = EmbeddingStore::new(vec![t], opt);
         // Batch of 3 rows, one field: ids 4, 0 (padding), 4.
-        store.apply_gradient(&[4, 0, 4], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2);
+        store.apply_gradient(&[4, 0, 4], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2, 1.0);
         let after = store.tables[0].weights();
         for r in 0..10 {
             let changed = before[r * 2..r * 2 + 2] != after[r * 2..r * 2 + 2];
@@ -478,6 +523,25 @@ mod tests {
         assert!((before[8] - after[8] - 0.1).abs() < 1e-5);
     }
 
+    /// L2 on touched rows: the row's gradient becomes g + l2·w before the optimizer sees it, at
+    /// half the learning rate under a schedule's factor 0.5; untouched rows do not move.
+    #[test]
+    fn l2_and_schedule_on_touched_rows_by_hand() {
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.5, eps: 0.0 };
+        let mut rng = Rng::stream(3, "test");
+        let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng).with_l2(0.25);
+        let before = t.weights();
+        let mut store = EmbeddingStore::new(vec![t], opt);
+        store.apply_gradient(&[3], &[3.0, 4.0], 2, 0.5);
+        let after = store.tables[0].weights();
+        let g = [3.0 + 0.25 * before[6], 4.0 + 0.25 * before[7]];
+        let k = 0.25 / ((g[0] * g[0] + g[1] * g[1]) / 2.0).sqrt();
+        assert!((before[6] - after[6] - k * g[0]).abs() < 1e-6);
+        assert!((before[7] - after[7] - k * g[1]).abs() < 1e-6);
+        assert_eq!(before[..6], after[..6]);
+        assert_eq!(before[8..], after[8..]);
+    }
+
     #[test]
     fn rowwise_adagrad_step_by_hand() {
         let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.5, eps: 0.0 };
@@ -486,7 +550,7 @@ mod tests {
         let before = t.weights();
         let mut store = EmbeddingStore::new(vec![t], opt);
         // Gradient (3, 4): G = (9 + 16) / 2 = 12.5; step = 0.5 / sqrt(12.5) * g.
-        store.apply_gradient(&[3], &[3.0, 4.0], 2);
+        store.apply_gradient(&[3], &[3.0, 4.0], 2, 1.0);
         let after = store.tables[0].weights();
         let k = 0.5 / 12.5f32.sqrt();
         assert!((before[6] - after[6] - 3.0 * k).abs() < 1e-6);
@@ -517,7 +581,7 @@ mod tests {
         );
         assert_eq!(row, vec![a[0] + c[0], a[1] + c[1], b[0], b[1]]);
         // A gradient on the group's slice only: both grouped tables move, table b does not.
-        store.apply_gradient(&ids, &[1.0, -1.0, 0.0, 0.0], 4);
+        store.apply_gradient(&ids, &[1.0, -1.0, 0.0, 0.0], 4, 1.0);
         assert_ne!(store.tables[0].row(3), a.as_slice());
         assert_ne!(store.tables[2].row(5), c.as_slice());
         assert_eq!(store.tables[1].row(4), b.as_slice());

@@ -133,7 +133,8 @@ pub fn train(
     };
     let mut model = FunnelModel::new(p, &splits.encoders)?;
     let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer)?
-        .without_decay(&model.undecayed());
+        .without_decay(&model.undecayed())
+        .with_clipping(p.train.clip_grad_norm);
     let mut state = match start {
         Start::Fresh => TrainerState {
             pipeline_sha256: run.pipeline_sha256.clone(),
@@ -192,6 +193,10 @@ pub fn train(
         let mut chunks = order.chunks(p.train.batch_size).skip(state.step);
         let mut next = chunks.next().map(|idx| train.batch(idx));
         while let Some(batch) = next {
+            if let Some(schedule) = &p.train.lr_schedule {
+                let at = (epoch - 1) * per_epoch + state.step;
+                dense.set_lr_scale(schedule.factor(at, p.train.epochs * per_epoch, epoch));
+            }
             let (stepped, upcoming) = rayon::join(
                 || {
                     step::step(

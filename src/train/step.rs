@@ -280,13 +280,15 @@ pub fn step(
         gn.update(&g.stage_losses, norms);
     }
     let w = model.input_width();
+    // The schedule's factor applies to the tables as to the towers.
+    let lr_scale = dense.lr_scale() as f32;
     // The sparse update runs beside the dense optimizer step: they touch disjoint weights.
     let stores = &mut model.stores;
     let (stepped, ()) = rayon::join(
         || dense.step(&g.dense),
         || {
             for (store, input) in stores.iter_mut().zip(&g.input) {
-                store.apply_gradient(&b.cat, input, w);
+                store.apply_gradient(&b.cat, input, w, lr_scale);
             }
         },
     );

@@ -348,3 +348,47 @@ fn gradnorm_moves_the_stage_weights() {
         assert!(err.contains(&format!("`{key}`: {says}")), "{err}");
     }
 }
+
+/// Regularisation and schedules from YAML: L2 on touched embedding rows (global and per
+/// feature), gradient-norm clipping and a warm-up-then-cosine schedule train, and each changes
+/// the weights; bad values are refused at their key.
+#[test]
+fn l2_clipping_and_schedules_train_and_change_the_weights() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit("pipeline.yaml", "epochs: 6", "epochs: 2");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "plain"]));
+    let plain = std::fs::read(s.path("plain/weights.safetensors")).expect("weights");
+    for (i, set) in [
+        "train.embedding_optimizer.l2=0.01",
+        "features.categorical.education.l2=0.5",
+        "train.clip_grad_norm=0.01",
+        "train.lr_schedule={ kind: cosine, warmup_steps: 10, min_factor: 0.1 }",
+        "train.lr_schedule={ kind: step, gamma: 0.1 }",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = format!("run{i}");
+        ok(&s.run(&["train", "pipeline.yaml", "--out", &out, "--set", set]));
+        let w = std::fs::read(s.path(&out).join("weights.safetensors")).expect("weights");
+        assert!(w != plain, "{set} changed nothing");
+    }
+    for (set, says) in [
+        (
+            "train.clip_grad_norm=0",
+            "clip_grad_norm must be a positive number",
+        ),
+        (
+            "train.embedding_optimizer.l2=-1",
+            "l2 must be a number in [0, 1e6)",
+        ),
+        (
+            "train.lr_schedule={ kind: step, gamma: 2 }",
+            "gamma must be in (0, 1]",
+        ),
+    ] {
+        let err = s.refused(&["validate", "pipeline.yaml", "--set", set]);
+        assert!(err.contains(says), "{err}");
+    }
+}

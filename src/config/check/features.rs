@@ -55,6 +55,7 @@ impl Checker<'_> {
                 dim,
                 min_count,
                 hash_buckets,
+                l2,
             } = c;
             let at = format!("features.categorical[{i}]");
             self.new_feature(&mut names, &at, &name)?;
@@ -79,6 +80,7 @@ impl Checker<'_> {
                 dim,
                 min_count: min_count.max(1),
                 hash_buckets,
+                l2: self.l2(&format!("{at}.l2"), l2)?,
             });
         }
         let mut nums = Vec::new();
@@ -110,6 +112,18 @@ impl Checker<'_> {
             numeric: nums,
             groups,
         })
+    }
+
+    /// An L2 strength: finite and at least 0.
+    pub(super) fn l2(&self, at: &str, l2: Option<f64>) -> Result<Option<f64>> {
+        match l2 {
+            Some(v) if !(0.0..1e6).contains(&v) => Err(self.err(
+                at,
+                format!("l2 must be a number in [0, 1e6), got {v}"),
+                "1e-6 to 1e-4 are common for embedding rows",
+            )),
+            _ => Ok(l2),
+        }
     }
 
     /// A numeric feature's bucket settings: only with `quantile_buckets`, which gets defaults.

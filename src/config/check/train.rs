@@ -19,7 +19,19 @@ impl Checker<'_> {
             early_stopping,
             checkpoint_every_steps,
             memory_budget,
+            clip_grad_norm,
+            lr_schedule,
         } = t;
+        if let Some(c) = clip_grad_norm
+            && !(c > 0.0 && c < 1e30)
+        {
+            return Err(self.err(
+                "train.clip_grad_norm",
+                format!("clip_grad_norm must be a positive number, got {c}"),
+                "1 to 10 are common; remove it to leave gradients as they are",
+            ));
+        }
+        let lr_schedule = lr_schedule.map(|s| self.schedule(s)).transpose()?;
         let memory_budget = match memory_budget {
             None => None,
             Some(b) => Some(bytes(&b).filter(|&n| n > 0).ok_or_else(|| {
@@ -114,7 +126,11 @@ impl Checker<'_> {
             beta2,
             eps,
             initial_accumulator,
+            l2,
         } = embedding_optimizer;
+        let l2 = self
+            .l2("train.embedding_optimizer.l2", Some(l2))?
+            .unwrap_or(0.0);
         let embedding_optimizer = EmbeddingOptimizerSpec {
             kind,
             lr,
@@ -122,6 +138,7 @@ impl Checker<'_> {
             beta2,
             eps,
             initial_accumulator,
+            l2,
         };
         for (key, value, ok, what) in [
             ("lr", lr, rate(lr), "in (0, 1000]"),
@@ -157,6 +174,47 @@ impl Checker<'_> {
             early_stopping,
             checkpoint_every_steps,
             memory_budget,
+            clip_grad_norm,
+            lr_schedule,
+        })
+    }
+
+    fn schedule(&self, s: RawSchedule) -> Result<ScheduleSpec> {
+        let RawSchedule {
+            kind,
+            warmup_steps,
+            min_factor,
+            gamma,
+            step_epochs,
+        } = s;
+        let at = "train.lr_schedule";
+        if !(0.0..=1.0).contains(&min_factor) {
+            return Err(self.err(
+                &format!("{at}.min_factor"),
+                format!("min_factor must be in [0, 1], got {min_factor}"),
+                "the cosine schedule ends at this share of the learning rates; 0 is common",
+            ));
+        }
+        if !(gamma > 0.0 && gamma <= 1.0) {
+            return Err(self.err(
+                &format!("{at}.gamma"),
+                format!("gamma must be in (0, 1], got {gamma}"),
+                "the step schedule multiplies the learning rates by gamma; 0.5 or 0.1 are common",
+            ));
+        }
+        if step_epochs == 0 {
+            return Err(self.err(
+                &format!("{at}.step_epochs"),
+                "step_epochs must be at least 1",
+                "e.g. `step_epochs: 2` halves the rates every two epochs with `gamma: 0.5`",
+            ));
+        }
+        Ok(ScheduleSpec {
+            kind,
+            warmup_steps,
+            min_factor,
+            gamma,
+            step_epochs,
         })
     }
 

@@ -55,6 +55,9 @@ pub struct RawCategorical {
     /// Hash values into this many buckets instead of fitting a vocabulary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_buckets: Option<u32>,
+    /// L2 on this feature's touched rows (default: `train.embedding_optimizer.l2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2: Option<f64>,
 }
 
 fn one() -> u64 {
@@ -93,6 +96,7 @@ impl super::Shorthand for RawCategorical {
             dim: None,
             min_count: one(),
             hash_buckets: None,
+            l2: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::choices::{DenseOptimizerKind, EmbeddingOptimizerKind};
+use crate::config::choices::{DenseOptimizerKind, EmbeddingOptimizerKind, ScheduleKind};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -27,10 +27,44 @@ pub struct RawTrain {
     /// Also write a checkpoint every this many steps (one is always written after each epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_every_steps: Option<usize>,
+    /// Gradient-norm clipping of the dense parameters: their gradients are scaled down together
+    /// when their global L2 norm exceeds this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// A learning-rate schedule for the towers and the tables alike (constant when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_schedule: Option<RawSchedule>,
     /// The most memory the run may need (its estimate is checked before training): bytes, or
     /// text such as `8GiB` or `512MiB`. Absent: the memory the system has available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_budget: Option<RawBytes>,
+}
+
+/// A learning-rate schedule: a factor on both learning rates at each step.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// `constant`, `cosine` (from 1 down to `min_factor` over the steps after warm-up) or
+    /// `step` (times `gamma` every `step_epochs` epochs).
+    #[serde(default)]
+    pub kind: ScheduleKind,
+    /// Steps over which the factor rises linearly from 1/warmup_steps to 1.
+    #[serde(default)]
+    pub warmup_steps: usize,
+    #[serde(default)]
+    pub min_factor: f64,
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+    #[serde(default = "default_step_epochs")]
+    pub step_epochs: usize,
+}
+
+fn default_gamma() -> f64 {
+    0.5
+}
+
+fn default_step_epochs() -> usize {
+    1
 }
 
 /// A size: a number of bytes, or a number with a unit (`KiB`, `MiB`, `GiB`, `TiB`, `KB`, `MB`,
@@ -55,6 +89,8 @@ impl Default for RawTrain {
             early_stopping: None,
             checkpoint_every_steps: None,
             memory_budget: None,
+            clip_grad_norm: None,
+            lr_schedule: None,
         }
     }
 }
@@ -140,6 +176,11 @@ pub struct RawEmbeddingOptimizer {
     /// Row-wise Adagrad: starting value of each row's accumulator.
     #[serde(default)]
     pub initial_accumulator: f64,
+    /// L2 penalty on the embedding rows a batch touches (`l2_reg_embedding`): each touched
+    /// row's gradient gets `l2 · w`. Rows a batch does not touch are not decayed (the lazy
+    /// update every sparse trainer makes). A categorical feature's own `l2` overrides it.
+    #[serde(default)]
+    pub l2: f64,
 }
 
 impl Default for RawEmbeddingOptimizer {
@@ -151,6 +192,7 @@ impl Default for RawEmbeddingOptimizer {
             beta2: default_beta2(),
             eps: default_eps(),
             initial_accumulator: 0.0,
+            l2: 0.0,
         }
     }
 }
