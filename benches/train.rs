@@ -88,6 +88,7 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
         reached,
         own: Vec::new(),
         truth: Vec::new(),
+        groups: Vec::new(),
         dropped: vec![0; stages],
     }
 }

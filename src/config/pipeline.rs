@@ -260,6 +260,8 @@ pub struct Pipeline {
     pub valid: Option<SplitSource>,
     pub test: Option<SplitSource>,
     pub id_column: Option<String>,
+    /// Rows' groups for group AUC (GAUC).
+    pub group_column: Option<String>,
     pub embedding_init_std: f64,
     pub categorical: Vec<CategoricalSpec>,
     pub numeric: Vec<NumericSpec>,

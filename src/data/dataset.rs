@@ -45,6 +45,9 @@ pub struct Dataset {
     pub own: Vec<Vec<u8>>,
     /// truth[k][i]: true conditional probability of stage k for row i (synthetic data only).
     pub truth: Vec<Vec<f64>>,
+    /// groups[i]: row i's group (an index into this split's distinct values of the group
+    /// column), for group AUC; empty without a group column.
+    pub groups: Vec<u32>,
     /// Rows dropped as inconsistent, per stage.
     pub dropped: Vec<usize>,
 }

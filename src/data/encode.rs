@@ -23,12 +23,14 @@ enum Job {
     Cat(usize),
     Num(usize),
     Truth(usize),
+    Group,
 }
 
 enum Done {
     Cat(Option<CategoricalEncoder>, Vec<Vec<u32>>),
     Num(Option<NumericEncoder>, NumericColumns),
     Truth(Vec<Vec<f64>>),
+    Group(Vec<Vec<u32>>),
 }
 
 /// Encode the splits of one frame (each a list of rows with its labels), reading each column
@@ -51,6 +53,9 @@ pub(super) fn encode_frame(
     let mut jobs: Vec<Job> = (0..p.categorical.len()).map(Job::Cat).collect();
     jobs.extend((0..p.numeric.len()).map(Job::Num));
     jobs.extend((0..truth.len()).map(Job::Truth));
+    if labelled && p.group_column.is_some() {
+        jobs.push(Job::Group);
+    }
     let run = |job: &Job| -> Result<Done> {
         Ok(match *job {
             Job::Cat(f) => {
@@ -82,6 +87,10 @@ pub(super) fn encode_frame(
                 }
             }
             Job::Truth(t) => Done::Truth(read_truth(&frame.column(truth[t])?, &routing)?),
+            Job::Group => {
+                let name = p.group_column.as_deref().unwrap_or_default();
+                Done::Group(read_groups(&frame.column(name)?, &routing)?)
+            }
         })
     };
     let done = jobs
@@ -99,6 +108,7 @@ pub(super) fn encode_frame(
     let mut bucket_ids = vec![Vec::new(); parts];
     let mut num = vec![Vec::new(); parts];
     let mut truths = vec![Vec::new(); parts];
+    let mut groups = vec![Vec::new(); parts];
     for d in done {
         match d {
             Done::Cat(enc, out) => {
@@ -121,6 +131,7 @@ pub(super) fn encode_frame(
                     c.push(o);
                 }
             }
+            Done::Group(out) => groups = out,
         }
     }
     for (c, b) in cat.iter_mut().zip(bucket_ids) {
@@ -133,8 +144,8 @@ pub(super) fn encode_frame(
     let datasets = splits
         .into_iter()
         .zip(cat.into_iter().zip(num))
-        .zip(truths)
-        .map(|(((name, labels), (cat, num)), truth)| Dataset {
+        .zip(truths.into_iter().zip(groups))
+        .map(|(((name, labels), (cat, num)), (truth, groups))| Dataset {
             split: name,
             file: frame.file().to_path_buf(),
             rows: labels.keep.len(),
@@ -143,6 +154,7 @@ pub(super) fn encode_frame(
             reached: labels.reached,
             own: labels.own,
             truth,
+            groups,
             dropped: labels.dropped,
         })
         .collect();
@@ -193,6 +205,23 @@ fn read_truth(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<f64>>> {
             }
             _ => Err(col.error(Some(i), format!("truth value {v:?} is not a probability"))),
         }
+    })?;
+    Ok(out)
+}
+
+/// Each row's group for every part: the index of its value among the part's distinct values
+/// (missing values form one group).
+fn read_groups(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<u32>>> {
+    let mut out = routing.outputs();
+    let mut seen: Vec<std::collections::HashMap<String, u32>> = vec![Default::default(); out.len()];
+    col.visit_str(|i, v| {
+        if let Some(part) = routing.part(i) {
+            let map = &mut seen[part];
+            let next = map.len() as u32;
+            let g = *map.entry(v.unwrap_or_default().to_string()).or_insert(next);
+            out[part].push(g);
+        }
+        Ok(())
     })?;
     Ok(out)
 }

@@ -37,6 +37,7 @@ fn labelled_columns(p: &Pipeline) -> Vec<String> {
     cols.extend(p.stages.iter().map(|s| s.label.column.clone()));
     cols.extend(p.stages.iter().filter_map(|s| s.truth.clone()));
     cols.extend(p.id_column.iter().cloned());
+    cols.extend(p.group_column.iter().cloned());
     cols
 }
 

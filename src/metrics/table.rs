@@ -12,6 +12,10 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 /// A human-readable table: two lines per stage, each saying which prediction on which rows.
 pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
+    // Group AUC gets a column when the data has groups.
+    let grouped = m
+        .iter()
+        .any(|x| x.cumulative.gauc.is_some() || x.conditional.gauc.is_some());
     let mut rows = Vec::new();
     for x in m {
         for (cumulative, b) in [(true, &x.cumulative), (false, &x.conditional)] {
@@ -39,9 +43,12 @@ pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
                 fmt_opt(b.auc),
                 fmt_opt(b.logloss),
             ]);
+            if grouped {
+                rows.last_mut().map(|r| r.insert(6, fmt_opt(b.gauc)));
+            }
         }
     }
-    let head = [
+    let mut head = vec![
         "stage",
         "prediction",
         "rows used",
@@ -50,6 +57,9 @@ pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
         "AUC",
         "logloss",
     ];
+    if grouped {
+        head.insert(6, "GAUC");
+    }
     let mut s = render(title, &head, &rows, 3);
     let violations: Vec<String> = m
         .iter()

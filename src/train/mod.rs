@@ -42,7 +42,8 @@ pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Ve
         )));
     }
     let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
-    let mut m = evaluate(&p.funnel, &logits, &d.reached, &names);
+    let groups = (!d.groups.is_empty()).then_some(d.groups.as_slice());
+    let mut m = evaluate(&p.funnel, &logits, &d.reached, &names, groups);
     if !d.truth.is_empty() {
         for (s, t) in m
             .iter_mut()

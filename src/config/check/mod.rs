@@ -52,6 +52,7 @@ impl Checker<'_> {
             valid,
             test,
             id_column,
+            group_column,
         } = data;
         let train_source = match self.source("data.train", &train_src)? {
             SplitSource::File(f) => f,
@@ -96,6 +97,15 @@ impl Checker<'_> {
         )?;
         let gradnorm = self.loss_weighting(&mut raw.model, &funnel)?;
         self.check_leakage(&categorical, &numeric, &stages, &id_column)?;
+        if let Some(g) = &group_column
+            && let Some(s) = stages.iter().find(|s| &s.label.column == g)
+        {
+            return Err(self.err(
+                "data.group_column",
+                format!("group column `{g}` is the label of stage `{}`", s.name),
+                "name the column that groups rows, such as the user",
+            ));
+        }
         let train = self.train(train, &stages)?;
         if train.early_stopping.is_some() && valid.is_none() {
             return Err(self.err(
@@ -125,6 +135,7 @@ impl Checker<'_> {
             valid,
             test,
             id_column,
+            group_column,
             embedding_init_std: features.embedding_init_std,
             categorical,
             numeric,

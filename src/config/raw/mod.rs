@@ -53,6 +53,10 @@ pub struct RawData {
     /// A column carried through to predictions unchanged (e.g. a request id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_column: Option<String>,
+    /// A column grouping rows (e.g. the user) for group AUC: each group's AUC weighted by its
+    /// rows, next to AUC, for every stage both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_column: Option<String>,
 }
 
 /// A split: either a file (`path`, optional `format` and `csv`) or a share carved from another split.
