@@ -43,8 +43,8 @@ pub fn format_table(title: &str, m: &[StageMetrics]) -> String {
                 fmt_opt(b.auc),
                 fmt_opt(b.logloss),
             ]);
-            if grouped {
-                rows.last_mut().map(|r| r.insert(6, fmt_opt(b.gauc)));
+            if grouped && let Some(r) = rows.last_mut() {
+                r.insert(6, fmt_opt(b.gauc));
             }
         }
     }
