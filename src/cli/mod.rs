@@ -80,9 +80,13 @@ enum Command {
         /// anything else CSV.
         #[arg(long)]
         out: PathBuf,
-        /// Override the spec's `seed`.
+        /// Draw the rows with this seed, from the spec's world (the same hidden effects and
+        /// rates as without it: fresh rows of the same funnel).
         #[arg(long)]
         seed: Option<u64>,
+        /// Override the spec's `seed`: another hidden world.
+        #[arg(long)]
+        world_seed: Option<u64>,
         /// Worker threads; 0 = one per available core.
         #[arg(long, default_value_t = 0)]
         threads: usize,
@@ -220,15 +224,17 @@ pub fn run(cli: Cli) -> Result<()> {
             rows,
             out,
             seed,
+            world_seed,
             threads,
             force,
         } => {
             check_output(&out, &[&spec], force)?;
             let _handlers = signals::install()?;
             let mut spec = Spec::load(&spec)?;
-            if let Some(s) = seed {
-                spec.seed = s;
+            if let Some(w) = world_seed {
+                spec.seed = w;
             }
+            spec.sample_seed = seed;
             with_threads(threads, || {
                 let start = std::time::Instant::now();
                 let summary = generate(&spec, rows, &out, CHUNK_ROWS)?;

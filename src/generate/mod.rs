@@ -3,7 +3,7 @@
 mod spec;
 mod world;
 
-pub use spec::Spec;
+pub use spec::{ROW_ID, Spec};
 pub use world::World;
 
 use std::path::Path;
@@ -24,8 +24,9 @@ pub struct Summary {
     pub reached: Vec<u64>,
 }
 
-/// Rows `start .. start + len` of the spec's output, as named columns: features, then per stage
-/// the 0/1 label and `true_<stage>` (the true conditional probability, for every row).
+/// Rows `start .. start + len` of the spec's output, as named columns: `row_id`, features, then
+/// per stage the 0/1 label and `true_<stage>` (the true conditional probability, for every
+/// row).
 pub fn chunk(
     spec: &Spec,
     world: &World,
@@ -71,7 +72,10 @@ pub fn chunk(
             reached_count[s] += reached as u64;
         }
     }
-    let mut cols = Vec::new();
+    let mut cols = vec![(
+        ROW_ID.to_string(),
+        TableColumn::U64((start..start + len as u64).collect()),
+    )];
     for (c, v) in spec.categorical.iter().zip(ids) {
         cols.push((c.name.clone(), TableColumn::U32(v)));
     }
@@ -127,6 +131,11 @@ mod tests {
         ))
     }
 
+    /// A generated column by name.
+    fn col<'a>(cols: &'a [(String, TableColumn)], name: &str) -> &'a TableColumn {
+        &cols.iter().find(|(n, _)| n == name).expect("column").1
+    }
+
     fn ints(c: &TableColumn) -> &[i32] {
         match c {
             TableColumn::I32(v) => v,
@@ -166,14 +175,37 @@ mod tests {
         assert_ne!(a, std::fs::read(d).unwrap());
     }
 
+    /// A sampling seed apart from the world's draws other rows of the same world: the same
+    /// intercepts and so the same truth for the same features, other features and labels; the
+    /// world seed makes another world. `row_id` counts rows from the chunk's start.
+    #[test]
+    fn sampling_seed_keeps_the_world() {
+        let s = two_stage(0.5);
+        let fresh = Spec {
+            sample_seed: Some(99),
+            ..s.clone()
+        };
+        let (a, b) = (World::build(&s), World::build(&fresh));
+        assert_eq!(a.intercepts, b.intercepts);
+        let (ca, _) = chunk(&s, &a, 10, 500);
+        let (cb, _) = chunk(&fresh, &b, 10, 500);
+        assert!(ints(col(&ca, "click")) != ints(col(&cb, "click")));
+        match col(&ca, ROW_ID) {
+            TableColumn::U64(ids) => assert_eq!(ids, &(10..510).collect::<Vec<u64>>()),
+            _ => panic!("row_id is not u64"),
+        }
+        let other = World::build(&Spec { seed: 6, ..s });
+        assert_ne!(a.intercepts, other.intercepts);
+    }
+
     #[test]
     fn labels_are_monotone_and_rates_hit_their_targets() {
         let s = two_stage(0.5);
         let world = World::build(&s);
         let n = 400_000;
         let (cols, reached) = chunk(&s, &world, 0, n);
-        let click = ints(&cols[3].1);
-        let buy = ints(&cols[5].1);
+        let click = ints(col(&cols, "click"));
+        let buy = ints(col(&cols, "buy"));
         assert!(click.iter().zip(buy).all(|(c, b)| b <= c));
         assert_eq!(reached[0], click.iter().map(|&v| v as u64).sum::<u64>());
         let click_rate = reached[0] as f64 / n as f64;
@@ -192,8 +224,8 @@ mod tests {
         let s = two_stage(bias);
         let world = World::build(&s);
         let (cols, _) = chunk(&s, &world, 0, 300_000);
-        let click = ints(&cols[3].1);
-        let truth = floats(&cols[6].1);
+        let click = ints(col(&cols, "click"));
+        let truth = floats(col(&cols, "true_buy"));
         let mut groups = [(0.0, 0.0, 0usize); 2];
         for (&c, &t) in click.iter().zip(truth) {
             let g = &mut groups[c as usize];
@@ -236,8 +268,12 @@ mod tests {
         let world = World::build(&s);
         let n = 300_000;
         let (cols, _) = chunk(&s, &world, 0, n);
-        let (click, cart, buy) = (ints(&cols[1].1), ints(&cols[3].1), ints(&cols[5].1));
-        let true_buy = floats(&cols[6].1);
+        let (click, cart, buy) = (
+            ints(col(&cols, "click")),
+            ints(col(&cols, "cart")),
+            ints(col(&cols, "buy")),
+        );
+        let true_buy = floats(col(&cols, "true_buy"));
         assert!(buy.iter().zip(click).all(|(b, c)| b <= c));
         let count = |f: &dyn Fn(usize) -> bool| (0..n).filter(|&i| f(i)).count() as f64;
         let carts = count(&|i| cart[i] == 1);

@@ -110,12 +110,18 @@ pub struct GenNumeric {
     pub effects: Vec<f64>,
 }
 
+/// The generated files' first column: each row's index in the file, from 0.
+pub const ROW_ID: &str = "row_id";
+
 /// A checked spec: stages are ids (positions); names stay only for column names.
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub name: String,
     pub file: PathBuf,
+    /// Draws the hidden world: effect tables and the stages' intercepts.
     pub seed: u64,
+    /// Draws the rows from the world (`seed` when not set apart: `generate --seed`).
+    pub sample_seed: Option<u64>,
     pub selection_bias: f64,
     pub noise: f64,
     pub stage_names: Vec<String>,
@@ -162,7 +168,8 @@ impl Spec {
         let mut rates = Vec::new();
         let mut optional = Vec::new();
         let mut rates_without = Vec::new();
-        let mut columns: Vec<String> = Vec::new();
+        // `row_id` is the generator's own first column.
+        let mut columns: Vec<String> = vec![ROW_ID.to_string()];
         for (k, s) in stages.iter().enumerate() {
             if !valid_name(&s.name) || stage_names.contains(&s.name) {
                 return Err(err(
@@ -344,6 +351,7 @@ impl Spec {
             name,
             file: file.to_path_buf(),
             seed,
+            sample_seed: None,
             selection_bias,
             noise,
             stage_names,

@@ -260,7 +260,7 @@ impl World {
             intercepts: vec![0.0; spec.stages()],
             skip_intercepts: vec![None; spec.stages()],
             stages: spec.stages(),
-            row_key: key(seed, "rows"),
+            row_key: key(spec.sample_seed.unwrap_or(seed), "rows"),
         };
         world.calibrate(spec, key(seed, "calibrate"));
         world

@@ -15,6 +15,7 @@ fn to_polars_columns(columns: Vec<(String, TableColumn)>) -> Result<DataFrame> {
         .map(|(name, c)| match c {
             TableColumn::F64(v) => PlColumn::new(name.into(), v),
             TableColumn::U32(v) => PlColumn::new(name.into(), v),
+            TableColumn::U64(v) => PlColumn::new(name.into(), v),
             TableColumn::I32(v) => PlColumn::new(name.into(), v),
             TableColumn::Str(v) => PlColumn::new(name.into(), v),
             TableColumn::Passed(Passed(series)) => series.with_name(name.into()).into(),
@@ -192,6 +193,7 @@ impl Drop for TableWriter {
 pub enum TableColumn {
     F64(Vec<f64>),
     U32(Vec<u32>),
+    U64(Vec<u64>),
     I32(Vec<i32>),
     Str(Vec<Option<String>>),
     /// An input column copied as read, with its type (`Frame::pass_through`).
@@ -206,6 +208,7 @@ impl TableColumn {
         match self {
             TableColumn::F64(v) => v.len(),
             TableColumn::U32(v) => v.len(),
+            TableColumn::U64(v) => v.len(),
             TableColumn::I32(v) => v.len(),
             TableColumn::Str(v) => v.len(),
             TableColumn::Passed(Passed(s)) => s.len(),
