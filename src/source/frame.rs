@@ -73,44 +73,7 @@ impl Frame {
             return Err(Error::data(file, "file not found")
                 .with_hint("paths in a pipeline are relative to the pipeline file"));
         }
-        let (table, rows) = match src.format {
-            FileFormat::Csv => {
-                let df = read_csv(file, &src.csv)?;
-                let rows = df.height();
-                (Table::Loaded(df), rows)
-            }
-            FileFormat::Parquet => {
-                let mut reader = ParquetReader::new(open(file)?);
-                let metadata = reader
-                    .get_metadata()
-                    .map_err(|e| {
-                        polars_err(file, e).with_hint(
-                            "the file is truncated or is not Parquet (a CSV file needs `format: csv`)",
-                        )
-                    })?
-                    .clone();
-                let arrow = reader.schema().map_err(|e| polars_err(file, e))?;
-                let (ok, bad): (Vec<_>, Vec<_>) =
-                    arrow.iter_values().partition(|f| readable(&f.dtype));
-                let schema = ok
-                    .into_iter()
-                    .map(|f| Field::new(f.name.clone(), DataType::from_arrow_field(f)))
-                    .collect();
-                let unreadable = bad
-                    .into_iter()
-                    .map(|f| (f.name.to_string(), format!("{:?}", f.dtype)))
-                    .collect();
-                let rows = metadata.num_rows;
-                (
-                    Table::Parquet {
-                        metadata,
-                        schema,
-                        unreadable,
-                    },
-                    rows,
-                )
-            }
-        };
+        let (table, rows) = super::guard::guarded(file, || read_table(file, src))?;
         let frame = Frame {
             file: file.to_path_buf(),
             table,
@@ -239,8 +202,10 @@ impl Frame {
                     .with_columns(Some(vec![name.to_string()]))
                     .read_parallel(ParallelStrategy::None);
                 reader.set_metadata(metadata.clone());
-                let df = reader.finish().map_err(|e| {
-                    Error::data_at(&self.file, name, None, format!("cannot read: {e}"))
+                let df = super::guard::guarded(&self.file, || {
+                    reader.finish().map_err(|e| {
+                        Error::data_at(&self.file, name, None, format!("cannot read: {e}"))
+                    })
                 })?;
                 df.column(name)
                     .map_err(|_| self.not_found(name))?
@@ -298,6 +263,47 @@ impl Frame {
             Some(v)
         }
     }
+}
+
+/// The table of a source: a CSV parsed whole, or a Parquet file's metadata and schema.
+fn read_table(file: &Path, src: &FileSource) -> Result<(Table, usize)> {
+    Ok(match src.format {
+        FileFormat::Csv => {
+            let df = read_csv(file, &src.csv)?;
+            let rows = df.height();
+            (Table::Loaded(df), rows)
+        }
+        FileFormat::Parquet => {
+            let mut reader = ParquetReader::new(open(file)?);
+            let metadata = reader
+                .get_metadata()
+                .map_err(|e| {
+                    polars_err(file, e).with_hint(
+                        "the file is truncated or is not Parquet (a CSV file needs `format: csv`)",
+                    )
+                })?
+                .clone();
+            let arrow = reader.schema().map_err(|e| polars_err(file, e))?;
+            let (ok, bad): (Vec<_>, Vec<_>) = arrow.iter_values().partition(|f| readable(&f.dtype));
+            let schema = ok
+                .into_iter()
+                .map(|f| Field::new(f.name.clone(), DataType::from_arrow_field(f)))
+                .collect();
+            let unreadable = bad
+                .into_iter()
+                .map(|f| (f.name.to_string(), format!("{:?}", f.dtype)))
+                .collect();
+            let rows = metadata.num_rows;
+            (
+                Table::Parquet {
+                    metadata,
+                    schema,
+                    unreadable,
+                },
+                rows,
+            )
+        }
+    })
 }
 
 fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {

@@ -4,6 +4,7 @@
 mod column;
 mod csv_scan;
 mod frame;
+mod guard;
 mod write;
 
 pub use column::{Cat, Column};

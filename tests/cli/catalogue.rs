@@ -323,6 +323,23 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "A Parquet file with malformed metadata (found by the fuzzer: polars' decoder panics on it)",
+            TRAIN,
+            2,
+            "the file is malformed",
+            |s: &Scratch| {
+                let bytes =
+                    std::fs::read(repo().join("tests/data/fuzz-parquet-thrift-bool.parquet"))
+                        .expect("crash file");
+                std::fs::write(s.path("train.parquet"), bytes).expect("write");
+                s.edit(
+                    "pipeline.yaml",
+                    "path: train.csv\n    csv: { trim_whitespace: true, null_values: [\"?\"] }",
+                    "path: train.parquet",
+                );
+            },
+        ),
+        case(
             "Label value outside the declared ones",
             TRAIN,
             2,
