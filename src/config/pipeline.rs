@@ -194,6 +194,8 @@ pub struct TrainSpec {
     pub memory_budget: Option<u64>,
     pub clip_grad_norm: Option<f64>,
     pub lr_schedule: Option<ScheduleSpec>,
+    /// A finished run to initialise from (absolute).
+    pub warm_start: Option<PathBuf>,
 }
 
 /// A checked learning-rate schedule.

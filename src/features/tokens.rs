@@ -27,8 +27,7 @@ impl Tokens {
         self.len() == 0
     }
 
-    /// The tokens as text, as saved.
-    #[cfg(test)]
+    /// The tokens as text, as saved (in id order from `FIRST_TOKEN_ID`).
     pub fn texts(&self) -> Vec<String> {
         match self {
             Tokens::Int(t) => t.iter().map(i64::to_string).collect(),

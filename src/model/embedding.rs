@@ -153,6 +153,12 @@ impl Table {
         self
     }
 
+    /// Replace row `id`'s weights (its optimizer state is kept).
+    pub fn set_row(&mut self, id: u32, w: &[f32]) {
+        let s = id as usize * self.stride;
+        self.data[s..s + self.dim].copy_from_slice(&w[..self.dim]);
+    }
+
     /// Weights of row `id`.
     pub fn row(&self, id: u32) -> &[f32] {
         let s = id as usize * self.stride;

@@ -7,6 +7,7 @@ pub mod gradnorm;
 pub mod memory;
 pub mod resume;
 pub mod step;
+pub mod warm;
 
 use std::path::Path;
 use std::time::Instant;
@@ -137,26 +138,32 @@ pub fn train(
         .without_decay(&model.undecayed())
         .with_clipping(p.train.clip_grad_norm);
     let mut state = match start {
-        Start::Fresh => TrainerState {
-            pipeline_sha256: run.pipeline_sha256.clone(),
-            encoders_sha256: run.encoders_sha256.clone(),
-            epoch: 1,
-            step: 0,
-            first_loss: None,
-            loss: EpochLoss::new(model.stages()),
-            history: Vec::new(),
-            best: None,
-            best_epoch: 0,
-            since_best: 0,
-            train_s: 0.0,
-            evaluate_s: 0.0,
-            dense_steps: 0,
-            store_steps: Vec::new(),
-            gradnorm: p
-                .gradnorm
-                .as_ref()
-                .map(|spec| GradNorm::new(model.stages(), spec)),
-        },
+        Start::Fresh => {
+            if let Some(dir) = &p.train.warm_start {
+                let r = warm::load(&mut model, p, &splits.encoders, dir)?;
+                report.notice(&r.summary(dir));
+            }
+            TrainerState {
+                pipeline_sha256: run.pipeline_sha256.clone(),
+                encoders_sha256: run.encoders_sha256.clone(),
+                epoch: 1,
+                step: 0,
+                first_loss: None,
+                loss: EpochLoss::new(model.stages()),
+                history: Vec::new(),
+                best: None,
+                best_epoch: 0,
+                since_best: 0,
+                train_s: 0.0,
+                evaluate_s: 0.0,
+                dense_steps: 0,
+                store_steps: Vec::new(),
+                gradnorm: p
+                    .gradnorm
+                    .as_ref()
+                    .map(|spec| GradNorm::new(model.stages(), spec)),
+            }
+        }
         Start::Resume => {
             let state = resume::load(out, &mut model, &mut dense)?;
             if (&state.pipeline_sha256, &state.encoders_sha256)

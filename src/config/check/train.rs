@@ -21,7 +21,9 @@ impl Checker<'_> {
             memory_budget,
             clip_grad_norm,
             lr_schedule,
+            warm_start,
         } = t;
+        let warm_start = warm_start.map(|d| self.base.join(d));
         if let Some(c) = clip_grad_norm
             && !(c > 0.0 && c < 1e30)
         {
@@ -176,6 +178,7 @@ impl Checker<'_> {
             memory_budget,
             clip_grad_norm,
             lr_schedule,
+            warm_start,
         })
     }
 

@@ -31,6 +31,10 @@ pub struct RawTrain {
     /// when their global L2 norm exceeds this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_grad_norm: Option<f64>,
+    /// A finished run directory whose weights initialise this run where they match (relative
+    /// to the pipeline file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<String>,
     /// A learning-rate schedule for the towers and the tables alike (constant when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr_schedule: Option<RawSchedule>,
@@ -91,6 +95,7 @@ impl Default for RawTrain {
             memory_budget: None,
             clip_grad_norm: None,
             lr_schedule: None,
+            warm_start: None,
         }
     }
 }
