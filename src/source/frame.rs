@@ -214,6 +214,21 @@ impl Frame {
             }
         };
         self.read_ns.fetch_add(elapsed_ns(start), Ordering::Relaxed);
+        // A malformed Parquet file can announce more rows than a column holds (the fuzzer
+        // found one): every reader indexes rows by the frame's count, so refuse it here.
+        if series.len() != self.rows {
+            return Err(Error::data_at(
+                &self.file,
+                name,
+                None,
+                format!(
+                    "the file is malformed: it announces {} rows, the column holds {}",
+                    self.rows,
+                    series.len()
+                ),
+            )
+            .with_hint("the file is corrupt or was not written completely; write it again"));
+        }
         Ok(Column::new(self, name, series))
     }
 

@@ -167,3 +167,29 @@ fn interrupted_generate_leaves_nothing_behind() {
     assert!(!temporary(), "the temporary file is left");
     assert!(!s.path("big.parquet").exists());
 }
+
+/// Files the Parquet fuzzer found (`docs/fuzzing.md`): malformed metadata that panicked inside
+/// polars, and metadata announcing more rows than a column holds, which indexed past the end.
+/// Both are refused as malformed, naming the file.
+#[test]
+fn fuzzer_findings_are_refused_as_malformed() {
+    let s = Scratch::new();
+    for (file, says) in [
+        (
+            "fuzz-parquet-thrift-bool.parquet",
+            "the file is malformed (the reader failed: thrift bool field)",
+        ),
+        (
+            "fuzz-parquet-short-column.parquet",
+            "the file is malformed: it announces 30 rows, the column holds 0",
+        ),
+    ] {
+        std::fs::copy(repo().join("tests/data").join(file), s.path("in.parquet")).expect("copy");
+        s.write(
+            "p.yaml",
+            "name: f\ndata:\n  train: { path: in.parquet }\n  valid: { split_from: train, fraction: 0.3 }\nfeatures:\n  categorical: [a]\n  numeric: [b]\nstages:\n  - { name: y, label: y }\n  - { name: z, label: z }\n",
+        );
+        let err = s.refused(&["train", "p.yaml", "--out", "run"]);
+        assert!(err.contains(says), "{file}: {err}");
+    }
+}
