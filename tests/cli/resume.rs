@@ -132,7 +132,7 @@ fn signals_and_a_kill_during_a_checkpoint_write_lose_nothing() {
     );
     ok(&s.run(&["train", "pipeline.yaml", "--out", "whole"]));
     for (run, name, code) in [("term", "TERM", 143), ("int", "INT", 130)] {
-        let child = slow_child(&s, run, 20);
+        let child = slow_child(&s, run, 50);
         wait_for("a first checkpoint", || {
             s.path(run).join("checkpoint.safetensors").exists()
         });
