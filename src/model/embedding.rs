@@ -4,9 +4,10 @@
 
 use rayon::prelude::*;
 
-use crate::config::{EmbeddingOptimizerKind, EmbeddingOptimizerSpec};
 use crate::features::PAD_ID;
 use crate::rng::Rng;
+
+pub use super::sparse_optim::SparseOptimizer;
 
 /// One feature's table. Row r occupies `data[r * stride .. (r + 1) * stride]`: first `dim`
 /// weights, then the optimizer state (Adagrad: 1 accumulator; lazy Adam: `dim` m and `dim` v).
@@ -51,65 +52,6 @@ fn prefetch<T>(p: *const T, len: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, len);
-}
-
-#[derive(Clone, Copy)]
-pub enum SparseOptimizer {
-    RowwiseAdagrad {
-        lr: f32,
-        eps: f32,
-    },
-    LazyAdam {
-        lr: f32,
-        beta1: f32,
-        beta2: f32,
-        eps: f32,
-    },
-}
-
-impl SparseOptimizer {
-    pub fn from_config(c: &EmbeddingOptimizerSpec) -> Self {
-        match c.kind {
-            EmbeddingOptimizerKind::RowwiseAdagrad => SparseOptimizer::RowwiseAdagrad {
-                lr: c.lr as f32,
-                eps: c.eps as f32,
-            },
-            EmbeddingOptimizerKind::LazyAdam => SparseOptimizer::LazyAdam {
-                lr: c.lr as f32,
-                beta1: c.beta1 as f32,
-                beta2: c.beta2 as f32,
-                eps: c.eps as f32,
-            },
-        }
-    }
-
-    /// The same optimizer with its learning rate times `factor` (a schedule's).
-    pub fn scaled(self, factor: f32) -> Self {
-        match self {
-            SparseOptimizer::RowwiseAdagrad { lr, eps } => SparseOptimizer::RowwiseAdagrad {
-                lr: lr * factor,
-                eps,
-            },
-            SparseOptimizer::LazyAdam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-            } => SparseOptimizer::LazyAdam {
-                lr: lr * factor,
-                beta1,
-                beta2,
-                eps,
-            },
-        }
-    }
-
-    fn state_len(&self, dim: usize) -> usize {
-        match self {
-            SparseOptimizer::RowwiseAdagrad { .. } => 1,
-            SparseOptimizer::LazyAdam { .. } => 2 * dim,
-        }
-    }
 }
 
 impl Table {

@@ -13,6 +13,7 @@ pub mod kit;
 mod linear;
 mod ops;
 mod persist;
+mod sparse_optim;
 mod tower;
 pub mod transfer;
 pub(crate) mod weights_file;
