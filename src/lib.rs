@@ -14,6 +14,7 @@ pub mod features;
 pub mod fsutil;
 pub mod funnel;
 pub mod generate;
+pub mod init;
 pub mod interrupt;
 pub mod loss;
 pub mod metrics;

@@ -35,6 +35,21 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a starter pipeline for a data file: every column profiled and declared.
+    Init {
+        /// CSV or Parquet file.
+        data: PathBuf,
+        /// The stages in causal order: `name` (a 0/1 column of that name), `name=column`, or
+        /// `name=column:positive|positive`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        stages: Vec<String>,
+        /// Where to write the pipeline.
+        #[arg(long, default_value = "pipeline.yaml")]
+        out: PathBuf,
+        /// Replace `--out` when it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check a pipeline: the YAML, and that its data files exist and have the columns it reads.
     Validate {
         /// Pipeline YAML file.
@@ -132,6 +147,38 @@ enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Validate { pipeline, set } => validate(&pipeline, &overrides(&set)?),
+        Command::Init {
+            data,
+            stages,
+            out,
+            force,
+        } => {
+            check_output(&out, &[&data], force)?;
+            let stages = stages
+                .iter()
+                .map(|s| crate::init::StageArg::parse(s))
+                .collect::<Result<Vec<_>>>()?;
+            // The pipeline's path to the data, relative to where the pipeline is written.
+            let base = out.parent().filter(|p| !p.as_os_str().is_empty());
+            let data_ref = match base {
+                None => data.display().to_string(),
+                Some(_) => std::fs::canonicalize(&data)
+                    .map_err(|e| crate::error::Error::io(&data, e))?
+                    .display()
+                    .to_string(),
+            };
+            let (yaml, notes) = crate::init::starter(&data, &data_ref, &stages)?;
+            crate::fsutil::write_atomic(&out, yaml.as_bytes())?;
+            for n in notes {
+                eprintln!("guessed: {n}");
+            }
+            println!(
+                "wrote {}; check it with `funnel validate {}`",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Train {
             pipeline,
             out,

@@ -170,6 +170,11 @@ impl Frame {
         ))
     }
 
+    /// Whether a column is stored as unsigned integers (Parquet; how id columns are written).
+    pub fn is_unsigned(&self, name: &str) -> bool {
+        self.dtype(name).is_some_and(|d| d.is_unsigned_integer())
+    }
+
     /// Whether a column holds numbers (or booleans) rather than text; nothing is read.
     pub fn is_numeric(&self, name: &str) -> Result<bool> {
         if let Some(e) = self.unreadable(name) {

@@ -100,3 +100,78 @@ fn short_forms_train_and_resolve_to_long_forms() {
         "{err}"
     );
 }
+
+/// `funnel init` writes a pipeline that trains unchanged: on the adult slice with named positive
+/// values (the second stage found to count only after the first), and on generated data (0/1
+/// labels, truth columns, the row id left out, unsigned ids categorical).
+#[test]
+fn init_writes_pipelines_that_train_unchanged() {
+    let s = Scratch::new();
+    s.adult_slice("adult.data", 3000, "adult.csv");
+    let o = s.run(&[
+        "init",
+        "adult.csv",
+        "--stages",
+        "click=Y:>50K,conversion=marital-status:Never-married",
+        "--out",
+        "adult.yaml",
+    ]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("`meaning: given_previous`") && err.contains("trim_whitespace"),
+        "{err}"
+    );
+    let yaml = std::fs::read_to_string(s.path("adult.yaml")).expect("yaml");
+    assert!(
+        yaml.contains("name: capital-gain, transform: log1p"),
+        "{yaml}"
+    );
+    ok(&s.run(&["train", "adult.yaml", "--out", "run-adult"]));
+    // Refuses to overwrite what it wrote.
+    let err = s.refused(&[
+        "init",
+        "adult.csv",
+        "--stages",
+        "click=Y:>50K",
+        "--out",
+        "adult.yaml",
+    ]);
+    assert!(err.contains("exists"), "{err}");
+
+    ok(&s.run(&[
+        "generate",
+        repo()
+            .join("pipelines/generate/two-stage.yaml")
+            .to_str()
+            .expect("path"),
+        "--rows",
+        "5000",
+        "--out",
+        "gen.parquet",
+    ]));
+    ok(&s.run(&[
+        "init",
+        "gen.parquet",
+        "--stages",
+        "click,conversion",
+        "--out",
+        "gen.yaml",
+    ]));
+    let yaml = std::fs::read_to_string(s.path("gen.yaml")).expect("yaml");
+    assert!(
+        yaml.contains("truth: true_click") && yaml.contains("- { name: user }"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("`row_id` left out"), "{yaml}");
+    ok(&s.run(&["train", "gen.yaml", "--out", "run-gen"]));
+    let err = s.refused(&[
+        "init",
+        "gen.parquet",
+        "--stages",
+        "click=nope",
+        "--out",
+        "x.yaml",
+    ]);
+    assert!(err.contains("no such column for a stage's label"), "{err}");
+}

@@ -1,0 +1,411 @@
+//! `funnel init`: a starter pipeline written from a data file. Each column is profiled (type,
+//! distinct values, missing share, spread), the stages' label columns are read as the user
+//! named them, and every other column becomes a feature with a default suited to it. The
+//! pipeline comes with comments saying what was guessed and why.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::config::{CsvOptions, FileFormat, FileSource, format_from_extension};
+use crate::error::{Error, Result};
+use crate::source::Frame;
+
+/// Distinct values counted per column before it is called high-cardinality.
+const DISTINCT_CAP: usize = 1_000_000;
+/// A categorical with more distinct values than this is hashed.
+const HASH_ABOVE: usize = 100_000;
+/// Values treated as missing in a CSV.
+const NULLS: [&str; 5] = ["", "?", "NA", "null", "NULL"];
+
+/// One stage as asked: `name`, `name=column` or `name=column:positive|positive`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageArg {
+    pub name: String,
+    pub column: String,
+    pub positive: Vec<String>,
+}
+
+impl StageArg {
+    pub fn parse(text: &str) -> Result<StageArg> {
+        let (name, rest) = text.split_once('=').unwrap_or((text, text));
+        let (column, positive) = match rest.split_once(':') {
+            Some((c, p)) => (c, p.split('|').map(str::to_string).collect()),
+            None => (rest, Vec::new()),
+        };
+        if name.is_empty() || column.is_empty() {
+            return Err(Error::Usage(format!(
+                "--stages {text}: write `name`, `name=column` or `name=column:positive|positive`"
+            )));
+        }
+        Ok(StageArg {
+            name: name.to_string(),
+            column: column.to_string(),
+            positive,
+        })
+    }
+}
+
+/// What one column holds.
+#[derive(Debug, Clone)]
+struct Profile {
+    rows: usize,
+    missing: usize,
+    /// Distinct non-missing values (capped at `DISTINCT_CAP`).
+    distinct: usize,
+    /// Whether every non-missing value parses as a number, and whether all are integers.
+    numeric: bool,
+    integer: bool,
+    min: f64,
+    median: f64,
+    max: f64,
+    /// Up to three values, the most frequent first (for labels).
+    top: Vec<(String, usize)>,
+}
+
+fn profile(frame: &Frame, name: &str) -> Result<Profile> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let (mut missing, mut numeric, mut integer) = (0usize, true, true);
+    let mut numbers: Vec<f64> = Vec::new();
+    frame.visit_str(name, |_, v| {
+        let Some(v) = v else {
+            missing += 1;
+            return Ok(());
+        };
+        if seen.len() < DISTINCT_CAP {
+            seen.insert(v.to_string());
+        }
+        if counts.len() < 64 || counts.contains_key(v) {
+            *counts.entry(v.to_string()).or_default() += 1;
+        }
+        match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => {
+                integer &= x.fract() == 0.0;
+                numbers.push(x);
+            }
+            _ => numeric = false,
+        }
+        Ok(())
+    })?;
+    numbers.sort_unstable_by(f64::total_cmp);
+    let at = |q: f64| {
+        numbers
+            .get(((numbers.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mut top: Vec<(String, usize)> = counts.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    top.truncate(3);
+    Ok(Profile {
+        rows: frame.len(),
+        missing,
+        distinct: seen.len(),
+        numeric: numeric && !numbers.is_empty(),
+        integer,
+        min: at(0.0),
+        median: at(0.5),
+        max: at(1.0),
+        top,
+    })
+}
+
+/// A number for a comment: integers as such, others to four decimals.
+fn short(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// A starter pipeline for `data` (written as `data_ref` in the YAML) with `stages`; returns the
+/// YAML and the lines that say what was guessed.
+pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(String, Vec<String>)> {
+    let format = format_from_extension(data).unwrap_or(FileFormat::Csv);
+    let mut notes = Vec::new();
+    // CSV written as `a, b, c` (UCI style) needs trimming: look at the header.
+    let trim = format == FileFormat::Csv && {
+        let head = std::fs::read(data).map_err(|e| Error::io(data, e))?;
+        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        first.windows(2).any(|w| w == b", ")
+    };
+    let csv = CsvOptions {
+        separator: b',',
+        header: true,
+        null_values: NULLS.iter().map(|s| s.to_string()).collect(),
+        trim_whitespace: trim,
+    };
+    let frame = Frame::read(
+        &FileSource {
+            path: data.to_path_buf(),
+            format,
+            csv,
+        },
+        None,
+    )?;
+    if frame.is_empty() {
+        return Err(Error::data(data, "the file has no rows to profile"));
+    }
+    let names = frame.column_names();
+    // Columns `true_<label>` (as `funnel generate` writes) are the stages' truth, never
+    // features.
+    let truth: Vec<Option<String>> = stages
+        .iter()
+        .map(|s| Some(format!("true_{}", s.column)).filter(|t| names.contains(t)))
+        .collect();
+    let mut labels: Vec<&str> = stages.iter().map(|s| s.column.as_str()).collect();
+    labels.extend(truth.iter().flatten().map(String::as_str));
+    for s in stages {
+        if !names.contains(&s.column) {
+            return Err(Error::data_at(
+                data,
+                &s.column,
+                None,
+                "no such column for a stage's label",
+            )
+            .with_hint(format!("the file has columns: {}", names.join(", "))));
+        }
+    }
+    let mut y = String::new();
+    let _ = writeln!(
+        y,
+        "# Starter pipeline written by `funnel init` from {data_ref}."
+    );
+    let _ = writeln!(
+        y,
+        "# Every key is documented in docs/pipeline.md; check the guesses marked below."
+    );
+    let stem = data.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let _ = writeln!(y, "name: {name}\n\ndata:\n  train:\n    path: {data_ref}");
+    let fmt = if format == FileFormat::Parquet {
+        "parquet"
+    } else {
+        "csv"
+    };
+    let _ = writeln!(y, "    format: {fmt}");
+    if format == FileFormat::Csv {
+        let nulls: Vec<String> = NULLS.iter().map(|n| format!("{n:?}")).collect();
+        let _ = writeln!(
+            y,
+            "    csv: {{ separator: \",\", header: true, trim_whitespace: {trim}, null_values: [{}] }}",
+            nulls.join(", ")
+        );
+        if trim {
+            notes.push("CSV cells are written `a, b`: `trim_whitespace: true`".to_string());
+        }
+    }
+    let _ = writeln!(
+        y,
+        "  # Carved from the training file with the seed; give `path:` to use files of your own."
+    );
+    let _ = writeln!(y, "  valid: {{ split_from: train, fraction: 0.1 }}");
+    let _ = writeln!(y, "  test: {{ split_from: train, fraction: 0.1 }}");
+
+    let (mut cats, mut nums) = (String::new(), String::new());
+    for col in names.iter().filter(|c| !labels.contains(&c.as_str())) {
+        let p = profile(&frame, col)?;
+        let share = 100.0 * p.missing as f64 / p.rows as f64;
+        let miss = if p.missing > 0 {
+            format!(", {share:.1}% missing")
+        } else {
+            String::new()
+        };
+        if p.distinct == p.rows && (!p.numeric || p.integer) {
+            notes.push(format!("`{col}`: every value distinct: an id, left out (set `data.id_column: {col}` to carry it into predictions)"));
+            let _ = writeln!(
+                cats,
+                "    # `{col}` left out: every value is distinct (an id)."
+            );
+            continue;
+        }
+        // Integer ids are categories: unsigned Parquet columns, or names that say `id`.
+        let lower = col.to_ascii_lowercase();
+        let id_like = p.integer
+            && (frame.is_unsigned(col)
+                || lower == "id"
+                || lower.ends_with("_id")
+                || lower.ends_with("-id"));
+        if id_like {
+            notes.push(format!(
+                "`{col}`: integer ids (unsigned, or named as an id): categorical"
+            ));
+        }
+        if p.numeric && !id_like && (p.distinct > 20 || !p.integer) {
+            // Heavy right tail: log1p keeps a few huge values from dominating.
+            let heavy = p.min >= 0.0 && p.max > 100.0 * p.median.max(1.0);
+            let transform = if heavy { "log1p" } else { "standardize" };
+            let _ = writeln!(
+                nums,
+                "    - {{ name: {col}, transform: {transform} }}   # {} distinct, {} to {}, median {}{miss}",
+                p.distinct,
+                short(p.min),
+                short(p.max),
+                short(p.median)
+            );
+            if heavy {
+                notes.push(format!(
+                    "`{col}`: numeric with a heavy tail (max {} against median {}): `log1p`",
+                    p.max, p.median
+                ));
+            }
+            continue;
+        }
+        if p.distinct > HASH_ABOVE {
+            let buckets = (p.distinct / 10).max(1024);
+            let _ = writeln!(
+                cats,
+                "    - {{ name: {col}, hash_buckets: {buckets} }}   # {} distinct{miss}",
+                p.distinct
+            );
+            notes.push(format!(
+                "`{col}`: {} distinct values: hashed into {buckets} buckets",
+                p.distinct
+            ));
+        } else {
+            let _ = writeln!(
+                cats,
+                "    - {{ name: {col} }}   # {} distinct{miss}",
+                p.distinct
+            );
+        }
+    }
+    let _ = writeln!(
+        y,
+        "\nfeatures:\n  embedding_dim: 8\n  categorical:\n{}  numeric:\n{}",
+        if cats.is_empty() {
+            "    []\n".into()
+        } else {
+            cats
+        },
+        if nums.is_empty() {
+            "    []\n".to_string()
+        } else {
+            nums
+        }
+    );
+    let _ = writeln!(y, "stages:");
+    let mut reached_before: Option<Vec<bool>> = None;
+    for (s, truth) in stages.iter().zip(&truth) {
+        let p = profile(&frame, &s.column)?;
+        let positive: Vec<String> = if !s.positive.is_empty() {
+            s.positive.clone()
+        } else if p.numeric && p.integer && p.min >= 0.0 && p.max <= 1.0 {
+            Vec::new()
+        } else if p.distinct == 2 {
+            // The rarer value is the event (a click, a conversion).
+            let rare = p.top.last().map(|t| t.0.clone()).unwrap_or_default();
+            notes.push(format!(
+                "stage `{}`: column `{}` holds two values; the rarer, {rare:?}, counts as positive",
+                s.name, s.column
+            ));
+            vec![rare]
+        } else {
+            return Err(Error::data_at(
+                data,
+                &s.column,
+                None,
+                format!(
+                    "{} distinct values: a stage's label needs 0/1 or named positive values",
+                    p.distinct
+                ),
+            )
+            .with_hint(format!(
+                "name them: `--stages {}={}:VALUE|VALUE`",
+                s.name, s.column
+            )));
+        };
+        // Reached flags of this column, to see whether it only counts after the previous stage.
+        let mut flags = Vec::with_capacity(frame.len());
+        frame.visit_str(&s.column, |_, v| {
+            let yes = match (v, positive.is_empty()) {
+                (Some(v), true) => v == "1",
+                (Some(v), false) => positive.iter().any(|p| p == v),
+                (None, _) => false,
+            };
+            flags.push(yes);
+            Ok(())
+        })?;
+        let given_previous = reached_before
+            .as_ref()
+            .is_some_and(|prev| prev.iter().zip(&flags).any(|(&p, &f)| f && !p));
+        let meaning = if given_previous {
+            notes.push(format!("stage `{}`: some rows are positive without the previous stage: `meaning: given_previous` (the column counts only once the previous stage is reached)", s.name));
+            ", meaning: given_previous"
+        } else {
+            ""
+        };
+        let label = if positive.is_empty() {
+            format!("{{ column: {}{meaning} }}", s.column)
+        } else {
+            let vals: Vec<String> = positive.iter().map(|v| format!("{v:?}")).collect();
+            format!(
+                "{{ column: {}, positive: [{}]{meaning} }}",
+                s.column,
+                vals.join(", ")
+            )
+        };
+        let _ = writeln!(
+            y,
+            "  - name: {}\n    label: {label}\n    tower: {{ hidden: [64, 32] }}",
+            s.name
+        );
+        if let Some(t) = truth {
+            let _ = writeln!(y, "    truth: {t}");
+            notes.push(format!(
+                "stage `{}`: `{t}` holds its true probability (generated data): `truth: {t}`",
+                s.name
+            ));
+        }
+        let reached: Vec<bool> = match &reached_before {
+            Some(prev) if given_previous => {
+                prev.iter().zip(&flags).map(|(&p, &f)| p && f).collect()
+            }
+            _ => flags,
+        };
+        reached_before = Some(reached);
+    }
+    let last = stages.last().map(|s| s.name.as_str()).unwrap_or_default();
+    let _ = writeln!(
+        y,
+        "\nmodel:\n  preset: esmm\n\ntrain:\n  epochs: 10\n  batch_size: 512\n  seed: 42\n  early_stopping: {{ monitor: {last}.cumulative.auc, patience: 2 }}\n\ninconsistent_rows: drop"
+    );
+    Ok((y, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_arguments() {
+        assert_eq!(
+            StageArg::parse("click").unwrap(),
+            StageArg {
+                name: "click".into(),
+                column: "click".into(),
+                positive: vec![]
+            }
+        );
+        assert_eq!(
+            StageArg::parse("buy=Y:>50K|>50K.").unwrap(),
+            StageArg {
+                name: "buy".into(),
+                column: "Y".into(),
+                positive: vec![">50K".into(), ">50K.".into()]
+            }
+        );
+        assert!(StageArg::parse("=Y").is_err());
+    }
+}
