@@ -196,8 +196,9 @@ pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 pub fn signal(child: &Child, name: &str) {
-    let o = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
+    // The shell's own `kill` (always there, unlike /usr/bin/kill).
+    let o = Command::new("sh")
+        .args(["-c", &format!("kill -{name} {}", child.id())])
         .output()
         .expect("kill");
     assert!(o.status.success(), "kill -{name}");
