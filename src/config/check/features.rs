@@ -59,14 +59,7 @@ impl Checker<'_> {
             } = c;
             let at = format!("features.categorical[{i}]");
             self.new_feature(&mut names, &at, &name)?;
-            let dim = dim.unwrap_or(embedding_dim);
-            if !(1..=MAX_DIM).contains(&dim) {
-                return Err(self.err(
-                    &format!("{at}.dim"),
-                    format!("dim must be between 1 and {MAX_DIM}, got {dim}"),
-                    "remove `dim` to use `features.embedding_dim`",
-                ));
-            }
+            let dim = self.dim(&at, dim, embedding_dim)?;
             if hash_buckets.is_some_and(|b| b == 0 || b > MAX_ROWS) {
                 return Err(self.err(
                     &format!("{at}.hash_buckets"),
@@ -112,6 +105,19 @@ impl Checker<'_> {
             numeric: nums,
             groups,
         })
+    }
+
+    /// A table's width: its own `dim`, or the features' `embedding_dim`, within bounds.
+    fn dim(&self, at: &str, dim: Option<usize>, embedding_dim: usize) -> Result<usize> {
+        let dim = dim.unwrap_or(embedding_dim);
+        if !(1..=MAX_DIM).contains(&dim) {
+            return Err(self.err(
+                &format!("{at}.dim"),
+                format!("dim must be between 1 and {MAX_DIM}, got {dim}"),
+                "remove `dim` to use `features.embedding_dim`",
+            ));
+        }
+        Ok(dim)
     }
 
     /// An L2 strength: finite and at least 0.
@@ -160,14 +166,7 @@ impl Checker<'_> {
                 format!("remove `buckets` for the default of {DEFAULT_BUCKETS}"),
             ));
         }
-        let dim = dim.unwrap_or(embedding_dim);
-        if !(1..=MAX_DIM).contains(&dim) {
-            return Err(self.err(
-                &format!("{at}.dim"),
-                format!("dim must be between 1 and {MAX_DIM}, got {dim}"),
-                "remove `dim` to use `features.embedding_dim`",
-            ));
-        }
+        let dim = self.dim(at, dim, embedding_dim)?;
         Ok(Some(BucketSpec {
             count,
             dim,
