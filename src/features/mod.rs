@@ -38,6 +38,17 @@ impl Encoders {
         serde_json::from_str(text)
     }
 
+    /// Rows of each embedded field's table, in `Pipeline::embedded_fields` order: each
+    /// categorical feature's vocabulary (reserved rows included), then each bucketed numeric
+    /// feature's buckets.
+    pub fn table_rows(&self) -> Vec<usize> {
+        self.categorical
+            .iter()
+            .map(CategoricalEncoder::vocab_size)
+            .chain(self.numeric.iter().filter_map(NumericEncoder::bucket_rows))
+            .collect()
+    }
+
     /// Drop every vocabulary's lookup maps (tens of MB per million-token vocabulary).
     pub fn forget_indexes(&mut self) {
         for c in &mut self.categorical {

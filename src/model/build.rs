@@ -44,13 +44,7 @@ impl FunnelModel {
                 (0..p.stages.len()).collect(),
             ),
         };
-        // Table rows of each embedded field: vocabularies, then bucketed numerics' buckets.
-        let rows: Vec<usize> = enc
-            .categorical
-            .iter()
-            .map(|e| e.vocab_size())
-            .chain(enc.numeric.iter().filter_map(|e| e.bucket_rows()))
-            .collect();
+        let rows = enc.table_rows();
         if rows.len() != p.embedded_fields().len() {
             return Err(Error::Internal(
                 "the encoders do not match the pipeline's embedded features".into(),

@@ -54,7 +54,8 @@ impl SparseOptimizer {
         }
     }
 
-    pub(super) fn state_len(&self, dim: usize) -> usize {
+    /// f32 values of optimizer state each row keeps next to its `dim` weights.
+    pub fn state_len(&self, dim: usize) -> usize {
         match self {
             SparseOptimizer::RowwiseAdagrad { .. } => 1,
             SparseOptimizer::LazyAdam { .. } => 2 * dim,

@@ -14,6 +14,7 @@ use crate::config::{BottomKind, Pipeline, TowerSpec};
 use crate::data::{Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::features::Encoders;
+use crate::model::SparseOptimizer;
 
 /// Bytes of each part of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,20 +72,12 @@ pub fn estimate(p: &Pipeline, encoders: &Encoders, splits: &Splits) -> Estimate 
     .flatten()
     .map(dataset_bytes)
     .sum();
-    let state_per_row = |dim: u64| match p.train.embedding_optimizer.kind {
-        crate::config::EmbeddingOptimizerKind::RowwiseAdagrad => 1,
-        crate::config::EmbeddingOptimizerKind::LazyAdam => 2 * dim,
-    };
+    let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
+    let state_per_row = |dim: u64| opt.state_len(dim as usize) as u64;
     let rows: Vec<u64> = encoders
-        .categorical
-        .iter()
-        .map(|e| e.vocab_size() as u64)
-        .chain(
-            encoders
-                .numeric
-                .iter()
-                .filter_map(|e| e.bucket_rows().map(|r| r as u64)),
-        )
+        .table_rows()
+        .into_iter()
+        .map(|r| r as u64)
         .collect();
     let fields = p.embedded_fields();
     let stores = match p.representation {
