@@ -340,7 +340,6 @@ fn overrides(set: &[String]) -> Result<Vec<Override>> {
 
 fn validate(path: &Path, set: &[Override]) -> Result<()> {
     let p = Pipeline::load_with(path, set)?;
-    let files = data::check_headers(&p)?;
     // Everything `train` checks before its first step: the rows' structure, label values,
     // funnel consistency under the policy, non-empty splits, encoders, the memory estimate.
     let (splits, estimate) = with_threads(p.train.threads, || {
@@ -359,7 +358,7 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
         p.categorical.len(),
         p.numeric.len()
     );
-    for (split, rows) in files {
+    for (split, rows) in &splits.files {
         println!("  {split}: {rows} rows, all columns present");
     }
     let rows = |d: &Option<data::Dataset>| d.as_ref().map_or(0, |d| d.rows);

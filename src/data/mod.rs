@@ -12,7 +12,7 @@ pub use labels::{LabelFlags, StageLabels, read_labels};
 use clock::Clock;
 use encode::{Encoding, encode_frame};
 
-use crate::config::{FileSource, Pipeline, SplitSource};
+use crate::config::{Pipeline, SplitSource};
 use crate::error::{Error, Result};
 use crate::features::{Encoders, OOV_ID};
 use crate::rng::Rng;
@@ -26,6 +26,8 @@ pub struct Splits {
     pub encoders: Encoders,
     /// Things the user should know but that do not stop training.
     pub warnings: Vec<String>,
+    /// Each file read (`train`, and `valid`/`test` when they have their own) with its rows.
+    pub files: Vec<(Split, usize)>,
     /// Seconds spent reading files, and labelling + fitting encoders + encoding.
     pub read_secs: f64,
     pub encode_secs: f64,
@@ -46,24 +48,6 @@ pub fn feature_columns(p: &Pipeline) -> Vec<String> {
     let mut cols: Vec<String> = p.feature_columns().map(str::to_string).collect();
     cols.extend(p.id_column.iter().cloned());
     cols
-}
-
-/// Check that every file source exists and has the columns the pipeline reads.
-pub fn check_headers(p: &Pipeline) -> Result<Vec<(String, usize)>> {
-    let cols = labelled_columns(p);
-    let mut seen = Vec::new();
-    let mut check = |name: &str, src: &FileSource| -> Result<()> {
-        let f = Frame::read(src, Some(&cols))?;
-        seen.push((name.to_string(), f.len()));
-        Ok(())
-    };
-    check("train", &p.train_source)?;
-    for (name, s) in [("valid", &p.valid), ("test", &p.test)] {
-        if let Some(SplitSource::File(src)) = s {
-            check(name, src)?;
-        }
-    }
-    Ok(seen)
 }
 
 /// Share of a file's rows above which `oov_warnings` speaks about a feature.
@@ -234,7 +218,10 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         }
     }
     warnings.extend(cardinality_warnings(&encoders, train.rows));
+    let mut files = vec![(Split::Train, n)];
+    files.extend(own_files.iter().map(|(name, f)| (*name, f.len())));
     Ok(Splits {
+        files,
         train,
         valid,
         test,
