@@ -145,6 +145,14 @@ impl Error {
     }
 
     /// Attach a hint to an error that can carry one; other errors are returned unchanged.
+    /// A data error about one 1-based data row of its file (no column).
+    pub fn at_row(mut self, data_row: usize) -> Self {
+        if let Error::Data { row, .. } = &mut self {
+            *row = Some(data_row);
+        }
+        self
+    }
+
     pub fn with_hint(mut self, text: impl Into<String>) -> Self {
         if let Error::Config { hint, .. } | Error::Data { hint, .. } | Error::Run { hint, .. } =
             &mut self

@@ -127,8 +127,12 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
     let mut notes = Vec::new();
     // CSV written as `a, b, c` (UCI style) needs trimming: look at the header.
     let trim = format == FileFormat::Csv && {
-        let head = std::fs::read(data).map_err(|e| Error::io(data, e))?;
-        let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        use std::io::BufRead;
+        let file = std::fs::File::open(data).map_err(|e| Error::io(data, e))?;
+        let mut first = Vec::new();
+        std::io::BufReader::new(file)
+            .read_until(b'\n', &mut first)
+            .map_err(|e| Error::io(data, e))?;
         first.windows(2).any(|w| w == b", ")
     };
     let csv = CsvOptions {

@@ -150,13 +150,12 @@ impl Scanner {
         }
         let data_row = self.records + usize::from(!self.header);
         if let Some(blank) = self.blank_since.take() {
-            return Err(Error::Data {
-                file: file.to_path_buf(),
-                column: None,
-                row: Some(data_row),
-                message: format!("a blank line (line {blank}) lies between records"),
-                hint: Some("remove the blank line; only blank lines at the end are allowed".into()),
-            });
+            return Err(Error::data(
+                file,
+                format!("a blank line (line {blank}) lies between records"),
+            )
+            .at_row(data_row)
+            .with_hint("remove the blank line; only blank lines at the end are allowed"));
         }
         let width = *self.width.get_or_insert(fields);
         if fields != width {
@@ -165,18 +164,17 @@ impl Scanner {
             } else {
                 "the first row"
             };
-            return Err(Error::Data {
-                file: file.to_path_buf(),
-                column: None,
-                row: Some(data_row),
-                message: format!(
+            return Err(Error::data(
+                file,
+                format!(
                     "{fields} field(s) where {what} has {width} (line {line}); a row is never padded or cut"
                 ),
-                hint: Some(format!(
-                    "check the row for a missing or extra `{}`; quote fields that contain it",
-                    self.sep as char
-                )),
-            });
+            )
+            .at_row(data_row)
+            .with_hint(format!(
+                "check the row for a missing or extra `{}`; quote fields that contain it",
+                self.sep as char
+            )));
         }
         self.records += 1;
         Ok(())
@@ -184,15 +182,11 @@ impl Scanner {
 
     fn finish(mut self, file: &Path) -> Result<Shape> {
         if self.in_quotes && !self.quote_pending {
-            return Err(Error::Data {
-                file: file.to_path_buf(),
-                column: None,
-                row: None,
-                message: format!("a quote opened on line {} is never closed", self.quote_line),
-                hint: Some(
-                    "close the quote; a quote inside a quoted field is written twice (\"\")".into(),
-                ),
-            });
+            return Err(Error::data(
+                file,
+                format!("a quote opened on line {} is never closed", self.quote_line),
+            )
+            .with_hint("close the quote; a quote inside a quoted field is written twice (\"\")"));
         }
         self.in_quotes = false;
         if self.nonblank {
