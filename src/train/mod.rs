@@ -192,6 +192,8 @@ pub fn train(
     while state.epoch <= p.train.epochs && !stopped_early {
         let epoch = state.epoch;
         let clock = Instant::now();
+        // Seconds of this epoch spent writing checkpoints: not training time.
+        let mut writing = 0.0f64;
         let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(train.rows);
         let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
         step::skip_steps(&model, &mut dropout, state.step);
@@ -238,16 +240,17 @@ pub fn train(
                 false => None,
             };
             if signal.is_some() || every.is_some_and(|n| state.step.is_multiple_of(n)) {
-                state.train_s += clock.elapsed().as_secs_f64();
-                checkpoint(out, &model, &dense, &mut state, control)?;
-                state.train_s -= clock.elapsed().as_secs_f64();
+                let write = Instant::now();
+                let running = clock.elapsed().as_secs_f64() - writing;
+                checkpoint(out, &model, &dense, &mut state, control, running)?;
+                writing += write.elapsed().as_secs_f64();
             }
             if let Some(signal) = signal {
                 return Err(interrupted(signal, out, &state));
             }
         }
         let train_loss = state.loss.mean();
-        let secs = clock.elapsed().as_secs_f64();
+        let secs = clock.elapsed().as_secs_f64() - writing;
         report.epoch_finished(&EpochSummary {
             epoch,
             epochs: p.train.epochs,
@@ -313,7 +316,7 @@ pub fn train(
         (state.epoch, state.step) = (epoch + 1, 0);
         state.loss = EpochLoss::new(model.stages());
         if !stopped_early && state.epoch <= p.train.epochs {
-            checkpoint(out, &model, &dense, &mut state, control)?;
+            checkpoint(out, &model, &dense, &mut state, control, 0.0)?;
             if let Some(signal) = control.stop_for(epoch * per_epoch) {
                 return Err(interrupted(signal, out, &state));
             }
@@ -323,16 +326,22 @@ pub fn train(
 }
 
 /// Record the step counters in `state` and write the checkpoint.
+/// `running`: training seconds of the epoch in progress, saved with the state's total.
 fn checkpoint(
     out: &Path,
     model: &FunnelModel,
     dense: &DenseOptimizer,
     state: &mut TrainerState,
     control: &Control,
+    running: f64,
 ) -> Result<()> {
     state.dense_steps = dense.moments().0;
     state.store_steps = model.stores.iter().map(|s| s.steps()).collect();
-    resume::save(out, model, dense, state, control.checkpoint_pause)
+    let done = state.train_s;
+    state.train_s += running;
+    let saved = resume::save(out, model, dense, state, control.checkpoint_pause);
+    state.train_s = done;
+    saved
 }
 
 /// After the last epoch: the best weights back, the test metrics, metrics.json and the
