@@ -67,10 +67,21 @@ def train(text, out, tmp, name):
     return json.load(open(os.path.join(out, "metrics.json")))
 
 
-def bias(args):
-    data = os.path.join(ROOT, "data", "synthetic", "biased-two-stage.parquet")
+def generated(name, rows):
+    """data/synthetic/<name>.parquet, generated from pipelines/generate/<name>.yaml when missing."""
+    data = os.path.join(ROOT, "data", "synthetic", f"{name}.parquet")
     if not os.path.exists(data):
-        run("generate", "pipelines/generate/biased-two-stage.yaml", "--rows", str(args.rows), "--out", data)
+        run("generate", f"pipelines/generate/{name}.yaml", "--rows", str(rows), "--out", data)
+    return data
+
+
+def shipped(pipeline):
+    """The text of pipelines/<pipeline>.yaml with its data paths made absolute."""
+    return open(os.path.join(ROOT, "pipelines", f"{pipeline}.yaml")).read().replace("../data/", os.path.join(ROOT, "data") + "/")
+
+
+def bias(args):
+    data = generated("biased-two-stage", args.rows)
     f4 = lambda v: "-" if v is None else f"{v:.4f}"
     s4 = lambda v: "-" if v is None else f"{v:+.4f}"
     print("| preset | P(conversion\\|click), all rows: AUC vs counterfactual | Spearman vs truth | calibration bias (all rows) | bias (clicked rows) | P(conversion\\|click) AUC on clicked rows | P(conversion) AUC, all rows | order violations |")
@@ -111,10 +122,8 @@ def adult(args):
 
 def esm2(args):
     """ESM² against ESMM on click -> buy (the same file and settings without the cart stage)."""
-    data = os.path.join(ROOT, "data", "synthetic", "esm2.parquet")
-    if not os.path.exists(data):
-        run("generate", "pipelines/generate/esm2.yaml", "--rows", "1000000", "--out", data)
-    text = open(os.path.join(ROOT, "pipelines", "esm2.yaml")).read().replace("../data/", os.path.join(ROOT, "data") + "/")
+    generated("esm2", 1_000_000)
+    text = shipped("esm2")
     plain = "\n".join(l for l in text.split("\n") if "name: cart" not in l)
     print("| model | P(buy) AUC, all rows | P(buy) vs truth: AUC vs counterfactual / Spearman | P(buy\\|click) AUC on clicked rows | P(buy\\|click) vs truth, all rows: AUC vs counterfactual / Spearman / bias |")
     print("| --- | --- | --- | --- | --- |")
@@ -129,10 +138,8 @@ def esm2(args):
 
 def calibrator(args):
     """AITM on the five-stage funnel with the calibrator at 0.6 and off: order violations."""
-    data = os.path.join(ROOT, "data", "synthetic", "five-stage.parquet")
-    if not os.path.exists(data):
-        run("generate", "pipelines/generate/five-stage.yaml", "--rows", "1000000", "--out", data)
-    text = open(os.path.join(ROOT, "pipelines", "aitm-5stage.yaml")).read().replace("../data/", os.path.join(ROOT, "data") + "/")
+    generated("five-stage", 1_000_000)
+    text = shipped("aitm-5stage")
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for lam in ["0.6", "0"]:
