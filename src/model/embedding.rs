@@ -200,6 +200,16 @@ impl Table {
     /// Apply the optimizer to the rows accumulated by `accumulate`. `step` counts from 1.
     fn update(&mut self, opt: &SparseOptimizer, step: u64) {
         let (d, stride) = (self.dim, self.stride);
+        // The L2 penalty's gradient joins each touched row's, so both optimizers see it.
+        if self.l2 > 0.0 {
+            let s = &mut self.scratch;
+            for (&id, g) in s.unique.iter().zip(s.grad.chunks_exact_mut(d)) {
+                let w = &self.data[id as usize * stride..id as usize * stride + d];
+                for (g, w) in g.iter_mut().zip(w) {
+                    *g += self.l2 * w;
+                }
+            }
+        }
         let s = &self.scratch;
         for (i, (&id, g)) in s.unique.iter().zip(s.grad.chunks_exact(d)).enumerate() {
             if let Some(&ahead) = s.unique.get(i + PREFETCH_AHEAD) {
@@ -213,21 +223,6 @@ impl Table {
             }
             let row = &mut self.data[id as usize * stride..(id as usize + 1) * stride];
             let (w, state) = row.split_at_mut(d);
-            // The L2 penalty's gradient joins the row's, so both optimizers see it.
-            let mut penalised = [0f32; 64];
-            let g: &[f32] = if self.l2 > 0.0 && d <= penalised.len() {
-                for ((p, g), w) in penalised.iter_mut().zip(g).zip(w.iter()) {
-                    *p = g + self.l2 * w;
-                }
-                &penalised[..d]
-            } else if self.l2 > 0.0 {
-                &g.iter()
-                    .zip(w.iter())
-                    .map(|(g, w)| g + self.l2 * w)
-                    .collect::<Vec<f32>>()
-            } else {
-                g
-            };
             match *opt {
                 SparseOptimizer::RowwiseAdagrad { lr, eps } => {
                     let mean_sq = g.iter().map(|x| x * x).sum::<f32>() / d as f32;
