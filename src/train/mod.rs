@@ -140,7 +140,7 @@ pub fn train(
     let mut state = match start {
         Start::Fresh => {
             if let Some(dir) = &p.train.warm_start {
-                let r = warm::load(&mut model, p, &splits.encoders, dir)?;
+                let r = warm::load(&mut model, &splits.encoders, dir)?;
                 report.notice(&r.summary(dir));
             }
             TrainerState {

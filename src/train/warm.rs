@@ -10,7 +10,6 @@ use std::path::Path;
 use candle_core::Tensor;
 
 use crate::checkpoint::Run;
-use crate::config::Pipeline;
 use crate::error::Result;
 use crate::features::{Encoders, FIRST_TOKEN_ID};
 use crate::model::FunnelModel;
@@ -46,9 +45,8 @@ impl WarmReport {
 }
 
 /// Where each of the new encoder's ids was in the old one (`None`: a value the old run never
-/// saw), for the embedded field `f` of `p`; `None` when the tables cannot be matched.
-fn id_map(p: &Pipeline, f: usize, new: &Encoders, old: &Encoders) -> Option<Vec<Option<u32>>> {
-    let (name, _) = p.embedded_fields()[f];
+/// saw), for the embedded field `name`; `None` when the tables cannot be matched.
+fn id_map(name: &str, new: &Encoders, old: &Encoders) -> Option<Vec<Option<u32>>> {
     if let Some(n) = new.categorical.iter().find(|e| e.name == name) {
         let o = old.categorical.iter().find(|e| e.name == name)?;
         if n.hash_buckets.is_some() || o.hash_buckets.is_some() {
@@ -69,14 +67,8 @@ fn id_map(p: &Pipeline, f: usize, new: &Encoders, old: &Encoders) -> Option<Vec<
         .then(|| (0..n.bucket_rows().unwrap_or(0) as u32).map(Some).collect())
 }
 
-/// Load what matches from the finished run in `dir` into `model` (built for `p` with
-/// `encoders`).
-pub fn load(
-    model: &mut FunnelModel,
-    p: &Pipeline,
-    encoders: &Encoders,
-    dir: &Path,
-) -> Result<WarmReport> {
+/// Load what matches from the finished run in `dir` into `model` (built with `encoders`).
+pub fn load(model: &mut FunnelModel, encoders: &Encoders, dir: &Path) -> Result<WarmReport> {
     let old = Run::open(dir)?;
     let mut report = WarmReport::default();
     let old_params: HashMap<&str, &candle_core::Var> = old.model.params().iter().collect();
@@ -108,13 +100,13 @@ pub fn load(
         .collect();
     let keys = model.store_keys.clone();
     for (store, prefix) in model.stores.iter_mut().zip(&keys) {
-        for (f, t) in store.tables.iter_mut().enumerate() {
+        for t in store.tables.iter_mut() {
             report.rows_total += t.vocab;
             let key = format!("{prefix}.{}", t.name);
             let matched = old_tables
                 .get(&key)
                 .filter(|o| o.dim == t.dim)
-                .and_then(|o| Some((o, id_map(p, f, encoders, &old.encoders)?)));
+                .and_then(|o| Some((o, id_map(&t.name, encoders, &old.encoders)?)));
             let Some((o, map)) = matched else {
                 report.skipped.push(key);
                 continue;
