@@ -258,11 +258,6 @@ pub fn train(
             secs,
             train_loss,
         });
-        if !train_loss.is_finite() {
-            return Err(Error::Usage(format!(
-                "training diverged in epoch {epoch}: the mean training loss is {train_loss}; lower `train.optimizer.lr` or `train.embedding_optimizer.lr`"
-            )));
-        }
         state.train_s += secs;
         let clock = Instant::now();
         let valid = match &splits.valid {
