@@ -54,21 +54,10 @@ fn quantile_buckets_train_with_brute_force_boundaries() {
     s.edit("pipeline.yaml", "epochs: 6", "epochs: 2");
     ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
 
-    let text = std::fs::read_to_string(s.path("train.csv")).expect("train.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
     let column = |name: &str| -> Vec<f64> {
-        let at = header.iter().position(|h| h.trim() == name).expect(name);
-        text.lines()
-            .skip(1)
-            .map(|l| {
-                l.split(',')
-                    .nth(at)
-                    .expect("field")
-                    .trim()
-                    .parse()
-                    .expect(name)
-            })
+        s.csv_column("train.csv", name)
+            .iter()
+            .map(|v| v.parse().expect(name))
             .collect()
     };
     let encoders: serde_json::Value = serde_json::from_str(

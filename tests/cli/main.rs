@@ -60,6 +60,20 @@ impl Scratch {
         self.write(name, &(slice.join("\n") + "\n"))
     }
 
+    /// One column of a scratch CSV with a header (no quoted fields), cells trimmed.
+    pub fn csv_column(&self, file: &str, name: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.path(file)).expect("csv");
+        let mut lines = text.lines();
+        let header = lines.next().expect("header");
+        let at = header
+            .split(',')
+            .position(|h| h.trim() == name)
+            .expect(name);
+        lines
+            .map(|l| l.split(',').nth(at).expect("field").trim().to_string())
+            .collect()
+    }
+
     /// The JSON header of a run's weights file: the names and shapes of its tensors.
     pub fn weights_header(&self, run: &str) -> String {
         let weights = std::fs::read(self.path(run).join("weights.safetensors")).expect("weights");

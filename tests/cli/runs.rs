@@ -690,40 +690,16 @@ fn group_auc_matches_a_brute_force_count() {
     ok(&s.run(&[
         "predict", "--run", "run", "--data", "test.csv", "--out", "p.csv",
     ]));
-    let preds: Vec<f64> = std::fs::read_to_string(s.path("p.csv"))
-        .expect("p.csv")
-        .lines()
-        .skip(1)
-        .map(|l| {
-            l.split(',')
-                .nth(1)
-                .expect("click_cumulative")
-                .parse()
-                .expect("number")
-        })
+    let preds: Vec<f64> = s
+        .csv_column("p.csv", "click_cumulative")
+        .iter()
+        .map(|v| v.parse().expect("number"))
         .collect();
-    let text = std::fs::read_to_string(s.path("test.csv")).expect("test");
-    let header: Vec<&str> = text
-        .lines()
-        .next()
-        .expect("header")
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let (edu, y) = (
-        header
-            .iter()
-            .position(|h| *h == "education")
-            .expect("education"),
-        header.iter().position(|h| *h == "Y").expect("Y"),
-    );
-    let rows: Vec<(String, u8)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').map(str::trim).collect();
-            (f[edu].to_string(), f[y].starts_with('>') as u8)
-        })
+    let rows: Vec<(String, u8)> = s
+        .csv_column("test.csv", "education")
+        .into_iter()
+        .zip(s.csv_column("test.csv", "Y"))
+        .map(|(g, y)| (g, y.starts_with('>') as u8))
         .collect();
     let mut groups: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     groups.sort();
