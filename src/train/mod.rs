@@ -242,7 +242,14 @@ pub fn train(
             if signal.is_some() || every.is_some_and(|n| state.step.is_multiple_of(n)) {
                 let write = Instant::now();
                 let running = clock.elapsed().as_secs_f64() - writing;
-                checkpoint(out, &model, &dense, &mut state, control, running)?;
+                resume::checkpoint(
+                    out,
+                    &model,
+                    &dense,
+                    &mut state,
+                    control.checkpoint_pause,
+                    running,
+                )?;
                 writing += write.elapsed().as_secs_f64();
             }
             if let Some(signal) = signal {
@@ -311,32 +318,20 @@ pub fn train(
         (state.epoch, state.step) = (epoch + 1, 0);
         state.loss = EpochLoss::new(model.stages());
         if !stopped_early && state.epoch <= p.train.epochs {
-            checkpoint(out, &model, &dense, &mut state, control, 0.0)?;
+            resume::checkpoint(
+                out,
+                &model,
+                &dense,
+                &mut state,
+                control.checkpoint_pause,
+                0.0,
+            )?;
             if let Some(signal) = control.stop_for(epoch * per_epoch) {
                 return Err(interrupted(signal, out, &state));
             }
         }
     }
     finish(p, splits, &run, &mut model, state, report)
-}
-
-/// Record the step counters in `state` and write the checkpoint.
-/// `running`: training seconds of the epoch in progress, saved with the state's total.
-fn checkpoint(
-    out: &Path,
-    model: &FunnelModel,
-    dense: &DenseOptimizer,
-    state: &mut TrainerState,
-    control: &Control,
-    running: f64,
-) -> Result<()> {
-    state.dense_steps = dense.moments().0;
-    state.store_steps = model.stores.iter().map(|s| s.steps()).collect();
-    let done = state.train_s;
-    state.train_s += running;
-    let saved = resume::save(out, model, dense, state, control.checkpoint_pause);
-    state.train_s = done;
-    saved
 }
 
 /// After the last epoch: the best weights back, the test metrics, metrics.json and the

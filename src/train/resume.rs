@@ -96,6 +96,25 @@ pub fn save(
     weights_file::write_with_metadata(&dir.join(CHECKPOINT), entries, Some(&metadata), pause)
 }
 
+/// Record the step counters in `state` and write the checkpoint. `running`: training seconds
+/// of the epoch in progress, saved with the state's total.
+pub fn checkpoint(
+    out: &Path,
+    model: &FunnelModel,
+    dense: &DenseOptimizer,
+    state: &mut TrainerState,
+    pause: std::time::Duration,
+    running: f64,
+) -> Result<()> {
+    state.dense_steps = dense.moments().0;
+    state.store_steps = model.stores.iter().map(|s| s.steps()).collect();
+    let done = state.train_s;
+    state.train_s += running;
+    let saved = save(out, model, dense, state, pause);
+    state.train_s = done;
+    saved
+}
+
 /// Read the checkpoint in `dir` into `model` and `dense`; returns the trainer's state.
 pub fn load(
     dir: &Path,
