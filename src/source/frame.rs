@@ -87,13 +87,26 @@ impl Frame {
             read_ns: AtomicU64::new(elapsed_ns(start)),
         };
         let have = frame.column_names();
-        for c in columns.into_iter().flatten() {
-            if !have.contains(c) {
-                return Err(Error::data_at(file, c, None, "column not found")
-                    .with_hint(format!("the file has columns: {}", have.join(", "))));
+        // Every missing column at once, so one run names them all.
+        let mut missing: Vec<&String> = columns
+            .into_iter()
+            .flatten()
+            .filter(|c| !have.contains(c))
+            .collect();
+        missing.dedup();
+        let hint = format!("the file has columns: {}", have.join(", "));
+        match missing[..] {
+            [] => Ok(frame),
+            [c] => Err(Error::data_at(file, c, None, "column not found").with_hint(hint)),
+            _ => {
+                let names: Vec<String> = missing.iter().map(|c| format!("`{c}`")).collect();
+                Err(Error::data(
+                    file,
+                    format!("{} columns not found: {}", names.len(), names.join(", ")),
+                )
+                .with_hint(hint))
             }
         }
-        Ok(frame)
     }
 
     pub fn file(&self) -> &Path {
@@ -201,6 +214,11 @@ impl Frame {
                 if !self.has_column(name) {
                     return Err(self.not_found(name));
                 }
+                // Headers claiming more than the file holds would make polars' reservation
+                // abort the process: they are refused first.
+                super::guard::guarded(&self.file, || {
+                    super::parquet_pages::check(&self.file, metadata, name)
+                })?;
                 // Decoded on the calling thread: polars' own pool, entered from one of our
                 // workers, would let that worker start other columns while it waits.
                 let mut reader = ParquetReader::new(open(&self.file)?)

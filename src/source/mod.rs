@@ -5,6 +5,7 @@ mod column;
 mod csv_scan;
 mod frame;
 mod guard;
+mod parquet_pages;
 mod write;
 
 pub use column::{Cat, Column};

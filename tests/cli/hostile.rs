@@ -169,8 +169,9 @@ fn interrupted_generate_leaves_nothing_behind() {
 }
 
 /// Files the Parquet fuzzer found (`docs/fuzzing.md`): malformed metadata that panicked inside
-/// polars, and metadata announcing more rows than a column holds, which indexed past the end.
-/// Both are refused as malformed, naming the file.
+/// polars, a page header whose claim made polars' reservation abort the process, and metadata
+/// announcing more rows than a column holds, which indexed past the end. All are refused as
+/// malformed, naming the file.
 #[test]
 fn fuzzer_findings_are_refused_as_malformed() {
     let s = Scratch::new();
@@ -178,6 +179,12 @@ fn fuzzer_findings_are_refused_as_malformed() {
         (
             "fuzz-parquet-thrift-bool.parquet",
             "the file is malformed (the reader failed: thrift bool field)",
+        ),
+        (
+            // A page header claiming -46 values: polars' decoder would reserve about 2^61 bytes
+            // for it, and the failed allocation would abort the process.
+            "fuzz-parquet-page-negative-values.parquet",
+            "column `y`: the file is malformed: a page of row group 2 claims a negative number of values (-46)",
         ),
         (
             "fuzz-parquet-short-column.parquet",
