@@ -66,9 +66,39 @@ pub enum Error {
     Tensor(#[from] candle_core::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Several problems found in one pass (`validate` and every load report them all), each
+    /// with its own place and hint. Never empty, never holding one error (that one is returned
+    /// itself).
+    #[error("{}", several(.0))]
+    Several(Vec<Error>),
     /// Training stopped by a signal after writing a checkpoint.
     #[error("{message}")]
     Interrupted { signal: i32, message: String },
+}
+
+fn several(errors: &[Error]) -> String {
+    let mut s = format!("{} problems found", errors.len());
+    for (i, e) in errors.iter().enumerate() {
+        s.push_str(&format!("\n[{}/{}] {e}", i + 1, errors.len()));
+    }
+    s
+}
+
+/// Gather errors into one: none is `Ok`, one is itself, more are `Several` (nested lists
+/// flattened).
+pub fn gather(errors: Vec<Error>) -> Result<()> {
+    let mut flat = Vec::with_capacity(errors.len());
+    for e in errors {
+        match e {
+            Error::Several(inner) => flat.extend(inner),
+            e => flat.push(e),
+        }
+    }
+    match flat.len() {
+        0 => Ok(()),
+        1 => Err(flat.remove(0)),
+        _ => Err(Error::Several(flat)),
+    }
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
@@ -98,6 +128,7 @@ impl Error {
             | Error::Run { .. }
             | Error::Usage(_)
             | Error::Io { .. } => 2,
+            Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
             Error::Tensor(_) | Error::Internal(_) => 1,
             // The shell's convention: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
             Error::Interrupted { signal, .. } => 128 + signal,

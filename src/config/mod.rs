@@ -3,6 +3,7 @@
 
 mod check;
 mod choices;
+mod faults;
 mod locate;
 mod overrides;
 mod pipeline;

@@ -134,29 +134,41 @@ impl Pipeline {
         }
         let merged = serde_yaml::to_string(&doc)
             .map_err(|e| Error::Internal(format!("cannot write the overridden pipeline: {e}")))?;
+        let loc = Locator::new(file, &text);
         Pipeline::from_text(file, &merged).map_err(|e| match e {
+            Error::Several(all) => {
+                Error::Several(all.into_iter().map(|e| in_file(e, &loc, &set)).collect())
+            }
+            e => in_file(e, &loc, &set),
+        })
+    }
+}
+
+/// An error about the overridden document, placed in the file (where the key is in it) and
+/// naming the override that set the value.
+fn in_file(e: Error, loc: &Locator, set: &[(String, &Override)]) -> Error {
+    match e {
+        Error::Config {
+            spot,
+            message,
+            hint,
+        } => {
+            let from = set.iter().find(|(p, _)| {
+                spot.path == *p
+                    || spot.path.starts_with(&format!("{p}."))
+                    || spot.path.starts_with(&format!("{p}["))
+            });
+            let message = match from {
+                Some((_, o)) => format!("{message} (set by `--set {}`)", o.text),
+                None => message,
+            };
             Error::Config {
-                spot,
+                spot: loc.spot(&spot.path),
                 message,
                 hint,
-            } => {
-                let from = set.iter().find(|(p, _)| {
-                    spot.path == *p
-                        || spot.path.starts_with(&format!("{p}."))
-                        || spot.path.starts_with(&format!("{p}["))
-                });
-                let message = match from {
-                    Some((_, o)) => format!("{message} (set by `--set {}`)", o.text),
-                    None => message,
-                };
-                Error::Config {
-                    spot: Locator::new(file, &text).spot(&spot.path),
-                    message,
-                    hint,
-                }
             }
-            other => other,
-        })
+        }
+        other => other,
     }
 }
 

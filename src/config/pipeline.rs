@@ -294,10 +294,26 @@ impl Pipeline {
     }
 
     pub fn from_text(file: &Path, text: &str) -> Result<Pipeline> {
-        let raw: RawPipeline = super::parse_yaml(file, text)?;
+        let super::faults::Parsed { raw, mut faults } = super::faults::parse_pipeline(file, text);
         let loc = Locator::new(file, text);
         let base = file.parent().unwrap_or(Path::new("."));
-        Checker { loc: &loc, base }.pipeline(raw, file)
+        // The checks of meaning run even after structural faults (on the document without the
+        // faulty keys), so one load reports both kinds; such a pipeline is never returned.
+        match raw.map(|raw| Checker::new(&loc, base).pipeline(raw, file)) {
+            Some(Ok(p)) if faults.is_empty() => return Ok(p),
+            Some(Err(Error::Several(all))) => faults.extend(all),
+            Some(Err(e)) => faults.push(e),
+            _ => {}
+        }
+        // Top to bottom through the file.
+        faults.sort_by_key(|e| match e {
+            Error::Config { spot, .. } => (spot.line, spot.column),
+            _ => (usize::MAX, usize::MAX),
+        });
+        crate::error::gather(faults)?;
+        Err(Error::Internal(
+            "a pipeline failed to load without a fault".into(),
+        ))
     }
 
     /// The resolved pipeline as YAML: every default written out, paths absolute. What a run

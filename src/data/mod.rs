@@ -116,7 +116,24 @@ pub fn inconsistent_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
 pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let clock = Clock::new();
     let cols = labelled_columns(p);
-    let full = clock.busy(|| Frame::read(&p.train_source, Some(&cols)))?;
+    // Every file is opened before any is refused, so one run names the faults of all.
+    let full = clock.busy(|| Frame::read(&p.train_source, Some(&cols)));
+    let own: Vec<(Split, Result<Frame>)> = [(Split::Valid, &p.valid), (Split::Test, &p.test)]
+        .into_iter()
+        .filter_map(|(name, s)| match s {
+            Some(SplitSource::File(src)) => Some((name, src)),
+            _ => None,
+        })
+        .map(|(name, src)| (name, clock.busy(|| Frame::read(src, Some(&cols)))))
+        .collect();
+    let mut faults = Vec::new();
+    let full = full.map_err(|e| faults.push(e)).ok();
+    let own_files: Vec<(Split, Frame)> = own
+        .into_iter()
+        .filter_map(|(name, f)| f.map_err(|e| faults.push(e)).ok().map(|f| (name, f)))
+        .collect();
+    crate::error::gather(faults)?;
+    let full = full.ok_or_else(|| Error::Internal("the training file was not read".into()))?;
     let n = full.len();
     // Carve valid/test shares out of the training file with the run seed; rows keep file order.
     let mut perm = Rng::stream(p.train.seed, "split").permutation(n);
@@ -135,14 +152,6 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     ];
     perm.sort_unstable();
     let train_rows = perm;
-    let own_files = [(Split::Valid, &p.valid), (Split::Test, &p.test)]
-        .into_iter()
-        .filter_map(|(name, s)| match s {
-            Some(SplitSource::File(src)) => Some((name, src)),
-            _ => None,
-        })
-        .map(|(name, src)| Ok((name, clock.busy(|| Frame::read(src, Some(&cols)))?)))
-        .collect::<Result<Vec<_>>>()?;
 
     // Label columns are read once for all splits carved from the training file, and so is
     // every feature column: rows are routed to their split as the column is encoded.

@@ -96,6 +96,17 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case(
+            "Several problems at once: all are reported, top to bottom",
+            VALIDATE,
+            2,
+            "3 problems found",
+            |s: &Scratch| {
+                s.edit("pipeline.yaml", "  epochs: 6", "  epoch: 6");
+                s.edit("pipeline.yaml", "  batch_size: 128", "  batch_size: lots");
+                s.edit("pipeline.yaml", "  - name: conversion", "  - name: click");
+            },
+        ),
+        case(
             "Wrong type",
             VALIDATE,
             2,

@@ -22,7 +22,7 @@ fn unknown_key_names_line_column_path_and_fix() {
     );
     assert_eq!(
         pipeline_error(&yaml),
-        "error: p.yaml:26:5: `stages[0]`: unknown field `towr`, expected one of `name`, `label`, `tower`, `loss_weight`, `truth`, `optional`\n  hint: did you mean `tower`? (the accepted keys are listed after `expected`)\n"
+        "error: p.yaml:26:5: `stages[0].towr`: unknown field `towr`, expected one of `name`, `label`, `tower`, `loss_weight`, `truth`, `optional`\n  hint: did you mean `tower`? (the accepted keys are listed after `expected`)\n"
     );
     // Nothing close: the general advice.
     let yaml = base().replace(
@@ -30,6 +30,70 @@ fn unknown_key_names_line_column_path_and_fix() {
         "    zzzzzz: 1\n  - name: conversion",
     );
     assert!(pipeline_error(&yaml).contains("hint: remove the key or fix its spelling"));
+}
+
+/// Every problem of a pipeline in one run: structural faults (an unknown key, a value of the
+/// wrong type) and faults of meaning (a bad name, a width, a duplicate stage, a learning rate),
+/// top to bottom, each at its own line, column and path; `train` refuses with the same list.
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let yaml = base()
+        .replace("name: slice", "name: my slice")
+        .replace("    - name: sex\n", "    - name: sex\n      dim: 0\n")
+        .replace(
+            "    tower: { hidden: [16] }\n  - name: conversion",
+            "    towr: { hidden: [16] }\n  - name: click",
+        )
+        .replace("epochs: 6", "epochs: two")
+        .replace(
+            "  threads: 2\n",
+            "  threads: 2\n  sed: 3\n  optimizer: { lr: -1 }\n",
+        );
+    let s = Scratch::new();
+    s.adult_slice("adult.data", 50, "train.csv");
+    s.adult_slice("adult.test", 50, "test.csv");
+    s.write("p.yaml", &yaml);
+    let err = s.refused(&["validate", "p.yaml"]);
+    let places: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix('[').and_then(|l| l.split_once("`: ")))
+        .map(|(place, _)| place)
+        .collect();
+    assert!(err.starts_with("error: 7 problems found\n"), "{err}");
+    assert_eq!(
+        places,
+        [
+            "1/7] p.yaml:1:1: `name",
+            "2/7] p.yaml:18:7: `features.categorical[4].dim",
+            "3/7] p.yaml:27:5: `stages[0].towr",
+            "4/7] p.yaml:28:5: `stages[1].name",
+            "5/7] p.yaml:32:3: `train.epochs",
+            "6/7] p.yaml:35:3: `train.sed",
+            "7/7] p.yaml:36:16: `train.optimizer.lr",
+        ],
+        "{err}"
+    );
+    assert_eq!(s.refused(&["train", "p.yaml", "--out", "run"]), err);
+    assert!(!s.path("run").exists());
+}
+
+/// Every missing column of every file, and a missing file, in one run.
+#[test]
+fn every_missing_column_and_file_is_reported_in_one_run() {
+    let yaml = base()
+        .replace("    - name: sex\n", "    - name: sexx\n")
+        .replace("    - name: age\n", "    - name: agee\n")
+        .replace("path: test.csv", "path: nope.csv");
+    let err = pipeline_error(&yaml);
+    assert!(err.starts_with("error: 2 problems found\n[1/2] "), "{err}");
+    assert!(
+        err.contains("train.csv: 2 columns not found: `sexx`, `agee`\n  hint: the file has columns: age, workclass"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n[2/2] ") && err.contains("nope.csv: file not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -217,7 +281,7 @@ fn predict_names_a_missing_feature_column() {
         "predict", "--run", "run", "--data", "new.csv", "--out", "p.csv",
     ]);
     assert!(
-        err.contains("new.csv: column `education`: column not found"),
+        err.contains("new.csv: 6 columns not found: `education`, `occupation`, `relationship`, `sex`, `capital-gain`, `hours-per-week`\n  hint: the file has columns: age, workclass"),
         "{err}"
     );
     let err = s.refused(&[

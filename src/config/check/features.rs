@@ -46,64 +46,93 @@ impl Checker<'_> {
                 "list columns under `features.categorical` or `features.numeric`",
             ));
         }
+        // Every feature is checked, so one load reports each faulty one.
         let mut names = HashSet::new();
-        let mut cats = Vec::new();
-        for (i, c) in categorical.into_iter().enumerate() {
-            let RawCategorical {
-                name,
-                column,
-                dim,
-                min_count,
-                hash_buckets,
-                l2,
-            } = c;
-            let at = format!("features.categorical[{i}]");
-            self.new_feature(&mut names, &at, &name)?;
-            let dim = self.dim(&at, dim, embedding_dim)?;
-            if hash_buckets.is_some_and(|b| b == 0 || b > MAX_ROWS) {
-                return Err(self.err(
-                    &format!("{at}.hash_buckets"),
-                    format!("hash_buckets must be between 1 and {MAX_ROWS}"),
-                    "remove `hash_buckets` to fit a vocabulary instead",
-                ));
-            }
-            cats.push(CategoricalSpec {
-                column: column.unwrap_or_else(|| name.clone()),
-                name,
-                dim,
-                min_count: min_count.max(1),
-                hash_buckets,
-                l2: self.l2(&format!("{at}.l2"), l2)?,
-            });
-        }
-        let mut nums = Vec::new();
-        for (i, n) in numeric.into_iter().enumerate() {
-            let RawNumeric {
-                name,
-                column,
-                transform,
-                missing,
-                buckets,
-                dim,
-                also_raw,
-            } = n;
-            let at = format!("features.numeric[{i}]");
-            self.new_feature(&mut names, &at, &name)?;
-            let buckets = self.buckets(&at, transform, buckets, dim, also_raw, embedding_dim)?;
-            nums.push(NumericSpec {
-                column: column.unwrap_or_else(|| name.clone()),
-                name,
-                transform,
-                missing,
-                buckets,
-            });
-        }
+        let cats: Vec<_> = categorical
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| self.keep(self.categorical(i, c, &mut names, embedding_dim)))
+            .collect();
+        let nums: Vec<_> = numeric
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| self.keep(self.numeric(i, n, &mut names, embedding_dim)))
+            .collect();
+        let (Some(cats), Some(nums)) = (
+            cats.into_iter().collect::<Option<Vec<_>>>(),
+            nums.into_iter().collect::<Option<Vec<_>>>(),
+        ) else {
+            return Err(self.recorded());
+        };
         let groups = self.groups(&groups, &cats)?;
         Ok(Features {
             embedding_init_std,
             categorical: cats,
             numeric: nums,
             groups,
+        })
+    }
+
+    fn categorical(
+        &self,
+        i: usize,
+        c: RawCategorical,
+        names: &mut HashSet<String>,
+        embedding_dim: usize,
+    ) -> Result<CategoricalSpec> {
+        let RawCategorical {
+            name,
+            column,
+            dim,
+            min_count,
+            hash_buckets,
+            l2,
+        } = c;
+        let at = format!("features.categorical[{i}]");
+        self.new_feature(names, &at, &name)?;
+        let dim = self.dim(&at, dim, embedding_dim)?;
+        if hash_buckets.is_some_and(|b| b == 0 || b > MAX_ROWS) {
+            return Err(self.err(
+                &format!("{at}.hash_buckets"),
+                format!("hash_buckets must be between 1 and {MAX_ROWS}"),
+                "remove `hash_buckets` to fit a vocabulary instead",
+            ));
+        }
+        Ok(CategoricalSpec {
+            column: column.unwrap_or_else(|| name.clone()),
+            name,
+            dim,
+            min_count: min_count.max(1),
+            hash_buckets,
+            l2: self.l2(&format!("{at}.l2"), l2)?,
+        })
+    }
+
+    fn numeric(
+        &self,
+        i: usize,
+        n: RawNumeric,
+        names: &mut HashSet<String>,
+        embedding_dim: usize,
+    ) -> Result<NumericSpec> {
+        let RawNumeric {
+            name,
+            column,
+            transform,
+            missing,
+            buckets,
+            dim,
+            also_raw,
+        } = n;
+        let at = format!("features.numeric[{i}]");
+        self.new_feature(names, &at, &name)?;
+        let buckets = self.buckets(&at, transform, buckets, dim, also_raw, embedding_dim)?;
+        Ok(NumericSpec {
+            column: column.unwrap_or_else(|| name.clone()),
+            name,
+            transform,
+            missing,
+            buckets,
         })
     }
 

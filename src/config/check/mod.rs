@@ -10,6 +10,7 @@ mod stages;
 mod train;
 mod weighting;
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use super::locate::Locator;
@@ -20,9 +21,38 @@ use crate::error::{Error, Result};
 pub(super) struct Checker<'a> {
     pub(super) loc: &'a Locator,
     pub(super) base: &'a Path,
+    /// Problems found so far: a check that fails is recorded and the checks that do not
+    /// depend on it go on, so one load reports every problem.
+    found: RefCell<Vec<Error>>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    pub(super) fn new(loc: &'a Locator, base: &'a Path) -> Self {
+        Checker {
+            loc,
+            base,
+            found: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Record a failed check's error and go on without its value.
+    pub(super) fn keep<T>(&self, r: Result<T>) -> Option<T> {
+        r.map_err(|e| match e {
+            Error::Several(all) => self.found.borrow_mut().extend(all),
+            e => self.found.borrow_mut().push(e),
+        })
+        .ok()
+    }
+
+    /// The error of a check whose parts recorded their own problems: everything found so far
+    /// (at least one problem, by the caller's word).
+    pub(super) fn recorded(&self) -> Error {
+        match crate::error::gather(self.found.take()) {
+            Err(e) => e,
+            Ok(()) => Error::Internal("a check failed without recording why".into()),
+        }
+    }
+
     pub(super) fn err(
         &self,
         path: &str,
@@ -36,6 +66,8 @@ impl Checker<'_> {
         }
     }
 
+    /// Check a whole pipeline. Sections that do not depend on each other are all checked (and
+    /// within features and stages, every item), so every problem is reported at once.
     pub(super) fn pipeline(&self, mut raw: RawPipeline, file: &Path) -> Result<Pipeline> {
         let RawPipeline {
             name,
@@ -46,7 +78,7 @@ impl Checker<'_> {
             train,
             inconsistent_rows,
         } = raw.clone();
-        check_name(self, "name", &name)?;
+        self.keep(check_name(self, "name", &name));
         let RawData {
             train: train_src,
             valid,
@@ -54,66 +86,90 @@ impl Checker<'_> {
             id_column,
             group_column,
         } = data;
-        let train_source = match self.source("data.train", &train_src)? {
-            SplitSource::File(f) => f,
-            SplitSource::Carved { .. } => {
-                return Err(self.err(
-                    "data.train.split_from",
-                    "the training split cannot be carved from another split",
-                    "give `data.train.path`",
-                ));
-            }
-        };
+        let train_source = self.keep(self.source("data.train", &train_src).and_then(|s| match s {
+            SplitSource::File(f) => Ok(f),
+            SplitSource::Carved { .. } => Err(self.err(
+                "data.train.split_from",
+                "the training split cannot be carved from another split",
+                "give `data.train.path`",
+            )),
+        }));
         let valid = valid
             .as_ref()
-            .map(|v| self.source("data.valid", v))
-            .transpose()?;
+            .map(|v| self.keep(self.source("data.valid", v)));
         let test = test
             .as_ref()
-            .map(|t| self.source("data.test", t))
-            .transpose()?;
-        self.check_splits(&train_source, &valid, &test)?;
-        let (representation, loss_weighting) = (model.representation, model.loss_weighting);
-        let settings = self.model(&mut raw.model)?;
-        let preset = settings.preset;
-        let features = self.features(features)?;
-        let (categorical, numeric, groups) =
-            (features.categorical, features.numeric, features.groups);
-        // The resolved pipeline writes every feature's defaults out.
-        for (r, c) in raw.features.categorical.iter_mut().zip(&categorical) {
-            r.column = Some(c.column.clone());
-            r.dim = Some(c.dim);
+            .map(|t| self.keep(self.source("data.test", t)));
+        // The split layout is checked only when every given source holds.
+        let faulty = matches!(valid, Some(None)) || matches!(test, Some(None));
+        let (valid, test) = (valid.flatten(), test.flatten());
+        if let Some(t) = &train_source
+            && !faulty
+        {
+            self.keep(self.check_splits(t, &valid, &test));
         }
-        for (r, n) in raw.features.numeric.iter_mut().zip(&numeric) {
-            r.column = Some(n.column.clone());
-            if let Some(b) = n.buckets {
-                (r.buckets, r.dim, r.also_raw) = (Some(b.count), Some(b.dim), Some(b.also_raw));
+        let (representation, loss_weighting) = (model.representation, model.loss_weighting);
+        let settings = self.keep(self.model(&mut raw.model));
+        let features = self.keep(self.features(features));
+        if let Some(f) = &features {
+            // The resolved pipeline writes every feature's defaults out.
+            for (r, c) in raw.features.categorical.iter_mut().zip(&f.categorical) {
+                r.column = Some(c.column.clone());
+                r.dim = Some(c.dim);
+            }
+            for (r, n) in raw.features.numeric.iter_mut().zip(&f.numeric) {
+                r.column = Some(n.column.clone());
+                if let Some(b) = n.buckets {
+                    (r.buckets, r.dim, r.also_raw) = (Some(b.count), Some(b.dim), Some(b.also_raw));
+                }
             }
         }
-        let (stages, funnel) = self.stages(&stages, &settings)?;
-        self.check_fm(
-            &stages,
-            &super::pipeline::embedded_fields(&categorical, &numeric),
-        )?;
-        let gradnorm = self.loss_weighting(&mut raw.model, &funnel)?;
-        self.check_leakage(&categorical, &numeric, &stages, &id_column)?;
-        if let Some(g) = &group_column
+        let checked = settings
+            .as_ref()
+            .and_then(|m| self.keep(self.stages(&stages, m)));
+        let gradnorm = checked
+            .as_ref()
+            .and_then(|(_, funnel)| self.keep(self.loss_weighting(&mut raw.model, funnel)));
+        if let (Some(f), Some((stages, _))) = (&features, &checked) {
+            self.keep(self.check_fm(
+                stages,
+                &super::pipeline::embedded_fields(&f.categorical, &f.numeric),
+            ));
+            self.keep(self.check_leakage(&f.categorical, &f.numeric, stages, &id_column));
+        }
+        if let (Some(g), Some((stages, _))) = (&group_column, &checked)
             && let Some(s) = stages.iter().find(|s| &s.label.column == g)
         {
-            return Err(self.err(
+            self.keep(Err::<(), _>(self.err(
                 "data.group_column",
                 format!("group column `{g}` is the label of stage `{}`", s.name),
                 "name the column that groups rows, such as the user",
-            ));
+            )));
         }
-        let train = self.train(train, &stages)?;
-        if train.early_stopping.is_some() && valid.is_none() {
-            return Err(self.err(
+        let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        let train = self.keep(self.train(train, &names));
+        if train.as_ref().is_some_and(|t| t.early_stopping.is_some()) && raw.data.valid.is_none() {
+            self.keep(Err::<(), _>(self.err(
                 "train.early_stopping",
                 "early stopping needs a validation split",
                 "add `data.valid` (e.g. `split_from: train` with `fraction: 0.1`) or remove `early_stopping`",
-            ));
+            )));
         }
+        let (
+            Some(train_source),
+            Some(settings),
+            Some(features),
+            Some((stages, funnel)),
+            Some(gradnorm),
+            Some(train),
+        ) = (train_source, settings, features, checked, gradnorm, train)
+        else {
+            return Err(self.recorded());
+        };
+        crate::error::gather(self.found.take())?;
+        let preset = settings.preset;
+        let (categorical, numeric, groups) =
+            (features.categorical, features.numeric, features.groups);
         // Make every path absolute so the stored pipeline means the same thing from any directory.
         for (src, parsed) in [
             (

@@ -71,6 +71,53 @@ fn funnel_kind(m: &ModelSettings) -> (Output, Option<f64>) {
 impl Checker<'_> {
     /// The stages' edge facts, and the funnel: parents in list order, each stage supervised as
     /// the model preset says.
+    /// One stage, on its own: its name, label, tower and loss weight.
+    fn stage(
+        &self,
+        k: usize,
+        stages: &[RawStage],
+        model: &ModelSettings,
+        names: &mut HashSet<String>,
+    ) -> Result<StageSpec> {
+        let RawStage {
+            name,
+            label,
+            tower,
+            loss_weight,
+            truth,
+            optional,
+        } = &stages[k];
+        let at = format!("stages[{k}]");
+        if *optional {
+            self.optional_stage(&at, k, stages, model)?;
+        }
+        check_name(self, &format!("{at}.name"), name)?;
+        if !names.insert(name.clone()) {
+            return Err(self.err(
+                &format!("{at}.name"),
+                format!("stage `{name}` is declared twice"),
+                "stage names must be distinct",
+            ));
+        }
+        let label = self.label(&at, k, label)?;
+        let tower = self.tower(&at, tower)?;
+        if !(*loss_weight >= 0.0 && *loss_weight < 1e30) {
+            return Err(self.err(
+                &format!("{at}.loss_weight"),
+                format!("loss_weight must be a finite number >= 0, got {loss_weight}"),
+                "1.0 weighs every stage equally",
+            ));
+        }
+        Ok(StageSpec {
+            name: name.clone(),
+            label,
+            tower,
+            transfer: None,
+            imputation: false,
+            truth: truth.clone(),
+        })
+    }
+
     pub(super) fn stages(
         &self,
         stages: &[RawStage],
@@ -83,49 +130,15 @@ impl Checker<'_> {
                 "list the stages in causal order, e.g. click then conversion",
             ));
         }
+        // Every stage is checked, so one load reports each faulty one.
         let mut names = HashSet::new();
-        let mut out = Vec::new();
-        let mut weights = Vec::new();
-        for (k, s) in stages.iter().enumerate() {
-            let RawStage {
-                name,
-                label,
-                tower,
-                loss_weight,
-                truth,
-                optional,
-            } = s;
-            let at = format!("stages[{k}]");
-            if *optional {
-                self.optional_stage(&at, k, stages, model)?;
-            }
-            check_name(self, &format!("{at}.name"), name)?;
-            if !names.insert(name.clone()) {
-                return Err(self.err(
-                    &format!("{at}.name"),
-                    format!("stage `{name}` is declared twice"),
-                    "stage names must be distinct",
-                ));
-            }
-            let label = self.label(&at, k, label)?;
-            let tower = self.tower(&at, tower)?;
-            if !(*loss_weight >= 0.0 && *loss_weight < 1e30) {
-                return Err(self.err(
-                    &format!("{at}.loss_weight"),
-                    format!("loss_weight must be a finite number >= 0, got {loss_weight}"),
-                    "1.0 weighs every stage equally",
-                ));
-            }
-            weights.push(*loss_weight);
-            out.push(StageSpec {
-                name: name.clone(),
-                label,
-                tower,
-                transfer: None,
-                imputation: false,
-                truth: truth.clone(),
-            });
-        }
+        let checked: Vec<_> = (0..stages.len())
+            .map(|k| self.keep(self.stage(k, stages, model, &mut names)))
+            .collect();
+        let Some(mut out) = checked.into_iter().collect::<Option<Vec<_>>>() else {
+            return Err(self.recorded());
+        };
+        let weights: Vec<f64> = stages.iter().map(|s| s.loss_weight).collect();
         if out.iter().any(|s| s.truth.is_some())
             && let Some(k) = out.iter().position(|s| s.truth.is_none())
         {

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::funnel::Prediction;
 
 impl Checker<'_> {
-    pub(super) fn train(&self, t: RawTrain, stages: &[StageSpec]) -> Result<TrainSpec> {
+    pub(super) fn train(&self, t: RawTrain, stages: &[&str]) -> Result<TrainSpec> {
         let RawTrain {
             epochs,
             batch_size,
@@ -221,23 +221,20 @@ impl Checker<'_> {
         })
     }
 
-    fn early_stopping(&self, es: &RawEarlyStopping, stages: &[StageSpec]) -> Result<EarlyStopping> {
+    fn early_stopping(&self, es: &RawEarlyStopping, stages: &[&str]) -> Result<EarlyStopping> {
         let RawEarlyStopping { monitor, patience } = es;
         let at = "train.early_stopping.monitor";
         let hint = || {
             format!(
                 "write `<stage>.<cumulative|conditional>.<auc|logloss>`, e.g. `{}.cumulative.auc`",
-                stages
-                    .last()
-                    .map(|s| s.name.as_str())
-                    .unwrap_or("conversion")
+                stages.last().copied().unwrap_or("conversion")
             )
         };
         let parts: Vec<&str> = monitor.split('.').collect();
         let [stage, prediction, measure] = parts[..] else {
             return Err(self.err(at, format!("cannot read monitor `{}`", monitor), hint()));
         };
-        let Some(stage) = stages.iter().position(|s| s.name == stage) else {
+        let Some(stage) = stages.iter().position(|s| *s == stage) else {
             return Err(self.err(at, format!("no stage is named `{stage}`"), hint()));
         };
         let prediction = match prediction {
