@@ -3,6 +3,7 @@
 //! the stage's parent; against the truth on synthetic data; and the run's `metrics.json`.
 
 mod auc;
+pub mod calibration;
 mod run;
 mod table;
 pub mod truth;
@@ -28,6 +29,9 @@ pub struct Block {
     /// (with `data.group_column`; `null` when no group has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gauc: Option<f64>,
+    /// The reliability curve over equal-mass bins and its ECE (`null` when there are no rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<calibration::Reliability>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +83,11 @@ impl Acc {
             gauc: (self.groups.len() == rows && rows > 0)
                 .then(|| gauc(&self.scores, &self.labels, &self.groups))
                 .flatten(),
+            calibration: calibration::reliability(
+                &self.scores.iter().map(|s| s.exp()).collect::<Vec<_>>(),
+                &self.labels,
+                calibration::BINS,
+            ),
         }
     }
 }
