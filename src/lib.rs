@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod features;
 pub mod fsutil;
 pub mod funnel;
 pub mod generate;
+pub mod html;
 pub mod init;
 pub mod interrupt;
 pub mod loss;
@@ -27,6 +29,7 @@ pub mod runtime;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod track;
 pub mod train;
 
 pub use error::{Error, Result};

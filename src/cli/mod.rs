@@ -1,16 +1,17 @@
 //! The command line: argument parsing and one function per command. `main` only calls `run`.
 
+mod experiments;
 mod output;
 mod predict;
 mod signals;
 mod terminal;
+mod train_cmd;
 
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::checkpoint::default_run_dir;
-use crate::checkpoint::{Run, RunWriter};
+use crate::checkpoint::Run;
 use crate::config::{FileSource, Override, Pipeline, format_from_extension};
 use crate::data::{self, encode_split, read_labels};
 use crate::error::{Error, Result};
@@ -18,9 +19,8 @@ use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
 use crate::source::Frame;
-use crate::train::{Control, Start, eval_dataset, train};
+use crate::train::eval_dataset;
 use output::check_output;
-use terminal::Terminal;
 
 #[derive(Parser)]
 #[command(
@@ -78,12 +78,44 @@ enum Command {
         /// pipeline stored there.
         #[arg(long, value_name = "RUN_DIR", conflicts_with = "pipeline")]
         resume: Option<PathBuf>,
+        /// Do not write `report.html` (the run drawn as one page) into the run directory.
+        #[arg(long)]
+        no_report: bool,
         /// Testing: stop as if interrupted by SIGINT after this step (counted over epochs).
         #[arg(long, hide = true)]
         stop_at_step: Option<usize>,
         /// Testing: pause this long before each checkpoint's rename.
         #[arg(long, hide = true, default_value_t = 0)]
         checkpoint_pause_ms: u64,
+    },
+    /// Draw a run as one self-contained HTML page: losses and AUC per epoch, reliability
+    /// diagrams, the funnel, the metrics table and the resolved pipeline.
+    Report {
+        /// Run directory written by `funnel train`.
+        run: PathBuf,
+        /// Output file (default: RUN_DIR/report.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace `--out` when it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Train pipelines under the same seeds and tabulate their AUCs: mean ± sd, 95% intervals,
+    /// paired t-tests against the first pipeline (Markdown, CSV, JSON and HTML).
+    Compare {
+        /// Pipeline YAML files, each optionally with overrides of its own
+        /// (`esmm.yaml@model.preset=naive`); the first is the reference of the differences.
+        #[arg(required = true, value_name = "PIPELINE[@KEY=VALUE]")]
+        pipelines: Vec<String>,
+        /// Train every pipeline under seeds 1 to N.
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+        /// Where the runs and the tables go; finished runs found there are read back.
+        #[arg(long, default_value = "compare")]
+        out: PathBuf,
+        /// Override a key of every pipeline, e.g. `--set train.epochs=3` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Generate a synthetic funnel with known true probabilities for every row and stage.
     Generate {
@@ -185,61 +217,26 @@ pub fn run(cli: Cli) -> Result<()> {
             seed,
             set,
             resume,
+            no_report,
             stop_at_step,
             checkpoint_pause_ms,
-        } => {
-            let (p, out, start) = match (resume, pipeline) {
-                (Some(dir), _) => {
-                    let p = Pipeline::load(&dir.join(crate::checkpoint::PIPELINE))?;
-                    (p, dir, Start::Resume)
-                }
-                (None, Some(pipeline)) => {
-                    let mut p = Pipeline::load_with(&pipeline, &overrides(&set)?)?;
-                    if let Some(s) = seed {
-                        p.set_seed(s);
-                    }
-                    let out = out.unwrap_or_else(|| default_run_dir(&p));
-                    RunWriter::check_new(&out)?;
-                    (p, out, Start::Fresh)
-                }
-                (None, None) => {
-                    return Err(Error::Usage(
-                        "give a pipeline file, or --resume RUN_DIR".into(),
-                    ));
-                }
-            };
-            with_threads(p.train.threads, || {
-                let splits = data::prepare(&p)?;
-                for w in &splits.warnings {
-                    eprintln!("warning: {w}");
-                }
-                eprintln!(
-                    "data: train {} rows{}{}; {} stage(s): {}",
-                    splits.train.rows,
-                    splits
-                        .valid
-                        .as_ref()
-                        .map(|d| format!(", valid {}", d.rows))
-                        .unwrap_or_default(),
-                    splits
-                        .test
-                        .as_ref()
-                        .map(|d| format!(", test {}", d.rows))
-                        .unwrap_or_default(),
-                    p.stages.len(),
-                    p.stage_names().join(" -> ")
-                );
-                let control = Control {
-                    signal: crate::interrupt::flag(),
-                    stop_at_step,
-                    checkpoint_pause: std::time::Duration::from_millis(checkpoint_pause_ms),
-                };
-                let _handlers = signals::install()?;
-                train(&p, &splits, &out, start, &control, &mut Terminal::default())?;
-                println!("run directory: {}", out.display());
-                Ok(())
-            })
-        }
+        } => train_cmd::train(train_cmd::TrainArgs {
+            pipeline,
+            out,
+            seed,
+            set: overrides(&set)?,
+            resume,
+            no_report,
+            stop_at_step,
+            checkpoint_pause_ms,
+        }),
+        Command::Report { run, out, force } => experiments::report(&run, out, force),
+        Command::Compare {
+            pipelines,
+            seeds,
+            out,
+            set,
+        } => experiments::compare_cmd(&pipelines, &overrides(&set)?, seeds, &out),
         Command::Eval { run, data, json } => {
             let r = Run::open(&run)?;
             with_threads(r.pipeline.train.threads, || {

@@ -392,5 +392,6 @@ fn finish(
     let json =
         serde_json::to_string_pretty(&metrics).map_err(|e| Error::Internal(e.to_string()))?;
     run.finish(p, &json)?;
+    crate::track::write(&run.dir, &metrics)?;
     Ok(metrics)
 }

@@ -4,6 +4,7 @@ mod blocks;
 mod catalogue;
 mod docs;
 mod errors;
+mod experiments;
 mod generate;
 mod hostile;
 mod overrides;

@@ -65,9 +65,12 @@ fn two_stage_train_eval_predict_round_trip() {
     ]));
     let copy = s.path("copy");
     std::fs::create_dir(&copy).unwrap();
+    // The files (the tensorboard folder is for a tracker, not for predict).
     for f in std::fs::read_dir(&run).unwrap() {
         let f = f.unwrap().path();
-        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+        if f.is_file() {
+            std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+        }
     }
     ok(&s.run(&[
         "predict", "--run", "copy", "--data", "test.csv", "--out", "b.csv",

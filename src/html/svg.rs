@@ -1,0 +1,443 @@
+//! Charts as inline SVG: line charts (a series per stage), reliability diagrams, and grouped
+//! bars with optional interval whiskers. Hand-written rather than drawn by a plotting crate: the
+//! charts are lines, points and bars, and this keeps the build (two cores) and the page (no
+//! script, no font) as they are. Every mark carries its value in a `<title>` (a tooltip) and in
+//! `data-value`, so a reader, or a test in a browser, can check the numbers behind it.
+
+use std::fmt::Write;
+
+use super::escape;
+
+/// Width and height of every chart, in CSS pixels.
+const W: f64 = 560.0;
+const H: f64 = 300.0;
+/// Margins: left (tick labels), right, top (title), bottom (axis label).
+const ML: f64 = 64.0;
+const MR: f64 = 16.0;
+const MT: f64 = 30.0;
+const MB: f64 = 44.0;
+
+/// Colours of series, in order (distinguishable in print and for common colour blindness).
+const COLOURS: [&str; 8] = [
+    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442",
+];
+
+pub fn colour(i: usize) -> &'static str {
+    COLOURS[i % COLOURS.len()]
+}
+
+/// One line of a line chart.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+    pub colour: &'static str,
+}
+
+/// A linear axis over [lo, hi] with "nice" ticks.
+struct Axis {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl Axis {
+    /// An axis covering `values` (and `include`), widened a little when flat.
+    fn covering(values: impl Iterator<Item = f64>, include: &[f64]) -> Axis {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for v in values
+            .chain(include.iter().copied())
+            .filter(|v| v.is_finite())
+        {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        if hi - lo < 1e-12 {
+            let pad = if lo.abs() > 1e-12 {
+                lo.abs() * 0.05
+            } else {
+                0.5
+            };
+            (lo, hi) = (lo - pad, hi + pad);
+        }
+        let step = nice_step((hi - lo) / 5.0);
+        let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+        let n = ((hi - lo) / step).round() as usize;
+        let ticks = (0..=n).map(|i| lo + i as f64 * step).collect();
+        Axis { lo, hi, ticks }
+    }
+
+    fn at(&self, v: f64, from: f64, to: f64) -> f64 {
+        from + (v - self.lo) / (self.hi - self.lo) * (to - from)
+    }
+}
+
+/// 1, 2 or 5 times a power of ten, at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw * 0.999)
+        .unwrap_or(10.0 * p)
+}
+
+/// A number as a tick label: short, without float noise.
+pub fn short(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    let s = if !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else {
+        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.digits$}")
+    };
+    if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// The frame of a chart: the box, grid, ticks, title and axis labels.
+fn frame(out: &mut String, id: &str, title: &str, xl: &str, yl: &str, x: &Axis, y: &Axis) {
+    let _ = write!(
+        out,
+        r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{}">"#,
+        escape(id),
+        escape(title)
+    );
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="18" class="title">{}</text>"#,
+        ML,
+        escape(title)
+    );
+    let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
+    for &t in &y.ticks {
+        let py = y.at(t, y0, y1);
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{x0}" x2="{x1}" y1="{py:.1}" y2="{py:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            x0 - 6.0,
+            py + 4.0,
+            short(t)
+        );
+    }
+    for &t in &x.ticks {
+        let px = x.at(t, x0, x1);
+        let _ = write!(
+            out,
+            r#"<line class="grid" x1="{px:.1}" x2="{px:.1}" y1="{y0}" y2="{y1}"/><text class="tick" x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            y0 + 16.0,
+            short(t)
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<rect class="axes" x="{x0}" y="{y1}" width="{}" height="{}"/><text class="label" x="{:.1}" y="{}" text-anchor="middle">{}</text><text class="label" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+        x1 - x0,
+        y0 - y1,
+        (x0 + x1) / 2.0,
+        H - 8.0,
+        escape(xl),
+        (y0 + y1) / 2.0,
+        escape(yl)
+    );
+}
+
+/// A legend in the top right corner of the plot area.
+fn legend(out: &mut String, entries: &[(&str, &str, bool)]) {
+    for (i, (name, colour, dashed)) in entries.iter().enumerate() {
+        let y = MT + 12.0 + i as f64 * 16.0;
+        let x = W - MR - 150.0;
+        let dash = if *dashed {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            r#"<line x1="{x}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="2"{dash}/><text class="legend" x="{:.1}" y="{:.1}">{}</text>"#,
+            x + 20.0,
+            x + 26.0,
+            y + 4.0,
+            escape(name)
+        );
+    }
+}
+
+/// A line chart of `series` (each point marked, with its value as a tooltip).
+pub fn line_chart(id: &str, title: &str, xl: &str, yl: &str, series: &[Series]) -> String {
+    let all = || series.iter().flat_map(|s| s.points.iter());
+    let x = Axis::covering(all().map(|p| p.0), &[]);
+    let y = Axis::covering(all().map(|p| p.1), &[]);
+    let mut out = String::new();
+    frame(&mut out, id, title, xl, yl, &x, &y);
+    let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
+    for s in series {
+        let pts: Vec<String> = s
+            .points
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .map(|&(a, b)| format!("{:.1},{:.1}", x.at(a, x0, x1), y.at(b, y0, y1)))
+            .collect();
+        let dash = if s.dashed {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            r#"<polyline class="series" data-series="{}" fill="none" stroke="{}" stroke-width="2"{dash} points="{}"/>"#,
+            escape(&s.name),
+            s.colour,
+            pts.join(" ")
+        );
+        for &(a, b) in s.points.iter().filter(|p| p.1.is_finite()) {
+            let _ = write!(
+                out,
+                r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="3" fill="{}" data-value="{b}"><title>{}: {} at {}</title></circle>"#,
+                x.at(a, x0, x1),
+                y.at(b, y0, y1),
+                s.colour,
+                escape(&s.name),
+                b,
+                short(a)
+            );
+        }
+    }
+    let entries: Vec<(&str, &str, bool)> = series
+        .iter()
+        .map(|s| (s.name.as_str(), s.colour, s.dashed))
+        .collect();
+    legend(&mut out, &entries);
+    out.push_str("</svg>");
+    out
+}
+
+/// A reliability diagram: each bin's mean prediction against its observed rate, and the
+/// diagonal of perfect calibration. Both axes span the data (rare stages live near 0).
+pub fn reliability_chart(id: &str, title: &str, bins: &[(f64, f64, usize)]) -> String {
+    let values = bins.iter().flat_map(|b| [b.0, b.1]);
+    let top = values.fold(0.0f64, f64::max).max(1e-6);
+    let x = Axis::covering([0.0, top].into_iter(), &[]);
+    let y = Axis::covering([0.0, top].into_iter(), &[]);
+    let mut out = String::new();
+    frame(
+        &mut out,
+        id,
+        title,
+        "mean prediction in bin",
+        "observed rate in bin",
+        &x,
+        &y,
+    );
+    let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
+    let hi = x.hi.min(y.hi);
+    let _ = write!(
+        out,
+        r##"<line class="diagonal" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#888" stroke-dasharray="4 4"/>"##,
+        x.at(0.0, x0, x1),
+        y.at(0.0, y0, y1),
+        x.at(hi, x0, x1),
+        y.at(hi, y0, y1)
+    );
+    let pts: Vec<String> = bins
+        .iter()
+        .map(|b| format!("{:.1},{:.1}", x.at(b.0, x0, x1), y.at(b.1, y0, y1)))
+        .collect();
+    let _ = write!(
+        out,
+        r#"<polyline class="series" fill="none" stroke="{}" stroke-width="2" points="{}"/>"#,
+        colour(0),
+        pts.join(" ")
+    );
+    for &(p, r, n) in bins {
+        let _ = write!(
+            out,
+            r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="3.5" fill="{}" data-value="{r}"><title>{n} rows: mean prediction {}, observed rate {}</title></circle>"#,
+            x.at(p, x0, x1),
+            y.at(r, y0, y1),
+            colour(0),
+            short(p),
+            short(r)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// One bar of a grouped bar chart, with an optional interval drawn as a whisker.
+pub struct Bar {
+    pub group: String,
+    pub series: usize,
+    pub value: f64,
+    pub interval: Option<(f64, f64)>,
+}
+
+/// Bars grouped along the x axis (one group per label), one colour per series.
+pub fn bar_chart(
+    id: &str,
+    title: &str,
+    yl: &str,
+    series_names: &[String],
+    bars: &[Bar],
+    from_zero: bool,
+) -> String {
+    let groups: Vec<&str> = bars.iter().fold(Vec::new(), |mut g, b| {
+        if !g.contains(&b.group.as_str()) {
+            g.push(b.group.as_str());
+        }
+        g
+    });
+    let extent = bars
+        .iter()
+        .flat_map(|b| {
+            [
+                Some(b.value),
+                b.interval.map(|i| i.0),
+                b.interval.map(|i| i.1),
+            ]
+        })
+        .flatten();
+    let y = Axis::covering(extent, if from_zero { &[0.0] } else { &[] });
+    let x = Axis {
+        lo: 0.0,
+        hi: groups.len().max(1) as f64,
+        ticks: Vec::new(),
+    };
+    let mut out = String::new();
+    frame(&mut out, id, title, "", yl, &x, &y);
+    let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
+    let per = series_names.len().max(1) as f64;
+    let slot = (x1 - x0) / groups.len().max(1) as f64;
+    let width = slot * 0.8 / per;
+    for (g, name) in groups.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x0 + slot * (g as f64 + 0.5),
+            y0 + 16.0,
+            escape(name)
+        );
+    }
+    let base = y.at(y.lo.max(0.0).min(y.hi), y0, y1);
+    for b in bars {
+        let g = groups.iter().position(|n| *n == b.group).unwrap_or(0) as f64;
+        let left = x0 + slot * (g + 0.1) + width * b.series as f64;
+        let top = y.at(b.value, y0, y1);
+        let name = series_names.get(b.series).map_or("", String::as_str);
+        let _ = write!(
+            out,
+            r#"<rect class="bar" x="{left:.1}" y="{:.1}" width="{width:.1}" height="{:.1}" fill="{}" data-value="{}"><title>{} {}: {}</title></rect>"#,
+            top.min(base),
+            (base - top).abs(),
+            colour(b.series),
+            b.value,
+            escape(&b.group),
+            escape(name),
+            short(b.value)
+        );
+        if let Some((lo, hi)) = b.interval {
+            let cx = left + width / 2.0;
+            let _ = write!(
+                out,
+                r#"<line class="whisker" x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
+                y.at(lo, y0, y1),
+                y.at(hi, y0, y1)
+            );
+        }
+    }
+    let entries: Vec<(&str, &str, bool)> = series_names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), colour(i), false))
+        .collect();
+    legend(&mut out, &entries);
+    out.push_str("</svg>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_steps_and_short_numbers() {
+        assert_eq!(nice_step(0.13), 0.2);
+        assert_eq!(nice_step(3.0), 5.0);
+        assert_eq!(nice_step(0.01), 0.01);
+        assert_eq!(nice_step(7.0), 10.0);
+        assert_eq!(short(0.25), "0.25");
+        assert_eq!(short(0.9), "0.9");
+        assert_eq!(short(12.0), "12");
+        assert_eq!(short(0.0), "0");
+        assert_eq!(short(0.00012), "1.2e-4");
+        assert_eq!(short(0.123456), "0.1235");
+    }
+
+    #[test]
+    fn axes_cover_their_values_with_round_ticks() {
+        let a = Axis::covering([0.62, 0.91].into_iter(), &[]);
+        assert!(a.lo <= 0.62 && a.hi >= 0.91);
+        assert_eq!(a.ticks.first().copied(), Some(a.lo));
+        assert!((a.ticks.last().unwrap() - a.hi).abs() < 1e-9);
+        // Flat data still gets a span.
+        let f = Axis::covering([3.0, 3.0].into_iter(), &[]);
+        assert!(f.lo < 3.0 && f.hi > 3.0);
+        // Pixels: the ends of the axis map to the ends of the range.
+        assert!((a.at(a.lo, 10.0, 110.0) - 10.0).abs() < 1e-9);
+        assert!((a.at(a.hi, 10.0, 110.0) - 110.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn charts_carry_their_values_and_escape_names() {
+        let s = line_chart(
+            "c",
+            "AUC <valid>",
+            "epoch",
+            "AUC",
+            &[Series {
+                name: "a&b".into(),
+                points: vec![(1.0, 0.5), (2.0, 0.75)],
+                dashed: false,
+                colour: colour(0),
+            }],
+        );
+        assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
+        assert!(s.contains(r#"data-value="0.75""#));
+        assert!(s.contains("AUC &lt;valid&gt;") && s.contains("a&amp;b"));
+        assert_eq!(s.matches("<circle").count(), 2);
+        let b = bar_chart(
+            "b",
+            "t",
+            "rows",
+            &["actual".into(), "predicted".into()],
+            &[
+                Bar {
+                    group: "click".into(),
+                    series: 0,
+                    value: 10.0,
+                    interval: None,
+                },
+                Bar {
+                    group: "click".into(),
+                    series: 1,
+                    value: 12.5,
+                    interval: Some((11.0, 14.0)),
+                },
+            ],
+            true,
+        );
+        assert_eq!(b.matches("<rect class=\"bar\"").count(), 2);
+        assert!(b.contains(r#"data-value="12.5""#) && b.contains("whisker"));
+        let r = reliability_chart("r", "t", &[(0.1, 0.12, 5), (0.4, 0.35, 5)]);
+        assert!(r.contains(r#"data-value="0.35""#) && r.contains("diagonal"));
+    }
+}
