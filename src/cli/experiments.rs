@@ -79,7 +79,11 @@ impl Bar {
         match (self.started, self.trained) {
             (Some(s), n) if n > 0 => {
                 let secs = s.elapsed().as_secs_f64() / n as f64 * (self.total - self.done) as f64;
-                format!("about {} left", human(secs))
+                if secs < 1.0 {
+                    "less than a second left".into()
+                } else {
+                    format!("about {} left", human(secs))
+                }
             }
             _ => "time left not known yet".into(),
         }
@@ -87,9 +91,7 @@ impl Bar {
 }
 
 fn human(secs: f64) -> String {
-    if secs < 1.0 {
-        "less than a second".into()
-    } else if secs < 90.0 {
+    if secs < 90.0 {
         format!("{secs:.0} s")
     } else if secs < 5400.0 {
         format!("{:.0} min", secs / 60.0)

@@ -53,7 +53,7 @@ pub fn render(c: &Comparison) -> String {
                 &format!("chart-{}", m.id),
                 &m.label,
                 "AUC",
-                &["mean, 95% interval".into()],
+                &["mean, with its 95% interval".into()],
                 &bars,
                 false,
             )

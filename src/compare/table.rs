@@ -181,7 +181,7 @@ impl Comparison {
                     None => ("–".into(), "–".into()),
                 };
                 let diff = match &r.against_first[j] {
-                    Some(p) => format!("{:+.4} (p = {})", p.diff, p_value(p.p)),
+                    Some(p) => format!("{} (p {})", signed(p.diff), p_value(p.p)),
                     None if i == 0 => "reference".into(),
                     None => "–".into(),
                 };
@@ -296,12 +296,22 @@ impl Comparison {
     }
 }
 
-/// A p-value as printed: four decimals, or a bound below 0.0001.
+/// A p-value as printed after `p`: `= 0.0314`, or `< 0.0001`.
 pub fn p_value(p: f64) -> String {
     if p < 1e-4 {
         "< 0.0001".into()
     } else {
-        format!("{p:.4}")
+        format!("= {p:.4}")
+    }
+}
+
+/// A difference with its sign, four decimals; one that rounds to zero has none.
+fn signed(d: f64) -> String {
+    let s = format!("{d:+.4}");
+    if s == "+0.0000" || s == "-0.0000" {
+        "0.0000".into()
+    } else {
+        s
     }
 }
 

@@ -93,9 +93,14 @@ impl Page {
         self.body.push_str("</table>\n");
     }
 
-    /// Preformatted text (the resolved pipeline).
-    pub fn pre(&mut self, text: &str) {
-        let _ = writeln!(self.body, "<pre>{}</pre>", escape(text));
+    /// Preformatted text (the resolved pipeline), folded under `summary` until opened.
+    pub fn folded(&mut self, summary: &str, text: &str) {
+        let _ = writeln!(
+            self.body,
+            "<details><summary>{}</summary><pre>{}</pre></details>",
+            escape(summary),
+            escape(text)
+        );
     }
 
     pub fn finish(self) -> String {

@@ -143,7 +143,10 @@ pub fn render(name: &str, dir: &str, m: &RunMetrics, pipeline: &str) -> String {
         1,
     );
     page.heading("The resolved pipeline", "pipeline");
-    page.pre(pipeline);
+    page.folded(
+        "every key with its default written out (pipeline.yaml of the run)",
+        pipeline,
+    );
     page.finish()
 }
 

@@ -104,11 +104,29 @@ pub fn short(v: f64) -> String {
     }
 }
 
-/// The frame of a chart: the box, grid, ticks, title and axis labels.
-fn frame(out: &mut String, id: &str, title: &str, xl: &str, yl: &str, x: &Axis, y: &Axis) {
+/// Height of one legend row, drawn under the plot so it never hides a line.
+const LEGEND_ROW: f64 = 16.0;
+
+/// The frame of a chart: the box, grid, ticks, title and axis labels, with room under it for
+/// `legend_rows` legend entries.
+#[allow(clippy::too_many_arguments)]
+fn frame(
+    out: &mut String,
+    id: &str,
+    title: &str,
+    xl: &str,
+    yl: &str,
+    x: &Axis,
+    y: &Axis,
+    legend_rows: usize,
+) {
+    let height = match legend_rows {
+        0 => H,
+        n => H + LEGEND_ROW * n as f64 + 8.0,
+    };
     let _ = write!(
         out,
-        r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{}">"#,
+        r#"<svg class="chart" id="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" aria-label="{}">"#,
         escape(id),
         escape(title)
     );
@@ -151,11 +169,11 @@ fn frame(out: &mut String, id: &str, title: &str, xl: &str, yl: &str, x: &Axis, 
     );
 }
 
-/// A legend in the top right corner of the plot area.
+/// A legend under the plot area, an entry per row.
 fn legend(out: &mut String, entries: &[(&str, &str, bool)]) {
     for (i, (name, colour, dashed)) in entries.iter().enumerate() {
-        let y = MT + 12.0 + i as f64 * 16.0;
-        let x = W - MR - 150.0;
+        let y = H + 6.0 + i as f64 * LEGEND_ROW;
+        let x = ML;
         let dash = if *dashed {
             r#" stroke-dasharray="5 3""#
         } else {
@@ -178,7 +196,7 @@ pub fn line_chart(id: &str, title: &str, xl: &str, yl: &str, series: &[Series]) 
     let x = Axis::covering(all().map(|p| p.0), &[]);
     let y = Axis::covering(all().map(|p| p.1), &[]);
     let mut out = String::new();
-    frame(&mut out, id, title, xl, yl, &x, &y);
+    frame(&mut out, id, title, xl, yl, &x, &y, series.len());
     let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
     for s in series {
         let pts: Vec<String> = s
@@ -237,6 +255,7 @@ pub fn reliability_chart(id: &str, title: &str, bins: &[(f64, f64, usize)]) -> S
         "observed rate in bin",
         &x,
         &y,
+        0,
     );
     let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
     let hi = x.hi.min(y.hi);
@@ -281,7 +300,9 @@ pub struct Bar {
     pub interval: Option<(f64, f64)>,
 }
 
-/// Bars grouped along the x axis (one group per label), one colour per series.
+/// Bars grouped along the x axis (one group per label), one colour per series; with
+/// `from_zero` false the axis spans the values only, and each value is drawn as a point (with
+/// its whisker), since a bar's length would no longer be its value.
 pub fn bar_chart(
     id: &str,
     title: &str,
@@ -313,7 +334,7 @@ pub fn bar_chart(
         ticks: Vec::new(),
     };
     let mut out = String::new();
-    frame(&mut out, id, title, "", yl, &x, &y);
+    frame(&mut out, id, title, "", yl, &x, &y, series_names.len());
     let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
     let per = series_names.len().max(1) as f64;
     let slot = (x1 - x0) / groups.len().max(1) as f64;
@@ -333,17 +354,31 @@ pub fn bar_chart(
         let left = x0 + slot * (g + 0.1) + width * b.series as f64;
         let top = y.at(b.value, y0, y1);
         let name = series_names.get(b.series).map_or("", String::as_str);
-        let _ = write!(
-            out,
-            r#"<rect class="bar" x="{left:.1}" y="{:.1}" width="{width:.1}" height="{:.1}" fill="{}" data-value="{}"><title>{} {}: {}</title></rect>"#,
-            top.min(base),
-            (base - top).abs(),
-            colour(b.series),
-            b.value,
+        let tip = format!(
+            "<title>{} {}: {}</title>",
             escape(&b.group),
             escape(name),
             short(b.value)
         );
+        if from_zero {
+            let _ = write!(
+                out,
+                r#"<rect class="bar" x="{left:.1}" y="{:.1}" width="{width:.1}" height="{:.1}" fill="{}" data-value="{}">{tip}</rect>"#,
+                top.min(base),
+                (base - top).abs(),
+                colour(b.series),
+                b.value,
+            );
+        } else {
+            // An axis that does not start at zero would make bar lengths lie: a point instead.
+            let _ = write!(
+                out,
+                r#"<circle class="point" cx="{:.1}" cy="{top:.1}" r="5" fill="{}" data-value="{}">{tip}</circle>"#,
+                left + width / 2.0,
+                colour(b.series),
+                b.value,
+            );
+        }
         if let Some((lo, hi)) = b.interval {
             let cx = left + width / 2.0;
             let _ = write!(

@@ -65,6 +65,21 @@ fn generated_funnel_trains_and_is_judged_against_the_truth() {
         t["conditional"]["reached_previous"]["rows"],
         m["test"][0]["cumulative"]["positives"]
     );
+    // The report's truth block shows these numbers.
+    let html = std::fs::read_to_string(s.path("run/report.html")).unwrap();
+    let truth = html
+        .split("id=\"truth-table\"")
+        .nth(1)
+        .expect("a truth table");
+    let truth = truth.split("</table>").next().unwrap();
+    for pred in ["conditional", "cumulative"] {
+        let auc = t[pred]["auc_counterfactual"].as_f64().unwrap();
+        let oracle = t[pred]["oracle_auc"].as_f64().unwrap();
+        assert!(
+            truth.contains(&format!("<td>{auc:.4}</td><td>{oracle:.4}</td>")),
+            "{pred}: {truth}"
+        );
+    }
 
     // eval on a fresh generated file (another seed) prints the truth table too.
     ok(&s.run(&[
