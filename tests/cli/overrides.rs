@@ -124,10 +124,33 @@ fn init_writes_pipelines_that_train_unchanged() {
     );
     let yaml = std::fs::read_to_string(s.path("adult.yaml")).expect("yaml");
     assert!(
-        yaml.contains("name: capital-gain, transform: log1p"),
+        yaml.contains("name: capital-gain, transform: quantile_buckets }   # ")
+            && yaml.contains("heavy tail"),
         "{yaml}"
     );
+    assert!(err.contains("32 quantile buckets each"), "{err}");
     ok(&s.run(&["train", "adult.yaml", "--out", "run-adult"]));
+    // The same rows with `;` between cells, gzip-compressed: the separator is found through
+    // the compression, and the pipeline trains.
+    let text = std::fs::read_to_string(s.path("adult.csv")).expect("csv");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.replace(", ", "; ").as_bytes()).expect("gzip");
+    std::fs::write(s.path("semi.csv.gz"), gz.finish().expect("gzip")).expect("write");
+    let o = s.run(&[
+        "init",
+        "semi.csv.gz",
+        "--stages",
+        "click=Y:>50K,conversion=marital-status:Never-married",
+        "--out",
+        "semi.yaml",
+    ]);
+    ok(&o);
+    let yaml = std::fs::read_to_string(s.path("semi.yaml")).expect("yaml");
+    assert!(
+        yaml.contains("separator: \";\", header: true, trim_whitespace: true"),
+        "{yaml}"
+    );
+    ok(&s.run(&["train", "semi.yaml", "--out", "run-semi"]));
     // Refuses to overwrite what it wrote.
     let err = s.refused(&[
         "init",

@@ -1,0 +1,148 @@
+//! What `init` reads off a data file: the CSV separator and spacing from its first lines, and
+//! each column's profile (type, distinct values, missing share, spread, frequent values).
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::source::Frame;
+
+/// Distinct values counted per column before it is called high-cardinality.
+const DISTINCT_CAP: usize = 1_000_000;
+
+/// The separator (the most frequent of `,` `;` tab `|` in the header line, `,` on a tie or
+/// none) and whether cells are written `a, b` (to be trimmed), from the first line of a plain
+/// or gzip CSV.
+pub(super) fn sniff(data: &Path) -> Result<(u8, bool)> {
+    let file = std::fs::File::open(data).map_err(|e| Error::io(data, e))?;
+    let mut reader = BufReader::new(file);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| Error::io(data, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let input: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut first = Vec::new();
+    BufReader::new(input.take(1 << 20))
+        .read_until(b'\n', &mut first)
+        .map_err(|e| Error::io(data, e))?;
+    Ok(separator_and_trim(&first))
+}
+
+fn separator_and_trim(header: &[u8]) -> (u8, bool) {
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    let mut best = (b',', count(b','));
+    for c in [b';', b'\t', b'|'] {
+        if count(c) > best.1 {
+            best = (c, count(c));
+        }
+    }
+    let sep = best.0;
+    (sep, header.windows(2).any(|w| w == [sep, b' ']))
+}
+
+/// What one column holds.
+#[derive(Debug, Clone)]
+pub(super) struct Profile {
+    pub(super) rows: usize,
+    pub(super) missing: usize,
+    /// Distinct non-missing values (capped at `DISTINCT_CAP`).
+    pub(super) distinct: usize,
+    /// Whether every non-missing value parses as a number, and whether all are integers.
+    pub(super) numeric: bool,
+    pub(super) integer: bool,
+    pub(super) min: f64,
+    pub(super) median: f64,
+    pub(super) max: f64,
+    /// Up to three values, the most frequent first (for labels).
+    pub(super) top: Vec<(String, usize)>,
+}
+
+pub(super) fn profile(frame: &Frame, name: &str) -> Result<Profile> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let (mut missing, mut numeric, mut integer) = (0usize, true, true);
+    let mut numbers: Vec<f64> = Vec::new();
+    frame.visit_str(name, |_, v| {
+        let Some(v) = v else {
+            missing += 1;
+            return Ok(());
+        };
+        if seen.len() < DISTINCT_CAP {
+            seen.insert(v.to_string());
+        }
+        if counts.len() < 64 || counts.contains_key(v) {
+            *counts.entry(v.to_string()).or_default() += 1;
+        }
+        match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => {
+                integer &= x.fract() == 0.0;
+                numbers.push(x);
+            }
+            _ => numeric = false,
+        }
+        Ok(())
+    })?;
+    numbers.sort_unstable_by(f64::total_cmp);
+    let at = |q: f64| {
+        numbers
+            .get(((numbers.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mut top: Vec<(String, usize)> = counts.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    top.truncate(3);
+    Ok(Profile {
+        rows: frame.len(),
+        missing,
+        distinct: seen.len(),
+        numeric: numeric && !numbers.is_empty(),
+        integer,
+        min: at(0.0),
+        median: at(0.5),
+        max: at(1.0),
+        top,
+    })
+}
+
+/// A number for a comment: integers as such, others to four decimals.
+pub(super) fn short(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separators_and_spacing_from_the_header() {
+        assert_eq!(separator_and_trim(b"a,b,c\n"), (b',', false));
+        assert_eq!(
+            separator_and_trim(b"age, workclass, fnlwgt\n"),
+            (b',', true)
+        );
+        assert_eq!(separator_and_trim(b"a;b;c,d\n"), (b';', false));
+        assert_eq!(separator_and_trim(b"a\tb\tc\n"), (b'\t', false));
+        assert_eq!(separator_and_trim(b"a|b\n"), (b'|', false));
+        assert_eq!(separator_and_trim(b"single\n"), (b',', false));
+    }
+
+    #[test]
+    fn gzip_files_are_sniffed_through_the_compression() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"a; b; c\n1; 2; 3\n").unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        assert_eq!(sniff(&path).unwrap(), (b';', true));
+    }
+}
