@@ -42,10 +42,11 @@ pub fn write(dir: &Path, m: &RunMetrics) -> Result<PathBuf> {
         record(&mut out, &event(wall, h.epoch as i64, &values));
     }
     if let Some(t) = &m.test {
-        record(
-            &mut out,
-            &event(wall, m.best_epoch as i64, &stage_values("test", t)),
-        );
+        let values = stage_values("test", t);
+        // An event without values would read as a second file-version record.
+        if !values.is_empty() {
+            record(&mut out, &event(wall, m.best_epoch as i64, &values));
+        }
     }
     let folder = dir.join(FOLDER);
     std::fs::create_dir_all(&folder).map_err(|e| crate::error::Error::io(&folder, e))?;

@@ -15,12 +15,15 @@ pub use table::{Comparison, MetricInfo, PipelineRow};
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{Existing, METRICS, existing_run};
+use crate::checkpoint::{Existing, MANIFEST, METRICS, existing_run};
 use crate::config::{Override, Pipeline, SplitSource};
 use crate::error::{Error, Result};
 use crate::metrics::RunMetrics;
 use crate::report::Quiet;
 use crate::train::{Control, Start};
+
+/// The most seeds a compare runs per pipeline.
+const MAX_SEEDS: u64 = 1000;
 
 /// What a compare tells its user as it goes.
 pub trait Progress {
@@ -49,10 +52,32 @@ struct Variant {
 }
 
 impl Variant {
+    /// An override starts at an `@` followed by `KEY=` (a key of letters, digits, `_`, `-`,
+    /// `.` and `[i]`); any other `@` belongs to the file name or the value before it.
     fn parse(arg: &str) -> Result<Variant> {
-        let mut parts = arg.split('@');
-        let file = PathBuf::from(parts.next().unwrap_or(arg));
-        let own = parts.map(Override::parse).collect::<Result<_>>()?;
+        let starts_override = |part: &str| {
+            part.split_once('=').is_some_and(|(key, _)| {
+                !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || "_-.[]".contains(c))
+            })
+        };
+        let mut pieces: Vec<String> = Vec::new();
+        for (i, part) in arg.split('@').enumerate() {
+            match pieces.last_mut() {
+                Some(last) if i > 0 && !starts_override(part) => {
+                    last.push('@');
+                    last.push_str(part);
+                }
+                _ => pieces.push(part.to_string()),
+            }
+        }
+        let file = PathBuf::from(pieces.remove(0));
+        let own = pieces
+            .iter()
+            .map(|p| Override::parse(p))
+            .collect::<Result<_>>()?;
         Ok(Variant { file, own })
     }
 }
@@ -71,8 +96,10 @@ pub fn compare(
     if args.is_empty() {
         return Err(Error::Usage("give at least one pipeline file".into()));
     }
-    if seeds == 0 {
-        return Err(Error::Usage("--seeds must be at least 1".into()));
+    if !(1..=MAX_SEEDS).contains(&seeds) {
+        return Err(Error::Usage(format!(
+            "--seeds must be between 1 and {MAX_SEEDS}, got {seeds}"
+        )));
     }
     let variants: Vec<Variant> = args
         .iter()
@@ -88,10 +115,15 @@ pub fn compare(
     let labels = labels(&variants, &pipelines);
     let files: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
     let stages = pipelines[0].stage_names();
+    let parents = |p: &Pipeline| {
+        (0..p.stages.len())
+            .map(|k| p.funnel.parent(k))
+            .collect::<Vec<_>>()
+    };
     for (f, p) in files.iter().zip(&pipelines).skip(1) {
-        if p.stage_names() != stages {
+        if p.stage_names() != stages || parents(p) != parents(&pipelines[0]) {
             return Err(Error::Usage(format!(
-                "{}: stages {} differ from the first pipeline's ({}); compare pipelines of one funnel",
+                "{}: stages {} differ from the first pipeline's ({}), or their parents do (an `optional` stage); compare pipelines of one funnel",
                 f.display(),
                 p.stage_names().join(" -> "),
                 stages.join(" -> ")
@@ -141,12 +173,19 @@ fn run_one(
 ) -> Result<RunMetrics> {
     let start = match existing_run(&run.dir)? {
         Some(Existing::Finished) => {
-            let text = std::fs::read_to_string(run.dir.join(METRICS))
-                .map_err(|e| Error::io(run.dir.join(METRICS), e))?;
-            let m = serde_json::from_str(&text).map_err(|e| {
-                Error::run(&run.dir, format!("{METRICS} cannot be read: {e}"))
-                    .with_hint("remove the run directory; compare will train it again")
-            })?;
+            let m = read_back(&run.dir)?;
+            // The pages of a run whose writing was cut short after it finished.
+            if !run.dir.join(crate::html::report::REPORT).exists() {
+                crate::html::report::write(&run.dir)?;
+            }
+            if !run
+                .dir
+                .join(crate::track::FOLDER)
+                .join(crate::track::FILE)
+                .exists()
+            {
+                crate::track::write(&run.dir, &m)?;
+            }
             progress.done(label, true);
             return Ok(m);
         }
@@ -180,6 +219,24 @@ fn run_one(
     Ok(metrics)
 }
 
+/// A finished run's metrics, checked against the hash its manifest holds.
+fn read_back(dir: &Path) -> Result<RunMetrics> {
+    let fix = "remove the run directory; compare will train it again";
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| Error::io(dir.join(name), e))
+    };
+    let text = read(METRICS)?;
+    let manifest: serde_json::Value = serde_json::from_str(&read(MANIFEST)?)
+        .map_err(|e| Error::run(dir, format!("{MANIFEST} cannot be read: {e}")).with_hint(fix))?;
+    if manifest["metrics_sha256"].as_str() != Some(&crate::fsutil::sha256_bytes(text.as_bytes())) {
+        return Err(
+            Error::run(dir, format!("{METRICS} does not match the run's manifest")).with_hint(fix),
+        );
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| Error::run(dir, format!("{METRICS} cannot be read: {e}")).with_hint(fix))
+}
+
 /// A name per pipeline for tables and run directories: its `name` and the values of its own
 /// overrides (`esmm-adult+naive`); where two still share one, the file's stem too.
 fn labels(variants: &[Variant], pipelines: &[Pipeline]) -> Vec<String> {
@@ -206,7 +263,9 @@ fn labels(variants: &[Variant], pipelines: &[Pipeline]) -> Vec<String> {
             label
         })
         .collect();
-    base.iter()
+    // Labels still shared get the file's stem, then their position.
+    let stemmed: Vec<String> = base
+        .iter()
         .zip(variants)
         .map(|(label, v)| {
             let shared = base.iter().filter(|b| *b == label).count() > 1;
@@ -217,6 +276,17 @@ fn labels(variants: &[Variant], pipelines: &[Pipeline]) -> Vec<String> {
                 .unwrap_or_default();
             if shared {
                 format!("{label}-{stem}")
+            } else {
+                label.clone()
+            }
+        })
+        .collect();
+    stemmed
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            if stemmed.iter().filter(|l| *l == label).count() > 1 {
+                format!("{label}-{}", i + 1)
             } else {
                 label.clone()
             }
@@ -245,4 +315,27 @@ fn run_key(p: &Pipeline) -> Result<String> {
         text.push_str(&format!("\n{}\t{}\t{modified}", f.display(), meta.len()));
     }
     Ok(crate::fsutil::sha256_bytes(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_arguments_split_at_overrides_only() {
+        let v = Variant::parse("pipelines/esmm.yaml").unwrap();
+        assert_eq!(
+            (v.file, v.own.len()),
+            (PathBuf::from("pipelines/esmm.yaml"), 0)
+        );
+        let v = Variant::parse("a.yaml@model.preset=naive@stages[1].loss_weight=0.5").unwrap();
+        assert_eq!(v.file, PathBuf::from("a.yaml"));
+        let texts: Vec<&str> = v.own.iter().map(|o| o.text.as_str()).collect();
+        assert_eq!(texts, ["model.preset=naive", "stages[1].loss_weight=0.5"]);
+        // An `@` not followed by `KEY=` belongs to the file name or to the value before it.
+        let v = Variant::parse("runs@home/p.yaml@data.train.path=a@b.csv").unwrap();
+        assert_eq!(v.file, PathBuf::from("runs@home/p.yaml"));
+        assert_eq!(v.own[0].text, "data.train.path=a@b.csv");
+        assert!(Variant::parse("p.yaml@=3").is_ok_and(|v| v.file == Path::new("p.yaml@=3")));
+    }
 }

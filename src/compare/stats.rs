@@ -42,13 +42,13 @@ pub struct Paired {
     pub n: usize,
     /// Mean of the differences.
     pub diff: f64,
-    pub t: f64,
-    /// Two-sided p-value.
-    pub p: f64,
+    /// The t statistic and its two-sided p-value; `null` when the differences do not vary
+    /// across seeds (the test is undefined: no spread is not evidence either way).
+    pub t: Option<f64>,
+    pub p: Option<f64>,
 }
 
 /// The paired t-test of `x` against `base` (same seeds, same order); `None` under two pairs.
-/// Differences that are all equal have no spread: p is 1 when they are zero, else 0.
 pub fn paired_t(x: &[f64], base: &[f64]) -> Option<Paired> {
     let d: Vec<f64> = x.iter().zip(base).map(|(a, b)| a - b).collect();
     let n = d.len();
@@ -56,27 +56,21 @@ pub fn paired_t(x: &[f64], base: &[f64]) -> Option<Paired> {
         return None;
     }
     let s = summary(&d)?;
-    // Spread at rounding level: differences that are equal but for float noise.
+    // No spread, or spread at rounding level: differences equal in every seed.
     if s.sd == 0.0 || s.sd <= 1e-12 * s.mean.abs() {
-        let p = if s.mean == 0.0 { 1.0 } else { 0.0 };
-        let t = if s.mean == 0.0 {
-            0.0
-        } else {
-            f64::INFINITY.copysign(s.mean)
-        };
         return Some(Paired {
             n,
             diff: s.mean,
-            t,
-            p,
+            t: None,
+            p: None,
         });
     }
     let t = s.mean / (s.sd / (n as f64).sqrt());
     Some(Paired {
         n,
         diff: s.mean,
-        t,
-        p: t_two_sided_p(t, (n - 1) as f64),
+        t: Some(t),
+        p: Some(t_two_sided_p(t, (n - 1) as f64)),
     })
 }
 
@@ -256,11 +250,13 @@ mod tests {
         // 3.8729833, p = 2·t.sf(t, 3) = 0.0304663 (scipy).
         let p = paired_t(&[1.1, 2.3, 3.2, 4.4], &[1.0, 2.0, 3.0, 4.0]).unwrap();
         close(p.diff, 0.25, 1e-12);
-        close(p.t, 3.872_983_346_207_417, 1e-9);
-        close(p.p, 0.030_466_291_662_170_977, 1e-9);
-        // No spread: decided without a test.
-        assert_eq!(paired_t(&[1.0, 2.0], &[1.0, 2.0]).unwrap().p, 1.0);
-        assert_eq!(paired_t(&[2.0, 3.0], &[1.0, 2.0]).unwrap().p, 0.0);
+        close(p.t.unwrap(), 3.872_983_346_207_417, 1e-9);
+        close(p.p.unwrap(), 0.030_466_291_662_170_977, 1e-9);
+        // No spread: no test (a constant difference is not evidence of anything).
+        let same = paired_t(&[1.0, 2.0], &[1.0, 2.0]).unwrap();
+        assert_eq!((same.diff, same.t, same.p), (0.0, None, None));
+        let shifted = paired_t(&[2.0, 3.0], &[1.0, 2.0]).unwrap();
+        assert_eq!((shifted.diff, shifted.p), (1.0, None));
         assert_eq!(paired_t(&[1.0], &[0.0]), None);
     }
 }

@@ -96,8 +96,16 @@ pub(super) fn tabulate(
     seeds: &[u64],
     results: Vec<Vec<(u64, PathBuf, RunMetrics)>>,
 ) -> Comparison {
-    let split_of = |m: &RunMetrics| m.test.as_ref().or(m.valid.as_ref()).cloned();
+    // One split for every run: test when every run has one, else validation, so no column
+    // mixes the two.
     let all_test = results.iter().flatten().all(|(_, _, m)| m.test.is_some());
+    let split_of = |m: &RunMetrics| {
+        if all_test {
+            m.test.clone()
+        } else {
+            m.valid.clone()
+        }
+    };
     let truth = results
         .iter()
         .flatten()
@@ -150,14 +158,24 @@ pub(super) fn tabulate(
 }
 
 impl Comparison {
-    /// The row with the highest mean of metric `j` (every compared metric is an AUC).
-    pub fn best(&self, j: usize) -> Option<usize> {
-        self.pipelines
+    /// The rows with the highest mean of metric `j` (every compared metric is an AUC): all
+    /// that tie at the top; none with fewer than two rows to compare.
+    pub fn best(&self, j: usize) -> Vec<usize> {
+        let means: Vec<(usize, f64)> = self
+            .pipelines
             .iter()
             .enumerate()
             .filter_map(|(i, r)| Some((i, r.summary[j].as_ref()?.mean)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i)
+            .collect();
+        if means.len() < 2 {
+            return Vec::new();
+        }
+        let top = means.iter().map(|m| m.1).fold(f64::NEG_INFINITY, f64::max);
+        means
+            .into_iter()
+            .filter(|m| m.1 >= top - 1e-12)
+            .map(|m| m.0)
+            .collect()
     }
 
     /// Cells of the three tables: mean ± sd, the 95% interval, the difference from the first
@@ -171,7 +189,7 @@ impl Comparison {
                 vec![r.name.clone()],
             ];
             for j in 0..self.metrics.len() {
-                let best = if self.best(j) == Some(i) { "*" } else { "" };
+                let best = if self.best(j).contains(&i) { "*" } else { "" };
                 let (mean, ci) = match &r.summary[j] {
                     Some(s) => (
                         format!("{best}{:.4} ± {:.4}", s.mean, s.sd),
@@ -181,7 +199,10 @@ impl Comparison {
                     None => ("–".into(), "–".into()),
                 };
                 let diff = match &r.against_first[j] {
-                    Some(p) => format!("{} (p {})", signed(p.diff), p_value(p.p)),
+                    Some(p) => match p.p {
+                        Some(pv) => format!("{} (p {})", signed(p.diff), p_value(pv)),
+                        None => format!("{} (the same in every seed: no test)", signed(p.diff)),
+                    },
                     None if i == 0 => "reference".into(),
                     None => "–".into(),
                 };
@@ -264,8 +285,8 @@ impl Comparison {
                     num(sm.and_then(|s| s.ci95).map(|c| c.0)),
                     num(sm.and_then(|s| s.ci95).map(|c| c.1)),
                     num(pt.map(|p| p.diff)),
-                    num(pt.map(|p| p.t)),
-                    num(pt.map(|p| p.p)),
+                    num(pt.and_then(|p| p.t)),
+                    num(pt.and_then(|p| p.p)),
                 );
                 for v in &r.values[j] {
                     let _ = write!(s, ",{}", num(*v));

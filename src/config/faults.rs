@@ -19,6 +19,24 @@ pub struct Parsed {
     pub raw: Option<RawPipeline>,
     /// Every structural fault found, each at its spot in the text; empty when it read as is.
     pub faults: Vec<Error>,
+    /// Keys set aside for a value of the wrong type or an unknown variant: their defaults
+    /// stood in, so a check of meaning about them or a sibling says nothing reliable.
+    pub mistyped: Vec<String>,
+}
+
+impl Parsed {
+    /// Whether a check of meaning at `path` may stem from a default that stood in for a
+    /// mistyped key: the path is that key's mapping, or another key of it.
+    pub fn shadowed(&self, path: &str) -> bool {
+        let parent = |p: &str| {
+            p.rsplit_once('.')
+                .map_or(String::new(), |(a, _)| a.to_string())
+        };
+        self.mistyped.iter().any(|k| {
+            let mapping = parent(k);
+            path == mapping || parent(path) == mapping
+        })
+    }
 }
 
 /// Parse a pipeline file's text, finding every structural fault. After faults, the document
@@ -30,6 +48,7 @@ pub fn parse_pipeline(file: &Path, text: &str) -> Parsed {
             return Parsed {
                 raw: Some(raw),
                 faults: Vec::new(),
+                mistyped: Vec::new(),
             };
         }
         Err(e) => at_key(e),
@@ -37,6 +56,7 @@ pub fn parse_pipeline(file: &Path, text: &str) -> Parsed {
     let mut parsed = Parsed {
         raw: None,
         faults: Vec::new(),
+        mistyped: Vec::new(),
     };
     // A document that is not YAML at all has no keys to set aside.
     let Ok(mut doc) = serde_yaml::from_str::<Value>(text) else {
@@ -48,10 +68,15 @@ pub fn parse_pipeline(file: &Path, text: &str) -> Parsed {
     let mut fault = first;
     while parsed.faults.len() < MAX_FAULTS {
         let aside = set_aside(&fault);
+        let unknown =
+            matches!(&fault, Error::Config { message, .. } if message.starts_with("unknown field"));
         parsed.faults.push(fault);
         let Some(path) = aside else { break };
         if !remove(&mut doc, &path) {
             break;
+        }
+        if !unknown {
+            parsed.mistyped.push(path.clone());
         }
         removed.push(path);
         let Ok(again) = serde_yaml::to_string(&doc) else {
@@ -255,6 +280,27 @@ mod tests {
         let p = parse_pipeline(Path::new("p.yaml"), "name: [\n");
         assert_eq!(p.faults.len(), 1);
         assert!(p.raw.is_none());
+    }
+
+    #[test]
+    fn checks_beside_a_mistyped_key_are_shadowed() {
+        let p = Parsed {
+            raw: None,
+            faults: Vec::new(),
+            mistyped: vec![
+                "features.numeric[0].transform".into(),
+                "model.preset".into(),
+            ],
+        };
+        assert!(p.shadowed("features.numeric[0].buckets"));
+        assert!(p.shadowed("features.numeric[0]"));
+        assert!(p.shadowed("model.aitm"));
+        assert!(!p.shadowed("features.numeric[1].buckets"));
+        assert!(!p.shadowed("train.optimizer.lr"));
+        assert!(
+            !p.shadowed("model.aitm.heads"),
+            "a key inside a sibling holds its own value"
+        );
     }
 
     #[test]

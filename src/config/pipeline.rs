@@ -294,15 +294,26 @@ impl Pipeline {
     }
 
     pub fn from_text(file: &Path, text: &str) -> Result<Pipeline> {
-        let super::faults::Parsed { raw, mut faults } = super::faults::parse_pipeline(file, text);
+        let mut parsed = super::faults::parse_pipeline(file, text);
+        let mut faults = std::mem::take(&mut parsed.faults);
+        let raw = parsed.raw.take();
         let loc = Locator::new(file, text);
         let base = file.parent().unwrap_or(Path::new("."));
         // The checks of meaning run even after structural faults (on the document without the
         // faulty keys), so one load reports both kinds; such a pipeline is never returned.
         match raw.map(|raw| Checker::new(&loc, base).pipeline(raw, file)) {
             Some(Ok(p)) if faults.is_empty() => return Ok(p),
-            Some(Err(Error::Several(all))) => faults.extend(all),
-            Some(Err(e)) => faults.push(e),
+            Some(Err(e)) => {
+                let all = match e {
+                    Error::Several(all) => all,
+                    e => vec![e],
+                };
+                // Checks beside a key set aside for its type judged the default that stood in.
+                faults.extend(all.into_iter().filter(|e| match e {
+                    Error::Config { spot, .. } => !parsed.shadowed(&spot.path),
+                    _ => true,
+                }));
+            }
             _ => {}
         }
         // Top to bottom through the file.

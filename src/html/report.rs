@@ -24,12 +24,16 @@ pub fn render_run(dir: &Path) -> Result<String> {
     let metrics: RunMetrics = serde_json::from_str(&read(METRICS)?)
         .map_err(|e| Error::run(dir, format!("{METRICS} is not a run's metrics: {e}")))?;
     let pipeline = read(PIPELINE)?;
-    let name = pipeline
-        .lines()
-        .find_map(|l| l.strip_prefix("name: "))
-        .unwrap_or("run")
-        .trim()
-        .to_string();
+    let name = serde_yaml::from_str::<serde_yaml::Value>(&pipeline)
+        .ok()
+        .and_then(|v| {
+            let n = v.get("name")?;
+            Some(match n.as_str() {
+                Some(s) => s.to_string(),
+                None => serde_yaml::to_string(n).ok()?.trim().to_string(),
+            })
+        })
+        .unwrap_or_else(|| "run".into());
     Ok(render(
         &name,
         &dir.display().to_string(),

@@ -39,6 +39,7 @@ struct Axis {
     lo: f64,
     hi: f64,
     ticks: Vec<f64>,
+    step: f64,
 }
 
 impl Axis {
@@ -67,7 +68,12 @@ impl Axis {
         let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
         let n = ((hi - lo) / step).round() as usize;
         let ticks = (0..=n).map(|i| lo + i as f64 * step).collect();
-        Axis { lo, hi, ticks }
+        Axis {
+            lo,
+            hi,
+            ticks,
+            step,
+        }
     }
 
     fn at(&self, v: f64, from: f64, to: f64) -> f64 {
@@ -85,7 +91,24 @@ fn nice_step(raw: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
-/// A number as a tick label: short, without float noise.
+/// A tick label: as many decimals as the step between ticks needs, so neighbours differ.
+fn tick(v: f64, step: f64) -> String {
+    if step.is_nan() || step <= 0.0 || step >= 1e5 {
+        return short(v);
+    }
+    let decimals = (-step.log10().floor()).clamp(0.0, 12.0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+/// A number as a label: short, without float noise.
 pub fn short(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
@@ -144,7 +167,7 @@ fn frame(
             r#"<line class="grid" x1="{x0}" x2="{x1}" y1="{py:.1}" y2="{py:.1}"/><text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             x0 - 6.0,
             py + 4.0,
-            short(t)
+            tick(t, y.step)
         );
     }
     for &t in &x.ticks {
@@ -153,7 +176,7 @@ fn frame(
             out,
             r#"<line class="grid" x1="{px:.1}" x2="{px:.1}" y1="{y0}" y2="{y1}"/><text class="tick" x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             y0 + 16.0,
-            short(t)
+            tick(t, x.step)
         );
     }
     let _ = write!(
@@ -199,24 +222,29 @@ pub fn line_chart(id: &str, title: &str, xl: &str, yl: &str, series: &[Series]) 
     frame(&mut out, id, title, xl, yl, &x, &y, series.len());
     let (x0, x1, y0, y1) = (ML, W - MR, H - MB, MT);
     for s in series {
-        let pts: Vec<String> = s
-            .points
-            .iter()
-            .filter(|p| p.1.is_finite())
-            .map(|&(a, b)| format!("{:.1},{:.1}", x.at(a, x0, x1), y.at(b, y0, y1)))
-            .collect();
         let dash = if s.dashed {
             r#" stroke-dasharray="5 3""#
         } else {
             ""
         };
-        let _ = write!(
-            out,
-            r#"<polyline class="series" data-series="{}" fill="none" stroke="{}" stroke-width="2"{dash} points="{}"/>"#,
-            escape(&s.name),
-            s.colour,
-            pts.join(" ")
-        );
+        // A line per run of finite points: a missing value leaves a gap, not a bridge.
+        for run in s
+            .points
+            .split(|p| !p.1.is_finite())
+            .filter(|r| !r.is_empty())
+        {
+            let pts: Vec<String> = run
+                .iter()
+                .map(|&(a, b)| format!("{:.1},{:.1}", x.at(a, x0, x1), y.at(b, y0, y1)))
+                .collect();
+            let _ = write!(
+                out,
+                r#"<polyline class="series" data-series="{}" fill="none" stroke="{}" stroke-width="2"{dash} points="{}"/>"#,
+                escape(&s.name),
+                s.colour,
+                pts.join(" ")
+            );
+        }
         for &(a, b) in s.points.iter().filter(|p| p.1.is_finite()) {
             let _ = write!(
                 out,
@@ -332,6 +360,7 @@ pub fn bar_chart(
         lo: 0.0,
         hi: groups.len().max(1) as f64,
         ticks: Vec::new(),
+        step: 1.0,
     };
     let mut out = String::new();
     frame(&mut out, id, title, "", yl, &x, &y, series_names.len());
@@ -415,6 +444,19 @@ mod tests {
         assert_eq!(short(0.0), "0");
         assert_eq!(short(0.00012), "1.2e-4");
         assert_eq!(short(0.123456), "0.1235");
+    }
+
+    #[test]
+    fn tick_labels_carry_the_decimals_their_step_needs() {
+        let a = Axis::covering([0.81201, 0.81219].into_iter(), &[]);
+        let labels: Vec<String> = a.ticks.iter().map(|&t| tick(t, a.step)).collect();
+        for w in labels.windows(2) {
+            assert_ne!(w[0], w[1], "{labels:?}");
+        }
+        assert_eq!(tick(0.8125, 0.0005), "0.8125");
+        assert_eq!(tick(0.5, 0.1), "0.5");
+        assert_eq!(tick(20.0, 5.0), "20");
+        assert_eq!(tick(-0.0, 0.1), "0");
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub struct Bin {
 }
 
 /// The reliability of probabilities `probs` against 0/1 `labels` over `bins` equal-mass bins
-/// (fewer when there are fewer rows); `None` without rows.
+/// (fewer when there are fewer rows or distinct predictions); `None` without rows.
 pub fn reliability(probs: &[f64], labels: &[u8], bins: usize) -> Option<Reliability> {
     let n = probs.len();
     if n == 0 || bins == 0 {
@@ -43,8 +43,19 @@ pub fn reliability(probs: &[f64], labels: &[u8], bins: usize) -> Option<Reliabil
     let bins = bins.min(n);
     let mut out = Vec::with_capacity(bins);
     let mut ece = 0.0;
+    // Cuts at every n/bins rows, each moved past rows tied with the one before it: equal
+    // predictions share a bin, so the curve does not depend on the rows' order.
+    let mut start = 0;
     for b in 0..bins {
-        let rows = &order[b * n / bins..(b + 1) * n / bins];
+        if start >= n {
+            break;
+        }
+        let mut end = ((b + 1) * n / bins).max(start + 1);
+        while end < n && probs[order[end]] == probs[order[end - 1]] {
+            end += 1;
+        }
+        let rows = &order[start..end];
+        start = end;
         let pred = rows.iter().map(|&i| probs[i]).sum::<f64>() / rows.len() as f64;
         let rate = rows.iter().filter(|&&i| labels[i] != 0).count() as f64 / rows.len() as f64;
         ece += rows.len() as f64 / n as f64 * (pred - rate).abs();
@@ -108,8 +119,13 @@ mod tests {
             want += (p - y).abs() * b.rows as f64 / 1000.0;
         }
         assert!((r.ece - want).abs() < 1e-12);
-        // A perfectly calibrated constant: zero error.
-        let r = reliability(&[0.3; 10], &[1, 1, 1, 0, 0, 0, 0, 0, 0, 0], 1).unwrap();
+        // A perfectly calibrated constant: zero error, whatever the bins and the rows' order.
+        let labels = [1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+        let r = reliability(&[0.3; 10], &labels, 10).unwrap();
+        assert_eq!(r.bins.len(), 1);
         assert!(r.ece.abs() < 1e-12);
+        // Ties across a cut stay together: 0.2 ×3 and 0.6 ×3 into two bins of three.
+        let r = reliability(&[0.2, 0.6, 0.2, 0.6, 0.2, 0.6], &[0, 1, 0, 1, 1, 0], 4).unwrap();
+        assert_eq!(r.bins.iter().map(|b| b.rows).collect::<Vec<_>>(), [3, 3]);
     }
 }

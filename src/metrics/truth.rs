@@ -152,9 +152,16 @@ pub fn evaluate_truth(
                 (0..rows).map(|_| r.uniform()).collect()
             };
             let prev = funnel.parent(s).map(|p| reached[p].as_slice());
+            // A first stage's two predictions (and truths) are one: judged on one draw, so
+            // they score the same.
+            let conditional_draws = draws("conditional");
+            let cumulative_draws = match funnel.parent(s) {
+                None => conditional_draws.clone(),
+                Some(_) => draws("cumulative"),
+            };
             let t = StageTruth {
-                conditional: block(&q[s], &truth[s], &draws("conditional"), prev),
-                cumulative: block(&p[s], &tp, &draws("cumulative"), prev),
+                conditional: block(&q[s], &truth[s], &conditional_draws, prev),
+                cumulative: block(&p[s], &tp, &cumulative_draws, prev),
             };
             true_p.push(tp);
             t
@@ -281,5 +288,12 @@ mod tests {
         }
         let clicked = first.iter().filter(|&&c| c == 1).count();
         assert_eq!(t[1].conditional.reached_previous.rows, clicked);
+        // The first stage's two predictions are one, judged on one draw: the same block. A
+        // later stage's two are judged on draws of their own.
+        assert_eq!(t[0].conditional, t[0].cumulative);
+        assert_ne!(
+            t[1].conditional.auc_counterfactual,
+            t[1].cumulative.auc_counterfactual
+        );
     }
 }

@@ -250,6 +250,24 @@ fn compare_tabulates_seeds_and_caches_runs() {
         stderr(&third)
     );
     assert_eq!(json(&s.path("cmp/compare.json")), c);
+    // A cached run whose metrics were edited is refused, not tabulated.
+    let m = lost.join("metrics.json");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, text.replacen("\"auc\": 0.", "\"auc\": 0.9", 1)).unwrap();
+    let err = s.refused(&[
+        "compare",
+        "esmm.yaml",
+        "naive.yaml",
+        "--seeds",
+        "3",
+        "--out",
+        "cmp",
+    ]);
+    assert!(
+        err.contains("metrics.json does not match the run's manifest"),
+        "{err}"
+    );
+    std::fs::write(&m, text).unwrap();
     // An edited pipeline is a new run.
     s.edit("naive.yaml", "epochs: 2", "epochs: 1");
     let fourth = s.run(&[
@@ -283,4 +301,6 @@ fn compare_refuses_pipelines_of_different_stages() {
         err.contains("stages click differ from the first pipeline's (click -> conversion)"),
         "{err}"
     );
+    let err = s.refused(&["compare", "two.yaml", "--seeds", "1000000000000"]);
+    assert!(err.contains("--seeds must be between 1 and 1000"), "{err}");
 }
