@@ -139,7 +139,7 @@ pub fn compare(
             let key = run_key(&p)?;
             let dir = out
                 .join("runs")
-                .join(format!("{}-seed{seed}-{}", labels[i], &key[..12]));
+                .join(format!("{}-seed{seed}-{}", file_safe(&labels[i]), &key[..12]));
             plan.push(Planned {
                 pipeline: i,
                 seed,
@@ -237,8 +237,9 @@ fn read_back(dir: &Path) -> Result<RunMetrics> {
         .map_err(|e| Error::run(dir, format!("{METRICS} cannot be read: {e}")).with_hint(fix))
 }
 
-/// A name per pipeline for tables and run directories: its `name` and the values of its own
-/// overrides (`esmm-adult+naive`); where two still share one, the file's stem too.
+/// A name per pipeline for tables and run directories: its `name` and its own overrides by
+/// their last key (`esmm-adult+preset=naive`); where two still share one, the file's stem,
+/// then the position.
 fn labels(variants: &[Variant], pipelines: &[Pipeline]) -> Vec<String> {
     let base: Vec<String> = variants
         .iter()
@@ -246,19 +247,12 @@ fn labels(variants: &[Variant], pipelines: &[Pipeline]) -> Vec<String> {
         .map(|(v, p)| {
             let mut label = p.name.clone();
             for o in &v.own {
-                let value = o.text.split_once('=').map_or("", |(_, v)| v);
-                let clean: String = value
-                    .chars()
-                    .map(|c| {
-                        if c.is_alphanumeric() || c == '-' || c == '_' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
+                // `model.preset=naive` reads `preset=naive`; `stages[1].tower.dropout=0.3`
+                // reads `dropout=0.3`.
+                let (key, value) = o.text.split_once('=').unwrap_or((o.text.as_str(), ""));
+                let last = key.rsplit('.').next().unwrap_or(key);
                 label.push('+');
-                label.push_str(&clean);
+                label.push_str(&format!("{last}={value}"));
             }
             label
         })
@@ -289,6 +283,20 @@ fn labels(variants: &[Variant], pipelines: &[Pipeline]) -> Vec<String> {
                 format!("{label}-{}", i + 1)
             } else {
                 label.clone()
+            }
+        })
+        .collect()
+}
+
+/// A label as part of a directory name: letters, digits and `-_.+=` kept, anything else `_`.
+fn file_safe(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.+=".contains(c) {
+                c
+            } else {
+                '_'
             }
         })
         .collect()
