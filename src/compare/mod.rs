@@ -137,9 +137,11 @@ pub fn compare(
             let mut p = p.clone();
             p.set_seed(seed);
             let key = run_key(&p)?;
-            let dir = out
-                .join("runs")
-                .join(format!("{}-seed{seed}-{}", file_safe(&labels[i]), &key[..12]));
+            let dir = out.join("runs").join(format!(
+                "{}-seed{seed}-{}",
+                file_safe(&labels[i]),
+                &key[..12]
+            ));
             plan.push(Planned {
                 pipeline: i,
                 seed,
