@@ -308,6 +308,7 @@ pub struct Run {
     pub pipeline: Pipeline,
     pub encoders: Encoders,
     pub model: FunnelModel,
+    pub manifest: Manifest,
 }
 
 impl Run {
@@ -388,6 +389,7 @@ impl Run {
             pipeline,
             encoders,
             model,
+            manifest,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The command line: argument parsing and one function per command. `main` only calls `run`.
 
+mod eval;
 mod experiments;
 mod output;
 mod predict;
@@ -13,13 +14,10 @@ use clap::{Parser, Subcommand};
 
 use crate::checkpoint::Run;
 use crate::config::{FileSource, Override, Pipeline, format_from_extension};
-use crate::data::{self, encode_split, read_labels};
-use crate::error::{Error, Result};
+use crate::data;
+use crate::error::Result;
 use crate::generate::{CHUNK_ROWS, Spec, generate};
-use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
-use crate::source::Frame;
-use crate::train::eval_dataset;
 use output::check_output;
 
 #[derive(Parser)]
@@ -148,8 +146,12 @@ enum Command {
         #[arg(long)]
         run: PathBuf,
         /// Labelled CSV or Parquet file.
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required_unless_present = "split", conflicts_with = "split")]
+        data: Option<PathBuf>,
+        /// One of the run's own splits instead of a file: a split carved from the training
+        /// file is carved again with the run's seed (the file must be unchanged).
+        #[arg(long, value_enum)]
+        split: Option<predict::SplitArg>,
         /// Print the metrics as JSON (the blocks of metrics.json's `test`) instead of a table.
         #[arg(long)]
         json: bool,
@@ -160,8 +162,12 @@ enum Command {
         #[arg(long)]
         run: PathBuf,
         /// CSV or Parquet file with the pipeline's feature columns.
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required_unless_present = "split", conflicts_with = "split")]
+        data: Option<PathBuf>,
+        /// One of the run's own splits instead of a file (its rows as `eval --split` scores
+        /// them, with a `row` column: the row's number in the file).
+        #[arg(long, value_enum)]
+        split: Option<predict::SplitArg>,
         /// Output file: `.parquet` or `.pq` writes Parquet, `.csv.gz` gzip-compressed CSV,
         /// anything else CSV.
         #[arg(long)]
@@ -237,33 +243,12 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             set,
         } => experiments::compare_cmd(&pipelines, &overrides(&set)?, seeds, &out),
-        Command::Eval { run, data, json } => {
-            let r = Run::open(&run)?;
-            with_threads(r.pipeline.train.threads, || {
-                let p = &r.pipeline;
-                let frame = Frame::read(&source_like_train(p, &data), None)?;
-                let labels = read_labels(&frame, None, p)?;
-                let d = encode_split(data::Split::Eval, &frame, labels, &r.encoders, p)?;
-                for w in data::inconsistent_warnings(p, &d)
-                    .into_iter()
-                    .chain(data::oov_warnings(p, &d))
-                {
-                    eprintln!("warning: {w}");
-                }
-                let m = eval_dataset(&r.model, p, &d)?;
-                if json {
-                    let text = serde_json::to_string_pretty(&m)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                    println!("{text}");
-                } else {
-                    print!(
-                        "{}",
-                        format_metrics(&format!("{} ({} rows)", data.display(), d.rows), &m)
-                    );
-                }
-                Ok(())
-            })
-        }
+        Command::Eval {
+            run,
+            data,
+            split,
+            json,
+        } => eval::eval(&run, predict::Input::new(data, split)?, json),
         Command::Generate {
             spec,
             rows,
@@ -317,15 +302,22 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict {
             run,
             data,
+            split,
             out,
             force,
             keep,
         } => {
-            check_output(&out, &[&data], force)?;
-            let _handlers = signals::install()?;
+            let input = predict::Input::new(data, split)?;
             let r = Run::open(&run)?;
+            let mut inputs = vec![r.pipeline.train_source.path.clone()];
+            if let predict::Input::File(d) = &input {
+                inputs.push(d.clone());
+            }
+            let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+            check_output(&out, &inputs, force)?;
+            let _handlers = signals::install()?;
             with_threads(r.pipeline.train.threads, || {
-                predict::predict(&r, &data, &out, &keep)
+                predict::predict(&r, &input, &out, &keep)
             })
         }
     }

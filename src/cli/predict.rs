@@ -1,16 +1,75 @@
 //! `funnel predict`: each stage's conditional and cumulative probability for every row of a
-//! file, after the copied columns.
+//! file (or of one of the run's splits), after the copied columns; and what `eval` and
+//! `predict` read.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::source_like_train;
 use crate::checkpoint::Run;
 use crate::config::{FileFormat, format_from_extension};
-use crate::data::{self, encode_unlabelled};
+use crate::data::{self, Split, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
 use crate::source::{Frame, TableColumn, write_table};
 
-pub(super) fn predict(r: &Run, data: &Path, out: &Path, keep: &[String]) -> Result<()> {
+/// What `eval` and `predict` read: a file given with `--data`, or one of the run's own splits.
+pub(super) enum Input {
+    File(PathBuf),
+    Split(Split),
+}
+
+impl Input {
+    pub(super) fn new(data: Option<PathBuf>, split: Option<SplitArg>) -> Result<Input> {
+        match (data, split) {
+            (Some(d), None) => Ok(Input::File(d)),
+            (None, Some(s)) => Ok(Input::Split(s.into())),
+            _ => Err(Error::Usage(
+                "give --data FILE or --split valid|test".into(),
+            )),
+        }
+    }
+
+    /// The frame to read, and for a split carved from the training file, the rows it holds.
+    pub(super) fn read(
+        &self,
+        r: &Run,
+        columns: Option<&[String]>,
+    ) -> Result<(Frame, Option<Vec<u32>>)> {
+        let p = &r.pipeline;
+        match self {
+            Input::File(data) => Ok((Frame::read(&source_like_train(p, data), columns)?, None)),
+            Input::Split(split) => {
+                let trained_on = r
+                    .manifest
+                    .data
+                    .iter()
+                    .find(|d| d.split == "train")
+                    .map(|d| (d.bytes, d.sha256.as_str()));
+                let (source, carved) = data::run_split(p, *split, trained_on)?;
+                let frame = Frame::read(&source, None)?;
+                let rows = carved.then(|| data::carved_rows(p, *split, frame.len()));
+                Ok((frame, rows))
+            }
+        }
+    }
+}
+
+/// The split of `--split`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(super) enum SplitArg {
+    Valid,
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(s: SplitArg) -> Split {
+        match s {
+            SplitArg::Valid => Split::Valid,
+            SplitArg::Test => Split::Test,
+        }
+    }
+}
+
+pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Result<()> {
     let p = &r.pipeline;
     // Copied columns: the id column, then `--keep` in its order, each once.
     let mut copied: Vec<String> = p.id_column.iter().cloned().collect();
@@ -36,8 +95,18 @@ pub(super) fn predict(r: &Run, data: &Path, out: &Path, keep: &[String]) -> Resu
     }
     let mut needed = data::feature_columns(p);
     needed.extend(copied.iter().cloned());
-    let frame = Frame::read(&source_like_train(p, data), Some(&needed))?;
-    let d = encode_unlabelled(&frame, &r.encoders, p)?;
+    let (frame, carved) = input.read(r, Some(&needed))?;
+    // A run's split: the rows `eval --split` scores (the consistency policy applied), each
+    // with its row number in the file.
+    let (d, rows) = match input {
+        Input::File(_) => (encode_unlabelled(&frame, &r.encoders, p)?, None),
+        Input::Split(_) => {
+            let labels = read_labels(&frame, carved.as_deref(), p)?;
+            let rows = labels.keep.clone();
+            let d = encode_split(Split::Predict, &frame, labels, &r.encoders, p)?;
+            (d, Some(rows))
+        }
+    };
     for w in data::oov_warnings(p, &d) {
         eprintln!("warning: {w}");
     }
@@ -54,8 +123,20 @@ pub(super) fn predict(r: &Run, data: &Path, out: &Path, keep: &[String]) -> Resu
         }
     }
     let mut columns = Vec::new();
+    if let Some(rows) = &rows {
+        let numbers = rows
+            .iter()
+            .map(|&i| frame.row_number(i as usize) as u64)
+            .collect();
+        columns.push(("row".to_string(), TableColumn::U64(numbers)));
+    }
     for name in &copied {
-        columns.push((name.clone(), frame.pass_through(name)?));
+        let column = frame.pass_through(name)?;
+        let column = match &rows {
+            Some(rows) => column.take(rows)?,
+            None => column,
+        };
+        columns.push((name.clone(), column));
     }
     for ((s, c), q) in p.stages.iter().zip(cum).zip(cond) {
         columns.push((format!("{}_conditional", s.name), TableColumn::F64(q)));

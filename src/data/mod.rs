@@ -1,10 +1,12 @@
 //! Data: reading sources, splitting, labels, encoding, and the encoded in-memory dataset.
 
+mod carve;
 mod clock;
 mod dataset;
 mod encode;
 mod labels;
 
+pub use carve::{carved_rows, run_split};
 pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};
 pub use labels::{LabelFlags, StageLabels, read_labels};
@@ -15,7 +17,6 @@ use encode::{Encoding, encode_frame};
 use crate::config::{Pipeline, SplitSource};
 use crate::error::{Error, Result};
 use crate::features::{Encoders, OOV_ID};
-use crate::rng::Rng;
 use crate::source::Frame;
 
 /// The encoded splits of a pipeline and the encoders fitted on its training rows.
@@ -135,23 +136,12 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     crate::error::gather(faults)?;
     let full = full.ok_or_else(|| Error::Internal("the training file was not read".into()))?;
     let n = full.len();
-    // Carve valid/test shares out of the training file with the run seed; rows keep file order.
-    let mut perm = Rng::stream(p.train.seed, "split").permutation(n);
-    let mut carve = |s: &Option<SplitSource>| -> Option<Vec<u32>> {
-        let Some(SplitSource::Carved { fraction }) = s else {
-            return None;
-        };
-        let take = ((n as f64) * fraction).round() as usize;
-        let mut rows: Vec<u32> = perm.drain(..take.min(perm.len())).collect();
-        rows.sort_unstable();
-        Some(rows)
-    };
-    let carved = [
-        (Split::Valid, carve(&p.valid)),
-        (Split::Test, carve(&p.test)),
-    ];
-    perm.sort_unstable();
-    let train_rows = perm;
+    let carve::Carved {
+        valid,
+        test,
+        train: train_rows,
+    } = carve::carve(p, n);
+    let carved = [(Split::Valid, valid), (Split::Test, test)];
 
     // Label columns are read once for all splits carved from the training file, and so is
     // every feature column: rows are routed to their split as the column is encoded.

@@ -304,3 +304,40 @@ fn compare_refuses_pipelines_of_different_stages() {
     let err = s.refused(&["compare", "two.yaml", "--seeds", "1000000000000"]);
     assert!(err.contains("--seeds must be between 1 and 1000"), "{err}");
 }
+
+/// A compare whose run was interrupted (a checkpoint, no manifest) resumes that run from its
+/// checkpoint, to the numbers an uninterrupted compare gave.
+#[test]
+fn an_interrupted_compare_run_resumes_to_the_same_numbers() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    ok(&s.run(&["compare", "pipeline.yaml", "--seeds", "1", "--out", "cmp"]));
+    let first = json(&s.path("cmp/compare.json"));
+    let dir = first["pipelines"][0]["runs"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(s.path(&dir)).unwrap();
+    // The same run (seed 1), stopped after step 20 as Ctrl-C stops it.
+    let stopped = s.run(&[
+        "train",
+        "pipeline.yaml",
+        "--seed",
+        "1",
+        "--out",
+        &dir,
+        "--stop-at-step",
+        "20",
+    ]);
+    assert_eq!(stopped.status.code(), Some(130), "{}", stderr(&stopped));
+    assert!(s.path(&dir).join("checkpoint.safetensors").exists());
+    assert!(!s.path(&dir).join("manifest.json").exists());
+    let again = s.run(&["compare", "pipeline.yaml", "--seeds", "1", "--out", "cmp"]);
+    ok(&again);
+    assert!(
+        stderr(&again).contains("resuming slice seed 1"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(json(&s.path("cmp/compare.json")), first);
+}

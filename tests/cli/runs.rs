@@ -737,3 +737,84 @@ fn group_auc_matches_a_brute_force_count() {
         num / den
     );
 }
+
+/// `eval --split test` and `predict --split test` find a run's carved test split again (the
+/// run's seed, the unchanged training file): eval prints exactly the test metrics `train`
+/// wrote, and predict writes those rows with their row numbers and the same probabilities as a
+/// prediction over the whole file. A changed training file is refused.
+#[test]
+fn a_runs_carved_split_is_evaluated_and_predicted_again() {
+    let s = Scratch::new();
+    s.adult_slice("adult.data", 3000, "train.csv");
+    let yaml = adult_yaml(&format!("{CLICK}{CONVERSION}"), "").replace(
+        "  test:\n    path: test.csv\n    csv: { trim_whitespace: true, null_values: [\"?\"] }\n",
+        "  test: { split_from: train, fraction: 0.25 }\n",
+    );
+    assert!(yaml.contains("fraction: 0.25"), "{yaml}");
+    s.write("pipeline.yaml", &yaml);
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("run/metrics.json")).unwrap())
+            .unwrap();
+    let e = s.run(&["eval", "--run", "run", "--split", "test", "--json"]);
+    ok(&e);
+    let again: serde_json::Value = serde_json::from_str(&stdout(&e)).unwrap();
+    assert_eq!(again, metrics["test"]);
+    let table = s.run(&["eval", "--run", "run", "--split", "test"]);
+    assert!(
+        stdout(&table).contains("the run's test split (750 rows)"),
+        "{}",
+        stdout(&table)
+    );
+
+    ok(&s.run(&[
+        "predict", "--run", "run", "--split", "test", "--out", "t.csv",
+    ]));
+    ok(&s.run(&[
+        "predict",
+        "--run",
+        "run",
+        "--data",
+        "train.csv",
+        "--out",
+        "all.csv",
+    ]));
+    let rows = s.csv_column("t.csv", "row");
+    assert_eq!(rows.len(), 750);
+    let part = s.csv_column("t.csv", "conversion_cumulative");
+    let all = s.csv_column("all.csv", "conversion_cumulative");
+    for (r, v) in rows.iter().zip(&part) {
+        let i: usize = r.parse().unwrap();
+        assert_eq!(v, &all[i - 1], "row {i}");
+    }
+    // The output may not replace the training file.
+    let err = s.refused(&[
+        "predict",
+        "--run",
+        "run",
+        "--split",
+        "test",
+        "--out",
+        "train.csv",
+        "--force",
+    ]);
+    assert!(err.contains("train.csv"), "{err}");
+    // Another training file: the split cannot be carved again.
+    let text = std::fs::read_to_string(s.path("train.csv")).unwrap();
+    s.write("train.csv", &text.replacen("39,", "40,", 1));
+    let err = s.refused(&["eval", "--run", "run", "--split", "test"]);
+    assert!(
+        err.contains("the training file is not the one the run was trained on"),
+        "{err}"
+    );
+    let err = s.refused(&[
+        "eval",
+        "--run",
+        "run",
+        "--split",
+        "test",
+        "--data",
+        "train.csv",
+    ]);
+    assert!(err.contains("cannot be used with"), "{err}");
+}

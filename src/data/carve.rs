@@ -1,0 +1,97 @@
+//! Splits carved from the training file: which rows go to validation and test (by the run's
+//! seed), and, for a finished run, where one of its splits is to be found again.
+
+use super::Split;
+use crate::config::{FileSource, Pipeline, SplitSource};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// Rows of the training file (`n` rows) per split, each in file order.
+pub struct Carved {
+    pub valid: Option<Vec<u32>>,
+    pub test: Option<Vec<u32>>,
+    pub train: Vec<u32>,
+}
+
+/// Carve the validation share, then the test share, out of a random permutation drawn from the
+/// run's seed; the rest is training.
+pub fn carve(p: &Pipeline, n: usize) -> Carved {
+    let mut perm = Rng::stream(p.train.seed, "split").permutation(n);
+    let mut take = |s: &Option<SplitSource>| -> Option<Vec<u32>> {
+        let Some(SplitSource::Carved { fraction }) = s else {
+            return None;
+        };
+        let take = ((n as f64) * fraction).round() as usize;
+        let mut rows: Vec<u32> = perm.drain(..take.min(perm.len())).collect();
+        rows.sort_unstable();
+        Some(rows)
+    };
+    let valid = take(&p.valid);
+    let test = take(&p.test);
+    perm.sort_unstable();
+    Carved {
+        valid,
+        test,
+        train: perm,
+    }
+}
+
+/// Where a finished run's `split` (validation or test) is: its own file (`false`), or rows of
+/// the training file (`true`: carve it again from the file's rows with the run's seed), after
+/// checking that the training file is the one the run fingerprinted (`trained_on`: its size
+/// and SHA-256 from the run's manifest).
+pub fn run_split(
+    p: &Pipeline,
+    split: Split,
+    trained_on: Option<(u64, &str)>,
+) -> Result<(FileSource, bool)> {
+    let source = match split {
+        Split::Valid => &p.valid,
+        Split::Test => &p.test,
+        _ => {
+            return Err(Error::Internal(
+                "only valid and test splits are looked up".into(),
+            ));
+        }
+    };
+    match source {
+        None => Err(Error::Usage(format!(
+            "the run has no {} split\n  hint: give a labelled file with --data",
+            split.as_str()
+        ))),
+        Some(SplitSource::File(f)) => Ok((f.clone(), false)),
+        Some(SplitSource::Carved { .. }) => {
+            let file = &p.train_source.path;
+            let unchanged = match trained_on {
+                Some((bytes, sha256)) => {
+                    let now = std::fs::metadata(file)
+                        .map_err(|e| Error::io(file, e))?
+                        .len();
+                    now == bytes && crate::fsutil::sha256_file(file)? == sha256
+                }
+                None => false,
+            };
+            if !unchanged {
+                return Err(Error::data(
+                    file,
+                    format!(
+                        "the training file is not the one the run was trained on (its SHA-256 differs), so the {} split cannot be carved again",
+                        split.as_str()
+                    ),
+                )
+                .with_hint("give the split's rows as a file with --data"));
+            }
+            Ok((p.train_source.clone(), true))
+        }
+    }
+}
+
+/// The rows of `split` carved from a training file of `n` rows.
+pub fn carved_rows(p: &Pipeline, split: Split, n: usize) -> Vec<u32> {
+    let c = carve(p, n);
+    match split {
+        Split::Valid => c.valid,
+        _ => c.test,
+    }
+    .unwrap_or_default()
+}
