@@ -150,8 +150,13 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
 
     let (mut cats, mut nums) = (String::new(), String::new());
     let mut bucketed: Vec<&str> = Vec::new();
+    // Columns with two values, besides the stages' own: labels of stages not asked for?
+    let mut two_valued: Vec<&str> = Vec::new();
     for col in names.iter().filter(|c| !labels.contains(&c.as_str())) {
         let p = profile(&frame, col)?;
+        if p.distinct == 2 {
+            two_valued.push(col.as_str());
+        }
         let share = 100.0 * p.missing as f64 / p.rows as f64;
         let miss = if p.missing > 0 {
             format!(", {share:.1}% missing")
@@ -217,6 +222,12 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
                 p.distinct
             );
         }
+    }
+    if !two_valued.is_empty() {
+        notes.push(format!(
+            "columns with two values, kept as features but possibly stages' labels: {} (a label used as a feature leaks; list it in --stages if it is one)",
+            two_valued.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        ));
     }
     if !bucketed.is_empty() {
         notes.push(format!(

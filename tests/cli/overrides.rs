@@ -129,6 +129,12 @@ fn init_writes_pipelines_that_train_unchanged() {
         "{yaml}"
     );
     assert!(err.contains("32 quantile buckets each"), "{err}");
+    assert!(
+        err.contains(
+            "columns with two values, kept as features but possibly stages' labels: `sex`"
+        ),
+        "{err}"
+    );
     ok(&s.run(&["train", "adult.yaml", "--out", "run-adult"]));
     // The same rows with `;` between cells, gzip-compressed: the separator is found through
     // the compression, and the pipeline trains.
