@@ -76,6 +76,16 @@ impl Axis {
         }
     }
 
+    /// An axis over whole numbers `lo..=hi`, a tick on each.
+    fn whole(lo: f64, hi: f64) -> Axis {
+        Axis {
+            lo,
+            hi,
+            ticks: (0..=(hi - lo) as usize).map(|i| lo + i as f64).collect(),
+            step: 1.0,
+        }
+    }
+
     fn at(&self, v: f64, from: f64, to: f64) -> f64 {
         from + (v - self.lo) / (self.hi - self.lo) * (to - from)
     }
@@ -216,7 +226,11 @@ fn legend(out: &mut String, entries: &[(&str, &str, bool)]) {
 /// A line chart of `series` (each point marked, with its value as a tooltip).
 pub fn line_chart(id: &str, title: &str, xl: &str, yl: &str, series: &[Series]) -> String {
     let all = || series.iter().flat_map(|s| s.points.iter());
-    let x = Axis::covering(all().map(|p| p.0), &[]);
+    let mut x = Axis::covering(all().map(|p| p.0), &[]);
+    // Whole-number x values (epochs) get whole-number ticks.
+    if x.step < 1.0 && all().all(|p| p.0.fract() == 0.0) {
+        x = Axis::whole(x.lo.floor(), x.hi.ceil());
+    }
     let y = Axis::covering(all().map(|p| p.1), &[]);
     let mut out = String::new();
     frame(&mut out, id, title, xl, yl, &x, &y, series.len());
@@ -468,6 +482,9 @@ mod tests {
         // Flat data still gets a span.
         let f = Axis::covering([3.0, 3.0].into_iter(), &[]);
         assert!(f.lo < 3.0 && f.hi > 3.0);
+        // Whole numbers: a tick each.
+        let w = Axis::whole(1.0, 3.0);
+        assert_eq!((w.ticks, w.step), (vec![1.0, 2.0, 3.0], 1.0));
         // Pixels: the ends of the axis map to the ends of the range.
         assert!((a.at(a.lo, 10.0, 110.0) - 10.0).abs() < 1e-9);
         assert!((a.at(a.hi, 10.0, 110.0) - 110.0).abs() < 1e-9);
