@@ -309,7 +309,13 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let input = predict::Input::new(data, split)?;
             let r = Run::open(&run)?;
+            // Never over a data file of the run, nor over `--data`.
             let mut inputs = vec![r.pipeline.train_source.path.clone()];
+            for s in [&r.pipeline.valid, &r.pipeline.test].into_iter().flatten() {
+                if let crate::config::SplitSource::File(f) = s {
+                    inputs.push(f.path.clone());
+                }
+            }
             if let predict::Input::File(d) = &input {
                 inputs.push(d.clone());
             }

@@ -38,14 +38,14 @@ impl Input {
         match self {
             Input::File(data) => Ok((Frame::read(&source_like_train(p, data), columns)?, None)),
             Input::Split(split) => {
-                let trained_on = r
+                let fingerprints: Vec<(&str, u64, &str)> = r
                     .manifest
                     .data
                     .iter()
-                    .find(|d| d.split == "train")
-                    .map(|d| (d.bytes, d.sha256.as_str()));
-                let (source, carved) = data::run_split(p, *split, trained_on)?;
-                let frame = Frame::read(&source, None)?;
+                    .map(|d| (d.split.as_str(), d.bytes, d.sha256.as_str()))
+                    .collect();
+                let (source, carved) = data::run_split(p, *split, &fingerprints)?;
+                let frame = Frame::read(&source, columns)?;
                 let rows = carved.then(|| data::carved_rows(p, *split, frame.len()));
                 Ok((frame, rows))
             }
@@ -88,6 +88,11 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
             ]
         })
         .collect();
+    if matches!(input, Input::Split(_)) && copied.iter().any(|c| c == "row") {
+        return Err(Error::Usage(
+            "--split writes a `row` column (the row's number in the file), and a copied column has that name\n  hint: rename the input column, or leave it out of --keep".into(),
+        ));
+    }
     if let Some(c) = copied.iter().find(|c| outputs.contains(c)) {
         return Err(Error::Usage(format!(
             "--keep {c}: the output has a prediction column of that name\n  hint: rename the input column"

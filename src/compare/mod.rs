@@ -290,17 +290,19 @@ fn labels(variants: &[Variant], pipelines: &[Pipeline]) -> Vec<String> {
         .collect()
 }
 
-/// A label as part of a directory name: letters, digits and `-_.+=` kept, anything else `_`.
+/// A label as part of a directory name: ASCII letters, digits and `-_.+=` kept, others `_`.
 fn file_safe(label: &str) -> String {
+    // At most 100 characters: the run key after it keeps names distinct.
     label
         .chars()
         .map(|c| {
-            if c.is_alphanumeric() || "-_.+=".contains(c) {
+            if c.is_ascii_alphanumeric() || "-_.+=".contains(c) {
                 c
             } else {
                 '_'
             }
         })
+        .take(100)
         .collect()
 }
 

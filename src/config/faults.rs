@@ -27,14 +27,17 @@ pub struct Parsed {
 impl Parsed {
     /// Whether a check of meaning at `path` may stem from a default that stood in for a
     /// mistyped key: the path is that key's mapping, or another key of it.
+    /// A key at the document's top shadows nothing (its siblings are whole sections); a
+    /// mistyped `data.valid` also shadows the early-stopping check, which asks for it.
     pub fn shadowed(&self, path: &str) -> bool {
-        let parent = |p: &str| {
-            p.rsplit_once('.')
-                .map_or(String::new(), |(a, _)| a.to_string())
-        };
+        let parent = |p: &str| p.rsplit_once('.').map(|(a, _)| a.to_string());
         self.mistyped.iter().any(|k| {
-            let mapping = parent(k);
-            path == mapping || parent(path) == mapping
+            let Some(mapping) = parent(k) else {
+                return false;
+            };
+            path == mapping
+                || parent(path).as_deref() == Some(mapping.as_str())
+                || (k == "data.valid" && path.starts_with("train.early_stopping"))
         })
     }
 }
@@ -301,6 +304,16 @@ mod tests {
             !p.shadowed("model.aitm.heads"),
             "a key inside a sibling holds its own value"
         );
+        let top = Parsed {
+            raw: None,
+            faults: Vec::new(),
+            mistyped: vec!["inconsistent_rows".into(), "data.valid".into()],
+        };
+        assert!(
+            !top.shadowed("name"),
+            "a top-level key shadows no other section"
+        );
+        assert!(top.shadowed("train.early_stopping"));
     }
 
     #[test]

@@ -37,13 +37,13 @@ pub fn carve(p: &Pipeline, n: usize) -> Carved {
 }
 
 /// Where a finished run's `split` (validation or test) is: its own file (`false`), or rows of
-/// the training file (`true`: carve it again from the file's rows with the run's seed), after
-/// checking that the training file is the one the run fingerprinted (`trained_on`: its size
-/// and SHA-256 from the run's manifest).
+/// the training file (`true`: carve it again from the file's rows with the run's seed). Either
+/// file must be the one the run fingerprinted: `fingerprints` are the manifest's (split, size,
+/// SHA-256) of each file the run read.
 pub fn run_split(
     p: &Pipeline,
     split: Split,
-    trained_on: Option<(u64, &str)>,
+    fingerprints: &[(&str, u64, &str)],
 ) -> Result<(FileSource, bool)> {
     let source = match split {
         Split::Valid => &p.valid,
@@ -54,36 +54,43 @@ pub fn run_split(
             ));
         }
     };
-    match source {
-        None => Err(Error::Usage(format!(
-            "the run has no {} split\n  hint: give a labelled file with --data",
-            split.as_str()
-        ))),
-        Some(SplitSource::File(f)) => Ok((f.clone(), false)),
-        Some(SplitSource::Carved { .. }) => {
-            let file = &p.train_source.path;
-            let unchanged = match trained_on {
-                Some((bytes, sha256)) => {
-                    let now = std::fs::metadata(file)
-                        .map_err(|e| Error::io(file, e))?
-                        .len();
-                    now == bytes && crate::fsutil::sha256_file(file)? == sha256
-                }
-                None => false,
-            };
-            if !unchanged {
-                return Err(Error::data(
-                    file,
-                    format!(
-                        "the training file is not the one the run was trained on (its SHA-256 differs), so the {} split cannot be carved again",
-                        split.as_str()
-                    ),
-                )
-                .with_hint("give the split's rows as a file with --data"));
-            }
-            Ok((p.train_source.clone(), true))
+    let (file, carved, recorded) = match source {
+        None => {
+            return Err(Error::Usage(format!(
+                "the run has no {} split\n  hint: give a labelled file with --data",
+                split.as_str()
+            )));
         }
+        Some(SplitSource::File(f)) => (f.clone(), false, split.as_str()),
+        Some(SplitSource::Carved { .. }) => (p.train_source.clone(), true, "train"),
+    };
+    let unchanged = match fingerprints.iter().find(|d| d.0 == recorded) {
+        Some(&(_, bytes, sha256)) => {
+            let path = &file.path;
+            let now = std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .len();
+            now == bytes && crate::fsutil::sha256_file(path)? == sha256
+        }
+        None => false,
+    };
+    if !unchanged {
+        let what = if carved {
+            format!(
+                "the training file is not the one the run was trained on (its SHA-256 differs), so the {} split cannot be carved again",
+                split.as_str()
+            )
+        } else {
+            format!(
+                "the {} file is not the one the run was evaluated on (its SHA-256 differs)",
+                split.as_str()
+            )
+        };
+        return Err(
+            Error::data(&file.path, what).with_hint("give the rows to score as a file with --data")
+        );
     }
+    Ok((file, carved))
 }
 
 /// The rows of `split` carved from a training file of `n` rows.

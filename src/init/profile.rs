@@ -34,15 +34,26 @@ pub(super) fn sniff(data: &Path) -> Result<(u8, bool)> {
 }
 
 fn separator_and_trim(header: &[u8]) -> (u8, bool) {
-    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    // Only bytes outside double quotes count: `"Last, First"` is one name.
+    let mut outside = Vec::with_capacity(header.len());
+    let mut quoted = false;
+    for &b in header {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            outside.push(b);
+        }
+    }
+    let count = |c: u8| outside.iter().filter(|&&b| b == c).count();
+    // The most frequent; on a tie, the rarer kind of separator (`;`, tab, `|`) over `,`.
     let mut best = (b',', count(b','));
     for c in [b';', b'\t', b'|'] {
-        if count(c) > best.1 {
+        if count(c) > 0 && count(c) >= best.1 {
             best = (c, count(c));
         }
     }
     let sep = best.0;
-    (sep, header.windows(2).any(|w| w == [sep, b' ']))
+    (sep, outside.windows(2).any(|w| w == [sep, b' ']))
 }
 
 /// What one column holds.
@@ -134,6 +145,12 @@ mod tests {
         assert_eq!(separator_and_trim(b"a\tb\tc\n"), (b'\t', false));
         assert_eq!(separator_and_trim(b"a|b\n"), (b'|', false));
         assert_eq!(separator_and_trim(b"single\n"), (b',', false));
+        // Separators inside quotes do not count.
+        assert_eq!(
+            separator_and_trim(b"\"a,b\";\"c,d\";\"e\"\n"),
+            (b';', false)
+        );
+        assert_eq!(separator_and_trim(b"\"Last, First\",age\n"), (b',', false));
     }
 
     #[test]

@@ -817,4 +817,31 @@ fn a_runs_carved_split_is_evaluated_and_predicted_again() {
         "train.csv",
     ]);
     assert!(err.contains("cannot be used with"), "{err}");
+    let err = s.refused(&[
+        "predict", "--run", "run", "--split", "test", "--keep", "row", "--out", "k.csv",
+    ]);
+    assert!(err.contains("--split writes a `row` column"), "{err}");
+
+    // A test split of its own file: read as it is, after the same check.
+    let s = Scratch::new();
+    s.adult_pipeline(CLICK, "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let e = s.run(&["eval", "--run", "run", "--split", "test", "--json"]);
+    ok(&e);
+    let again: serde_json::Value = serde_json::from_str(&stdout(&e)).unwrap();
+    let trained: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("run/metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(again, trained["test"]);
+    let err = s.refused(&[
+        "predict", "--run", "run", "--split", "test", "--out", "test.csv", "--force",
+    ]);
+    assert!(err.contains("test.csv"), "{err}");
+    let text = std::fs::read_to_string(s.path("test.csv")).unwrap();
+    s.write("test.csv", &format!("{text}\n"));
+    let err = s.refused(&["eval", "--run", "run", "--split", "test"]);
+    assert!(
+        err.contains("the test file is not the one the run was evaluated on"),
+        "{err}"
+    );
 }
