@@ -57,35 +57,7 @@ enum Command {
         set: Vec<String>,
     },
     /// Train a pipeline and write a run directory; or continue an interrupted run.
-    Train {
-        /// Pipeline YAML file.
-        #[arg(required_unless_present = "resume")]
-        pipeline: Option<PathBuf>,
-        /// Run directory, new or empty (default: runs/<name>-<UTC time>-seed<seed>-<pid>).
-        #[arg(long, conflicts_with = "resume")]
-        out: Option<PathBuf>,
-        /// Override `train.seed`.
-        #[arg(long, conflicts_with = "resume")]
-        seed: Option<u64>,
-        /// Override a key of the pipeline, e.g. `--set train.epochs=3` or
-        /// `--set stages.conversion.tower.hidden=[32]` (repeatable; recorded in the run's
-        /// resolved pipeline).
-        #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
-        set: Vec<String>,
-        /// Continue the unfinished run in this directory from its last checkpoint, with the
-        /// pipeline stored there.
-        #[arg(long, value_name = "RUN_DIR", conflicts_with = "pipeline")]
-        resume: Option<PathBuf>,
-        /// Do not write `report.html` (the run drawn as one page) into the run directory.
-        #[arg(long)]
-        no_report: bool,
-        /// Testing: stop as if interrupted by SIGINT after this step (counted over epochs).
-        #[arg(long, hide = true)]
-        stop_at_step: Option<usize>,
-        /// Testing: pause this long before each checkpoint's rename.
-        #[arg(long, hide = true, default_value_t = 0)]
-        checkpoint_pause_ms: u64,
-    },
+    Train(train_cmd::TrainArgs),
     /// Draw a run as one self-contained HTML page: losses and AUC per epoch, reliability
     /// diagrams, the funnel, the metrics table and the resolved pipeline.
     Report {
@@ -217,25 +189,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Train {
-            pipeline,
-            out,
-            seed,
-            set,
-            resume,
-            no_report,
-            stop_at_step,
-            checkpoint_pause_ms,
-        } => train_cmd::train(train_cmd::TrainArgs {
-            pipeline,
-            out,
-            seed,
-            set: overrides(&set)?,
-            resume,
-            no_report,
-            stop_at_step,
-            checkpoint_pause_ms,
-        }),
+        Command::Train(args) => train_cmd::train(args),
         Command::Report { run, out, force } => experiments::report(&run, out, force),
         Command::Compare {
             pipelines,

@@ -12,14 +12,34 @@ use crate::runtime::with_threads;
 use crate::train::{Control, Start, train as train_run};
 
 /// The arguments of `funnel train`.
+#[derive(clap::Args)]
 pub struct TrainArgs {
+    /// Pipeline YAML file.
+    #[arg(required_unless_present = "resume")]
     pub pipeline: Option<PathBuf>,
+    /// Run directory, new or empty (default: runs/<name>-<UTC time>-seed<seed>-<pid>).
+    #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
+    /// Override `train.seed`.
+    #[arg(long, conflicts_with = "resume")]
     pub seed: Option<u64>,
-    pub set: Vec<Override>,
+    /// Override a key of the pipeline, e.g. `--set train.epochs=3` or
+    /// `--set stages.conversion.tower.hidden=[32]` (repeatable; recorded in the run's
+    /// resolved pipeline).
+    #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    pub set: Vec<String>,
+    /// Continue the unfinished run in this directory from its last checkpoint, with the
+    /// pipeline stored there.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "pipeline")]
     pub resume: Option<PathBuf>,
+    /// Do not write `report.html` (the run drawn as one page) into the run directory.
+    #[arg(long)]
     pub no_report: bool,
+    /// Testing: stop as if interrupted by SIGINT after this step (counted over epochs).
+    #[arg(long, hide = true)]
     pub stop_at_step: Option<usize>,
+    /// Testing: pause this long before each checkpoint's rename.
+    #[arg(long, hide = true, default_value_t = 0)]
     pub checkpoint_pause_ms: u64,
 }
 
@@ -34,6 +54,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
         stop_at_step,
         checkpoint_pause_ms,
     } = a;
+    let set: Vec<Override> = set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<_>>()?;
     let (p, out, start) = match (resume, pipeline) {
         (Some(dir), _) => {
             let p = Pipeline::load(&dir.join(crate::checkpoint::PIPELINE))?;

@@ -15,17 +15,7 @@ const DISTINCT_CAP: usize = 1_000_000;
 /// none) and whether cells are written `a, b` (to be trimmed), from the first line of a plain
 /// or gzip CSV.
 pub(super) fn sniff(data: &Path) -> Result<(u8, bool)> {
-    let file = std::fs::File::open(data).map_err(|e| Error::io(data, e))?;
-    let mut reader = BufReader::new(file);
-    let gzip = reader
-        .fill_buf()
-        .map_err(|e| Error::io(data, e))?
-        .starts_with(&[0x1f, 0x8b]);
-    let input: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
+    let input = crate::source::open_text(data)?;
     let mut first = Vec::new();
     BufReader::new(input.take(1 << 20))
         .read_until(b'\n', &mut first)

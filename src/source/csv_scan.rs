@@ -4,7 +4,7 @@
 //! the end are allowed (UCI's own adult.data ends with one). Gzip files are scanned through
 //! their decompressed bytes.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -40,16 +40,7 @@ struct Scanner {
 
 /// Scan `file` (plain or gzip CSV) with separator `sep`.
 pub fn scan(file: &Path, sep: u8, header: bool) -> Result<Shape> {
-    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, f);
-    let gzip = reader
-        .fill_buf()
-        .map_err(|e| Error::io(file, e))?
-        .starts_with(&[0x1f, 0x8b]);
-    let mut input: Box<dyn Read> = match gzip {
-        true => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        false => Box::new(reader),
-    };
+    let mut input = super::open_text(file)?;
     let mut s = Scanner {
         sep,
         header,

@@ -47,6 +47,21 @@ fn open(file: &Path) -> Result<std::fs::File> {
     std::fs::File::open(file).map_err(|e| Error::io(file, e))
 }
 
+/// A text file's bytes, decompressed when it is gzip (by its magic bytes, whatever its name).
+pub fn open_text(file: &Path) -> Result<Box<dyn std::io::Read>> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, open(file)?);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| Error::io(file, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    })
+}
+
 fn elapsed_ns(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
