@@ -330,8 +330,7 @@ impl Run {
                 })
             })
         };
-        let manifest: Manifest = serde_json::from_slice(&read(MANIFEST)?)
-            .map_err(|e| Error::run(dir, format!("manifest.json is not valid: {e}")))?;
+        let manifest = parse_manifest(dir, &read(MANIFEST)?)?;
         let pipeline_bytes = read(PIPELINE)?;
         let encoders_bytes = read(ENCODERS)?;
         for (name, bytes, want) in [
@@ -392,6 +391,35 @@ impl Run {
             manifest,
         })
     }
+}
+
+fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::run(dir, format!("manifest.json is not valid: {e}")))
+}
+
+/// A finished run's metrics and resolved pipeline text, each checked against the manifest,
+/// without loading its model (what `report` and `compare` read).
+pub fn read_finished(dir: &Path) -> Result<(crate::metrics::RunMetrics, String)> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| {
+            Error::run(dir, format!("cannot read {name}: {e}"))
+                .with_hint("give a run directory that `funnel train` finished")
+        })
+    };
+    let (metrics, pipeline) = (read(METRICS)?, read(PIPELINE)?);
+    let manifest = parse_manifest(dir, read(MANIFEST)?.as_bytes())?;
+    for (name, text, want) in [
+        (METRICS, &metrics, &manifest.metrics_sha256),
+        (PIPELINE, &pipeline, &manifest.pipeline_sha256),
+    ] {
+        if &sha256_bytes(text.as_bytes()) != want {
+            return Err(mismatch(dir, name));
+        }
+    }
+    let metrics = serde_json::from_str(&metrics)
+        .map_err(|e| Error::run(dir, format!("{METRICS} is not a run's metrics: {e}")))?;
+    Ok((metrics, pipeline))
 }
 
 fn mismatch(dir: &Path, name: &str) -> Error {

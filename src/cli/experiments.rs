@@ -37,6 +37,7 @@ pub fn compare_cmd(pipelines: &[String], set: &[Override], seeds: u64, out: &Pat
         signal: crate::interrupt::flag(),
         stop_at_step: None,
         checkpoint_pause: std::time::Duration::ZERO,
+        no_report: false,
     };
     let _handlers = signals::install()?;
     let mut progress = Bar::default();

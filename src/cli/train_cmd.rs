@@ -103,13 +103,16 @@ pub fn train(a: TrainArgs) -> Result<()> {
             signal: crate::interrupt::flag(),
             stop_at_step,
             checkpoint_pause: std::time::Duration::from_millis(checkpoint_pause_ms),
+            no_report,
         };
         let _handlers = signals::install()?;
         train_run(&p, &splits, &out, start, &control, &mut Terminal::default())?;
         println!("run directory: {}", out.display());
         if !no_report {
-            let report = crate::html::report::write(&out)?;
-            println!("report: {}", report.display());
+            println!(
+                "report: {}",
+                out.join(crate::html::report::REPORT).display()
+            );
         }
         Ok(())
     })

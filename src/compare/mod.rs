@@ -15,7 +15,7 @@ pub use table::{Comparison, MetricInfo, PipelineRow};
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{Existing, MANIFEST, METRICS, existing_run};
+use crate::checkpoint::{Existing, existing_run};
 use crate::config::{Override, Pipeline, SplitSource};
 use crate::error::{Error, Result};
 use crate::metrics::RunMetrics;
@@ -175,19 +175,9 @@ fn run_one(
 ) -> Result<RunMetrics> {
     let start = match existing_run(&run.dir)? {
         Some(Existing::Finished) => {
-            let m = read_back(&run.dir)?;
-            // The pages of a run whose writing was cut short after it finished.
-            if !run.dir.join(crate::html::report::REPORT).exists() {
-                crate::html::report::write(&run.dir)?;
-            }
-            if !run
-                .dir
-                .join(crate::track::FOLDER)
-                .join(crate::track::FILE)
-                .exists()
-            {
-                crate::track::write(&run.dir, &m)?;
-            }
+            let (m, _) = crate::checkpoint::read_finished(&run.dir).map_err(|e| {
+                e.with_hint("remove the run directory; compare will train it again")
+            })?;
             progress.done(label, true);
             return Ok(m);
         }
@@ -216,27 +206,8 @@ fn run_one(
     for w in warnings {
         progress.warning(&format!("{label}: {w}"));
     }
-    crate::html::report::write(&run.dir)?;
     progress.done(label, false);
     Ok(metrics)
-}
-
-/// A finished run's metrics, checked against the hash its manifest holds.
-fn read_back(dir: &Path) -> Result<RunMetrics> {
-    let fix = "remove the run directory; compare will train it again";
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).map_err(|e| Error::io(dir.join(name), e))
-    };
-    let text = read(METRICS)?;
-    let manifest: serde_json::Value = serde_json::from_str(&read(MANIFEST)?)
-        .map_err(|e| Error::run(dir, format!("{MANIFEST} cannot be read: {e}")).with_hint(fix))?;
-    if manifest["metrics_sha256"].as_str() != Some(&crate::fsutil::sha256_bytes(text.as_bytes())) {
-        return Err(
-            Error::run(dir, format!("{METRICS} does not match the run's manifest")).with_hint(fix),
-        );
-    }
-    serde_json::from_str(&text)
-        .map_err(|e| Error::run(dir, format!("{METRICS} cannot be read: {e}")).with_hint(fix))
 }
 
 /// A name per pipeline for tables and run directories: its `name` and its own overrides by

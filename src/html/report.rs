@@ -6,39 +6,23 @@ use std::path::{Path, PathBuf};
 
 use super::Page;
 use super::svg::{Bar, Series, bar_chart, colour, line_chart, reliability_chart};
-use crate::checkpoint::{METRICS, PIPELINE};
-use crate::error::{Error, Result};
+use crate::checkpoint::PIPELINE;
+use crate::error::Result;
 use crate::metrics::{Block, RunMetrics, StageMetrics};
 
 /// The file `train` writes into a run directory, and `funnel report` by default.
 pub const REPORT: &str = "report.html";
 
-/// Read a run directory's metrics.json and pipeline.yaml and render its report.
+/// Read a finished run's metrics.json and pipeline.yaml (checked against its manifest) and
+/// render its report.
 pub fn render_run(dir: &Path) -> Result<String> {
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).map_err(|e| {
-            Error::run(dir, format!("cannot read {name}: {e}"))
-                .with_hint("give a run directory that `funnel train` finished")
-        })
-    };
-    let metrics: RunMetrics = serde_json::from_str(&read(METRICS)?)
-        .map_err(|e| Error::run(dir, format!("{METRICS} is not a run's metrics: {e}")))?;
-    let pipeline = read(PIPELINE)?;
-    let name = serde_yaml::from_str::<serde_yaml::Value>(&pipeline)
-        .ok()
-        .and_then(|v| {
-            let n = v.get("name")?;
-            Some(match n.as_str() {
-                Some(s) => s.to_string(),
-                None => serde_yaml::to_string(n).ok()?.trim().to_string(),
-            })
-        })
-        .unwrap_or_else(|| "run".into());
+    let (metrics, text) = crate::checkpoint::read_finished(dir)?;
+    let pipeline = crate::config::Pipeline::from_text(&dir.join(PIPELINE), &text)?;
     Ok(render(
-        &name,
+        &pipeline.name,
         &dir.display().to_string(),
         &metrics,
-        &pipeline,
+        &text,
     ))
 }
 
@@ -354,9 +338,9 @@ fn truth_table(page: &mut Page, f: &[StageMetrics]) {
     page.note("The truth is each row's true probability: the AUC against labels drawn once from it covers rows the real funnel never labels (a conversion of a row that was not clicked), and the oracle AUC is that of the truth itself, the ceiling.");
 }
 
-/// Write the report of the run in `dir` to `dir/report.html`.
-pub fn write(dir: &Path) -> Result<PathBuf> {
-    let html = render_run(dir)?;
+/// Write a run's report (its name, metrics and resolved pipeline) to `dir/report.html`.
+pub fn write(dir: &Path, name: &str, metrics: &RunMetrics, pipeline: &str) -> Result<PathBuf> {
+    let html = render(name, &dir.display().to_string(), metrics, pipeline);
     let path = dir.join(REPORT);
     crate::fsutil::write_atomic(&path, html.as_bytes())?;
     Ok(path)

@@ -17,6 +17,8 @@ pub struct Control {
     pub signal: Arc<AtomicUsize>,
     pub stop_at_step: Option<usize>,
     pub checkpoint_pause: std::time::Duration,
+    /// Leave `report.html` out of the finished run directory.
+    pub no_report: bool,
 }
 
 impl Control {

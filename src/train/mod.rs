@@ -3,6 +3,7 @@
 //! a `Reporter` and never prints.
 
 mod control;
+mod finish;
 pub mod gradnorm;
 pub mod memory;
 pub mod resume;
@@ -18,7 +19,7 @@ use crate::data::{Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::funnel::Prediction;
 use crate::metrics::truth::evaluate_truth;
-use crate::metrics::{EpochRecord, RunMetrics, StageLoss, StageMetrics, Timing, evaluate};
+use crate::metrics::{EpochRecord, RunMetrics, StageLoss, StageMetrics, evaluate};
 use crate::model::FunnelModel;
 use crate::optim::DenseOptimizer;
 use crate::report::{EpochSummary, Reporter};
@@ -331,67 +332,13 @@ pub fn train(
             }
         }
     }
-    finish(p, splits, &run, &mut model, state, report)
-}
-
-/// After the last epoch: the best weights back, the test metrics, metrics.json and the
-/// manifest; the checkpoint is then of no further use and is removed.
-fn finish(
-    p: &Pipeline,
-    splits: &Splits,
-    run: &RunWriter,
-    model: &mut FunnelModel,
-    state: TrainerState,
-    report: &mut dyn Reporter,
-) -> Result<RunMetrics> {
-    let TrainerState {
-        history,
-        best_epoch,
-        train_s,
-        mut evaluate_s,
-        ..
-    } = state;
-    let epochs_run = history.len();
-    for s in model.stores.iter_mut() {
-        s.release_scratch();
-    }
-    crate::runtime::release_freed_memory();
-    if best_epoch != epochs_run {
-        run.load_weights(model)?;
-    }
-    let valid = history
-        .iter()
-        .find(|h| h.epoch == best_epoch)
-        .and_then(|h| h.valid.clone());
-    let clock = Instant::now();
-    let test = match &splits.test {
-        Some(t) => {
-            let m = eval_dataset(model, p, t)?;
-            report.metrics(&format!("test (best epoch {best_epoch})"), &m);
-            Some(m)
-        }
-        None => None,
-    };
-    evaluate_s += clock.elapsed().as_secs_f64();
-    let timing = Timing {
-        read_s: splits.read_secs,
-        encode_s: splits.encode_secs,
-        train_s,
-        evaluate_s,
-        train_samples_per_s: (splits.train.rows * epochs_run) as f64 / train_s.max(1e-9),
-    };
-    report.timing(&timing);
-    let metrics = RunMetrics {
-        valid,
-        test,
-        best_epoch,
-        epochs_run,
-        history,
-        timing,
-    };
-    let json =
-        serde_json::to_string_pretty(&metrics).map_err(|e| Error::Internal(e.to_string()))?;
-    run.finish(p, &json)?;
-    crate::track::write(&run.dir, &metrics)?;
-    Ok(metrics)
+    finish::finish(
+        p,
+        splits,
+        &run,
+        &mut model,
+        state,
+        control.no_report,
+        report,
+    )
 }
