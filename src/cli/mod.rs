@@ -293,7 +293,7 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
     // funnel consistency under the policy, non-empty splits, encoders, the memory estimate.
     let (splits, estimate) = with_threads(p.train.threads, || {
         let splits = data::prepare(&p)?;
-        let estimate = crate::train::memory::check(&p, &splits.encoders, &splits)?;
+        let estimate = crate::train::memory::check(&p, &splits)?;
         Ok((splits, estimate))
     })?;
     for w in &splits.warnings {

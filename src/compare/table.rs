@@ -99,17 +99,17 @@ pub(super) fn tabulate(
     // One split for every run: test when every run has one, else validation, so no column
     // mixes the two.
     let all_test = results.iter().flatten().all(|(_, _, m)| m.test.is_some());
-    let split_of = |m: &RunMetrics| {
-        if all_test {
-            m.test.clone()
+    fn split(m: &RunMetrics, test: bool) -> Option<&[StageMetrics]> {
+        if test {
+            m.test.as_deref()
         } else {
-            m.valid.clone()
+            m.valid.as_deref()
         }
-    };
+    }
     let truth = results
         .iter()
         .flatten()
-        .all(|(_, _, m)| split_of(m).is_some_and(|s| s.iter().all(|s| s.truth.is_some())));
+        .all(|(_, _, m)| split(m, all_test).is_some_and(|s| s.iter().all(|s| s.truth.is_some())));
     let metrics = metric_infos(first, truth);
     let mut rows: Vec<PipelineRow> = Vec::new();
     for ((name, file), runs) in labels.iter().zip(files).zip(results) {
@@ -117,7 +117,7 @@ pub(super) fn tabulate(
             .iter()
             .map(|mi| {
                 runs.iter()
-                    .map(|(_, _, m)| split_of(m).and_then(|s| value(&s, &mi.id)))
+                    .map(|(_, _, m)| split(m, all_test).and_then(|s| value(s, &mi.id)))
                     .collect()
             })
             .collect();
@@ -182,6 +182,7 @@ impl Comparison {
     /// pipeline with its p-value. A best cell starts with `*`.
     pub fn cells(&self) -> [Vec<Vec<String>>; 3] {
         let mut tables: [Vec<Vec<String>>; 3] = Default::default();
+        let best: Vec<Vec<usize>> = (0..self.metrics.len()).map(|j| self.best(j)).collect();
         for (i, r) in self.pipelines.iter().enumerate() {
             let mut rows = [
                 vec![r.name.clone()],
@@ -189,7 +190,7 @@ impl Comparison {
                 vec![r.name.clone()],
             ];
             for j in 0..self.metrics.len() {
-                let best = if self.best(j).contains(&i) { "*" } else { "" };
+                let best = if best[j].contains(&i) { "*" } else { "" };
                 let (mean, ci) = match &r.summary[j] {
                     Some(s) => (
                         format!("{best}{:.4} ± {:.4}", s.mean, s.sd),

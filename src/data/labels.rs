@@ -25,6 +25,16 @@ impl StageLabels {
     }
 }
 
+/// A 0/1 label written as text: `1`, `1.0`, `true` or `True` is positive, `0`, `0.0`, `false` or
+/// `False` negative, anything else neither.
+pub fn binary_text(v: &str) -> Option<bool> {
+    match v {
+        "1" | "1.0" | "true" | "True" => Some(true),
+        "0" | "0.0" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// The positive flag of one stage's column for each row.
 fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
     let l = &stage.label;
@@ -63,11 +73,12 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
             })?;
         } else {
             frame.visit_str(&l.column, |i, v| {
-                match v {
-                    Some("1" | "1.0" | "true" | "True") => flags.push(1),
-                    Some("0" | "0.0" | "false" | "False") => flags.push(0),
-                    Some(v) => return Err(not_binary(i, &v)),
-                    None => return Err(missing(i)),
+                let Some(v) = v else {
+                    return Err(missing(i));
+                };
+                match binary_text(v) {
+                    Some(yes) => flags.push(u8::from(yes)),
+                    None => return Err(not_binary(i, &v)),
                 }
                 Ok(())
             })?;

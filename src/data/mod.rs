@@ -9,7 +9,7 @@ mod labels;
 pub use carve::{carved_rows, run_split};
 pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};
-pub use labels::{LabelFlags, StageLabels, read_labels};
+pub use labels::{LabelFlags, StageLabels, binary_text, read_labels};
 
 use clock::Clock;
 use encode::{Encoding, encode_frame};

@@ -284,7 +284,7 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         let mut flags = Vec::with_capacity(frame.len());
         frame.visit_str(&s.column, |_, v| {
             let yes = match (v, positive.is_empty()) {
-                (Some(v), true) => v == "1",
+                (Some(v), true) => crate::data::binary_text(v) == Some(true),
                 (Some(v), false) => positive.iter().any(|p| p == v),
                 (None, _) => false,
             };

@@ -152,16 +152,15 @@ pub fn evaluate_truth(
                 (0..rows).map(|_| r.uniform()).collect()
             };
             let prev = funnel.parent(s).map(|p| reached[p].as_slice());
-            // A first stage's two predictions (and truths) are one: judged on one draw, so
-            // they score the same.
-            let conditional_draws = draws("conditional");
-            let cumulative_draws = match funnel.parent(s) {
-                None => conditional_draws.clone(),
-                Some(_) => draws("cumulative"),
+            // A first stage's two predictions (and truths) are one: judged once, on one draw.
+            let conditional = block(&q[s], &truth[s], &draws("conditional"), prev);
+            let cumulative = match funnel.parent(s) {
+                None => conditional.clone(),
+                Some(_) => block(&p[s], &tp, &draws("cumulative"), prev),
             };
             let t = StageTruth {
-                conditional: block(&q[s], &truth[s], &conditional_draws, prev),
-                cumulative: block(&p[s], &tp, &cumulative_draws, prev),
+                conditional,
+                cumulative,
             };
             true_p.push(tp);
             t

@@ -13,7 +13,6 @@
 use crate::config::{BottomKind, Pipeline, TowerSpec};
 use crate::data::{Dataset, Splits};
 use crate::error::{Error, Result};
-use crate::features::Encoders;
 use crate::model::SparseOptimizer;
 
 /// Bytes of each part of a run.
@@ -61,8 +60,9 @@ fn tower(input: u64, t: &TowerSpec) -> (u64, u64) {
     (p.saturating_add(cross), w + t.cross_layers as u64 * input)
 }
 
-/// The estimate for `p` with fitted `encoders` over prepared splits.
-pub fn estimate(p: &Pipeline, encoders: &Encoders, splits: &Splits) -> Estimate {
+/// The estimate for `p` over prepared splits (with their fitted encoders).
+pub fn estimate(p: &Pipeline, splits: &Splits) -> Estimate {
+    let encoders = &splits.encoders;
     let data = [
         Some(&splits.train),
         splits.valid.as_ref(),
@@ -159,8 +159,8 @@ pub fn human(bytes: u64) -> String {
 
 /// Refuse a run whose estimate exceeds `train.memory_budget`, or, without one, the memory the
 /// system has available (the encoded data, already loaded, is not counted against that).
-pub fn check(p: &Pipeline, encoders: &Encoders, splits: &Splits) -> Result<Estimate> {
-    let e = estimate(p, encoders, splits);
+pub fn check(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
+    let e = estimate(p, splits);
     let (need, limit, what) = match p.train.memory_budget {
         Some(budget) => (e.total(), budget, "`train.memory_budget`".to_string()),
         None => match available() {

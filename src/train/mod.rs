@@ -129,7 +129,7 @@ pub fn train(
     control: &Control,
     report: &mut dyn Reporter,
 ) -> Result<RunMetrics> {
-    memory::check(p, &splits.encoders, splits)?;
+    memory::check(p, splits)?;
     let run = match start {
         Start::Fresh => RunWriter::create(out, p, &splits.encoders)?,
         Start::Resume => RunWriter::reopen(out, &splits.encoders)?,

@@ -204,3 +204,32 @@ fn init_writes_pipelines_that_train_unchanged() {
     ]);
     assert!(err.contains("no such column for a stage's label"), "{err}");
 }
+
+/// 0/1 labels written as `1.0`/`0.0` read as they do in training: a conversion without a click
+/// shows the stage counts only after its parent.
+#[test]
+fn init_reads_float_written_labels_like_training() {
+    let s = Scratch::new();
+    let mut text = String::from("u,click,conversion\n");
+    for i in 0..40 {
+        let (c, v) = match i % 4 {
+            0 => ("1.0", "1.0"),
+            1 => ("0.0", "1.0"),
+            _ => ("0.0", "0.0"),
+        };
+        text.push_str(&format!("u{},{c},{v}\n", i % 7));
+    }
+    s.write("f.csv", &text);
+    let o = s.run(&[
+        "init",
+        "f.csv",
+        "--stages",
+        "click,conversion",
+        "--out",
+        "f.yaml",
+    ]);
+    ok(&o);
+    let yaml = std::fs::read_to_string(s.path("f.yaml")).expect("yaml");
+    assert!(yaml.contains("meaning: given_previous"), "{yaml}");
+    ok(&s.run(&["validate", "f.yaml"]));
+}
