@@ -168,6 +168,31 @@ mod tests {
         assert_eq!(f, [0x0a, 2, b'a', b'b']);
     }
 
+    /// The bytes TensorBoard's own writer produces for the same two events (tensorboard 2.21.0,
+    /// 2026-11-30):
+    /// ```python
+    /// from tensorboard.summary.writer.record_writer import RecordWriter
+    /// from tensorboard.compat.proto import event_pb2, summary_pb2
+    /// import io; buf = io.BytesIO(); w = RecordWriter(buf)
+    /// w.write(event_pb2.Event(wall_time=1.5, file_version="brain.Event:2").SerializeToString())
+    /// v = summary_pb2.Summary.Value(tag="auc/valid/click/cumulative", simple_value=0.75)
+    /// w.write(event_pb2.Event(wall_time=1.5, step=3,
+    ///         summary=summary_pb2.Summary(value=[v])).SerializeToString())
+    /// print(buf.getvalue().hex())
+    /// ```
+    #[test]
+    fn records_match_tensorboards_own_writer() {
+        const WANT: &str = "1800000000000000a37f4b2209000000000000f83f1a0d627261696e2e4576656e743a322a28646c300000000000000095f5d05f09000000000000f83f10032a230a210a1a6175632f76616c69642f636c69636b2f63756d756c6174697665150000403fb718c191";
+        let mut out = Vec::new();
+        record(&mut out, &event(1.5, 0, &[]));
+        record(
+            &mut out,
+            &event(1.5, 3, &[("auc/valid/click/cumulative".into(), 0.75)]),
+        );
+        let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, WANT);
+    }
+
     #[test]
     fn an_event_record_by_hand() {
         // Event { wall_time: 1.5, step: 3, summary { value { tag: "a", simple_value: 0.5 } } }.
