@@ -60,6 +60,8 @@ pub struct Frame {
     nulls: Vec<String>,
     /// Nanoseconds spent reading and decoding columns, summed over threads.
     read_ns: AtomicU64,
+    /// Parquet columns whose page headers passed `parquet_pages::check` (walked once).
+    checked: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Frame {
@@ -85,6 +87,7 @@ impl Frame {
                 Vec::new()
             },
             read_ns: AtomicU64::new(elapsed_ns(start)),
+            checked: Default::default(),
         };
         let have = frame.column_names();
         // Every missing column at once, so one run names them all.
@@ -216,9 +219,14 @@ impl Frame {
                 }
                 // Headers claiming more than the file holds would make polars' reservation
                 // abort the process: they are refused first.
-                super::guard::guarded(&self.file, || {
-                    super::parquet_pages::check(&self.file, metadata, name)
-                })?;
+                if !self.checked.lock().is_ok_and(|set| set.contains(name)) {
+                    super::guard::guarded(&self.file, || {
+                        super::parquet_pages::check(&self.file, metadata, name)
+                    })?;
+                    if let Ok(mut set) = self.checked.lock() {
+                        set.insert(name.to_string());
+                    }
+                }
                 // Decoded on the calling thread: polars' own pool, entered from one of our
                 // workers, would let that worker start other columns while it waits.
                 let mut reader = ParquetReader::new(open(&self.file)?)
