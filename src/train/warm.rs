@@ -99,6 +99,8 @@ pub fn load(model: &mut FunnelModel, encoders: &Encoders, dir: &Path) -> Result<
         })
         .collect();
     let keys = model.store_keys.clone();
+    // One map per table name: with a set of tables per stage, each name appears once per stage.
+    let mut maps: std::collections::HashMap<String, Option<Vec<Option<u32>>>> = Default::default();
     for (store, prefix) in model.stores.iter_mut().zip(&keys) {
         for t in store.tables.iter_mut() {
             report.rows_total += t.vocab;
@@ -106,7 +108,12 @@ pub fn load(model: &mut FunnelModel, encoders: &Encoders, dir: &Path) -> Result<
             let matched = old_tables
                 .get(&key)
                 .filter(|o| o.dim == t.dim)
-                .and_then(|o| Some((o, id_map(&t.name, encoders, &old.encoders)?)));
+                .and_then(|o| {
+                    let map = maps
+                        .entry(t.name.clone())
+                        .or_insert_with(|| id_map(&t.name, encoders, &old.encoders));
+                    Some((o, map.as_ref()?))
+                });
             let Some((o, map)) = matched else {
                 report.skipped.push(key);
                 continue;
