@@ -124,15 +124,22 @@ impl DenseOptimizer {
             c.eps as f32,
             c.weight_decay as f32,
         );
-        // Clipping: one factor for every parameter, from the global norm of their gradients.
+        // Each gradient read off the tensor once; clipping scales them all by one factor, from
+        // their global norm.
+        let mut gradients: Vec<Option<Vec<f32>>> = Vec::with_capacity(self.slots.len());
+        for s in &self.slots {
+            gradients.push(match grads.get(s.var.as_tensor()) {
+                Some(g) => Some(g.flatten_all()?.to_vec1::<f32>()?),
+                None => None,
+            });
+        }
         let clip = match self.clip_norm {
             Some(max) => {
-                let mut sq = 0f64;
-                for s in &self.slots {
-                    if let Some(g) = grads.get(s.var.as_tensor()) {
-                        sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-                    }
-                }
+                let sq: f64 = gradients
+                    .iter()
+                    .flatten()
+                    .flat_map(|g| g.iter().map(|&v| f64::from(v) * f64::from(v)))
+                    .sum();
                 let norm = sq.sqrt();
                 if norm > max { (max / norm) as f32 } else { 1.0 }
             }
@@ -140,11 +147,10 @@ impl DenseOptimizer {
         };
         let bc1 = 1.0 - b1.powi(self.step);
         let bc2 = 1.0 - b2.powi(self.step);
-        for s in &mut self.slots {
-            let Some(g) = grads.get(s.var.as_tensor()) else {
+        for (s, g) in self.slots.iter_mut().zip(gradients) {
+            let Some(mut g) = g else {
                 continue;
             };
-            let mut g = g.flatten_all()?.to_vec1::<f32>()?;
             if clip < 1.0 {
                 g.iter_mut().for_each(|v| *v *= clip);
             }
