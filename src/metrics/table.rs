@@ -3,7 +3,8 @@
 use super::StageMetrics;
 use super::truth::{StageTruth, format_truth_table};
 
-fn fmt_opt(v: Option<f64>) -> String {
+/// A metric to four decimals, `undefined` when there is none.
+pub(super) fn fmt_opt(v: Option<f64>) -> String {
     match v {
         Some(x) => format!("{x:.4}"),
         None => "undefined".into(),

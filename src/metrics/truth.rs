@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StageMetrics;
 use super::auc::{auc, ranks};
+use super::table::fmt_opt;
 use crate::funnel::{Funnel, StageProbs};
 use crate::rng::Rng;
 
@@ -168,10 +169,6 @@ pub fn evaluate_truth(
         .collect()
 }
 
-fn f4(v: Option<f64>) -> String {
-    v.map_or("undefined".into(), |x| format!("{x:.4}"))
-}
-
 fn signed(v: Option<f64>) -> String {
     v.map_or("undefined".into(), |x| format!("{x:+.4}"))
 }
@@ -206,12 +203,12 @@ pub fn format_truth_table(title: &str, m: &[StageMetrics], t: &[StageTruth]) -> 
                 },
                 pred,
                 "model".into(),
-                f4(b.auc_counterfactual),
-                f4(b.spearman),
+                fmt_opt(b.auc_counterfactual),
+                fmt_opt(b.spearman),
                 signed(b.all_rows.bias),
-                f4(b.all_rows.ece),
+                fmt_opt(b.all_rows.ece),
                 signed(b.reached_previous.bias),
-                f4(b.reached_previous.ece),
+                fmt_opt(b.reached_previous.ece),
             ]);
             // The oracle predicts the truth: its AUC against the counterfactual labels is the
             // ceiling; rank correlation and calibration against itself are trivially perfect.
@@ -219,7 +216,7 @@ pub fn format_truth_table(title: &str, m: &[StageMetrics], t: &[StageTruth]) -> 
                 String::new(),
                 String::new(),
                 "oracle".into(),
-                f4(b.oracle_auc),
+                fmt_opt(b.oracle_auc),
                 "-".into(),
                 "-".into(),
                 "-".into(),
