@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_yaml::Value;
 
 use super::locate::Locator;
+use super::overrides::Segment;
 use super::raw::RawPipeline;
 use crate::error::Error;
 
@@ -179,41 +180,29 @@ fn join(parent: &str, key: &str) -> String {
 }
 
 /// Remove the key at a dotted path (`stages[1].tower.hiden`); false when the path does not lead
-/// to a key of a mapping.
+/// to a key of a mapping (a list item is not a key: its list cannot lose it without
+/// renumbering).
 fn remove(doc: &mut Value, path: &str) -> bool {
-    let (parent, key) = match path.rsplit_once('.') {
-        Some((parent, key)) => (Some(parent), key),
-        None => (None, path),
-    };
-    // `a.b[2]`: a list item is not a key, and its list cannot lose it without renumbering.
-    if key.contains('[') {
+    let Ok(mut segments) = super::overrides::segments(path) else {
         return false;
-    }
+    };
+    let Some(Segment::Key(key)) = segments.pop() else {
+        return false;
+    };
     let mut node = doc;
-    for part in parent.into_iter().flat_map(|p| p.split('.')) {
-        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
-        if !name.is_empty() {
-            node = match node {
-                Value::Mapping(m) => match m.get_mut(name) {
-                    Some(v) => v,
-                    None => return false,
-                },
-                _ => return false,
-            };
-        }
-        while let Some((index, after)) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
-            node = match (index.parse::<usize>(), node) {
-                (Ok(i), Value::Sequence(items)) => match items.get_mut(i) {
-                    Some(v) => v,
-                    None => return false,
-                },
-                _ => return false,
-            };
-            rest = after;
-        }
+    for segment in &segments {
+        let next = match (segment, node) {
+            (Segment::Key(k), Value::Mapping(m)) => m.get_mut(k.as_str()),
+            (Segment::Index(i), Value::Sequence(items)) => items.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return false;
+        };
+        node = next;
     }
     match node {
-        Value::Mapping(m) => m.remove(key).is_some(),
+        Value::Mapping(m) => m.remove(key.as_str()).is_some(),
         _ => false,
     }
 }

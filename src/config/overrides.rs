@@ -21,9 +21,34 @@ pub struct Override {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Segment {
+pub(super) enum Segment {
     Key(String),
     Index(usize),
+}
+
+/// The segments of a path `a.b[1].c`: keys and `[i]` indices; why not, when it is not one.
+pub(super) fn segments(path: &str) -> std::result::Result<Vec<Segment>, String> {
+    let mut segments = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if !key.is_empty() {
+            segments.push(Segment::Key(key.to_string()));
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let (index, after) = inner
+                .split_once(']')
+                .ok_or_else(|| "a `[` without its `]`".to_string())?;
+            let i = index
+                .parse()
+                .map_err(|_| format!("`[{index}]` is not an index"))?;
+            segments.push(Segment::Index(i));
+            rest = after;
+        }
+        if !rest.is_empty() || (key.is_empty() && part.is_empty()) {
+            return Err(format!("`{part}` is not a key"));
+        }
+    }
+    Ok(segments)
 }
 
 fn usage(text: &str, why: &str) -> Error {
@@ -41,26 +66,7 @@ impl Override {
         if path.trim().is_empty() {
             return Err(usage(text, "no key before `=`"));
         }
-        let mut segments = Vec::new();
-        for part in path.split('.') {
-            let (key, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
-            if !key.is_empty() {
-                segments.push(Segment::Key(key.to_string()));
-            }
-            while let Some(inner) = rest.strip_prefix('[') {
-                let (index, after) = inner
-                    .split_once(']')
-                    .ok_or_else(|| usage(text, "a `[` without its `]`"))?;
-                let i = index
-                    .parse()
-                    .map_err(|_| usage(text, &format!("`[{index}]` is not an index")))?;
-                segments.push(Segment::Index(i));
-                rest = after;
-            }
-            if !rest.is_empty() || (key.is_empty() && part.is_empty()) {
-                return Err(usage(text, &format!("`{part}` is not a key")));
-            }
-        }
+        let segments = segments(path).map_err(|why| usage(text, &why))?;
         let value: Value = serde_yaml::from_str(value)
             .map_err(|e| usage(text, &format!("the value is not YAML: {e}")))?;
         Ok(Override {
