@@ -258,7 +258,7 @@ impl Frame {
                     series.len()
                 ),
             )
-            .with_hint("the file is corrupt or was not written completely; write it again"));
+            .with_hint(super::MALFORMED));
         }
         Ok(Column::new(self, name, series))
     }

@@ -46,7 +46,7 @@ pub fn guarded<T>(file: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
                 file,
                 format!("cannot read: the file is malformed (the reader failed: {what})"),
             )
-            .with_hint("the file is corrupt or was not written completely; write it again"))
+            .with_hint(super::MALFORMED))
         }
     }
 }

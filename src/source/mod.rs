@@ -43,6 +43,9 @@ fn polars_err(file: &Path, e: PolarsError) -> Error {
     Error::data(file, format!("cannot read: {kept}"))
 }
 
+/// The hint of every error about a file whose bytes contradict themselves.
+const MALFORMED: &str = "the file is corrupt or was not written completely; write it again";
+
 fn open(file: &Path) -> Result<std::fs::File> {
     std::fs::File::open(file).map_err(|e| Error::io(file, e))
 }

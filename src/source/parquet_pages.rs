@@ -29,7 +29,7 @@ const MAX_HEADER_BYTES: usize = 1 << 20;
 pub fn check(file: &Path, metadata: &FileMetadata, name: &str) -> Result<()> {
     let bad = |what: String| {
         Error::data_at(file, name, None, format!("the file is malformed: {what}"))
-            .with_hint("the file is corrupt or was not written completely; write it again")
+            .with_hint(super::MALFORMED)
     };
     let mut reader = BufReader::new(
         File::open(file).map_err(|e| Error::data(file, format!("cannot open: {e}")))?,
