@@ -39,18 +39,16 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let tmp = temp_sibling(path)?;
+    // Removed if anything fails, and if the process is interrupted before the rename.
+    let tmp = crate::interrupt::Temp::register(temp_sibling(path)?);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::File::create(tmp.path())?;
         fill(&mut f)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        crate::interrupt::testing_pause("write");
+        tmp.commit(path)
     })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
+    result.map_err(|e| Error::io(path, e))
 }
 
 /// Like `write_atomic_with`, streaming through a buffer, and returning the hex SHA-256 of what

@@ -12,4 +12,11 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }
+    // A signal that came while a cooperative phase was finishing: everything was written.
+    if let Some(signal) = funnel::interrupt::requested() {
+        funnel::interrupt::exit_now(
+            signal,
+            "it came as the command finished; its output is whole",
+        );
+    }
 }

@@ -8,7 +8,6 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::check_output;
-use super::signals;
 use crate::compare::{Progress, compare};
 use crate::config::Override;
 use crate::error::Result;
@@ -31,7 +30,14 @@ pub fn report(run: &Path, out: Option<PathBuf>, force: bool) -> Result<()> {
 }
 
 /// `funnel compare PIPELINE... --seeds N --out DIR`.
-pub fn compare_cmd(pipelines: &[String], set: &[Override], seeds: u64, out: &Path) -> Result<()> {
+pub fn compare_cmd(
+    pipelines: &[String],
+    set: &[Override],
+    seeds: u64,
+    out: &Path,
+    force: bool,
+) -> Result<()> {
+    check_compare_out(pipelines, out, force)?;
     std::fs::create_dir_all(out).map_err(|e| crate::error::Error::io(out, e))?;
     let control = Control {
         signal: crate::interrupt::flag(),
@@ -39,13 +45,38 @@ pub fn compare_cmd(pipelines: &[String], set: &[Override], seeds: u64, out: &Pat
         checkpoint_pause: std::time::Duration::ZERO,
         no_report: false,
     };
-    let _handlers = signals::install()?;
     let mut progress = Bar::default();
     let c = compare(pipelines, set, seeds, out, &control, &mut progress)?;
     progress.finish();
     print!("{}", c.markdown());
     for f in c.write(out)? {
         println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+/// Before any run is trained: `--out` is a folder (or not there yet), and each table it will
+/// hold may be written under the rules of every output (`check_output`). Tables an earlier
+/// compare wrote there (its compare.json reads as a comparison) are replaced without `--force`.
+fn check_compare_out(pipelines: &[String], out: &Path, force: bool) -> Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(out)
+        && !meta.is_dir()
+    {
+        return Err(crate::error::Error::Usage(format!(
+            "--out {}: exists and is not a folder\n  hint: compare writes its runs and tables into a folder; choose a new name",
+            out.display()
+        )));
+    }
+    let earlier = std::fs::read_to_string(out.join("compare.json"))
+        .is_ok_and(|t| serde_json::from_str::<crate::compare::Comparison>(&t).is_ok());
+    // A pipeline file (the part before any `@`) is never written over.
+    let inputs: Vec<PathBuf> = pipelines
+        .iter()
+        .map(|a| PathBuf::from(a.split('@').next().unwrap_or(a)))
+        .collect();
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    for name in crate::compare::OUTPUTS {
+        check_output(&out.join(name), &inputs, force || earlier)?;
     }
     Ok(())
 }

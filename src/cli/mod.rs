@@ -86,6 +86,10 @@ enum Command {
         /// Override a key of every pipeline, e.g. `--set train.epochs=3` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Replace compare.md, .csv, .json and .html in `--out` when they are not an earlier
+        /// compare's (those are replaced without it).
+        #[arg(long)]
+        force: bool,
     },
     /// Generate a synthetic funnel with known true probabilities for every row and stage.
     Generate {
@@ -155,6 +159,7 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    signals::install()?;
     match cli.command {
         Command::Validate { pipeline, set } => validate(&pipeline, &overrides(&set)?),
         Command::Init {
@@ -196,7 +201,8 @@ pub fn run(cli: Cli) -> Result<()> {
             seeds,
             out,
             set,
-        } => experiments::compare_cmd(&pipelines, &overrides(&set)?, seeds, &out),
+            force,
+        } => experiments::compare_cmd(&pipelines, &overrides(&set)?, seeds, &out, force),
         Command::Eval {
             run,
             data,
@@ -213,7 +219,6 @@ pub fn run(cli: Cli) -> Result<()> {
             force,
         } => {
             check_output(&out, &[&spec], force)?;
-            let _handlers = signals::install()?;
             let mut spec = Spec::load(&spec)?;
             if let Some(w) = world_seed {
                 spec.seed = w;
@@ -275,7 +280,6 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
             check_output(&out, &inputs, force)?;
-            let _handlers = signals::install()?;
             with_threads(r.pipeline.train.threads, || {
                 predict::predict(&r, &input, &out, &keep)
             })

@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::signals;
 use super::terminal::Terminal;
-use crate::checkpoint::{RunWriter, default_run_dir};
+use crate::checkpoint::{Existing, RunWriter, default_run_dir, existing_run};
 use crate::config::{Override, Pipeline};
 use crate::data;
 use crate::error::{Error, Result};
@@ -60,8 +59,29 @@ pub fn train(a: TrainArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let (p, out, start) = match (resume, pipeline) {
         (Some(dir), _) => {
+            // What the directory holds decides, before any data is read.
+            let start = match existing_run(&dir)? {
+                Some(Existing::Unfinished) => Start::Resume,
+                Some(Existing::Abandoned) => {
+                    eprintln!(
+                        "notice: {} was stopped before its first checkpoint: there is nothing to resume, so the run starts over from its pipeline.yaml",
+                        dir.display()
+                    );
+                    Start::Fresh
+                }
+                Some(Existing::Busy(pid)) => return Err(crate::checkpoint::busy(&dir, pid)),
+                // `reopen_check` names what is wrong with a finished run or another folder.
+                Some(Existing::Finished | Existing::Other) => Start::Resume,
+                None => {
+                    return Err(Error::run(&dir, "holds no run (it is missing or empty)")
+                        .with_hint("give the run directory `funnel train` printed"));
+                }
+            };
+            if start == Start::Resume {
+                RunWriter::reopen_check(&dir)?;
+            }
             let p = Pipeline::load(&dir.join(crate::checkpoint::PIPELINE))?;
-            (p, dir, Start::Resume)
+            (p, dir, start)
         }
         (None, Some(pipeline)) => {
             let mut p = Pipeline::load_with(&pipeline, &set)?;
@@ -70,6 +90,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
             }
             let out = out.unwrap_or_else(|| default_run_dir(&p));
             RunWriter::check_new(&out)?;
+            if existing_run(&out)? == Some(Existing::Abandoned) {
+                eprintln!(
+                    "notice: {} held a run stopped before its first checkpoint: it is started over",
+                    out.display()
+                );
+            }
             (p, out, Start::Fresh)
         }
         (None, None) => {
@@ -105,7 +131,6 @@ pub fn train(a: TrainArgs) -> Result<()> {
             checkpoint_pause: std::time::Duration::from_millis(checkpoint_pause_ms),
             no_report,
         };
-        let _handlers = signals::install()?;
         train_run(&p, &splits, &out, start, &control, &mut Terminal::default())?;
         println!("run directory: {}", out.display());
         if !no_report {

@@ -3,20 +3,26 @@
 //! (`stats`).
 //!
 //! A run lives in `OUT/runs/<pipeline>-seed<seed>-<key>`, where the key hashes the resolved
-//! pipeline (seed included) and each data file's path, size and modification time. A finished
-//! run is read back, not trained again; an interrupted one is resumed from its checkpoint. So
-//! a compare that stops resumes where it stopped, and a repeated one is instant.
+//! pipeline (seed included) and each data file's path and content (SHA-256, each file hashed
+//! once per compare). A finished run is read back, not trained again, after its manifest's
+//! data is checked against the files; an interrupted one is resumed from its checkpoint (which
+//! checks the same). So a compare that stops resumes where it stopped, a repeated one is
+//! instant, and an edited file, even one that keeps its size and modification time, is
+//! trained anew.
 
 mod page;
 pub mod stats;
 mod table;
+mod text;
 
 pub use table::{Comparison, MetricInfo, PipelineRow};
+pub use text::OUTPUTS;
 
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{Existing, existing_run};
-use crate::config::{Override, Pipeline, SplitSource};
+use crate::config::{Override, Pipeline};
+use crate::data::DataFingerprint;
 use crate::error::{Error, Result};
 use crate::metrics::RunMetrics;
 use crate::report::Quiet;
@@ -42,6 +48,8 @@ struct Planned {
     seed: u64,
     p: Pipeline,
     dir: PathBuf,
+    /// The data files as hashed by this compare.
+    data: Vec<DataFingerprint>,
 }
 
 /// A pipeline argument: `FILE`, or `FILE@KEY=VALUE@KEY=VALUE` for the file with overrides of
@@ -131,12 +139,28 @@ pub fn compare(
         }
     }
     let seeds: Vec<u64> = (1..=seeds).collect();
+    // Each data file hashed once, whichever pipelines read it.
+    let mut hashed: std::collections::BTreeMap<(String, PathBuf), DataFingerprint> =
+        Default::default();
+    let mut data = Vec::new();
+    for p in &pipelines {
+        let mut files = Vec::new();
+        for (split, path) in crate::data::data_files(p) {
+            let key = (split.to_string(), path.clone());
+            if !hashed.contains_key(&key) {
+                let f = DataFingerprint::of(split, &path)?;
+                hashed.insert(key.clone(), f);
+            }
+            files.extend(hashed.get(&key).cloned());
+        }
+        data.push(files);
+    }
     let mut plan = Vec::new();
     for (i, p) in pipelines.iter().enumerate() {
         for &seed in &seeds {
             let mut p = p.clone();
             p.set_seed(seed);
-            let key = run_key(&p)?;
+            let key = run_key(&p, &data[i])?;
             let dir = out.join("runs").join(format!(
                 "{}-seed{seed}-{}",
                 file_safe(&labels[i]),
@@ -147,12 +171,20 @@ pub fn compare(
                 seed,
                 p,
                 dir,
+                data: data[i].clone(),
             });
         }
     }
     progress.planned(plan.len());
     let mut results: Vec<Vec<(u64, PathBuf, RunMetrics)>> = vec![Vec::new(); pipelines.len()];
     for run in plan {
+        // A signal during the run before finished it, with its checkpoint: stop here.
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(crate::interrupt::stopped(
+                signal,
+                "the runs finished so far are kept; run the same compare again to go on",
+            ));
+        }
         let label = format!("{} seed {}", labels[run.pipeline], run.seed);
         let metrics = run_one(&run, &label, control, progress)?;
         results[run.pipeline].push((run.seed, run.dir, metrics));
@@ -175,13 +207,21 @@ fn run_one(
 ) -> Result<RunMetrics> {
     let start = match existing_run(&run.dir)? {
         Some(Existing::Finished) => {
-            let (m, _) = crate::checkpoint::read_finished(&run.dir).map_err(|e| {
+            let (m, _, manifest) = crate::checkpoint::read_finished(&run.dir).map_err(|e| {
                 e.with_hint("remove the run directory; compare will train it again")
             })?;
+            if let Some(why) = crate::data::changed(&manifest.data, &run.data) {
+                return Err(Error::run(
+                    &run.dir,
+                    format!("this cached run was trained on other data: {why}"),
+                )
+                .with_hint("remove the run directory; compare will train it again"));
+            }
             progress.done(label, true);
             return Ok(m);
         }
         Some(Existing::Unfinished) => Start::Resume,
+        Some(Existing::Busy(pid)) => return Err(crate::checkpoint::busy(&run.dir, pid)),
         // Stopped before its first checkpoint: nothing worth keeping.
         Some(Existing::Abandoned) => {
             std::fs::remove_dir_all(&run.dir).map_err(|e| Error::io(&run.dir, e))?;
@@ -278,24 +318,12 @@ fn file_safe(label: &str) -> String {
 }
 
 /// The cache key of a run: SHA-256 over the resolved pipeline (the seed set) and every data
-/// file's absolute path, size and modification time. Editing the pipeline, the data or the
-/// seed gives a new run; anything else finds the old one.
-fn run_key(p: &Pipeline) -> Result<String> {
+/// file's path and content hash. Editing the pipeline, the data or the seed gives a new run;
+/// anything else finds the old one.
+fn run_key(p: &Pipeline, data: &[DataFingerprint]) -> Result<String> {
     let mut text = p.resolved_yaml()?;
-    let mut files = vec![&p.train_source.path];
-    for s in [&p.valid, &p.test].into_iter().flatten() {
-        if let SplitSource::File(f) = s {
-            files.push(&f.path);
-        }
-    }
-    for f in files {
-        let meta = std::fs::metadata(f).map_err(|e| Error::io(f, e))?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        text.push_str(&format!("\n{}\t{}\t{modified}", f.display(), meta.len()));
+    for f in data {
+        text.push_str(&format!("\n{}\t{}\t{}", f.split, f.path, f.sha256));
     }
     Ok(crate::fsutil::sha256_bytes(text.as_bytes()))
 }

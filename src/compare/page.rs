@@ -30,6 +30,9 @@ pub fn render(c: &Comparison) -> String {
         "differences",
     );
     page.table("differences", &header, &diffs, 1);
+    for note in c.notes() {
+        page.note(&note);
+    }
     page.heading("Means with their 95% intervals", "charts");
     let charts: Vec<String> = c
         .metrics

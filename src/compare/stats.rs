@@ -7,14 +7,24 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The fewest values with a spread (a sample standard deviation needs two).
+pub const MIN_FOR_SPREAD: usize = 2;
+
+/// The fewest values (or pairs) given a 95% interval or a t-test. With two, Student's t has one
+/// degree of freedom and t(0.975, 1) = 12.71: the interval reaches 9 standard deviations to
+/// each side of the mean, wider than an AUC's range for any real spread ([-2.43, 3.63] was
+/// printed), and the test has almost no power. Three is the least that says anything.
+pub const MIN_FOR_INTERVAL: usize = 3;
+
 /// Summary of one metric over seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub n: usize,
     pub mean: f64,
-    /// Sample standard deviation (n − 1); 0 for one value.
-    pub sd: f64,
-    /// The 95% interval of the mean, mean ± t(0.975, n − 1) · sd / √n; `None` for one value.
+    /// Sample standard deviation (n − 1); `None` under `MIN_FOR_SPREAD` values.
+    pub sd: Option<f64>,
+    /// The 95% interval of the mean, mean ± t(0.975, n − 1) · sd / √n; `None` under
+    /// `MIN_FOR_INTERVAL` values.
     pub ci95: Option<(f64, f64)>,
 }
 
@@ -24,12 +34,9 @@ pub fn summary(x: &[f64]) -> Option<Summary> {
         return None;
     }
     let mean = x.iter().sum::<f64>() / n as f64;
-    let sd = if n > 1 {
-        (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
-    let ci95 = (n > 1).then(|| {
+    let sd = (n >= MIN_FOR_SPREAD)
+        .then(|| (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
+    let ci95 = sd.filter(|_| n >= MIN_FOR_INTERVAL).map(|sd| {
         let h = t_quantile_two_sided(0.05, (n - 1) as f64) * sd / (n as f64).sqrt();
         (mean - h, mean + h)
     });
@@ -48,16 +55,18 @@ pub struct Paired {
     pub p: Option<f64>,
 }
 
-/// The paired t-test of `x` against `base` (same seeds, same order); `None` under two pairs.
+/// The paired t-test of `x` against `base` (same seeds, same order); `None` under
+/// `MIN_FOR_INTERVAL` pairs.
 pub fn paired_t(x: &[f64], base: &[f64]) -> Option<Paired> {
     let d: Vec<f64> = x.iter().zip(base).map(|(a, b)| a - b).collect();
     let n = d.len();
-    if n < 2 {
+    if n < MIN_FOR_INTERVAL {
         return None;
     }
     let s = summary(&d)?;
+    let sd = s.sd?;
     // No spread, or spread at rounding level: differences equal in every seed.
-    if s.sd == 0.0 || s.sd <= 1e-12 * s.mean.abs() {
+    if sd == 0.0 || sd <= 1e-12 * s.mean.abs() {
         return Some(Paired {
             n,
             diff: s.mean,
@@ -65,7 +74,7 @@ pub fn paired_t(x: &[f64], base: &[f64]) -> Option<Paired> {
             p: None,
         });
     }
-    let t = s.mean / (s.sd / (n as f64).sqrt());
+    let t = s.mean / (sd / (n as f64).sqrt());
     Some(Paired {
         n,
         diff: s.mean,
@@ -221,13 +230,17 @@ mod tests {
     fn summaries_and_paired_tests_by_hand() {
         let s = summary(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
         close(s.mean, 3.0, 1e-15);
-        close(s.sd, 2.5f64.sqrt(), 1e-15);
+        close(s.sd.unwrap(), 2.5f64.sqrt(), 1e-15);
         let (lo, hi) = s.ci95.unwrap();
         // 3 ± 2.7764451 · √2.5 / √5.
         close(hi - 3.0, 2.776_445_105_197_8 * (0.5f64).sqrt(), 1e-9);
         close(3.0 - lo, hi - 3.0, 1e-12);
         let one = summary(&[0.7]).unwrap();
-        assert_eq!((one.sd, one.ci95), (0.0, None));
+        assert_eq!((one.sd, one.ci95), (None, None));
+        // Two values: a spread, no interval (t(0.975, 1) = 12.71 makes it meaningless).
+        let two = summary(&[0.7, 0.8]).unwrap();
+        close(two.sd.unwrap(), 0.005f64.sqrt(), 1e-15);
+        assert_eq!(two.ci95, None);
         assert_eq!(summary(&[]), None);
         // d = [0.1, 0.3, 0.2, 0.4]: mean 0.25, sd = √(0.05 / 3), t = 0.25 / (sd / 2) =
         // 3.8729833, p = 2·t.sf(t, 3) = 0.0304663 (scipy).
@@ -236,10 +249,15 @@ mod tests {
         close(p.t.unwrap(), 3.872_983_346_207_417, 1e-9);
         close(p.p.unwrap(), 0.030_466_291_662_170_977, 1e-9);
         // No spread: no test (a constant difference is not evidence of anything).
-        let same = paired_t(&[1.0, 2.0], &[1.0, 2.0]).unwrap();
+        let same = paired_t(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]).unwrap();
         assert_eq!((same.diff, same.t, same.p), (0.0, None, None));
-        let shifted = paired_t(&[2.0, 3.0], &[1.0, 2.0]).unwrap();
+        let shifted = paired_t(&[2.0, 3.0, 4.0], &[1.0, 2.0, 3.0]).unwrap();
         assert_eq!((shifted.diff, shifted.p), (1.0, None));
         assert_eq!(paired_t(&[1.0], &[0.0]), None);
+        assert_eq!(
+            paired_t(&[1.0, 2.5], &[0.0, 2.0]),
+            None,
+            "two pairs: no test"
+        );
     }
 }

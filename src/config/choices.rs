@@ -48,8 +48,11 @@ pub enum NumericTransform {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MissingPolicy {
-    /// The training mean (after the transform's log, before scaling).
+    /// The training median (after the transform's log, before scaling): one extreme value
+    /// cannot move it far, as it moves a mean.
     #[default]
+    Median,
+    /// The training mean (after the transform's log, before scaling).
     Mean,
     Zero,
     /// Reject the data, naming the first bad row.

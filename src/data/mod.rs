@@ -4,11 +4,13 @@ mod carve;
 mod clock;
 mod dataset;
 mod encode;
+mod fingerprint;
 mod labels;
 
 pub use carve::{carved_rows, run_split};
 pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};
+pub use fingerprint::{DataFingerprint, changed, data_files, fingerprints};
 pub use labels::{LabelFlags, StageLabels, binary_text, read_labels};
 
 use clock::Clock;
@@ -29,6 +31,12 @@ pub struct Splits {
     pub warnings: Vec<String>,
     /// Each file read (`train`, and `valid`/`test` when they have their own) with its rows.
     pub files: Vec<(Split, usize)>,
+    /// The same files' sizes and SHA-256, hashed while they were read.
+    pub fingerprints: Vec<DataFingerprint>,
+    /// SHA-256 of the validation and test rows: their file's content, which of its rows, and
+    /// their stage labels. Runs scored on the same rows share it (`compare` pairs only those).
+    pub valid_rows: Option<String>,
+    pub test_rows: Option<String>,
     /// Seconds spent reading files, and labelling + fitting encoders + encoding.
     pub read_secs: f64,
     pub encode_secs: f64,
@@ -113,20 +121,39 @@ pub fn inconsistent_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
         .collect()
 }
 
+/// SHA-256 of a split's rows: its file's, the rows kept (their numbers in the file) and their
+/// stage labels.
+fn rows_digest(file: &DataFingerprint, labels: &StageLabels) -> String {
+    let mut bytes = file.sha256.as_bytes().to_vec();
+    bytes.extend(labels.keep.iter().flat_map(|r| r.to_le_bytes()));
+    for stage in &labels.reached {
+        bytes.extend_from_slice(stage);
+    }
+    crate::fsutil::sha256_bytes(&bytes)
+}
+
 /// Read, split, label, fit encoders on the training rows, and encode every split.
 pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let clock = Clock::new();
     let cols = labelled_columns(p);
-    // Every file is opened before any is refused, so one run names the faults of all.
-    let full = clock.busy(|| Frame::read(&p.train_source, Some(&cols)));
-    let own: Vec<(Split, Result<Frame>)> = [(Split::Valid, &p.valid), (Split::Test, &p.test)]
-        .into_iter()
-        .filter_map(|(name, s)| match s {
-            Some(SplitSource::File(src)) => Some((name, src)),
-            _ => None,
-        })
-        .map(|(name, src)| (name, clock.busy(|| Frame::read(src, Some(&cols)))))
-        .collect();
+    // Every file is opened before any is refused, so one run names the faults of all. The
+    // files are hashed on a thread of their own meanwhile.
+    let (full, own, hashed) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| fingerprints(p));
+        let full = clock.busy(|| Frame::read(&p.train_source, Some(&cols)));
+        let own: Vec<(Split, Result<Frame>)> = [(Split::Valid, &p.valid), (Split::Test, &p.test)]
+            .into_iter()
+            .filter_map(|(name, s)| match s {
+                Some(SplitSource::File(src)) => Some((name, src)),
+                _ => None,
+            })
+            .map(|(name, src)| (name, clock.busy(|| Frame::read(src, Some(&cols)))))
+            .collect();
+        let hashed = hashing
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("hashing the data failed".into())));
+        (full, own, hashed)
+    });
     let mut faults = Vec::new();
     let full = full.map_err(|e| faults.push(e)).ok();
     let own_files: Vec<(Split, Frame)> = own
@@ -134,6 +161,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         .filter_map(|(name, f)| f.map_err(|e| faults.push(e)).ok().map(|f| (name, f)))
         .collect();
     crate::error::gather(faults)?;
+    let fingerprints = hashed?;
     let full = full.ok_or_else(|| Error::Internal("the training file was not read".into()))?;
     let n = full.len();
     let carve::Carved {
@@ -142,6 +170,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         train: train_rows,
     } = carve::carve(p, n);
     let carved = [(Split::Valid, valid), (Split::Test, test)];
+    let mut rows_digests: Vec<(Split, String)> = Vec::new();
 
     // Label columns are read once for all splits carved from the training file, and so is
     // every feature column: rows are routed to their split as the column is encoded.
@@ -158,6 +187,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
             for (name, rows) in &carved {
                 if let Some(rows) = rows {
                     let labels = flags.select(&full, Some(rows), p)?;
+                    rows_digests.push((*name, rows_digest(&fingerprints[0], &labels)));
                     splits.push((*name, labels));
                 }
             }
@@ -168,6 +198,9 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         encoders.ok_or_else(|| Error::Internal("encoders were not fitted".into()))?;
     for (name, frame) in &own_files {
         let labels = clock.busy(|| read_labels(frame, None, p))?;
+        if let Some(f) = fingerprints.iter().find(|f| f.split == name.as_str()) {
+            rows_digests.push((*name, rows_digest(f, &labels)));
+        }
         let (_, d) = encode_frame(
             frame,
             vec![(*name, labels)],
@@ -219,8 +252,17 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     warnings.extend(cardinality_warnings(&encoders, train.rows));
     let mut files = vec![(Split::Train, n)];
     files.extend(own_files.iter().map(|(name, f)| (*name, f.len())));
+    let digest = |split: Split| {
+        rows_digests
+            .iter()
+            .find(|(s, _)| *s == split)
+            .map(|(_, d)| d.clone())
+    };
     Ok(Splits {
         files,
+        fingerprints,
+        valid_rows: digest(Split::Valid),
+        test_rows: digest(Split::Test),
         train,
         valid,
         test,

@@ -26,6 +26,28 @@ pub struct NumericEncoder {
     pub boundaries: Option<Vec<f64>>,
 }
 
+/// The largest magnitude `transform: none` accepts: a network's first layer, initialised for
+/// inputs of order one, saturates or blows up far beyond it.
+const RAW_LIMIT: f64 = 1e4;
+
+/// The median of `values` (the mean of the middle two for an even count); `values` is
+/// reordered. Never empty here: fitting needs one usable value.
+fn median_of(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let (_, &mut upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        return upper;
+    }
+    let lower = values[..n / 2]
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    (lower + upper) / 2.0
+}
+
 fn pre(transform: NumericTransform, x: f64) -> f64 {
     match transform {
         NumericTransform::Log1p => x.signum() * x.abs().ln_1p(),
@@ -40,7 +62,12 @@ impl NumericEncoder {
         // The training values themselves, for the quantiles of a bucketed feature.
         let mut seen: Vec<f64> = Vec::new();
         let bucketed = spec.buckets.is_some();
+        // The values after `pre`, for the median fill.
+        let mut pres: Vec<f64> = Vec::new();
+        let median = spec.missing == MissingPolicy::Median;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        // The row of the value farthest from zero (`transform: none` is checked against it).
+        let (mut far, mut far_row) = (0.0f64, 0usize);
         col.visit_f64(|i, v| {
             if routing.part(i) != Some(0) {
                 return Ok(());
@@ -54,8 +81,14 @@ impl NumericEncoder {
                     m2 += d * (t - mean);
                     lo = lo.min(t);
                     hi = hi.max(t);
+                    if t.abs() > far {
+                        (far, far_row) = (t.abs(), i);
+                    }
                     if bucketed {
                         seen.push(x);
+                    }
+                    if median {
+                        pres.push(t);
                     }
                     Ok(())
                 }
@@ -79,9 +112,22 @@ impl NumericEncoder {
             NumericTransform::MinMax => (lo, if hi > lo { hi - lo } else { 1.0 }),
             NumericTransform::None => (0.0, 1.0),
         };
+        if spec.transform == NumericTransform::None && far > RAW_LIMIT {
+            return Err(col
+                .error(
+                    Some(far_row),
+                    format!(
+                        "`transform: none` gives the network the raw value, and {far:e} is far outside what it can use (|x| up to {RAW_LIMIT:e}): its loss would blow up or its units saturate"
+                    ),
+                )
+                .with_hint(
+                    "use `transform: standardize`, `log1p` or `quantile_buckets`, or rescale the column",
+                ));
+        }
         let fill = match spec.missing {
             MissingPolicy::Zero => pre(spec.transform, 0.0),
-            _ => mean,
+            MissingPolicy::Median => median_of(&mut pres),
+            MissingPolicy::Mean | MissingPolicy::Error => mean,
         };
         Ok(NumericEncoder {
             name: spec.name.clone(),
@@ -221,6 +267,18 @@ mod tests {
             assert_eq!(counted, expected, "n {n}, count {count}");
             assert!(b.iter().all(|x| values.contains(x)));
         }
+    }
+
+    /// The median fill, by hand: one value of 1e38 moves the mean to 2.5e37 and the median
+    /// not at all.
+    #[test]
+    fn median_fill_ignores_one_extreme_value() {
+        assert_eq!(median_of(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median_of(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        let mut v = [1.0, 2.0, 3.0, 1e38, 2.0];
+        assert_eq!(median_of(&mut v), 2.0);
+        assert_eq!(median_of(&mut [7.5]), 7.5);
+        assert_eq!(median_of(&mut []), 0.0);
     }
 
     /// Ties collapse: [0 x6, 5, 7, 7, 9] in 4 buckets. Positions 2, 5, 7 of the sorted values

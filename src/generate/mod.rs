@@ -74,7 +74,9 @@ pub fn chunk(
     }
     let mut cols = vec![(
         ROW_ID.to_string(),
-        TableColumn::U64((start..start + len as u64).collect()),
+        // The row's number in the file, from 1 (header not counted), as every row number
+        // funnel prints or writes.
+        TableColumn::U64((start + 1..=start + len as u64).collect()),
     )];
     for (c, v) in spec.categorical.iter().zip(ids) {
         cols.push((c.name.clone(), TableColumn::U32(v)));
@@ -177,7 +179,7 @@ mod tests {
 
     /// A sampling seed apart from the world's draws other rows of the same world: the same
     /// intercepts and so the same truth for the same features, other features and labels; the
-    /// world seed makes another world. `row_id` counts rows from the chunk's start.
+    /// world seed makes another world. `row_id` numbers rows from 1 (the chunk's start + 1).
     #[test]
     fn sampling_seed_keeps_the_world() {
         let s = two_stage(0.5);
@@ -191,7 +193,7 @@ mod tests {
         let (cb, _) = chunk(&fresh, &b, 10, 500);
         assert!(ints(col(&ca, "click")) != ints(col(&cb, "click")));
         match col(&ca, ROW_ID) {
-            TableColumn::U64(ids) => assert_eq!(ids, &(10..510).collect::<Vec<u64>>()),
+            TableColumn::U64(ids) => assert_eq!(ids, &(11..=510).collect::<Vec<u64>>()),
             _ => panic!("row_id is not u64"),
         }
         let other = World::build(&Spec { seed: 6, ..s });

@@ -11,12 +11,12 @@ use crate::error::Result;
 use crate::metrics::{Block, RunMetrics, StageMetrics};
 
 /// The file `train` writes into a run directory, and `funnel report` by default.
-pub const REPORT: &str = "report.html";
+pub use crate::checkpoint::REPORT;
 
 /// Read a finished run's metrics.json and pipeline.yaml (checked against its manifest) and
 /// render its report.
 pub fn render_run(dir: &Path) -> Result<String> {
-    let (metrics, text) = crate::checkpoint::read_finished(dir)?;
+    let (metrics, text, _) = crate::checkpoint::read_finished(dir)?;
     let pipeline = crate::config::Pipeline::from_text(&dir.join(PIPELINE), &text)?;
     Ok(render(
         &pipeline.name,

@@ -49,4 +49,10 @@ pub struct RunMetrics {
     pub epochs_run: usize,
     pub history: Vec<EpochRecord>,
     pub timing: Timing,
+    /// SHA-256 of the validation and test rows (their file, which rows, their labels): two
+    /// runs with the same value were scored on the same rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_rows: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_rows: Option<String>,
 }

@@ -57,6 +57,24 @@ pub fn write_with_metadata(
         );
         offset = end;
     }
+    // A NaN or an infinity written would give a run that predicts one constant everywhere.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (name, src) in &entries {
+        let rows: Box<dyn Iterator<Item = &[f32]>> = match src {
+            Source::Table(t) => Box::new(t.rows()),
+            Source::Dense(v, _) => Box::new(std::iter::once(v.as_slice())),
+            Source::Raw(v, _) => Box::new(v.chunks(1 << 16)),
+        };
+        let mut at = 0;
+        for row in rows {
+            if let Some(i) = row.iter().position(|x| !x.is_finite()) {
+                return Err(non_finite(dir, path, name, at + i, row[i]).with_hint(
+                    "training produced it; lower `train.optimizer.lr` or `train.embedding_optimizer.lr`, or set `train.clip_grad_norm`, and train again",
+                ));
+            }
+            at += row.len();
+        }
+    }
     let mut text = serde_json::Value::Object(header).to_string();
     while !text.len().is_multiple_of(8) {
         text.push(' ');
@@ -94,6 +112,7 @@ struct Info {
 /// An open weights file: its header parsed, tensors read on request.
 pub struct Reader {
     dir: std::path::PathBuf,
+    path: std::path::PathBuf,
     file: std::fs::File,
     data_start: u64,
     tensors: HashMap<String, Info>,
@@ -145,6 +164,7 @@ impl Reader {
         }
         Ok(Reader {
             dir,
+            path: path.to_path_buf(),
             file,
             data_start: 8 + n,
             tensors,
@@ -174,16 +194,35 @@ impl Reader {
             .seek(SeekFrom::Start(self.data_start + start))
             .map_err(io)?;
         self.file.read_exact(&mut bytes).map_err(io)?;
-        Ok(bytes
+        let values: Vec<f32> = bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+            .collect();
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(non_finite(&self.dir, &self.path, name, i, values[i])
+                .with_hint("the file was damaged or edited; restore it, or train the run again"));
+        }
+        Ok(values)
     }
 
     /// A tensor the file holds that nobody took, if any (the first by name).
     pub fn left_over(&self) -> Option<&str> {
         self.tensors.keys().map(String::as_str).min()
     }
+}
+
+/// A non-finite value in tensor `name` of the weights file `path`, at flat index `at`.
+fn non_finite(dir: &Path, path: &Path, name: &str, at: usize, value: f32) -> Error {
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().to_string(),
+    );
+    Error::run(
+        dir,
+        format!(
+            "{file}: tensor `{name}` holds {value} at index {at}; a model with a non-finite weight predicts nothing meaningful"
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -227,5 +266,43 @@ mod tests {
         assert_eq!(r.take("embeddings.f", &[5, 3]).unwrap(), rows);
         assert_eq!(r.left_over(), None);
         assert!(r.take("nothing", &[1]).is_err());
+    }
+
+    /// A NaN or an infinity is refused when written (nothing is written) and when read back.
+    #[test]
+    fn non_finite_values_are_refused_both_ways() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("w.safetensors");
+        let bad = Source::Dense(vec![1.0, f32::NAN, 2.0], vec![3]);
+        let e = write(&path, vec![("towers.b".into(), bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("w.safetensors: tensor `towers.b` holds NaN at index 1"),
+            "{e}"
+        );
+        assert!(!path.exists() && std::fs::read_dir(d.path()).unwrap().count() == 0);
+        // A file edited after the fact: the infinity is found on reading.
+        write(
+            &path,
+            vec![(
+                "towers.b".into(),
+                Source::Dense(vec![1.0, 2.0, 3.0], vec![3]),
+            )],
+        )
+        .unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 4;
+        bytes[at..].copy_from_slice(&f32::INFINITY.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let e = Reader::open(&path)
+            .unwrap()
+            .take("towers.b", &[3])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("tensor `towers.b` holds inf at index 2"),
+            "{e}"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use polars::prelude::*;
 
 use crate::config::FileFormat;
-use crate::config::{CsvOptions, FileSource};
+use crate::config::FileSource;
 use crate::error::{Error, Result};
 
 use super::column::Column;
@@ -69,6 +69,7 @@ impl Frame {
     /// errors naming the column and the columns the file has. CSV files are parsed here; Parquet
     /// columns are decoded one at a time by [`Frame::column`].
     pub fn read(src: &FileSource, columns: Option<&[String]>) -> Result<Frame> {
+        crate::interrupt::testing_pause("read");
         let start = Instant::now();
         let file = src.path.as_path();
         if !file.exists() {
@@ -315,7 +316,7 @@ impl Frame {
 fn read_table(file: &Path, src: &FileSource) -> Result<(Table, usize)> {
     Ok(match src.format {
         FileFormat::Csv => {
-            let df = read_csv(file, &src.csv)?;
+            let df = super::csv_read::read_csv(file, &src.csv)?;
             let rows = df.height();
             (Table::Loaded(df), rows)
         }
@@ -350,36 +351,4 @@ fn read_table(file: &Path, src: &FileSource) -> Result<(Table, usize)> {
             )
         }
     })
-}
-
-fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
-    // Faults polars would pad, cut or report without a place are found first, by line.
-    let shape = super::csv_scan::scan(file, o.separator, o.header)?;
-    // Every column is read as text: columns get their meaning from the pipeline, not from
-    // inference, and trimming and null markers are applied uniformly when values are read.
-    let parse = CsvParseOptions::default()
-        .with_separator(o.separator)
-        .with_missing_is_null(false);
-    let mut df = CsvReadOptions::default()
-        .with_has_header(o.header)
-        .with_infer_schema_length(Some(0))
-        .with_parse_options(parse)
-        .try_into_reader_with_file_path(Some(file.to_path_buf()))
-        .map_err(|e| polars_err(file, e))?
-        .finish()
-        .map_err(|e| polars_err(file, e))?;
-    // Blank lines at the end are allowed, and are not rows.
-    if df.height() > shape.rows {
-        df = df.slice(0, shape.rows);
-    }
-    if o.trim_whitespace {
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|s| s.trim_matches([' ', '\t']).to_string())
-            .collect();
-        df.set_column_names(&names)
-            .map_err(|e| polars_err(file, e))?;
-    }
-    Ok(df)
 }

@@ -2,6 +2,7 @@
 //! and writing tables. The only module that touches polars.
 
 mod column;
+mod csv_read;
 mod csv_scan;
 mod frame;
 mod guard;

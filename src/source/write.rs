@@ -90,22 +90,21 @@ impl Gz {
 /// into place by `finish`. Dropped unfinished, it removes the temporary file.
 pub struct TableWriter {
     path: PathBuf,
-    tmp: PathBuf,
+    /// Removed when dropped unfinished, or when the process is interrupted.
+    tmp: Option<crate::interrupt::Temp>,
     file: Option<std::fs::File>,
     sink: Option<Sink>,
-    finished: bool,
 }
 
 impl TableWriter {
     pub fn create(path: &Path) -> Result<Self> {
-        let tmp = crate::fsutil::temp_sibling(path)?;
-        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let tmp = crate::interrupt::Temp::register(crate::fsutil::temp_sibling(path)?);
+        let file = std::fs::File::create(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?;
         Ok(TableWriter {
             path: path.to_path_buf(),
-            tmp,
+            tmp: Some(tmp),
             file: Some(file),
             sink: None,
-            finished: false,
         })
     }
 
@@ -118,6 +117,7 @@ impl TableWriter {
                 &format!("{} was not written", self.path.display()),
             ));
         }
+        crate::interrupt::testing_pause("write");
         let df = to_polars_columns(columns)?;
         let fail = |e: PolarsError| Error::io(&self.path, io_err(e));
         if self.sink.is_none() {
@@ -169,9 +169,11 @@ impl TableWriter {
             None => return Err(Error::Internal("nothing was written".into())),
         }
         self.sink = None;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
-        self.finished = true;
-        Ok(())
+        let tmp = self
+            .tmp
+            .take()
+            .ok_or_else(|| Error::Internal("writer finished twice".into()))?;
+        tmp.commit(&self.path).map_err(|e| Error::io(&self.path, e))
     }
 }
 
@@ -183,10 +185,9 @@ fn gzipped(path: &Path) -> bool {
 
 impl Drop for TableWriter {
     fn drop(&mut self) {
-        if !self.finished {
-            self.sink = None;
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        // The sink's file is closed before its temporary path is removed.
+        self.sink = None;
+        self.tmp = None;
     }
 }
 

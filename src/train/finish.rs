@@ -29,6 +29,7 @@ pub(super) fn finish(
         best_epoch,
         train_s,
         mut evaluate_s,
+        data,
         ..
     } = state;
     let epochs_run = history.len();
@@ -68,6 +69,8 @@ pub(super) fn finish(
         epochs_run,
         history,
         timing,
+        valid_rows: splits.valid_rows.clone(),
+        test_rows: splits.test_rows.clone(),
     };
     let json =
         serde_json::to_string_pretty(&metrics).map_err(|e| Error::Internal(e.to_string()))?;
@@ -79,6 +82,6 @@ pub(super) fn finish(
     if !no_report {
         crate::html::report::write(&run.dir, &p.name, &written, &p.resolved_yaml()?)?;
     }
-    run.finish(p, &json)?;
+    run.finish(p, &json, &data)?;
     Ok(metrics)
 }

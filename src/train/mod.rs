@@ -30,9 +30,39 @@ use gradnorm::GradNorm;
 use resume::TrainerState;
 use step::Path as StepPath;
 
-/// A batch loss this many times the run's first is divergence (BCE losses start near 0.69 per
-/// stage and fall; a model whose weights blew up gives losses in the thousands).
+/// A batch loss this many times the run's first, or this many times the loss of predicting
+/// each stage's base rate, is divergence (BCE losses start near 0.69 per stage and fall; a
+/// model whose weights blew up gives losses in the thousands). The second holds when the
+/// first step's loss is already absurd (an unscaled input near 1e30 gives 5e28).
 const DIVERGENCE_FACTOR: f64 = 100.0;
+
+/// Why a batch loss means divergence, judged against the run's first loss and against the
+/// base-rate loss; none when it does not.
+fn diverged(loss: f64, first: f64, base: f64) -> Option<String> {
+    if !loss.is_finite() || loss > DIVERGENCE_FACTOR * first.abs().max(1e-3) {
+        Some(format!("the first step's was {first:.4}"))
+    } else if loss > DIVERGENCE_FACTOR * base.max(1e-2) {
+        Some(format!(
+            "more than {DIVERGENCE_FACTOR} times {base:.4}, the loss of predicting each stage's base rate"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The loss of predicting every stage's base rate on the training rows: the sum over stages
+/// of the binary entropy of the share of rows that reached the stage.
+fn base_rate_loss(train: &Dataset) -> f64 {
+    train
+        .reached
+        .iter()
+        .map(|stage| {
+            let r = stage.iter().filter(|&&v| v != 0).count() as f64 / stage.len().max(1) as f64;
+            let h = |x: f64| if x > 0.0 { -x * x.ln() } else { 0.0 };
+            h(r) + h(1.0 - r)
+        })
+        .sum()
+}
 
 /// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
 pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Vec<StageMetrics>> {
@@ -130,6 +160,8 @@ pub fn train(
     report: &mut dyn Reporter,
 ) -> Result<RunMetrics> {
     memory::check(p, splits)?;
+    // From here a first signal only asks: the loop stops after its step, with a checkpoint.
+    let _cooperative = crate::interrupt::cooperate();
     let run = match start {
         Start::Fresh => RunWriter::create(out, p, &splits.encoders)?,
         Start::Resume => RunWriter::reopen(out, &splits.encoders)?,
@@ -147,6 +179,7 @@ pub fn train(
             TrainerState {
                 pipeline_sha256: run.pipeline_sha256.clone(),
                 encoders_sha256: run.encoders_sha256.clone(),
+                data: splits.fingerprints.clone(),
                 epoch: 1,
                 step: 0,
                 first_loss: None,
@@ -176,6 +209,15 @@ pub fn train(
                 )
                 .with_hint("the run directory was changed by hand; train it again"));
             }
+            // Same encoders are not enough: edited labels, or new ids of a hashed feature,
+            // leave them unchanged and would mix two data sets in one run.
+            if let Some(why) = crate::data::changed(&state.data, &splits.fingerprints) {
+                return Err(Error::run(
+                    out,
+                    format!("cannot resume: the data changed since the run started: {why}"),
+                )
+                .with_hint("restore the data the run was started on, or train a new run"));
+            }
             report.notice(&format!(
                 "resuming {}: epoch {}, after step {}",
                 out.display(),
@@ -189,6 +231,7 @@ pub fn train(
     let train = &splits.train;
     let seed = p.train.seed;
     let per_epoch = train.rows.div_ceil(p.train.batch_size);
+    let base_loss = base_rate_loss(train);
     let mut stopped_early = false;
     while state.epoch <= p.train.epochs && !stopped_early {
         let epoch = state.epoch;
@@ -225,9 +268,9 @@ pub fn train(
             state.loss.add(loss, &stage_losses);
             state.step += 1;
             let first = *state.first_loss.get_or_insert(loss);
-            if !loss.is_finite() || loss > DIVERGENCE_FACTOR * first.abs().max(1e-3) {
+            if let Some(against) = diverged(loss, first, base_loss) {
                 return Err(Error::Usage(format!(
-                    "training diverged in epoch {epoch}, step {}: the batch loss is {loss:.4e}, the first step's was {first:.4}; the run in {} is left unfinished\n  hint: lower `train.optimizer.lr` or `train.embedding_optimizer.lr` and train again",
+                    "training diverged in epoch {epoch}, step {}: the batch loss is {loss:.4e}, {against}; the run in {} is left unfinished\n  hint: lower `train.optimizer.lr` or `train.embedding_optimizer.lr`, and give numeric features a `transform` that scales them (`standardize`, `log1p`, `quantile_buckets`), then train again",
                     state.step,
                     out.display()
                 )));
@@ -341,4 +384,45 @@ pub fn train(
         control.no_report,
         report,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The base-rate loss by hand: rates 1/4 and 1/8 give H(1/4) + H(1/8) =
+    /// 0.5623351446188083 + 0.37677016125643675 nats (python: -(p*log(p)+(1-p)*log(1-p))).
+    #[test]
+    fn base_rate_loss_by_hand() {
+        let d = Dataset {
+            split: crate::data::Split::Train,
+            file: "t.csv".into(),
+            rows: 8,
+            cat: Vec::new(),
+            num: Vec::new(),
+            reached: vec![vec![1, 1, 0, 0, 0, 0, 0, 0], vec![1, 0, 0, 0, 0, 0, 0, 0]],
+            own: Vec::new(),
+            truth: Vec::new(),
+            groups: Vec::new(),
+            dropped: vec![0, 0],
+        };
+        let want = 0.562_335_144_618_808_3 + 0.376_770_161_256_436_75;
+        assert!((base_rate_loss(&d) - want).abs() < 1e-12);
+    }
+
+    /// A loss of 5e28 from the first step on is divergence against the base rate; a normal
+    /// loss is not; a loss 100 times the first is, and so is a NaN.
+    #[test]
+    fn divergence_is_judged_against_the_base_rate_too() {
+        let why = diverged(5e28, 5e28, 0.94).expect("diverged");
+        assert!(
+            why.contains("the loss of predicting each stage's base rate"),
+            "{why}"
+        );
+        assert_eq!(diverged(0.5, 1.3, 0.94), None);
+        assert!(diverged(140.0, 1.3, 0.94).is_some());
+        assert!(diverged(f64::NAN, 1.3, 0.94).is_some());
+        // A base rate of zero (no positives) does not make every loss divergent.
+        assert_eq!(diverged(0.3, 0.7, 0.0), None);
+    }
 }

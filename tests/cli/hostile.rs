@@ -161,7 +161,7 @@ fn interrupted_generate_leaves_nothing_behind() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(
-        err.contains("interrupted by SIGINT: big.parquet was not written"),
+        err.contains("interrupted by SIGINT: stopped at once; nothing half-written was left"),
         "{err}"
     );
     assert!(!temporary(), "the temporary file is left");

@@ -7,9 +7,12 @@ mod errors;
 mod experiments;
 mod generate;
 mod hostile;
+mod interrupts;
+mod numbers;
 mod overrides;
 mod resume;
 mod runs;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};

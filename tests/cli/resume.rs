@@ -185,7 +185,7 @@ fn run_directories_are_never_overwritten_and_are_locked() {
     let err = s.refused(&["train", "--resume", "done"]);
     assert!(err.contains("the run is finished"), "{err}");
     let err = s.refused(&["train", "--resume", "."]);
-    assert!(err.contains("holds no checkpoint to resume from"), "{err}");
+    assert!(err.contains("holds no run to resume"), "{err}");
 
     let o = s.run(&[
         "train",
@@ -205,7 +205,7 @@ fn run_directories_are_never_overwritten_and_are_locked() {
     std::fs::write(s.path("half/.lock"), format!("{}\n", std::process::id())).expect("lock");
     let err = s.refused(&["train", "--resume", "half"]);
     assert!(
-        err.contains("is being written by another funnel process"),
+        err.contains("is being trained by another funnel process"),
         "{err}"
     );
     std::fs::remove_file(s.path("half/.lock")).expect("unlock");
