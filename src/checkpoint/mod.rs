@@ -11,9 +11,11 @@ use crate::features::Encoders;
 use crate::fsutil::{sha256_bytes, sha256_file, write_atomic, write_atomic_hashed};
 use crate::model::FunnelModel;
 
+mod finished;
 mod name;
 mod state;
 
+pub use finished::{Run, read_finished};
 pub use name::default_run_dir;
 pub use state::{Existing, busy, existing_run};
 use state::{Lock, remove_temporaries};
@@ -25,6 +27,10 @@ pub const METRICS: &str = "metrics.json";
 pub const MANIFEST: &str = "manifest.json";
 /// The resume checkpoint of an unfinished run (`train::resume`).
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// The checkpoint header's metadata key of the trainer's state (`train::resume`).
+pub const STATE_KEY: &str = "trainer";
+/// The hint of a checkpoint that does not fit the run's pipeline.yaml.
+pub const FOREIGN: &str = "the checkpoint does not belong to this run's pipeline.yaml (edited, or copied from another run): restore the run's files, or train its pipeline.yaml as a new run with `funnel train DIR/pipeline.yaml --out NEW_DIR`";
 /// The run drawn as one page (`html::report`).
 pub const REPORT: &str = "report.html";
 
@@ -144,7 +150,22 @@ impl RunWriter {
     /// otherwise.
     pub fn reopen_check(dir: &Path) -> Result<()> {
         match existing_run(dir)? {
-            Some(Existing::Unfinished) => {}
+            Some(Existing::Unfinished) => {
+                // An edited pipeline.yaml is named as such here, before the data is read; later
+                // it shows up as "the training data changed" (other encoders) or as a tensor
+                // of the wrong shape.
+                let path = dir.join(PIPELINE);
+                if sha256_file(&path)? != started_with(dir)? {
+                    return Err(Error::run(
+                        dir,
+                        "pipeline.yaml was edited after the run started: its SHA-256 is not the one its checkpoint recorded",
+                    )
+                    .with_hint(format!(
+                        "a run continues only with the pipeline it started with: restore {p}, or train the edited pipeline as a new run: `funnel train {p} --out NEW_DIR`",
+                        p = path.display()
+                    )));
+                }
+            }
             Some(Existing::Finished) => {
                 return Err(Error::run(
                     dir,
@@ -199,145 +220,21 @@ impl RunWriter {
     }
 }
 
-/// A finished run, rebuilt from its directory alone.
-pub struct Run {
-    pub dir: PathBuf,
-    pub pipeline: Pipeline,
-    pub encoders: Encoders,
-    pub model: FunnelModel,
-    pub manifest: Manifest,
-}
-
-impl Run {
-    pub fn open(dir: &Path) -> Result<Run> {
-        match existing_run(dir)? {
-            Some(Existing::Busy(pid)) => return Err(busy(dir, pid)),
-            Some(Existing::Unfinished) => {
-                return Err(Error::run(
-                    dir,
-                    "the run is unfinished (a checkpoint, no manifest yet)",
-                )
-                .with_hint(format!(
-                    "continue it with `funnel train --resume {}`",
-                    dir.display()
-                )));
-            }
-            Some(Existing::Abandoned) => {
-                return Err(Error::run(
-                    dir,
-                    "the run was stopped before its first checkpoint: it has no weights",
-                )
-                .with_hint(format!(
-                    "train it again with `funnel train --resume {}` (it starts over from its pipeline.yaml)",
-                    dir.display()
-                )));
-            }
-            _ => {}
-        }
-        let read = |name: &str| -> Result<Vec<u8>> {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| {
-                Error::run(dir, format!("cannot read {name}: {e}")).with_hint(if name == MANIFEST {
-                    "a run directory gets its manifest when training finishes; was the run interrupted before its first checkpoint?"
-                } else {
-                    "pass the directory `funnel train` printed"
-                })
-            })
-        };
-        let manifest = parse_manifest(dir, &read(MANIFEST)?)?;
-        let pipeline_bytes = read(PIPELINE)?;
-        let encoders_bytes = read(ENCODERS)?;
-        for (name, bytes, want) in [
-            (PIPELINE, &pipeline_bytes, &manifest.pipeline_sha256),
-            (ENCODERS, &encoders_bytes, &manifest.encoders_sha256),
-        ] {
-            if &sha256_bytes(bytes) != want {
-                return Err(mismatch(dir, name));
-            }
-        }
-        for (name, want) in [
-            (WEIGHTS, &manifest.weights_sha256),
-            (METRICS, &manifest.metrics_sha256),
-        ] {
-            let path = dir.join(name);
-            if !path.exists() {
-                return Err(Error::run(dir, format!("{name} is missing")));
-            }
-            if &sha256_file(&path)? != want {
-                return Err(mismatch(dir, name));
-            }
-        }
-        let text = String::from_utf8(pipeline_bytes)
-            .map_err(|_| Error::run(dir, "pipeline.yaml is not UTF-8"))?;
-        let pipeline = Pipeline::from_text(&dir.join(PIPELINE), &text)?;
-        let encoders_text = String::from_utf8(encoders_bytes)
-            .map_err(|_| Error::run(dir, "encoders.json is not UTF-8"))?;
-        let encoders = Encoders::from_json(&encoders_text)
-            .map_err(|e| Error::run(dir, format!("encoders.json is not valid: {e}")))?;
-        let names_match = encoders.categorical.len() == pipeline.categorical.len()
-            && encoders.numeric.len() == pipeline.numeric.len()
-            && encoders
-                .categorical
-                .iter()
-                .zip(&pipeline.categorical)
-                .all(|(e, s)| e.name == s.name && e.column == s.column)
-            && encoders
-                .numeric
-                .iter()
-                .zip(&pipeline.numeric)
-                .all(|(e, s)| {
-                    e.name == s.name
-                        && e.column == s.column
-                        && e.boundaries.is_some() == s.buckets.is_some()
-                });
-        if !names_match {
-            return Err(Error::run(
+/// The SHA-256 of pipeline.yaml that the checkpoint in `dir` was written with, read from its
+/// header alone (no tensor is read).
+fn started_with(dir: &Path) -> Result<String> {
+    let file = crate::model::weights_file::Reader::open(&dir.join(CHECKPOINT))?;
+    let text = file.metadata.get(STATE_KEY).ok_or_else(|| {
+        Error::run(dir, format!("{CHECKPOINT} holds no trainer state")).with_hint(FOREIGN)
+    })?;
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("pipeline_sha256")?.as_str().map(str::to_string))
+        .ok_or_else(|| {
+            Error::run(
                 dir,
-                "encoders.json does not describe the pipeline's features",
-            ));
-        }
-        let model = FunnelModel::open(&pipeline, &encoders, &dir.join(WEIGHTS))?;
-        Ok(Run {
-            dir: dir.to_path_buf(),
-            pipeline,
-            encoders,
-            model,
-            manifest,
+                format!("{CHECKPOINT}: the trainer state names no pipeline"),
+            )
+            .with_hint(FOREIGN)
         })
-    }
-}
-
-fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::run(dir, format!("manifest.json is not valid: {e}")))
-}
-
-/// A finished run's metrics and resolved pipeline text, each checked against the manifest,
-/// without loading its model (what `report` and `compare` read).
-pub fn read_finished(dir: &Path) -> Result<(crate::metrics::RunMetrics, String, Manifest)> {
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).map_err(|e| {
-            Error::run(dir, format!("cannot read {name}: {e}"))
-                .with_hint("give a run directory that `funnel train` finished")
-        })
-    };
-    let (metrics, pipeline) = (read(METRICS)?, read(PIPELINE)?);
-    let manifest = parse_manifest(dir, read(MANIFEST)?.as_bytes())?;
-    for (name, text, want) in [
-        (METRICS, &metrics, &manifest.metrics_sha256),
-        (PIPELINE, &pipeline, &manifest.pipeline_sha256),
-    ] {
-        if &sha256_bytes(text.as_bytes()) != want {
-            return Err(mismatch(dir, name));
-        }
-    }
-    let metrics = serde_json::from_str(&metrics)
-        .map_err(|e| Error::run(dir, format!("{METRICS} is not a run's metrics: {e}")))?;
-    Ok((metrics, pipeline, manifest))
-}
-
-fn mismatch(dir: &Path, name: &str) -> Error {
-    Error::run(dir, format!("{name} does not match the run's manifest")).with_hint(
-        "the files of this run were changed or mixed with another run's; retrain or restore them",
-    )
 }

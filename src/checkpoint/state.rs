@@ -70,7 +70,7 @@ pub fn existing_run(dir: &Path) -> Result<Option<Existing>> {
     }
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
-            "{} exists and is not a directory",
+            "{} exists and is not a directory\n  hint: give a run directory (the folder `funnel train` printed as `run directory: ...`), not a file",
             dir.display()
         )));
     }

@@ -38,7 +38,6 @@ pub fn compare_cmd(
     force: bool,
 ) -> Result<()> {
     check_compare_out(pipelines, out, force)?;
-    std::fs::create_dir_all(out).map_err(|e| crate::error::Error::io(out, e))?;
     let control = Control {
         signal: crate::interrupt::flag(),
         stop_at_step: None,

@@ -36,7 +36,17 @@ impl Input {
     ) -> Result<(Frame, Option<Vec<u32>>)> {
         let p = &r.pipeline;
         match self {
-            Input::File(data) => Ok((Frame::read(&source_like_train(p, data), columns)?, None)),
+            Input::File(data) => {
+                // Frame::read's hint speaks of pipeline paths; --data is the user's own.
+                if !data.exists() {
+                    return Err(Error::Usage(format!(
+                        "--data {}: no such file\n  hint: the path is relative to the current directory ({})",
+                        data.display(),
+                        std::env::current_dir().map_or("?".into(), |d| d.display().to_string())
+                    )));
+                }
+                Ok((Frame::read(&source_like_train(p, data), columns)?, None))
+            }
             Input::Split(split) => {
                 let fingerprints: Vec<(&str, u64, &str)> = r
                     .manifest

@@ -82,9 +82,14 @@ impl Variant {
             }
         }
         let file = PathBuf::from(pieces.remove(0));
+        if file.as_os_str().is_empty() {
+            return Err(Error::Usage(format!(
+                "compare argument `{arg}`: no pipeline file before `@`\n  hint: write PIPELINE@KEY=VALUE, e.g. `pipelines/esmm.yaml@model.preset=naive`"
+            )));
+        }
         let own = pieces
             .iter()
-            .map(|p| Override::parse(p))
+            .map(|p| Override::parse_in(p, arg))
             .collect::<Result<_>>()?;
         Ok(Variant { file, own })
     }
@@ -106,13 +111,22 @@ pub fn compare(
     }
     if !(1..=MAX_SEEDS).contains(&seeds) {
         return Err(Error::Usage(format!(
-            "--seeds must be between 1 and {MAX_SEEDS}, got {seeds}"
+            "--seeds {seeds}: must be between 1 and {MAX_SEEDS}\n  hint: `--seeds 5` trains every pipeline under seeds 1 to 5 (3 or more give intervals and t-tests)"
         )));
     }
     let variants: Vec<Variant> = args
         .iter()
         .map(|a| Variant::parse(a))
         .collect::<Result<_>>()?;
+    for (arg, v) in args.iter().zip(&variants) {
+        // An `@` part without `KEY=` stays in the file name: say so when that file is missing.
+        if !v.file.exists() && v.file.to_string_lossy().contains('@') {
+            return Err(Error::Usage(format!(
+                "compare argument `{arg}`: no pipeline file {}\n  hint: an override is written `@KEY=VALUE` (e.g. `@train.epochs=3`); an `@` without `KEY=` after it is read as part of the file name",
+                v.file.display()
+            )));
+        }
+    }
     let pipelines: Vec<Pipeline> = variants
         .iter()
         .map(|v| {
@@ -128,15 +142,25 @@ pub fn compare(
             .map(|k| p.funnel.parent(k))
             .collect::<Vec<_>>()
     };
-    for (f, p) in files.iter().zip(&pipelines).skip(1) {
-        if p.stage_names() != stages || parents(p) != parents(&pipelines[0]) {
-            return Err(Error::Usage(format!(
-                "{}: stages {} differ from the first pipeline's ({}), or their parents do (an `optional` stage); compare pipelines of one funnel",
-                f.display(),
+    for ((arg, v), p) in args.iter().zip(&variants).zip(&pipelines).skip(1) {
+        let why = if p.stage_names() != stages {
+            format!(
+                "its stages {} differ from the first pipeline's ({})",
                 p.stage_names().join(" -> "),
                 stages.join(" -> ")
-            )));
-        }
+            )
+        } else if parents(p) != parents(&pipelines[0]) {
+            format!(
+                "its stages are those of the first pipeline ({}), but an `optional` stage makes their parents differ",
+                stages.join(" -> ")
+            )
+        } else {
+            continue;
+        };
+        return Err(Error::Usage(format!(
+            "compare argument `{arg}` ({}): {why}\n  hint: compare pipelines of one funnel: the same stages, in the same order, each `optional` or not in both",
+            v.file.display()
+        )));
     }
     let seeds: Vec<u64> = (1..=seeds).collect();
     // Each data file hashed once, whichever pipelines read it.
@@ -148,13 +172,29 @@ pub fn compare(
         for (split, path) in crate::data::data_files(p) {
             let key = (split.to_string(), path.clone());
             if !hashed.contains_key(&key) {
-                let f = DataFingerprint::of(split, &path)?;
+                let f = DataFingerprint::of(split, &path).map_err(|e| {
+                    Error::data(
+                        &path,
+                        format!("cannot read the {split} file of pipeline {}: {e}", p.file.display()),
+                    )
+                    .with_hint(format!(
+                        "check `data.{split}.path` in {} (paths are relative to the pipeline file) and any override of it",
+                        p.file.display()
+                    ))
+                })?;
                 hashed.insert(key.clone(), f);
             }
             files.extend(hashed.get(&key).cloned());
         }
         data.push(files);
     }
+    // Made once every pipeline has loaded, so a refused compare leaves nothing behind.
+    std::fs::create_dir_all(out).map_err(|e| {
+        Error::Usage(format!(
+            "--out {}: cannot create the folder: {e}\n  hint: choose a folder you can write",
+            out.display()
+        ))
+    })?;
     let mut plan = Vec::new();
     for (i, p) in pipelines.iter().enumerate() {
         for &seed in &seeds {

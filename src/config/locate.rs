@@ -112,6 +112,15 @@ impl Locator {
         }
     }
 
+    /// Line and column of `path` when the file writes that key or item itself.
+    pub fn exact(&self, path: &str) -> Option<(usize, usize)> {
+        self.spots.get(path).copied()
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
     /// The spot of `path`, or of its nearest ancestor that is written in the file
     /// (a key left to its default has no position of its own).
     pub fn spot(&self, path: &str) -> YamlSpot {

@@ -9,6 +9,7 @@ mod overrides;
 mod pipeline;
 pub mod raw;
 
+pub use check::usable_name;
 pub use choices::*;
 pub use locate::Locator;
 pub use overrides::Override;
@@ -33,6 +34,13 @@ fn yaml_error(file: &Path, text: &str, e: &serde_yaml::Error) -> Error {
         Some(cut) => &full[..cut],
         None => full.as_str(),
     };
+    // libyaml repeats the place inside its own text ("did not find expected ',' or '}' at line
+    // 17 column 16, while parsing a flow mapping"): the spot says it already.
+    let body = match body.find(" at line ").zip(body.find(", while ")) {
+        Some((at, rest)) if at < rest => format!("{}{}", &body[..at], &body[rest..]),
+        _ => body.to_string(),
+    };
+    let body = body.as_str();
     // serde_yaml prefixes the YAML path (`stages[0].label: ...`) when it knows it.
     let (path, message) = match body.split_once(": ") {
         Some((p, m)) if !p.is_empty() && !p.contains(' ') => (p.to_string(), m.to_string()),
@@ -60,6 +68,8 @@ fn yaml_error(file: &Path, text: &str, e: &serde_yaml::Error) -> Error {
         "the next line is indented further than this key, so YAML read it as part of this value: keys of one block must line up"
     } else if tab {
         "this line is indented with a tab: YAML allows only spaces for indentation"
+    } else if full.contains("while parsing a flow") || message.contains("cannot start any token") {
+        "a value holding `#`, `: `, `,`, `[`, `]`, `{`, `}`, or starting with `-`, `@`, `*`, `&`, `!`, must be quoted: `name: \"a: b\"`"
     } else if message.contains("mapping values are not allowed")
         || message.contains("did not find expected")
     {
@@ -123,6 +133,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A pipeline file's text; a missing file or one that is not text says what to give.
+pub(super) fn read_pipeline(file: &Path) -> Result<String> {
+    std::fs::read_to_string(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "{}: no such pipeline file\n  hint: give the path of a pipeline YAML file (pipelines/ holds examples; `funnel init DATA --stages ...` writes one)",
+            file.display()
+        )),
+        std::io::ErrorKind::InvalidData => Error::Usage(format!(
+            "{}: not a UTF-8 text file\n  hint: a pipeline is a YAML text file",
+            file.display()
+        )),
+        _ => Error::io(file, e),
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 pub struct Override {
     /// The argument as given, for messages.
     pub text: String,
+    /// Where it was given: `None` for `--set`, or the `compare` argument
+    /// (`esmm.yaml@model.preset=naive`) it is part of.
+    origin: Option<String>,
     segments: Vec<Segment>,
     value: Value,
 }
@@ -51,29 +54,61 @@ pub(super) fn segments(path: &str) -> std::result::Result<Vec<Segment>, String> 
     Ok(segments)
 }
 
-fn usage(text: &str, why: &str) -> Error {
-    Error::Usage(format!(
-        "--set {text}: {why}\n  hint: write `--set KEY.PATH=VALUE`, e.g. `--set train.epochs=3` or `--set stages.conversion.tower.hidden=[32]`"
-    ))
+/// How an override is named in messages: `--set KEY=VALUE`, or `@KEY=VALUE` of a compare
+/// argument.
+fn shown(text: &str, origin: Option<&str>) -> String {
+    match origin {
+        None => format!("--set {text}"),
+        Some(arg) => format!("`@{text}` (in the compare argument `{arg}`)"),
+    }
+}
+
+const FORM: &str =
+    "write KEY.PATH=VALUE, e.g. `train.epochs=3` or `stages.conversion.tower.hidden=[32]`";
+
+fn usage(shown: &str, why: &str, hint: &str) -> Error {
+    Error::Usage(format!("{shown}: {why}\n  hint: {hint}"))
 }
 
 impl Override {
-    /// Parse `a.b[1].c=VALUE`; the value is read as YAML (`3`, `[32, 16]`, `true`, `text`).
+    /// Parse a `--set` argument `a.b[1].c=VALUE`; the value is read as YAML (`3`, `[32, 16]`,
+    /// `true`, `text`).
     pub fn parse(text: &str) -> Result<Override> {
+        Self::parse_from(text, None)
+    }
+
+    /// Parse an override that is part of the compare argument `arg` (`FILE@KEY=VALUE`).
+    pub fn parse_in(text: &str, arg: &str) -> Result<Override> {
+        Self::parse_from(text, Some(arg))
+    }
+
+    fn parse_from(text: &str, origin: Option<&str>) -> Result<Override> {
+        let me = shown(text, origin);
         let (path, value) = text
             .split_once('=')
-            .ok_or_else(|| usage(text, "no `=` between the key and the value"))?;
+            .ok_or_else(|| usage(&me, "no `=` between the key and the value", FORM))?;
         if path.trim().is_empty() {
-            return Err(usage(text, "no key before `=`"));
+            return Err(usage(&me, "no key before `=`", FORM));
         }
-        let segments = segments(path).map_err(|why| usage(text, &why))?;
-        let value: Value = serde_yaml::from_str(value)
-            .map_err(|e| usage(text, &format!("the value is not YAML: {e}")))?;
+        let segments = segments(path).map_err(|why| usage(&me, &why, FORM))?;
+        let value: Value = serde_yaml::from_str(value).map_err(|e| {
+            usage(
+                &me,
+                &format!("the value is not YAML: {e}"),
+                "quote text with YAML's signs in it (`x=\"a: b\"`); a list is `[1, 2]`",
+            )
+        })?;
         Ok(Override {
             text: text.to_string(),
+            origin: origin.map(str::to_string),
             segments,
             value,
         })
+    }
+
+    /// How messages name this override.
+    pub fn shown(&self) -> String {
+        shown(&self.text, self.origin.as_deref())
     }
 
     /// The dotted YAML path this override sets, with indices resolved in `doc`.
@@ -83,13 +118,41 @@ impl Override {
         for seg in &self.segments {
             node = match (seg, node) {
                 (Segment::Key(k), Value::Sequence(items)) => {
-                    let i = items
-                        .iter()
-                        .position(|it| it.get("name").and_then(Value::as_str) == Some(k))
-                        .ok_or_else(|| {
-                            usage(&self.text, &format!("`{path}` has no item named `{k}`"))
-                        })?;
+                    // An item `{ name: k, ... }`, or `k` alone (a feature's short form).
+                    let name = |it: &Value| {
+                        it.get("name")
+                            .and_then(Value::as_str)
+                            .or_else(|| it.as_str())
+                            .map(str::to_string)
+                    };
+                    let Some(i) = items.iter().position(|it| name(it).as_deref() == Some(k)) else {
+                        let known: Vec<String> = items.iter().filter_map(name).collect();
+                        return Err(usage(
+                            &self.shown(),
+                            &format!("`{path}` has no item named `{k}`"),
+                            &if known.is_empty() {
+                                format!(
+                                    "`{path}` has no named items; use an index, e.g. `{path}[0]`"
+                                )
+                            } else {
+                                format!(
+                                    "its items are named {}; or use an index, e.g. `{path}[0]`",
+                                    known
+                                        .iter()
+                                        .map(|n| format!("`{n}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            },
+                        ));
+                    };
                     path.push_str(&format!("[{i}]"));
+                    // A short form is written out so a key can be set under it.
+                    if let Some(n) = items[i].as_str().map(str::to_string) {
+                        let mut m = serde_yaml::Mapping::new();
+                        m.insert(Value::String("name".into()), Value::String(n));
+                        items[i] = Value::Mapping(m);
+                    }
                     &mut items[i]
                 }
                 (Segment::Key(k), node) => {
@@ -98,8 +161,11 @@ impl Override {
                     }
                     let Value::Mapping(map) = node else {
                         return Err(usage(
-                            &self.text,
-                            &format!("`{path}` is not a block of keys"),
+                            &self.shown(),
+                            &format!(
+                                "`{path}` is not a block of keys: it holds a value, so it has no key `{k}`"
+                            ),
+                            &format!("set `{path}` itself: `{path}=VALUE`"),
                         ));
                     };
                     if !path.is_empty() {
@@ -112,11 +178,23 @@ impl Override {
                     let len = items.len();
                     path.push_str(&format!("[{i}]"));
                     items.get_mut(*i).ok_or_else(|| {
-                        usage(&self.text, &format!("`{path}`: the list has {len} items"))
+                        usage(
+                            &self.shown(),
+                            &format!("`{path}`: the list has {len} items"),
+                            &if len == 0 {
+                                "the list is empty: set the whole list instead".to_string()
+                            } else {
+                                format!("indices run from 0 to {}; an item can also be named (`stages.NAME.KEY=VALUE`)", len - 1)
+                            },
+                        )
                     })?
                 }
-                (Segment::Index(_), _) => {
-                    return Err(usage(&self.text, &format!("`{path}` is not a list")));
+                (Segment::Index(i), _) => {
+                    return Err(usage(
+                        &self.shown(),
+                        &format!("`{path}` is not a list, so it has no item [{i}]"),
+                        FORM,
+                    ));
                 }
             };
         }
@@ -132,7 +210,7 @@ impl Pipeline {
         if overrides.is_empty() {
             return Pipeline::load(file);
         }
-        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        let text = super::read_pipeline(file)?;
         let mut doc: Value = super::parse_yaml(file, &text)?;
         let mut set = Vec::new();
         for o in overrides {
@@ -143,15 +221,24 @@ impl Pipeline {
         let loc = Locator::new(file, &text);
         Pipeline::from_text(file, &merged).map_err(|e| match e {
             Error::Several(all) => {
-                Error::Several(all.into_iter().map(|e| in_file(e, &loc, &set)).collect())
+                let mut all: Vec<Error> = all.into_iter().map(|e| in_file(e, &loc, &set)).collect();
+                // The overrides' faults first, then the file's top to bottom (the lines were
+                // the merged document's until now).
+                all.sort_by_key(|e| match e {
+                    Error::Config { spot, .. } => (1, spot.line, spot.column),
+                    Error::Usage(_) => (0, 0, 0),
+                    _ => (2, 0, 0),
+                });
+                Error::Several(all)
             }
             e => in_file(e, &loc, &set),
         })
     }
 }
 
-/// An error about the overridden document, placed in the file (where the key is in it) and
-/// naming the override that set the value.
+/// An error about the overridden document. A value an override set is blamed on the override
+/// (the last one that set it or a key above it), not on a line of the file that does not hold
+/// it; any other is placed in the file where the key is.
 fn in_file(e: Error, loc: &Locator, set: &[(String, &Override)]) -> Error {
     match e {
         Error::Config {
@@ -159,19 +246,34 @@ fn in_file(e: Error, loc: &Locator, set: &[(String, &Override)]) -> Error {
             message,
             hint,
         } => {
-            let from = set.iter().find(|(p, _)| {
+            let from = set.iter().rev().find(|(p, _)| {
                 spot.path == *p
                     || spot.path.starts_with(&format!("{p}."))
                     || spot.path.starts_with(&format!("{p}["))
             });
-            let message = match from {
-                Some((_, o)) => format!("{message} (set by `--set {}`)", o.text),
-                None => message,
-            };
-            Error::Config {
-                spot: loc.spot(&spot.path),
-                message,
-                hint,
+            match from {
+                Some((_, o)) => {
+                    let replaced = loc
+                        .exact(&spot.path)
+                        .map(|(line, column)| {
+                            format!(
+                                " (it replaces the value at {}:{line}:{column})",
+                                loc.file().display()
+                            )
+                        })
+                        .unwrap_or_default();
+                    Error::Usage(format!(
+                        "{}: `{}`: {message}{replaced}{}",
+                        o.shown(),
+                        spot.path,
+                        hint.map(|h| format!("\n  hint: {h}")).unwrap_or_default()
+                    ))
+                }
+                None => Error::Config {
+                    spot: loc.spot(&spot.path),
+                    message,
+                    hint,
+                },
             }
         }
         other => other,

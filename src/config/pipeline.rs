@@ -289,7 +289,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Read, parse and validate a pipeline file. Data files are not opened.
     pub fn load(file: &Path) -> Result<Pipeline> {
-        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        let text = super::read_pipeline(file)?;
         Self::from_text(file, &text)
     }
 

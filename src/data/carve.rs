@@ -57,8 +57,13 @@ pub fn run_split(
     let (file, carved, recorded) = match source {
         None => {
             return Err(Error::Usage(format!(
-                "the run has no {} split\n  hint: give a labelled file with --data",
-                split.as_str()
+                "--split {s}: the run's pipeline has no `data.{s}` (it was trained without a {s} split)\n  hint: give a labelled file with --data FILE{}",
+                if p.valid.is_some() || p.test.is_some() {
+                    ", or the split it has"
+                } else {
+                    ""
+                },
+                s = split.as_str()
             )));
         }
         Some(SplitSource::File(f)) => (f.clone(), false, split.as_str()),
@@ -68,7 +73,18 @@ pub fn run_split(
         Some(&(_, bytes, sha256)) => {
             let path = &file.path;
             let now = std::fs::metadata(path)
-                .map_err(|e| Error::io(path, e))?
+                .map_err(|e| {
+                    Error::data(
+                        path,
+                        format!(
+                            "the run's {recorded} file cannot be read ({e}); --split {} reads it again",
+                            split.as_str()
+                        ),
+                    )
+                    .with_hint(format!(
+                        "restore the file at this path (the run's `data.{recorded}.path`), or give the rows to score with --data FILE"
+                    ))
+                })?
                 .len();
             now == bytes && crate::fsutil::sha256_file(path)? == sha256
         }
@@ -87,7 +103,9 @@ pub fn run_split(
             )
         };
         return Err(
-            Error::data(&file.path, what).with_hint("give the rows to score as a file with --data")
+            Error::data(&file.path, what).with_hint(
+                "restore the file the run was trained on (manifest.json records its size and SHA-256), or give the rows to score as a file with --data",
+            )
         );
     }
     Ok((file, carved))

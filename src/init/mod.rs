@@ -4,47 +4,23 @@
 //! pipeline comes with comments saying what was guessed and why.
 
 mod profile;
+mod words;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::config::usable_name;
 use crate::config::{CsvOptions, FileFormat, FileSource, format_from_extension};
 use crate::error::{Error, Result};
 use crate::source::Frame;
 use profile::{profile, short, sniff};
+pub use words::StageArg;
+use words::{name_for, yes_of, yq};
 
 /// A categorical with more distinct values than this is hashed.
 const HASH_ABOVE: usize = 100_000;
 /// Values treated as missing in a CSV.
 const NULLS: [&str; 5] = ["", "?", "NA", "null", "NULL"];
-
-/// One stage as asked: `name`, `name=column` or `name=column:positive|positive`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StageArg {
-    pub name: String,
-    pub column: String,
-    pub positive: Vec<String>,
-}
-
-impl StageArg {
-    pub fn parse(text: &str) -> Result<StageArg> {
-        let (name, rest) = text.split_once('=').unwrap_or((text, text));
-        let (column, positive) = match rest.split_once(':') {
-            Some((c, p)) => (c, p.split('|').map(str::to_string).collect()),
-            None => (rest, Vec::new()),
-        };
-        if name.is_empty() || column.is_empty() {
-            return Err(Error::Usage(format!(
-                "--stages {text}: write `name`, `name=column` or `name=column:positive|positive`"
-            )));
-        }
-        Ok(StageArg {
-            name: name.to_string(),
-            column: column.to_string(),
-            positive,
-        })
-    }
-}
 
 /// A starter pipeline for `data` (written as `data_ref` in the YAML) with `stages`; returns the
 /// YAML and the lines that say what was guessed.
@@ -72,7 +48,12 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         None,
     )?;
     if frame.is_empty() {
-        return Err(Error::data(data, "the file has no rows to profile"));
+        return Err(Error::data(data, "the file has a header but no rows to profile")
+            .with_hint(format!(
+                "init guesses each column's type from its values; give a file with data rows (the header has {} column(s): {})",
+                frame.column_names().len(),
+                frame.column_names().join(", ")
+            )));
     }
     let names = frame.column_names();
     // Columns `true_<label>` (as `funnel generate` writes) are the stages' truth, never
@@ -83,7 +64,13 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         .collect();
     let mut labels: Vec<&str> = stages.iter().map(|s| s.column.as_str()).collect();
     labels.extend(truth.iter().flatten().map(String::as_str));
-    for s in stages {
+    for (k, s) in stages.iter().enumerate() {
+        if stages[..k].iter().any(|t| t.name == s.name) {
+            return Err(Error::Usage(format!(
+                "--stages: stage `{}` is given twice\n  hint: give each stage its own name: `--stages first={},second=OTHER_COLUMN`",
+                s.name, s.column
+            )));
+        }
         if !names.contains(&s.column) {
             return Err(Error::data_at(
                 data,
@@ -114,7 +101,12 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             }
         })
         .collect();
-    let _ = writeln!(y, "name: {name}\n\ndata:\n  train:\n    path: {data_ref}");
+    let _ = writeln!(
+        y,
+        "name: {}\n\ndata:\n  train:\n    path: {}",
+        yq(&name),
+        yq(data_ref)
+    );
     let fmt = if format == FileFormat::Parquet {
         "parquet"
     } else {
@@ -152,6 +144,26 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
     let mut bucketed: Vec<&str> = Vec::new();
     // Columns with two values, besides the stages' own: labels of stages not asked for?
     let mut two_valued: Vec<&str> = Vec::new();
+    // Features written (comments about left-out columns do not count), and their names.
+    let mut declared: Vec<String> = Vec::new();
+    // `{ name: N }`, or `{ name: N, column: "C" }` when the column's name is not a usable one
+    // (a space, `.`, `:`, `#`...), N then being made unique.
+    let mut feature = |col: &str| -> String {
+        if usable_name(col) && !declared.iter().any(|d| d == col) {
+            declared.push(col.to_string());
+            // Usable names can still be YAML words or signs (`true`, `null`, `-`).
+            return format!("name: {}", yq(col));
+        }
+        let base = name_for(col);
+        let mut n = base.clone();
+        let mut i = 2;
+        while declared.contains(&n) || names.iter().any(|c| *c == n && c != col) {
+            n = format!("{base}_{i}");
+            i += 1;
+        }
+        declared.push(n.clone());
+        format!("name: {n}, column: {}", yq(col))
+    };
     for col in names.iter().filter(|c| !labels.contains(&c.as_str())) {
         let p = profile(&frame, col)?;
         if p.distinct == 2 {
@@ -190,7 +202,8 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             let heavy = p.min >= 0.0 && p.max > 100.0 * p.median.max(1.0);
             let _ = writeln!(
                 nums,
-                "    - {{ name: {col}, transform: quantile_buckets }}   # {} distinct, {} to {}, median {}{miss}{}",
+                "    - {{ {}, transform: quantile_buckets }}   # {} distinct, {} to {}, median {}{miss}{}",
+                feature(col),
                 p.distinct,
                 short(p.min),
                 short(p.max),
@@ -208,7 +221,8 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             let buckets = (p.distinct / 10).max(1024);
             let _ = writeln!(
                 cats,
-                "    - {{ name: {col}, hash_buckets: {buckets} }}   # {} distinct{miss}",
+                "    - {{ {}, hash_buckets: {buckets} }}   # {} distinct{miss}",
+                feature(col),
                 p.distinct
             );
             notes.push(format!(
@@ -218,10 +232,27 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         } else {
             let _ = writeln!(
                 cats,
-                "    - {{ name: {col} }}   # {} distinct{miss}",
+                "    - {{ {} }}   # {} distinct{miss}",
+                feature(col),
                 p.distinct
             );
         }
+    }
+    if declared.is_empty() {
+        let kept: Vec<&str> = stages.iter().map(|s| s.column.as_str()).collect();
+        return Err(Error::data(
+            data,
+            format!(
+                "no column is left to be a feature: the file's columns are the stages' labels ({}){}",
+                kept.join(", "),
+                if names.len() > kept.len() {
+                    " and ids (every value distinct, left out)"
+                } else {
+                    ""
+                }
+            ),
+        )
+        .with_hint("a funnel model needs at least one feature column besides the labels; add one to the file, then run `funnel init` again"));
     }
     if !two_valued.is_empty() {
         notes.push(format!(
@@ -253,33 +284,61 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
     let mut reached_before: Option<Vec<bool>> = None;
     for (s, truth) in stages.iter().zip(&truth) {
         let p = profile(&frame, &s.column)?;
-        let positive: Vec<String> = if !s.positive.is_empty() {
-            s.positive.clone()
-        } else if p.numeric && p.integer && p.min >= 0.0 && p.max <= 1.0 {
-            Vec::new()
-        } else if p.distinct == 2 {
-            // The rarer value is the event (a click, a conversion).
-            let rare = p.top.last().map(|t| t.0.clone()).unwrap_or_default();
-            notes.push(format!(
+        // `train` refuses a row without a label (data::labels); say so now, not after init.
+        if let Some(row) = p.first_missing {
+            return Err(Error::data_at(
+                data,
+                &s.column,
+                Some(row),
+                format!(
+                    "stage `{}` has no label here: {} of {} rows have none",
+                    s.name, p.missing, p.rows
+                ),
+            )
+            .with_hint("every row needs a label for every stage: drop or fill those rows, then run `funnel init` again"));
+        }
+        let positive: Vec<String> =
+            if !s.positive.is_empty() {
+                s.positive.clone()
+            } else if p.numeric && p.integer && p.min >= 0.0 && p.max <= 1.0 {
+                Vec::new()
+            } else if let Some(yes) = yes_of(&p.top) {
+                notes.push(format!(
+                    "stage `{}`: column `{}` holds yes/no values; {yes:?} counts as positive",
+                    s.name, s.column
+                ));
+                vec![yes]
+            } else if p.distinct == 2 {
+                // The rarer value is the event (a click, a conversion).
+                let rare = p.top.last().map(|t| t.0.clone()).unwrap_or_default();
+                notes.push(format!(
                 "stage `{}`: column `{}` holds two values; the rarer, {rare:?}, counts as positive",
                 s.name, s.column
             ));
-            vec![rare]
-        } else {
-            return Err(Error::data_at(
+                vec![rare]
+            } else {
+                return Err(Error::data_at(
                 data,
                 &s.column,
                 None,
                 format!(
-                    "{} distinct values: a stage's label needs 0/1 or named positive values",
-                    p.distinct
+                    "{} distinct values ({}{}): a stage's label needs 0/1 or named positive values",
+                    p.distinct,
+                    p.top
+                        .iter()
+                        .map(|(v, n)| format!("{v:?} in {n} rows"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if p.distinct > p.top.len() { ", ..." } else { "" }
                 ),
             )
             .with_hint(format!(
-                "name them: `--stages {}={}:VALUE|VALUE`",
-                s.name, s.column
+                "name the positive values: `--stages {}={}:{}`",
+                s.name,
+                s.column,
+                p.top.last().map_or("VALUE", |t| t.0.as_str())
             )));
-        };
+            };
         // Reached flags of this column, to see whether it only counts after the previous stage.
         let mut flags = Vec::with_capacity(frame.len());
         frame.visit_str(&s.column, |_, v| {
@@ -301,12 +360,13 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             ""
         };
         let label = if positive.is_empty() {
-            format!("{{ column: {}{meaning} }}", s.column)
+            format!("{{ column: {}{meaning} }}", yq(&s.column))
         } else {
-            let vals: Vec<String> = positive.iter().map(|v| format!("{v:?}")).collect();
+            // `{v:?}` is Rust's escaping (`\u{1}`), not YAML's: `yq` writes YAML.
+            let vals: Vec<String> = positive.iter().map(|v| yq(v)).collect();
             format!(
                 "{{ column: {}, positive: [{}]{meaning} }}",
-                s.column,
+                yq(&s.column),
                 vals.join(", ")
             )
         };
@@ -316,7 +376,7 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             s.name
         );
         if let Some(t) = truth {
-            let _ = writeln!(y, "    truth: {t}");
+            let _ = writeln!(y, "    truth: {}", yq(t));
             notes.push(format!(
                 "stage `{}`: `{t}` holds its true probability (generated data): `truth: {t}`",
                 s.name
@@ -336,30 +396,4 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         "\nmodel:\n  preset: esmm\n\ntrain:\n  epochs: 10\n  batch_size: 512\n  seed: 42\n  early_stopping: {{ monitor: {last}.cumulative.auc, patience: 2 }}\n\ninconsistent_rows: drop"
     );
     Ok((y, notes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stage_arguments() {
-        assert_eq!(
-            StageArg::parse("click").unwrap(),
-            StageArg {
-                name: "click".into(),
-                column: "click".into(),
-                positive: vec![]
-            }
-        );
-        assert_eq!(
-            StageArg::parse("buy=Y:>50K|>50K.").unwrap(),
-            StageArg {
-                name: "buy".into(),
-                column: "Y".into(),
-                positive: vec![">50K".into(), ">50K.".into()]
-            }
-        );
-        assert!(StageArg::parse("=Y").is_err());
-    }
 }

@@ -51,6 +51,8 @@ fn separator_and_trim(header: &[u8]) -> (u8, bool) {
 pub(super) struct Profile {
     pub(super) rows: usize,
     pub(super) missing: usize,
+    /// The 1-based data row of the first missing value (for messages).
+    pub(super) first_missing: Option<usize>,
     /// Distinct non-missing values (capped at `DISTINCT_CAP`).
     pub(super) distinct: usize,
     /// Whether every non-missing value parses as a number, and whether all are integers.
@@ -67,10 +69,12 @@ pub(super) fn profile(frame: &Frame, name: &str) -> Result<Profile> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut counts: std::collections::HashMap<String, usize> = Default::default();
     let (mut missing, mut numeric, mut integer) = (0usize, true, true);
+    let mut first_missing = None;
     let mut numbers: Vec<f64> = Vec::new();
-    frame.visit_str(name, |_, v| {
+    frame.visit_str(name, |i, v| {
         let Some(v) = v else {
             missing += 1;
+            first_missing.get_or_insert(frame.row_number(i));
             return Ok(());
         };
         if seen.len() < DISTINCT_CAP {
@@ -101,6 +105,7 @@ pub(super) fn profile(frame: &Frame, name: &str) -> Result<Profile> {
     Ok(Profile {
         rows: frame.len(),
         missing,
+        first_missing,
         distinct: seen.len(),
         numeric: numeric && !numbers.is_empty(),
         integer,

@@ -26,6 +26,20 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
         .map_err(|e| polars_err(file, e))?
         .finish()
         .map_err(|e| polars_err(file, e))?;
+    // polars renames a repeated header name to `NAME_duplicated_0`: a pipeline would then read
+    // a column the file does not name. Refused instead.
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let repeated = names.iter().find_map(|n| {
+        let (base, _) = n.rsplit_once("_duplicated_")?;
+        names.iter().any(|m| m == base).then(|| base.to_string())
+    });
+    if let Some(name) = repeated {
+        return Err(repeated_name(file, &name));
+    }
     // Blank lines at the end are allowed, and are not rows.
     if df.height() > shape.rows {
         df = df.slice(0, shape.rows);
@@ -36,6 +50,14 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
             .iter()
             .map(|s| unquote(s.trim_matches([' ', '\t'])).into_owned())
             .collect();
+        // `a, a` are two names to polars and one once trimmed.
+        if let Some(n) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return Err(repeated_name(file, n));
+        }
         df.set_column_names(&names)
             .map_err(|e| polars_err(file, e))?;
         // A quoted field after the separator's space (`a, "Pri""vate"`) is not a quoted field
@@ -63,6 +85,17 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
         }
     }
     Ok(df)
+}
+
+/// The error for a header that names a column more than once.
+fn repeated_name(file: &Path, name: &str) -> crate::error::Error {
+    crate::error::Error::data_at(
+        file,
+        name,
+        None,
+        "the header names this column more than once",
+    )
+    .with_hint("rename the repeated columns: funnel finds columns by name")
 }
 
 /// A trimmed CSV field written in quotes, as a CSV parser reads it: the outer quotes off and

@@ -57,6 +57,8 @@ pub fn scan(file: &Path, sep: u8, header: bool) -> Result<Shape> {
         records: 0,
     };
     let mut buf = vec![0u8; 1 << 20];
+    // The bytes of a UTF-8 character cut by the end of the previous buffer.
+    let mut cut: Vec<u8> = Vec::new();
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -67,12 +69,81 @@ pub fn scan(file: &Path, sep: u8, header: bool) -> Result<Shape> {
                     .with_hint("a truncated or corrupt gzip file reads this way"));
             }
         };
-        s.bytes(file, &buf[..n])?;
+        let joined;
+        let chunk: &[u8] = if cut.is_empty() {
+            &buf[..n]
+        } else {
+            joined = [std::mem::take(&mut cut).as_slice(), &buf[..n]].concat();
+            &joined
+        };
+        // polars refuses text that is not UTF-8 with no place ("invalid utf-8 sequence"):
+        // find the line and the column here, where both are known.
+        match std::str::from_utf8(chunk) {
+            Ok(_) => s.bytes(file, chunk)?,
+            Err(e) => {
+                let good = e.valid_up_to();
+                s.bytes(file, &chunk[..good])?;
+                match e.error_len() {
+                    None => cut = chunk[good..].to_vec(),
+                    Some(_) => return Err(s.not_utf8(file, chunk[good])),
+                }
+            }
+        }
+    }
+    if let Some(&b) = cut.first() {
+        return Err(s.not_utf8(file, b));
     }
     s.finish(file)
 }
 
+/// The `index`-th (0-based) field of the file's first line, quotes removed.
+fn header_field(file: &Path, sep: u8, index: usize) -> Option<String> {
+    let mut first = Vec::new();
+    std::io::BufRead::read_until(
+        &mut std::io::BufReader::new(super::open_text(file).ok()?.take(1 << 20)),
+        b'\n',
+        &mut first,
+    )
+    .ok()?;
+    let (mut fields, mut field, mut quoted) = (Vec::new(), Vec::new(), false);
+    let line = first.strip_suffix(b"\n").unwrap_or(&first);
+    for &b in line.strip_suffix(b"\r").unwrap_or(line) {
+        match b {
+            b'"' => quoted = !quoted,
+            b if b == sep && !quoted => fields.push(std::mem::take(&mut field)),
+            b => field.push(b),
+        }
+    }
+    fields.push(field);
+    // As the column is named once read (`trim_whitespace` or not: no name starts with a space).
+    fields.get(index).map(|f| {
+        String::from_utf8_lossy(f)
+            .trim_matches([' ', '\t'])
+            .to_string()
+    })
+}
+
 impl Scanner {
+    /// The error for a byte that starts no UTF-8 character, at the scanner's place.
+    fn not_utf8(&self, file: &Path, byte: u8) -> Error {
+        let what = format!(
+            "line {}, field {}: byte 0x{byte:02X} is not UTF-8 text",
+            self.line, self.fields
+        );
+        let hint = "funnel reads CSV files as UTF-8; this one looks Latin-1 or Windows-1252 (é is 0xE9 there): convert it, e.g. `iconv -f latin1 -t utf-8 IN.csv > OUT.csv`";
+        let in_header = self.header && self.records == 0;
+        match header_field(file, self.sep, self.fields - 1) {
+            Some(column) if !in_header => Error::data_at(
+                file,
+                &column,
+                Some(self.records + usize::from(!self.header)),
+                what,
+            )
+            .with_hint(hint),
+            _ => Error::data(file, format!("{what} (in the header)")).with_hint(hint),
+        }
+    }
+
     fn bytes(&mut self, file: &Path, mut b: &[u8]) -> Result<()> {
         while !b.is_empty() {
             if self.in_quotes {

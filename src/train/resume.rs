@@ -24,7 +24,7 @@ use crate::model::FunnelModel;
 use crate::model::weights_file::{self, Source};
 use crate::optim::DenseOptimizer;
 
-const STATE_KEY: &str = "trainer";
+use crate::checkpoint::{FOREIGN, STATE_KEY};
 
 /// Where the trainer is and what it has seen.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,20 +128,28 @@ pub fn load(
     let state: TrainerState = file
         .metadata
         .get(STATE_KEY)
-        .ok_or_else(|| Error::run(dir, format!("{CHECKPOINT} holds no trainer state")))
+        .ok_or_else(|| {
+            Error::run(dir, format!("{CHECKPOINT} holds no trainer state")).with_hint(FOREIGN)
+        })
         .and_then(|text| {
             serde_json::from_str(text).map_err(|e| {
                 Error::run(
                     dir,
                     format!("{CHECKPOINT}: the trainer state is not valid: {e}"),
                 )
+                .with_hint(FOREIGN)
             })
         })?;
     if state.store_steps.len() != model.stores.len() {
         return Err(Error::run(
             dir,
-            format!("{CHECKPOINT} does not fit the pipeline's embedding stores"),
-        ));
+            format!(
+                "{CHECKPOINT} holds {} embedding store(s), the pipeline declares {}",
+                state.store_steps.len(),
+                model.stores.len()
+            ),
+        )
+        .with_hint(FOREIGN));
     }
     for ((store, prefix), &steps) in model
         .stores
@@ -174,7 +182,8 @@ pub fn load(
         return Err(Error::run(
             dir,
             format!("{CHECKPOINT} holds a tensor `{extra}` the pipeline does not declare"),
-        ));
+        )
+        .with_hint(FOREIGN));
     }
     dense.restore(state.dense_steps, moments)?;
     Ok(state)

@@ -635,7 +635,159 @@ fn cases() -> Vec<Case> {
             "/proc/funnel-run",
             |_: &Scratch| {},
         ),
+        case(
+            "Training data edited in place (same size and time) before a resume",
+            &["train", "--resume", "run"],
+            2,
+            "cannot resume: the data changed since the run started",
+            |s: &Scratch| {
+                stopped(s);
+                let path = s.path("train.csv");
+                let modified = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .expect("mtime");
+                let text = std::fs::read_to_string(&path).expect("read");
+                // Two rows' labels swap: the same bytes in all, other data.
+                let text = text
+                    .replacen(" <=50K\n", " >5XXK\n", 1)
+                    .replacen(" >50K\n", " <=50K\n", 1)
+                    .replacen(" >5XXK\n", " >50K\n", 1);
+                s.write("train.csv", &text);
+                std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(modified))
+                    .expect("mtime");
+            },
+        ),
+        case(
+            "pipeline.yaml edited in an unfinished run",
+            &["train", "--resume", "run"],
+            2,
+            "pipeline.yaml was edited after the run started",
+            |s: &Scratch| {
+                stopped(s);
+                let text = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("read");
+                s.write("run/pipeline.yaml", &text.replace("epochs: 6", "epochs: 5"));
+            },
+        ),
+        case(
+            "A NaN in the weights of a finished run (its manifest updated to match)",
+            EVAL,
+            2,
+            "holds NaN",
+            |s: &Scratch| {
+                trained(s);
+                let path = s.path("run/weights.safetensors");
+                let mut bytes = std::fs::read(&path).expect("read");
+                let len = u64::from_le_bytes(bytes[..8].try_into().expect("8")) as usize;
+                let at = bytes.len() - 4;
+                bytes[at..].copy_from_slice(&f32::NAN.to_le_bytes());
+                assert!(at > 8 + len);
+                std::fs::write(&path, &bytes).expect("write");
+                let manifest = std::fs::read_to_string(s.path("run/manifest.json")).expect("read");
+                let mut m: serde_json::Value = serde_json::from_str(&manifest).expect("json");
+                m["weights_sha256"] = funnel::fsutil::sha256_bytes(&bytes).into();
+                s.write("run/manifest.json", &m.to_string());
+            },
+        ),
+        case(
+            "An unscaled numeric value far outside a network's range",
+            VALIDATE,
+            2,
+            "is far outside what it can use",
+            |s: &Scratch| {
+                s.edit(
+                    "pipeline.yaml",
+                    "    - name: age\n",
+                    "    - name: age\n      transform: none\n",
+                );
+                line(s, "train.csv", 5, |l| {
+                    format!("1e38{}", &l[l.find(',').expect(",")..])
+                });
+            },
+        ),
+        case(
+            "A byte that is not UTF-8 (a Latin-1 file)",
+            VALIDATE,
+            2,
+            "is not UTF-8 text",
+            |s: &Scratch| {
+                let mut bytes = std::fs::read(s.path("train.csv")).expect("read");
+                let at = bytes.iter().position(|&b| b == b'\n').expect("header") + 5;
+                bytes[at] = 0xE9;
+                std::fs::write(s.path("train.csv"), bytes).expect("write");
+            },
+        ),
+        case(
+            "A header that names a column twice",
+            VALIDATE,
+            2,
+            "the header names this column more than once",
+            |s: &Scratch| line(s, "train.csv", 1, |l| l.replacen("fnlwgt", "age", 1)),
+        ),
+        case(
+            "An unknown key given with --set",
+            &["validate", "pipeline.yaml", "--set", "train.epoch=3"],
+            2,
+            "--set train.epoch=3: `train.epoch`: unknown field",
+            |_: &Scratch| {},
+        ),
+        case(
+            "compare --out whose compare.md is a link",
+            &["compare", "pipeline.yaml", "--seeds", "1", "--out", "cmp"],
+            2,
+            "is a symbolic link",
+            |s: &Scratch| {
+                std::fs::create_dir(s.path("cmp")).expect("dir");
+                std::os::unix::fs::symlink(s.path("pipeline.yaml"), s.path("cmp/compare.md"))
+                    .expect("link");
+            },
+        ),
+        case(
+            "report on an unfinished run",
+            &["report", "run"],
+            2,
+            "finish it with `funnel train --resume run`",
+            stopped,
+        ),
+        case(
+            "eval --data of a file that does not exist",
+            &["eval", "--run", "run", "--data", "nosuch.csv"],
+            2,
+            "the path is relative to the current directory",
+            trained,
+        ),
+        case(
+            "init of a file with only the stages' labels",
+            &[
+                "init",
+                "labels.csv",
+                "--stages",
+                "click,buy",
+                "--out",
+                "p.yaml",
+            ],
+            2,
+            "no column is left to be a feature",
+            |s: &Scratch| {
+                s.write("labels.csv", "click,buy\n1,0\n0,0\n1,1\n");
+            },
+        ),
     ]
+}
+
+/// An unfinished run in `run`: stopped after its third step.
+fn stopped(s: &Scratch) {
+    let o = s.run(&[
+        "train",
+        "pipeline.yaml",
+        "--out",
+        "run",
+        "--stop-at-step",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
 }
 
 /// Gzip-compress `bytes` with the system's `gzip` (what users have); the test needs no crate.

@@ -266,7 +266,7 @@ fn tampered_run_directory_is_refused() {
     );
     let err = s.refused(&["eval", "--run", "nowhere", "--data", "test.csv"]);
     assert!(
-        err.contains("run directory nowhere: cannot read manifest.json"),
+        err.contains("run directory nowhere: does not exist or is empty"),
         "{err}"
     );
 }

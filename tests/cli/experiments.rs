@@ -87,7 +87,7 @@ fn train_writes_a_self_contained_report_with_the_runs_numbers() {
     ok(&s.run(&["report", "run", "--out", "again.html", "--force"]));
     let err = s.refused(&["report", "nowhere"]);
     assert!(
-        err.contains("run directory nowhere: cannot read metrics.json"),
+        err.contains("run directory nowhere: does not exist or is empty"),
         "{err}"
     );
 
@@ -298,11 +298,17 @@ fn compare_refuses_pipelines_of_different_stages() {
     s.write("two.yaml", &two);
     let err = s.refused(&["compare", "two.yaml", "pipeline.yaml", "--seeds", "1"]);
     assert!(
-        err.contains("stages click differ from the first pipeline's (click -> conversion)"),
+        err.contains("compare argument `pipeline.yaml` (pipeline.yaml): its stages click differ from the first pipeline's (click -> conversion)")
+            && err.contains("hint: compare pipelines of one funnel"),
         "{err}"
     );
     let err = s.refused(&["compare", "two.yaml", "--seeds", "1000000000000"]);
-    assert!(err.contains("--seeds must be between 1 and 1000"), "{err}");
+    assert!(
+        err.contains("--seeds 1000000000000: must be between 1 and 1000") && err.contains("hint:"),
+        "{err}"
+    );
+    // Nothing is created for a compare refused before its first run.
+    assert!(!s.path("compare").exists());
 }
 
 /// A compare whose run was interrupted (a checkpoint, no manifest) resumes that run from its

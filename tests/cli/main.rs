@@ -7,6 +7,7 @@ mod errors;
 mod experiments;
 mod generate;
 mod hostile;
+mod init;
 mod interrupts;
 mod numbers;
 mod overrides;

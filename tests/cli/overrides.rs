@@ -39,7 +39,33 @@ fn set_overrides_keys_and_is_checked_like_the_file() {
 
     let err = s.refused(&["validate", "pipeline.yaml", "--set", "train.epochs=0"]);
     assert!(
-        err.contains("pipeline.yaml:31:3: `train.epochs`: epochs must be at least 1 (set by `--set train.epochs=0`)"),
+        err.contains("--set train.epochs=0: `train.epochs`: epochs must be at least 1 (it replaces the value at pipeline.yaml:31:3)"),
+        "{err}"
+    );
+    // A key only the override writes is blamed on the override alone, not on a line of the
+    // file; the last of two overrides of one key is the one in effect, and the one named.
+    let err = s.refused(&["validate", "pipeline.yaml", "--set", "train.epoch=3"]);
+    assert!(
+        err.starts_with("error: --set train.epoch=3: `train.epoch`: unknown field `epoch`")
+            && !err.contains("pipeline.yaml:"),
+        "{err}"
+    );
+    let err = s.refused(&[
+        "validate",
+        "pipeline.yaml",
+        "--set",
+        "train.epochs=5",
+        "--set",
+        "train.epochs=0",
+    ]);
+    assert!(
+        err.contains("--set train.epochs=0: `train.epochs`"),
+        "{err}"
+    );
+    // compare's own overrides are named as written there.
+    let err = s.refused(&["compare", "pipeline.yaml@train.epochs=0", "--seeds", "1"]);
+    assert!(
+        err.contains("`@train.epochs=0` (in the compare argument `pipeline.yaml@train.epochs=0`)"),
         "{err}"
     );
     let err = s.refused(&[

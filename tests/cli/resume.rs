@@ -211,3 +211,58 @@ fn run_directories_are_never_overwritten_and_are_locked() {
     std::fs::remove_file(s.path("half/.lock")).expect("unlock");
     ok(&s.run(&["train", "--resume", "half"]));
 }
+
+/// Each state a run directory can be in, given to each command that reads runs, is named as
+/// such with what to do: an unfinished run to `report` (resume it), a pipeline.yaml edited
+/// after the run started to `train --resume` (before any data is read), a missing folder or
+/// one that holds no run to `eval` and `report`, a file given as a run.
+#[test]
+fn every_run_state_is_named_with_what_to_do() {
+    let s = Scratch::new();
+    pipeline(&s, "model: { preset: esmm }");
+    let o = s.run(&[
+        "train",
+        "pipeline.yaml",
+        "--out",
+        "half",
+        "--stop-at-step",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let err = s.refused(&["report", "half"]);
+    assert!(
+        err.contains("the run is unfinished") && err.contains("funnel train --resume half"),
+        "{err}"
+    );
+    s.edit("half/pipeline.yaml", "epochs: 4", "epochs: 3");
+    let err = s.refused(&["train", "--resume", "half"]);
+    assert!(
+        err.contains("pipeline.yaml was edited after the run started")
+            && !err.contains("data: train"),
+        "{err}"
+    );
+    for args in [
+        vec!["eval", "--run", "nowhere", "--data", "test.csv"],
+        vec!["report", "nowhere"],
+    ] {
+        let err = s.refused(&args);
+        assert!(
+            err.contains("does not exist or is empty"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::create_dir(s.path("other")).expect("dir");
+    s.write("other/notes.txt", "x");
+    for args in [
+        vec!["eval", "--run", "other", "--data", "test.csv"],
+        vec!["report", "other"],
+    ] {
+        let err = s.refused(&args);
+        assert!(err.contains("holds no run"), "{args:?}: {err}");
+    }
+    let err = s.refused(&["eval", "--run", "test.csv", "--data", "test.csv"]);
+    assert!(
+        err.contains("is not a directory") && err.contains("hint:"),
+        "{err}"
+    );
+}

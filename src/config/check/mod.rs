@@ -210,14 +210,18 @@ impl<'a> Checker<'a> {
     }
 }
 
-pub(super) fn check_name(c: &Checker<'_>, at: &str, name: &str) -> Result<()> {
-    // Letters and digits of any script: names become metric names, prediction columns and
-    // checkpoint keys, where a `.`, a space or a separator would be ambiguous.
-    let ok = !name.is_empty()
+/// Whether `name` can name a stage, a feature or a pipeline: letters and digits of any script,
+/// `_` and `-`. Names become metric names, prediction columns and checkpoint keys, where a
+/// `.`, a space or a separator would be ambiguous.
+pub fn usable_name(name: &str) -> bool {
+    !name.is_empty()
         && name
             .chars()
-            .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-');
-    if ok {
+            .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-')
+}
+
+pub(super) fn check_name(c: &Checker<'_>, at: &str, name: &str) -> Result<()> {
+    if usable_name(name) {
         Ok(())
     } else {
         Err(c.err(
