@@ -265,6 +265,24 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
+/// The data fingerprint (`data::DataFingerprint`): SHA-256 of a 256 MiB file in the page
+/// cache, as `prepare` hashes every data file beside reading it. Bytes per second, so the cost
+/// of a 1 GB file is 1 GB over the measured rate.
+fn fingerprint(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("data.bin");
+    let mut r = funnel::rng::Rng::stream(3, "fingerprint-bench");
+    let bytes: Vec<u8> = (0..256usize << 20).map(|_| r.below(256) as u8).collect();
+    std::fs::write(&path, &bytes).expect("write");
+    let mut g = c.benchmark_group("fingerprint");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("sha256_file_256MiB", |b| {
+        b.iter(|| funnel::fsutil::sha256_file(&path).expect("hash"))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     train_step,
@@ -272,6 +290,7 @@ criterion_group!(
     auc,
     gemm,
     batch_assembly,
-    ingest
+    ingest,
+    fingerprint
 );
 criterion_main!(benches);

@@ -197,6 +197,9 @@ pub fn read_finished(dir: &Path) -> Result<(crate::metrics::RunMetrics, String, 
             return Err(mismatch(dir, name));
         }
     }
+    // The model is not loaded here, but numbers from a run whose weights hold a NaN would be
+    // tabulated as if they came from a working model.
+    crate::model::weights_file::check_finite(&dir.join(WEIGHTS))?;
     let metrics = serde_json::from_str(&metrics).map_err(|e| {
         Error::run(dir, format!("{METRICS} is not a run's metrics: {e}")).with_hint(DAMAGED)
     })?;

@@ -211,6 +211,23 @@ impl Reader {
     }
 }
 
+/// Read every tensor of the weights file `path` (one at a time), refusing a NaN or an
+/// infinity as `take` does: for readers of a run that do not load its model (compare's cache,
+/// report).
+pub fn check_finite(path: &Path) -> Result<()> {
+    let mut r = Reader::open(path)?;
+    let mut names: Vec<(String, Vec<usize>)> = r
+        .tensors
+        .iter()
+        .map(|(n, i)| (n.clone(), i.shape.clone()))
+        .collect();
+    names.sort();
+    for (name, shape) in names {
+        r.take(&name, &shape)?;
+    }
+    Ok(())
+}
+
 /// A non-finite value in tensor `name` of the weights file `path`, at flat index `at`.
 fn non_finite(dir: &Path, path: &Path, name: &str, at: usize, value: f32) -> Error {
     let file = path.file_name().map_or_else(

@@ -166,8 +166,9 @@ fn poison(path: &Path, key: &str, value: f32) {
 }
 
 /// One NaN (or infinity) in a weights or checkpoint file is refused, naming the tensor and the
-/// run, by eval, predict, a warm start and a resume, even when the manifest was updated to
-/// match (as a careless repair would).
+/// run, by eval, predict, a warm start, report (as by compare's cache, which reads a run the
+/// same way) and a resume, even when the manifest was updated to match (as a careless repair
+/// would).
 #[test]
 fn non_finite_weights_are_refused_at_every_load() {
     let s = Scratch::new();
@@ -205,6 +206,8 @@ fn non_finite_weights_are_refused_at_every_load() {
         "--set",
         "train.warm_start=done",
     ]));
+    // report reads the run's numbers without its model, and so does compare's cache.
+    named(&s.refused(&["report", "done", "--out", "r.html"]));
 
     let o = s.run(&[
         "train",
