@@ -4,6 +4,7 @@
 mod check;
 mod choices;
 mod faults;
+mod load;
 mod locate;
 mod overrides;
 mod pipeline;
@@ -133,21 +134,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// A pipeline file's text; a missing file or one that is not text says what to give.
-pub(super) fn read_pipeline(file: &Path) -> Result<String> {
-    std::fs::read_to_string(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
-            "{}: no such pipeline file\n  hint: give the path of a pipeline YAML file (pipelines/ holds examples; `funnel init DATA --stages ...` writes one)",
-            file.display()
-        )),
-        std::io::ErrorKind::InvalidData => Error::Usage(format!(
-            "{}: not a UTF-8 text file\n  hint: a pipeline is a YAML text file",
-            file.display()
-        )),
-        _ => Error::io(file, e),
-    })
 }
 
 #[cfg(test)]

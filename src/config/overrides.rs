@@ -3,12 +3,8 @@
 //! override is checked like the file and recorded in the resolved pipeline. A path's segments
 //! are keys, `[i]` indices, or, in a list of named items (stages, features), an item's name.
 
-use std::path::Path;
-
 use serde_yaml::Value;
 
-use super::locate::Locator;
-use super::pipeline::Pipeline;
 use crate::error::{Error, Result};
 
 /// One `--set` argument.
@@ -112,7 +108,7 @@ impl Override {
     }
 
     /// The dotted YAML path this override sets, with indices resolved in `doc`.
-    fn apply(&self, doc: &mut Value) -> Result<String> {
+    pub(super) fn apply(&self, doc: &mut Value) -> Result<String> {
         let mut node = doc;
         let mut path = String::new();
         for seg in &self.segments {
@@ -200,83 +196,6 @@ impl Override {
         }
         *node = self.value.clone();
         Ok(path)
-    }
-}
-
-impl Pipeline {
-    /// Load a pipeline file with overrides applied. Errors point at the file where the key is
-    /// in it, and say which override set the value.
-    pub fn load_with(file: &Path, overrides: &[Override]) -> Result<Pipeline> {
-        if overrides.is_empty() {
-            return Pipeline::load(file);
-        }
-        let text = super::read_pipeline(file)?;
-        let mut doc: Value = super::parse_yaml(file, &text)?;
-        let mut set = Vec::new();
-        for o in overrides {
-            set.push((o.apply(&mut doc)?, o));
-        }
-        let merged = serde_yaml::to_string(&doc)
-            .map_err(|e| Error::Internal(format!("cannot write the overridden pipeline: {e}")))?;
-        let loc = Locator::new(file, &text);
-        Pipeline::from_text(file, &merged).map_err(|e| match e {
-            Error::Several(all) => {
-                let mut all: Vec<Error> = all.into_iter().map(|e| in_file(e, &loc, &set)).collect();
-                // The overrides' faults first, then the file's top to bottom (the lines were
-                // the merged document's until now).
-                all.sort_by_key(|e| match e {
-                    Error::Config { spot, .. } => (1, spot.line, spot.column),
-                    Error::Usage(_) => (0, 0, 0),
-                    _ => (2, 0, 0),
-                });
-                Error::Several(all)
-            }
-            e => in_file(e, &loc, &set),
-        })
-    }
-}
-
-/// An error about the overridden document. A value an override set is blamed on the override
-/// (the last one that set it or a key above it), not on a line of the file that does not hold
-/// it; any other is placed in the file where the key is.
-fn in_file(e: Error, loc: &Locator, set: &[(String, &Override)]) -> Error {
-    match e {
-        Error::Config {
-            spot,
-            message,
-            hint,
-        } => {
-            let from = set.iter().rev().find(|(p, _)| {
-                spot.path == *p
-                    || spot.path.starts_with(&format!("{p}."))
-                    || spot.path.starts_with(&format!("{p}["))
-            });
-            match from {
-                Some((_, o)) => {
-                    let replaced = loc
-                        .exact(&spot.path)
-                        .map(|(line, column)| {
-                            format!(
-                                " (it replaces the value at {}:{line}:{column})",
-                                loc.file().display()
-                            )
-                        })
-                        .unwrap_or_default();
-                    Error::Usage(format!(
-                        "{}: `{}`: {message}{replaced}{}",
-                        o.shown(),
-                        spot.path,
-                        hint.map(|h| format!("\n  hint: {h}")).unwrap_or_default()
-                    ))
-                }
-                None => Error::Config {
-                    spot: loc.spot(&spot.path),
-                    message,
-                    hint,
-                },
-            }
-        }
-        other => other,
     }
 }
 

@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::check::Checker;
 use super::choices::*;
-use super::locate::Locator;
 use super::raw::RawPipeline;
 use crate::error::{Error, Result};
 use crate::funnel::{Funnel, Prediction};
@@ -287,46 +285,6 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Read, parse and validate a pipeline file. Data files are not opened.
-    pub fn load(file: &Path) -> Result<Pipeline> {
-        let text = super::read_pipeline(file)?;
-        Self::from_text(file, &text)
-    }
-
-    pub fn from_text(file: &Path, text: &str) -> Result<Pipeline> {
-        let mut parsed = super::faults::parse_pipeline(file, text);
-        let mut faults = std::mem::take(&mut parsed.faults);
-        let raw = parsed.raw.take();
-        let loc = Locator::new(file, text);
-        let base = file.parent().unwrap_or(Path::new("."));
-        // The checks of meaning run even after structural faults (on the document without the
-        // faulty keys), so one load reports both kinds; such a pipeline is never returned.
-        match raw.map(|raw| Checker::new(&loc, base).pipeline(raw, file)) {
-            Some(Ok(p)) if faults.is_empty() => return Ok(p),
-            Some(Err(e)) => {
-                let all = match e {
-                    Error::Several(all) => all,
-                    e => vec![e],
-                };
-                // Checks beside a key set aside for its type judged the default that stood in.
-                faults.extend(all.into_iter().filter(|e| match e {
-                    Error::Config { spot, .. } => !parsed.shadowed(&spot.path),
-                    _ => true,
-                }));
-            }
-            _ => {}
-        }
-        // Top to bottom through the file.
-        faults.sort_by_key(|e| match e {
-            Error::Config { spot, .. } => (spot.line, spot.column),
-            _ => (usize::MAX, usize::MAX),
-        });
-        crate::error::gather(faults)?;
-        Err(Error::Internal(
-            "a pipeline failed to load without a fault".into(),
-        ))
-    }
-
     /// The resolved pipeline as YAML: every default written out, paths absolute. What a run
     /// directory stores, and what `Pipeline::from_text` reads back to the same pipeline.
     pub fn resolved_yaml(&self) -> Result<String> {

@@ -1,6 +1,7 @@
 //! Self-contained HTML pages (the run report here; the compare page in `compare`): one file each, styles inline,
 //! charts as inline SVG, nothing fetched when the page is opened.
 
+mod axis;
 pub mod report;
 pub mod svg;
 

@@ -4,6 +4,7 @@
 
 mod auc;
 pub mod calibration;
+mod format;
 mod run;
 mod table;
 pub mod truth;

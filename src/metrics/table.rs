@@ -1,15 +1,8 @@
 //! Metrics as text tables: two lines per stage, each saying which prediction on which rows.
 
 use super::StageMetrics;
+use super::format::fmt_opt;
 use super::truth::{StageTruth, format_truth_table};
-
-/// A metric to four decimals, `undefined` when there is none.
-pub(super) fn fmt_opt(v: Option<f64>) -> String {
-    match v {
-        Some(x) => format!("{x:.4}"),
-        None => "undefined".into(),
-    }
-}
 
 /// A human-readable table: two lines per stage, each saying which prediction on which rows.
 pub fn format_table(title: &str, m: &[StageMetrics]) -> String {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StageMetrics;
 use super::auc::{auc, ranks};
-use super::table::fmt_opt;
+use super::format::fmt_opt;
 use crate::funnel::{Funnel, StageProbs};
 use crate::rng::Rng;
 

@@ -6,7 +6,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 
-use super::frame::Frame;
+use super::cleaning::{Cleaning, row_number};
 
 /// One categorical value as read.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,7 +18,8 @@ pub enum Cat<'a> {
 
 /// One column of a frame, in memory while it is being visited.
 pub struct Column<'f> {
-    frame: &'f Frame,
+    /// The file's rules, applied to each value visited.
+    source: &'f Cleaning,
     name: String,
     series: Series,
     /// Whether `visit_cat` yields integers (decided once: for UInt64 it takes a pass).
@@ -40,7 +41,7 @@ fn cached<T>(cell: &OnceLock<T>, make: impl FnOnce() -> Result<T>) -> Result<&T>
 }
 
 impl<'f> Column<'f> {
-    pub(super) fn new(frame: &'f Frame, name: &str, series: Series) -> Self {
+    pub(super) fn new(source: &'f Cleaning, name: &str, series: Series) -> Self {
         // Unsigned 64-bit ids count as integers only when every value fits an i64; otherwise
         // (64-bit hashed ids, say) they are read as text, as the same values in a CSV would be.
         let integer = match series.dtype() {
@@ -58,7 +59,7 @@ impl<'f> Column<'f> {
             _ => false,
         };
         Column {
-            frame,
+            source,
             name: name.to_string(),
             series,
             integer,
@@ -73,12 +74,7 @@ impl<'f> Column<'f> {
     }
 
     pub fn error(&self, row: Option<usize>, what: impl Into<String>) -> Error {
-        Error::data_at(
-            self.frame.file(),
-            &self.name,
-            row.map(|i| self.frame.row_number(i)),
-            what,
-        )
+        Error::data_at(self.source.file(), &self.name, row.map(row_number), what)
     }
 
     fn cast(&self, to: DataType) -> Result<Series> {
@@ -152,7 +148,7 @@ impl<'f> Column<'f> {
         };
         let ca = series.str().map_err(|e| self.error(None, e.to_string()))?;
         for (i, v) in ca.iter().enumerate() {
-            f(i, self.frame.clean(v))?;
+            f(i, self.source.clean(v))?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! A table read from one file: CSV parsed once, or Parquet decoded a column at a time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -10,6 +10,7 @@ use crate::config::FileFormat;
 use crate::config::FileSource;
 use crate::error::{Error, Result};
 
+use super::cleaning::{Cleaning, row_number};
 use super::column::Column;
 use super::{elapsed_ns, open, polars_err};
 
@@ -53,11 +54,9 @@ fn readable(dt: &ArrowDataType) -> bool {
 /// A table read from one file, with the cleaning rules of its source (whitespace trimming,
 /// null markers) applied as values are read.
 pub struct Frame {
-    file: PathBuf,
+    cleaning: Cleaning,
     table: Table,
     rows: usize,
-    trim: bool,
-    nulls: Vec<String>,
     /// Nanoseconds spent reading and decoding columns, summed over threads.
     read_ns: AtomicU64,
     /// Parquet columns whose page headers passed `parquet_pages::check` (walked once).
@@ -78,15 +77,17 @@ impl Frame {
         }
         let (table, rows) = super::guard::guarded(file, || read_table(file, src))?;
         let frame = Frame {
-            file: file.to_path_buf(),
+            cleaning: Cleaning {
+                file: file.to_path_buf(),
+                trim: src.format == FileFormat::Csv && src.csv.trim_whitespace,
+                nulls: if src.format == FileFormat::Csv {
+                    src.csv.null_values.clone()
+                } else {
+                    Vec::new()
+                },
+            },
             table,
             rows,
-            trim: src.format == FileFormat::Csv && src.csv.trim_whitespace,
-            nulls: if src.format == FileFormat::Csv {
-                src.csv.null_values.clone()
-            } else {
-                Vec::new()
-            },
             read_ns: AtomicU64::new(elapsed_ns(start)),
             checked: Default::default(),
         };
@@ -114,7 +115,7 @@ impl Frame {
     }
 
     pub fn file(&self) -> &Path {
-        &self.file
+        self.cleaning.file()
     }
 
     pub fn len(&self) -> usize {
@@ -154,7 +155,7 @@ impl Frame {
         let (_, t) = unreadable.iter().find(|(n, _)| n == name)?;
         Some(
             Error::data_at(
-                &self.file,
+                self.file(),
                 name,
                 None,
                 format!("the column's Parquet type ({t}) is not one funnel reads"),
@@ -170,7 +171,7 @@ impl Frame {
 
     /// The file's 1-based data row of row `i` (header not counted).
     pub fn row_number(&self, i: usize) -> usize {
-        i + 1
+        row_number(i)
     }
 
     fn dtype(&self, name: &str) -> Option<DataType> {
@@ -181,7 +182,7 @@ impl Frame {
     }
 
     fn not_found(&self, name: &str) -> Error {
-        Error::data_at(&self.file, name, None, "column not found").with_hint(format!(
+        Error::data_at(self.file(), name, None, "column not found").with_hint(format!(
             "the file has columns: {}",
             self.column_names().join(", ")
         ))
@@ -221,8 +222,8 @@ impl Frame {
                 // Headers claiming more than the file holds would make polars' reservation
                 // abort the process: they are refused first.
                 if !self.checked.lock().is_ok_and(|set| set.contains(name)) {
-                    super::guard::guarded(&self.file, || {
-                        super::parquet_pages::check(&self.file, metadata, name)
+                    super::guard::guarded(self.file(), || {
+                        super::parquet_pages::check(self.file(), metadata, name)
                     })?;
                     if let Ok(mut set) = self.checked.lock() {
                         set.insert(name.to_string());
@@ -230,13 +231,13 @@ impl Frame {
                 }
                 // Decoded on the calling thread: polars' own pool, entered from one of our
                 // workers, would let that worker start other columns while it waits.
-                let mut reader = ParquetReader::new(open(&self.file)?)
+                let mut reader = ParquetReader::new(open(self.file())?)
                     .with_columns(Some(vec![name.to_string()]))
                     .read_parallel(ParallelStrategy::None);
                 reader.set_metadata(metadata.clone());
-                let df = super::guard::guarded(&self.file, || {
+                let df = super::guard::guarded(self.file(), || {
                     reader.finish().map_err(|e| {
-                        Error::data_at(&self.file, name, None, format!("cannot read: {e}"))
+                        Error::data_at(self.file(), name, None, format!("cannot read: {e}"))
                     })
                 })?;
                 df.column(name)
@@ -250,7 +251,7 @@ impl Frame {
         // found one): every reader indexes rows by the frame's count, so refuse it here.
         if series.len() != self.rows {
             return Err(Error::data_at(
-                &self.file,
+                self.file(),
                 name,
                 None,
                 format!(
@@ -261,7 +262,7 @@ impl Frame {
             )
             .with_hint(super::MALFORMED));
         }
-        Ok(Column::new(self, name, series))
+        Ok(Column::new(&self.cleaning, name, series))
     }
 
     /// A column to write out as it was given: Parquet columns with their type, CSV columns as
@@ -295,20 +296,6 @@ impl Frame {
         f: impl FnMut(usize, Option<f64>) -> Result<()>,
     ) -> Result<()> {
         self.column(name)?.visit_f64(f)
-    }
-
-    pub(super) fn clean<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
-        let v = v?;
-        let v = if self.trim {
-            v.trim_matches([' ', '\t'])
-        } else {
-            v
-        };
-        if self.nulls.iter().any(|n| n == v) {
-            None
-        } else {
-            Some(v)
-        }
     }
 }
 

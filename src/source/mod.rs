@@ -1,6 +1,7 @@
 //! Data files on disk: reading CSV (also gzip) and Parquet into a `Frame`, visiting its columns,
 //! and writing tables. The only module that touches polars.
 
+mod cleaning;
 mod column;
 mod csv_read;
 mod csv_scan;

@@ -1,0 +1,40 @@
+//! How a source's values are read as text (whitespace trimming, null markers), and the one
+//! row numbering every message and output uses.
+
+use std::path::{Path, PathBuf};
+
+/// A file's cleaning rules: what a column of it applies to each value it visits.
+pub struct Cleaning {
+    pub(super) file: PathBuf,
+    pub(super) trim: bool,
+    pub(super) nulls: Vec<String>,
+}
+
+impl Cleaning {
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// A value as every feature reads it: trimmed when the source says so, `None` when it is
+    /// missing or one of the source's null markers.
+    pub fn clean<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
+        let v = v?;
+        let v = if self.trim {
+            v.trim_matches([' ', '\t'])
+        } else {
+            v
+        };
+        if self.nulls.iter().any(|n| n == v) {
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+/// The file's data row of row index `i`, counted from 1 with the header not counted: the
+/// numbering of every row number funnel prints or writes (data errors, `predict --split`'s
+/// `row`, `generate`'s `row_id`).
+pub fn row_number(i: usize) -> usize {
+    i + 1
+}
