@@ -40,9 +40,9 @@ pub fn write_atomic_with(
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
     // Removed if anything fails, and if the process is interrupted before the rename.
-    let tmp = crate::interrupt::Temp::register(temp_sibling(path)?);
+    let (tmp, mut f) =
+        crate::interrupt::Temp::create(temp_sibling(path)?).map_err(|e| Error::io(path, e))?;
     let result = (|| {
-        let mut f = std::fs::File::create(tmp.path())?;
         fill(&mut f)?;
         f.sync_all()?;
         crate::interrupt::testing_pause("write");

@@ -109,10 +109,13 @@ pub struct Temp {
 }
 
 impl Temp {
-    /// Register `path` (before the file is created, so that it is never left behind).
-    pub fn register(path: PathBuf) -> Temp {
-        temps().push(path.clone());
-        Temp { path, done: false }
+    /// Create the file at `path` and register it, both under the list's lock: an interrupt
+    /// sees it either not yet created or registered, never left behind.
+    pub fn create(path: PathBuf) -> std::io::Result<(Temp, std::fs::File)> {
+        let mut list = temps();
+        let file = std::fs::File::create(&path)?;
+        list.push(path.clone());
+        Ok((Temp { path, done: false }, file))
     }
 
     pub fn path(&self) -> &Path {
@@ -160,13 +163,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (a, b) = (d.path().join(".a.tmp"), d.path().join(".b.tmp"));
         {
-            let t = Temp::register(a.clone());
-            std::fs::write(t.path(), "x").unwrap();
-            assert!(temps().contains(&a));
+            let (t, mut f) = Temp::create(a.clone()).unwrap();
+            std::io::Write::write_all(&mut f, b"x").unwrap();
+            assert!(temps().contains(&a) && t.path().exists());
         }
         assert!(!a.exists() && !temps().contains(&a));
-        let t = Temp::register(b.clone());
-        std::fs::write(t.path(), "y").unwrap();
+        let (t, mut f) = Temp::create(b.clone()).unwrap();
+        std::io::Write::write_all(&mut f, b"y").unwrap();
+        drop(f);
         t.commit(&d.path().join("b")).unwrap();
         assert!(!temps().contains(&b));
         assert_eq!(std::fs::read_to_string(d.path().join("b")).unwrap(), "y");

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CHECKPOINT, ENCODERS, MANIFEST, PIPELINE};
+use super::{CHECKPOINT, ENCODERS, MANIFEST, PIPELINE, REPORT, WEIGHTS};
 use crate::error::{Error, Result};
 
 /// What a directory given as a run directory already holds.
@@ -40,21 +40,33 @@ impl Existing {
 
 /// The error for a run that another process is writing.
 pub fn busy(dir: &Path, pid: u32) -> Error {
+    let who = match pid {
+        0 => "its id not yet written".to_string(),
+        p => format!("pid {p}"),
+    };
     Error::run(
         dir,
-        format!("is being trained by another funnel process (pid {pid}); its lock is {LOCK}"),
+        format!("is being trained by another funnel process ({who}); its lock is {LOCK}"),
     )
     .with_hint("wait for that process to finish (or stop it), then use the run")
 }
 
-/// The process holding `dir`'s lock, if it is alive.
+/// The process holding `dir`'s lock (its id as the lock file says; 0 when unknown), if a
+/// process other than this one holds it. The lock is a `flock` on `.lock`: the kernel drops it
+/// when its holder exits however it exits, so a killed writer never leaves a lock that holds.
 fn lock_holder(dir: &Path) -> Option<u32> {
-    let pid = std::fs::read_to_string(dir.join(LOCK))
-        .ok()?
-        .trim()
-        .parse::<u32>()
-        .ok()?;
-    (pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()).then_some(pid)
+    let path = dir.join(LOCK);
+    let file = std::fs::File::open(&path).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(_) => {
+            let pid = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .unwrap_or(0);
+            (pid != std::process::id()).then_some(pid)
+        }
+    }
 }
 
 /// A temporary file of an atomic write (`.<name>.tmp-<pid>`).
@@ -77,22 +89,28 @@ pub fn existing_run(dir: &Path) -> Result<Option<Existing>> {
     if let Some(pid) = lock_holder(dir) {
         return Ok(Some(Existing::Busy(pid)));
     }
-    // A stale lock and temporary files are what a killed writer leaves: nothing of a run.
-    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let meaningful = entries.any(|e| {
-        e.is_ok_and(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name != LOCK && !is_temporary(&name)
-        })
-    });
-    if !meaningful {
+    // A lock file and temporary files are what a killed writer leaves: nothing of a run.
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let name = e.map_err(|e| Error::io(dir, e))?.file_name();
+        let name = name.to_string_lossy().to_string();
+        if name != LOCK && !is_temporary(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
         return Ok(None);
     }
+    // Stopped before its first checkpoint: only what `train` writes before one (the pipeline,
+    // the encoders, the first epoch's weights; the pages of a one-epoch run being finished),
+    // and no metrics: a run that got as far as its metrics, or a folder holding anything of
+    // the user's, is never started over.
+    let started = [PIPELINE, ENCODERS, WEIGHTS, REPORT, crate::track::FOLDER];
     Ok(Some(if dir.join(MANIFEST).exists() {
         Existing::Finished
     } else if dir.join(CHECKPOINT).exists() {
         Existing::Unfinished
-    } else if dir.join(PIPELINE).exists() && dir.join(ENCODERS).exists() {
+    } else if dir.join(PIPELINE).exists() && names.iter().all(|n| started.contains(&n.as_str())) {
         Existing::Abandoned
     } else {
         Existing::Other
@@ -112,53 +130,60 @@ pub(super) fn remove_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The lock of a run directory: `.lock` created exclusively, holding the process id; removed
-/// when dropped. A lock left by a process that no longer runs (killed) is taken over.
-pub(super) struct Lock(PathBuf);
+/// The lock of a run directory: an exclusive `flock` on `.lock`, which holds the process id
+/// for messages. The kernel releases it when the process ends, however it ends (a second
+/// Ctrl-C, SIGKILL), so a lock is never stale; and a reused process id cannot make one look
+/// held. Removed when dropped.
+pub(super) struct Lock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
 
 const LOCK: &str = ".lock";
 
 impl Lock {
     pub(super) fn take(dir: &Path) -> Result<Lock> {
+        use std::io::Write;
+        use std::os::unix::fs::MetadataExt;
         let path = dir.join(LOCK);
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
+        let io = |e| Error::io(&path, e);
+        // A holder that drops its lock removes the file: a lock taken on that removed file is
+        // no lock, so the file locked must still be the one at the path.
+        for _ in 0..5 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(false)
                 .open(&path)
-            {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
-                    return Ok(Lock(path));
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(busy(dir, lock_holder(dir).unwrap_or(0)));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                    let pid = holder.trim().parse::<u32>().ok();
-                    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-                    if alive || pid.is_none() && holder.is_empty() {
-                        // Alive, or being written this instant by another process.
-                        return Err(Error::Usage(format!(
-                            "{} is being written by another funnel process{}\n  hint: wait for it to finish, or use another --out",
-                            dir.display(),
-                            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
-                        )));
-                    }
-                    // Its writer is gone: the lock is stale.
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e) => return Err(Error::io(&path, e)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
+            let same = std::fs::metadata(&path)
+                .is_ok_and(|m| file.metadata().is_ok_and(|f| f.ino() == m.ino()));
+            if !same {
+                continue;
+            }
+            file.set_len(0).map_err(io)?;
+            writeln!(file, "{}", std::process::id()).map_err(io)?;
+            return Ok(Lock { path, _file: file });
         }
-        Err(Error::Usage(format!(
-            "{}: could not take the run directory's lock",
-            dir.display()
-        )))
+        Err(
+            Error::run(dir, "could not take the run directory's lock").with_hint(format!(
+                "another process keeps taking and dropping {LOCK}; try again when it is done"
+            )),
+        )
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        // Removed while still held; the lock goes with the file handle right after.
+        let _ = std::fs::remove_file(&self.path);
     }
 }

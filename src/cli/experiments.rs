@@ -47,6 +47,8 @@ pub fn compare_cmd(
     let mut progress = Bar::default();
     let c = compare(pipelines, set, seeds, out, &control, &mut progress)?;
     progress.finish();
+    // The folder may have changed in the hours the runs took.
+    check_compare_out(pipelines, out, force)?;
     print!("{}", c.markdown());
     for f in c.write(out)? {
         println!("wrote {}", f.display());
@@ -54,9 +56,10 @@ pub fn compare_cmd(
     Ok(())
 }
 
-/// Before any run is trained: `--out` is a folder (or not there yet), and each table it will
-/// hold may be written under the rules of every output (`check_output`). Tables an earlier
-/// compare wrote there (its compare.json reads as a comparison) are replaced without `--force`.
+/// Before any run is trained, and again just before the tables are written: `--out` is a
+/// folder (or not there yet), and each table it will hold may be written under the rules of
+/// every output (`check_output`). A table that an earlier compare wrote (its text is one:
+/// `compare_table_text`) is replaced without `--force`; any other file needs it.
 fn check_compare_out(pipelines: &[String], out: &Path, force: bool) -> Result<()> {
     if let Ok(meta) = std::fs::symlink_metadata(out)
         && !meta.is_dir()
@@ -66,8 +69,6 @@ fn check_compare_out(pipelines: &[String], out: &Path, force: bool) -> Result<()
             out.display()
         )));
     }
-    let earlier = std::fs::read_to_string(out.join("compare.json"))
-        .is_ok_and(|t| serde_json::from_str::<crate::compare::Comparison>(&t).is_ok());
     // A pipeline file (the part before any `@`) is never written over.
     let inputs: Vec<PathBuf> = pipelines
         .iter()
@@ -75,9 +76,26 @@ fn check_compare_out(pipelines: &[String], out: &Path, force: bool) -> Result<()
         .collect();
     let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     for name in crate::compare::OUTPUTS {
-        check_output(&out.join(name), &inputs, force || earlier)?;
+        let path = out.join(name);
+        let earlier = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+            && std::fs::read_to_string(&path).is_ok_and(|t| compare_table_text(name, &t));
+        check_output(&path, &inputs, force || earlier)?;
     }
     Ok(())
+}
+
+/// Whether `text` is a table compare writes under `name`: what it starts with, or (the JSON) a
+/// comparison that reads back.
+fn compare_table_text(name: &str, text: &str) -> bool {
+    match name {
+        "compare.md" => text.starts_with("AUC on the "),
+        "compare.csv" => text.starts_with("pipeline,metric,n,mean,sd,"),
+        "compare.json" => serde_json::from_str::<crate::compare::Comparison>(text).is_ok(),
+        "compare.html" => {
+            text.starts_with("<!DOCTYPE html>") && text.contains("<title>funnel compare</title>")
+        }
+        _ => false,
+    }
 }
 
 /// Compare's progress: a bar of runs (with the current run and the time left) on a terminal,

@@ -1,5 +1,5 @@
 //! What a run was trained on: each data file's path, size and SHA-256 of its bytes, hashed
-//! once while the file is read (a streaming hash at disk speed, BENCHMARKS.md), stored in the
+//! once, beside the read (a streaming hash at disk speed, BENCHMARKS.md), stored in the
 //! checkpoint and the manifest, and compared wherever a run is continued or reused. Content,
 //! not size and modification time: an edit that keeps both is still another data set.
 

@@ -137,7 +137,21 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let clock = Clock::new();
     let cols = labelled_columns(p);
     // Every file is opened before any is refused, so one run names the faults of all. The
-    // files are hashed on a thread of their own meanwhile.
+    // files are hashed on a thread of their own meanwhile, in a read of their own: a file
+    // whose size or modification time moves between the start and the end of both is refused,
+    // so the hash is of the bytes the rows came from.
+    let stamp = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let before: Vec<_> = data_files(p)
+        .into_iter()
+        .map(|(_, path)| {
+            let s = stamp(&path);
+            (path, s)
+        })
+        .collect();
     let (full, own, hashed) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| fingerprints(p));
         let full = clock.busy(|| Frame::read(&p.train_source, Some(&cols)));
@@ -162,6 +176,15 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         .collect();
     crate::error::gather(faults)?;
     let fingerprints = hashed?;
+    for (path, then) in &before {
+        if stamp(path) != *then {
+            return Err(Error::data(
+                path,
+                "the file changed while it was read (its size or modification time moved)",
+            )
+            .with_hint("run again once nothing is writing to it"));
+        }
+    }
     let full = full.ok_or_else(|| Error::Internal("the training file was not read".into()))?;
     let n = full.len();
     let carve::Carved {

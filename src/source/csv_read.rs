@@ -48,7 +48,7 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
         let names: Vec<String> = df
             .get_column_names()
             .iter()
-            .map(|s| unquote(s.trim_matches([' ', '\t'])).into_owned())
+            .map(|s| cleaned(s).into_owned())
             .collect();
         // `a, a` are two names to polars and one once trimmed.
         if let Some(n) = names
@@ -64,11 +64,8 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
         // to a CSV parser: its quotes come through. They are taken off here, as a parser would
         // have for `a,"Pri""vate"`.
         let quoted = |c: &polars::prelude::Column| {
-            c.str().is_ok_and(|ca| {
-                ca.iter()
-                    .flatten()
-                    .any(|v| v.trim_matches([' ', '\t']).starts_with('"'))
-            })
+            c.str()
+                .is_ok_and(|ca| ca.iter().flatten().any(|v| spaced_quote(v).is_some()))
         };
         for name in names {
             let column = df.column(&name).map_err(|e| polars_err(file, e))?;
@@ -78,7 +75,7 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
             let ca = column.str().map_err(|e| polars_err(file, e))?;
             let cleaned: StringChunked = ca
                 .iter()
-                .map(|v| v.map(|v| unquote(v.trim_matches([' ', '\t'])).into_owned()))
+                .map(|v| v.map(|v| cleaned(v).into_owned()))
                 .collect();
             df.with_column(cleaned.with_name(name.as_str().into()).into_column())
                 .map_err(|e| polars_err(file, e))?;
@@ -98,12 +95,22 @@ fn repeated_name(file: &Path, name: &str) -> crate::error::Error {
     .with_hint("rename the repeated columns: funnel finds columns by name")
 }
 
-/// A trimmed CSV field written in quotes, as a CSV parser reads it: the outer quotes off and
-/// each doubled quote made one. Anything else unchanged.
-fn unquote(v: &str) -> std::borrow::Cow<'_, str> {
-    match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-        Some(inner) => std::borrow::Cow::Owned(inner.replace("\"\"", "\"")),
-        None => std::borrow::Cow::Borrowed(v),
+/// A field as polars gave it that is a quoted field after the separator's space (` "a""b"`):
+/// the field trimmed, when it starts with spaces or tabs and then a quote and ends with one.
+/// A field that began with its quote was parsed as quoted by polars already (`"""yes"""` is
+/// the value `"yes"`) and is not one of these.
+fn spaced_quote(v: &str) -> Option<&str> {
+    let t = v.trim_matches([' ', '\t']);
+    let spaced = v.starts_with([' ', '\t']);
+    (spaced && t.len() >= 2 && t.starts_with('"') && t.ends_with('"')).then_some(t)
+}
+
+/// A field trimmed, and unquoted as a CSV parser reads a quoted field when it is a quoted
+/// field after the separator's space: the outer quotes off, each doubled quote made one.
+fn cleaned(v: &str) -> std::borrow::Cow<'_, str> {
+    match spaced_quote(v) {
+        Some(q) => std::borrow::Cow::Owned(q[1..q.len() - 1].replace("\"\"", "\"")),
+        None => std::borrow::Cow::Borrowed(v.trim_matches([' ', '\t'])),
     }
 }
 
@@ -111,9 +118,15 @@ fn unquote(v: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     #[test]
     fn quoted_fields_after_a_space_are_unquoted() {
-        assert_eq!(super::unquote("\"Pri\"\"vate\""), "Pri\"vate");
-        assert_eq!(super::unquote("\"\""), "");
-        assert_eq!(super::unquote("Private"), "Private");
-        assert_eq!(super::unquote("\"half"), "\"half");
+        use super::cleaned;
+        assert_eq!(cleaned(" \"Pri\"\"vate\""), "Pri\"vate");
+        assert_eq!(cleaned("\t\"\" "), "");
+        assert_eq!(cleaned(" Private "), "Private");
+        assert_eq!(cleaned(" \"half"), "\"half");
+        assert_eq!(cleaned(" \""), "\"");
+        // What polars already read as a quoted field (it began with its quote) stays as read:
+        // `"""yes"""` is the value `"yes"`, `"a"" and ""b"` is `a" and "b`.
+        assert_eq!(cleaned("\"yes\""), "\"yes\"");
+        assert_eq!(cleaned("a\" and \"b"), "a\" and \"b");
     }
 }

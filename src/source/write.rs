@@ -98,8 +98,8 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn create(path: &Path) -> Result<Self> {
-        let tmp = crate::interrupt::Temp::register(crate::fsutil::temp_sibling(path)?);
-        let file = std::fs::File::create(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?;
+        let (tmp, file) = crate::interrupt::Temp::create(crate::fsutil::temp_sibling(path)?)
+            .map_err(|e| Error::io(path, e))?;
         Ok(TableWriter {
             path: path.to_path_buf(),
             tmp: Some(tmp),

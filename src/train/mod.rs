@@ -160,8 +160,6 @@ pub fn train(
     report: &mut dyn Reporter,
 ) -> Result<RunMetrics> {
     memory::check(p, splits)?;
-    // From here a first signal only asks: the loop stops after its step, with a checkpoint.
-    let _cooperative = crate::interrupt::cooperate();
     let run = match start {
         Start::Fresh => RunWriter::create(out, p, &splits.encoders)?,
         Start::Resume => RunWriter::reopen(out, &splits.encoders)?,
@@ -211,6 +209,13 @@ pub fn train(
             }
             // Same encoders are not enough: edited labels, or new ids of a hashed feature,
             // leave them unchanged and would mix two data sets in one run.
+            if state.data.is_empty() {
+                return Err(Error::run(
+                    out,
+                    "cannot resume: the checkpoint was written by an earlier funnel version, which did not record the data's fingerprints, so the data cannot be checked to be the run's",
+                )
+                .with_hint("finish the run with the version that started it, or train it again"));
+            }
             if let Some(why) = crate::data::changed(&state.data, &splits.fingerprints) {
                 return Err(Error::run(
                     out,
@@ -246,6 +251,10 @@ pub fn train(
         // before it runs, by the pool's other thread when it is free.
         let mut chunks = order.chunks(p.train.batch_size).skip(state.step);
         let mut next = chunks.next().map(|idx| train.batch(idx));
+        // Within the steps a first signal only asks: the loop stops after its step, with a
+        // checkpoint. Everywhere else (writing the run's files, validation, the finish) a
+        // signal ends the process at once, the last checkpoint kept.
+        let cooperative = crate::interrupt::cooperate();
         while let Some(batch) = next {
             if let Some(schedule) = &p.train.lr_schedule {
                 let at = (epoch - 1) * per_epoch + state.step;
@@ -300,6 +309,7 @@ pub fn train(
                 return Err(interrupted(signal, out, &state));
             }
         }
+        drop(cooperative);
         let train_loss = state.loss.mean();
         let secs = clock.elapsed().as_secs_f64() - writing;
         report.epoch_finished(&EpochSummary {

@@ -33,7 +33,9 @@ pub struct TrainerState {
     /// The SHA-256 of the resolved pipeline and of the encoders the run was started with.
     pub pipeline_sha256: String,
     pub encoders_sha256: String,
-    /// The data files the run is trained on, as hashed when first read.
+    /// The data files the run is trained on, as hashed when first read (empty in a checkpoint
+    /// of a version before fingerprints, which a resume then refuses by name).
+    #[serde(default)]
     pub data: Vec<crate::data::DataFingerprint>,
     /// The epoch in progress (1-based), and the batches of it already stepped.
     pub epoch: usize,

@@ -45,6 +45,12 @@ const HEADER: &str = "country,age,income,click,buy";
 
 /// `init` then `validate` (which must accept what init wrote); init's stderr.
 fn init_validates(s: &Scratch, file: &str, stages: &str) -> String {
+    init_declares(s, file, stages, "")
+}
+
+/// `init_validates`, and validate's summary holds `features` (e.g. `1 categorical and 2
+/// numeric feature(s)`: every column that is not a stage's label declared, whatever its name).
+fn init_declares(s: &Scratch, file: &str, stages: &str, features: &str) -> String {
     let o = s.run(&[
         "init", file, "--stages", stages, "--out", "p.yaml", "--force",
     ]);
@@ -55,6 +61,11 @@ fn init_validates(s: &Scratch, file: &str, stages: &str) -> String {
         "{file}: init wrote a pipeline validate rejects:\n{}\n{}",
         std::fs::read_to_string(s.path("p.yaml")).unwrap_or_default(),
         stderr(&v)
+    );
+    assert!(
+        stdout(&v).contains(features),
+        "{file}: not every column is declared:\n{}",
+        stdout(&v)
     );
     stderr(&o)
 }
@@ -80,7 +91,12 @@ fn odd_names_are_written_so_that_they_validate() {
         let file = format!("odd{i}.csv");
         let header = HEADER.replace("country", &format!("\"{odd}\""));
         csv(&s, &file, &header, |_, _| {});
-        init_validates(&s, &file, "click,buy");
+        init_declares(
+            &s,
+            &file,
+            "click,buy",
+            "1 categorical and 2 numeric feature(s)",
+        );
     }
     csv(&s, "my data #1.csv", HEADER, |_, _| {});
     init_validates(&s, "my data #1.csv", "click,buy");

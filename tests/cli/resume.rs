@@ -184,6 +184,17 @@ fn run_directories_are_never_overwritten_and_are_locked() {
     assert!(before.contains("name: slice"));
     let err = s.refused(&["train", "--resume", "done"]);
     assert!(err.contains("the run is finished"), "{err}");
+    // A finished run that lost its manifest is not a run stopped before its first checkpoint:
+    // its weights and metrics are never deleted to start it over.
+    std::fs::create_dir(s.path("copy")).expect("dir");
+    for e in std::fs::read_dir(s.path("done")).expect("done").flatten() {
+        if e.path().is_file() && e.file_name() != "manifest.json" {
+            std::fs::copy(e.path(), s.path("copy").join(e.file_name())).expect("copy");
+        }
+    }
+    let err = s.refused(&["train", "pipeline.yaml", "--out", "copy"]);
+    assert!(err.contains("already holds other files"), "{err}");
+    assert!(s.path("copy/weights.safetensors").exists() && s.path("copy/metrics.json").exists());
     let err = s.refused(&["train", "--resume", "."]);
     assert!(err.contains("holds no run to resume"), "{err}");
 
@@ -201,15 +212,28 @@ fn run_directories_are_never_overwritten_and_are_locked() {
         err.contains("already holds an unfinished run") && err.contains("--resume half"),
         "{err}"
     );
-    // A lock held by a live process (this test's own id) refuses the resume.
-    std::fs::write(s.path("half/.lock"), format!("{}\n", std::process::id())).expect("lock");
+    // A lock held by a live process (this test, with its own id in the file) refuses the
+    // resume; a lock file nobody holds (a killed writer's, even with a live process's id in
+    // it, as after the id was reused) does not.
+    let lock = std::fs::File::create(s.path("half/.lock")).expect("lock");
+    std::io::Write::write_all(&mut &lock, format!("{}\n", std::process::id()).as_bytes())
+        .expect("pid");
+    lock.try_lock().expect("flock");
     let err = s.refused(&["train", "--resume", "half"]);
     assert!(
-        err.contains("is being trained by another funnel process"),
+        err.contains(&format!(
+            "is being trained by another funnel process (pid {})",
+            std::process::id()
+        )),
         "{err}"
     );
-    std::fs::remove_file(s.path("half/.lock")).expect("unlock");
+    drop(lock);
+    assert!(
+        s.path("half/.lock").exists(),
+        "the file stays; nobody holds it"
+    );
     ok(&s.run(&["train", "--resume", "half"]));
+    assert!(!s.path("half/.lock").exists());
 }
 
 /// Each state a run directory can be in, given to each command that reads runs, is named as

@@ -165,6 +165,18 @@ fn poison(path: &Path, key: &str, value: f32) {
     std::fs::write(path, bytes).expect("write");
 }
 
+/// A NaN in tensor `key` of a finished run's weights, its manifest updated to match (as a
+/// careless repair would leave it).
+fn poison_finished(run: &Path, key: &str) {
+    let weights = run.join("weights.safetensors");
+    poison(&weights, key, f32::NAN);
+    let manifest = run.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let mut m: serde_json::Value = serde_json::from_str(&text).expect("json");
+    m["weights_sha256"] = funnel::fsutil::sha256_file(&weights).expect("hash").into();
+    std::fs::write(&manifest, m.to_string()).expect("write");
+}
+
 /// One NaN (or infinity) in a weights or checkpoint file is refused, naming the tensor and the
 /// run, by eval, predict, a warm start, report (as by compare's cache, which reads a run the
 /// same way) and a resume, even when the manifest was updated to match (as a careless repair
@@ -174,18 +186,13 @@ fn non_finite_weights_are_refused_at_every_load() {
     let s = Scratch::new();
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
     ok(&s.run(&["train", "pipeline.yaml", "--out", "done"]));
-    let weights = s.path("done/weights.safetensors");
     let key = "towers.click.1.bias";
     assert!(
         s.weights_header("done").contains(key),
         "{}",
         s.weights_header("done")
     );
-    poison(&weights, key, f32::NAN);
-    let manifest = std::fs::read_to_string(s.path("done/manifest.json")).expect("manifest");
-    let mut m: serde_json::Value = serde_json::from_str(&manifest).expect("json");
-    m["weights_sha256"] = funnel::fsutil::sha256_file(&weights).expect("hash").into();
-    s.write("done/manifest.json", &m.to_string());
+    poison_finished(&s.path("done"), key);
     let named = |err: &str| {
         assert!(
             err.contains("run directory done")
@@ -229,6 +236,29 @@ fn non_finite_weights_are_refused_at_every_load() {
             && err.contains(&format!(
                 "checkpoint.safetensors: tensor `params.{key}` holds inf"
             )),
+        "{err}"
+    );
+}
+
+/// compare reads a cached run without loading its model: a NaN put into its weights (the
+/// manifest updated to match) is refused there too, naming the tensor and the run.
+#[test]
+fn compare_refuses_a_cached_run_with_a_nan_weight() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit("pipeline.yaml", "epochs: 6", "epochs: 1");
+    let args = ["compare", "pipeline.yaml", "--seeds", "1", "--out", "cmp"];
+    ok(&s.run(&args));
+    let run = std::fs::read_dir(s.path("cmp/runs"))
+        .expect("runs")
+        .flatten()
+        .next()
+        .expect("a run")
+        .path();
+    poison_finished(&run, "towers.click.1.bias");
+    let err = s.refused(&args);
+    assert!(
+        err.contains("weights.safetensors: tensor `towers.click.1.bias` holds NaN"),
         "{err}"
     );
 }
