@@ -28,6 +28,11 @@ struct Scanner {
     /// Whether the current record has any byte besides line endings.
     nonblank: bool,
     at_field_start: bool,
+    /// The field so far holds only spaces and tabs (a quote now opens no quoted field, but
+    /// looks as if it did: `a, "b,c"`).
+    field_blank: bool,
+    /// The record has such a quote: its field count then names the cause.
+    spaced_quote: bool,
     in_quotes: bool,
     /// Inside quotes, a quote was just seen: a second one is an escaped quote, anything else
     /// closes the field.
@@ -50,6 +55,8 @@ pub fn scan(file: &Path, sep: u8, header: bool) -> Result<Shape> {
         fields: 1,
         nonblank: false,
         at_field_start: true,
+        field_blank: true,
+        spaced_quote: false,
         in_quotes: false,
         quote_pending: false,
         quote_line: 0,
@@ -169,13 +176,16 @@ impl Scanner {
                 }
                 continue;
             }
+            let blank = |bytes: &[u8]| bytes.iter().all(|&c| c == b' ' || c == b'\t');
             let Some(i) = memchr::memchr3(self.sep, b'"', b'\n', b) else {
                 self.nonblank |= b.iter().any(|&c| c != b'\r');
                 self.at_field_start &= b.is_empty();
+                self.field_blank &= blank(b);
                 b = &[];
                 continue;
             };
             self.nonblank |= b[..i].iter().any(|&c| c != b'\r');
+            self.field_blank &= blank(&b[..i]);
             if i > 0 {
                 self.at_field_start = false;
             }
@@ -190,11 +200,16 @@ impl Scanner {
                     self.nonblank = true;
                     self.at_field_start = false;
                 }
-                b'"' => self.nonblank = true,
+                b'"' => {
+                    self.spaced_quote |= self.field_blank;
+                    self.field_blank = false;
+                    self.nonblank = true;
+                }
                 _ => {
                     self.fields += 1;
                     self.nonblank = true;
                     self.at_field_start = true;
+                    self.field_blank = true;
                 }
             }
             b = &b[i + 1..];
@@ -205,6 +220,8 @@ impl Scanner {
     fn end_record(&mut self, file: &Path) -> Result<()> {
         let (fields, line) = (self.fields, self.record_line);
         (self.fields, self.at_field_start, self.record_line) = (1, true, self.line + 1);
+        self.field_blank = true;
+        let spaced_quote = std::mem::take(&mut self.spaced_quote);
         // A blank line is a record (one missing value) only in a one-column file.
         if !std::mem::take(&mut self.nonblank) && self.width != Some(1) {
             self.blank_since.get_or_insert(line);
@@ -233,10 +250,17 @@ impl Scanner {
                 ),
             )
             .at_row(data_row)
-            .with_hint(format!(
-                "check the row for a missing or extra `{}`; quote fields that contain it",
-                self.sep as char
-            )));
+            .with_hint(if spaced_quote {
+                format!(
+                    "a field quoted after a space (`{sep} \"a{sep}b\"`) is not a quoted field to the CSV reader, so the `{sep}` inside it splits it: write the quote right after the separator (`{sep}\"a{sep}b\"`)",
+                    sep = self.sep as char
+                )
+            } else {
+                format!(
+                    "check the row for a missing or extra `{}`; quote fields that contain it",
+                    self.sep as char
+                )
+            }));
         }
         self.records += 1;
         Ok(())
@@ -319,6 +343,10 @@ mod tests {
             message("a,b,c\n1,2,3\n1,2\n")
         );
         assert!(message("a,b\n1,2\n1,2,3\n").contains("row 2: 3 field(s) where the header has 2"));
+        // A quote after the separator's space opens no quoted field: the hint says so.
+        let m = message("a,b\n1, \"x,y\"\n");
+        assert!(m.contains("3 field(s)") && m.contains("write the quote right after"), "{m}");
+        assert!(!message("a,b\n1,2,3\n").contains("quote right after"));
         assert!(
             message("a,b\n1,2\n\n3,4\n")
                 .contains("row 2: a blank line (line 3) lies between records")
