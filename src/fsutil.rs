@@ -19,13 +19,12 @@ pub fn temp_sibling(path: &Path) -> Result<std::path::PathBuf> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("folder {} does not exist", dir.display()),
-            ),
-        ));
+        return Err(Error::Usage(format!(
+            "{}: the folder {} does not exist\n  hint: create it first (`mkdir -p {}`), or write elsewhere",
+            path.display(),
+            dir.display(),
+            dir.display()
+        )));
     }
     let name = path
         .file_name()

@@ -66,7 +66,7 @@ impl RunWriter {
         Self::check_new(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::Usage(format!(
-                "cannot create the run directory {}: {e}",
+                "cannot create the run directory {}: {e}\n  hint: check that its parent folder exists and can be written, or choose another --out",
                 dir.display()
             ))
         })?;

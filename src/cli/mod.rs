@@ -168,6 +168,7 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             force,
         } => {
+            output::input_exists("init", &data)?;
             check_output(&out, &[&data], force)?;
             let stages = stages
                 .iter()

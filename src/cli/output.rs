@@ -70,3 +70,16 @@ pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// Refuse an input file given on the command line that does not exist, saying where relative
+/// paths start (`flag`: how the command names it, e.g. `--data`).
+pub fn input_exists(flag: &str, path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{flag} {}: no such file\n  hint: the path is relative to the current directory ({})",
+        path.display(),
+        std::env::current_dir().map_or("?".into(), |d| d.display().to_string())
+    )))
+}

@@ -38,13 +38,7 @@ impl Input {
         match self {
             Input::File(data) => {
                 // Frame::read's hint speaks of pipeline paths; --data is the user's own.
-                if !data.exists() {
-                    return Err(Error::Usage(format!(
-                        "--data {}: no such file\n  hint: the path is relative to the current directory ({})",
-                        data.display(),
-                        std::env::current_dir().map_or("?".into(), |d| d.display().to_string())
-                    )));
-                }
+                super::output::input_exists("--data", data)?;
                 Ok((Frame::read(&source_like_train(p, data), columns)?, None))
             }
             Input::Split(split) => {

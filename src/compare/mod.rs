@@ -264,7 +264,13 @@ fn run_one(
         Some(Existing::Busy(pid)) => return Err(crate::checkpoint::busy(&run.dir, pid)),
         // Stopped before its first checkpoint: nothing worth keeping.
         Some(Existing::Abandoned) => {
-            std::fs::remove_dir_all(&run.dir).map_err(|e| Error::io(&run.dir, e))?;
+            std::fs::remove_dir_all(&run.dir).map_err(|e| {
+                Error::run(
+                    &run.dir,
+                    format!("cannot remove this run stopped before its first checkpoint: {e}"),
+                )
+                .with_hint("remove the folder by hand, or give compare another --out")
+            })?;
             Start::Fresh
         }
         Some(Existing::Other) => {

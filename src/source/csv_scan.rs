@@ -345,7 +345,10 @@ mod tests {
         assert!(message("a,b\n1,2\n1,2,3\n").contains("row 2: 3 field(s) where the header has 2"));
         // A quote after the separator's space opens no quoted field: the hint says so.
         let m = message("a,b\n1, \"x,y\"\n");
-        assert!(m.contains("3 field(s)") && m.contains("write the quote right after"), "{m}");
+        assert!(
+            m.contains("3 field(s)") && m.contains("write the quote right after"),
+            "{m}"
+        );
         assert!(!message("a,b\n1,2,3\n").contains("quote right after"));
         assert!(
             message("a,b\n1,2\n\n3,4\n")

@@ -201,11 +201,15 @@ pub fn train(
             if (&state.pipeline_sha256, &state.encoders_sha256)
                 != (&run.pipeline_sha256, &run.encoders_sha256)
             {
+                // pipeline.yaml was checked before the data was read (`reopen_check`).
                 return Err(Error::run(
                     out,
-                    "the checkpoint was written for other pipeline.yaml or encoders.json files",
+                    "encoders.json was changed after the checkpoint was written: its SHA-256 is not the one the checkpoint recorded",
                 )
-                .with_hint("the run directory was changed by hand; train it again"));
+                .with_hint(format!(
+                    "restore the run's files, or train its pipeline as a new run: `funnel train {} --out NEW_DIR`",
+                    out.join(crate::checkpoint::PIPELINE).display()
+                )));
             }
             // Same encoders are not enough: edited labels, or new ids of a hashed feature,
             // leave them unchanged and would mix two data sets in one run.
