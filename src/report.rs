@@ -1,5 +1,7 @@
-//! What a run tells its user, as events. The library never prints: it reports here, and a front
-//! end (the terminal's in `cli`, later an HTML report) decides how to show it.
+//! What a run tells its user as it goes, as events. The library never prints: it reports here,
+//! and a front end (the terminal's in `cli`, a silent one for compare) decides how to show it.
+//! The pages of a finished run (report.html, the TensorBoard file) are written from
+//! metrics.json by `train::finish`, not through these events.
 
 use crate::metrics::{StageMetrics, Timing};
 

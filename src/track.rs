@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::metrics::{Block, RunMetrics};
+use crate::metrics::{RunMetrics, Scores};
 
 /// The folder inside a run directory, and its one file (TensorBoard reads `*tfevents*`).
 pub const FOLDER: &str = "tensorboard";
@@ -63,7 +63,7 @@ fn stage_values(split: &str, stages: &[crate::metrics::StageMetrics]) -> Vec<(St
             ("cumulative", &s.cumulative),
             ("conditional", &s.conditional),
         ] {
-            let Block { auc, logloss, .. } = b;
+            let Scores { auc, logloss, .. } = b;
             for (what, v) in [("auc", auc), ("logloss", logloss)] {
                 if let Some(v) = v {
                     out.push((format!("{what}/{split}/{}/{space}", s.name), *v));

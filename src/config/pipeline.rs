@@ -271,7 +271,6 @@ pub struct Pipeline {
     pub stages: Vec<StageSpec>,
     /// The stages as ids: parents and supervision, expanded from the model preset.
     pub funnel: Funnel,
-    pub preset: ModelPreset,
     pub representation: RepresentationKind,
     /// A block shared by the stages between the embeddings and the towers.
     pub bottom: Option<BottomSpec>,

@@ -8,7 +8,7 @@ use super::Page;
 use super::svg::{Bar, Series, bar_chart, colour, line_chart, reliability_chart};
 use crate::checkpoint::PIPELINE;
 use crate::error::Result;
-use crate::metrics::{Block, RunMetrics, StageMetrics};
+use crate::metrics::{RunMetrics, Scores, StageMetrics};
 
 /// The file `train` writes into a run directory, and `funnel report` by default.
 pub use crate::checkpoint::REPORT;
@@ -27,7 +27,7 @@ pub fn render_run(dir: &Path) -> Result<String> {
 }
 
 /// The two predictions of a stage, as the report names them.
-fn spaces(s: &StageMetrics) -> [(&'static str, String, &Block); 2] {
+fn spaces(s: &StageMetrics) -> [(&'static str, String, &Scores); 2] {
     let parent = s.parent.as_deref();
     [
         (

@@ -19,7 +19,7 @@ use crate::funnel::{Funnel, StageProbs};
 
 /// Metrics of one prediction of one stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Block {
+pub struct Scores {
     /// `null` when undefined (no positives or no negatives among the rows).
     pub auc: Option<f64>,
     /// `null` when there are no rows.
@@ -43,10 +43,10 @@ pub struct StageMetrics {
     #[serde(default)]
     pub parent: Option<String>,
     /// p_k against the cumulative label, on all rows.
-    pub cumulative: Block,
+    pub cumulative: Scores,
     /// q_k against the stage label, on the rows that reached the parent (all rows for the first
     /// stage).
-    pub conditional: Block,
+    pub conditional: Scores,
     /// Against the true probabilities, over all rows (synthetic data only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth: Option<truth::StageTruth>,
@@ -74,9 +74,9 @@ impl Acc {
         self.nll -= if label != 0 { log_yes } else { log_no };
     }
 
-    fn finish(self) -> Block {
+    fn finish(self) -> Scores {
         let rows = self.scores.len();
-        Block {
+        Scores {
             auc: auc(&self.scores, &self.labels),
             logloss: (rows > 0).then(|| self.nll / rows as f64),
             rows,

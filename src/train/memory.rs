@@ -1,6 +1,6 @@
-//! The memory a training run will need, estimated before anything large is allocated, so that a
-//! run too big for the machine stops with the estimate and what to change instead of being
-//! killed half-way through an epoch.
+//! The memory a training run will need, estimated before the model and its tables are
+//! allocated (after the data is read and encoded), so that a run too big for the machine stops
+//! with the estimate and what to change instead of being killed half-way through an epoch.
 //!
 //! The estimate counts what dominates: the encoded splits (already in memory when it is made),
 //! the embedding tables with their optimizer state and the training step's per-row dedup marks,

@@ -167,7 +167,6 @@ impl<'a> Checker<'a> {
             return Err(self.recorded());
         };
         crate::error::gather(self.found.take())?;
-        let preset = settings.preset;
         let (categorical, numeric, groups) =
             (features.categorical, features.numeric, features.groups);
         // Make every path absolute so the stored pipeline means the same thing from any directory.
@@ -198,7 +197,6 @@ impl<'a> Checker<'a> {
             groups,
             stages,
             funnel,
-            preset,
             representation,
             bottom: settings.bottom,
             loss_weighting,

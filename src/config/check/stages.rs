@@ -69,8 +69,6 @@ fn funnel_kind(m: &ModelSettings) -> (Output, Option<f64>) {
 }
 
 impl Checker<'_> {
-    /// The stages' edge facts, and the funnel: parents in list order, each stage supervised as
-    /// the model preset says.
     /// One stage, on its own: its name, label, tower and loss weight.
     fn stage(
         &self,
@@ -118,6 +116,8 @@ impl Checker<'_> {
         })
     }
 
+    /// The stages' edge facts, and the funnel: parents in list order, each stage supervised as
+    /// the model preset says.
     pub(super) fn stages(
         &self,
         stages: &[RawStage],
@@ -323,7 +323,6 @@ impl Checker<'_> {
         })
     }
 
-    /// An FM interaction needs at least two categorical features of one width.
     /// An FM tower needs two or more embedded fields (categorical or bucketed), all of one width.
     pub(super) fn check_fm(&self, stages: &[StageSpec], fields: &[(&str, usize)]) -> Result<()> {
         let Some(k) = stages.iter().position(|s| s.tower.fm) else {

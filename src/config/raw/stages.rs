@@ -71,8 +71,8 @@ pub struct RawTower {
     /// DCN-v2 cross layers before the MLP (Wang et al., WWW 2021); 0 is a plain MLP tower.
     #[serde(default)]
     pub cross_layers: usize,
-    /// DeepFM: add the factorisation-machine interaction of the categorical embeddings to the
-    /// tower's logit (every categorical feature must have the same `dim`).
+    /// DeepFM: add the factorisation-machine interaction of the embedded fields (categorical
+    /// features and bucketed numerics) to the tower's logit; they must share one width.
     #[serde(default)]
     pub fm: bool,
 }
@@ -96,13 +96,14 @@ fn default_hidden() -> Vec<usize> {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    /// The model: `esmm` (default), `naive`, `division`, `aitm` or `escm2_ips`; see
-    /// docs/models.md.
+    /// The model: `esmm` (default), `naive`, `independent`, `division`, `aitm`, `escm2_ips`
+    /// or `escm2_dr`; see docs/models.md.
     #[serde(default)]
     pub preset: ModelPreset,
     #[serde(default)]
     pub representation: RepresentationKind,
-    /// `fixed` (each stage's `loss_weight`) or `uncertainty` (learned log-variances on top).
+    /// `fixed` (each stage's `loss_weight`), `uncertainty` (learned log-variances on top) or
+    /// `gradnorm` (weights moved every step to balance the stages' gradient norms).
     #[serde(default)]
     pub loss_weighting: LossWeighting,
     /// A block between the embeddings and the towers (none by default: ESMM's towers read the
