@@ -74,6 +74,19 @@ pub enum Error {
     /// Training stopped by a signal after writing a checkpoint.
     #[error("{message}")]
     Interrupted { signal: i32, message: String },
+    /// Training diverged: the batch loss at `epoch`, `step` and what it was judged against; the
+    /// run in `dir` is left unfinished.
+    #[error(
+        "training diverged in epoch {epoch}, step {step}: the batch loss is {loss:.4e}, {against}; the run in {} is left unfinished\n  hint: lower `train.optimizer.lr` or `train.embedding_optimizer.lr`, and give numeric features a `transform` that scales them (`standardize`, `log1p`, `quantile_buckets`), then train again",
+        .dir.display()
+    )]
+    Diverged {
+        dir: PathBuf,
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        against: String,
+    },
 }
 
 fn several(errors: &[Error]) -> String {
@@ -127,6 +140,7 @@ impl Error {
             | Error::Data { .. }
             | Error::Run { .. }
             | Error::Usage(_)
+            | Error::Diverged { .. }
             | Error::Io { .. } => 2,
             Error::Several(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
             Error::Tensor(_) | Error::Internal(_) => 1,

@@ -250,11 +250,13 @@ pub fn train(
             state.step += 1;
             let first = *state.first_loss.get_or_insert(loss);
             if let Some(against) = diverged(loss, first, base_loss) {
-                return Err(Error::Usage(format!(
-                    "training diverged in epoch {epoch}, step {}: the batch loss is {loss:.4e}, {against}; the run in {} is left unfinished\n  hint: lower `train.optimizer.lr` or `train.embedding_optimizer.lr`, and give numeric features a `transform` that scales them (`standardize`, `log1p`, `quantile_buckets`), then train again",
-                    state.step,
-                    out.display()
-                )));
+                return Err(Error::Diverged {
+                    dir: out.to_path_buf(),
+                    epoch,
+                    step: state.step,
+                    loss,
+                    against,
+                });
             }
             report.batch(batch.rows, loss);
             next = upcoming;
