@@ -4,6 +4,7 @@
 
 mod control;
 mod divergence;
+mod early;
 mod finish;
 pub mod gradnorm;
 pub mod memory;
@@ -312,35 +313,32 @@ pub fn train(
             train_stage_loss: state.loss.stage_means(p, weights),
             valid,
         });
-        match (&p.train.early_stopping, score) {
-            // The first epoch always sets the baseline, so there are always weights to restore.
-            (Some(_), Some(s)) if state.best.is_none_or(|b| s > b) => {
-                (state.best, state.best_epoch, state.since_best) = (Some(s), epoch, 0);
-                run.save_weights(&model)?;
-            }
-            (Some(es), Some(_)) => {
-                state.since_best += 1;
-                if state.since_best >= es.patience {
-                    report.notice(&format!(
-                        "early stopping: `{}` has not improved for {} epoch(s); best epoch {}",
-                        es.monitor, es.patience, state.best_epoch
-                    ));
-                    stopped_early = true;
-                }
-            }
-            (Some(es), None) => {
-                if epoch == 1 {
+        let counters = early::Counters {
+            best: &mut state.best,
+            best_epoch: &mut state.best_epoch,
+            since_best: &mut state.since_best,
+        };
+        let es = p.train.early_stopping.as_ref();
+        match early::judge(es, score, epoch, counters) {
+            early::Verdict::Keep => run.save_weights(&model)?,
+            early::Verdict::Undefined => {
+                if let (1, Some(es)) = (epoch, es) {
                     report.warning(&format!(
                         "early stopping is off: `{}` is undefined on the validation split (no positives, no negatives or no rows); the last epoch is kept",
                         es.monitor
                     ));
                 }
-                state.best_epoch = epoch;
                 run.save_weights(&model)?;
             }
-            (None, _) => {
-                state.best_epoch = epoch;
-                run.save_weights(&model)?;
+            early::Verdict::Worse { stop: false } => {}
+            early::Verdict::Worse { stop: true } => {
+                if let Some(es) = es {
+                    report.notice(&format!(
+                        "early stopping: `{}` has not improved for {} epoch(s); best epoch {}",
+                        es.monitor, es.patience, state.best_epoch
+                    ));
+                }
+                stopped_early = true;
             }
         }
         (state.epoch, state.step) = (epoch + 1, 0);
