@@ -144,7 +144,8 @@ impl Drop for Temp {
 }
 
 /// Testing: when the environment variable `FUNNEL_TESTING_PAUSE` names `phase` (`read`: a
-/// data file is about to be read; `write`: an output's temporary file is open), say so on
+/// data file is about to be read; `write`: an output's temporary file is open; `finish`: a
+/// run's last files are about to be written), say so on
 /// stderr and sleep there for ten seconds, so that a test can interrupt a command in that
 /// phase.
 pub fn testing_pause(phase: &str) {

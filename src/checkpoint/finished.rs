@@ -53,7 +53,7 @@ impl Run {
             Some(Existing::Other) => {
                 return Err(Error::run(
                     dir,
-                    "holds no run: no manifest.json, checkpoint or pipeline.yaml",
+                    "holds no run that can be read or resumed: no manifest.json, no checkpoint, and files beside the run's own",
                 )
                 .with_hint(
                     "give the run directory `funnel train` printed (`run directory: ...`)",
@@ -177,7 +177,7 @@ pub fn read_finished(dir: &Path) -> Result<(crate::metrics::RunMetrics, String, 
         None => return Err(not_run("does not exist or is empty")),
         Some(Existing::Other) => {
             return Err(not_run(
-                "holds no run: no manifest.json, checkpoint or pipeline.yaml",
+                "holds no run that can be read or resumed: no manifest.json, no checkpoint, and files beside the run's own",
             ));
         }
     }

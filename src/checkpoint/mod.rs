@@ -74,15 +74,16 @@ impl RunWriter {
         // A run stopped before its first checkpoint (killed) is started over: its files go.
         remove_temporaries(dir)?;
         if existing_run(dir)? == Some(Existing::Abandoned) {
-            for name in [PIPELINE, ENCODERS, WEIGHTS, METRICS, REPORT] {
+            // pipeline.yaml last: stopped half-way, the folder is still one to start over.
+            let board = dir.join(crate::track::FOLDER);
+            if board.is_dir() {
+                std::fs::remove_dir_all(&board).map_err(|e| Error::io(&board, e))?;
+            }
+            for name in [ENCODERS, WEIGHTS, METRICS, REPORT, PIPELINE] {
                 let path = dir.join(name);
                 if path.exists() {
                     std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
                 }
-            }
-            let board = dir.join(crate::track::FOLDER);
-            if board.is_dir() {
-                std::fs::remove_dir_all(&board).map_err(|e| Error::io(&board, e))?;
             }
         }
         let pipeline_text = p.resolved_yaml()?;

@@ -58,8 +58,8 @@ fn lock_holder(dir: &Path) -> Option<u32> {
     let path = dir.join(LOCK);
     let file = std::fs::File::open(&path).ok()?;
     match file.try_lock_shared() {
-        Ok(()) => None,
-        Err(_) => {
+        Ok(()) | Err(std::fs::TryLockError::Error(_)) => None,
+        Err(std::fs::TryLockError::WouldBlock) => {
             let pid = std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|t| t.trim().parse::<u32>().ok())
@@ -157,12 +157,21 @@ impl Lock {
                 .truncate(false)
                 .open(&path)
                 .map_err(io)?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(busy(dir, lock_holder(dir).unwrap_or(0)));
+            // Another process's probe (`lock_holder`) holds a shared lock for an instant: a
+            // lock still held after 100 ms is a writer's.
+            let mut waited = 0;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(std::fs::TryLockError::WouldBlock) if waited < 100 => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        waited += 5;
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(busy(dir, lock_holder(dir).unwrap_or(0)));
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
             let same = std::fs::metadata(&path)
                 .is_ok_and(|m| file.metadata().is_ok_and(|f| f.ino() == m.ino()));

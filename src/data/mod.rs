@@ -140,10 +140,17 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     // files are hashed on a thread of their own meanwhile, in a read of their own: a file
     // whose size or modification time moves between the start and the end of both is refused,
     // so the hash is of the bytes the rows came from.
+    // The change time and the inode too: a tool that puts the old modification time back
+    // (`cp -p`, `rsync -t`) cannot set them.
     let stamp = |path: &std::path::Path| {
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| (m.len(), m.modified().ok()))
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| {
+            (
+                m.len(),
+                m.modified().ok(),
+                (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()),
+            )
+        })
     };
     let before: Vec<_> = data_files(p)
         .into_iter()
@@ -180,7 +187,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         if stamp(path) != *then {
             return Err(Error::data(
                 path,
-                "the file changed while it was read (its size or modification time moved)",
+                "the file changed while it was read (its size, times or inode moved)",
             )
             .with_hint("run again once nothing is writing to it"));
         }

@@ -48,7 +48,8 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
         let names: Vec<String> = df
             .get_column_names()
             .iter()
-            .map(|s| cleaned(s).into_owned())
+            .enumerate()
+            .map(|(i, s)| cleaned(s, shape.spaced.header.contains(&i)).into_owned())
             .collect();
         // `a, a` are two names to polars and one once trimmed.
         if let Some(n) = names
@@ -62,20 +63,16 @@ pub(super) fn read_csv(file: &Path, o: &CsvOptions) -> Result<DataFrame> {
             .map_err(|e| polars_err(file, e))?;
         // A quoted field after the separator's space (`a, "Pri""vate"`) is not a quoted field
         // to a CSV parser: its quotes come through. They are taken off here, as a parser would
-        // have for `a,"Pri""vate"`.
-        let quoted = |c: &polars::prelude::Column| {
-            c.str()
-                .is_ok_and(|ca| ca.iter().flatten().any(|v| spaced_quote(v).is_some()))
-        };
-        for name in names {
-            let column = df.column(&name).map_err(|e| polars_err(file, e))?;
-            if !quoted(column) {
-                continue;
-            }
+        // have for `a,"Pri""vate"`, in the cells the scan found written so: a value that reads
+        // the same but was quoted properly is left as it is.
+        for &c in shape.spaced.cells.keys() {
+            let Some(name) = names.get(c) else { continue };
+            let column = df.column(name).map_err(|e| polars_err(file, e))?;
             let ca = column.str().map_err(|e| polars_err(file, e))?;
             let cleaned: StringChunked = ca
                 .iter()
-                .map(|v| v.map(|v| cleaned(v).into_owned()))
+                .enumerate()
+                .map(|(row, v)| v.map(|v| cleaned(v, shape.spaced.has(c, row)).into_owned()))
                 .collect();
             df.with_column(cleaned.with_name(name.as_str().into()).into_column())
                 .map_err(|e| polars_err(file, e))?;
@@ -95,22 +92,15 @@ fn repeated_name(file: &Path, name: &str) -> crate::error::Error {
     .with_hint("rename the repeated columns: funnel finds columns by name")
 }
 
-/// A field as polars gave it that is a quoted field after the separator's space (` "a""b"`):
-/// the field trimmed, when it starts with spaces or tabs and then a quote and ends with one.
-/// A field that began with its quote was parsed as quoted by polars already (`"""yes"""` is
-/// the value `"yes"`) and is not one of these.
-fn spaced_quote(v: &str) -> Option<&str> {
+/// A field trimmed; when `spaced` (the scan found it written as a quote after the separator's
+/// space) and it ends with a quote, unquoted as a CSV parser reads a quoted field: the outer
+/// quotes off, each doubled quote made one.
+fn cleaned(v: &str, spaced: bool) -> std::borrow::Cow<'_, str> {
     let t = v.trim_matches([' ', '\t']);
-    let spaced = v.starts_with([' ', '\t']);
-    (spaced && t.len() >= 2 && t.starts_with('"') && t.ends_with('"')).then_some(t)
-}
-
-/// A field trimmed, and unquoted as a CSV parser reads a quoted field when it is a quoted
-/// field after the separator's space: the outer quotes off, each doubled quote made one.
-fn cleaned(v: &str) -> std::borrow::Cow<'_, str> {
-    match spaced_quote(v) {
-        Some(q) => std::borrow::Cow::Owned(q[1..q.len() - 1].replace("\"\"", "\"")),
-        None => std::borrow::Cow::Borrowed(v.trim_matches([' ', '\t'])),
+    if spaced && t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        std::borrow::Cow::Owned(t[1..t.len() - 1].replace("\"\"", "\""))
+    } else {
+        std::borrow::Cow::Borrowed(t)
     }
 }
 
@@ -119,14 +109,45 @@ mod tests {
     #[test]
     fn quoted_fields_after_a_space_are_unquoted() {
         use super::cleaned;
-        assert_eq!(cleaned(" \"Pri\"\"vate\""), "Pri\"vate");
-        assert_eq!(cleaned("\t\"\" "), "");
-        assert_eq!(cleaned(" Private "), "Private");
-        assert_eq!(cleaned(" \"half"), "\"half");
-        assert_eq!(cleaned(" \""), "\"");
-        // What polars already read as a quoted field (it began with its quote) stays as read:
-        // `"""yes"""` is the value `"yes"`, `"a"" and ""b"` is `a" and "b`.
-        assert_eq!(cleaned("\"yes\""), "\"yes\"");
-        assert_eq!(cleaned("a\" and \"b"), "a\" and \"b");
+        assert_eq!(cleaned(" \"Pri\"\"vate\"", true), "Pri\"vate");
+        assert_eq!(cleaned("\t\"\" ", true), "");
+        assert_eq!(cleaned(" Private ", false), "Private");
+        assert_eq!(cleaned(" \"half", true), "\"half");
+        assert_eq!(cleaned(" \"", true), "\"");
+        // What the scan did not find written so is only trimmed, whatever it looks like: a
+        // properly quoted `"  ""yes"""` is the value `  "yes"`, read as `"yes"`.
+        assert_eq!(cleaned("  \"yes\"", false), "\"yes\"");
+    }
+
+    /// The scan marks the cells, and only those, and read_csv unquotes them.
+    #[test]
+    fn only_cells_written_with_a_spaced_quote_are_unquoted() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("x.csv");
+        std::fs::write(&f, "a, \"b\"\nx, \"P\"\"v\"\n\"  \"\"yes\"\"\", y\n").unwrap();
+        let o = crate::config::CsvOptions {
+            separator: b',',
+            header: true,
+            null_values: vec![String::new()],
+            trim_whitespace: true,
+        };
+        let df = super::read_csv(&f, &o).unwrap();
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let col = |n: &str| -> Vec<String> {
+            df.column(n)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|v| v.unwrap().trim().to_string())
+                .collect()
+        };
+        assert_eq!(col("b"), ["P\"v", "y"]);
+        assert_eq!(col("a"), ["x", "\"yes\""]);
     }
 }

@@ -10,9 +10,38 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// What the scan found: the data records (header and trailing blank lines not counted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
     pub rows: usize,
+    /// The cells written as a quote after the separator's space (`a, "b"`), which a CSV parser
+    /// reads with their spaces and quotes: `trim_whitespace` unquotes these and only these.
+    pub spaced: SpacedQuotes,
+}
+
+/// Where fields open with spaces and then a quote: header columns, and per column a bit per
+/// data row (only for columns that have one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpacedQuotes {
+    pub header: Vec<usize>,
+    pub cells: std::collections::BTreeMap<usize, Vec<u64>>,
+}
+
+impl SpacedQuotes {
+    /// Whether data row `row` (0-based) of column `column` is one.
+    pub fn has(&self, column: usize, row: usize) -> bool {
+        self.cells
+            .get(&column)
+            .and_then(|bits| bits.get(row / 64))
+            .is_some_and(|w| w >> (row % 64) & 1 == 1)
+    }
+
+    fn mark(&mut self, column: usize, row: usize) {
+        let bits = self.cells.entry(column).or_default();
+        if bits.len() <= row / 64 {
+            bits.resize(row / 64 + 1, 0);
+        }
+        bits[row / 64] |= 1 << (row % 64);
+    }
 }
 
 /// The scanner's state between buffers.
@@ -33,6 +62,8 @@ struct Scanner {
     field_blank: bool,
     /// The record has such a quote: its field count then names the cause.
     spaced_quote: bool,
+    /// Every such quote of the file.
+    spaced: SpacedQuotes,
     in_quotes: bool,
     /// Inside quotes, a quote was just seen: a second one is an escaped quote, anything else
     /// closes the field.
@@ -57,6 +88,7 @@ pub fn scan(file: &Path, sep: u8, header: bool) -> Result<Shape> {
         at_field_start: true,
         field_blank: true,
         spaced_quote: false,
+        spaced: SpacedQuotes::default(),
         in_quotes: false,
         quote_pending: false,
         quote_line: 0,
@@ -201,7 +233,15 @@ impl Scanner {
                     self.at_field_start = false;
                 }
                 b'"' => {
-                    self.spaced_quote |= self.field_blank;
+                    if self.field_blank {
+                        self.spaced_quote = true;
+                        let column = self.fields - 1;
+                        match (self.header, self.records) {
+                            (true, 0) => self.spaced.header.push(column),
+                            (true, r) => self.spaced.mark(column, r - 1),
+                            (false, r) => self.spaced.mark(column, r),
+                        }
+                    }
                     self.field_blank = false;
                     self.nonblank = true;
                 }
@@ -280,6 +320,7 @@ impl Scanner {
         }
         Ok(Shape {
             rows: self.records.saturating_sub(usize::from(self.header)),
+            spaced: self.spaced,
         })
     }
 }

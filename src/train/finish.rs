@@ -74,6 +74,11 @@ pub(super) fn finish(
     };
     let json =
         serde_json::to_string_pretty(&metrics).map_err(|e| Error::Internal(e.to_string()))?;
+    // From here to the manifest a signal only asks: the run's last files are small, and a
+    // run stopped between its metrics and its manifest could be neither read nor resumed. The
+    // command then ends with 130 or 143, its run whole.
+    let _finishing = crate::interrupt::cooperate();
+    crate::interrupt::testing_pause("finish");
     // The pages of the run first, so a finished run (its manifest) always has them; drawn from
     // the numbers as metrics.json holds them (its text rounds the last digit of some).
     let written: RunMetrics =

@@ -138,6 +138,24 @@ fn every_command_stops_in_its_longest_phase() {
     ok(&s.run(&["train", "pipeline.yaml", "--out", "new2"]));
 }
 
+/// A signal while a finished run's last files (metrics, pages, manifest) are written only
+/// asks: the run is completed, then the command exits 130, and the run reads back.
+#[test]
+fn a_signal_while_a_run_finishes_leaves_it_whole() {
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    let (code, err, _) = interrupt(
+        &s,
+        &["train", "pipeline.yaml", "--out", "run"],
+        "finish",
+        "INT",
+    );
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("its output is whole"), "{err}");
+    assert!(s.path("run/manifest.json").exists());
+    ok(&s.run(&["eval", "--run", "run", "--split", "test"]));
+}
+
 /// Under `nohup` (SIGHUP ignored from the start) a hang-up does not stop a command; SIGINT
 /// still does.
 #[test]
