@@ -23,53 +23,12 @@ pub struct Run {
 
 impl Run {
     pub fn open(dir: &Path) -> Result<Run> {
-        match existing_run(dir)? {
-            Some(Existing::Busy(pid)) => return Err(busy(dir, pid)),
-            Some(Existing::Unfinished) => {
-                return Err(Error::run(
-                    dir,
-                    "the run is unfinished (a checkpoint, no manifest yet)",
-                )
-                .with_hint(format!(
-                    "continue it with `funnel train --resume {}`",
-                    dir.display()
-                )));
-            }
-            Some(Existing::Abandoned) => {
-                return Err(Error::run(
-                    dir,
-                    "the run was stopped before its first checkpoint: it has no weights",
-                )
-                .with_hint(format!(
-                    "train it again with `funnel train --resume {}` (it starts over from its pipeline.yaml)",
-                    dir.display()
-                )));
-            }
-            None => {
-                return Err(Error::run(dir, "does not exist or is empty").with_hint(
-                    "give the run directory `funnel train` printed (`run directory: ...`)",
-                ));
-            }
-            Some(Existing::Other) => {
-                return Err(Error::run(
-                    dir,
-                    "holds no run that can be read or resumed: no manifest.json, no checkpoint, and files beside the run's own",
-                )
-                .with_hint(
-                    "give the run directory `funnel train` printed (`run directory: ...`)",
-                ));
-            }
-            Some(Existing::Finished) => {}
-        }
+        require_finished(dir, "weights", "continue")?;
         let read = |name: &str| -> Result<Vec<u8>> {
             let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| {
-                Error::run(dir, format!("cannot read {name}: {e}")).with_hint(if name == MANIFEST {
-                    "a run directory gets its manifest when training finishes; was the run interrupted before its first checkpoint?"
-                } else {
-                    "pass the directory `funnel train` printed"
-                })
-            })
+            // The manifest is there (`require_finished`): a file that cannot be read is damaged.
+            std::fs::read(&path)
+                .map_err(|e| Error::run(dir, format!("cannot read {name}: {e}")).with_hint(DAMAGED))
         };
         let manifest = parse_manifest(dir, &read(MANIFEST)?)?;
         let pipeline_bytes = read(PIPELINE)?;
@@ -136,6 +95,36 @@ impl Run {
     }
 }
 
+/// Nothing unless `dir` holds a finished run; otherwise an error naming what it holds and
+/// what to do. `lacks`: what the caller needed that a run stopped before its first checkpoint
+/// does not have; `verb`: how the hint for an unfinished run begins (`continue`, `finish`).
+fn require_finished(dir: &Path, lacks: &str, verb: &str) -> Result<()> {
+    let resume = format!("funnel train --resume {}", dir.display());
+    let not_run = |what: &str| {
+        Error::run(dir, what.to_string())
+            .with_hint("give the run directory `funnel train` printed (`run directory: ...`)")
+    };
+    Err(match existing_run(dir)? {
+        Some(Existing::Finished) => return Ok(()),
+        Some(Existing::Busy(pid)) => busy(dir, pid),
+        Some(Existing::Unfinished) => {
+            Error::run(dir, "the run is unfinished (a checkpoint, no manifest yet)")
+                .with_hint(format!("{verb} it with `{resume}`"))
+        }
+        Some(Existing::Abandoned) => Error::run(
+            dir,
+            format!("the run was stopped before its first checkpoint: it has no {lacks}"),
+        )
+        .with_hint(format!(
+            "train it again with `{resume}` (it starts over from its pipeline.yaml)"
+        )),
+        None => not_run("does not exist or is empty"),
+        Some(Existing::Other) => not_run(
+            "holds no run that can be read or resumed: no manifest.json, no checkpoint, and files beside the run's own",
+        ),
+    })
+}
+
 /// The hint of a finished run whose files are missing or do not read.
 const DAMAGED: &str = "the run's files were edited, removed or damaged: restore the directory from a copy, or train the run again from its pipeline.yaml";
 
@@ -147,45 +136,10 @@ fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
 /// A finished run's metrics and resolved pipeline text, each checked against the manifest,
 /// without loading its model (what `report` and `compare` read).
 pub fn read_finished(dir: &Path) -> Result<(crate::metrics::RunMetrics, String, Manifest)> {
-    // What the directory holds first: "cannot read metrics.json" says nothing of an unfinished
-    // run, a missing directory or a folder that is not a run.
-    let not_run = |what: &str| {
-        Error::run(dir, what.to_string()).with_hint(
-            "give a run directory that `funnel train` finished (it printed `run directory: ...`)",
-        )
-    };
-    match existing_run(dir)? {
-        Some(Existing::Finished) => {}
-        Some(Existing::Busy(pid)) => return Err(busy(dir, pid)),
-        Some(Existing::Unfinished) => {
-            return Err(
-                Error::run(dir, "the run is unfinished (a checkpoint, no manifest yet)").with_hint(
-                    format!("finish it with `funnel train --resume {}`", dir.display()),
-                ),
-            );
-        }
-        Some(Existing::Abandoned) => {
-            return Err(Error::run(
-                dir,
-                "the run was stopped before its first checkpoint: it has no metrics",
-            )
-            .with_hint(format!(
-                "train it with `funnel train --resume {}` (it starts over)",
-                dir.display()
-            )));
-        }
-        None => return Err(not_run("does not exist or is empty")),
-        Some(Existing::Other) => {
-            return Err(not_run(
-                "holds no run that can be read or resumed: no manifest.json, no checkpoint, and files beside the run's own",
-            ));
-        }
-    }
+    require_finished(dir, "metrics", "finish")?;
     let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).map_err(|e| {
-            Error::run(dir, format!("cannot read {name}: {e}"))
-                .with_hint("give a run directory that `funnel train` finished")
-        })
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| Error::run(dir, format!("cannot read {name}: {e}")).with_hint(DAMAGED))
     };
     let (metrics, pipeline) = (read(METRICS)?, read(PIPELINE)?);
     let manifest = parse_manifest(dir, read(MANIFEST)?.as_bytes())?;

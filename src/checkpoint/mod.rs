@@ -18,7 +18,7 @@ mod state;
 pub use finished::{Run, read_finished};
 pub use name::default_run_dir;
 pub use state::{Existing, busy, existing_run};
-use state::{Lock, remove_temporaries};
+use state::{Lock, clear_started, remove_temporaries};
 
 pub const PIPELINE: &str = "pipeline.yaml";
 pub const ENCODERS: &str = "encoders.json";
@@ -74,17 +74,7 @@ impl RunWriter {
         // A run stopped before its first checkpoint (killed) is started over: its files go.
         remove_temporaries(dir)?;
         if existing_run(dir)? == Some(Existing::Abandoned) {
-            // pipeline.yaml last: stopped half-way, the folder is still one to start over.
-            let board = dir.join(crate::track::FOLDER);
-            if board.is_dir() {
-                std::fs::remove_dir_all(&board).map_err(|e| Error::io(&board, e))?;
-            }
-            for name in [ENCODERS, WEIGHTS, METRICS, REPORT, PIPELINE] {
-                let path = dir.join(name);
-                if path.exists() {
-                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                }
-            }
+            clear_started(dir)?;
         }
         let pipeline_text = p.resolved_yaml()?;
         write_atomic(&dir.join(PIPELINE), pipeline_text.as_bytes())?;

@@ -105,16 +105,37 @@ pub fn existing_run(dir: &Path) -> Result<Option<Existing>> {
     // the encoders, the first epoch's weights; the pages of a one-epoch run being finished),
     // and no metrics: a run that got as far as its metrics, or a folder holding anything of
     // the user's, is never started over.
-    let started = [PIPELINE, ENCODERS, WEIGHTS, REPORT, crate::track::FOLDER];
     Ok(Some(if dir.join(MANIFEST).exists() {
         Existing::Finished
     } else if dir.join(CHECKPOINT).exists() {
         Existing::Unfinished
-    } else if dir.join(PIPELINE).exists() && names.iter().all(|n| started.contains(&n.as_str())) {
+    } else if dir.join(PIPELINE).exists() && names.iter().all(|n| STARTED.contains(&n.as_str())) {
         Existing::Abandoned
     } else {
         Existing::Other
     }))
+}
+
+/// What `train` writes into a run directory before its first checkpoint (the pipeline, the
+/// encoders, the first epoch's weights; the pages of a one-epoch run being finished), the
+/// pipeline last: a folder of these alone is a run stopped before its first checkpoint.
+const STARTED: [&str; 5] = [ENCODERS, WEIGHTS, REPORT, crate::track::FOLDER, PIPELINE];
+
+/// Remove a run stopped before its first checkpoint, pipeline.yaml last (stopped half-way, the
+/// folder is still one to start over); only the lock's holder calls this.
+pub(super) fn clear_started(dir: &Path) -> Result<()> {
+    for name in STARTED {
+        let path = dir.join(name);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path.exists() {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        };
+        removed.map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// Remove the temporary files of atomic writes (`.<name>.tmp-<pid>`) that a killed writer

@@ -69,10 +69,10 @@ fn check_compare_out(pipelines: &[String], out: &Path, force: bool) -> Result<()
             out.display()
         )));
     }
-    // A pipeline file (the part before any `@`) is never written over.
+    // A pipeline file is never written over.
     let inputs: Vec<PathBuf> = pipelines
         .iter()
-        .map(|a| PathBuf::from(a.split('@').next().unwrap_or(a)))
+        .filter_map(|a| crate::compare::pipeline_file(a))
         .collect();
     let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     for name in crate::compare::OUTPUTS {

@@ -95,6 +95,12 @@ impl Variant {
     }
 }
 
+/// The pipeline file of a compare argument (`FILE@KEY=VALUE...`), split as compare splits it;
+/// none when its overrides do not parse (compare refuses it then).
+pub fn pipeline_file(arg: &str) -> Option<PathBuf> {
+    Variant::parse(arg).ok().map(|v| v.file)
+}
+
 /// Train (or read back) every pipeline under seeds 1..=`seeds` into `out`, and compare them.
 /// `args` are pipeline files, each optionally with overrides of its own (`FILE@KEY=VALUE`);
 /// `overrides` apply to all.

@@ -27,6 +27,16 @@ impl Source<'_> {
             Source::Dense(_, shape) | Source::Raw(_, shape) => shape.clone(),
         }
     }
+
+    /// The values in write order, a slice at a time (a table row by row, without its
+    /// optimizer state).
+    fn rows(&self) -> Box<dyn Iterator<Item = &[f32]> + '_> {
+        match self {
+            Source::Table(t) => Box::new(t.rows()),
+            Source::Dense(v, _) => Box::new(std::iter::once(v.as_slice())),
+            Source::Raw(v, _) => Box::new(v.chunks(1 << 16)),
+        }
+    }
 }
 
 /// Write named tensors to `path` atomically: the 8-byte header length, the JSON header (padded
@@ -60,13 +70,8 @@ pub fn write_with_metadata(
     // A NaN or an infinity written would give a run that predicts one constant everywhere.
     let dir = path.parent().unwrap_or(Path::new("."));
     for (name, src) in &entries {
-        let rows: Box<dyn Iterator<Item = &[f32]>> = match src {
-            Source::Table(t) => Box::new(t.rows()),
-            Source::Dense(v, _) => Box::new(std::iter::once(v.as_slice())),
-            Source::Raw(v, _) => Box::new(v.chunks(1 << 16)),
-        };
         let mut at = 0;
-        for row in rows {
+        for row in src.rows() {
             if let Some(i) = row.iter().position(|x| !x.is_finite()) {
                 return Err(non_finite(dir, path, name, at + i, row[i]).with_hint(
                     "training produced it; lower `train.optimizer.lr` or `train.embedding_optimizer.lr`, or set `train.clip_grad_norm`, and train again",
@@ -85,12 +90,7 @@ pub fn write_with_metadata(
         w.write_all(text.as_bytes())?;
         let mut bytes = Vec::new();
         for (_, src) in &entries {
-            let rows: Box<dyn Iterator<Item = &[f32]>> = match src {
-                Source::Table(t) => Box::new(t.rows()),
-                Source::Dense(v, _) => Box::new(std::iter::once(v.as_slice())),
-                Source::Raw(v, _) => Box::new(v.chunks(1 << 16)),
-            };
-            for row in rows {
+            for row in src.rows() {
                 bytes.clear();
                 bytes.extend(row.iter().flat_map(|x| x.to_le_bytes()));
                 w.write_all(&bytes)?;
