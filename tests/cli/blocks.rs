@@ -35,12 +35,7 @@ fn brute_force_boundaries(values: &[f64], count: usize) -> Vec<f64> {
 fn quantile_buckets_train_with_brute_force_boundaries() {
     let s = Scratch::new();
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    // No validation split: every row of train.csv is a training row.
-    s.edit(
-        "pipeline.yaml",
-        "  valid: { split_from: train, fraction: 0.2 }\n",
-        "",
-    );
+    s.without_valid_split();
     s.edit(
         "pipeline.yaml",
         "    - name: age\n",

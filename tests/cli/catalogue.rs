@@ -46,17 +46,6 @@ fn edit(from: &'static str, to: &'static str) -> impl Fn(&Scratch) {
     }
 }
 
-/// Rewrite line `n` (1-based, header is line 1) of a scratch CSV.
-fn line(s: &Scratch, file: &str, n: usize, f: impl Fn(&str) -> String) {
-    let text = std::fs::read_to_string(s.path(file)).expect("read");
-    let lines: Vec<String> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| if i + 1 == n { f(l) } else { l.to_string() })
-        .collect();
-    s.write(file, &(lines.join("\n") + "\n"));
-}
-
 fn trained(s: &Scratch) {
     ok(&s.run(TRAIN));
 }
@@ -231,28 +220,28 @@ fn cases() -> Vec<Case> {
             TRAIN,
             2,
             "row 41: 3 field(s) where the header has 15 (line 42)",
-            |s: &Scratch| line(s, "train.csv", 42, |_| "39, State-gov, 77516".into()),
+            |s: &Scratch| s.edit_line("train.csv", 42, |_| "39, State-gov, 77516".into()),
         ),
         case(
             "CSV row with too many fields",
             TRAIN,
             2,
             "row 41: 16 field(s) where the header has 15",
-            |s: &Scratch| line(s, "train.csv", 42, |l| format!("{l}, extra")),
+            |s: &Scratch| s.edit_line("train.csv", 42, |l| format!("{l}, extra")),
         ),
         case(
             "CSV quote never closed",
             TRAIN,
             2,
             "a quote opened on line 42 is never closed",
-            |s: &Scratch| line(s, "train.csv", 42, |l| format!("\"{l}")),
+            |s: &Scratch| s.edit_line("train.csv", 42, |l| format!("\"{l}")),
         ),
         case(
             "CSV blank line between rows",
             TRAIN,
             2,
             "a blank line (line 42) lies between records",
-            |s: &Scratch| line(s, "train.csv", 42, |l| format!("\n{l}")),
+            |s: &Scratch| s.edit_line("train.csv", 42, |l| format!("\n{l}")),
         ),
         case(
             "CSV: quoted separators and doubled quotes inside quotes (accepted)",
@@ -260,7 +249,7 @@ fn cases() -> Vec<Case> {
             0,
             "data: train 2400 rows",
             |s: &Scratch| {
-                line(s, "train.csv", 42, |l| {
+                s.edit_line("train.csv", 42, |l| {
                     l.replacen(" Private,", "\"Private, \"\"really\"\"\",", 1)
                 })
             },
@@ -356,7 +345,7 @@ fn cases() -> Vec<Case> {
             2,
             "row 41: label value \"maybe\" is neither positive",
             |s: &Scratch| {
-                line(s, "train.csv", 42, |l| {
+                s.edit_line("train.csv", 42, |l| {
                     l.replace("<=50K", "maybe").replace(">50K", "maybe")
                 })
             },
@@ -367,7 +356,7 @@ fn cases() -> Vec<Case> {
             2,
             "row 41: label value \"maybe\" is neither positive",
             |s: &Scratch| {
-                line(s, "train.csv", 42, |l| {
+                s.edit_line("train.csv", 42, |l| {
                     l.replace("<=50K", "maybe").replace(">50K", "maybe")
                 })
             },
@@ -424,7 +413,7 @@ fn cases() -> Vec<Case> {
                     "    - name: age\n",
                     "    - { name: age, missing: error }\n",
                 );
-                line(s, "train.csv", 42, |l| {
+                s.edit_line("train.csv", 42, |l| {
                     let (_, rest) = l.split_once(',').expect("fields");
                     format!("NaN,{rest}")
                 })
@@ -441,7 +430,7 @@ fn cases() -> Vec<Case> {
                     "    - name: age\n",
                     "    - { name: age, missing: error }\n",
                 );
-                line(s, "train.csv", 42, |l| {
+                s.edit_line("train.csv", 42, |l| {
                     let (_, rest) = l.split_once(',').expect("fields");
                     format!("inf,{rest}")
                 })
@@ -602,17 +591,7 @@ fn cases() -> Vec<Case> {
             EVAL,
             2,
             "continue it with `funnel train --resume run`",
-            |s: &Scratch| {
-                let o = s.run(&[
-                    "train",
-                    "pipeline.yaml",
-                    "--out",
-                    "run",
-                    "--stop-at-step",
-                    "3",
-                ]);
-                assert_eq!(o.status.code(), Some(130));
-            },
+            |s: &Scratch| s.stopped("run"),
         ),
         case(
             "A run directory that already exists",
@@ -641,7 +620,7 @@ fn cases() -> Vec<Case> {
             2,
             "cannot resume: the data changed since the run started",
             |s: &Scratch| {
-                stopped(s);
+                s.stopped("run");
                 let path = s.path("train.csv");
                 let modified = std::fs::metadata(&path)
                     .and_then(|m| m.modified())
@@ -666,9 +645,8 @@ fn cases() -> Vec<Case> {
             2,
             "pipeline.yaml was edited after the run started",
             |s: &Scratch| {
-                stopped(s);
-                let text = std::fs::read_to_string(s.path("run/pipeline.yaml")).expect("read");
-                s.write("run/pipeline.yaml", &text.replace("epochs: 6", "epochs: 5"));
+                s.stopped("run");
+                s.edit("run/pipeline.yaml", "epochs: 6", "epochs: 5");
             },
         ),
         case(
@@ -702,7 +680,7 @@ fn cases() -> Vec<Case> {
                     "    - name: age\n",
                     "    - name: age\n      transform: none\n",
                 );
-                line(s, "train.csv", 5, |l| {
+                s.edit_line("train.csv", 5, |l| {
                     format!("1e38{}", &l[l.find(',').expect(",")..])
                 });
             },
@@ -724,7 +702,7 @@ fn cases() -> Vec<Case> {
             VALIDATE,
             2,
             "the header names this column more than once",
-            |s: &Scratch| line(s, "train.csv", 1, |l| l.replacen("fnlwgt", "age", 1)),
+            |s: &Scratch| s.edit_line("train.csv", 1, |l| l.replacen("fnlwgt", "age", 1)),
         ),
         case(
             "An unknown key given with --set",
@@ -749,7 +727,7 @@ fn cases() -> Vec<Case> {
             &["report", "run"],
             2,
             "finish it with `funnel train --resume run`",
-            stopped,
+            |s: &Scratch| s.stopped("run"),
         ),
         case(
             "eval --data of a file that does not exist",
@@ -775,19 +753,6 @@ fn cases() -> Vec<Case> {
             },
         ),
     ]
-}
-
-/// An unfinished run in `run`: stopped after its third step.
-fn stopped(s: &Scratch) {
-    let o = s.run(&[
-        "train",
-        "pipeline.yaml",
-        "--out",
-        "run",
-        "--stop-at-step",
-        "3",
-    ]);
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
 }
 
 /// Gzip-compress `bytes` with the system's `gzip` (what users have); the test needs no crate.

@@ -58,6 +58,39 @@ impl Scratch {
         self.write(name, &text.replace(from, to))
     }
 
+    /// Rewrite line `n` (1-based, a header is line 1) of a scratch text file with `f`.
+    pub fn edit_line(&self, file: &str, n: usize, f: impl Fn(&str) -> String) {
+        let text = std::fs::read_to_string(self.path(file)).expect("read");
+        let lines: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| if i + 1 == n { f(l) } else { l.to_string() })
+            .collect();
+        self.write(file, &(lines.join("\n") + "\n"));
+    }
+
+    /// The adult pipeline without its validation split: every row of train.csv trains.
+    pub fn without_valid_split(&self) {
+        self.edit(
+            "pipeline.yaml",
+            "  valid: { split_from: train, fraction: 0.2 }\n",
+            "",
+        );
+    }
+
+    /// `pipeline.yaml` trained into `run` and stopped after its third step: an unfinished run.
+    pub fn stopped(&self, run: &str) {
+        let o = self.run(&[
+            "train",
+            "pipeline.yaml",
+            "--out",
+            run,
+            "--stop-at-step",
+            "3",
+        ]);
+        assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    }
+
     /// The header and the first `rows` data rows of a shipped adult file.
     pub fn adult_slice(&self, file: &str, rows: usize, name: &str) -> PathBuf {
         let text = std::fs::read_to_string(repo().join("data/adult").join(file)).expect("adult");

@@ -8,12 +8,11 @@ use crate::*;
 /// Replace the value of CSV column `col` (0-based) on data row `row` (1-based) of a scratch
 /// file.
 fn set_cell(s: &Scratch, file: &str, row: usize, col: usize, value: &str) {
-    let text = std::fs::read_to_string(s.path(file)).expect("csv");
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let mut cells: Vec<String> = lines[row].split(',').map(str::to_string).collect();
-    cells[col] = value.to_string();
-    lines[row] = cells.join(",");
-    s.write(file, &(lines.join("\n") + "\n"));
+    s.edit_line(file, row + 1, |l| {
+        let mut cells: Vec<&str> = l.split(',').collect();
+        cells[col] = value;
+        cells.join(",")
+    });
 }
 
 /// `transform: none` with a value of 1e38 (adult's `age`, data row 7) is refused, naming the
@@ -24,12 +23,7 @@ fn set_cell(s: &Scratch, file: &str, row: usize, col: usize, value: &str) {
 fn an_extreme_raw_input_is_refused_and_the_fill_is_the_median() {
     let s = Scratch::new();
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    // No validation split: every row of train.csv is a training row.
-    s.edit(
-        "pipeline.yaml",
-        "  valid: { split_from: train, fraction: 0.2 }\n",
-        "",
-    );
+    s.without_valid_split();
     for row in [7, 20, 33] {
         set_cell(&s, "train.csv", row, 0, " 1e38");
     }
@@ -148,8 +142,7 @@ fn quoted_fields_after_a_space_are_read_as_quoted() {
     for row in 1..=40 {
         set_cell(&s, "train.csv", row, 1, " \"Pri\"\"vate\"");
     }
-    let text = std::fs::read_to_string(s.path("train.csv")).expect("csv");
-    s.write("train.csv", &text.replacen("workclass", "\"workclass\"", 1));
+    s.edit("train.csv", "age, workclass,", "age, \"workclass\",");
     ok(&s.run(&["train", "pipeline.yaml", "--out", "r"]));
     let enc = std::fs::read_to_string(s.path("r/encoders.json")).expect("encoders");
     assert!(enc.contains(r#""Pri\"vate""#), "the token is Pri\"vate");

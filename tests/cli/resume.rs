@@ -198,15 +198,7 @@ fn run_directories_are_never_overwritten_and_are_locked() {
     let err = s.refused(&["train", "--resume", "."]);
     assert!(err.contains("holds no run to resume"), "{err}");
 
-    let o = s.run(&[
-        "train",
-        "pipeline.yaml",
-        "--out",
-        "half",
-        "--stop-at-step",
-        "3",
-    ]);
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    s.stopped("half");
     let err = s.refused(&["train", "pipeline.yaml", "--out", "half"]);
     assert!(
         err.contains("already holds an unfinished run") && err.contains("--resume half"),
@@ -244,15 +236,7 @@ fn run_directories_are_never_overwritten_and_are_locked() {
 fn every_run_state_is_named_with_what_to_do() {
     let s = Scratch::new();
     pipeline(&s, "model: { preset: esmm }");
-    let o = s.run(&[
-        "train",
-        "pipeline.yaml",
-        "--out",
-        "half",
-        "--stop-at-step",
-        "3",
-    ]);
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    s.stopped("half");
     let err = s.refused(&["report", "half"]);
     assert!(
         err.contains("the run is unfinished") && err.contains("funnel train --resume half"),

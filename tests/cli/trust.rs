@@ -41,15 +41,7 @@ fn swap_labels_in_place(path: &Path) {
 fn resume_refuses_data_edited_in_place() {
     let s = Scratch::new();
     s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
-    let o = s.run(&[
-        "train",
-        "pipeline.yaml",
-        "--out",
-        "r",
-        "--stop-at-step",
-        "3",
-    ]);
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    s.stopped("r");
     let original = std::fs::read(s.path("train.csv")).expect("csv");
     swap_labels_in_place(&s.path("train.csv"));
     let err = s.refused(&["train", "--resume", "r"]);
@@ -216,15 +208,7 @@ fn non_finite_weights_are_refused_at_every_load() {
     // report reads the run's numbers without its model, and so does compare's cache.
     named(&s.refused(&["report", "done", "--out", "r.html"]));
 
-    let o = s.run(&[
-        "train",
-        "pipeline.yaml",
-        "--out",
-        "half",
-        "--stop-at-step",
-        "3",
-    ]);
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    s.stopped("half");
     poison(
         &s.path("half/checkpoint.safetensors"),
         &format!("params.{key}"),
