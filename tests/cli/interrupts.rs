@@ -196,22 +196,9 @@ fn a_second_interrupt_stops_training_at_once_and_keeps_the_last_checkpoint() {
         "  checkpoint_every_steps: 1\n",
     );
     ok(&s.run(&["train", "pipeline.yaml", "--out", "whole"]));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_funnel"))
-        .args(["train", "pipeline.yaml", "--out", "run"])
-        .args(["--checkpoint-pause-ms", "3000"])
-        .current_dir(s.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn funnel");
-    let in_progress = || {
-        std::fs::read_dir(s.path("run")).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-        })
-    };
+    let mut child = slow_child(&s, "run", 3000);
     wait_for("a second checkpoint write", || {
-        s.path("run/checkpoint.safetensors").exists() && in_progress()
+        s.path("run/checkpoint.safetensors").exists() && checkpoint_in_progress(&s, "run")
     });
     let kept = std::fs::read(s.path("run/checkpoint.safetensors")).expect("checkpoint");
     signal(&child, "INT");
@@ -233,7 +220,11 @@ fn a_second_interrupt_stops_training_at_once_and_keeps_the_last_checkpoint() {
         .expect("stderr");
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("a second signal: stopped at once"), "{err}");
-    assert!(!in_progress(), "the checkpoint being written is removed");
+    assert_eq!(
+        temporaries(&s.path("run")),
+        Vec::<PathBuf>::new(),
+        "the checkpoint being written is removed"
+    );
     assert!(std::fs::read(s.path("run/checkpoint.safetensors")).expect("kept") == kept);
     ok(&s.run(&["train", "--resume", "run"]));
     assert!(
@@ -255,22 +246,9 @@ fn a_run_killed_before_its_first_checkpoint_is_started_over() {
         ("a", vec!["train", "--resume", "a"]),
         ("b", vec!["train", "pipeline.yaml", "--out", "b"]),
     ] {
-        let child = Command::new(env!("CARGO_BIN_EXE_funnel"))
-            .args(["train", "pipeline.yaml", "--out", run])
-            .args(["--checkpoint-pause-ms", "5000"])
-            .current_dir(s.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn funnel");
+        let child = slow_child(&s, run, 5000);
         wait_for("the first checkpoint write", || {
-            std::fs::read_dir(s.path(run)).is_ok_and(|d| {
-                d.flatten().any(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(".checkpoint.safetensors.tmp-")
-                })
-            })
+            checkpoint_in_progress(&s, run)
         });
         signal(&child, "KILL");
         let mut child = child;
@@ -304,14 +282,7 @@ fn a_run_in_training_is_reported_as_such() {
         &format!("{CLICK}{CONVERSION}"),
         "  checkpoint_every_steps: 1\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_funnel"))
-        .args(["train", "pipeline.yaml", "--out", "busy"])
-        .args(["--checkpoint-pause-ms", "500"])
-        .current_dir(s.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn funnel");
+    let mut child = slow_child(&s, "busy", 500);
     wait_for("a first checkpoint", || {
         s.path("busy/checkpoint.safetensors").exists()
     });

@@ -16,7 +16,7 @@ mod runs;
 mod trust;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A scratch folder holding data slices and pipelines for one test.
@@ -254,4 +254,34 @@ pub fn signal(child: &Child, name: &str) {
         .output()
         .expect("kill");
     assert!(o.status.success(), "kill -{name}");
+}
+
+/// `train pipeline.yaml --out RUN` as a child process (stderr piped), slowed by a pause of
+/// `pause_ms` in each checkpoint write before its rename.
+pub fn slow_child(s: &Scratch, run: &str, pause_ms: u64) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_funnel"))
+        .args([
+            "train",
+            "pipeline.yaml",
+            "--out",
+            run,
+            "--checkpoint-pause-ms",
+            &pause_ms.to_string(),
+        ])
+        .current_dir(s.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn funnel")
+}
+
+/// The temporary file of a checkpoint being written, if any.
+pub fn checkpoint_in_progress(s: &Scratch, run: &str) -> bool {
+    std::fs::read_dir(s.path(run)).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".checkpoint.safetensors.tmp-")
+        })
+    })
 }

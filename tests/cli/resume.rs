@@ -2,8 +2,6 @@
 //! one (weights, and metrics.json apart from timing); signals and a kill during a checkpoint
 //! write lose nothing; run directories are locked and never overwritten.
 
-use std::process::{Child, Command, Stdio};
-
 use crate::*;
 
 /// The adult slice with dropout, early stopping (its counters cross the interruption) and, in
@@ -85,36 +83,6 @@ fn resumed_runs_equal_uninterrupted_runs() {
             assert!(!s.path(run).join("checkpoint.safetensors").exists());
         }
     }
-}
-
-/// A training child process, slowed by a pause in each checkpoint write and a checkpoint
-/// after every step.
-fn slow_child(s: &Scratch, run: &str, pause_ms: u64) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_funnel"))
-        .args([
-            "train",
-            "pipeline.yaml",
-            "--out",
-            run,
-            "--checkpoint-pause-ms",
-            &pause_ms.to_string(),
-        ])
-        .current_dir(s.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn funnel")
-}
-
-/// The temporary file of a checkpoint being written, if any.
-fn checkpoint_in_progress(s: &Scratch, run: &str) -> bool {
-    std::fs::read_dir(s.path(run)).is_ok_and(|d| {
-        d.flatten().any(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".checkpoint.safetensors.tmp-")
-        })
-    })
 }
 
 /// SIGTERM and SIGINT finish the step, write a checkpoint, say how to resume and exit 143 or
