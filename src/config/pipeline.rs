@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::choices::*;
 use super::raw::RawPipeline;
 use crate::error::{Error, Result};
-use crate::funnel::{Funnel, Prediction};
+use crate::funnel::{Funnel, HeadKind, Prediction};
 
 /// Most rows an embedding table may have (vocabulary or hash buckets).
 pub const MAX_ROWS: u32 = 1 << 30;
@@ -154,9 +154,9 @@ pub struct StageSpec {
     pub tower: TowerSpec,
     /// Set by the model preset (`aitm`) for every stage that has a parent.
     pub transfer: Option<TransferSpec>,
-    /// Set by the model preset (`escm2_dr`): the stage has an imputation head (a tower like its
-    /// own, reading the shared input) that predicts each row's conditional loss.
-    pub imputation: bool,
+    /// Set by the model preset: the auxiliary heads the stage's loss terms read (ESCM²-DR's
+    /// imputation), each a tower like the stage's own.
+    pub heads: Vec<HeadKind>,
     /// Column of the true conditional probability, when the data is synthetic.
     pub truth: Option<String>,
 }

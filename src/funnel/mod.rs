@@ -8,4 +8,6 @@ mod supervision;
 
 pub use graph::{Funnel, StageId, StageNode};
 pub use probs::StageProbs;
-pub use supervision::{Label, Output, Prediction, Propensity, Rows, Supervision, Term, Weighting};
+pub use supervision::{
+    HeadKind, Label, Output, Prediction, Propensity, Rows, Supervision, Term, Weighting,
+};

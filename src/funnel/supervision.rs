@@ -43,6 +43,14 @@ pub enum Weighting {
 }
 
 impl Weighting {
+    /// The auxiliary head whose output this weighting reads, if any.
+    pub fn head(&self) -> Option<HeadKind> {
+        match self {
+            Weighting::DoublyRobust { .. } => Some(HeadKind::Imputation),
+            Weighting::Unit | Weighting::InversePropensity(_) => None,
+        }
+    }
+
     /// The propensity settings of the weightings that divide by the parent's probability.
     pub fn propensity(&self) -> Option<Propensity> {
         match *self {
@@ -51,6 +59,39 @@ impl Weighting {
                 Some(p)
             }
         }
+    }
+}
+
+/// An auxiliary output of a stage that only the loss reads (never a prediction): the model
+/// builds one head per kind a stage's terms read, and the chain's output holds it by (stage,
+/// kind). A new kind is a variant here, the term that reads it, and its arm in the model's
+/// `model/heads.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HeadKind {
+    /// ESCM²-DR's imputation: each row's predicted loss ê ≥ 0.
+    Imputation,
+}
+
+impl HeadKind {
+    /// The head's name in checkpoint keys (`imputation.<stage>...`).
+    pub fn key(self) -> &'static str {
+        match self {
+            HeadKind::Imputation => "imputation",
+        }
+    }
+}
+
+impl Supervision {
+    /// The heads this stage's terms read, each once, in kind order.
+    pub fn heads(&self) -> Vec<HeadKind> {
+        let mut kinds: Vec<HeadKind> = self
+            .terms
+            .iter()
+            .filter_map(|t| t.weighting.head())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
     }
 }
 

@@ -1,11 +1,12 @@
 //! Building the chain from a validated pipeline: the embedding stores (one shared, or one per
-//! stage), the bottom, each stage's tower (and ESM²'s second tower, ESCM²-DR's imputation head),
+//! stage), the bottom, each stage's tower (and ESM²'s second tower, the auxiliary heads its loss reads),
 //! the transfers, and the learned loss weights, every parameter through the seeded builder.
 
 use super::aitm::AitmTransfer;
 use super::bottom::Bottom;
 use super::chain::{FunnelModel, StageBlocks};
 use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
+use super::heads::Head;
 use super::kit::{ParamBuilder, Params};
 use super::tower::Tower;
 use super::transfer::Transfer;
@@ -137,18 +138,24 @@ impl FunnelModel {
                     )?),
                     None => None,
                 };
-                let imputation = match s.imputation {
-                    true => Some(Tower::new(
-                        &mut root.pp("imputation").pp(&s.name),
-                        input,
-                        &s.tower,
-                    )?),
-                    false => None,
-                };
+                let heads = s
+                    .heads
+                    .iter()
+                    .map(|&kind| {
+                        Ok(Head {
+                            kind,
+                            tower: Tower::new(
+                                &mut root.pp(kind.key()).pp(&s.name),
+                                input,
+                                &s.tower,
+                            )?,
+                        })
+                    })
+                    .collect::<candle_core::Result<_>>()?;
                 Ok(StageBlocks {
                     tower,
                     transfer: None,
-                    imputation,
+                    heads,
                     skip,
                 })
             })

@@ -7,12 +7,13 @@ use rayon::prelude::*;
 
 use super::bottom::Bottom;
 use super::embedding::EmbeddingStore;
-use super::kit::{Block, Mode, ParamBuilder, Params};
+use super::heads::{Head, HeadOutputs};
+use super::kit::{Mode, ParamBuilder, Params};
 use super::tower::{Tower, fm_interaction};
 use super::transfer::Transfer;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::funnel::{Funnel, StageId};
+use crate::funnel::{Funnel, HeadKind, StageId};
 use crate::rng::Rng;
 
 /// What one forward pass of the chain gives.
@@ -23,9 +24,21 @@ pub struct ChainOutput {
     pub logits: Tensor,
     /// The same logits as one (rows x 1) tensor per column, as the heads produced them.
     pub stage_logits: Vec<Tensor>,
-    /// Each stage's imputation head output (rows x 1: the predicted loss ê ≥ 0 of each row,
-    /// ESCM²-DR), in training mode, for stages that have one.
-    pub imputation: Vec<Option<Tensor>>,
+    /// The stages' auxiliary heads' outputs (training mode only): what the loss reads besides
+    /// the logits.
+    pub heads: HeadOutputs,
+}
+
+impl ChainOutput {
+    /// An output that is only logits (rows x `Funnel::logit_columns`): the separable step's
+    /// detached copy, and the loss's tests.
+    pub fn from_logits(logits: Tensor) -> ChainOutput {
+        ChainOutput {
+            logits,
+            stage_logits: Vec::new(),
+            heads: HeadOutputs::default(),
+        }
+    }
 }
 
 /// What the side-by-side part of a forward pass gives for one stage.
@@ -33,7 +46,7 @@ struct Parallel {
     hidden: Tensor,
     /// The logit, when the stage has no transfer (otherwise it waits for its parent).
     logit: Option<Tensor>,
-    imputation: Option<Tensor>,
+    heads: Vec<(HeadKind, Tensor)>,
     skip: Option<Tensor>,
 }
 
@@ -42,8 +55,8 @@ pub(super) struct StageBlocks {
     pub(super) tower: Tower,
     /// Reads the parent's representation; `None` keeps the stage separable.
     pub(super) transfer: Option<Box<dyn Transfer>>,
-    /// Predicts each row's conditional loss from the shared input (ESCM²-DR).
-    pub(super) imputation: Option<Tower>,
+    /// Outputs only the loss reads (ESCM²-DR's imputation), from the stage's input.
+    pub(super) heads: Vec<Head>,
     /// The logit of the stage's conditional given not its optional `via` stage (ESM²).
     pub(super) skip: Option<Tower>,
 }
@@ -106,14 +119,18 @@ impl FunnelModel {
         self.stages.len()
     }
 
-    /// True when each stage's logit depends on its own tower's parameters only (no transfer, no
-    /// shared block): the trainer may then run each stage's backward pass on its own.
+    /// True when the trainer may run each logit column's backward pass on its own: no block
+    /// is read by more than one stage (a bottom feeds every stage, a transfer reads its parent),
+    /// and the loss reads the logits alone (the separable step carries the loss's gradient back
+    /// through the logit columns only, so a stage with an auxiliary head takes the general
+    /// path). The step checks the first from the gradients too (`merge` refuses a parameter two
+    /// columns reach).
     pub fn is_separable(&self) -> bool {
         self.bottom.is_none()
             && self
                 .stages
                 .iter()
-                .all(|s| s.transfer.is_none() && s.imputation.is_none())
+                .all(|s| s.transfer.is_none() && s.heads.is_empty())
     }
 
     /// Parameters weight decay must not touch: the learned loss weights.
@@ -179,15 +196,13 @@ impl FunnelModel {
                     None => Some(self.logit(&s.tower, &hidden, &xs[store], mode)?),
                     Some(_) => None,
                 };
-                let imputation = match (&s.imputation, mode.is_train()) {
-                    (Some(t), true) => {
-                        // ê predicts a loss, so it is kept non-negative: softplus(raw) =
-                        // −ln σ(−raw).
-                        let e = t.encode(x, mode)?;
-                        let raw = t.head.forward(&e, mode)?;
-                        Some(super::backend::log_sigmoid(&raw.neg()?)?.neg()?)
-                    }
-                    _ => None,
+                let heads = match mode.is_train() {
+                    true => s
+                        .heads
+                        .iter()
+                        .map(|h| Ok((h.kind, h.forward(x, mode)?)))
+                        .collect::<candle_core::Result<Vec<_>>>()?,
+                    false => Vec::new(),
                 };
                 let skip = match &s.skip {
                     Some(t) => {
@@ -199,14 +214,14 @@ impl FunnelModel {
                 Ok(Parallel {
                     hidden,
                     logit,
-                    imputation,
+                    heads,
                     skip,
                 })
             })
             .collect::<candle_core::Result<Vec<Parallel>>>()?;
         let mut hidden: Vec<Tensor> = Vec::with_capacity(self.stages.len());
         let mut stage_logits = Vec::with_capacity(self.stages.len());
-        let mut imputation = Vec::with_capacity(self.stages.len());
+        let mut heads = HeadOutputs::default();
         let mut skips = Vec::new();
         for ((k, s), (part, mode)) in self
             .stages
@@ -229,7 +244,9 @@ impl FunnelModel {
             };
             stage_logits.push(logit);
             hidden.push(h);
-            imputation.push(part.imputation);
+            for (kind, t) in part.heads {
+                heads.insert(k, kind, t);
+            }
             skips.extend(part.skip);
         }
         // Second logits of stages with an optional stage before them, after every stage's own
@@ -238,7 +255,7 @@ impl FunnelModel {
         Ok(ChainOutput {
             logits: Tensor::cat(&stage_logits, 1)?,
             stage_logits,
-            imputation,
+            heads,
         })
     }
 

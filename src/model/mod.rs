@@ -8,6 +8,7 @@ mod bottom;
 mod build;
 mod chain;
 mod embedding;
+mod heads;
 mod input;
 pub mod kit;
 mod linear;
@@ -20,5 +21,6 @@ pub(crate) mod weights_file;
 
 pub use chain::{ChainOutput, FunnelModel};
 pub use embedding::{EmbeddingStore, SparseOptimizer, Table};
+pub use heads::HeadOutputs;
 pub use linear::Linear;
 pub use tower::Tower;

@@ -109,10 +109,10 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Estimate {
         input = b.mlp.hidden.last().copied().unwrap_or(0) as u64;
     }
     for s in &p.stages {
-        // Each stage's tower, and as much again for a second tower, a transfer or an
-        // imputation head where the stage has one.
+        // Each stage's tower, and as much again for a transfer and for each auxiliary head
+        // (ESCM²-DR's imputation) where the stage has them.
         let (tp, tw) = tower(input, &s.tower);
-        let copies = 1 + u64::from(s.imputation) + u64::from(s.transfer.is_some());
+        let copies = 1 + s.heads.len() as u64 + u64::from(s.transfer.is_some());
         params = params.saturating_add(copies.saturating_mul(tp));
         act += copies * tw;
     }

@@ -17,8 +17,8 @@ use rayon::prelude::*;
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::loss::{Targets, funnel_loss, objective};
-use crate::model::FunnelModel;
 use crate::model::backend::with_f32;
+use crate::model::{ChainOutput, FunnelModel};
 use crate::optim::DenseOptimizer;
 use crate::rng::Rng;
 
@@ -73,13 +73,13 @@ pub fn gradients(
     let inputs: Vec<Tensor> = xs.iter().map(|x| x.as_tensor().clone()).collect();
     let out = model.forward(&inputs, Some(dropout))?;
     if let Some(w) = stage_weights {
-        let loss = funnel_loss(funnel, &out.logits, &out.imputation, targets)?;
+        let loss = funnel_loss(funnel, &out, targets)?;
         return weighted_gradients(model, xs, &loss.stages, w);
     }
     let log_variance = model.log_variance().map(Var::as_tensor);
     let (loss, total, dense, input) = match path {
         Path::General => {
-            let loss = funnel_loss(funnel, &out.logits, &out.imputation, targets)?;
+            let loss = funnel_loss(funnel, &out, targets)?;
             let total = objective(&loss.stages, log_variance)?;
             let mut grads = [total.backward()?];
             let input = xs
@@ -95,8 +95,14 @@ pub fn gradients(
                     "the separable step was asked of a chain whose stages share parameters".into(),
                 ));
             }
+            // The loss on a detached copy of the logits: its gradient there is what each
+            // column's own backward pass starts from.
             let z = Var::from_tensor(&out.logits.detach())?;
-            let loss = funnel_loss(funnel, z.as_tensor(), &out.imputation, targets)?;
+            let loss = funnel_loss(
+                funnel,
+                &ChainOutput::from_logits(z.as_tensor().clone()),
+                targets,
+            )?;
             let total = objective(&loss.stages, log_variance)?;
             let small = total.backward()?;
             let gz = small
@@ -478,7 +484,7 @@ mod tests {
             let inputs: Vec<Tensor> = x.iter().map(|v| v.as_tensor().clone()).collect();
             let mut rngs = streams(model.dropout_streams());
             let out = model.forward(&inputs, Some(&mut rngs)).unwrap();
-            let loss = funnel_loss(model.funnel(), &out.logits, &out.imputation, &t).unwrap();
+            let loss = funnel_loss(model.funnel(), &out, &t).unwrap();
             let wt = Tensor::from_vec(
                 w.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
                 k,
@@ -618,8 +624,9 @@ mod tests {
             .map(|v| v.as_tensor().affine(1e3, 0.0).unwrap())
             .collect();
         let out = model.forward(&xs, Some(&mut streams(2))).unwrap();
-        assert!(out.imputation[0].is_none());
-        let e = flat(out.imputation[1].as_ref().expect("stage 2 imputes"));
+        use crate::funnel::HeadKind::Imputation;
+        assert!(out.heads.get(0, Imputation).is_none());
+        let e = flat(out.heads.get(1, Imputation).expect("stage 2 imputes"));
         assert!(e.iter().all(|&v| v >= 0.0), "{e:?}");
         assert!(e.iter().any(|&v| v > 0.0));
     }

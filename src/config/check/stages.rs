@@ -111,7 +111,7 @@ impl Checker<'_> {
             label,
             tower,
             transfer: None,
-            imputation: false,
+            heads: Vec::new(),
             truth: truth.clone(),
         })
     }
@@ -175,10 +175,7 @@ impl Checker<'_> {
         for (k, stage) in out.iter_mut().enumerate() {
             let (s, transfer) = expand(model, k, weights[k]);
             stage.transfer = transfer;
-            stage.imputation = s
-                .terms
-                .iter()
-                .any(|t| matches!(t.weighting, Weighting::DoublyRobust { .. }));
+            stage.heads = s.heads();
             supervision.push(s);
         }
         let (output, calibrator) = funnel_kind(model);
