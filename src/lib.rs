@@ -18,6 +18,7 @@ pub mod generate;
 pub mod html;
 pub mod init;
 pub mod interrupt;
+pub mod layout;
 pub mod loss;
 pub mod metrics;
 pub mod model;

@@ -7,6 +7,7 @@ use super::choices::*;
 use super::raw::RawPipeline;
 use crate::error::{Error, Result};
 use crate::funnel::{Funnel, HeadKind, Prediction};
+use crate::layout::FieldLayout;
 
 /// Most rows an embedding table may have (vocabulary or hash buckets).
 pub const MAX_ROWS: u32 = 1 << 30;
@@ -310,6 +311,17 @@ impl Pipeline {
     /// then the bucketed numeric features. Each is (name, embedding width).
     pub fn embedded_fields(&self) -> Vec<(&str, usize)> {
         embedded_fields(&self.categorical, &self.numeric)
+    }
+
+    /// The slots of a model's input row: each embedded field's, a field group's shared one.
+    pub fn field_layout(&self) -> Result<FieldLayout> {
+        let groups: Vec<(&str, &[usize])> = self
+            .groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.members.as_slice()))
+            .collect();
+        FieldLayout::new(&self.embedded_fields(), &groups)
+            .map_err(|e| crate::error::Error::Internal(format!("the field layout: {}", e.0)))
     }
 
     /// How many numeric values a batch row carries (numeric features that feed their value).

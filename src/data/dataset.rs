@@ -52,11 +52,12 @@ pub struct Dataset {
     pub dropped: Vec<usize>,
 }
 
-/// A batch, row-major: `cat` is rows x fields, `num` rows x numerics, `labels` (and `own`,
+/// A batch: one id column per embedded field (`ids[f][r]`, the order of
+/// `layout::FieldLayout`'s fields), and row-major `num` (rows x numerics), `labels` (and `own`,
 /// when the dataset keeps own labels; otherwise empty) rows x stages.
 pub struct Batch {
     pub rows: usize,
-    pub cat: Vec<u32>,
+    pub ids: Vec<Vec<u32>>,
     pub num: Vec<f32>,
     pub labels: Vec<f32>,
     pub own: Vec<f32>,
@@ -77,21 +78,24 @@ impl Dataset {
 
     /// The rows `idx` (in that order).
     pub fn batch(&self, idx: &[u32]) -> Batch {
-        let (f, n, k) = (self.fields(), self.numerics(), self.stages());
-        let mut cat = Vec::with_capacity(idx.len() * f);
+        let (n, k) = (self.numerics(), self.stages());
+        let ids = self
+            .cat
+            .iter()
+            .map(|c| idx.iter().map(|&i| c[i as usize]).collect())
+            .collect();
         let mut num = Vec::with_capacity(idx.len() * n);
         let mut labels = Vec::with_capacity(idx.len() * k);
         let mut own = Vec::with_capacity(idx.len() * self.own.len());
         for &i in idx {
             let i = i as usize;
-            cat.extend(self.cat.iter().map(|c| c[i]));
             num.extend(self.num.iter().map(|c| c[i]));
             labels.extend(self.reached.iter().map(|c| c[i] as f32));
             own.extend(self.own.iter().map(|c| c[i] as f32));
         }
         Batch {
             rows: idx.len(),
-            cat,
+            ids,
             num,
             labels,
             own,

@@ -5,9 +5,11 @@
 use super::aitm::AitmTransfer;
 use super::bottom::Bottom;
 use super::chain::{FunnelModel, StageBlocks};
-use super::embedding::{EmbeddingStore, SparseOptimizer, Table};
+use super::embedding::{SparseOptimizer, Table};
 use super::heads::Head;
 use super::kit::{ParamBuilder, Params};
+use super::local_store::LocalStore;
+use super::row_store::RowStore;
 use super::tower::Tower;
 use super::transfer::Transfer;
 use crate::config::{LossWeighting, Pipeline, RepresentationKind, TransferSpec};
@@ -64,7 +66,8 @@ impl FunnelModel {
                     .map(|_| global_l2 as f32),
             )
             .collect();
-        let stores: Vec<EmbeddingStore> = store_keys
+        let layout = p.field_layout()?;
+        let stores: Vec<Box<dyn RowStore>> = store_keys
             .iter()
             .map(|prefix| {
                 let tables = p
@@ -87,17 +90,7 @@ impl FunnelModel {
                         .with_l2(l2)
                     })
                     .collect();
-                // Each field group's tables share one input slice; the others have their own.
-                let fields = rows.len();
-                let slot: Vec<usize> = (0..fields)
-                    .map(|f| {
-                        p.groups
-                            .iter()
-                            .position(|g| g.members.contains(&f))
-                            .map_or(f, |g| fields + g)
-                    })
-                    .collect();
-                EmbeddingStore::grouped(tables, opt, &slot)
+                Box::new(LocalStore::new(tables, layout.clone(), opt)) as Box<dyn RowStore>
             })
             .collect();
         let mut params = Params::default();
@@ -107,7 +100,7 @@ impl FunnelModel {
             .bottom
             .as_ref()
             .map(|b| {
-                let input = stores[0].width() + p.dense_values();
+                let input = layout.width() + p.dense_values();
                 Bottom::new(&mut root.pp("bottom"), input, b, &names)
             })
             .transpose()?;
@@ -122,7 +115,7 @@ impl FunnelModel {
         // What the towers read: the bottom's output, or the input rows themselves.
         let input = match &bottom {
             Some(b) => b.width(),
-            None => stores[0].width() + p.dense_values(),
+            None => layout.width() + p.dense_values(),
         };
         let stages = p
             .stages
@@ -188,5 +181,25 @@ impl FunnelModel {
             }
         }
         Ok(model)
+    }
+}
+
+impl FunnelModel {
+    /// The model reading its embedding rows from `stores` (one per store of the model, each
+    /// with the model's field layout) instead of the local ones it was built with: the seam a
+    /// store kept elsewhere plugs into.
+    pub fn with_stores(mut self, stores: Vec<Box<dyn RowStore>>) -> Result<Self> {
+        if stores.len() != self.stores.len()
+            || stores
+                .iter()
+                .zip(&self.stores)
+                .any(|(new, old)| new.layout() != old.layout())
+        {
+            return Err(Error::Internal(
+                "replacement row stores must match the model's stores and field layout".into(),
+            ));
+        }
+        self.stores = stores;
+        Ok(self)
     }
 }

@@ -6,9 +6,9 @@ use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
 use super::bottom::Bottom;
-use super::embedding::EmbeddingStore;
 use super::heads::{Head, HeadOutputs};
 use super::kit::{Mode, ParamBuilder, Params};
+use super::row_store::RowStore;
 use super::tower::{Tower, fm_interaction};
 use super::transfer::Transfer;
 use crate::data::Dataset;
@@ -63,9 +63,9 @@ pub(super) struct StageBlocks {
 
 pub struct FunnelModel {
     /// The embedding stores: one shared by every stage, or one per stage.
-    pub stores: Vec<EmbeddingStore>,
+    pub(super) stores: Vec<Box<dyn RowStore>>,
     /// Checkpoint key prefix of each store (`embeddings`, or `embeddings.<stage>`).
-    pub(crate) store_keys: Vec<String>,
+    pub(super) store_keys: Vec<String>,
     /// The store each stage reads.
     pub(super) stage_store: Vec<usize>,
     /// A block between the embeddings and the towers, shared by the stages.
@@ -273,10 +273,12 @@ impl FunnelModel {
         if !tower.fm {
             return Ok(logit);
         }
-        // One field per input slice: a field group's summed embedding counts as one field.
-        let store = &self.stores[0];
-        let dim = store.tables.first().map_or(1, |t| t.dim).max(1);
-        logit + fm_interaction(x, store.width() / dim, dim)?
+        // One field per slot of the layout: a field group's summed embedding counts as one.
+        let layout = self.stores[0].layout();
+        let dim = layout.common_width().ok_or_else(|| {
+            candle_core::Error::Msg("an FM tower needs slots of one width".into())
+        })?;
+        logit + fm_interaction(x, layout.slots().len(), dim)?
     }
 
     /// Logits of every row of a dataset (rows x `Funnel::logit_columns`, row-major), in

@@ -1,8 +1,6 @@
-//! The sparse embedding store: one table per categorical feature, kept outside autograd, with each
-//! row's optimizer state stored next to its weights. A step touches only the rows its batch used,
-//! so its cost does not grow with the vocabulary.
-
-use rayon::prelude::*;
+//! An embedding table: one embedded field's rows, kept outside autograd, with each row's
+//! optimizer state stored next to its weights. A step touches only the rows its batch used, so
+//! its cost does not grow with the vocabulary.
 
 use crate::features::PAD_ID;
 use crate::rng::Rng;
@@ -55,6 +53,20 @@ fn prefetch<T>(p: *const T, len: usize) {
 }
 
 impl Table {
+    /// Start loading the row of `id` (a gather is about to read it).
+    #[inline(always)]
+    pub(super) fn prefetch_row(&self, id: u32) {
+        prefetch(
+            self.data.as_ptr().wrapping_add(id as usize * self.stride),
+            self.dim,
+        );
+    }
+
+    /// Free the per-step dedup state (8 bytes per vocabulary row); the next step rebuilds it.
+    pub(super) fn release_scratch(&mut self) {
+        self.scratch = Scratch::default();
+    }
+
     /// A table with rows drawn from N(0, std²) by `rng`; the padding row is zero. With `std` 0
     /// nothing is drawn and every row is zero (for tables about to be loaded from a checkpoint).
     pub fn new(
@@ -150,7 +162,7 @@ impl Table {
     /// Sum the gradient rows of duplicate ids over `rows` batch rows: `id(b)` is this field's id
     /// in batch row b and `grad(b)` its gradient slice. Leaves the unique ids in `scratch.unique`
     /// and their summed gradients in `scratch.grad` (same order).
-    fn accumulate<'g>(
+    pub(super) fn accumulate<'g>(
         &mut self,
         rows: usize,
         id: impl Fn(usize) -> u32,
@@ -198,7 +210,7 @@ impl Table {
     }
 
     /// Apply the optimizer to the rows accumulated by `accumulate`. `step` counts from 1.
-    fn update(&mut self, opt: &SparseOptimizer, step: u64) {
+    pub(super) fn update(&mut self, opt: &SparseOptimizer, step: u64) {
         let (d, stride) = (self.dim, self.stride);
         // The L2 penalty's gradient joins each touched row's, so both optimizers see it.
         if self.l2 > 0.0 {
@@ -249,133 +261,6 @@ impl Table {
                 }
             }
         }
-    }
-}
-
-/// All tables of a model and where each one's columns sit in the model input.
-pub struct EmbeddingStore {
-    pub tables: Vec<Table>,
-    /// Column offset of each table's slice in an input row (tables of one field group share a
-    /// slice: their rows are summed into it).
-    pub offsets: Vec<usize>,
-    /// Whether each table is the first of its slice (its row is copied; later ones are added).
-    first: Vec<bool>,
-    /// Width of the embedding part of an input row.
-    width: usize,
-    /// Whether any slice is shared (the gather then sums instead of copying).
-    grouped: bool,
-    pub opt: SparseOptimizer,
-    step: u64,
-}
-
-impl EmbeddingStore {
-    /// Sparse steps taken (the lazy Adam's bias correction reads it).
-    pub fn steps(&self) -> u64 {
-        self.step
-    }
-
-    pub fn set_steps(&mut self, step: u64) {
-        self.step = step;
-    }
-
-    /// Free the per-step dedup state (8 bytes per vocabulary row); training rebuilds it when it
-    /// next steps.
-    pub fn release_scratch(&mut self) {
-        for t in &mut self.tables {
-            t.scratch = Scratch::default();
-        }
-    }
-
-    pub fn new(tables: Vec<Table>, opt: SparseOptimizer) -> Self {
-        let slots: Vec<usize> = (0..tables.len()).collect();
-        Self::grouped(tables, opt, &slots)
-    }
-
-    /// A store whose table f writes into input slice `slot[f]`: tables sharing a slot (a field
-    /// group, all of one width) are summed; slices are laid out in order of first use.
-    pub fn grouped(tables: Vec<Table>, opt: SparseOptimizer, slot: &[usize]) -> Self {
-        let mut start: Vec<(usize, usize)> = Vec::new(); // (slot, offset)
-        let (mut offsets, mut first) = (Vec::with_capacity(tables.len()), Vec::new());
-        let mut at = 0;
-        for (t, &s) in tables.iter().zip(slot) {
-            match start.iter().find(|(g, _)| *g == s) {
-                Some(&(_, off)) => {
-                    offsets.push(off);
-                    first.push(false);
-                }
-                None => {
-                    start.push((s, at));
-                    offsets.push(at);
-                    first.push(true);
-                    at += t.dim;
-                }
-            }
-        }
-        EmbeddingStore {
-            grouped: first.iter().any(|f| !f),
-            tables,
-            offsets,
-            first,
-            width: at,
-            opt,
-            step: 0,
-        }
-    }
-
-    /// Total embedding width of one input row.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
-    /// Write the embeddings of batch row `b` (ids `cat[b * F ..]`) into `out` (one input row).
-    pub fn gather_row(&self, ids: &[u32], out: &mut [f32]) {
-        if !self.grouped {
-            for ((t, &id), &off) in self.tables.iter().zip(ids).zip(&self.offsets) {
-                out[off..off + t.dim].copy_from_slice(t.row(id));
-            }
-            return;
-        }
-        for (((t, &id), &off), &first) in self
-            .tables
-            .iter()
-            .zip(ids)
-            .zip(&self.offsets)
-            .zip(&self.first)
-        {
-            let slice = &mut out[off..off + t.dim];
-            if first {
-                slice.copy_from_slice(t.row(id));
-            } else {
-                for (o, v) in slice.iter_mut().zip(t.row(id)) {
-                    *o += v;
-                }
-            }
-        }
-    }
-
-    /// Start loading the rows `gather_row` will read for these ids.
-    pub fn prefetch_row(&self, ids: &[u32]) {
-        for (t, &id) in self.tables.iter().zip(ids) {
-            prefetch(t.data.as_ptr().wrapping_add(id as usize * t.stride), t.dim);
-        }
-    }
-
-    /// Update the rows used by a batch from the gradient of its input (`rows` x `row_width`,
-    /// embeddings at each table's offset). Tables are updated in parallel.
-    pub fn apply_gradient(&mut self, cat: &[u32], grad: &[f32], row_width: usize, lr_scale: f32) {
-        self.step += 1;
-        let (step, opt, fields) = (self.step, self.opt.scaled(lr_scale), self.tables.len());
-        let offsets = &self.offsets;
-        self.tables.par_iter_mut().enumerate().for_each(|(f, t)| {
-            let off = offsets[f];
-            let d = t.dim;
-            t.accumulate(
-                cat.len() / fields,
-                |b| cat[b * fields + f],
-                |b| &grad[b * row_width + off..b * row_width + off + d],
-            );
-            t.update(&opt, step);
-        });
     }
 }
 
@@ -440,109 +325,5 @@ mod tests {
         }
         assert_eq!(touched, table.scratch.unique.len());
         assert!(touched < rows, "the test batch must repeat ids");
-    }
-
-    #[test]
-    fn only_touched_rows_change_and_padding_stays_zero() {
-        let opt = SparseOptimizer::LazyAdam {
-            lr: 0.1,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        };
-        let mut rng = Rng::stream(2, "test");
-        let t = Table::new("f", 10, 2, 0.1, &opt, 0.0, &mut rng);
-        let before = t.weights();
-        let mut store = EmbeddingStore::new(vec![t], opt);
-        // Batch of 3 rows, one field: ids 4, 0 (padding), 4.
-        store.apply_gradient(&[4, 0, 4], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2, 1.0);
-        let after = store.tables[0].weights();
-        for r in 0..10 {
-            let changed = before[r * 2..r * 2 + 2] != after[r * 2..r * 2 + 2];
-            assert_eq!(changed, r == 4, "row {r}");
-        }
-        assert_eq!(&after[0..2], &[0.0, 0.0]);
-        // First lazy-Adam step moves each weight by lr (m̂/sqrt(v̂) = 1).
-        assert!((before[8] - after[8] - 0.1).abs() < 1e-5);
-    }
-
-    /// L2 on touched rows: the row's gradient becomes g + l2·w before the optimizer sees it, at
-    /// half the learning rate under a schedule's factor 0.5; untouched rows do not move.
-    #[test]
-    fn l2_and_schedule_on_touched_rows_by_hand() {
-        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.5, eps: 0.0 };
-        let mut rng = Rng::stream(3, "test");
-        let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng).with_l2(0.25);
-        let before = t.weights();
-        let mut store = EmbeddingStore::new(vec![t], opt);
-        store.apply_gradient(&[3], &[3.0, 4.0], 2, 0.5);
-        let after = store.tables[0].weights();
-        let g = [3.0 + 0.25 * before[6], 4.0 + 0.25 * before[7]];
-        let k = 0.25 / ((g[0] * g[0] + g[1] * g[1]) / 2.0).sqrt();
-        assert!((before[6] - after[6] - k * g[0]).abs() < 1e-6);
-        assert!((before[7] - after[7] - k * g[1]).abs() < 1e-6);
-        assert_eq!(before[..6], after[..6]);
-        assert_eq!(before[8..], after[8..]);
-    }
-
-    #[test]
-    fn rowwise_adagrad_step_by_hand() {
-        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.5, eps: 0.0 };
-        let mut rng = Rng::stream(3, "test");
-        let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng);
-        let before = t.weights();
-        let mut store = EmbeddingStore::new(vec![t], opt);
-        // Gradient (3, 4): G = (9 + 16) / 2 = 12.5; step = 0.5 / sqrt(12.5) * g.
-        store.apply_gradient(&[3], &[3.0, 4.0], 2, 1.0);
-        let after = store.tables[0].weights();
-        let k = 0.5 / 12.5f32.sqrt();
-        assert!((before[6] - after[6] - 3.0 * k).abs() < 1e-6);
-        assert!((before[7] - after[7] - 4.0 * k).abs() < 1e-6);
-    }
-
-    /// A field group: tables 0 and 2 share one input slice, whose value is the sum of their
-    /// rows; table 1 keeps its own. Each grouped table is updated from the group's slice of the
-    /// gradient (the gradient of a sum reaches every term unchanged).
-    #[test]
-    fn grouped_tables_sum_into_one_slice_and_share_its_gradient() {
-        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.1, eps: 1e-8 };
-        let mut rng = Rng::stream(2, "groups");
-        let tables: Vec<Table> = ["a", "b", "c"]
-            .iter()
-            .map(|n| Table::new(n, 10, 2, 0.5, &opt, 0.0, &mut rng))
-            .collect();
-        let mut store = EmbeddingStore::grouped(tables, opt, &[7, 1, 7]);
-        assert_eq!(store.width(), 4);
-        assert_eq!(store.offsets, vec![0, 2, 0]);
-        let ids = [3u32, 4, 5];
-        let mut row = vec![0f32; 4];
-        store.gather_row(&ids, &mut row);
-        let (a, b, c) = (
-            store.tables[0].row(3).to_vec(),
-            store.tables[1].row(4).to_vec(),
-            store.tables[2].row(5).to_vec(),
-        );
-        assert_eq!(row, vec![a[0] + c[0], a[1] + c[1], b[0], b[1]]);
-        // A gradient on the group's slice only: both grouped tables move, table b does not.
-        store.apply_gradient(&ids, &[1.0, -1.0, 0.0, 0.0], 4, 1.0);
-        assert_ne!(store.tables[0].row(3), a.as_slice());
-        assert_ne!(store.tables[2].row(5), c.as_slice());
-        assert_eq!(store.tables[1].row(4), b.as_slice());
-        // The same step for both: row-wise Adagrad from the same gradient moves them equally.
-        let da: Vec<f32> = store.tables[0]
-            .row(3)
-            .iter()
-            .zip(&a)
-            .map(|(x, y)| x - y)
-            .collect();
-        let dc: Vec<f32> = store.tables[2]
-            .row(5)
-            .iter()
-            .zip(&c)
-            .map(|(x, y)| x - y)
-            .collect();
-        for (x, y) in da.iter().zip(&dc) {
-            assert!((x - y).abs() < 1e-6 && x.abs() > 0.05, "{da:?} vs {dc:?}");
-        }
     }
 }

@@ -10,28 +10,26 @@ use crate::error::Result;
 
 impl FunnelModel {
     pub fn input_width(&self) -> usize {
-        self.stores[0].width() + self.numerics
+        self.stores[0].layout().width() + self.numerics
     }
 
     /// The input rows of a batch as one store sees them: its embeddings, then the numeric
     /// features (rows x `input_width`).
     pub fn input(&self, store: usize, b: &Batch) -> Vec<f32> {
         let s = &self.stores[store];
-        let (w, e, f) = (self.input_width(), s.width(), s.tables.len());
+        let (w, e, n) = (self.input_width(), s.layout().width(), self.numerics);
         let mut x = vec![0f32; b.rows * w];
         // The gather is memory-latency bound (random rows of large tables): split it over the
         // pool's threads in blocks of rows.
         const BLOCK: usize = 256;
         x.par_chunks_mut(BLOCK * w)
             .enumerate()
-            .for_each(|(blk, rows)| {
-                for (j, row) in rows.chunks_exact_mut(w).enumerate() {
-                    let r = blk * BLOCK + j;
-                    if let Some(ahead) = b.cat.get((r + 4) * f..(r + 5) * f) {
-                        s.prefetch_row(ahead);
-                    }
-                    s.gather_row(&b.cat[r * f..(r + 1) * f], &mut row[..e]);
-                    row[e..].copy_from_slice(&b.num[r * self.numerics..(r + 1) * self.numerics]);
+            .for_each(|(blk, block)| {
+                let first = blk * BLOCK;
+                let rows = first..first + block.len() / w;
+                s.gather(&b.ids, rows.clone(), block, w);
+                for (row, r) in block.chunks_exact_mut(w).zip(rows) {
+                    row[e..].copy_from_slice(&b.num[r * n..(r + 1) * n]);
                 }
             });
         x
@@ -83,15 +81,15 @@ mod tests {
         ))
         .unwrap();
         let model = FunnelModel::new(&p, &enc).unwrap();
-        let store = &model.stores[0];
-        let rows: Vec<usize> = store.tables.iter().map(|t| t.vocab).collect();
+        let tables = model.tables();
+        let rows: Vec<usize> = tables.iter().map(|(_, t)| t.vocab).collect();
         // 3 reserved rows, then 5 hash buckets; 3 boundaries make 4 buckets; 1 makes 2.
         assert_eq!(rows, vec![8, 7, 5]);
         assert_eq!(model.input_width(), 2 + 3 + 2 + 2);
         // Two rows: ids (a, b's bucket, c's bucket), values (b raw, m).
         let b = Batch {
             rows: 2,
-            cat: vec![4, 6, 2, 7, 3, 4],
+            ids: vec![vec![4, 7], vec![6, 3], vec![2, 4]],
             num: vec![0.5, -1.5, 2.0, 3.0],
             labels: vec![1.0, 0.0],
             own: Vec::new(),
@@ -99,8 +97,8 @@ mod tests {
         let x = model.input(0, &b);
         for r in 0..2 {
             let mut want: Vec<f32> = Vec::new();
-            for (f, t) in store.tables.iter().enumerate() {
-                want.extend_from_slice(t.row(b.cat[r * 3 + f]));
+            for (f, (_, t)) in tables.iter().enumerate() {
+                want.extend_from_slice(t.row(b.ids[f][r]));
             }
             want.extend_from_slice(&b.num[r * 2..r * 2 + 2]);
             assert_eq!(&x[r * 9..(r + 1) * 9], want.as_slice(), "row {r}");

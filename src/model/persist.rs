@@ -15,16 +15,11 @@ impl FunnelModel {
     /// (`towers.<stage>.<layer>.weight|bias`, ...), one tensor in memory at a time.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut entries: Vec<(String, Source<'_>)> = self
-            .stores
-            .iter()
-            .zip(&self.store_keys)
-            .flat_map(|(s, prefix)| {
-                s.tables
-                    .iter()
-                    .map(move |t| (format!("{prefix}.{}", t.name), Source::Table(t)))
-            })
+            .tables()
+            .into_iter()
+            .map(|(key, t)| (key, Source::Table(t)))
             .collect();
-        for (name, v) in self.params().iter() {
+        for (name, v) in self.dense() {
             let values = v.as_tensor().flatten_all()?.to_vec1::<f32>()?;
             entries.push((name.to_string(), Source::Dense(values, v.dims().to_vec())));
         }
@@ -35,14 +30,11 @@ impl FunnelModel {
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let mut file = weights_file::Reader::open(path)?;
         let (initial_state, dev) = (self.initial_state, self.dev.clone());
-        for (store, prefix) in self.stores.iter_mut().zip(&self.store_keys) {
-            let opt = store.opt;
-            for t in store.tables.iter_mut() {
-                let w = file.take(&format!("{prefix}.{}", t.name), &[t.vocab, t.dim])?;
-                t.set_weights(&w, &opt, initial_state);
-            }
+        for t in self.tables_mut() {
+            let w = file.take(&t.key, &[t.table.vocab, t.table.dim])?;
+            t.table.set_weights(&w, &t.opt, initial_state);
         }
-        for (name, v) in self.params().iter() {
+        for (name, v) in self.dense() {
             let w = file.take(name, v.dims())?;
             v.set(&Tensor::from_vec(w, v.dims(), &dev)?)?;
         }

@@ -33,9 +33,7 @@ pub(super) fn finish(
         ..
     } = state;
     let epochs_run = history.len();
-    for s in model.stores.iter_mut() {
-        s.release_scratch();
-    }
+    model.release_scratch();
     crate::runtime::release_freed_memory();
     if best_epoch != epochs_run {
         run.load_weights(model)?;

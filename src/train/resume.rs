@@ -69,14 +69,12 @@ pub fn save(
     pause: std::time::Duration,
 ) -> Result<()> {
     let mut entries: Vec<(String, Source<'_>)> = Vec::new();
-    for (store, prefix) in model.stores.iter().zip(&model.store_keys) {
-        for t in &store.tables {
-            let (data, stride) = t.raw();
-            entries.push((
-                format!("tables.{prefix}.{}", t.name),
-                Source::Raw(data, vec![t.vocab, stride]),
-            ));
-        }
+    for (key, t) in model.tables() {
+        let (data, stride) = t.raw();
+        entries.push((
+            format!("tables.{key}"),
+            Source::Raw(data, vec![t.vocab, stride]),
+        ));
     }
     let (_, moments) = dense.moments();
     let params = model.params();
@@ -111,7 +109,7 @@ pub fn checkpoint(
     running: f64,
 ) -> Result<()> {
     state.dense_steps = dense.moments().0;
-    state.store_steps = model.stores.iter().map(|s| s.steps()).collect();
+    state.store_steps = model.store_steps();
     let done = state.train_s;
     state.train_s += running;
     let saved = save(out, model, dense, state, pause);
@@ -142,34 +140,26 @@ pub fn load(
                 .with_hint(FOREIGN)
             })
         })?;
-    if state.store_steps.len() != model.stores.len() {
+    if !model.set_store_steps(&state.store_steps) {
         return Err(Error::run(
             dir,
             format!(
                 "{CHECKPOINT} holds {} embedding store(s), the pipeline declares {}",
                 state.store_steps.len(),
-                model.stores.len()
+                model.store_steps().len()
             ),
         )
         .with_hint(FOREIGN));
     }
-    for ((store, prefix), &steps) in model
-        .stores
-        .iter_mut()
-        .zip(&model.store_keys)
-        .zip(&state.store_steps)
-    {
-        for t in store.tables.iter_mut() {
-            let (_, stride) = t.raw();
-            let data = file.take(&format!("tables.{prefix}.{}", t.name), &[t.vocab, stride])?;
-            if !t.set_raw(&data) {
-                return Err(Error::Internal(format!(
-                    "table `{}` did not take its rows",
-                    t.name
-                )));
-            }
+    for t in model.tables_mut() {
+        let (_, stride) = t.table.raw();
+        let data = file.take(&format!("tables.{}", t.key), &[t.table.vocab, stride])?;
+        if !t.table.set_raw(&data) {
+            return Err(Error::Internal(format!(
+                "table `{}` did not take its rows",
+                t.table.name
+            )));
         }
-        store.set_steps(steps);
     }
     let dev = model.device().clone();
     let mut moments = Vec::new();

@@ -285,18 +285,12 @@ pub fn step(
     if let (Some(gn), Some(norms)) = (gradnorm, &g.input_norms) {
         gn.update(&g.stage_losses, norms);
     }
-    let w = model.input_width();
     // The schedule's factor applies to the tables as to the towers.
     let lr_scale = dense.lr_scale() as f32;
     // The sparse update runs beside the dense optimizer step: they touch disjoint weights.
-    let stores = &mut model.stores;
     let (stepped, ()) = rayon::join(
         || dense.step(&g.dense),
-        || {
-            for (store, input) in stores.iter_mut().zip(&g.input) {
-                store.apply_gradient(&b.cat, input, w, lr_scale);
-            }
-        },
+        || model.apply_input_gradient(b, &g.input, lr_scale),
     );
     stepped?;
     Ok((g.loss, g.stage_losses))
@@ -354,8 +348,11 @@ mod tests {
         let (c, n, k) = (p.categorical.len(), p.dense_values(), p.stages.len());
         let f = p.embedded_fields().len();
         // Categorical ids below the 23 hash rows, bucket ids below the 8 bucket rows.
-        let cat = (0..rows * f)
+        let cat: Vec<u32> = (0..rows * f)
             .map(|i| 3 + r.below(if i % f < c { 20 } else { 5 }) as u32)
+            .collect();
+        let ids = (0..f)
+            .map(|j| (0..rows).map(|i| cat[i * f + j]).collect())
             .collect();
         let num = (0..rows * n).map(|_| r.normal() as f32).collect();
         let mut labels = Vec::with_capacity(rows * k);
@@ -368,7 +365,7 @@ mod tests {
         }
         Batch {
             rows,
-            cat,
+            ids,
             num,
             labels,
             own: Vec::new(),
@@ -461,6 +458,170 @@ mod tests {
             }
         }
         assert!(separable >= 7, "{separable} separable pipelines");
+    }
+
+    /// A row store that is not the local one, as the trainer sees it only through the trait:
+    /// rows are made on first use (any id, no vocabulary) and stepped by plain SGD, one thread.
+    /// It holds no `Table`s, so a checkpoint would save none of it. The test keeps a handle on
+    /// its rows.
+    struct LazyStore {
+        layout: crate::layout::FieldLayout,
+        rows: std::sync::Arc<LazyRows>,
+        steps: u64,
+    }
+
+    #[derive(Default)]
+    struct LazyRows {
+        rows: std::sync::Mutex<std::collections::HashMap<(usize, u32), Vec<f32>>>,
+        /// The summed gradient of each (field, id) the last step received.
+        last: std::sync::Mutex<std::collections::HashMap<(usize, u32), Vec<f32>>>,
+    }
+
+    impl LazyRows {
+        fn row(&self, f: usize, id: u32, dim: usize) -> Vec<f32> {
+            let mut rows = self.rows.lock().unwrap();
+            rows.entry((f, id))
+                .or_insert_with(|| {
+                    let mut r = Rng::stream(7, &format!("lazy/{f}/{id}"));
+                    (0..dim).map(|_| 0.3 * r.normal() as f32).collect()
+                })
+                .clone()
+        }
+    }
+
+    const LAZY_LR: f32 = 0.5;
+
+    impl crate::model::row_store::RowStore for LazyStore {
+        fn layout(&self) -> &crate::layout::FieldLayout {
+            &self.layout
+        }
+        fn gather(&self, ids: &[Vec<u32>], rows: std::ops::Range<usize>, x: &mut [f32], w: usize) {
+            for (j, r) in rows.enumerate() {
+                for (f, col) in ids.iter().enumerate() {
+                    let slot = self.layout.slot_of(f);
+                    let out = &mut x[j * w + slot.offset..j * w + slot.offset + slot.width];
+                    let row = self.rows.row(f, col[r], slot.width);
+                    if self.layout.opens_slot(f) {
+                        out.copy_from_slice(&row);
+                    } else {
+                        out.iter_mut().zip(&row).for_each(|(o, v)| *o += v);
+                    }
+                }
+            }
+        }
+        fn apply(&mut self, ids: &[Vec<u32>], grad: &[f32], w: usize, lr_scale: f32) {
+            self.steps += 1;
+            let mut last = self.rows.last.lock().unwrap();
+            last.clear();
+            for (f, col) in ids.iter().enumerate() {
+                let slot = self.layout.slot_of(f);
+                for (r, &id) in col.iter().enumerate() {
+                    let g = &grad[r * w + slot.offset..r * w + slot.offset + slot.width];
+                    let sum = last.entry((f, id)).or_insert(vec![0.0; slot.width]);
+                    sum.iter_mut().zip(g).for_each(|(a, v)| *a += v);
+                }
+            }
+            let mut rows = self.rows.rows.lock().unwrap();
+            for (key, g) in last.iter() {
+                let row = rows.get_mut(key).unwrap();
+                row.iter_mut()
+                    .zip(g)
+                    .for_each(|(v, g)| *v -= LAZY_LR * lr_scale * g);
+            }
+        }
+        fn tables(&self) -> Vec<&crate::model::Table> {
+            Vec::new()
+        }
+        fn tables_mut(&mut self) -> Vec<&mut crate::model::Table> {
+            Vec::new()
+        }
+        fn optimizer(&self) -> crate::model::SparseOptimizer {
+            crate::model::SparseOptimizer::RowwiseAdagrad {
+                lr: LAZY_LR,
+                eps: 0.0,
+            }
+        }
+        fn steps(&self) -> u64 {
+            self.steps
+        }
+        fn set_steps(&mut self, steps: u64) {
+            self.steps = steps;
+        }
+        fn release_scratch(&mut self) {}
+    }
+
+    /// The row store seam with a second store behind it (ids far beyond any vocabulary, a
+    /// field group summed into one slot): the step hands each used row the loss's gradient with
+    /// respect to it (checked against central differences of the loss in that row's weights),
+    /// and the store's own rule moves the rows; the loss falls.
+    #[test]
+    fn a_lazy_row_store_gets_each_rows_gradient_through_the_trait() {
+        let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let p = Pipeline::load(&root.join("esmm-groups.yaml")).unwrap();
+        let layout = p.field_layout().unwrap();
+        assert!(layout.has_groups());
+        let rows = std::sync::Arc::new(LazyRows::default());
+        let store = LazyStore {
+            layout: layout.clone(),
+            rows: rows.clone(),
+            steps: 0,
+        };
+        let mut model = FunnelModel::new(&p, &encoders(&p))
+            .unwrap()
+            .with_stores(vec![Box::new(store)])
+            .unwrap();
+        let mut b = batch(&p, 24, 3);
+        for col in &mut b.ids {
+            for id in col.iter_mut() {
+                *id += 4_000_000_000 - 100;
+            }
+        }
+        let loss = |m: &FunnelModel| grads(m, &b, Path::General).unwrap().loss;
+        let g = grads(&model, &b, Path::General).unwrap();
+        // A grouped field's used row: its gradient from the input gradient the step hands the
+        // store (the group's slot, summed over the rows that use the id).
+        let group = layout.slots().iter().find(|s| s.fields.len() > 1).unwrap();
+        let f = group.fields[1];
+        let (id, slot) = (b.ids[f][5], layout.slot_of(f).clone());
+        let w = model.input_width();
+        let mut want = vec![0f64; slot.width];
+        for r in (0..b.rows).filter(|&r| b.ids[f][r] == id) {
+            for (j, a) in want.iter_mut().enumerate() {
+                *a += f64::from(g.input[0][r * w + slot.offset + j]);
+            }
+        }
+        // Central differences of the loss in that row's weights.
+        let h = 1e-2f32;
+        let base = rows.row(f, id, slot.width);
+        for j in 0..slot.width {
+            let nudge = |d: f32| {
+                let mut row = base.clone();
+                row[j] += d;
+                rows.rows.lock().unwrap().insert((f, id), row);
+                let l = loss(&model);
+                rows.rows.lock().unwrap().insert((f, id), base.clone());
+                l
+            };
+            let fd = (nudge(h) - nudge(-h)) / (2.0 * f64::from(h));
+            assert!(
+                (fd - want[j]).abs() < 2e-3 + 0.05 * want[j].abs(),
+                "d{j}: {fd} vs {}",
+                want[j]
+            );
+        }
+        assert!(want.iter().any(|v| v.abs() > 1e-3), "{want:?}");
+        // Training through the trait moves the rows by the store's own rule; the loss falls.
+        let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer).unwrap();
+        let mut rng = Rng::stream(1, "step");
+        let (first, path) = (loss(&model), Path::for_model(&model));
+        for _ in 0..30 {
+            step(&mut model, &mut dense, &b, &mut rng, path, None).unwrap();
+        }
+        assert_eq!(model.store_steps(), vec![30]);
+        let last = rows.last.lock().unwrap();
+        assert!(last.contains_key(&(f, id)) && last.len() > b.ids.len());
+        let after = loss(&model);
+        assert!(after < 0.8 * first, "{first} -> {after}");
     }
 
     /// With stage weights (GradNorm's), the per-stage passes give what one backward pass of

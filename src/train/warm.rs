@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use crate::checkpoint::Run;
 use crate::error::Result;
 use crate::features::{Encoders, FIRST_TOKEN_ID};
-use crate::model::FunnelModel;
+use crate::model::{FunnelModel, TableMut};
 use crate::source::Cat;
 
 /// What a warm start loaded.
@@ -87,45 +87,32 @@ pub fn load(model: &mut FunnelModel, encoders: &Encoders, dir: &Path) -> Result<
             _ => report.skipped.push(name.to_string()),
         }
     }
-    let old_tables: HashMap<String, &crate::model::Table> = old
-        .model
-        .stores
-        .iter()
-        .zip(&old.model.store_keys)
-        .flat_map(|(s, prefix)| {
-            s.tables
-                .iter()
-                .map(move |t| (format!("{prefix}.{}", t.name), t))
-        })
-        .collect();
-    let keys = model.store_keys.clone();
+    let old_tables: HashMap<String, &crate::model::Table> =
+        old.model.tables().into_iter().collect();
     // One map per table name: with a set of tables per stage, each name appears once per stage.
     let mut maps: std::collections::HashMap<String, Option<Vec<Option<u32>>>> = Default::default();
-    for (store, prefix) in model.stores.iter_mut().zip(&keys) {
-        for t in store.tables.iter_mut() {
-            report.rows_total += t.vocab;
-            let key = format!("{prefix}.{}", t.name);
-            let matched = old_tables
-                .get(&key)
-                .filter(|o| o.dim == t.dim)
-                .and_then(|o| {
-                    let map = maps
-                        .entry(t.name.clone())
-                        .or_insert_with(|| id_map(&t.name, encoders, &old.encoders));
-                    Some((o, map.as_ref()?))
-                });
-            let Some((o, map)) = matched else {
-                report.skipped.push(key);
-                continue;
-            };
-            for (new_id, old_id) in map.iter().enumerate() {
-                if let Some(old_id) = *old_id
-                    && (old_id as usize) < o.vocab
-                    && new_id < t.vocab
-                {
-                    t.set_row(new_id as u32, o.row(old_id));
-                    report.rows_loaded += 1;
-                }
+    for TableMut { key, table: t, .. } in model.tables_mut() {
+        report.rows_total += t.vocab;
+        let matched = old_tables
+            .get(&key)
+            .filter(|o| o.dim == t.dim)
+            .and_then(|o| {
+                let map = maps
+                    .entry(t.name.clone())
+                    .or_insert_with(|| id_map(&t.name, encoders, &old.encoders));
+                Some((o, map.as_ref()?))
+            });
+        let Some((o, map)) = matched else {
+            report.skipped.push(key);
+            continue;
+        };
+        for (new_id, old_id) in map.iter().enumerate() {
+            if let Some(old_id) = *old_id
+                && (old_id as usize) < o.vocab
+                && new_id < t.vocab
+            {
+                t.set_row(new_id as u32, o.row(old_id));
+                report.rows_loaded += 1;
             }
         }
     }

@@ -1,0 +1,237 @@
+//! The row store of one process: every table in memory, gathered by the batch's id columns into
+//! the layout's slots (a field group's rows summed into its slot), and updated row by row from
+//! the input gradient, tables in parallel.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::embedding::{SparseOptimizer, Table};
+use super::row_store::RowStore;
+use crate::layout::FieldLayout;
+
+pub struct LocalStore {
+    /// One table per embedded field, in field order.
+    tables: Vec<Table>,
+    layout: FieldLayout,
+    /// Read from the layout once for the hot loops: each field's slot offset, and whether its
+    /// row opens the slot (copied) or joins a field group's sum (added).
+    offsets: Vec<usize>,
+    opens: Vec<bool>,
+    opt: SparseOptimizer,
+    step: u64,
+}
+
+impl LocalStore {
+    /// A store of `tables` (one per field of `layout`, in order).
+    pub fn new(tables: Vec<Table>, layout: FieldLayout, opt: SparseOptimizer) -> Self {
+        debug_assert_eq!(tables.len(), layout.fields());
+        let fields = 0..layout.fields();
+        LocalStore {
+            offsets: fields.clone().map(|f| layout.slot_of(f).offset).collect(),
+            opens: fields.map(|f| layout.opens_slot(f)).collect(),
+            tables,
+            layout,
+            opt,
+            step: 0,
+        }
+    }
+}
+
+/// How many rows ahead the gather asks for the next row's table rows.
+const GATHER_AHEAD: usize = 4;
+
+impl RowStore for LocalStore {
+    fn layout(&self) -> &FieldLayout {
+        &self.layout
+    }
+
+    fn gather(&self, ids: &[Vec<u32>], rows: Range<usize>, x: &mut [f32], w: usize) {
+        for (j, r) in rows.enumerate() {
+            for (t, col) in self.tables.iter().zip(ids) {
+                if let Some(&id) = col.get(r + GATHER_AHEAD) {
+                    t.prefetch_row(id);
+                }
+            }
+            let out = &mut x[j * w..(j + 1) * w];
+            for (((t, col), &off), &opens) in self
+                .tables
+                .iter()
+                .zip(ids)
+                .zip(&self.offsets)
+                .zip(&self.opens)
+            {
+                let slice = &mut out[off..off + t.dim];
+                if opens {
+                    slice.copy_from_slice(t.row(col[r]));
+                } else {
+                    for (o, v) in slice.iter_mut().zip(t.row(col[r])) {
+                        *o += v;
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, ids: &[Vec<u32>], grad: &[f32], w: usize, lr_scale: f32) {
+        self.step += 1;
+        let (step, opt) = (self.step, self.opt.scaled(lr_scale));
+        let offsets = &self.offsets;
+        self.tables
+            .par_iter_mut()
+            .zip(ids)
+            .enumerate()
+            .for_each(|(f, (t, col))| {
+                let (off, d) = (offsets[f], t.dim);
+                t.accumulate(
+                    col.len(),
+                    |b| col[b],
+                    |b| &grad[b * w + off..b * w + off + d],
+                );
+                t.update(&opt, step);
+            });
+    }
+
+    fn tables(&self) -> Vec<&Table> {
+        self.tables.iter().collect()
+    }
+
+    fn tables_mut(&mut self) -> Vec<&mut Table> {
+        self.tables.iter_mut().collect()
+    }
+
+    fn optimizer(&self) -> SparseOptimizer {
+        self.opt
+    }
+
+    fn steps(&self) -> u64 {
+        self.step
+    }
+
+    fn set_steps(&mut self, steps: u64) {
+        self.step = steps;
+    }
+
+    fn release_scratch(&mut self) {
+        for t in &mut self.tables {
+            t.release_scratch();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// A store of one-field tables, each its own slot.
+    fn store(tables: Vec<Table>, opt: SparseOptimizer) -> LocalStore {
+        let fields: Vec<(&str, usize)> = tables.iter().map(|t| (t.name.as_str(), t.dim)).collect();
+        let layout = FieldLayout::new(&fields, &[]).unwrap();
+        LocalStore::new(tables, layout, opt)
+    }
+
+    #[test]
+    fn only_touched_rows_change_and_padding_stays_zero() {
+        let opt = SparseOptimizer::LazyAdam {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let mut rng = Rng::stream(2, "test");
+        let t = Table::new("f", 10, 2, 0.1, &opt, 0.0, &mut rng);
+        let before = t.weights();
+        let mut store = store(vec![t], opt);
+        // Batch of 3 rows, one field: ids 4, 0 (padding), 4.
+        store.apply(&[vec![4, 0, 4]], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2, 1.0);
+        let after = store.tables[0].weights();
+        for r in 0..10 {
+            let changed = before[r * 2..r * 2 + 2] != after[r * 2..r * 2 + 2];
+            assert_eq!(changed, r == 4, "row {r}");
+        }
+        assert_eq!(&after[0..2], &[0.0, 0.0]);
+        // First lazy-Adam step moves each weight by lr (m̂/sqrt(v̂) = 1).
+        assert!((before[8] - after[8] - 0.1).abs() < 1e-5);
+    }
+
+    /// L2 on touched rows: the row's gradient becomes g + l2·w before the optimizer sees it, at
+    /// half the learning rate under a schedule's factor 0.5; untouched rows do not move.
+    #[test]
+    fn l2_and_schedule_on_touched_rows_by_hand() {
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.5, eps: 0.0 };
+        let mut rng = Rng::stream(3, "test");
+        let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng).with_l2(0.25);
+        let before = t.weights();
+        let mut store = store(vec![t], opt);
+        store.apply(&[vec![3]], &[3.0, 4.0], 2, 0.5);
+        let after = store.tables[0].weights();
+        let g = [3.0 + 0.25 * before[6], 4.0 + 0.25 * before[7]];
+        let k = 0.25 / ((g[0] * g[0] + g[1] * g[1]) / 2.0).sqrt();
+        assert!((before[6] - after[6] - k * g[0]).abs() < 1e-6);
+        assert!((before[7] - after[7] - k * g[1]).abs() < 1e-6);
+        assert_eq!(before[..6], after[..6]);
+        assert_eq!(before[8..], after[8..]);
+    }
+
+    #[test]
+    fn rowwise_adagrad_step_by_hand() {
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.5, eps: 0.0 };
+        let mut rng = Rng::stream(3, "test");
+        let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng);
+        let before = t.weights();
+        let mut store = store(vec![t], opt);
+        // Gradient (3, 4): G = (9 + 16) / 2 = 12.5; step = 0.5 / sqrt(12.5) * g.
+        store.apply(&[vec![3]], &[3.0, 4.0], 2, 1.0);
+        let after = store.tables[0].weights();
+        let k = 0.5 / 12.5f32.sqrt();
+        assert!((before[6] - after[6] - 3.0 * k).abs() < 1e-6);
+        assert!((before[7] - after[7] - 4.0 * k).abs() < 1e-6);
+    }
+
+    /// A field group: tables 0 and 2 share one input slice, whose value is the sum of their
+    /// rows; table 1 keeps its own. Each grouped table is updated from the group's slice of the
+    /// gradient (the gradient of a sum reaches every term unchanged).
+    #[test]
+    fn grouped_tables_sum_into_one_slice_and_share_its_gradient() {
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.1, eps: 1e-8 };
+        let mut rng = Rng::stream(2, "groups");
+        let tables: Vec<Table> = ["a", "b", "c"]
+            .iter()
+            .map(|n| Table::new(n, 10, 2, 0.5, &opt, 0.0, &mut rng))
+            .collect();
+        let layout = FieldLayout::new(&[("a", 2), ("b", 2), ("c", 2)], &[("ac", &[0, 2])]).unwrap();
+        let mut store = LocalStore::new(tables, layout, opt);
+        assert_eq!(store.layout().width(), 4);
+        let ids = [vec![3u32], vec![4], vec![5]];
+        let mut row = vec![0f32; 4];
+        store.gather(&ids, 0..1, &mut row, 4);
+        let (a, b, c) = (
+            store.tables[0].row(3).to_vec(),
+            store.tables[1].row(4).to_vec(),
+            store.tables[2].row(5).to_vec(),
+        );
+        assert_eq!(row, vec![a[0] + c[0], a[1] + c[1], b[0], b[1]]);
+        // A gradient on the group's slice only: both grouped tables move, table b does not.
+        store.apply(&ids, &[1.0, -1.0, 0.0, 0.0], 4, 1.0);
+        assert_ne!(store.tables[0].row(3), a.as_slice());
+        assert_ne!(store.tables[2].row(5), c.as_slice());
+        assert_eq!(store.tables[1].row(4), b.as_slice());
+        // The same step for both: row-wise Adagrad from the same gradient moves them equally.
+        let da: Vec<f32> = store.tables[0]
+            .row(3)
+            .iter()
+            .zip(&a)
+            .map(|(x, y)| x - y)
+            .collect();
+        let dc: Vec<f32> = store.tables[2]
+            .row(5)
+            .iter()
+            .zip(&c)
+            .map(|(x, y)| x - y)
+            .collect();
+        for (x, y) in da.iter().zip(&dc) {
+            assert!((x - y).abs() < 1e-6 && x.abs() > 0.05, "{da:?} vs {dc:?}");
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The row store seam: where a model's embedding rows live and how a batch reaches them. The
+//! model gathers a batch's input rows and hands back their gradient through this trait alone;
+//! the trainer, resume, warm start and persistence walk the tables by key through the model
+//! (`FunnelModel::tables`), never a store's internals. `LocalStore` keeps every table in this
+//! process; a store sharded over ranks (rows routed to their owners through a collective)
+//! implements the same trait.
+
+use super::embedding::{SparseOptimizer, Table};
+use crate::layout::FieldLayout;
+
+pub trait RowStore: Send + Sync {
+    /// The slots the store writes into an input row.
+    fn layout(&self) -> &FieldLayout;
+
+    /// Write the embedded part of batch rows `rows` into `x` (those rows, `w` columns each,
+    /// row-major; the columns from `layout().width()` on are left alone). `ids[f][r]` is field
+    /// f's id in batch row r.
+    fn gather(&self, ids: &[Vec<u32>], rows: std::ops::Range<usize>, x: &mut [f32], w: usize);
+
+    /// One sparse step: update the rows the batch used from the gradient of its input rows
+    /// (`grad`, rows x `w`, row-major), with the learning rate scaled by `lr_scale`.
+    fn apply(&mut self, ids: &[Vec<u32>], grad: &[f32], w: usize, lr_scale: f32);
+
+    /// The tables, in field order (what a checkpoint saves and loads).
+    fn tables(&self) -> Vec<&Table>;
+
+    fn tables_mut(&mut self) -> Vec<&mut Table>;
+
+    /// The optimizer whose state the tables carry beside their rows.
+    fn optimizer(&self) -> SparseOptimizer;
+
+    /// Sparse steps taken (lazy Adam's bias correction reads it; a checkpoint saves it).
+    fn steps(&self) -> u64;
+
+    fn set_steps(&mut self, steps: u64);
+
+    /// Free memory only training needs (per-step scratch); the next step rebuilds it.
+    fn release_scratch(&mut self);
+}

@@ -1,0 +1,86 @@
+//! The keyed walk over a model's weights: every table under its checkpoint key
+//! (`embeddings.<field>`, or `embeddings.<stage>.<field>` with one store per stage), then every
+//! dense parameter in key order. Save, load, resume, warm start and the run's end walk this one
+//! list; nothing outside the model builds a table key or reaches into a store.
+
+use candle_core::Var;
+
+use super::chain::FunnelModel;
+use super::embedding::{SparseOptimizer, Table};
+use crate::data::Batch;
+
+/// A table as the walk gives it for writing: its key, the table, and the optimizer whose state
+/// its rows carry.
+pub struct TableMut<'a> {
+    pub key: String,
+    pub table: &'a mut Table,
+    pub opt: SparseOptimizer,
+}
+
+impl FunnelModel {
+    /// Every table with its key, stores in order, fields in order.
+    pub fn tables(&self) -> Vec<(String, &Table)> {
+        self.stores
+            .iter()
+            .zip(&self.store_keys)
+            .flat_map(|(s, prefix)| {
+                s.tables()
+                    .into_iter()
+                    .map(move |t| (format!("{prefix}.{}", t.name), t))
+            })
+            .collect()
+    }
+
+    /// Every table for writing, in the order of `tables`.
+    pub fn tables_mut(&mut self) -> Vec<TableMut<'_>> {
+        self.stores
+            .iter_mut()
+            .zip(&self.store_keys)
+            .flat_map(|(s, prefix)| {
+                let opt = s.optimizer();
+                s.tables_mut().into_iter().map(move |table| TableMut {
+                    key: format!("{prefix}.{}", table.name),
+                    table,
+                    opt,
+                })
+            })
+            .collect()
+    }
+
+    /// Every dense parameter with its key, in key order.
+    pub fn dense(&self) -> impl Iterator<Item = (&str, &Var)> {
+        self.params().iter()
+    }
+
+    /// Each store's sparse step count (a checkpoint keeps them).
+    pub fn store_steps(&self) -> Vec<u64> {
+        self.stores.iter().map(|s| s.steps()).collect()
+    }
+
+    /// Set each store's sparse step count; false when `steps` does not have one per store.
+    pub fn set_store_steps(&mut self, steps: &[u64]) -> bool {
+        if steps.len() != self.stores.len() {
+            return false;
+        }
+        for (s, &n) in self.stores.iter_mut().zip(steps) {
+            s.set_steps(n);
+        }
+        true
+    }
+
+    /// Free what only training needs (the stores' per-step scratch).
+    pub fn release_scratch(&mut self) {
+        for s in &mut self.stores {
+            s.release_scratch();
+        }
+    }
+
+    /// The sparse step: each store's rows the batch used, updated from the gradient of that
+    /// store's input rows (`input[i]`, rows x `input_width`).
+    pub fn apply_input_gradient(&mut self, b: &Batch, input: &[Vec<f32>], lr_scale: f32) {
+        let w = self.input_width();
+        for (store, g) in self.stores.iter_mut().zip(input) {
+            store.apply(&b.ids, g, w, lr_scale);
+        }
+    }
+}
