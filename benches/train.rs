@@ -169,6 +169,8 @@ fn train_step(c: &mut Criterion) {
     g.finish();
 }
 
+// The sink returns the crate's `Result`, whose error carries a path and a hint.
+#[allow(clippy::result_large_err)]
 fn predict(c: &mut Criterion) {
     let pool = funnel::runtime::pool(2).expect("thread pool");
     let p = pipeline(2);
@@ -177,7 +179,17 @@ fn predict(c: &mut Criterion) {
     let mut g = c.benchmark_group("predict");
     g.sample_size(10);
     g.bench_function("two_stage_200k_rows", |b| {
-        b.iter(|| pool.install(|| model.predict_logits(&d, 8192).expect("predict")))
+        b.iter(|| {
+            pool.install(|| {
+                let mut n = 0;
+                funnel::scoring::score(&model, &d, 8192, |_, logits| {
+                    n += logits.len();
+                    Ok(())
+                })
+                .expect("predict");
+                n
+            })
+        })
     });
     g.finish();
 }

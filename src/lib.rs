@@ -27,6 +27,7 @@ pub mod optim;
 pub mod report;
 pub mod rng;
 pub mod runtime;
+pub mod scoring;
 pub mod source;
 #[cfg(test)]
 mod testing;

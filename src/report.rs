@@ -14,7 +14,9 @@ pub struct EpochSummary {
     pub train_loss: f64,
 }
 
-pub trait Reporter {
+/// `Send`: the trainer reports from the body of its batch loop, which runs beside the assembly
+/// of the next batch (`data::drive`).
+pub trait Reporter: Send {
     /// Something the user should know that does not stop the run.
     fn warning(&mut self, message: &str);
     /// A decision the run took (early stopping).

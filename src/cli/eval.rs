@@ -8,7 +8,7 @@ use crate::data::{self, encode_split, read_labels};
 use crate::error::{Error, Result};
 use crate::metrics::format_metrics;
 use crate::runtime::with_threads;
-use crate::train::eval_dataset;
+use crate::scoring::evaluate_dataset;
 
 pub(super) fn eval(run: &Path, input: Input, json: bool) -> Result<()> {
     let what = match &input {
@@ -27,7 +27,7 @@ pub(super) fn eval(run: &Path, input: Input, json: bool) -> Result<()> {
         {
             eprintln!("warning: {w}");
         }
-        let m = eval_dataset(&r.model, p, &d)?;
+        let m = evaluate_dataset(&r.model, p, &d)?;
         if json {
             let text =
                 serde_json::to_string_pretty(&m).map_err(|e| Error::Internal(e.to_string()))?;

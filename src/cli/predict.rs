@@ -9,7 +9,10 @@ use crate::checkpoint::Run;
 use crate::config::{FileFormat, format_from_extension};
 use crate::data::{self, Split, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
-use crate::source::{Frame, TableColumn, write_table};
+use crate::source::{Frame, TableColumn, TableWriter};
+
+/// Rows of predictions written at a time.
+const PREDICT_CHUNK: usize = 1 << 16;
 
 /// What `eval` and `predict` read: a file given with `--data`, or one of the run's own splits.
 pub(super) enum Input {
@@ -119,39 +122,53 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
     for w in data::oov_warnings(p, &d) {
         eprintln!("warning: {w}");
     }
-    let logits = r.model.predict_logits(&d, p.train.eval_batch_size)?;
-    let k = p.stages.len();
-    let mut cond = vec![Vec::with_capacity(d.rows); k];
-    let mut cum = vec![Vec::with_capacity(d.rows); k];
-    let mut probs = Vec::with_capacity(k);
-    for row in logits.chunks_exact(p.funnel.logit_columns()) {
-        p.funnel.probabilities(row, &mut probs);
-        for (s, pr) in probs.iter().enumerate() {
-            cond[s].push(pr.log_q.exp());
-            cum[s].push(pr.log_p.exp());
-        }
-    }
-    let mut columns = Vec::new();
-    if let Some(rows) = &rows {
-        let numbers = rows
-            .iter()
-            .map(|&i| frame.row_number(i as usize) as u64)
-            .collect();
-        columns.push(("row".to_string(), TableColumn::U64(numbers)));
-    }
-    for name in &copied {
-        let column = frame.pass_through(name)?;
-        let column = match &rows {
-            Some(rows) => column.take(rows)?,
-            None => column,
+    // Written in chunks as the driver scores them: memory for the predictions stays bounded.
+    let mut writer = TableWriter::create(out)?;
+    let (k, columns) = (p.stages.len(), p.funnel.logit_columns());
+    let mut pending: Vec<Vec<f64>> = vec![Vec::new(); outputs.len()];
+    // Rows before `from` are written.
+    let mut from = 0usize;
+    let mut flush = |from: usize, to: usize, pending: &mut Vec<Vec<f64>>| -> Result<()> {
+        let idx: Vec<u32> = match &rows {
+            Some(rows) => rows[from..to].to_vec(),
+            None => (from as u32..to as u32).collect(),
         };
-        columns.push((name.clone(), column));
+        let mut chunk = Vec::new();
+        if rows.is_some() {
+            let numbers = idx
+                .iter()
+                .map(|&i| frame.row_number(i as usize) as u64)
+                .collect();
+            chunk.push(("row".to_string(), TableColumn::U64(numbers)));
+        }
+        for name in &copied {
+            chunk.push((name.clone(), frame.pass_through(name)?.take(&idx)?));
+        }
+        for (name, values) in outputs.iter().zip(pending.iter_mut()) {
+            chunk.push((name.clone(), TableColumn::F64(std::mem::take(values))));
+        }
+        writer.write(chunk)
+    };
+    let mut probs = Vec::with_capacity(k);
+    crate::scoring::score(&r.model, &d, p.train.eval_batch_size, |batch, logits| {
+        for row in logits.chunks_exact(columns) {
+            p.funnel.probabilities(row, &mut probs);
+            for (s, pr) in probs.iter().enumerate() {
+                pending[2 * s].push(pr.log_q.exp());
+                pending[2 * s + 1].push(pr.log_p.exp());
+            }
+        }
+        if batch.end - from >= PREDICT_CHUNK {
+            flush(from, batch.end, &mut pending)?;
+            from = batch.end;
+        }
+        Ok(())
+    })?;
+    // The rest; with no rows at all, an empty chunk still writes the header.
+    if d.rows > from || d.rows == 0 {
+        flush(from, d.rows, &mut pending)?;
     }
-    for ((s, c), q) in p.stages.iter().zip(cum).zip(cond) {
-        columns.push((format!("{}_conditional", s.name), TableColumn::F64(q)));
-        columns.push((format!("{}_cumulative", s.name), TableColumn::F64(c)));
-    }
-    write_table(out, columns)?;
+    writer.finish()?;
     let kind = if format_from_extension(out) == Some(FileFormat::Parquet) {
         "parquet"
     } else {

@@ -1,5 +1,6 @@
 //! Data: reading sources, splitting, labels, encoding, and the encoded in-memory dataset.
 
+mod batches;
 mod carve;
 mod clock;
 mod dataset;
@@ -7,6 +8,7 @@ mod encode;
 mod fingerprint;
 mod labels;
 
+pub use batches::{BatchSource, Batches, InMemory, drive};
 pub use carve::{carved_rows, run_split};
 pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};

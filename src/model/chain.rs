@@ -11,7 +11,7 @@ use super::kit::{Mode, ParamBuilder, Params};
 use super::row_store::RowStore;
 use super::tower::{Tower, fm_interaction};
 use super::transfer::Transfer;
-use crate::data::Dataset;
+use crate::data::Batch;
 use crate::error::Result;
 use crate::funnel::{Funnel, HeadKind, StageId};
 use crate::rng::Rng;
@@ -281,21 +281,15 @@ impl FunnelModel {
         logit + fm_interaction(x, layout.slots().len(), dim)?
     }
 
-    /// Logits of every row of a dataset (rows x `Funnel::logit_columns`, row-major), in
-    /// inference mode.
-    pub fn predict_logits(&self, d: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(d.rows * self.funnel.logit_columns());
+    /// The logits of a batch's rows (rows x `Funnel::logit_columns`, row-major), in inference
+    /// mode. The evaluation driver (`scoring`) runs it over a dataset's batches.
+    pub fn logits(&self, b: &Batch) -> Result<Vec<f32>> {
         let w = self.input_width();
-        for start in (0..d.rows).step_by(batch_size) {
-            let end = (start + batch_size).min(d.rows);
-            let b = d.batch_range(start, end);
-            let xs = (0..self.stores.len())
-                .map(|i| Tensor::from_vec(self.input(i, &b), (b.rows, w), &self.dev))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let logits = self.forward(&xs, None)?.logits;
-            out.extend(logits.flatten_all()?.to_vec1::<f32>()?);
-        }
-        Ok(out)
+        let xs = (0..self.stores.len())
+            .map(|i| Tensor::from_vec(self.input(i, b), (b.rows, w), &self.dev))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let logits = self.forward(&xs, None)?.logits;
+        Ok(logits.flatten_all()?.to_vec1::<f32>()?)
     }
 
     pub fn device(&self) -> &Device {

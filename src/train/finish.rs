@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use super::eval_dataset;
 use super::resume::TrainerState;
 use crate::checkpoint::RunWriter;
 use crate::config::Pipeline;
@@ -12,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{RunMetrics, Timing};
 use crate::model::FunnelModel;
 use crate::report::Reporter;
+use crate::scoring::evaluate_dataset;
 
 /// After the last epoch: the best weights back, the test metrics, metrics.json and the
 /// manifest; the checkpoint is then of no further use and is removed.
@@ -45,7 +45,7 @@ pub(super) fn finish(
     let clock = Instant::now();
     let test = match &splits.test {
         Some(t) => {
-            let m = eval_dataset(model, p, t)?;
+            let m = evaluate_dataset(model, p, t)?;
             report.metrics(&format!("test (best epoch {best_epoch})"), &m);
             Some(m)
         }

@@ -17,44 +17,21 @@ use std::time::Instant;
 
 use crate::checkpoint::RunWriter;
 use crate::config::{Measure, Pipeline};
-use crate::data::{Dataset, Splits};
+use crate::data::{BatchSource, InMemory, Splits, drive};
 use crate::error::{Error, Result};
 use crate::funnel::Prediction;
-use crate::metrics::truth::evaluate_truth;
-use crate::metrics::{EpochRecord, RunMetrics, StageLoss, StageMetrics, evaluate};
+use crate::metrics::{EpochRecord, RunMetrics, StageLoss, StageMetrics};
 use crate::model::FunnelModel;
 use crate::optim::DenseOptimizer;
 use crate::report::{EpochSummary, Reporter};
 use crate::rng::Rng;
+use crate::scoring::evaluate_dataset;
 use control::interrupted;
 pub use control::{Control, Start};
 use divergence::{base_rate_loss, diverged};
 use gradnorm::GradNorm;
 use resume::TrainerState;
 use step::Path as StepPath;
-
-/// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
-pub fn eval_dataset(model: &FunnelModel, p: &Pipeline, d: &Dataset) -> Result<Vec<StageMetrics>> {
-    let logits = model.predict_logits(d, p.train.eval_batch_size)?;
-    if logits.iter().any(|z| !z.is_finite()) {
-        return Err(Error::Usage(format!(
-            "the model predicts non-finite values on the {} split: training diverged; lower the learning rates",
-            d.split
-        )));
-    }
-    let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
-    let groups = (!d.groups.is_empty()).then_some(d.groups.as_slice());
-    let mut m = evaluate(&p.funnel, &logits, &d.reached, &names, groups);
-    if !d.truth.is_empty() {
-        for (s, t) in m
-            .iter_mut()
-            .zip(evaluate_truth(&p.funnel, &logits, &d.reached, &d.truth))
-        {
-            s.truth = Some(t);
-        }
-    }
-    Ok(m)
-}
 
 /// Value of the early-stopping monitor, oriented so that larger is better.
 fn monitor_score(p: &Pipeline, m: &[StageMetrics]) -> Option<f64> {
@@ -206,47 +183,37 @@ pub fn train(
         }
     };
     let path = StepPath::for_model(&model);
-    let train = &splits.train;
+    let source = InMemory(&splits.train);
     let seed = p.train.seed;
-    let per_epoch = train.rows.div_ceil(p.train.batch_size);
-    let base_loss = base_rate_loss(train);
+    let per_epoch = source.batches_per_epoch(p.train.batch_size);
+    let base_loss = base_rate_loss(&splits.train);
     let mut stopped_early = false;
     while state.epoch <= p.train.epochs && !stopped_early {
         let epoch = state.epoch;
         let clock = Instant::now();
         // Seconds of this epoch spent writing checkpoints: not training time.
         let mut writing = 0.0f64;
-        let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(train.rows);
         let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
         step::skip_steps(&model, &mut dropout, state.step);
-        report.epoch_started(epoch, p.train.epochs, train.rows);
-        // Each batch is assembled (random rows of the columns: cache misses) while the step
-        // before it runs, by the pool's other thread when it is free.
-        let mut chunks = order.chunks(p.train.batch_size).skip(state.step);
-        let mut next = chunks.next().map(|idx| train.batch(idx));
+        report.epoch_started(epoch, p.train.epochs, source.rows());
         // Within the steps a first signal only asks: the loop stops after its step, with a
         // checkpoint. Everywhere else (writing the run's files, validation, the finish) a
         // signal ends the process at once, the last checkpoint kept.
         let cooperative = crate::interrupt::cooperate();
-        while let Some(batch) = next {
+        let batches = source.epoch(seed, epoch, p.train.batch_size, state.step);
+        drive(batches, |batch| {
             if let Some(schedule) = &p.train.lr_schedule {
                 let at = (epoch - 1) * per_epoch + state.step;
                 dense.set_lr_scale(schedule.factor(at, p.train.epochs * per_epoch, epoch));
             }
-            let (stepped, upcoming) = rayon::join(
-                || {
-                    step::step(
-                        &mut model,
-                        &mut dense,
-                        &batch,
-                        &mut dropout,
-                        path,
-                        state.gradnorm.as_mut(),
-                    )
-                },
-                || chunks.next().map(|idx| train.batch(idx)),
-            );
-            let (loss, stage_losses) = stepped?;
+            let (loss, stage_losses) = step::step(
+                &mut model,
+                &mut dense,
+                &batch,
+                &mut dropout,
+                path,
+                state.gradnorm.as_mut(),
+            )?;
             state.loss.add(loss, &stage_losses);
             state.step += 1;
             let first = *state.first_loss.get_or_insert(loss);
@@ -260,7 +227,6 @@ pub fn train(
                 });
             }
             report.batch(batch.rows, loss);
-            next = upcoming;
             // At the epoch's last step, a stop waits for the epoch's own checkpoint.
             let every = p.train.checkpoint_every_steps;
             let signal = match state.step < per_epoch {
@@ -280,17 +246,18 @@ pub fn train(
                 )?;
                 writing += write.elapsed().as_secs_f64();
             }
-            if let Some(signal) = signal {
-                return Err(interrupted(signal, out, &state));
+            match signal {
+                Some(signal) => Err(interrupted(signal, out, &state)),
+                None => Ok(()),
             }
-        }
+        })?;
         drop(cooperative);
         let train_loss = state.loss.mean();
         let secs = clock.elapsed().as_secs_f64() - writing;
         report.epoch_finished(&EpochSummary {
             epoch,
             epochs: p.train.epochs,
-            rows: train.rows,
+            rows: source.rows(),
             secs,
             train_loss,
         });
@@ -298,7 +265,7 @@ pub fn train(
         let clock = Instant::now();
         let valid = match &splits.valid {
             Some(v) => {
-                let m = eval_dataset(&model, p, v)?;
+                let m = evaluate_dataset(&model, p, v)?;
                 report.metrics(&format!("valid, epoch {epoch}"), &m);
                 Some(m)
             }
