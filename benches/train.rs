@@ -125,7 +125,18 @@ fn bench_steps(
             let start = (i % 8) * batch;
             i += 1;
             let rows = d.batch_range(start, start + batch);
-            pool.install(|| step(model, dense, &rows, drop, *path, None).expect("step"))
+            pool.install(|| {
+                step(
+                    model,
+                    dense,
+                    &rows,
+                    drop,
+                    *path,
+                    None,
+                    &funnel::collective::Single,
+                )
+                .expect("step")
+            })
         })
     });
 }

@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod cli;
+pub mod collective;
 pub mod compare;
 pub mod config;
 pub mod data;

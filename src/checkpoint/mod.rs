@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::collective::Root;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::features::Encoders;
@@ -62,7 +63,8 @@ pub struct RunWriter {
 impl RunWriter {
     /// Create the directory (which must not exist or be empty) and store the resolved pipeline
     /// and the encoders before training.
-    pub fn create(dir: &Path, p: &Pipeline, enc: &Encoders) -> Result<Self> {
+    /// Only the rank holding `Root` writes a run directory.
+    pub fn create(dir: &Path, p: &Pipeline, enc: &Encoders, _: &Root) -> Result<Self> {
         Self::check_new(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::Usage(format!(
@@ -114,7 +116,7 @@ impl RunWriter {
 
     /// Reopen an unfinished run to continue it: its encoders must be those fitted again now
     /// (else the data changed).
-    pub fn reopen(dir: &Path, enc: &Encoders) -> Result<Self> {
+    pub fn reopen(dir: &Path, enc: &Encoders, _: &Root) -> Result<Self> {
         Self::reopen_check(dir)?;
         let lock = Lock::take(dir)?;
         remove_temporaries(dir)?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::resume::TrainerState;
+use crate::collective::Collective;
 use crate::error::Error;
 
 /// Outside control of a training run: the stop flag that the CLI's signal handlers set (the
@@ -23,13 +24,20 @@ pub struct Control {
 
 impl Control {
     /// The signal to stop for after the run's `step`-th step (counted over every epoch).
-    pub(super) fn stop_for(&self, step: usize) -> Option<i32> {
-        match self.signal.load(Ordering::Relaxed) {
+    /// Every rank takes the same decision: a stop asked of any rank stops them all at this
+    /// step (a rank that was not signalled itself stops as for SIGTERM).
+    pub(super) fn stop_for(&self, step: usize, ranks: &dyn Collective) -> Option<i32> {
+        let asked = match self.signal.load(Ordering::Relaxed) {
             0 => (self.stop_at_step == Some(step)).then_some(2),
             s => Some(s as i32),
-        }
+        };
+        ranks
+            .any(asked.is_some())
+            .then_some(asked.unwrap_or(SIGTERM))
     }
 }
+
+const SIGTERM: i32 = 15;
 
 /// Whether `train` starts a new run directory or continues the one it is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

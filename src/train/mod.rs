@@ -8,7 +8,9 @@ mod early;
 mod finish;
 pub mod gradnorm;
 pub mod memory;
+mod parallel;
 pub mod resume;
+mod start;
 pub mod step;
 pub mod warm;
 
@@ -16,6 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::checkpoint::RunWriter;
+use crate::collective::{Collective, Single};
 use crate::config::{Measure, Pipeline};
 use crate::data::{BatchSource, InMemory, Splits, drive};
 use crate::error::{Error, Result};
@@ -30,7 +33,6 @@ use control::interrupted;
 pub use control::{Control, Start};
 use divergence::{base_rate_loss, diverged};
 use gradnorm::GradNorm;
-use resume::TrainerState;
 use step::Path as StepPath;
 
 /// Value of the early-stopping monitor, oriented so that larger is better.
@@ -106,82 +108,20 @@ pub fn train(
     report: &mut dyn Reporter,
 ) -> Result<RunMetrics> {
     memory::check(p, splits)?;
+    // One process: it holds the right to write the run directory.
+    let collective = Single;
+    let root = collective
+        .root()
+        .ok_or_else(|| Error::Internal("a single process is rank 0".into()))?;
     let run = match start {
-        Start::Fresh => RunWriter::create(out, p, &splits.encoders)?,
-        Start::Resume => RunWriter::reopen(out, &splits.encoders)?,
+        Start::Fresh => RunWriter::create(out, p, &splits.encoders, &root)?,
+        Start::Resume => RunWriter::reopen(out, &splits.encoders, &root)?,
     };
     let mut model = FunnelModel::new(p, &splits.encoders)?;
     let mut dense = DenseOptimizer::new(model.params().vars(), &p.train.optimizer)?
         .without_decay(&model.undecayed())
         .with_clipping(p.train.clip_grad_norm);
-    let mut state = match start {
-        Start::Fresh => {
-            if let Some(dir) = &p.train.warm_start {
-                let r = warm::load(&mut model, &splits.encoders, dir)?;
-                report.notice(&r.summary(dir));
-            }
-            TrainerState {
-                pipeline_sha256: run.pipeline_sha256.clone(),
-                encoders_sha256: run.encoders_sha256.clone(),
-                data: splits.fingerprints.clone(),
-                epoch: 1,
-                step: 0,
-                first_loss: None,
-                loss: EpochLoss::new(model.stages()),
-                history: Vec::new(),
-                best: None,
-                best_epoch: 0,
-                since_best: 0,
-                train_s: 0.0,
-                evaluate_s: 0.0,
-                dense_steps: 0,
-                store_steps: Vec::new(),
-                gradnorm: p
-                    .gradnorm
-                    .as_ref()
-                    .map(|spec| GradNorm::new(model.stages(), spec)),
-            }
-        }
-        Start::Resume => {
-            let state = resume::load(out, &mut model, &mut dense)?;
-            if (&state.pipeline_sha256, &state.encoders_sha256)
-                != (&run.pipeline_sha256, &run.encoders_sha256)
-            {
-                // pipeline.yaml was checked before the data was read (`reopen_check`).
-                return Err(Error::run(
-                    out,
-                    "encoders.json was changed after the checkpoint was written: its SHA-256 is not the one the checkpoint recorded",
-                )
-                .with_hint(format!(
-                    "restore the run's files, or train its pipeline as a new run: `funnel train {} --out NEW_DIR`",
-                    out.join(crate::checkpoint::PIPELINE).display()
-                )));
-            }
-            // Same encoders are not enough: edited labels, or new ids of a hashed feature,
-            // leave them unchanged and would mix two data sets in one run.
-            if state.data.is_empty() {
-                return Err(Error::run(
-                    out,
-                    "cannot resume: the checkpoint was written by an earlier funnel version, which did not record the data's fingerprints, so the data cannot be checked to be the run's",
-                )
-                .with_hint("finish the run with the version that started it, or train it again"));
-            }
-            if let Some(why) = crate::data::changed(&state.data, &splits.fingerprints) {
-                return Err(Error::run(
-                    out,
-                    format!("cannot resume: the data changed since the run started: {why}"),
-                )
-                .with_hint("restore the data the run was started on, or train a new run"));
-            }
-            report.notice(&format!(
-                "resuming {}: epoch {}, after step {}",
-                out.display(),
-                state.epoch,
-                state.step
-            ));
-            state
-        }
-    };
+    let mut state = start::initial_state(p, splits, start, &run, &mut model, &mut dense, report)?;
     let path = StepPath::for_model(&model);
     let source = InMemory(&splits.train);
     let seed = p.train.seed;
@@ -213,6 +153,7 @@ pub fn train(
                 &mut dropout,
                 path,
                 state.gradnorm.as_mut(),
+                &collective,
             )?;
             state.loss.add(loss, &stage_losses);
             state.step += 1;
@@ -230,14 +171,14 @@ pub fn train(
             // At the epoch's last step, a stop waits for the epoch's own checkpoint.
             let every = p.train.checkpoint_every_steps;
             let signal = match state.step < per_epoch {
-                true => control.stop_for((epoch - 1) * per_epoch + state.step),
+                true => control.stop_for((epoch - 1) * per_epoch + state.step, &collective),
                 false => None,
             };
             if signal.is_some() || every.is_some_and(|n| state.step.is_multiple_of(n)) {
                 let write = Instant::now();
                 let running = clock.elapsed().as_secs_f64() - writing;
                 resume::checkpoint(
-                    out,
+                    &run,
                     &model,
                     &dense,
                     &mut state,
@@ -312,14 +253,14 @@ pub fn train(
         state.loss = EpochLoss::new(model.stages());
         if !stopped_early && state.epoch <= p.train.epochs {
             resume::checkpoint(
-                out,
+                &run,
                 &model,
                 &dense,
                 &mut state,
                 control.checkpoint_pause,
                 0.0,
             )?;
-            if let Some(signal) = control.stop_for(epoch * per_epoch) {
+            if let Some(signal) = control.stop_for(epoch * per_epoch, &collective) {
                 return Err(interrupted(signal, out, &state));
             }
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EpochLoss;
 use super::gradnorm::GradNorm;
-use crate::checkpoint::CHECKPOINT;
+use crate::checkpoint::{CHECKPOINT, RunWriter};
 use crate::error::{Error, Result};
 use crate::metrics::EpochRecord;
 use crate::model::FunnelModel;
@@ -61,7 +61,7 @@ pub struct TrainerState {
 
 /// Write the checkpoint of `model`, `dense` and `state` into `dir`.
 /// `pause` waits between the last byte and the rename (a testing hook; zero otherwise).
-pub fn save(
+fn save(
     dir: &Path,
     model: &FunnelModel,
     dense: &DenseOptimizer,
@@ -101,7 +101,7 @@ pub fn save(
 /// Record the step counters in `state` and write the checkpoint. `running`: training seconds
 /// of the epoch in progress, saved with the state's total.
 pub fn checkpoint(
-    out: &Path,
+    run: &RunWriter,
     model: &FunnelModel,
     dense: &DenseOptimizer,
     state: &mut TrainerState,
@@ -112,7 +112,7 @@ pub fn checkpoint(
     state.store_steps = model.store_steps();
     let done = state.train_s;
     state.train_s += running;
-    let saved = save(out, model, dense, state, pause);
+    let saved = save(&run.dir, model, dense, state, pause);
     state.train_s = done;
     saved
 }

@@ -14,6 +14,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use rayon::prelude::*;
 
+use crate::collective::Collective;
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::loss::{Targets, funnel_loss, objective};
@@ -265,7 +266,9 @@ pub fn skip_steps(model: &FunnelModel, dropout_rng: &mut Rng, steps: usize) {
 }
 
 /// The trainer's step on one batch: returns the batch loss and the stage losses. With
-/// GradNorm, its weights weigh the stages and are moved after the step.
+/// GradNorm, its weights weigh the stages and are moved after the step. Over several ranks
+/// (`collective`), `b` is this rank's part of the global batch, and the loss, the gradients
+/// and the sparse step are the global batch's (`parallel::reduce`).
 pub fn step(
     model: &mut FunnelModel,
     dense: &mut DenseOptimizer,
@@ -273,6 +276,7 @@ pub fn step(
     dropout_rng: &mut Rng,
     path: Path,
     gradnorm: Option<&mut GradNorm>,
+    collective: &dyn Collective,
 ) -> Result<(f64, Vec<f64>)> {
     let xs = model.input_vars(b)?;
     let targets = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
@@ -282,6 +286,14 @@ pub fn step(
         .collect();
     let weights = gradnorm.as_ref().map(|g| g.weights().to_vec());
     let g = gradients(model, &xs, &targets, &mut rngs, path, weights.as_deref())?;
+    let (g, global) = match collective.size() {
+        1 => (g, None),
+        _ => {
+            let (g, all) = super::parallel::reduce(collective, model, b, g)?;
+            (g, Some(all))
+        }
+    };
+    let b = global.as_ref().unwrap_or(b);
     if let (Some(gn), Some(norms)) = (gradnorm, &g.input_norms) {
         gn.update(&g.stage_losses, norms);
     }
@@ -303,6 +315,7 @@ mod tests {
     use candle_core::Result as CResult;
 
     use super::*;
+    use crate::collective::Single;
     use crate::config::Pipeline;
     use crate::features::Encoders;
     use crate::model::Linear;
@@ -615,13 +628,92 @@ mod tests {
         let mut rng = Rng::stream(1, "step");
         let (first, path) = (loss(&model), Path::for_model(&model));
         for _ in 0..30 {
-            step(&mut model, &mut dense, &b, &mut rng, path, None).unwrap();
+            step(&mut model, &mut dense, &b, &mut rng, path, None, &Single).unwrap();
         }
         assert_eq!(model.store_steps(), vec![30]);
         let last = rows.last.lock().unwrap();
         assert!(last.contains_key(&(f, id)) && last.len() > b.ids.len());
         let after = loss(&model);
         assert!(after < 0.8 * first, "{first} -> {after}");
+    }
+
+    /// Rows `r` of a batch.
+    fn rows_of(b: &Batch, r: std::ops::Range<usize>) -> Batch {
+        let (n, k) = (b.num.len() / b.rows, b.labels.len() / b.rows);
+        Batch {
+            rows: r.len(),
+            ids: b.ids.iter().map(|c| c[r.clone()].to_vec()).collect(),
+            num: b.num[r.start * n..r.end * n].to_vec(),
+            labels: b.labels[r.start * k..r.end * k].to_vec(),
+            own: Vec::new(),
+        }
+    }
+
+    /// Every weight of a model, tables then dense parameters, by key.
+    fn weights(m: &FunnelModel) -> Vec<(String, Vec<f32>)> {
+        let mut w: Vec<(String, Vec<f32>)> = m
+            .tables()
+            .into_iter()
+            .map(|(k, t)| (k, t.weights()))
+            .collect();
+        w.extend(m.dense().map(|(k, v)| (k.to_string(), flat(v.as_tensor()))));
+        w
+    }
+
+    /// Data parallelism through the collective seam: two ranks (threads) holding unequal parts
+    /// of each global batch (40 and 24 of 64 rows) and reducing through `Collective` reach the
+    /// weights of one process stepping on the whole batch, tables included, on ESMM (whose
+    /// loss is a mean over all rows) and on ESMM over an MMoE bottom (the general path).
+    #[test]
+    fn two_ranks_in_threads_reach_the_single_process_weights() {
+        let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        for file in ["esmm.yaml", "mmoe.yaml"] {
+            let p = Pipeline::load(&root.join(file)).unwrap();
+            let batches: Vec<Batch> = (0..4).map(|s| batch(&p, 64, 10 + s)).collect();
+            let train = |b: &[Batch], c: &dyn crate::collective::Collective| {
+                let mut model = FunnelModel::new(&p, &encoders(&p)).unwrap();
+                let mut dense =
+                    DenseOptimizer::new(model.params().vars(), &p.train.optimizer).unwrap();
+                let mut rng = Rng::stream(1, "step");
+                let path = Path::for_model(&model);
+                let losses: Vec<f64> = b
+                    .iter()
+                    .map(|b| {
+                        step(&mut model, &mut dense, b, &mut rng, path, None, c)
+                            .unwrap()
+                            .0
+                    })
+                    .collect();
+                (weights(&model), losses)
+            };
+            let (want, want_losses) = train(&batches, &Single);
+            let ranks = std::thread::scope(|s| {
+                let handles: Vec<_> = crate::collective::threads::ranks(2)
+                    .into_iter()
+                    .map(|c| {
+                        let rows = if c.rank() == 0 { 0..40 } else { 40..64 };
+                        let mine: Vec<Batch> =
+                            batches.iter().map(|b| rows_of(b, rows.clone())).collect();
+                        let train = &train;
+                        s.spawn(move || train(&mine, &c))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            });
+            for (got, losses) in ranks {
+                for (a, b) in losses.iter().zip(&want_losses) {
+                    assert!((a - b).abs() < 1e-5, "{file}: loss {a} vs {b}");
+                }
+                for ((key, a), (_, b)) in got.iter().zip(&want) {
+                    close(&format!("{file} {key}"), a, b, 1e-4);
+                }
+                // The steps moved the weights: the comparison is not of initial values.
+                assert_ne!(got, weights(&FunnelModel::new(&p, &encoders(&p)).unwrap()));
+            }
+        }
     }
 
     /// With stage weights (GradNorm's), the per-stage passes give what one backward pass of
@@ -758,10 +850,10 @@ mod tests {
         let key = "transfers.s1.weight";
         let before = flat(param(&model, key).as_tensor());
         let mut rng = Rng::stream(1, "steps");
-        let (first, _) = step(&mut model, &mut dense, &b, &mut rng, path, None).unwrap();
+        let (first, _) = step(&mut model, &mut dense, &b, &mut rng, path, None, &Single).unwrap();
         let mut last = first;
         for _ in 0..150 {
-            last = step(&mut model, &mut dense, &b, &mut rng, path, None)
+            last = step(&mut model, &mut dense, &b, &mut rng, path, None, &Single)
                 .unwrap()
                 .0;
         }
