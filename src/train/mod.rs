@@ -6,6 +6,7 @@ mod control;
 mod divergence;
 mod early;
 mod finish;
+mod gradients;
 pub mod gradnorm;
 pub mod memory;
 mod parallel;

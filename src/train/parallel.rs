@@ -7,7 +7,7 @@
 
 use candle_core::Tensor;
 
-use super::step::Gradients;
+use super::gradients::Gradients;
 use crate::collective::Collective;
 use crate::data::Batch;
 use crate::error::{Error, Result};
