@@ -26,6 +26,25 @@ impl Rng {
 
     /// An independent generator seeded from this one's next 256 bits (for work that runs in
     /// parallel but must stay reproducible).
+    /// 32 bytes of this stream, to key named streams (`Rng::named`).
+    pub fn key(&mut self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        self.inner.fill_bytes(&mut key);
+        key
+    }
+
+    /// The stream called `name` under `key`: SHA-256 of the two, so that streams of different
+    /// names never share draws, whatever order they are made in.
+    pub fn named(key: &[u8; 32], name: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(key);
+        h.update(name.as_bytes());
+        Rng {
+            inner: ChaCha8Rng::from_seed(h.finalize().into()),
+            spare_normal: None,
+        }
+    }
+
     pub fn split(&mut self) -> Rng {
         let mut key = [0u8; 32];
         self.inner.fill_bytes(&mut key);

@@ -7,14 +7,13 @@ use rayon::prelude::*;
 
 use super::bottom::Bottom;
 use super::heads::{Head, HeadOutputs};
-use super::kit::{Mode, ParamBuilder, Params};
+use super::kit::{Dropout, Mode, ParamBuilder, Params, mode_for};
 use super::row_store::RowStore;
 use super::tower::{Tower, fm_interaction};
 use super::transfer::Transfer;
 use crate::data::Batch;
 use crate::error::Result;
 use crate::funnel::{Funnel, HeadKind, StageId};
-use crate::rng::Rng;
 
 /// What one forward pass of the chain gives.
 pub struct ChainOutput {
@@ -143,71 +142,63 @@ impl FunnelModel {
         self.log_variance.as_ref()
     }
 
-    /// Dropout streams a training forward pass takes: one per stage, and one for the bottom.
-    pub fn dropout_streams(&self) -> usize {
-        self.stages.len() + self.bottom.is_some() as usize
-    }
-
     pub fn params(&self) -> &Params {
         &self.params
     }
 
-    /// One forward pass over the inputs of every store (`xs[i]` for store i). With `dropout`
-    /// (`dropout_streams()` streams: one per stage, then the bottom's), training mode; without,
+    /// One forward pass over the inputs of every store (`xs[i]` for store i). With `dropout`,
+    /// training mode, each block drawing from the stream named by its key (`Dropout`); without,
     /// inference. Stages run side by side as far as the funnel allows: each stage's encoder reads
     /// only the input, and a stage without a transfer finishes (head included) in the same task.
     /// Transfers and their heads then run in funnel order, so a parent's representation is ready
     /// for its child.
-    pub fn forward(&self, xs: &[Tensor], dropout: Option<&mut [Rng]>) -> Result<ChainOutput> {
-        let mut modes: Vec<Mode<'_>> = match dropout {
-            Some(rngs) if rngs.len() != self.dropout_streams() => {
-                return Err(crate::error::Error::Internal(format!(
-                    "the forward pass got {} dropout streams, not {}",
-                    rngs.len(),
-                    self.dropout_streams()
-                )));
+    pub fn forward(&self, xs: &[Tensor], dropout: Option<&Dropout>) -> Result<ChainOutput> {
+        let stream = |block: &str, k: usize| {
+            dropout.map(|d| d.stream(&format!("{block}.{}", self.stage_names[k])))
+        };
+        // The bottom (when there is one) runs first; the stages read its outputs instead of
+        // the input rows.
+        let bottomed: Option<Vec<Tensor>> = match &self.bottom {
+            Some(b) => {
+                let mut rng = dropout.map(|d| d.stream("bottom"));
+                Some(b.forward(&xs[0], self.stages.len(), &mut mode_for(&mut rng))?)
             }
-            Some(rngs) => rngs.iter_mut().map(Mode::Train).collect(),
-            None => (0..self.dropout_streams()).map(|_| Mode::Infer).collect(),
-        };
-        // The bottom (when there is one) runs first, on the last stream; the stages read its
-        // outputs instead of the input rows.
-        let bottom_mode = match &self.bottom {
-            Some(_) => modes.pop(),
             None => None,
-        };
-        let bottomed: Option<Vec<Tensor>> = match (&self.bottom, bottom_mode) {
-            (Some(b), Some(mut mode)) => Some(b.forward(&xs[0], self.stages.len(), &mut mode)?),
-            _ => None,
         };
         let first = self
             .stages
             .par_iter()
-            .zip(modes.par_iter_mut())
             .zip(self.stage_store.par_iter())
             .enumerate()
-            .map(|(k, ((s, mode), &store))| {
+            .map(|(k, (s, &store))| {
                 let x = match &bottomed {
                     Some(inputs) => &inputs[k],
                     None => &xs[store],
                 };
-                let hidden = s.tower.encode(x, mode)?;
+                let mut rng = stream("towers", k);
+                let mut mode = mode_for(&mut rng);
+                let hidden = s.tower.encode(x, &mut mode)?;
                 let logit = match s.transfer {
-                    None => Some(self.logit(&s.tower, &hidden, &xs[store], mode)?),
+                    None => Some(self.logit(&s.tower, &hidden, &xs[store], &mode)?),
                     Some(_) => None,
                 };
                 let heads = match mode.is_train() {
                     true => s
                         .heads
                         .iter()
-                        .map(|h| Ok((h.kind, h.forward(x, mode)?)))
+                        .map(|h| {
+                            let mut rng = stream(h.kind.key(), k);
+                            Ok((h.kind, h.forward(x, &mut mode_for(&mut rng))?))
+                        })
                         .collect::<candle_core::Result<Vec<_>>>()?,
                     false => Vec::new(),
                 };
                 let skip = match &s.skip {
                     Some(t) => {
-                        let e = t.encode(x, mode)?;
-                        Some(self.logit(t, &e, &xs[store], mode)?)
+                        let mut rng = stream("branches", k);
+                        let mut mode = mode_for(&mut rng);
+                        let e = t.encode(x, &mut mode)?;
+                        Some(self.logit(t, &e, &xs[store], &mode)?)
                     }
                     None => None,
                 };
@@ -223,17 +214,14 @@ impl FunnelModel {
         let mut stage_logits = Vec::with_capacity(self.stages.len());
         let mut heads = HeadOutputs::default();
         let mut skips = Vec::new();
-        for ((k, s), (part, mode)) in self
-            .stages
-            .iter()
-            .enumerate()
-            .zip(first.into_iter().zip(modes.iter_mut()))
-        {
+        for ((k, s), part) in self.stages.iter().enumerate().zip(first) {
             let (h, logit) = match (&s.transfer, self.funnel.parent(k), part.logit) {
                 (_, _, Some(logit)) => (part.hidden, logit),
                 (Some(t), Some(parent), None) => {
-                    let h = t.forward(&part.hidden, &hidden[parent], mode)?;
-                    let logit = self.logit(&s.tower, &h, &xs[self.stage_store[k]], mode)?;
+                    let mut rng = stream("transfers", k);
+                    let mut mode = mode_for(&mut rng);
+                    let h = t.forward(&part.hidden, &hidden[parent], &mut mode)?;
+                    let logit = self.logit(&s.tower, &h, &xs[self.stage_store[k]], &mode)?;
                     (h, logit)
                 }
                 _ => {
@@ -257,6 +245,30 @@ impl FunnelModel {
             stage_logits,
             heads,
         })
+    }
+
+    /// The bottom's per-stage outputs (tests of the dropout streams).
+    #[cfg(test)]
+    pub(crate) fn bottom_for_tests(&self, x: &Tensor, mode: &mut Mode<'_>) -> Vec<Tensor> {
+        self.bottom
+            .as_ref()
+            .expect("a bottom")
+            .forward(x, self.stages.len(), mode)
+            .expect("bottom")
+    }
+
+    /// Stage `k`'s logit from its input alone (a stage without a transfer; tests).
+    #[cfg(test)]
+    pub(crate) fn stage_logit_for_tests(
+        &self,
+        k: usize,
+        x: &Tensor,
+        input: &Tensor,
+        mode: &mut Mode<'_>,
+    ) -> Tensor {
+        let t = &self.stages[k].tower;
+        let h = t.encode(x, mode).expect("encode");
+        self.logit(t, &h, input, mode).expect("logit")
     }
 
     /// A tower's logit from its representation: the head, plus DeepFM's interaction of the

@@ -129,6 +129,31 @@ impl Mode<'_> {
     }
 }
 
+/// One training step's dropout: each block draws its masks from the stream named by its
+/// checkpoint key prefix (`towers.<stage>`, `bottom`, ...), as initial values come from
+/// `init/<key>`, so a new stochastic block never shifts another block's draws.
+pub struct Dropout([u8; 32]);
+
+impl Dropout {
+    /// The next step's draws from an epoch's dropout stream.
+    pub fn next(epoch: &mut Rng) -> Self {
+        Dropout(epoch.key())
+    }
+
+    /// The stream of the block at `key`.
+    pub fn stream(&self, key: &str) -> Rng {
+        Rng::named(&self.0, key)
+    }
+}
+
+/// A block's mode in a forward pass: training with its own stream of `dropout`, or inference.
+pub fn mode_for<'a>(rng: &'a mut Option<Rng>) -> Mode<'a> {
+    match rng {
+        Some(r) => Mode::Train(r),
+        None => Mode::Infer,
+    }
+}
+
 /// A block of the chain with one input: rows x in -> rows x out.
 pub trait Block: Send + Sync {
     fn forward(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor>;

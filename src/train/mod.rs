@@ -135,7 +135,7 @@ pub fn train(
         // Seconds of this epoch spent writing checkpoints: not training time.
         let mut writing = 0.0f64;
         let mut dropout = Rng::stream(seed, &format!("dropout/{epoch}"));
-        step::skip_steps(&model, &mut dropout, state.step);
+        step::skip_steps(&mut dropout, state.step);
         report.epoch_started(epoch, p.train.epochs, source.rows());
         // Within the steps a first signal only asks: the loop stops after its step, with a
         // checkpoint. Everywhere else (writing the run's files, validation, the finish) a

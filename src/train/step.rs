@@ -19,12 +19,13 @@ use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::loss::{Targets, funnel_loss, objective};
 use crate::model::backend::with_f32;
+use crate::model::kit::Dropout;
 use crate::model::{ChainOutput, FunnelModel};
 use crate::optim::DenseOptimizer;
 use crate::rng::Rng;
 
-use super::gradnorm::GradNorm;
 pub use super::gradients::Gradients;
+use super::gradnorm::GradNorm;
 
 /// Which way `gradients` goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,14 +45,13 @@ impl Path {
     }
 }
 
-/// The loss and gradients of a batch. `dropout` holds `FunnelModel::dropout_streams()`
-/// streams. With `stage_weights` (GradNorm's), the objective is Σ_k w_k L_k and each stage's
+/// The loss and gradients of a batch, with the step's dropout draws. With `stage_weights` (GradNorm's), the objective is Σ_k w_k L_k and each stage's
 /// gradient is taken on its own (`weighted_gradients`), whatever the path.
 pub fn gradients(
     model: &FunnelModel,
     xs: &[Var],
     targets: &Targets,
-    dropout: &mut [Rng],
+    dropout: &Dropout,
     path: Path,
     stage_weights: Option<&[f64]>,
 ) -> Result<Gradients> {
@@ -244,9 +244,9 @@ fn input_gradient(stores: &mut [GradStore], x: &Tensor) -> Result<Vec<f32>> {
 
 /// Advance an epoch's dropout stream past `steps` steps, as `step` consumes it (for a run
 /// resumed in the middle of an epoch).
-pub fn skip_steps(model: &FunnelModel, dropout_rng: &mut Rng, steps: usize) {
-    for _ in 0..steps * model.dropout_streams() {
-        dropout_rng.split();
+pub fn skip_steps(dropout_rng: &mut Rng, steps: usize) {
+    for _ in 0..steps {
+        Dropout::next(dropout_rng);
     }
 }
 
@@ -265,12 +265,10 @@ pub fn step(
 ) -> Result<(f64, Vec<f64>)> {
     let xs = model.input_vars(b)?;
     let targets = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
-    // Each stage draws its dropout masks from its own stream, split off the step's stream.
-    let mut rngs: Vec<Rng> = (0..model.dropout_streams())
-        .map(|_| dropout_rng.split())
-        .collect();
+    // Each block draws its dropout masks from its own stream, named off the step's draws.
+    let draws = Dropout::next(dropout_rng);
     let weights = gradnorm.as_ref().map(|g| g.weights().to_vec());
-    let g = gradients(model, &xs, &targets, &mut rngs, path, weights.as_deref())?;
+    let g = gradients(model, &xs, &targets, &draws, path, weights.as_deref())?;
     let (g, global) = match collective.size() {
         1 => (g, None),
         _ => {
@@ -370,23 +368,14 @@ mod tests {
         }
     }
 
-    fn streams(k: usize) -> Vec<Rng> {
-        (0..k)
-            .map(|s| Rng::stream(5, &format!("dropout-{s}")))
-            .collect()
+    fn draws() -> Dropout {
+        Dropout::next(&mut Rng::stream(5, "dropout"))
     }
 
     fn grads(model: &FunnelModel, b: &Batch, path: Path) -> Result<Gradients> {
         let x = model.input_vars(b)?;
         let t = Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device())?;
-        gradients(
-            model,
-            &x,
-            &t,
-            &mut streams(model.dropout_streams()),
-            path,
-            None,
-        )
+        gradients(model, &x, &t, &draws(), path, None)
     }
 
     fn flat(t: &Tensor) -> Vec<f32> {
@@ -716,12 +705,10 @@ mod tests {
             let x = model.input_vars(&b).unwrap();
             let t =
                 Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device()).unwrap();
-            let mut rngs = streams(model.dropout_streams());
-            let got = gradients(&model, &x, &t, &mut rngs, Path::General, Some(&w)).unwrap();
+            let got = gradients(&model, &x, &t, &draws(), Path::General, Some(&w)).unwrap();
             // The reference: one graph, one backward pass of the weighted sum.
             let inputs: Vec<Tensor> = x.iter().map(|v| v.as_tensor().clone()).collect();
-            let mut rngs = streams(model.dropout_streams());
-            let out = model.forward(&inputs, Some(&mut rngs)).unwrap();
+            let out = model.forward(&inputs, Some(&draws())).unwrap();
             let loss = funnel_loss(model.funnel(), &out, &t).unwrap();
             let wt = Tensor::from_vec(
                 w.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
@@ -847,6 +834,49 @@ mod tests {
         assert!(before.iter().zip(&after).any(|(a, b)| a != b));
     }
 
+    /// Dropout streams are named by block key: in a training pass each stage's tower draws
+    /// from `towers.<stage>` and the bottom from `bottom`, whatever else the chain holds. A
+    /// stage tower run alone on the bottom's output with those streams gives the chain's
+    /// logits (AITM over MMoE, five stages, dropout on everywhere).
+    #[test]
+    fn dropout_streams_are_named_by_block_key() {
+        use crate::model::kit::mode_for;
+        let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let text = std::fs::read_to_string(root.join("aitm-mmoe-5stage.yaml"))
+            .unwrap()
+            .replace("dropout: 0.0", "dropout: 0.3")
+            .replace("hidden: [32] }", "hidden: [32], dropout: 0.3 }");
+        assert_eq!(text.matches("dropout: 0.3").count(), 6);
+        let p = Pipeline::from_text(&root.join("dropout.yaml"), &text).unwrap();
+        let model = FunnelModel::new(&p, &encoders(&p)).unwrap();
+        let b = batch(&p, 16, 2);
+        let xs: Vec<Tensor> = model
+            .input_vars(&b)
+            .unwrap()
+            .iter()
+            .map(|v| v.as_tensor().clone())
+            .collect();
+        let d = draws();
+        let out = flat(&model.forward(&xs, Some(&d)).unwrap().logits);
+        let twice = flat(&model.forward(&xs, Some(&d)).unwrap().logits);
+        assert_eq!(out, twice, "the same draws, the same masks");
+        let other = flat(&model.forward(&xs, Some(&draws_at(6))).unwrap().logits);
+        assert_ne!(out, other, "dropout is on");
+        // The first stage (no transfer) by hand: the bottom on `bottom`, its tower on
+        // `towers.<first stage>`.
+        let mut rng = Some(d.stream("bottom"));
+        let bottomed = model.bottom_for_tests(&xs[0], &mut mode_for(&mut rng));
+        let mut rng = Some(d.stream(&format!("towers.{}", p.stages[0].name)));
+        let z = model.stage_logit_for_tests(0, &bottomed[0], &xs[0], &mut mode_for(&mut rng));
+        let k = p.funnel.logit_columns();
+        let first: Vec<f32> = out.iter().step_by(k).copied().collect();
+        assert_eq!(flat(&z), first);
+    }
+
+    fn draws_at(seed: u64) -> Dropout {
+        Dropout::next(&mut Rng::stream(seed, "dropout"))
+    }
+
     /// ESCM²-DR's imputation heads predict a loss, so their outputs are never negative, even
     /// where the raw head output is far below zero.
     #[test]
@@ -861,7 +891,7 @@ mod tests {
             .iter()
             .map(|v| v.as_tensor().affine(1e3, 0.0).unwrap())
             .collect();
-        let out = model.forward(&xs, Some(&mut streams(2))).unwrap();
+        let out = model.forward(&xs, Some(&draws())).unwrap();
         use crate::funnel::HeadKind::Imputation;
         assert!(out.heads.get(0, Imputation).is_none());
         let e = flat(out.heads.get(1, Imputation).expect("stage 2 imputes"));
