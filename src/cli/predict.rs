@@ -123,6 +123,11 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
         eprintln!("warning: {w}");
     }
     // Written in chunks as the driver scores them: memory for the predictions stays bounded.
+    // Each copied column is read once; a chunk takes its rows from it.
+    let passed: Vec<(&String, TableColumn)> = copied
+        .iter()
+        .map(|name| Ok((name, frame.pass_through(name)?)))
+        .collect::<Result<_>>()?;
     let mut writer = TableWriter::create(out)?;
     let (k, columns) = (p.stages.len(), p.funnel.logit_columns());
     let mut pending: Vec<Vec<f64>> = vec![Vec::new(); outputs.len()];
@@ -141,8 +146,8 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
                 .collect();
             chunk.push(("row".to_string(), TableColumn::U64(numbers)));
         }
-        for name in &copied {
-            chunk.push((name.clone(), frame.pass_through(name)?.take(&idx)?));
+        for (name, column) in &passed {
+            chunk.push(((*name).clone(), column.take(&idx)?));
         }
         for (name, values) in outputs.iter().zip(pending.iter_mut()) {
             chunk.push((name.clone(), TableColumn::F64(std::mem::take(values))));

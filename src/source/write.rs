@@ -206,7 +206,7 @@ pub struct Passed(pub(super) Series);
 
 impl TableColumn {
     /// The values at `rows` (indices into this column), in that order.
-    pub fn take(self, rows: &[u32]) -> Result<TableColumn> {
+    pub fn take(&self, rows: &[u32]) -> Result<TableColumn> {
         fn pick<T: Clone>(v: &[T], rows: &[u32]) -> Vec<T> {
             rows.iter().map(|&i| v[i as usize].clone()).collect()
         }
@@ -217,11 +217,11 @@ impl TableColumn {
             )));
         }
         Ok(match self {
-            TableColumn::F64(v) => TableColumn::F64(pick(&v, rows)),
-            TableColumn::U32(v) => TableColumn::U32(pick(&v, rows)),
-            TableColumn::U64(v) => TableColumn::U64(pick(&v, rows)),
-            TableColumn::I32(v) => TableColumn::I32(pick(&v, rows)),
-            TableColumn::Str(v) => TableColumn::Str(pick(&v, rows)),
+            TableColumn::F64(v) => TableColumn::F64(pick(v, rows)),
+            TableColumn::U32(v) => TableColumn::U32(pick(v, rows)),
+            TableColumn::U64(v) => TableColumn::U64(pick(v, rows)),
+            TableColumn::I32(v) => TableColumn::I32(pick(v, rows)),
+            TableColumn::Str(v) => TableColumn::Str(pick(v, rows)),
             TableColumn::Passed(Passed(s)) => TableColumn::Passed(Passed(
                 s.take_slice(rows)
                     .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
