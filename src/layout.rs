@@ -113,11 +113,6 @@ impl FieldLayout {
         self.slot_of(f).fields.first() == Some(&f)
     }
 
-    /// Whether any slot sums several fields.
-    pub fn has_groups(&self) -> bool {
-        self.slots.iter().any(|s| s.kind == SlotKind::Group)
-    }
-
     /// Columns of the embedded part of an input row.
     pub fn width(&self) -> usize {
         self.width
@@ -158,7 +153,6 @@ mod tests {
         assert_eq!(l.width(), 7);
         assert_eq!(l.slot_of(3).offset, 0);
         assert!(l.opens_slot(0) && !l.opens_slot(3) && l.opens_slot(1));
-        assert!(l.has_groups());
         assert_eq!(l.common_width(), None);
     }
 

@@ -64,10 +64,6 @@ pub struct Batch {
 }
 
 impl Dataset {
-    pub fn fields(&self) -> usize {
-        self.cat.len()
-    }
-
     pub fn numerics(&self) -> usize {
         self.num.len()
     }
