@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use signal_hook::consts::{SIGINT, SIGTERM};
+
 use super::resume::TrainerState;
 use crate::collective::Collective;
 use crate::error::Error;
@@ -28,7 +30,7 @@ impl Control {
     /// step (a rank that was not signalled itself stops as for SIGTERM).
     pub(super) fn stop_for(&self, step: usize, ranks: &dyn Collective) -> Option<i32> {
         let asked = match self.signal.load(Ordering::Relaxed) {
-            0 => (self.stop_at_step == Some(step)).then_some(2),
+            0 => (self.stop_at_step == Some(step)).then_some(SIGINT),
             s => Some(s as i32),
         };
         ranks
@@ -37,7 +39,6 @@ impl Control {
     }
 }
 
-const SIGTERM: i32 = 15;
 
 /// Whether `train` starts a new run directory or continues the one it is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
