@@ -19,7 +19,7 @@ impl FunnelModel {
             .into_iter()
             .map(|(key, t)| (key, Source::Table(t)))
             .collect();
-        for (name, v) in self.dense() {
+        for (name, v) in self.params().iter() {
             let values = v.as_tensor().flatten_all()?.to_vec1::<f32>()?;
             entries.push((name.to_string(), Source::Dense(values, v.dims().to_vec())));
         }
@@ -34,7 +34,7 @@ impl FunnelModel {
             let w = file.take(&t.key, &[t.table.vocab, t.table.dim])?;
             t.table.set_weights(&w, &t.opt, initial_state);
         }
-        for (name, v) in self.dense() {
+        for (name, v) in self.params().iter() {
             let w = file.take(name, v.dims())?;
             v.set(&Tensor::from_vec(w, v.dims(), &dev)?)?;
         }

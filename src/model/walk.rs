@@ -1,9 +1,7 @@
 //! The keyed walk over a model's weights: every table under its checkpoint key
-//! (`embeddings.<field>`, or `embeddings.<stage>.<field>` with one store per stage), then every
-//! dense parameter in key order. Save, load, resume, warm start and the run's end walk this one
+//! (`embeddings.<field>`, or `embeddings.<stage>.<field>` with one store per stage), beside the
+//! dense parameters in key order (`FunnelModel::params`). Save, load, resume, warm start and the run's end walk this one
 //! list; nothing outside the model builds a table key or reaches into a store.
-
-use candle_core::Var;
 
 use super::chain::FunnelModel;
 use super::embedding::{SparseOptimizer, Table};
@@ -45,11 +43,6 @@ impl FunnelModel {
                 })
             })
             .collect()
-    }
-
-    /// Every dense parameter with its key, in key order.
-    pub fn dense(&self) -> impl Iterator<Item = (&str, &Var)> {
-        self.params().iter()
     }
 
     /// Each store's sparse step count (a checkpoint keeps them).

@@ -39,7 +39,6 @@ impl Control {
     }
 }
 
-
 /// Whether `train` starts a new run directory or continues the one it is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {

@@ -38,7 +38,7 @@ pub(super) fn reduce(
     if let Some(n) = &mut g.input_norms {
         *n = scalars[k + 1..].iter().map(|s| s.sqrt()).collect();
     }
-    for (name, var) in model.dense() {
+    for (name, var) in model.params().iter() {
         let t = var.as_tensor();
         let mut v: Vec<f64> = match g.dense.remove(t) {
             Some(grad) => grad.flatten_all()?.to_vec1::<f32>()?,

@@ -629,7 +629,11 @@ mod tests {
             .into_iter()
             .map(|(k, t)| (k, t.weights()))
             .collect();
-        w.extend(m.dense().map(|(k, v)| (k.to_string(), flat(v.as_tensor()))));
+        w.extend(
+            m.params()
+                .iter()
+                .map(|(k, v)| (k.to_string(), flat(v.as_tensor()))),
+        );
         w
     }
 
