@@ -1,7 +1,7 @@
-//! The keyed walk over a model's weights: every table under its checkpoint key
-//! (`embeddings.<field>`, or `embeddings.<stage>.<field>` with one store per stage), beside the
-//! dense parameters in key order (`FunnelModel::params`). Save, load, resume, warm start and the run's end walk this one
-//! list; nothing outside the model builds a table key or reaches into a store.
+//! The keyed walk over a model's tables: each under its checkpoint key (`embeddings.<field>`, or
+//! `embeddings.<stage>.<field>` with one store per stage), beside the dense parameters in key
+//! order (`FunnelModel::params`). Save, load, resume, warm start and the run's end walk these;
+//! nothing outside the model builds a table key or reaches into a store.
 
 use super::chain::FunnelModel;
 use super::embedding::{SparseOptimizer, Table};
