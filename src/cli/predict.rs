@@ -129,7 +129,7 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
         .map(|name| Ok((name, frame.pass_through(name)?)))
         .collect::<Result<_>>()?;
     let mut writer = TableWriter::create(out)?;
-    let (k, columns) = (p.stages.len(), p.funnel.logit_columns());
+    let k = p.stages.len();
     let mut pending: Vec<Vec<f64>> = vec![Vec::new(); outputs.len()];
     // Rows before `from` are written.
     let mut from = 0usize;
@@ -154,11 +154,11 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
         }
         writer.write(chunk)
     };
-    let mut probs = Vec::with_capacity(k);
     crate::scoring::score(&r.model, &d, p.train.eval_batch_size, |batch, logits| {
-        for row in logits.chunks_exact(columns) {
-            p.funnel.probabilities(row, &mut probs);
-            for (s, pr) in probs.iter().enumerate() {
+        let probs = p.funnel.probabilities(logits);
+        for j in 0..probs.rows() {
+            for s in 0..k {
+                let pr = probs.get(j, s);
                 pending[2 * s].push(pr.log_q.exp());
                 pending[2 * s + 1].push(pr.log_p.exp());
             }

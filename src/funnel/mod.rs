@@ -7,7 +7,7 @@ mod probs;
 mod supervision;
 
 pub use graph::{Funnel, StageId, StageNode};
-pub use probs::StageProbs;
+pub use probs::{BlockProbs, Complement, LogProbs, LogSpace, RowBlock, StageProbs};
 pub use supervision::{
     HeadKind, Label, Output, Prediction, Propensity, Rows, Supervision, Term, Weighting,
 };

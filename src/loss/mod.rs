@@ -9,10 +9,8 @@ mod terms;
 
 use candle_core::{Device, Tensor};
 
-pub use probs::log_probs;
-
 use crate::error::{Error, Result};
-use crate::funnel::{Funnel, Label};
+use crate::funnel::{Funnel, Label, LogProbs};
 use crate::model::ChainOutput;
 use crate::model::backend::bce_from_log_prob;
 
@@ -85,7 +83,7 @@ impl Loss {
 /// finds it in `out.heads` by (stage, kind).
 pub fn funnel_loss(funnel: &Funnel, out: &ChainOutput, t: &Targets) -> Result<Loss> {
     let logits = &out.logits;
-    let (log_q, log_p) = log_probs(funnel, logits)?;
+    let LogProbs { log_q, log_p } = funnel.log_probs(logits)?;
     if funnel.is_plain_entire_space() {
         // ESMM: one batched BCE over every stage's cumulative probability.
         let per_row = bce_from_log_prob(&log_p, &t.labels)?;

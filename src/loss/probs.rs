@@ -1,61 +1,103 @@
-//! The stages' log-probabilities (ln q, ln p) from the chain's logits, in log space: the
-//! tensor form the loss differentiates (`funnel::StageProbs` is the same arithmetic in f64 for
-//! the metrics).
+//! The tensor side of `funnel::LogSpace`: the arithmetic the loss differentiates the stages'
+//! probabilities in (`Funnel::log_probs` holds the formulas, once, for the loss and the metrics).
 
 use candle_core::Tensor;
 
-use crate::error::Result;
-use crate::funnel::{Funnel, Output};
+use crate::funnel::{Funnel, LogSpace};
 use crate::model::backend::log_sigmoid;
 
-/// The per-stage log-probabilities (ln q, ln p), each rows x stages, from the logits. Conditional
-/// logits: ln q = ln σ(z), ln p = ln q · A with A the funnel's ancestor matrix (for a chain, a
-/// cumulative sum). Cumulative logits: ln p = ln σ(z), ln q = min(ln p − ln p_parent, 0) with the
-/// parents' columns taken by the parent matrix.
-pub fn log_probs(funnel: &Funnel, logits: &Tensor) -> Result<(Tensor, Tensor)> {
-    let k = funnel.len();
-    let dev = logits.device();
-    let log_s = log_sigmoid(logits)?;
-    Ok(match funnel.output() {
-        Output::Conditional if funnel.logit_columns() == k => {
-            let a = Tensor::from_vec(funnel.ancestor_matrix(), (k, k), dev)?;
-            let log_p = log_s.matmul(&a)?;
-            (log_s, log_p)
-        }
-        Output::Conditional => {
-            // ESM²: a stage with an optional stage v before it mixes its two conditionals,
-            // ln q = ln(e^(ln q_v + ln σ(z)) + e^(ln(1 − q_v) + ln σ(z_skip))).
-            let columns = funnel
-                .order()
-                .map(|s| match (funnel.via(s), funnel.skip_column(s)) {
-                    (Some(v), Some(c)) => {
-                        let with = (log_s.narrow(1, v, 1)? + log_s.narrow(1, s, 1)?)?;
-                        let not_v = log_sigmoid(&logits.narrow(1, v, 1)?.neg()?)?;
-                        let without = (not_v + log_s.narrow(1, c, 1)?)?;
-                        log_add(&with, &without)
-                    }
-                    _ => log_s.narrow(1, s, 1),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let log_q = Tensor::cat(&columns, 1)?;
-            let a = Tensor::from_vec(funnel.ancestor_matrix(), (k, k), dev)?;
-            let log_p = log_q.matmul(&a)?;
-            (log_q, log_p)
-        }
-        Output::Cumulative => {
-            let parent = Tensor::from_vec(funnel.parent_matrix(), (k, k), dev)?;
-            let log_parent = log_s.matmul(&parent)?;
-            // min(ln p − ln p_parent, 0) = −relu(ln p_parent − ln p).
-            let log_q = (log_parent - &log_s)?.relu()?.neg()?;
-            (log_q, log_s)
-        }
-    })
+/// A (rows x k) tensor times a constant (k x k) 0/1 matrix of the funnel.
+fn times(x: &Tensor, matrix: Vec<f32>, k: usize) -> candle_core::Result<Tensor> {
+    x.matmul(&Tensor::from_vec(matrix, (k, k), x.device())?)
 }
 
-/// ln(e^a + e^b) element-wise, shifted by the (detached) larger of the two so nothing
-/// overflows; the shift cancels, so the gradient is exact.
-fn log_add(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let m = a.maximum(b)?.detach();
-    let sum = ((a - &m)?.exp()? + (b - &m)?.exp()?)?;
-    m + sum.log()?
+impl LogSpace for Tensor {
+    type Error = candle_core::Error;
+
+    fn log_sigmoid(&self) -> candle_core::Result<Tensor> {
+        log_sigmoid(self)
+    }
+
+    fn neg(&self) -> candle_core::Result<Tensor> {
+        Tensor::neg(self)
+    }
+
+    fn add(&self, other: &Tensor) -> candle_core::Result<Tensor> {
+        self + other
+    }
+
+    /// Shifted by the (detached) larger of the two so nothing overflows; the shift cancels, so
+    /// the gradient is exact.
+    fn log_add(&self, other: &Tensor) -> candle_core::Result<Tensor> {
+        let m = self.maximum(other)?.detach();
+        let sum = ((self - &m)?.exp()? + (other - &m)?.exp()?)?;
+        m + sum.log()?
+    }
+
+    /// min(x − parent, 0) = −relu(parent − x).
+    fn clipped_ratio(&self, parent: &Tensor) -> candle_core::Result<Tensor> {
+        (parent - self)?.relu()?.neg()
+    }
+
+    fn column(&self, c: usize) -> candle_core::Result<Tensor> {
+        self.narrow(1, c, 1)
+    }
+
+    fn side_by_side(columns: &[Tensor]) -> candle_core::Result<Tensor> {
+        Tensor::cat(columns, 1)
+    }
+
+    /// One product with the funnel's ancestor matrix (for a chain, a cumulative sum).
+    fn over_ancestors(&self, funnel: &Funnel) -> candle_core::Result<Tensor> {
+        times(self, funnel.ancestor_matrix(), funnel.len())
+    }
+
+    /// One product with the funnel's parent matrix.
+    fn of_parents(&self, funnel: &Funnel) -> candle_core::Result<Tensor> {
+        times(self, funnel.parent_matrix(), funnel.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use crate::funnel::{Funnel, Output, Prediction, Rows, Supervision, Term};
+
+    /// The tensors' arithmetic and the f64 blocks' give the same probabilities (to f32's
+    /// precision) from the one set of formulas: conditional logits over a chain, cumulative
+    /// logits (DIVISION's clipped ratio, with rows where p_k > p_parent), and ESM²'s mixture.
+    #[test]
+    fn tensors_and_f64_blocks_agree() {
+        let chain = || {
+            Funnel::chain(3, |_| {
+                Supervision::single(Term::unit(Prediction::Cumulative, Rows::All, 1.0))
+            })
+            .unwrap()
+        };
+        let funnels = [
+            chain(),
+            chain().with_output(Output::Cumulative),
+            chain().with_optional(1).unwrap(),
+        ];
+        let mut rng = crate::rng::Rng::stream(3, "probs");
+        for f in &funnels {
+            let (rows, w) = (64, f.logit_columns());
+            let z: Vec<f32> = (0..rows * w).map(|_| (3.0 * rng.normal()) as f32).collect();
+            let t = Tensor::from_vec(z.clone(), (rows, w), &Device::Cpu).unwrap();
+            let lp = f.log_probs(&t).unwrap();
+            let (q, p) = (
+                lp.log_q.to_vec2::<f32>().unwrap(),
+                lp.log_p.to_vec2::<f32>().unwrap(),
+            );
+            let exact = f.probabilities(&z);
+            for r in 0..rows {
+                for s in f.order() {
+                    let e = exact.get(r, s);
+                    assert!((q[r][s] as f64 - e.log_q).abs() < 1e-5, "{r} {s}");
+                    assert!((p[r][s] as f64 - e.log_p).abs() < 1e-5, "{r} {s}");
+                }
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@ pub use table::{format_metrics, format_table, render};
 
 use serde::{Deserialize, Serialize};
 
-use crate::funnel::{Funnel, StageProbs};
+use crate::funnel::Funnel;
 
 /// Metrics of one prediction of one stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,7 +126,6 @@ pub struct StageAccumulators {
     cond: Vec<Acc>,
     violations: Vec<usize>,
     rows: usize,
-    probs: Vec<StageProbs>,
 }
 
 impl StageAccumulators {
@@ -136,7 +135,6 @@ impl StageAccumulators {
             cond: (0..stages).map(|_| Acc::default()).collect(),
             violations: vec![0; stages],
             rows: 0,
-            probs: Vec::with_capacity(stages),
         }
     }
 
@@ -151,15 +149,15 @@ impl StageAccumulators {
         reached: &[Vec<u8>],
         groups: Option<&[u32]>,
     ) {
-        let w = funnel.logit_columns();
+        let probs = funnel.probabilities(logits);
         for (j, i) in rows.enumerate() {
-            funnel.probabilities(&logits[j * w..(j + 1) * w], &mut self.probs);
-            for (s, pr) in self.probs.iter().enumerate() {
+            for s in funnel.order() {
+                let pr = probs.get(j, s);
                 let y = reached[s][i];
                 let g = groups.map(|g| g[i]);
                 self.cum[s].push(pr.log_p, y, pr.log_p, pr.log_not_p, g);
                 if let Some(p) = funnel.parent(s)
-                    && pr.log_p > self.probs[p].log_p
+                    && pr.log_p > probs.get(j, p).log_p
                 {
                     self.violations[s] += 1;
                 }

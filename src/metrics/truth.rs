@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::StageMetrics;
 use super::auc::{auc, ranks};
 use super::format::fmt_opt;
-use crate::funnel::{Funnel, StageProbs};
+use crate::funnel::Funnel;
 use crate::rng::Rng;
 
 /// Bins of the expected calibration error (equal width over [0, 1]).
@@ -128,12 +128,15 @@ pub fn evaluate_truth(
     let rows = truth.first().map_or(0, Vec::len);
     let mut q = vec![Vec::with_capacity(rows); k];
     let mut p = vec![Vec::with_capacity(rows); k];
-    let mut probs: Vec<StageProbs> = Vec::with_capacity(k);
-    for row in logits.chunks_exact(funnel.logit_columns()) {
-        funnel.probabilities(row, &mut probs);
-        for (s, pr) in probs.iter().enumerate() {
-            q[s].push(pr.log_q.exp());
-            p[s].push(pr.log_p.exp());
+    // In blocks of rows, so the f64 intermediates stay small whatever the data's size.
+    for block in logits.chunks(funnel.logit_columns() * 65_536) {
+        let probs = funnel.probabilities(block);
+        for j in 0..probs.rows() {
+            for s in 0..k {
+                let pr = probs.get(j, s);
+                q[s].push(pr.log_q.exp());
+                p[s].push(pr.log_p.exp());
+            }
         }
     }
     // The true cumulative probability: the parent's times the stage's true conditional.
