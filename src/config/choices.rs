@@ -177,6 +177,9 @@ pub enum BottomKind {
     /// each stage's own experts; stage k's gate mixes its own and the shared experts, and a
     /// shared gate mixes all of them for the next level.
     Ple,
+    /// One MLP per group of stages (`groups`): the stages of a group read its MLP, and the
+    /// groups share only the embeddings.
+    StageGroups,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

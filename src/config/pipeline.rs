@@ -137,6 +137,8 @@ pub struct BottomSpec {
     pub shared_experts: usize,
     /// `ple`: extraction levels (1 otherwise).
     pub levels: usize,
+    /// `stage_groups`: the stages of each group, as ids (empty otherwise).
+    pub groups: Vec<Vec<usize>>,
 }
 
 /// A block through which a stage reads its parent's representation.

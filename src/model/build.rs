@@ -3,7 +3,7 @@
 //! the transfers, and the learned loss weights, every parameter through the seeded builder.
 
 use super::aitm::AitmTransfer;
-use super::bottom::Bottom;
+use super::bottom;
 use super::chain::{FunnelModel, StageBlocks};
 use super::embedding::{SparseOptimizer, Table};
 use super::heads::Head;
@@ -20,17 +20,23 @@ use crate::rng::Rng;
 impl FunnelModel {
     /// A freshly initialised model: every random draw comes from the pipeline seed.
     pub fn new(p: &Pipeline, enc: &Encoders) -> Result<Self> {
-        Self::build(p, enc, p.embedding_init_std)
+        Self::build(p, &enc.table_rows(), p.embedding_init_std)
+    }
+
+    /// The model's dense blocks over tables without rows: what the memory estimate walks to
+    /// count the dense parameters before the tables are allocated.
+    pub fn dense_only(p: &Pipeline) -> Result<Self> {
+        Self::build(p, &vec![0; p.embedded_fields().len()], 0.0)
     }
 
     /// The model saved at `weights` (a run directory's), without drawing initial tables first.
     pub fn open(p: &Pipeline, enc: &Encoders, weights: &std::path::Path) -> Result<Self> {
-        let mut model = Self::build(p, enc, 0.0)?;
+        let mut model = Self::build(p, &enc.table_rows(), 0.0)?;
         model.load(weights)?;
         Ok(model)
     }
 
-    fn build(p: &Pipeline, enc: &Encoders, embedding_std: f64) -> Result<Self> {
+    fn build(p: &Pipeline, rows: &[usize], embedding_std: f64) -> Result<Self> {
         let dev = super::backend::device();
         let seed = p.train.seed;
         let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
@@ -47,7 +53,6 @@ impl FunnelModel {
                 (0..p.stages.len()).collect(),
             ),
         };
-        let rows = enc.table_rows();
         if rows.len() != p.embedded_fields().len() {
             return Err(Error::Internal(
                 "the encoders do not match the pipeline's embedded features".into(),
@@ -73,7 +78,7 @@ impl FunnelModel {
                 let tables = p
                     .embedded_fields()
                     .into_iter()
-                    .zip(&rows)
+                    .zip(rows)
                     .zip(&l2)
                     .map(|(((name, dim), &rows), &l2)| {
                         let key = format!("{prefix}.{name}");
@@ -101,7 +106,7 @@ impl FunnelModel {
             .as_ref()
             .map(|b| {
                 let input = layout.width() + p.dense_values();
-                Bottom::new(&mut root.pp("bottom"), input, b, &names)
+                bottom::build(&mut root.pp("bottom"), input, b, &names)
             })
             .transpose()?;
         let log_variance = match p.loss_weighting {
@@ -122,12 +127,14 @@ impl FunnelModel {
             .iter()
             .enumerate()
             .map(|(k, s)| {
-                let tower = Tower::new(&mut root.pp("towers").pp(&s.name), input, &s.tower)?;
+                let tower =
+                    Tower::new(&mut root.pp("towers").pp(&s.name), input, &s.tower, &layout)?;
                 let skip = match p.funnel.via(k) {
                     Some(_) => Some(Tower::new(
                         &mut root.pp("branches").pp(&s.name),
                         input,
                         &s.tower,
+                        &layout,
                     )?),
                     None => None,
                 };
@@ -141,6 +148,7 @@ impl FunnelModel {
                                 &mut root.pp(kind.key()).pp(&s.name),
                                 input,
                                 &s.tower,
+                                &layout,
                             )?,
                         })
                     })

@@ -7,9 +7,9 @@ use rayon::prelude::*;
 
 use super::bottom::Bottom;
 use super::heads::{Head, HeadOutputs};
-use super::kit::{Dropout, Mode, ParamBuilder, Params, mode_for};
+use super::kit::{Dropout, ParamBuilder, Params, mode_for};
 use super::row_store::RowStore;
-use super::tower::{Tower, fm_interaction};
+use super::tower::Tower;
 use super::transfer::Transfer;
 use crate::data::Batch;
 use crate::error::Result;
@@ -68,7 +68,7 @@ pub struct FunnelModel {
     /// The store each stage reads.
     pub(super) stage_store: Vec<usize>,
     /// A block between the embeddings and the towers, shared by the stages.
-    pub(super) bottom: Option<Bottom>,
+    pub(super) bottom: Option<Box<dyn Bottom>>,
     /// Uncertainty weighting's learned log-variance per stage (`loss_weighting.log_variance`).
     pub(super) log_variance: Option<Var>,
     pub(super) stages: Vec<StageBlocks>,
@@ -179,7 +179,7 @@ impl FunnelModel {
                 let mut mode = mode_for(&mut rng);
                 let hidden = s.tower.encode(x, &mut mode)?;
                 let logit = match s.transfer {
-                    None => Some(self.logit(&s.tower, &hidden, &xs[store], &mode)?),
+                    None => Some(s.tower.logit(&hidden, &xs[store], &mut mode)?),
                     Some(_) => None,
                 };
                 let heads = match mode.is_train() {
@@ -198,7 +198,7 @@ impl FunnelModel {
                         let mut rng = stream("branches", k);
                         let mut mode = mode_for(&mut rng);
                         let e = t.encode(x, &mut mode)?;
-                        Some(self.logit(t, &e, &xs[store], &mode)?)
+                        Some(t.logit(&e, &xs[store], &mut mode)?)
                     }
                     None => None,
                 };
@@ -221,7 +221,7 @@ impl FunnelModel {
                     let mut rng = stream("transfers", k);
                     let mut mode = mode_for(&mut rng);
                     let h = t.forward(&part.hidden, &hidden[parent], &mut mode)?;
-                    let logit = self.logit(&s.tower, &h, &xs[self.stage_store[k]], &mode)?;
+                    let logit = s.tower.logit(&h, &xs[self.stage_store[k]], &mut mode)?;
                     (h, logit)
                 }
                 _ => {
@@ -249,7 +249,11 @@ impl FunnelModel {
 
     /// The bottom's per-stage outputs (tests of the dropout streams).
     #[cfg(test)]
-    pub(crate) fn bottom_for_tests(&self, x: &Tensor, mode: &mut Mode<'_>) -> Vec<Tensor> {
+    pub(crate) fn bottom_for_tests(
+        &self,
+        x: &Tensor,
+        mode: &mut super::kit::Mode<'_>,
+    ) -> Vec<Tensor> {
         self.bottom
             .as_ref()
             .expect("a bottom")
@@ -264,33 +268,11 @@ impl FunnelModel {
         k: usize,
         x: &Tensor,
         input: &Tensor,
-        mode: &mut Mode<'_>,
+        mode: &mut super::kit::Mode<'_>,
     ) -> Tensor {
         let t = &self.stages[k].tower;
         let h = t.encode(x, mode).expect("encode");
-        self.logit(t, &h, input, mode).expect("logit")
-    }
-
-    /// A tower's logit from its representation: the head, plus DeepFM's interaction of the
-    /// embeddings in the stage's input rows `x` when the tower has one (ESM²'s second tower
-    /// included).
-    fn logit(
-        &self,
-        tower: &Tower,
-        h: &Tensor,
-        x: &Tensor,
-        mode: &Mode<'_>,
-    ) -> candle_core::Result<Tensor> {
-        let logit = tower.head.forward_relu(h, mode, false)?;
-        if !tower.fm {
-            return Ok(logit);
-        }
-        // One field per slot of the layout: a field group's summed embedding counts as one.
-        let layout = self.stores[0].layout();
-        let dim = layout.common_width().ok_or_else(|| {
-            candle_core::Error::Msg("an FM tower needs slots of one width".into())
-        })?;
-        logit + fm_interaction(x, layout.slots().len(), dim)?
+        t.logit(&h, input, mode).expect("logit")
     }
 
     /// The logits of a batch's rows (rows x `Funnel::logit_columns`, row-major), in inference

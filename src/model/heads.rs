@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::kit::{Block, Mode};
+use super::kit::Mode;
 use super::tower::Tower;
 use crate::funnel::{HeadKind, StageId};
 
@@ -16,10 +16,8 @@ pub(super) struct Head {
 impl Head {
     /// The head's output for the input rows `x` (rows x 1).
     pub(super) fn forward(&self, x: &Tensor, mode: &mut Mode<'_>) -> candle_core::Result<Tensor> {
-        let raw = self
-            .tower
-            .head
-            .forward(&self.tower.encode(x, mode)?, mode)?;
+        let h = self.tower.encode(x, mode)?;
+        let raw = self.tower.head(&h, mode)?;
         match self.kind {
             // ê predicts a loss, so it is kept non-negative: softplus(raw) = −ln σ(−raw).
             HeadKind::Imputation => super::backend::log_sigmoid(&raw.neg()?)?.neg(),

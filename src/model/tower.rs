@@ -1,11 +1,13 @@
-//! A stage tower: optional DCN-v2 cross layers and an MLP from the input row to the stage's
-//! representation (its last hidden layer), and a head from that representation to the logit.
+//! A stage tower: its encoder blocks (optional DCN-v2 cross layers, then an MLP) from the input
+//! rows to the stage's representation, a head from that representation to the logit, and the
+//! terms the logit adds from the input rows (DeepFM's interaction).
 
 use candle_core::{Result, Tensor};
 
 use super::kit::{Block, Mode, ParamBuilder, dropout};
 use super::linear::Linear;
 use crate::config::{Activation, TowerSpec};
+use crate::layout::FieldLayout;
 
 /// Hidden layers, each followed by the activation and dropout.
 pub struct Mlp {
@@ -62,50 +64,113 @@ impl Mlp {
     }
 }
 
+/// A stage's tower as a composition: the blocks from the input rows to the representation, the
+/// head from the representation to the logit, and terms the logit adds from the input rows.
 pub struct Tower {
-    /// DCN-v2 cross layers before the MLP, when the tower has any.
-    pub cross: Option<Cross>,
-    /// DeepFM: the FM interaction of the input's embeddings is added to the logit.
-    pub fm: bool,
-    pub encoder: Mlp,
-    pub head: Linear,
+    /// In order: DCN-v2 cross layers (when the spec has any), then the MLP.
+    encoder: Vec<Box<dyn Block>>,
+    width: usize,
+    head: Linear,
+    /// Added to the head's output, each read from the input rows (DeepFM's interaction).
+    logit_terms: Vec<Box<dyn Block>>,
 }
 
 impl Tower {
-    /// Parameters `<i>.weight|bias` for hidden layer i, and the head as the last index.
-    pub fn new(pb: &mut ParamBuilder<'_>, input: usize, spec: &TowerSpec) -> Result<Self> {
-        let cross = match spec.cross_layers {
-            0 => None,
-            n => Some(Cross::new(&mut pb.pp("cross"), input, n)?),
-        };
-        let encoder = Mlp::new(pb, input, spec)?;
-        let w = encoder.width;
-        let head = Linear::new(&mut pb.pp(&spec.hidden.len().to_string()), w, 1, w + 1)?;
+    /// Parameters `cross.<l>.weight|bias` for cross layer l, `<i>.weight|bias` for hidden layer
+    /// i, and the head as the last index. An FM tower takes its slots from `layout`.
+    pub fn new(
+        pb: &mut ParamBuilder<'_>,
+        input: usize,
+        spec: &TowerSpec,
+        layout: &FieldLayout,
+    ) -> Result<Self> {
+        let mut encoder: Vec<Box<dyn Block>> = Vec::new();
+        if spec.cross_layers > 0 {
+            encoder.push(Box::new(Cross::new(
+                &mut pb.pp("cross"),
+                input,
+                spec.cross_layers,
+            )?));
+        }
+        let mlp = Mlp::new(pb, input, spec)?;
+        let width = mlp.width;
+        encoder.push(Box::new(mlp));
+        let head = Linear::new(
+            &mut pb.pp(&spec.hidden.len().to_string()),
+            width,
+            1,
+            width + 1,
+        )?;
+        let mut logit_terms: Vec<Box<dyn Block>> = Vec::new();
+        if spec.fm {
+            logit_terms.push(Box::new(Fm::new(layout)?));
+        }
         Ok(Tower {
-            cross,
-            fm: spec.fm,
             encoder,
+            width,
             head,
+            logit_terms,
         })
     }
 
-    /// The representation the head reads: the cross layers (if any), then the MLP.
+    /// The representation the head reads.
     pub fn encode(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
-        match &self.cross {
-            Some(c) => self.encoder.forward(&c.forward(x, mode)?, mode),
-            None => self.encoder.forward(x, mode),
+        let mut h = x.clone();
+        for block in &self.encoder {
+            h = block.forward(&h, mode)?;
         }
+        Ok(h)
+    }
+
+    /// The logit from the representation `h`: the head, plus each logit term of the input rows
+    /// `x`.
+    pub fn logit(&self, h: &Tensor, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
+        let mut logit = self.head.forward_relu(h, mode, false)?;
+        for term in &self.logit_terms {
+            logit = (logit + term.forward(x, mode)?)?;
+        }
+        Ok(logit)
+    }
+
+    /// The head alone on the representation `h` (an auxiliary head's raw output).
+    pub fn head(&self, h: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
+        self.head.forward(h, mode)
     }
 
     /// Width of the representation the encoder produces (the input's when there are no hidden
     /// layers).
     pub fn width(&self) -> usize {
-        self.encoder.width
+        self.width
     }
 }
 
-/// DeepFM's second-order interaction of `fields` embeddings of width `dim` (the first
-/// fields · dim columns of each input row): 0.5 Σ_d [(Σ_f v_f,d)² − Σ_f v_f,d²], rows x 1.
+/// DeepFM's interaction as a term of the logit: one field per slot of the layout (a field
+/// group's summed embedding counts as one), every slot of one width.
+struct Fm {
+    slots: usize,
+    dim: usize,
+}
+
+impl Fm {
+    fn new(layout: &FieldLayout) -> Result<Self> {
+        let dim = layout.common_width().ok_or_else(|| {
+            candle_core::Error::Msg("an FM tower needs slots of one width".into())
+        })?;
+        Ok(Fm {
+            slots: layout.slots().len(),
+            dim,
+        })
+    }
+}
+
+impl Block for Fm {
+    fn forward(&self, x: &Tensor, _: &mut Mode<'_>) -> Result<Tensor> {
+        fm_interaction(x, self.slots, self.dim)
+    }
+}
+
+/// DeepFM's second-order interaction of `fields` embeddings of width `dim` (the slots' columns,
+/// first in each input row): 0.5 Σ_d [(Σ_f v_f,d)² − Σ_f v_f,d²], rows x 1.
 pub fn fm_interaction(x: &Tensor, fields: usize, dim: usize) -> Result<Tensor> {
     let rows = x.dim(0)?;
     let v = x

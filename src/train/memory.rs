@@ -6,14 +6,16 @@
 //! the embedding tables with their optimizer state and the training step's per-row dedup marks,
 //! each dense parameter five times (the value, its gradient, Adam's two moments and the
 //! optimizer's copy), and one training batch's activations (a few tensors of each layer's
-//! width, forward and backward) next to one inference batch's. It is an estimate: allocator
+//! width, forward and backward) next to one inference batch's. The dense parameters and the
+//! layers' widths are read from the model's own blocks, built over tables without rows, so a
+//! new block is counted without a line here. It is an estimate: allocator
 //! slack and the libraries' own buffers come on top, which is why it is compared against the
 //! memory available with a margin.
 
-use crate::config::{BottomKind, Pipeline, TowerSpec};
+use crate::config::Pipeline;
 use crate::data::{Dataset, Splits};
 use crate::error::{Error, Result};
-use crate::model::SparseOptimizer;
+use crate::model::{FunnelModel, SparseOptimizer};
 
 /// Bytes of each part of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,30 +40,8 @@ fn dataset_bytes(d: &Dataset) -> u64 {
         + 8 * d.truth.len() as u64)
 }
 
-/// Weights of a multilayer perceptron from `input` through `hidden`, into `out` outputs (none
-/// when `out` is 0), biases included; and the widths of its layers.
-fn mlp(input: u64, hidden: &[usize], out: u64) -> (u64, u64) {
-    let mut widths: Vec<u64> = hidden.iter().map(|&h| h as u64).collect();
-    if out > 0 {
-        widths.push(out);
-    }
-    let (mut params, mut from) = (0u64, input);
-    for &w in &widths {
-        params = params.saturating_add(from.saturating_mul(w) + w);
-        from = w;
-    }
-    (params, widths.iter().sum())
-}
-
-/// A tower's weights and activation width on `input` columns.
-fn tower(input: u64, t: &TowerSpec) -> (u64, u64) {
-    let cross = (t.cross_layers as u64).saturating_mul(input.saturating_mul(input) + input);
-    let (p, w) = mlp(input, &t.hidden, 1);
-    (p.saturating_add(cross), w + t.cross_layers as u64 * input)
-}
-
 /// The estimate for `p` over prepared splits (with their fitted encoders).
-pub fn estimate(p: &Pipeline, splits: &Splits) -> Estimate {
+pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
     let encoders = &splits.encoders;
     let data = [
         Some(&splits.train),
@@ -95,26 +75,16 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Estimate {
             })
             .fold(0u64, u64::saturating_add);
     let width: u64 = fields.iter().map(|&(_, d)| d as u64).sum::<u64>() + p.dense_values() as u64;
+    // The dense blocks as the model builds them (over tables without rows): every parameter,
+    // and as activations each layer's output, as wide as its bias.
+    let model = FunnelModel::dense_only(p)?;
     let (mut params, mut act) = (0u64, width);
-    let mut input = width;
-    if let Some(b) = &p.bottom {
-        let experts = match b.kind {
-            BottomKind::SharedBottom => 1,
-            BottomKind::Mmoe => b.experts as u64,
-            BottomKind::Ple => (b.shared_experts + p.stages.len() * b.experts) as u64,
-        } * b.levels as u64;
-        let (ep, ew) = mlp(width, &b.mlp.hidden, 0);
-        params = params.saturating_add(experts.saturating_mul(ep));
-        act += experts * ew;
-        input = b.mlp.hidden.last().copied().unwrap_or(0) as u64;
-    }
-    for s in &p.stages {
-        // Each stage's tower, and as much again for a transfer and for each auxiliary head
-        // (ESCM²-DR's imputation) where the stage has them.
-        let (tp, tw) = tower(input, &s.tower);
-        let copies = 1 + s.heads.len() as u64 + u64::from(s.transfer.is_some());
-        params = params.saturating_add(copies.saturating_mul(tp));
-        act += copies * tw;
+    for (key, var) in model.params().iter() {
+        let n = var.elem_count() as u64;
+        params = params.saturating_add(n);
+        if key.ends_with(".bias") {
+            act = act.saturating_add(n);
+        }
     }
     let dense = params.saturating_mul(20);
     // Forward values, gradients and masks: a handful of tensors per layer, f32.
@@ -126,12 +96,12 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Estimate {
                 .saturating_mul(act)
                 .saturating_mul(4 * 2),
         );
-    Estimate {
+    Ok(Estimate {
         data,
         tables,
         dense,
         batch,
-    }
+    })
 }
 
 /// Bytes of memory the system can still give (Linux's MemAvailable), if known.
@@ -160,7 +130,7 @@ pub fn human(bytes: u64) -> String {
 /// Refuse a run whose estimate exceeds `train.memory_budget`, or, without one, the memory the
 /// system has available (the encoded data, already loaded, is not counted against that).
 pub fn check(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
-    let e = estimate(p, splits);
+    let e = estimate(p, splits)?;
     let (need, limit, what) = match p.train.memory_budget {
         Some(budget) => (e.total(), budget, "`train.memory_budget`".to_string()),
         None => match available() {

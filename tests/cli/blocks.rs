@@ -138,6 +138,10 @@ fn bottoms_train_from_yaml_alone() {
             "{ kind: ple, hidden: [8] }",
             "bottom.1.experts.conversion.0.0.weight",
         ),
+        (
+            "{ kind: stage_groups, groups: [[click], [conversion]], hidden: [8] }",
+            "bottom.1.0.weight",
+        ),
     ] {
         for preset in ["esmm", "aitm"] {
             let s = Scratch::new();
@@ -161,6 +165,48 @@ fn bottoms_train_from_yaml_alone() {
         err.contains("`model.bottom.experts`: `experts` applies to `mmoe` only"),
         "{err}"
     );
+}
+
+/// `stage_groups` names every stage in exactly one group, by name, and only with that kind.
+#[test]
+fn stage_groups_name_every_stage_once() {
+    for (bottom, at, says) in [
+        (
+            "{ kind: stage_groups }",
+            "`model.bottom`",
+            "`kind: stage_groups` needs `groups`",
+        ),
+        (
+            "{ kind: stage_groups, groups: [[click], [buy]] }",
+            "`model.bottom.groups[1][0]`",
+            "`buy` is not a stage",
+        ),
+        (
+            "{ kind: stage_groups, groups: [[click, conversion], [click]] }",
+            "`model.bottom.groups[1][0]`",
+            "stage `click` is in two groups",
+        ),
+        (
+            "{ kind: stage_groups, groups: [[conversion]] }",
+            "`model.bottom.groups`",
+            "stage `click` is in no group",
+        ),
+        (
+            "{ kind: stage_groups, groups: [[click], []] }",
+            "`model.bottom.groups[1]`",
+            "a group needs a stage",
+        ),
+        (
+            "{ kind: mmoe, groups: [[click], [conversion]] }",
+            "`model.bottom.groups`",
+            "`groups` applies to `stage_groups` only",
+        ),
+    ] {
+        let s = Scratch::new();
+        s.adult_model(&format!("model: {{ bottom: {bottom} }}"));
+        let err = s.refused(&["validate", "pipeline.yaml"]);
+        assert!(err.contains(&format!("{at}: {says}")), "{bottom}: {err}");
+    }
 }
 
 /// Uncertainty weighting trains from YAML alone and saves its learned log-variances, which moved

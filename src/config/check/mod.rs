@@ -109,7 +109,8 @@ impl<'a> Checker<'a> {
             self.keep(self.check_splits(t, &valid, &test));
         }
         let (representation, loss_weighting) = (model.representation, model.loss_weighting);
-        let settings = self.keep(self.model(&mut raw.model));
+        let stage_names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        let settings = self.keep(self.model(&mut raw.model, &stage_names));
         let features = self.keep(self.features(features));
         if let Some(f) = &features {
             // The resolved pipeline writes every feature's defaults out.

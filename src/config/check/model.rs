@@ -25,8 +25,14 @@ pub(super) struct Escm2 {
 }
 
 impl Checker<'_> {
-    /// Check `model.bottom`, writing the expert count out for `mmoe`.
-    fn bottom(&self, b: &mut RawBottom, representation: RepresentationKind) -> Result<BottomSpec> {
+    /// Check `model.bottom`, writing the expert count out for `mmoe`, over the stages named
+    /// `stages`.
+    fn bottom(
+        &self,
+        b: &mut RawBottom,
+        representation: RepresentationKind,
+        stages: &[&str],
+    ) -> Result<BottomSpec> {
         let RawBottom {
             kind,
             hidden,
@@ -35,6 +41,7 @@ impl Checker<'_> {
             experts,
             shared_experts,
             levels,
+            groups,
         } = b;
         if *kind != BottomKind::Ple {
             for (key, given) in [
@@ -72,14 +79,14 @@ impl Checker<'_> {
             ));
         }
         let experts = match (*kind, *experts) {
-            (BottomKind::SharedBottom, Some(_)) => {
+            (BottomKind::SharedBottom | BottomKind::StageGroups, Some(_)) => {
                 return Err(self.err(
                     "model.bottom.experts",
                     "`experts` applies to `mmoe` only",
                     "remove `experts`, or set `kind: mmoe`",
                 ));
             }
-            (BottomKind::SharedBottom, None) => 1,
+            (BottomKind::SharedBottom | BottomKind::StageGroups, None) => 1,
             (BottomKind::Mmoe, Some(e)) if !(2..=64).contains(&e) => {
                 return Err(self.err(
                     "model.bottom.experts",
@@ -108,6 +115,7 @@ impl Checker<'_> {
                 ));
             }
         }
+        let groups = self.stage_groups(*kind, groups.as_deref(), stages)?;
         Ok(BottomSpec {
             kind: *kind,
             mlp: TowerSpec {
@@ -120,12 +128,79 @@ impl Checker<'_> {
             experts,
             shared_experts: shared,
             levels: depth,
+            groups,
         })
+    }
+
+    /// `model.bottom.groups` as stage ids: given with `stage_groups` only, each group a
+    /// non-empty list of stage names, every stage in exactly one group.
+    fn stage_groups(
+        &self,
+        kind: BottomKind,
+        groups: Option<&[Vec<String>]>,
+        stages: &[&str],
+    ) -> Result<Vec<Vec<usize>>> {
+        const AT: &str = "model.bottom.groups";
+        let example =
+            "e.g. `groups: [[click], [cart, buy]]`: the stages of each group read one MLP";
+        let groups = match (kind, groups) {
+            (BottomKind::StageGroups, Some(g)) => g,
+            (BottomKind::StageGroups, None) => {
+                return Err(self.err(
+                    "model.bottom",
+                    "`kind: stage_groups` needs `groups`, the stages of each group",
+                    example,
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(self.err(
+                    AT,
+                    "`groups` applies to `stage_groups` only",
+                    "remove `groups`, or set `kind: stage_groups`",
+                ));
+            }
+            (_, None) => return Ok(Vec::new()),
+        };
+        let mut seen = vec![false; stages.len()];
+        let mut ids = Vec::with_capacity(groups.len());
+        for (g, members) in groups.iter().enumerate() {
+            if members.is_empty() {
+                return Err(self.err(&format!("{AT}[{g}]"), "a group needs a stage", example));
+            }
+            let mut group = Vec::with_capacity(members.len());
+            for (i, name) in members.iter().enumerate() {
+                let at = format!("{AT}[{g}][{i}]");
+                let Some(s) = stages.iter().position(|s| s == name) else {
+                    return Err(self.err(
+                        &at,
+                        format!("`{name}` is not a stage"),
+                        format!("the stages are {}", stages.join(", ")),
+                    ));
+                };
+                if std::mem::replace(&mut seen[s], true) {
+                    return Err(self.err(
+                        &at,
+                        format!("stage `{name}` is in two groups"),
+                        "put every stage in exactly one group",
+                    ));
+                }
+                group.push(s);
+            }
+            ids.push(group);
+        }
+        if let Some(s) = seen.iter().position(|&v| !v) {
+            return Err(self.err(
+                AT,
+                format!("stage `{}` is in no group", stages[s]),
+                "put every stage in exactly one group",
+            ));
+        }
+        Ok(ids)
     }
 
     /// Check `model`, filling in the preset's own settings block in `raw` (the resolved
     /// pipeline) when the file left it out.
-    pub(super) fn model(&self, raw: &mut RawModel) -> Result<ModelSettings> {
+    pub(super) fn model(&self, raw: &mut RawModel, stages: &[&str]) -> Result<ModelSettings> {
         let RawModel {
             preset,
             representation,
@@ -147,7 +222,7 @@ impl Checker<'_> {
             ));
         }
         let bottom = match bottom {
-            Some(b) => Some(self.bottom(b, *representation)?),
+            Some(b) => Some(self.bottom(b, *representation, stages)?),
             None => None,
         };
         let preset = *preset;

@@ -153,6 +153,9 @@ pub struct RawBottom {
     /// `ple`: extraction levels (written out as 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub levels: Option<usize>,
+    /// `stage_groups`: the stages of each group, by name; every stage in exactly one group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Vec<String>>>,
 }
 
 fn default_bottom_hidden() -> Vec<usize> {

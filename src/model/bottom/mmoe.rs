@@ -1,0 +1,45 @@
+//! MMoE (Ma et al., KDD 2018): expert MLPs and, per stage, a softmax gate over them: stage k's
+//! tower reads Σ_e g_k,e(x) · expert_e(x), with g_k = softmax(W_k x + b_k).
+
+use candle_core::{Result, Tensor};
+
+use super::{Bottom, experts, gate, mix, run_experts};
+use crate::config::BottomSpec;
+use crate::model::kit::{Mode, ParamBuilder};
+use crate::model::linear::Linear;
+use crate::model::tower::Mlp;
+
+pub struct Mmoe {
+    experts: Vec<Mlp>,
+    gates: Vec<Linear>,
+}
+
+impl Mmoe {
+    /// Parameters `experts.<e>.<layer>.*` and `gates.<stage>.*` under the builder's path.
+    pub fn new(
+        pb: &mut ParamBuilder<'_>,
+        input: usize,
+        spec: &BottomSpec,
+        stages: &[String],
+    ) -> Result<Self> {
+        Ok(Mmoe {
+            experts: experts(&mut pb.pp("experts"), spec.experts, input, spec)?,
+            gates: stages
+                .iter()
+                .map(|s| gate(&mut pb.pp("gates").pp(s), input, spec.experts))
+                .collect::<Result<Vec<_>>>()?,
+        })
+    }
+}
+
+impl Bottom for Mmoe {
+    fn width(&self) -> usize {
+        self.experts[0].width()
+    }
+
+    fn forward(&self, x: &Tensor, _stages: usize, mode: &mut Mode<'_>) -> Result<Vec<Tensor>> {
+        let outs = run_experts(&self.experts, x, mode)?;
+        let outs: Vec<&Tensor> = outs.iter().collect();
+        self.gates.iter().map(|g| mix(g, x, &outs, mode)).collect()
+    }
+}

@@ -1,0 +1,86 @@
+//! Bottoms: blocks between the embeddings and the towers, shared by the stages. Each kind is a
+//! file implementing `Bottom` (a shared MLP, MMoE, PLE, an MLP per group of stages); `build`
+//! maps the pipeline's kind to it, and the gates the mixtures share live here.
+
+mod groups;
+mod mmoe;
+mod ple;
+mod shared;
+
+use candle_core::{Result, Tensor};
+
+use super::kit::{Block, Mode, ParamBuilder};
+use super::linear::Linear;
+use super::tower::Mlp;
+use crate::config::{BottomKind, BottomSpec};
+
+/// A block between the embeddings and the towers.
+pub trait Bottom: Send + Sync {
+    /// Width of what each stage's tower reads.
+    fn width(&self) -> usize;
+
+    /// Each stage's input (rows x width), from the shared input rows.
+    fn forward(&self, x: &Tensor, stages: usize, mode: &mut Mode<'_>) -> Result<Vec<Tensor>>;
+}
+
+/// The bottom `spec` asks for over `input` columns, its parameters under the builder's path,
+/// for the stages named `stages` (in stage order).
+pub fn build(
+    pb: &mut ParamBuilder<'_>,
+    input: usize,
+    spec: &BottomSpec,
+    stages: &[String],
+) -> Result<Box<dyn Bottom>> {
+    Ok(match spec.kind {
+        BottomKind::SharedBottom => Box::new(shared::SharedBottom::new(pb, input, spec)?),
+        BottomKind::Mmoe => Box::new(mmoe::Mmoe::new(pb, input, spec, stages)?),
+        BottomKind::Ple => Box::new(ple::Ple::new(pb, input, spec, stages)?),
+        BottomKind::StageGroups => Box::new(groups::StageGroups::new(pb, input, spec)?),
+    })
+}
+
+/// A Glorot-uniform gate from `input` to one weight per expert (no activation follows).
+fn gate(pb: &mut ParamBuilder<'_>, input: usize, experts: usize) -> Result<Linear> {
+    Linear::new(pb, input, experts, input + experts)
+}
+
+/// `n` expert MLPs under `<path>.<e>`.
+fn experts(
+    pb: &mut ParamBuilder<'_>,
+    n: usize,
+    input: usize,
+    spec: &BottomSpec,
+) -> Result<Vec<Mlp>> {
+    (0..n)
+        .map(|e| Mlp::new(&mut pb.pp(&e.to_string()), input, &spec.mlp))
+        .collect()
+}
+
+/// Every expert's output on `x`.
+fn run_experts(experts: &[Mlp], x: &Tensor, mode: &mut Mode<'_>) -> Result<Vec<Tensor>> {
+    experts.iter().map(|e| e.forward(x, mode)).collect()
+}
+
+/// A softmax gate over `outs` from `x`: Σ_e softmax(W x + b)_e · outs[e].
+fn mix(gate: &Linear, x: &Tensor, outs: &[&Tensor], mode: &Mode<'_>) -> Result<Tensor> {
+    let w = softmax_rows(&gate.forward_relu(x, mode, false)?)?;
+    let mut mixed: Option<Tensor> = None;
+    for (e, out) in outs.iter().enumerate() {
+        let part = out.broadcast_mul(&w.narrow(1, e, 1)?)?;
+        mixed = Some(match mixed {
+            None => part,
+            Some(m) => (m + part)?,
+        });
+    }
+    mixed.ok_or_else(|| candle_core::Error::Msg("a gate over no experts".into()))
+}
+
+/// Softmax over each row, shifted by the (detached) row maximum so exp never overflows.
+fn softmax_rows(a: &Tensor) -> Result<Tensor> {
+    let m = a.max_keepdim(1)?.detach();
+    let e = a.broadcast_sub(&m)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(1)?)
+}
+
+#[cfg(test)]
+mod tests;
