@@ -55,8 +55,26 @@ fn untimed(line: &str) -> String {
     }
 }
 
+/// Lines equal word for word, except that a decimal may differ by 0.001: the README's sample
+/// was printed on one CPU, and another one's matrix kernels (with or without AVX-512) round
+/// differently in the last bits, which can move a printed metric's last digit. On one machine
+/// the same seed gives the same metrics exactly (`runs::same_seed_same_metrics_other_seed_other_metrics`).
+fn same_but_last_digit(want: &str, got: &str) -> bool {
+    let (w, g): (Vec<&str>, Vec<&str>) = (
+        want.split_whitespace().collect(),
+        got.split_whitespace().collect(),
+    );
+    w.len() == g.len()
+        && w.iter().zip(&g).all(|(a, b)| {
+            a == b
+                || (a.contains('.') && b.contains('.'))
+                    && matches!((a.parse::<f64>(), b.parse::<f64>()), (Ok(x), Ok(y)) if (x - y).abs() <= 1e-3 + 1e-9)
+        })
+}
+
 /// The README's sample output of the main command is what it prints, line for line, timings
-/// and the run's name aside (the same seed gives the same metrics, to the last digit).
+/// and the run's name aside, each metric to its last digit give or take one unit of the third
+/// decimal (`same_but_last_digit`).
 #[test]
 fn readme_sample_output_is_what_the_main_job_prints() {
     let s = crate::Scratch::new();
@@ -81,7 +99,10 @@ fn readme_sample_output_is_what_the_main_job_prints() {
             continue;
         }
         let want = untimed(line);
-        match printed[at..].iter().position(|l| *l == want) {
+        match printed[at..]
+            .iter()
+            .position(|l| same_but_last_digit(&want, l))
+        {
             Some(i) => at += i + 1,
             None => panic!(
                 "README line not printed (in order): {want}\nprinted:\n{}",
