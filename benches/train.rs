@@ -306,10 +306,40 @@ fn fingerprint(c: &mut Criterion) {
     g.finish();
 }
 
+/// The metrics' side of evaluation: every stage's probabilities of 200k scored rows (two stages,
+/// in batches of 8192, as `eval` pushes them) into the accumulators, then the exact metrics.
+fn metrics(c: &mut Criterion) {
+    let p = pipeline(2);
+    let mut r = Rng::stream(6, "metrics");
+    let rows = 200_000;
+    let logits: Vec<f32> = (0..rows * 2).map(|_| (2.0 * r.normal()) as f32).collect();
+    let click: Vec<u8> = (0..rows).map(|_| (r.uniform() < 0.2) as u8).collect();
+    let buy: Vec<u8> = click
+        .iter()
+        .map(|&c| c & (r.uniform() < 0.1) as u8)
+        .collect();
+    let reached = vec![click, buy];
+    let names = vec!["s0".to_string(), "s1".to_string()];
+    let mut g = c.benchmark_group("metrics");
+    g.sample_size(10);
+    g.bench_function("push_finish_200k_rows_two_stages", |b| {
+        b.iter(|| {
+            let mut acc = funnel::metrics::StageAccumulators::new(2);
+            for (i, chunk) in logits.chunks(8192 * 2).enumerate() {
+                let start = i * 8192;
+                acc.push(&p.funnel, start..start + chunk.len() / 2, chunk, &reached, None);
+            }
+            acc.finish(&p.funnel, &names)
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     train_step,
     predict,
+    metrics,
     auc,
     gemm,
     batch_assembly,
