@@ -8,6 +8,14 @@
 #[derive(Debug)]
 pub struct Root(());
 
+impl dyn Collective + '_ {
+    /// The writer's token, on rank 0 only. An inherent method of the trait object, not a trait
+    /// method, so no implementation can hand it to another rank (`Root` has no other maker).
+    pub fn root(&self) -> Option<Root> {
+        (self.rank() == 0).then_some(Root(()))
+    }
+}
+
 pub trait Collective: Send + Sync {
     /// This rank, from 0.
     fn rank(&self) -> usize;
@@ -24,11 +32,6 @@ pub trait Collective: Send + Sync {
 
     /// Rank `root`'s `bytes` on every rank.
     fn broadcast(&self, bytes: &mut Vec<u8>, root: usize);
-
-    /// The writer's token, on rank 0 only.
-    fn root(&self) -> Option<Root> {
-        (self.rank() == 0).then_some(Root(()))
-    }
 
     /// Whether any rank says yes (a stop asked on one rank stops them all).
     fn any(&self, yes: bool) -> bool {
@@ -170,7 +173,7 @@ pub mod threads {
                         got,
                         b,
                         c.any(c.rank() == 1),
-                        c.root().is_some(),
+                        (&c as &dyn Collective).root().is_some(),
                     )
                 })
             })

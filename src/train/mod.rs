@@ -110,7 +110,7 @@ pub fn train(
 ) -> Result<RunMetrics> {
     memory::check(p, splits)?;
     // One process: it holds the right to write the run directory.
-    let collective = Single;
+    let collective: &dyn Collective = &Single;
     let root = collective
         .root()
         .ok_or_else(|| Error::Internal("a single process is rank 0".into()))?;
@@ -154,7 +154,7 @@ pub fn train(
                 &mut dropout,
                 path,
                 state.gradnorm.as_mut(),
-                &collective,
+                collective,
             )?;
             state.loss.add(loss, &stage_losses);
             state.step += 1;
@@ -172,7 +172,7 @@ pub fn train(
             // At the epoch's last step, a stop waits for the epoch's own checkpoint.
             let every = p.train.checkpoint_every_steps;
             let signal = match state.step < per_epoch {
-                true => control.stop_for((epoch - 1) * per_epoch + state.step, &collective),
+                true => control.stop_for((epoch - 1) * per_epoch + state.step, collective),
                 false => None,
             };
             if signal.is_some() || every.is_some_and(|n| state.step.is_multiple_of(n)) {
@@ -261,7 +261,7 @@ pub fn train(
                 control.checkpoint_pause,
                 0.0,
             )?;
-            if let Some(signal) = control.stop_for(epoch * per_epoch, &collective) {
+            if let Some(signal) = control.stop_for(epoch * per_epoch, collective) {
                 return Err(interrupted(signal, out, &state));
             }
         }

@@ -522,6 +522,8 @@ mod tests {
         fn tables_mut(&mut self) -> Vec<&mut crate::model::Table> {
             Vec::new()
         }
+        // The walk asks a store's optimizer only for the state its tables carry, and this store
+        // has no tables; its rows keep no state (plain SGD), which no `SparseOptimizer` names.
         fn optimizer(&self) -> crate::model::SparseOptimizer {
             crate::model::SparseOptimizer::RowwiseAdagrad {
                 lr: LAZY_LR,
