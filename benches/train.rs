@@ -327,7 +327,13 @@ fn metrics(c: &mut Criterion) {
             let mut acc = funnel::metrics::StageAccumulators::new(2);
             for (i, chunk) in logits.chunks(8192 * 2).enumerate() {
                 let start = i * 8192;
-                acc.push(&p.funnel, start..start + chunk.len() / 2, chunk, &reached, None);
+                acc.push(
+                    &p.funnel,
+                    start..start + chunk.len() / 2,
+                    chunk,
+                    &reached,
+                    None,
+                );
             }
             acc.finish(&p.funnel, &names)
         })
