@@ -32,11 +32,13 @@ for p in "${pipelines[@]}"; do
     "$bin" train "$p" "${set_args[@]}" --no-report --out "$out/$name-$side" > "$out/$name-$side.log" 2>&1 \
       || { echo "$name: $side failed"; tail -3 "$out/$name-$side.log"; }
   done
-  if cmp -s "$out/$name-a/weights.safetensors" "$out/$name-b/weights.safetensors" \
-    && diff <(strip "$out/$name-a/metrics.json") <(strip "$out/$name-b/metrics.json") > "$out/$name.diff"; then
+  weights=same
+  cmp -s "$out/$name-a/weights.safetensors" "$out/$name-b/weights.safetensors" || weights=differ
+  diff <(strip "$out/$name-a/metrics.json") <(strip "$out/$name-b/metrics.json") > "$out/$name.diff" || true
+  if [ "$weights" = same ] && [ ! -s "$out/$name.diff" ]; then
     echo "same   $name"
   else
-    echo "MOVED  $name"
+    echo "MOVED  $name (weights $weights; metrics.json lines that differ below, if any)"
     head -20 "$out/$name.diff"
     moved+=("$name")
   fi

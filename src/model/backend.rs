@@ -5,6 +5,7 @@
 
 use candle_core::{Device, Result, Storage, Tensor};
 
+use super::mix::Mix;
 use super::ops::{AddBias, AddBiasRelu, BceFromLogProb, LogSigmoid};
 use crate::numerics::MAX_LOG_PROB;
 
@@ -54,6 +55,16 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, track: bool) -> Re
     }
 }
 
+/// Σ_e g[:, e] ⊙ o_e for gates `g` (rows x E) and the experts' outputs side by side `stacked`
+/// (rows x E·H): MMoE's and PLE's mixture, rows x H.
+pub fn mix(g: &Tensor, stacked: &Tensor) -> Result<Tensor> {
+    if g.device().is_cpu() {
+        g.contiguous()?.apply_op2(&stacked.contiguous()?, Mix)
+    } else {
+        generic::mix(g, stacked)
+    }
+}
+
 /// Run `f` on the values of a contiguous f32 tensor: in place on the CPU, from a host copy
 /// elsewhere.
 pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
@@ -70,6 +81,22 @@ pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
 /// The same ops from standard candle ops: what runs on devices without our kernels.
 pub(crate) mod generic {
     use super::*;
+
+    pub fn mix(g: &Tensor, stacked: &Tensor) -> Result<Tensor> {
+        let e = g.dim(1)?;
+        let h = stacked.dim(1)? / e.max(1);
+        let mut mixed: Option<Tensor> = None;
+        for x in 0..e {
+            let part = stacked
+                .narrow(1, x * h, h)?
+                .broadcast_mul(&g.narrow(1, x, 1)?)?;
+            mixed = Some(match mixed {
+                None => part,
+                Some(m) => (m + part)?,
+            });
+        }
+        mixed.ok_or_else(|| candle_core::Error::Msg("a gate over no experts".into()))
+    }
 
     /// ln σ(x) = -softplus(-x) = -(max(-x, 0) + ln(1 + e^-|x|)).
     pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {

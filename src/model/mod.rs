@@ -13,6 +13,7 @@ mod input;
 pub mod kit;
 mod linear;
 mod local_store;
+mod mix;
 mod ops;
 mod persist;
 pub mod row_store;

@@ -3,7 +3,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::{Bottom, experts, gate, mix, run_experts};
+use super::{Bottom, experts, gate, mix, run_experts, side_by_side};
 use crate::config::BottomSpec;
 use crate::model::kit::{Mode, ParamBuilder};
 use crate::model::linear::Linear;
@@ -39,7 +39,10 @@ impl Bottom for Mmoe {
 
     fn forward(&self, x: &Tensor, _stages: usize, mode: &mut Mode<'_>) -> Result<Vec<Tensor>> {
         let outs = run_experts(&self.experts, x, mode)?;
-        let outs: Vec<&Tensor> = outs.iter().collect();
-        self.gates.iter().map(|g| mix(g, x, &outs, mode)).collect()
+        let stacked = side_by_side(&outs.iter().collect::<Vec<_>>())?;
+        self.gates
+            .iter()
+            .map(|g| mix(g, x, &stacked, mode))
+            .collect()
     }
 }

@@ -61,18 +61,16 @@ fn run_experts(experts: &[Mlp], x: &Tensor, mode: &mut Mode<'_>) -> Result<Vec<T
     experts.iter().map(|e| e.forward(x, mode)).collect()
 }
 
-/// A softmax gate over `outs` from `x`: Σ_e softmax(W x + b)_e · outs[e].
-fn mix(gate: &Linear, x: &Tensor, outs: &[&Tensor], mode: &Mode<'_>) -> Result<Tensor> {
+/// Experts' outputs side by side (rows x E·H): what `mix` reads.
+fn side_by_side(outs: &[&Tensor]) -> Result<Tensor> {
+    Tensor::cat(outs, 1)
+}
+
+/// A softmax gate from `x` over the experts' outputs side by side (`side_by_side`):
+/// Σ_e softmax(W x + b)_e · out_e, one fused op (`backend::mix`).
+fn mix(gate: &Linear, x: &Tensor, stacked: &Tensor, mode: &Mode<'_>) -> Result<Tensor> {
     let w = softmax_rows(&gate.forward_relu(x, mode, false)?)?;
-    let mut mixed: Option<Tensor> = None;
-    for (e, out) in outs.iter().enumerate() {
-        let part = out.broadcast_mul(&w.narrow(1, e, 1)?)?;
-        mixed = Some(match mixed {
-            None => part,
-            Some(m) => (m + part)?,
-        });
-    }
-    mixed.ok_or_else(|| candle_core::Error::Msg("a gate over no experts".into()))
+    super::backend::mix(&w, stacked)
 }
 
 /// Softmax over each row, shifted by the (detached) row maximum so exp never overflows.

@@ -4,7 +4,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::{Bottom, experts, gate, mix, run_experts};
+use super::{Bottom, experts, gate, mix, run_experts, side_by_side};
 use crate::config::BottomSpec;
 use crate::model::kit::{Mode, ParamBuilder};
 use crate::model::linear::Linear;
@@ -89,12 +89,12 @@ impl Bottom for Ple {
                 .zip(&stage_in)
                 .map(|((g, mine), input)| {
                     let outs: Vec<&Tensor> = mine.iter().chain(&shared).collect();
-                    mix(g, input, &outs, mode)
+                    mix(g, input, &side_by_side(&outs)?, mode)
                 })
                 .collect::<Result<Vec<_>>>()?;
             if let Some(g) = &level.shared_gate {
                 let outs: Vec<&Tensor> = own.iter().flatten().chain(&shared).collect();
-                shared_in = mix(g, &shared_in, &outs, mode)?;
+                shared_in = mix(g, &shared_in, &side_by_side(&outs)?, mode)?;
             }
             stage_in = next;
         }
