@@ -52,24 +52,17 @@ impl Transfer for AitmTransfer {
     fn forward(&self, own: &Tensor, parent: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
         let t = self.info.forward_relu(parent, mode, true)?;
         let t = dropout(&t, self.dropout, mode)?;
-        let (w1, w2, w3) = (
-            self.weight(&self.w1, mode)?,
-            self.weight(&self.w2, mode)?,
-            self.weight(&self.w3, mode)?,
-        );
-        let score = |u: &Tensor| -> Result<Tensor> {
-            let a = (u.matmul(&w1)? * u.matmul(&w2)?)?.sum_keepdim(1)?;
-            a.affine(self.scale, 0.0)
-        };
-        let (a_own, a_t) = (score(own)?, score(&t)?);
-        // A two-way softmax, shifted by the row maximum so exp never overflows.
-        let m = a_own.maximum(&a_t)?.detach();
-        let (e_own, e_t) = ((a_own - &m)?.exp()?, (a_t - &m)?.exp()?);
-        let sum = (&e_own + &e_t)?;
-        let (g_own, g_t) = ((e_own / &sum)?, (e_t / &sum)?);
-        let v_own = own.matmul(&w3)?;
-        let v_t = t.matmul(&w3)?;
-        v_own.broadcast_mul(&g_own)? + v_t.broadcast_mul(&g_t)?
+        // [W₁ᵀ | W₂ᵀ | W₃ᵀ]: one product per input gives its three maps; the scores, the
+        // softmax and the weighted sum are one op (`backend::attend`).
+        let w = Tensor::cat(
+            &[
+                self.weight(&self.w1, mode)?,
+                self.weight(&self.w2, mode)?,
+                self.weight(&self.w3, mode)?,
+            ],
+            1,
+        )?;
+        super::backend::attend(&own.matmul(&w)?, &t.matmul(&w)?, self.scale)
     }
 }
 

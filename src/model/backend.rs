@@ -5,6 +5,7 @@
 
 use candle_core::{Device, Result, Storage, Tensor};
 
+use super::attend::Attend;
 use super::mix::Mix;
 use super::ops::{AddBias, AddBiasRelu, BceFromLogProb, LogSigmoid};
 use crate::numerics::MAX_LOG_PROB;
@@ -65,6 +66,18 @@ pub fn mix(g: &Tensor, stacked: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// AITM's attention unit from the projections P_h and P_t (rows x 3d each, [W₁u | W₂u | W₃u]):
+/// z = w_h · W₃h + w_t · W₃t with (w_h, w_t) the softmax of ⟨W₁u, W₂u⟩ · `scale`, rows x d.
+pub fn attend(ph: &Tensor, pt: &Tensor, scale: f64) -> Result<Tensor> {
+    if ph.device().is_cpu() {
+        let scale = scale as f32;
+        ph.contiguous()?
+            .apply_op2(&pt.contiguous()?, Attend { scale })
+    } else {
+        generic::attend(ph, pt, scale)
+    }
+}
+
 /// Run `f` on the values of a contiguous f32 tensor: in place on the CPU, from a host copy
 /// elsewhere.
 pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
@@ -81,6 +94,21 @@ pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
 /// The same ops from standard candle ops: what runs on devices without our kernels.
 pub(crate) mod generic {
     use super::*;
+
+    pub fn attend(ph: &Tensor, pt: &Tensor, scale: f64) -> Result<Tensor> {
+        let d = ph.dim(1)? / 3;
+        let score = |p: &Tensor| -> Result<Tensor> {
+            (p.narrow(1, 0, d)? * p.narrow(1, d, d)?)?
+                .sum_keepdim(1)?
+                .affine(scale, 0.0)
+        };
+        let (ah, at) = (score(ph)?, score(pt)?);
+        let m = ah.maximum(&at)?.detach();
+        let (eh, et) = ((ah - &m)?.exp()?, (at - &m)?.exp()?);
+        let sum = (&eh + &et)?;
+        let (wh, wt) = ((eh / &sum)?, (et / &sum)?);
+        ph.narrow(1, 2 * d, d)?.broadcast_mul(&wh)? + pt.narrow(1, 2 * d, d)?.broadcast_mul(&wt)?
+    }
 
     pub fn mix(g: &Tensor, stacked: &Tensor) -> Result<Tensor> {
         let e = g.dim(1)?;

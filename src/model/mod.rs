@@ -3,6 +3,7 @@
 //! chain for every funnel depth; variants are chosen by the pipeline, never by copies of code.
 
 mod aitm;
+mod attend;
 pub mod backend;
 mod bottom;
 mod build;
