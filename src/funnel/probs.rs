@@ -95,6 +95,10 @@ impl Funnel {
         probs: &LogProbs<T>,
     ) -> Result<(T, T), T::Error> {
         let log_not_q = match self.output() {
+            // ln(1 − q) = ln σ(−z), column for column.
+            Output::Conditional if self.logit_columns() == self.len() => {
+                logits.neg()?.log_sigmoid()?
+            }
             Output::Conditional => {
                 let not = logits.neg()?.log_sigmoid()?;
                 let mut columns: Vec<T> = Vec::with_capacity(self.len());

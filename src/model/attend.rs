@@ -8,21 +8,18 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::ops::{f32_matrix, f32_slice};
+
 /// Rows per parallel task.
 const ROWS: usize = 64;
 
 /// A contiguous f32 matrix's values and columns, its columns a multiple of 3.
 fn projections<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<(&'a [f32], usize)> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("{op}: expected f32");
-    };
-    let (Some((a, b)), &[_, cols]) = (l.contiguous_offsets(), l.dims()) else {
-        candle_core::bail!("{op}: expected a contiguous matrix, got {:?}", l.dims());
-    };
+    let (v, _, cols) = f32_matrix(s, l, op)?;
     if cols % 3 != 0 {
         candle_core::bail!("{op}: {cols} columns are not [W₁u | W₂u | W₃u]");
     }
-    Ok((&v[a..b], cols / 3))
+    Ok((v, cols / 3))
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -128,13 +125,7 @@ impl CustomOp3 for AttendGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (ph, d) = projections(s1, l1, self.name())?;
         let (pt, _) = projections(s2, l2, self.name())?;
-        let CpuStorage::F32(g) = s3 else {
-            candle_core::bail!("{}: expected f32", self.name());
-        };
-        let Some((ga, gb)) = l3.contiguous_offsets() else {
-            candle_core::bail!("{}: the gradient must be contiguous", self.name());
-        };
-        let g = &g[ga..gb];
+        let g = f32_slice(s3, l3, self.name())?;
         let rows = ph.len() / (3 * d).max(1);
         if g.len() != rows * d || pt.len() != ph.len() {
             candle_core::bail!("{}: shapes differ", self.name());

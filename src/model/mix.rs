@@ -9,23 +9,10 @@ use candle_core::cpu::kernels::VecOps;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::ops::f32_matrix as matrix;
+
 /// Rows per parallel task.
 const ROWS: usize = 64;
-
-/// A contiguous f32 matrix's values, rows and columns.
-fn matrix<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<(&'a [f32], usize, usize)> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("{op}: expected f32");
-    };
-    let ((a, b), &[rows, cols]) = (
-        l.contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{op}: input must be contiguous")))?,
-        l.dims(),
-    ) else {
-        candle_core::bail!("{op}: expected a matrix, got {:?}", l.dims());
-    };
-    Ok((&v[a..b], rows, cols))
-}
 
 /// The experts' count and width from the gates (rows x E) and the outputs side by side (rows x
 /// E·H), checked.
@@ -175,8 +162,9 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    /// The op against candle's composition (narrow, broadcast multiply, add): the same output
-    /// and the same gradients of gates and outputs, to the bit.
+    /// The op against candle's composition that other devices run (`backend::generic::mix`:
+    /// narrow, broadcast multiply, add): the same output and the same gradients of gates and
+    /// outputs, to the bit.
     #[test]
     fn equals_the_composition_to_the_bit() {
         let dev = Device::Cpu;
@@ -195,24 +183,11 @@ mod tests {
                     Var::from_vec(part, (rows, h), &dev).unwrap()
                 })
                 .collect();
-            let y = if fused {
-                let stacked =
-                    Tensor::cat(&outs.iter().map(|v| v.as_tensor()).collect::<Vec<_>>(), 1)
-                        .unwrap();
-                g.as_tensor().apply_op2(&stacked, Mix).unwrap()
-            } else {
-                let mut y: Option<Tensor> = None;
-                for (x, o) in outs.iter().enumerate() {
-                    let part = o
-                        .as_tensor()
-                        .broadcast_mul(&g.as_tensor().narrow(1, x, 1).unwrap())
-                        .unwrap();
-                    y = Some(match y {
-                        None => part,
-                        Some(m) => (m + part).unwrap(),
-                    });
-                }
-                y.unwrap()
+            let stacked =
+                Tensor::cat(&outs.iter().map(|v| v.as_tensor()).collect::<Vec<_>>(), 1).unwrap();
+            let y = match fused {
+                true => g.as_tensor().apply_op2(&stacked, Mix).unwrap(),
+                false => crate::model::backend::generic::mix(g.as_tensor(), &stacked).unwrap(),
             };
             let grads = (&y * &c).unwrap().sum_all().unwrap().backward().unwrap();
             let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();

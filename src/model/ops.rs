@@ -5,7 +5,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 
 use crate::numerics::{MAX_LOG_PROB, log_sigmoid, log1mexp};
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+/// A contiguous f32 tensor's values (every custom op's input).
+pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
         candle_core::bail!("{op}: expected f32 input");
     };
@@ -13,6 +14,19 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
         Some((a, b)) => Ok(&v[a..b]),
         None => candle_core::bail!("{op}: input must be contiguous"),
     }
+}
+
+/// A contiguous f32 matrix's values, rows and columns.
+pub(super) fn f32_matrix<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+) -> Result<(&'a [f32], usize, usize)> {
+    let v = f32_slice(s, l, op)?;
+    let &[rows, cols] = l.dims() else {
+        candle_core::bail!("{op}: expected a matrix, got {:?}", l.dims());
+    };
+    Ok((v, rows, cols))
 }
 
 /// Apply `f` element-wise (in f64) to an f32 tensor.
