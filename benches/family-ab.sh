@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Interleaved A/B of two funnel binaries across the family (BENCHMARKS.md, "2026-12-05 (later)"):
+# ESMM, AITM, ESMM over MMoE and over PLE on the five-stage funnel (pipelines/bench/five-stage.yaml),
+# and AITM, MMoE, PLE on the reference data (benches/compare/run.sh's variants of
+# pipelines/bench/reference.yaml). Prints each pipeline's median training samples/s for A and
+# B, the ratio of medians and the median of paired ratios.
+#
+#   benches/family-ab.sh A_BINARY B_BINARY [REPS]      # REPS=3 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=$(realpath "$1") B=$(realpath "$2") REPS=${3:-3}
+five=data/synthetic/five-stage-1m.parquet ref=data/synthetic/reference.parquet
+mkdir -p data/synthetic
+[ -f "$five" ] || "$B" generate pipelines/generate/five-stage.yaml --rows 1000000 --out "$five"
+[ -f "$ref" ] || "$B" generate pipelines/generate/reference.yaml --rows 2000000 --out "$ref"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+# A variant: the bench pipeline with `model:` inserted (and, over a bottom, 64-wide towers).
+variant() { # NAME SOURCE MODEL_LINES [TOWERS]
+  sed -e "s|path: ../../data/|path: $PWD/data/|" -e "s/^train:\$/model:\n$3\ntrain:/" \
+    ${4:+-e "s/hidden: \\[128, 64\\]/hidden: $4/"} "$2" > "$out/$1.yaml"
+}
+mmoe='  bottom: { kind: mmoe, experts: 4, hidden: [128] }'
+ple='  bottom: { kind: ple, experts: 1, shared_experts: 1, levels: 2, hidden: [128] }'
+sed -e "s|path: ../../data/|path: $PWD/data/|" pipelines/bench/five-stage.yaml > "$out/esmm5.yaml"
+variant aitm5 pipelines/bench/five-stage.yaml '  preset: aitm'
+variant mmoe5 pipelines/bench/five-stage.yaml "$mmoe" '[64]'
+variant ple5 pipelines/bench/five-stage.yaml "$ple" '[64]'
+variant ref-aitm pipelines/bench/reference.yaml '  preset: aitm'
+variant ref-mmoe pipelines/bench/reference.yaml "$mmoe" '[64]'
+variant ref-ple pipelines/bench/reference.yaml "$ple" '[64]'
+names=(esmm5 aitm5 mmoe5 ple5 ref-aitm ref-mmoe ref-ple)
+for rep in $(seq "$REPS"); do
+  for p in "${names[@]}"; do
+    for side in a b; do
+      bin=$A
+      [ "$side" = b ] && bin=$B
+      "$bin" train "$out/$p.yaml" --no-report --out "$out/run-$p-$side-$rep" > /dev/null 2>&1
+      python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['timing']['train_samples_per_s'])" \
+        "$out/run-$p-$side-$rep/metrics.json" >> "$out/$p-$side"
+    done
+  done
+  echo "rep $rep done" >&2
+done
+python3 - "$out" "$REPS" "${names[@]}" <<'PY'
+import statistics as st, sys
+d, n, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+print(f"| pipeline (median of {n} interleaved reps) | A samples/s | B samples/s | B / A (medians) | B / A (paired) |")
+print("| --- | --- | --- | --- | --- |")
+for p in names:
+    a = [float(x) for x in open(f"{d}/{p}-a")]
+    b = [float(x) for x in open(f"{d}/{p}-b")]
+    print(f"| {p} | {st.median(a):,.0f} | {st.median(b):,.0f} | {st.median(b) / st.median(a):.2f} | {st.median(y / x for x, y in zip(a, b)):.2f} |")
+PY
