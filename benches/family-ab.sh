@@ -15,20 +15,15 @@ mkdir -p data/synthetic
 [ -f "$ref" ] || "$B" generate pipelines/generate/reference.yaml --rows 2000000 --out "$ref"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# A variant: the bench pipeline with `model:` inserted (and, over a bottom, 64-wide towers).
-variant() { # NAME SOURCE MODEL_LINES [TOWERS]
-  sed -e "s|path: ../../data/|path: $PWD/data/|" -e "s/^train:\$/model:\n$3\ntrain:/" \
-    ${4:+-e "s/hidden: \\[128, 64\\]/hidden: $4/"} "$2" > "$out/$1.yaml"
-}
-mmoe='  bottom: { kind: mmoe, experts: 4, hidden: [128] }'
-ple='  bottom: { kind: ple, experts: 1, shared_experts: 1, levels: 2, hidden: [128] }'
-sed -e "s|path: ../../data/|path: $PWD/data/|" pipelines/bench/five-stage.yaml > "$out/esmm5.yaml"
-variant aitm5 pipelines/bench/five-stage.yaml '  preset: aitm'
-variant mmoe5 pipelines/bench/five-stage.yaml "$mmoe" '[64]'
-variant ple5 pipelines/bench/five-stage.yaml "$ple" '[64]'
-variant ref-aitm pipelines/bench/reference.yaml '  preset: aitm'
-variant ref-mmoe pipelines/bench/reference.yaml "$mmoe" '[64]'
-variant ref-ple pipelines/bench/reference.yaml "$ple" '[64]'
+. benches/variant.sh
+five_stage=pipelines/bench/five-stage.yaml reference=pipelines/bench/reference.yaml
+variant "$out/esmm5.yaml" "$five_stage" esmm
+variant "$out/aitm5.yaml" "$five_stage" aitm
+variant "$out/mmoe5.yaml" "$five_stage" mmoe
+variant "$out/ple5.yaml" "$five_stage" ple
+variant "$out/ref-aitm.yaml" "$reference" aitm
+variant "$out/ref-mmoe.yaml" "$reference" mmoe
+variant "$out/ref-ple.yaml" "$reference" ple
 names=(esmm5 aitm5 mmoe5 ple5 ref-aitm ref-mmoe ref-ple)
 for rep in $(seq "$REPS"); do
   for p in "${names[@]}"; do
