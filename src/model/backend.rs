@@ -1,13 +1,16 @@
 //! The one seam between the model and the device. Every op the chain and the loss need that has
 //! a hand-written CPU kernel (`ops`) goes through here: on the CPU the kernel runs; on any other
 //! device the same function is built from standard candle ops, so a CUDA build needs no change
-//! outside this file. Nothing else in the crate matches on `Storage::Cpu` or calls a custom op.
+//! outside this file. Nothing else in the crate calls a custom op, and nothing but `ops`'
+//! readers (`with_f32`) matches on `Storage::Cpu`.
 
-use candle_core::{Device, Result, Storage, Tensor};
+use candle_core::{Device, Result, Tensor};
 
 use super::attend::Attend;
+use super::dense::Dense;
 use super::mix::Mix;
-use super::ops::{AddBias, AddBiasRelu, BceFromLogProb, LogSigmoid};
+pub use super::ops::with_f32;
+use super::ops::{BceFromLogProb, LogSigmoid};
 use crate::numerics::MAX_LOG_PROB;
 
 /// The device the chain runs on. The CPU today; a CUDA build chooses its device here, and every
@@ -36,23 +39,23 @@ pub fn bce_from_log_prob(s: &Tensor, y: &Tensor) -> Result<Tensor> {
 }
 
 /// x Wᵀ + b, then a ReLU when `relu`. With `track` false the weights are detached (inference).
-/// On the CPU the bias and the ReLU are one node whose bias gradient is a single column sum
-/// (candle's `broadcast_add` backward is several times slower: CANDLE-NOTES.md).
+/// On the CPU the whole layer is one node (`dense::Dense`) calling the GEMM itself: no zero
+/// fills, and one gradient per layer instead of one per matmul, bias and ReLU.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, track: bool) -> Result<Tensor> {
     let (w, b) = if track {
         (w.clone(), b.clone())
     } else {
         (w.detach(), b.detach())
     };
-    let xw = x.matmul(&w.t()?)?;
     if !x.device().is_cpu() {
-        return generic::add_bias(&xw, &b, relu);
+        return generic::add_bias(&x.matmul(&w.t()?)?, &b, relu);
     }
-    match (track, relu) {
-        (true, false) => xw.apply_op2(&b, AddBias),
-        (true, true) => xw.apply_op2(&b, AddBiasRelu),
-        (false, false) => xw.apply_op2_no_bwd(&b, &AddBias),
-        (false, true) => xw.apply_op2_no_bwd(&b, &AddBiasRelu),
+    let x = x.contiguous()?;
+    let op = Dense { relu };
+    if track {
+        x.apply_op3(&w, &b, op)
+    } else {
+        x.apply_op3_no_bwd(&w, &b, &op)
     }
 }
 
@@ -76,19 +79,6 @@ pub fn attend(ph: &Tensor, pt: &Tensor, scale: f64) -> Result<Tensor> {
     } else {
         generic::attend(ph, pt, scale)
     }
-}
-
-/// Run `f` on the values of a contiguous f32 tensor: in place on the CPU, from a host copy
-/// elsewhere.
-pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    {
-        let (storage, layout) = t.storage_and_layout();
-        if let (Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
-            return Ok(f(&cpu.as_slice::<f32>()?[start..end]));
-        }
-    }
-    let host = t.flatten_all()?.to_vec1::<f32>()?;
-    Ok(f(&host))
 }
 
 /// The same ops from standard candle ops: what runs on devices without our kernels.

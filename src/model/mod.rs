@@ -8,6 +8,7 @@ pub mod backend;
 mod bottom;
 mod build;
 mod chain;
+mod dense;
 mod embedding;
 mod heads;
 mod input;

@@ -1,9 +1,23 @@
 //! Custom candle ops for a numerically safe funnel loss: log-sigmoid, and binary cross-entropy
-//! taken from a log-probability (ln(1 - p) through log1mexp). Computed in f64 internally.
+//! taken from a log-probability (ln(1 - p) through log1mexp). Computed in f64 internally. Also
+//! the readers every custom op shares for a tensor's f32 values.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Storage, Tensor};
 
 use crate::numerics::{MAX_LOG_PROB, log_sigmoid, log1mexp};
+
+/// Run `f` on the values of a contiguous f32 tensor: in place on the CPU, from a host copy
+/// elsewhere.
+pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+            return Ok(f(&cpu.as_slice::<f32>()?[start..end]));
+        }
+    }
+    let host = t.flatten_all()?.to_vec1::<f32>()?;
+    Ok(f(&host))
+}
 
 /// A contiguous f32 tensor's values (every custom op's input).
 pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -225,191 +239,6 @@ mod tests {
                 "dz{j}: fd {fd} vs {}",
                 g[j]
             );
-        }
-    }
-}
-
-/// x + bias (bias broadcast over rows). Backward: the bias gradient is a column sum done in one
-/// pass, instead of candle's generic `sum_keepdim` over the batch.
-pub struct AddBias;
-
-impl CustomOp2 for AddBias {
-    fn name(&self) -> &'static str {
-        "add-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, self.name())?;
-        let b = f32_slice(s2, l2, self.name())?;
-        if b.is_empty() || x.len() % b.len() != 0 || l1.dims().last() != Some(&b.len()) {
-            candle_core::bail!("{}: bias does not match the last dimension", self.name());
-        }
-        let mut out = x.to_vec();
-        for row in out.chunks_exact_mut(b.len()) {
-            for (o, b) in row.iter_mut().zip(b) {
-                *o += b;
-            }
-        }
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        bias: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let db = grad.apply_op1_no_bwd(&ColumnSum)?.reshape(bias.shape())?;
-        Ok((Some(grad.clone()), Some(db)))
-    }
-}
-
-/// max(x + bias, 0) in one node: a hidden layer's bias and ReLU, so that backprop keeps (and
-/// zero-fills, and adds into) one gradient of the layer's width instead of two.
-pub struct AddBiasRelu;
-
-impl CustomOp2 for AddBiasRelu {
-    fn name(&self) -> &'static str {
-        "add-bias-relu"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (out, shape) = AddBias.cpu_fwd(s1, l1, s2, l2)?;
-        let CpuStorage::F32(mut out) = out else {
-            candle_core::bail!("{}: expected f32", self.name());
-        };
-        for v in &mut out {
-            *v = v.max(0.0);
-        }
-        Ok((CpuStorage::F32(out), shape))
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        bias: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dz = grad.apply_op2_no_bwd(res, &ReluGrad)?;
-        let db = dz.apply_op1_no_bwd(&ColumnSum)?.reshape(bias.shape())?;
-        Ok((Some(dz), Some(db)))
-    }
-}
-
-/// Sum over rows of a (rows x cols) tensor.
-struct ColumnSum;
-
-impl CustomOp1 for ColumnSum {
-    fn name(&self) -> &'static str {
-        "column-sum"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l, self.name())?;
-        let cols = *l.dims().last().unwrap_or(&1);
-        let mut out = vec![0f32; cols];
-        for row in x.chunks_exact(cols.max(1)) {
-            for (o, v) in out.iter_mut().zip(row) {
-                *o += v;
-            }
-        }
-        Ok((CpuStorage::F32(out), Shape::from(cols)))
-    }
-}
-
-/// The ReLU backward: grad where the output is positive, else 0.
-struct ReluGrad;
-
-impl CustomOp2 for ReluGrad {
-    fn name(&self) -> &'static str {
-        "relu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        map2(self.name(), (s1, l1), (s2, l2), |g, y| {
-            if y > 0.0 { g } else { 0.0 }
-        })
-    }
-}
-
-#[cfg(test)]
-mod layer_tests {
-    use super::*;
-    use candle_core::{Device, Var};
-
-    /// The custom bias op (followed by candle's ReLU) and the fused bias + ReLU op give the same
-    /// values and gradients as candle's own ops.
-    #[test]
-    fn add_bias_and_relu_match_candle() {
-        let dev = Device::Cpu;
-        let mut r = crate::rng::Rng::stream(4, "ops");
-        let xs: Vec<f32> = (0..5 * 3).map(|_| r.normal() as f32).collect();
-        let bs: Vec<f32> = (0..3).map(|_| r.normal() as f32).collect();
-        let ws: Vec<f32> = (0..3).map(|_| r.normal() as f32).collect();
-        let w = Tensor::from_slice(&ws, (3, 1), &dev).unwrap();
-        let run = |variant: u8| {
-            let x = Var::from_slice(&xs, (5, 3), &dev).unwrap();
-            let b = Var::from_slice(&bs, 3, &dev).unwrap();
-            let h = match variant {
-                0 => x
-                    .as_tensor()
-                    .broadcast_add(b.as_tensor())
-                    .unwrap()
-                    .relu()
-                    .unwrap(),
-                1 => x
-                    .as_tensor()
-                    .apply_op2(b.as_tensor(), AddBias)
-                    .unwrap()
-                    .relu()
-                    .unwrap(),
-                _ => x.as_tensor().apply_op2(b.as_tensor(), AddBiasRelu).unwrap(),
-            };
-            let loss = h.matmul(&w).unwrap().sqr().unwrap().sum_all().unwrap();
-            let g = loss.backward().unwrap();
-            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            (
-                flat(&h),
-                flat(g.get(x.as_tensor()).unwrap()),
-                flat(g.get(b.as_tensor()).unwrap()),
-            )
-        };
-        let reference = run(0);
-        assert!(
-            reference.0.contains(&0.0),
-            "some units are cut off by the ReLU"
-        );
-        for variant in [1, 2] {
-            let c = run(variant);
-            for (u, v) in [
-                (&c.0, &reference.0),
-                (&c.1, &reference.1),
-                (&c.2, &reference.2),
-            ] {
-                for (p, q) in u.iter().zip(v.iter()) {
-                    assert!((p - q).abs() < 1e-5, "variant {variant}: {p} vs {q}");
-                }
-            }
         }
     }
 }
