@@ -118,18 +118,16 @@ impl FunnelModel {
         self.stages.len()
     }
 
-    /// True when the trainer may run each logit column's backward pass on its own: no block
-    /// is read by more than one stage (a bottom feeds every stage, a transfer reads its parent),
-    /// and the loss reads the logits alone (the separable step carries the loss's gradient back
-    /// through the logit columns only, so a stage with an auxiliary head takes the general
-    /// path). The step checks the first from the gradients too (`merge` refuses a parameter two
-    /// columns reach).
+    /// True when the trainer may run each stage's backward pass on its own: no block is read
+    /// by more than one stage (a bottom feeds every stage, a transfer reads its parent). The
+    /// loss may read every output: the step takes its gradient with respect to the logits and
+    /// the heads' outputs on a small graph of its own, and each stage's pass starts from its
+    /// share. The step checks the first from the gradients too (`merge` refuses a parameter two
+    /// stages reach). A bottom could be cut the same way (the stages' passes side by side, then
+    /// one pass through the bottom), but measured it was slower than one pass through the whole
+    /// graph (BENCHMARKS.md, 2026-12-05 night), so chains with a bottom take the general path.
     pub fn is_separable(&self) -> bool {
-        self.bottom.is_none()
-            && self
-                .stages
-                .iter()
-                .all(|s| s.transfer.is_none() && s.heads.is_empty())
+        self.bottom.is_none() && self.stages.iter().all(|s| s.transfer.is_none())
     }
 
     /// Parameters weight decay must not touch: the learned loss weights.

@@ -46,4 +46,9 @@ impl HeadOutputs {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Every output with its stage and kind, in the order they were inserted.
+    pub fn iter(&self) -> impl Iterator<Item = (StageId, HeadKind, &Tensor)> {
+        self.0.iter().map(|(s, k, t)| (*s, *k, t))
+    }
 }

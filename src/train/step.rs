@@ -6,9 +6,10 @@
 //! - general: one backward pass through the whole graph. Always correct; a parameter that
 //!   several stages read gets the sum of their contributions.
 //! - separable (no parameter shared between stages, as in ESMM): the stages only meet in the
-//!   loss, so the loss's gradient with respect to the logits is taken on a small graph of its
-//!   own, then each stage's backward runs side by side from its logit's gradient g_k (the
-//!   gradient of Σ z_k g_k is the chain rule through the loss). Same numbers, both cores busy.
+//!   loss, so the loss's gradient with respect to the logits and the auxiliary heads' outputs
+//!   is taken on a small graph of its own, then each stage's backward runs side by side from
+//!   its share g_k (the gradient of Σ z_k g_k is the chain rule through the loss). Same
+//!   numbers, both cores busy.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
@@ -17,10 +18,10 @@ use rayon::prelude::*;
 use crate::collective::Collective;
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::loss::{Targets, funnel_loss, objective};
+use crate::loss::{Loss, Targets, funnel_loss, objective};
 use crate::model::backend::with_f32;
 use crate::model::kit::Dropout;
-use crate::model::{ChainOutput, FunnelModel};
+use crate::model::{ChainOutput, FunnelModel, HeadOutputs};
 use crate::optim::DenseOptimizer;
 use crate::rng::Rng;
 
@@ -45,8 +46,9 @@ impl Path {
     }
 }
 
-/// The loss and gradients of a batch, with the step's dropout draws. With `stage_weights` (GradNorm's), the objective is Σ_k w_k L_k and each stage's
-/// gradient is taken on its own (`weighted_gradients`), whatever the path.
+/// The loss and gradients of a batch, with the step's dropout draws. With `stage_weights`
+/// (GradNorm's), the objective is Σ_k w_k L_k and each stage's gradient is taken on its own
+/// (`weighted_gradients`), whatever the path.
 pub fn gradients(
     model: &FunnelModel,
     xs: &[Var],
@@ -55,17 +57,16 @@ pub fn gradients(
     path: Path,
     stage_weights: Option<&[f64]>,
 ) -> Result<Gradients> {
-    let funnel = model.funnel();
-    let inputs: Vec<Tensor> = xs.iter().map(|x| x.as_tensor().clone()).collect();
-    let out = model.forward(&inputs, Some(dropout))?;
-    if let Some(w) = stage_weights {
-        let loss = funnel_loss(funnel, &out, targets)?;
-        return weighted_gradients(model, xs, &loss.stages, w);
-    }
     let log_variance = model.log_variance().map(Var::as_tensor);
-    let (loss, total, dense, input) = match path {
-        Path::General => {
-            let loss = funnel_loss(funnel, &out, targets)?;
+    let (loss, total, dense, input) = match (stage_weights, path) {
+        (Some(w), _) => {
+            let out = model.forward(&tensors(xs), Some(dropout))?;
+            let loss = funnel_loss(model.funnel(), &out, targets)?;
+            return weighted_gradients(model, xs, &loss.stages, w);
+        }
+        (None, Path::General) => {
+            let out = model.forward(&tensors(xs), Some(dropout))?;
+            let loss = funnel_loss(model.funnel(), &out, targets)?;
             let total = objective(&loss.stages, log_variance)?;
             let mut grads = [total.backward()?];
             let input = xs
@@ -75,45 +76,7 @@ pub fn gradients(
             let [grads] = grads;
             (loss, total, grads, input)
         }
-        Path::Separable => {
-            if !model.is_separable() {
-                return Err(Error::Internal(
-                    "the separable step was asked of a chain whose stages share parameters".into(),
-                ));
-            }
-            // The loss on a detached copy of the logits: its gradient there is what each
-            // column's own backward pass starts from.
-            let z = Var::from_tensor(&out.logits.detach())?;
-            let loss = funnel_loss(
-                funnel,
-                &ChainOutput::from_logits(z.as_tensor().clone()),
-                targets,
-            )?;
-            let total = objective(&loss.stages, log_variance)?;
-            let small = total.backward()?;
-            let gz = small
-                .get(z.as_tensor())
-                .ok_or_else(|| Error::Internal("no gradient reached the logits".into()))?
-                .clone();
-            let mut stores = out
-                .stage_logits
-                .par_iter()
-                .enumerate()
-                .map(|(k, zk)| zk.mul(&gz.narrow(1, k, 1)?)?.sum_all()?.backward())
-                .collect::<candle_core::Result<Vec<GradStore>>>()?;
-            let input = xs
-                .iter()
-                .map(|x| input_gradient(&mut stores, x.as_tensor()))
-                .collect::<Result<Vec<_>>>()?;
-            let mut merged = merge(model, stores)?;
-            // The loss weights live on the small graph of the loss alone.
-            if let Some(s) = log_variance
-                && let Some(g) = small.get(s)
-            {
-                merged.insert(s, g.clone());
-            }
-            (loss, total, merged, input)
-        }
+        (None, Path::Separable) => separable_gradients(model, xs, targets, dropout, log_variance)?,
     };
     Ok(Gradients {
         dense,
@@ -127,6 +90,89 @@ pub fn gradients(
             .collect(),
         input_norms: None,
     })
+}
+
+fn tensors(xs: &[Var]) -> Vec<Tensor> {
+    xs.iter().map(|x| x.as_tensor().clone()).collect()
+}
+
+/// A detached copy of `t` that gradients can be taken with respect to: where the separable
+/// step cuts the graph.
+fn cut(t: &Tensor) -> candle_core::Result<Var> {
+    Var::from_tensor(&t.detach())
+}
+
+/// A step's loss, objective, parameter gradients and input gradients.
+type Parts = (Loss, Tensor, GradStore, Vec<Vec<f32>>);
+
+/// The separable step: the same loss and gradients as one pass through the whole graph, in
+/// two parts. (1) The loss on detached copies of the logits and of the heads' outputs: a small
+/// graph whose gradients g there are what the rest starts from (the gradient of Σ out · g is
+/// the chain rule through the loss). (2) Each stage's pass, side by side, from Σ z_k g_k plus
+/// its heads' Σ h g_h.
+fn separable_gradients(
+    model: &FunnelModel,
+    xs: &[Var],
+    targets: &Targets,
+    dropout: &Dropout,
+    log_variance: Option<&Tensor>,
+) -> Result<Parts> {
+    if !model.is_separable() {
+        return Err(Error::Internal(
+            "the separable step was asked of a chain whose stages share parameters".into(),
+        ));
+    }
+    let out = model.forward(&tensors(xs), Some(dropout))?;
+    // (1) The loss alone.
+    let z = cut(&out.logits)?;
+    let mut heads = HeadOutputs::default();
+    let mut head_copies = Vec::new();
+    for (stage, kind, t) in out.heads.iter() {
+        let v = cut(t)?;
+        heads.insert(stage, kind, v.as_tensor().clone());
+        head_copies.push((stage, t, v));
+    }
+    let loss = funnel_loss(
+        model.funnel(),
+        &ChainOutput {
+            logits: z.as_tensor().clone(),
+            stage_logits: Vec::new(),
+            heads,
+        },
+        targets,
+    )?;
+    let total = objective(&loss.stages, log_variance)?;
+    let small = total.backward()?;
+    let gz = small
+        .get(z.as_tensor())
+        .ok_or_else(|| Error::Internal("no gradient reached the logits".into()))?;
+    // (2) The stages side by side; a stage's heads go with its own logit column.
+    let mut stores = out
+        .stage_logits
+        .par_iter()
+        .enumerate()
+        .map(|(k, zk)| {
+            let mut root = zk.mul(&gz.narrow(1, k, 1)?)?.sum_all()?;
+            for (_, h, v) in head_copies.iter().filter(|(s, _, _)| *s == k) {
+                if let Some(g) = small.get(v.as_tensor()) {
+                    root = (root + h.mul(g)?.sum_all()?)?;
+                }
+            }
+            root.backward()
+        })
+        .collect::<candle_core::Result<Vec<GradStore>>>()?;
+    let input = xs
+        .iter()
+        .map(|x| input_gradient(&mut stores, x.as_tensor()))
+        .collect::<Result<Vec<_>>>()?;
+    let mut merged = merge(model, stores)?;
+    // The loss weights live on the small graph of the loss alone.
+    if let Some(s) = log_variance
+        && let Some(g) = small.get(s)
+    {
+        merged.insert(s, g.clone());
+    }
+    Ok((loss, total, merged, input))
 }
 
 /// Gradients of Σ_k w_k L_k from one backward pass per stage loss L_k: each pass gives
@@ -413,19 +459,23 @@ mod tests {
             );
         pipelines.push(Pipeline::from_text(&root.join("uncertainty.yaml"), &text).unwrap());
         assert!(pipelines.iter().any(|p| !p.funnel.is_plain_entire_space()));
-        let mut separable = 0;
+        let (mut separable, mut with_heads) = (0, 0);
         for p in &pipelines {
             let model = FunnelModel::new(p, &encoders(p)).unwrap();
             let b = batch(p, 17, 1);
             let whole = grads(&model, &b, Path::General).unwrap();
             assert!(whole.loss.is_finite(), "{}", p.name);
             if !model.is_separable() {
-                // AITM's transfer, ESCM²-DR's imputation heads: the general path only.
+                // AITM's transfer, a shared bottom: the general path only.
                 assert_eq!(Path::for_model(&model), Path::General, "{}", p.name);
                 assert!(grads(&model, &b, Path::Separable).is_err(), "{}", p.name);
                 continue;
             }
             separable += 1;
+            // ESCM²'s imputation heads feed the loss beside the logits.
+            let x = tensors(&model.input_vars(&b).unwrap());
+            let out = model.forward(&x, Some(&draws())).unwrap();
+            with_heads += usize::from(!out.heads.is_empty());
             let split = grads(&model, &b, Path::Separable).unwrap();
             assert!((whole.loss - split.loss).abs() < 1e-6, "{}", p.name);
             assert_eq!(whole.stage_losses, split.stage_losses);
@@ -444,7 +494,8 @@ mod tests {
                 close(&p.name, split, whole, 1e-5);
             }
         }
-        assert!(separable >= 7, "{separable} separable pipelines");
+        assert!(separable >= 9, "{separable} separable pipelines");
+        assert!(with_heads >= 1, "no separable pipeline with heads");
     }
 
     /// A row store that is not the local one, as the trainer sees it only through the trait:
@@ -855,12 +906,7 @@ mod tests {
         let p = Pipeline::from_text(&root.join("dropout.yaml"), &text).unwrap();
         let model = FunnelModel::new(&p, &encoders(&p)).unwrap();
         let b = batch(&p, 16, 2);
-        let xs: Vec<Tensor> = model
-            .input_vars(&b)
-            .unwrap()
-            .iter()
-            .map(|v| v.as_tensor().clone())
-            .collect();
+        let xs = tensors(&model.input_vars(&b).unwrap());
         let d = draws();
         let out = flat(&model.forward(&xs, Some(&d)).unwrap().logits);
         let twice = flat(&model.forward(&xs, Some(&d)).unwrap().logits);
