@@ -3,15 +3,18 @@
 # split, shapes, initial scale, optimizers, losses, batch and threads) and torch-rechub's version
 # where one exists, interleaved (funnel, twin, rechub, funnel, ...), medians. Each trainer's
 # test AUC is printed beside its speed, so a fast wrong twin shows; prediction throughput over
-# every row of the file too. The run starts with the GEMM yardstick of candle and of PyTorch.
+# every row of the file too: funnel's is the whole `funnel predict` command (reading the file,
+# encoding, writing the predictions), the twin's its forward passes over rows already in memory.
+# The run starts with the GEMM yardstick of candle and of PyTorch.
 #
 #   benches/compare/run.sh                     # ESMM on the reference data (2 stages, 1M ids)
 #   MODEL=all STAGES=5 benches/compare/run.sh  # every member on the five-stage funnel
 #   MODEL=mmoe VOCAB=10000 benches/compare/run.sh
 #
-# MODEL: esmm, aitm, shared_bottom, mmoe, ple, or all. STAGES: 2 (the reference data,
-# pipelines/bench/reference.yaml, VOCAB ids per field: 1000000 by default) or 5 (the five-stage
-# funnel, pipelines/bench/five-stage.yaml; its vocabulary is its generator's). REPS=3,
+# MODEL: esmm, aitm, escm2_dr, dcn, shared_bottom, mmoe, ple (benches/variant.sh), or all.
+# STAGES: 2 (the reference data, pipelines/bench/reference.yaml, VOCAB ids per field: 1000000
+# by default) or 5 (the five-stage funnel, pipelines/bench/five-stage.yaml; its vocabulary is its
+# generator's). REPS=3,
 # THREADS=2 (every trainer), RECHUB_ROWS=20480 (torch-rechub trains on the first this many
 # training rows: its dense Adam over full tables is slow), TWIN_ROWS (all by default),
 # YARDSTICK=0 skips the GEMM yardstick.
@@ -51,7 +54,7 @@ case "$STAGES" in
   *) echo "STAGES is 2 or 5" >&2; exit 2 ;;
 esac
 models=$MODEL
-[ "$MODEL" = all ] && models="esmm aitm shared_bottom mmoe ple"
+[ "$MODEL" = all ] && models="esmm aitm escm2_dr dcn shared_bottom mmoe ple"
 . benches/variant.sh
 for m in $models; do
   variant "$out/$m.yaml" "$bench" "$m" "$data"
@@ -59,7 +62,7 @@ for m in $models; do
 done
 
 if [ "$YARDSTICK" = 1 ]; then
-  echo "GEMM yardstick, 2048x132x128, 2 threads:" >&2
+  echo "GEMM yardstick, 2048x132x128: candle on one thread (funnel runs each product on one thread, blocks side by side), PyTorch on 2:" >&2
   cargo bench -q --bench train -- gemm 2>/dev/null | grep -E "time:|thrpt:" >&2 || true
   "$PY" - <<'PY' >&2
 import time, torch
@@ -104,7 +107,8 @@ PY
       --test-rows "$out/test-rows.parquet" \
       --threads "$THREADS" ${TWIN_ROWS:+--rows "$TWIN_ROWS"} | last_json)
     record "$("$PY" -c "import json,sys; t=json.loads(sys.argv[1]); print(json.dumps({'model': sys.argv[2], 'trainer': 'pytorch', 'samples_per_s': t['samples_per_s'], 'predict_rows_per_s': t['predict_rows_per_s'], 'auc': t['test'][t['stages'][-1] + '.cumulative.auc']}))" "$twin" "$m")"
-    if [ "$m" != esmm ] || [ "$STAGES" = 2 ]; then
+    # torch-rechub's versions: none of DCN-v2 towers or ESCM2; its ESMM has two tasks.
+    if [ "$m" != escm2_dr ] && [ "$m" != dcn ] && { [ "$m" != esmm ] || [ "$STAGES" = 2 ]; }; then
       rechub=$(cd benches/compare && "$PY" rechub_mtl.py --spec "$spec" --data "$data" --model "$m" \
         --test-rows "$out/test-rows.parquet" \
         --threads "$THREADS" --rows "$RECHUB_ROWS" 2>/dev/null | last_json)

@@ -18,6 +18,14 @@ funnel pipelines):
   transferred] (scores <W1 u, W2 u> / sqrt(d), softmax over the two, sum of W3 u) replaces the
   stage's representation; loss: binary cross-entropy of every p_k plus the calibrator
   0.6 * mean(max(p_k - p_(k-1), 0)).
+- dcn: esmm with --cross DCN-v2 cross layers (x_(l+1) = x_0 * (W_l x_l + b_l) + x_l, W_l
+  Glorot-uniform) before each tower's MLP.
+- escm2_dr: ESCM2's doubly robust form as funnel's loss/terms.rs writes it: the first stage's
+  cumulative cross-entropy; for each later stage k, 0.5 * [mean(e + o (l - e) w) +
+  mean(o (l - e)^2 w)] with l the conditional cross-entropy of q_k, o whether the row reached
+  the parent, w = min(1 / max(p_(k-1), 1e-6), 15) detached, e = softplus of an imputation tower
+  like the stage's own (held fixed in the first mean, trained by the second), plus 0.5 * the
+  cumulative cross-entropy of p_k on every row.
 - shared_bottom, mmoe, ple: ESMM's loss and outputs over a bottom (--bottom-hidden wide): one
   MLP every stage reads; --experts MLPs mixed per stage by a softmax gate of the input; or
   PLE's levels of one expert per stage and one shared, gated per stage and, below the last
@@ -35,8 +43,9 @@ import torch.nn.functional as F
 from reference_data import Data, arguments, auc
 
 args = arguments(
-    extra=(("--epochs", 1), ("--seed", 42), ("--dim", 16), ("--experts", 4), ("--eval-batch", 8192)),
-    extra_text=(("--model", "esmm"), ("--hidden", "128,64"), ("--bottom-hidden", "128")),
+    extra=(("--epochs", 1), ("--seed", 42), ("--dim", 16), ("--experts", 4), ("--cross", 2), ("--eval-batch", 8192)),
+    # --hidden: the towers; 128,64 by default, 64 over a bottom (benches/variant.sh's shapes).
+    extra_text=(("--model", "esmm"), ("--hidden", None), ("--bottom-hidden", "128")),
 )
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
@@ -65,10 +74,26 @@ def mlp(inp, hidden):
     return nn.Sequential(*layers)
 
 
+class Cross(nn.Module):
+    """DCN-v2 cross layers: x_(l+1) = x_0 * (W_l x_l + b_l) + x_l (funnel's tower.rs)."""
+
+    def __init__(self, width, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(linear(width, width, 2 * width) for _ in range(layers))
+
+    def forward(self, x0):
+        x = x0
+        for layer in self.layers:
+            x = x0 * layer(x) + x
+        return x
+
+
 class Tower(nn.Module):
-    def __init__(self, inp, hidden):
+    def __init__(self, inp, hidden, cross=0):
         super().__init__()
         self.encoder = mlp(inp, hidden)
+        if cross:
+            self.encoder = nn.Sequential(Cross(inp, cross), self.encoder)
         width = hidden[-1] if hidden else inp
         self.head = linear(width, 1, width + 1)
 
@@ -109,11 +134,16 @@ class RowwiseAdagrad:
 class Esmm(nn.Module):
     cumulative_heads = False
 
-    def __init__(self, inp, stages, hidden):
+    def __init__(self, inp, stages, hidden, cross=0, imputation=False):
         super().__init__()
-        self.towers = nn.ModuleList(Tower(inp, hidden) for _ in range(stages))
+        self.towers = nn.ModuleList(Tower(inp, hidden, cross) for _ in range(stages))
+        # ESCM2-DR's imputation towers, one per stage after the first; read by the loss only.
+        self.imputation = nn.ModuleList(Tower(inp, hidden) for _ in range(stages - 1)) if imputation else None
+        self.imputed = None
 
     def forward(self, h):
+        if self.imputation is not None and self.training:
+            self.imputed = torch.cat([F.softplus(t.head(t.encoder(h))) for t in self.imputation], 1)
         return torch.cat([t.head(t.encoder(h)) for t in self.towers], 1)
 
 
@@ -213,7 +243,21 @@ def log_probs(model, z):
     return lp, log1mexp(lp)
 
 
+def escm2_dr_loss(model, z, y):
+    lp, lq = log_probs(model, z)
+    cumulative = -(y * lp + (1 - y) * lq).mean(0)
+    # The conditional cross-entropy of q_k (k >= 2) on every row; o masks it to the parent's.
+    cond = -(y[:, 1:] * F.logsigmoid(z[:, 1:]) + (1 - y[:, 1:]) * F.logsigmoid(-z[:, 1:]))
+    o = y[:, :-1]
+    w = torch.clamp(1.0 / torch.clamp(lp[:, :-1].detach().exp(), min=1e-6), max=15.0)
+    e = model.imputed
+    dr = (e.detach() + (cond - e.detach()) * o * w).mean(0) + ((cond.detach() - e) ** 2 * o * w).mean(0)
+    return cumulative[0] + (0.5 * dr + 0.5 * cumulative[1:]).sum()
+
+
 def loss_of(model, z, y):
+    if getattr(model, "imputation", None) is not None:
+        return escm2_dr_loss(model, z, y)
     lp, lq = log_probs(model, z)
     loss = -(y * lp + (1 - y) * lq).mean(0).sum()
     if model.cumulative_heads and z.shape[1] > 1:
@@ -224,9 +268,10 @@ def loss_of(model, z, y):
 
 data = Data(args.spec, args.data, seed=args.seed, test_rows=args.test_rows)
 stages, inp = len(data.stages), len(data.fields) * args.dim + len(data.numeric)
-hidden = widths(args.hidden)
-if args.model == "esmm":
-    net = Esmm(inp, stages, hidden)
+BOTTOMS = ("shared_bottom", "mmoe", "ple")
+hidden = widths(args.hidden or ("64" if args.model in BOTTOMS else "128,64"))
+if args.model in ("esmm", "dcn", "escm2_dr"):
+    net = Esmm(inp, stages, hidden, args.cross if args.model == "dcn" else 0, args.model == "escm2_dr")
 elif args.model == "aitm":
     net = Aitm(inp, stages, hidden)
 else:
@@ -236,6 +281,7 @@ sparse = RowwiseAdagrad(emb.tables, EMBEDDING_LR)
 dense = torch.optim.Adam(net.parameters(), lr=DENSE_LR)
 
 C, X, Y = (torch.from_numpy(a) for a in data.training(args.rows))
+net.train()
 n = len(C)
 shuffle = torch.Generator().manual_seed(args.seed)
 t0 = time.perf_counter()
@@ -259,10 +305,12 @@ def predict(c, x):
     cum, cond = [], []
     for s in range(0, len(c), args.eval_batch):
         z = net(emb(c[s : s + args.eval_batch], x[s : s + args.eval_batch]))
-        lp, _ = log_probs(net, z)
+        # Unclamped ln p_k (the training loss clamps below 0 for ln(1 - p)); a cumulative head's
+        # conditional is p_k / p_(k-1) clipped at 1, as funnel reports it.
+        lp = F.logsigmoid(z) if net.cumulative_heads else torch.cumsum(F.logsigmoid(z), 1)
         cum.append(lp.exp())
         parent = torch.cat([torch.zeros_like(lp[:, :1]), lp[:, :-1]], 1)
-        cond.append((lp - parent).exp())
+        cond.append((lp - parent).clamp(max=0).exp())
     return torch.cat(cum).numpy(), torch.cat(cond).numpy()
 
 
