@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interleaved A/B of two funnel binaries across the family (BENCHMARKS.md, "2026-12-05 (later)"):
-# ESMM, AITM, ESMM over MMoE and over PLE on the five-stage funnel (pipelines/bench/five-stage.yaml),
+# ESMM, AITM, ESCM2-DR, ESMM over MMoE and over PLE on the five-stage funnel (pipelines/bench/five-stage.yaml),
 # and AITM, MMoE, PLE on the reference data (benches/compare/run.sh's variants of
 # pipelines/bench/reference.yaml). Prints each pipeline's median training samples/s for A and
 # B, the ratio of medians and the median of paired ratios.
@@ -19,12 +19,13 @@ trap 'rm -rf "$out"' EXIT
 five_stage=pipelines/bench/five-stage.yaml reference=pipelines/bench/reference.yaml
 variant "$out/esmm5.yaml" "$five_stage" esmm
 variant "$out/aitm5.yaml" "$five_stage" aitm
+variant "$out/escm2_dr5.yaml" "$five_stage" escm2_dr
 variant "$out/mmoe5.yaml" "$five_stage" mmoe
 variant "$out/ple5.yaml" "$five_stage" ple
 variant "$out/ref-aitm.yaml" "$reference" aitm
 variant "$out/ref-mmoe.yaml" "$reference" mmoe
 variant "$out/ref-ple.yaml" "$reference" ple
-names=(esmm5 aitm5 mmoe5 ple5 ref-aitm ref-mmoe ref-ple)
+names=(esmm5 aitm5 escm2_dr5 mmoe5 ple5 ref-aitm ref-mmoe ref-ple)
 for rep in $(seq "$REPS"); do
   for p in "${names[@]}"; do
     for side in a b; do

@@ -62,7 +62,7 @@ for m in $models; do
 done
 
 if [ "$YARDSTICK" = 1 ]; then
-  echo "GEMM yardstick, 2048x132x128: candle on one thread (funnel runs each product on one thread, blocks side by side), PyTorch on 2:" >&2
+  echo "GEMM yardstick, 2048x132x128: candle in a 2-thread pool (its matmul, as funnel runs it, splits this product over both), PyTorch on 2:" >&2
   cargo bench -q --bench train -- gemm 2>/dev/null | grep -E "time:|thrpt:" >&2 || true
   "$PY" - <<'PY' >&2
 import time, torch
