@@ -57,15 +57,14 @@ pub fn gradients(
     path: Path,
     stage_weights: Option<&[f64]>,
 ) -> Result<Gradients> {
+    let out = model.forward(&tensors(xs), Some(dropout))?;
+    if let Some(w) = stage_weights {
+        let loss = funnel_loss(model.funnel(), &out, targets)?;
+        return weighted_gradients(model, xs, &loss.stages, w);
+    }
     let log_variance = model.log_variance().map(Var::as_tensor);
-    let (loss, total, dense, input) = match (stage_weights, path) {
-        (Some(w), _) => {
-            let out = model.forward(&tensors(xs), Some(dropout))?;
-            let loss = funnel_loss(model.funnel(), &out, targets)?;
-            return weighted_gradients(model, xs, &loss.stages, w);
-        }
-        (None, Path::General) => {
-            let out = model.forward(&tensors(xs), Some(dropout))?;
+    let (loss, total, dense, input) = match path {
+        Path::General => {
             let loss = funnel_loss(model.funnel(), &out, targets)?;
             let total = objective(&loss.stages, log_variance)?;
             let mut grads = [total.backward()?];
@@ -76,7 +75,7 @@ pub fn gradients(
             let [grads] = grads;
             (loss, total, grads, input)
         }
-        (None, Path::Separable) => separable_gradients(model, xs, targets, dropout, log_variance)?,
+        Path::Separable => separable_gradients(model, xs, &out, targets, log_variance)?,
     };
     Ok(Gradients {
         dense,
@@ -113,8 +112,8 @@ type Parts = (Loss, Tensor, GradStore, Vec<Vec<f32>>);
 fn separable_gradients(
     model: &FunnelModel,
     xs: &[Var],
+    out: &ChainOutput,
     targets: &Targets,
-    dropout: &Dropout,
     log_variance: Option<&Tensor>,
 ) -> Result<Parts> {
     if !model.is_separable() {
@@ -122,7 +121,6 @@ fn separable_gradients(
             "the separable step was asked of a chain whose stages share parameters".into(),
         ));
     }
-    let out = model.forward(&tensors(xs), Some(dropout))?;
     // (1) The loss alone.
     let z = cut(&out.logits)?;
     let mut heads = HeadOutputs::default();
