@@ -85,6 +85,8 @@ fn dataset(vocab: usize, rows: usize, stages: usize) -> Dataset {
         rows,
         cat,
         num,
+        bags: Vec::new(),
+        truncated: Vec::new(),
         reached,
         own: Vec::new(),
         truth: Vec::new(),

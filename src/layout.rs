@@ -4,8 +4,20 @@
 //! columns, the row store's gather and scatter, and the blocks that read slices of the input
 //! (DeepFM's interaction) all read this one layout.
 //!
-//! Fields with several ids per row (token bags, behaviour sequences) become slot kinds of their
-//! own here, with their pooling or their maximum length; the batch then carries their offsets.
+//! A field with several ids per row (a multi-valued feature's token bag) carries its pooling
+//! here: the store pools its rows into the field's slot, and the batch carries its offsets.
+
+/// How a multi-valued field's rows become one vector: `sum` Σ wᵢ eᵢ, `mean` Σ wᵢ eᵢ / Σ wᵢ
+/// (weights 1 when the feature has none), `max` the largest value of each column over the
+/// tokens (unweighted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    Sum,
+    #[default]
+    Mean,
+    Max,
+}
 
 /// How a slot's value is made from its fields' embedding rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +47,8 @@ pub struct Slot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldLayout {
     slots: Vec<Slot>,
+    /// pooling[f]: how field f's token bag is pooled; `None` for a field with one id per row.
+    pooling: Vec<Option<Pooling>>,
     /// slot_of[f]: the slot field f feeds.
     slot_of: Vec<usize>,
     width: usize,
@@ -88,9 +102,37 @@ impl FieldLayout {
         }
         Ok(FieldLayout {
             slots,
+            pooling: vec![None; slot_of.len()],
             slot_of,
             width,
         })
+    }
+
+    /// The same layout with the last `bags.len()` fields read as token bags, pooled as given
+    /// (the batch's bag columns, in order, after its id columns).
+    pub fn with_bags(mut self, bags: &[Pooling]) -> Result<Self, LayoutError> {
+        let n = self.pooling.len();
+        let Some(first) = n.checked_sub(bags.len()) else {
+            return Err(LayoutError(format!(
+                "{} bag fields in a layout of {n} fields",
+                bags.len()
+            )));
+        };
+        for (slot, &pooling) in self.pooling[first..].iter_mut().zip(bags) {
+            *slot = Some(pooling);
+        }
+        Ok(self)
+    }
+
+    /// How field `f`'s token bag is pooled, when it is a bag field.
+    pub fn pooling(&self, f: usize) -> Option<Pooling> {
+        self.pooling[f]
+    }
+
+    /// Fields with one id per row: the batch's id columns, `0..single_fields()`; bag fields
+    /// follow.
+    pub fn single_fields(&self) -> usize {
+        self.pooling.iter().filter(|p| p.is_none()).count()
     }
 
     pub fn slots(&self) -> &[Slot] {

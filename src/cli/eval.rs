@@ -24,6 +24,7 @@ pub(super) fn eval(run: &Path, input: Input, json: bool) -> Result<()> {
         for w in data::inconsistent_warnings(p, &d)
             .into_iter()
             .chain(data::oov_warnings(p, &d))
+            .chain(data::truncation_warnings(p, &d))
         {
             eprintln!("warning: {w}");
         }

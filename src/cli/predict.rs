@@ -119,7 +119,10 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
             (d, Some(rows))
         }
     };
-    for w in data::oov_warnings(p, &d) {
+    for w in data::oov_warnings(p, &d)
+        .into_iter()
+        .chain(data::truncation_warnings(p, &d))
+    {
         eprintln!("warning: {w}");
     }
     // Written in chunks as the driver scores them: memory for the predictions stays bounded.

@@ -45,6 +45,26 @@ pub enum NumericTransform {
     QuantileBuckets,
 }
 
+/// Which tokens a multi-valued row longer than `max_len` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepTokens {
+    #[default]
+    First,
+    Last,
+}
+
+/// What a multi-valued feature's empty list means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyList {
+    /// A state of its own, with its own embedding row.
+    #[default]
+    Own,
+    /// The same as a missing value (the missing-value row).
+    Missing,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MissingPolicy {

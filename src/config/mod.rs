@@ -4,6 +4,7 @@
 mod check;
 mod choices;
 mod faults;
+mod feature_specs;
 mod load;
 mod locate;
 mod overrides;

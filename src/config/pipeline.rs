@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use super::choices::*;
+pub use super::feature_specs::*;
 use super::raw::RawPipeline;
 use crate::error::{Error, Result};
 use crate::funnel::{Funnel, HeadKind, Prediction};
-use crate::layout::FieldLayout;
+use crate::layout::{FieldLayout, Pooling};
 
 /// Most rows an embedding table may have (vocabulary or hash buckets).
 pub const MAX_ROWS: u32 = 1 << 30;
@@ -49,36 +50,6 @@ pub struct CsvOptions {
     pub trim_whitespace: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct CategoricalSpec {
-    pub name: String,
-    pub column: String,
-    pub dim: usize,
-    pub min_count: u64,
-    pub hash_buckets: Option<u32>,
-    /// L2 on the feature's touched rows, when it sets its own (else the embedding
-    /// optimizer's `l2`).
-    pub l2: Option<f64>,
-}
-
-/// Categorical features whose embeddings are summed into one slice of the input.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldGroup {
-    pub name: String,
-    /// Indices into `Pipeline::categorical`.
-    pub members: Vec<usize>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NumericSpec {
-    pub name: String,
-    pub column: String,
-    pub transform: NumericTransform,
-    pub missing: MissingPolicy,
-    /// With `transform: quantile_buckets`: the feature's bucket table.
-    pub buckets: Option<BucketSpec>,
-}
-
 /// GradNorm's settings (Chen et al., ICML 2018).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GradNormSpec {
@@ -86,23 +57,6 @@ pub struct GradNormSpec {
     pub alpha: f64,
     /// The weights' Adam learning rate.
     pub lr: f64,
-}
-
-/// A numeric feature read as an embedding: its values cut at training quantiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BucketSpec {
-    /// Intervals asked for (fewer remain when quantiles coincide).
-    pub count: usize,
-    pub dim: usize,
-    /// Whether the standardised value is fed too.
-    pub also_raw: bool,
-}
-
-impl NumericSpec {
-    /// Whether the model reads the value itself (not only its bucket).
-    pub fn feeds_value(&self) -> bool {
-        self.buckets.is_none_or(|b| b.also_raw)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -268,6 +222,7 @@ pub struct Pipeline {
     pub embedding_init_std: f64,
     pub categorical: Vec<CategoricalSpec>,
     pub numeric: Vec<NumericSpec>,
+    pub multi_valued: Vec<MultiValuedSpec>,
     /// Field groups summed into one input slice each (ungrouped features keep their own).
     pub groups: Vec<FieldGroup>,
     /// The stages' edge facts (names, label columns, towers), in funnel order.
@@ -309,10 +264,11 @@ impl Pipeline {
         self.stages.iter().map(|s| s.name.as_str()).collect()
     }
 
-    /// The embedded fields, in the order of a batch's id columns: the categorical features,
-    /// then the bucketed numeric features. Each is (name, embedding width).
+    /// The embedded fields, in the order of a batch's id columns and then its bag columns: the
+    /// categorical features, the bucketed numeric features, the multi-valued features. Each is
+    /// (name, embedding width).
     pub fn embedded_fields(&self) -> Vec<(&str, usize)> {
-        embedded_fields(&self.categorical, &self.numeric)
+        embedded_fields(&self.categorical, &self.numeric, &self.multi_valued)
     }
 
     /// The slots of a model's input row: each embedded field's, a field group's shared one.
@@ -322,7 +278,9 @@ impl Pipeline {
             .iter()
             .map(|g| (g.name.as_str(), g.members.as_slice()))
             .collect();
+        let bags: Vec<Pooling> = self.multi_valued.iter().map(|m| m.pooling).collect();
         FieldLayout::new(&self.embedded_fields(), &groups)
+            .and_then(|l| l.with_bags(&bags))
             .map_err(|e| crate::error::Error::Internal(format!("the field layout: {}", e.0)))
     }
 
@@ -337,24 +295,14 @@ impl Pipeline {
             .iter()
             .map(|c| c.column.as_str())
             .chain(self.numeric.iter().map(|n| n.column.as_str()))
+            .chain(self.multi_valued.iter().flat_map(|m| {
+                let weights = match &m.weights {
+                    TokenWeights::Column(c) => Some(c.as_str()),
+                    _ => None,
+                };
+                std::iter::once(m.vocabulary.column.as_str()).chain(weights)
+            }))
     }
-}
-
-/// The embedded fields of these features: (name, width) of each categorical feature, then of
-/// each bucketed numeric feature.
-pub fn embedded_fields<'a>(
-    categorical: &'a [CategoricalSpec],
-    numeric: &'a [NumericSpec],
-) -> Vec<(&'a str, usize)> {
-    categorical
-        .iter()
-        .map(|c| (c.name.as_str(), c.dim))
-        .chain(
-            numeric
-                .iter()
-                .filter_map(|n| n.buckets.map(|b| (n.name.as_str(), b.dim))),
-        )
-        .collect()
 }
 
 pub fn format_from_extension(path: &Path) -> Option<FileFormat> {

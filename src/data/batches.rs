@@ -73,6 +73,8 @@ mod tests {
             rows,
             cat: vec![(0..rows as u32).collect()],
             num: Vec::new(),
+            bags: Vec::new(),
+            truncated: Vec::new(),
             reached: vec![vec![0; rows]],
             own: Vec::new(),
             truth: Vec::new(),

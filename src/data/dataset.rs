@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::features::Bags;
+
 /// Which rows a dataset holds: a split of the pipeline, or a file given to `eval` or `predict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
@@ -39,6 +41,10 @@ pub struct Dataset {
     pub cat: Vec<Vec<u32>>,
     /// num[j][i]: encoded numeric feature j in row i.
     pub num: Vec<Vec<f32>>,
+    /// bags[m]: multi-valued feature m's tokens of every row.
+    pub bags: Vec<Bags>,
+    /// truncated[m]: rows whose tokens of multi-valued feature m were cut to its `max_len`.
+    pub truncated: Vec<usize>,
     /// reached[k][i]: row i reached stage k. Empty for unlabelled data.
     pub reached: Vec<Vec<u8>>,
     /// own[k][i]: stage k's own column as written, when the model reads it (see `StageLabels`).
@@ -52,12 +58,14 @@ pub struct Dataset {
     pub dropped: Vec<usize>,
 }
 
-/// A batch: one id column per embedded field (`ids[f][r]`, the order of
-/// `layout::FieldLayout`'s fields), and row-major `num` (rows x numerics), `labels` (and `own`,
-/// when the dataset keeps own labels; otherwise empty) rows x stages.
+/// A batch: one id column per embedded field with one id per row (`ids[f][r]`, the order of
+/// `layout::FieldLayout`'s fields), then one bag column per multi-valued field (`bags[m]`, field
+/// `ids.len() + m`), and row-major `num` (rows x numerics), `labels` (and `own`, when the
+/// dataset keeps own labels; otherwise empty) rows x stages.
 pub struct Batch {
     pub rows: usize,
     pub ids: Vec<Vec<u32>>,
+    pub bags: Vec<Bags>,
     pub num: Vec<f32>,
     pub labels: Vec<f32>,
     pub own: Vec<f32>,
@@ -92,6 +100,7 @@ impl Dataset {
         Batch {
             rows: idx.len(),
             ids,
+            bags: self.bags.iter().map(|b| b.take(idx)).collect(),
             num,
             labels,
             own,

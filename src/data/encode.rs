@@ -6,8 +6,11 @@ use rayon::prelude::*;
 use super::clock::Clock;
 use super::{Dataset, Split, StageLabels};
 use crate::config::Pipeline;
+use crate::config::TokenWeights;
 use crate::error::{Error, Result};
-use crate::features::{CategoricalEncoder, Encoders, NumericColumns, NumericEncoder, Routing};
+use crate::features::{
+    BagParts, CategoricalEncoder, Encoders, NumericColumns, NumericEncoder, Routing, encode_bags,
+};
 use crate::source::{Column, Frame};
 
 /// Whether a frame's encoders are fitted on its first split, or were fitted before.
@@ -22,6 +25,7 @@ pub(super) enum Encoding<'a> {
 enum Job {
     Cat(usize),
     Num(usize),
+    Bag(usize),
     Truth(usize),
     Group,
 }
@@ -29,6 +33,7 @@ enum Job {
 enum Done {
     Cat(Option<CategoricalEncoder>, Vec<Vec<u32>>),
     Num(Option<NumericEncoder>, NumericColumns),
+    Bag(Option<CategoricalEncoder>, BagParts),
     Truth(Vec<Vec<f64>>),
     Group(Vec<Vec<u32>>),
 }
@@ -52,6 +57,7 @@ pub(super) fn encode_frame(
     };
     let mut jobs: Vec<Job> = (0..p.categorical.len()).map(Job::Cat).collect();
     jobs.extend((0..p.numeric.len()).map(Job::Num));
+    jobs.extend((0..p.multi_valued.len()).map(Job::Bag));
     jobs.extend((0..truth.len()).map(Job::Truth));
     if labelled && p.group_column.is_some() {
         jobs.push(Job::Group);
@@ -86,6 +92,20 @@ pub(super) fn encode_frame(
                     }
                 }
             }
+            Job::Bag(m) => {
+                let spec = &p.multi_valued[m];
+                let col = frame.column(&spec.vocabulary.column)?;
+                let weights = match &spec.weights {
+                    TokenWeights::Column(c) => Some(frame.column(c)?),
+                    _ => None,
+                };
+                let fitted = match encoding {
+                    Encoding::Fit => None,
+                    Encoding::Use(e) => Some(&e.multi_valued[m]),
+                };
+                let (enc, parts) = encode_bags(spec, &col, weights.as_ref(), &routing, fitted)?;
+                Done::Bag(enc, parts)
+            }
             Job::Truth(t) => Done::Truth(read_truth(&frame.column(truth[t])?, &routing)?),
             Job::Group => {
                 let name = p.group_column.as_deref().unwrap_or_default();
@@ -102,11 +122,14 @@ pub(super) fn encode_frame(
     let mut fitted = Encoders {
         categorical: Vec::new(),
         numeric: Vec::new(),
+        multi_valued: Vec::new(),
     };
     let mut cat = vec![Vec::new(); parts];
     // Bucketed numerics' ids follow the categorical features' (`Pipeline::embedded_fields`).
     let mut bucket_ids = vec![Vec::new(); parts];
     let mut num = vec![Vec::new(); parts];
+    let mut bags = vec![Vec::new(); parts];
+    let mut truncated = vec![Vec::new(); parts];
     let mut truths = vec![Vec::new(); parts];
     let mut groups = vec![Vec::new(); parts];
     for d in done {
@@ -123,6 +146,15 @@ pub(super) fn encode_frame(
                     c.push(o);
                 }
                 for (c, o) in num.iter_mut().zip(out.values.into_iter().flatten()) {
+                    c.push(o);
+                }
+            }
+            Done::Bag(enc, out) => {
+                fitted.multi_valued.extend(enc);
+                for (c, o) in bags.iter_mut().zip(out.bags) {
+                    c.push(o);
+                }
+                for (c, o) in truncated.iter_mut().zip(out.truncated) {
                     c.push(o);
                 }
             }
@@ -145,18 +177,23 @@ pub(super) fn encode_frame(
         .into_iter()
         .zip(cat.into_iter().zip(num))
         .zip(truths.into_iter().zip(groups))
-        .map(|(((name, labels), (cat, num)), (truth, groups))| Dataset {
-            split: name,
-            file: frame.file().to_path_buf(),
-            rows: labels.keep.len(),
-            cat,
-            num,
-            reached: labels.reached,
-            own: labels.own,
-            truth,
-            groups,
-            dropped: labels.dropped,
-        })
+        .zip(bags.into_iter().zip(truncated))
+        .map(
+            |((((name, labels), (cat, num)), (truth, groups)), (bags, truncated))| Dataset {
+                split: name,
+                file: frame.file().to_path_buf(),
+                rows: labels.keep.len(),
+                cat,
+                num,
+                bags,
+                truncated,
+                reached: labels.reached,
+                own: labels.own,
+                truth,
+                groups,
+                dropped: labels.dropped,
+            },
+        )
         .collect();
     Ok((encoders, datasets))
 }

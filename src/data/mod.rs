@@ -88,6 +88,28 @@ pub fn oov_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
         .collect()
 }
 
+/// One warning per multi-valued feature whose rows were cut to its `max_len` in `d`.
+pub fn truncation_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
+    p.multi_valued
+        .iter()
+        .zip(&d.truncated)
+        .filter(|&(_, &n)| n > 0)
+        .filter_map(|(m, &n)| {
+            let max = m.max_len?;
+            let kept = match m.keep {
+                crate::config::KeepTokens::First => "first",
+                crate::config::KeepTokens::Last => "last",
+            };
+            Some(format!(
+                "feature `{}`: {n} of {} rows ({:.1}%) had more than {max} tokens; their {kept} {max} were kept (`max_len`)",
+                m.vocabulary.name,
+                d.rows,
+                100.0 * n as f64 / d.rows.max(1) as f64
+            ))
+        })
+        .collect()
+}
+
 /// One warning per vocabulary with more distinct values than half the training rows (with at
 /// least 1000 rows): most ids are then seen once or twice and their embeddings barely train,
 /// while the table's memory grows with every one of them.
@@ -270,6 +292,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         warnings.extend(
             inconsistent_warnings(p, d)
                 .into_iter()
+                .chain(truncation_warnings(p, d))
                 .map(|w| format!("{}: {w}", d.split)),
         );
     }

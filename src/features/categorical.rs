@@ -54,19 +54,24 @@ impl PartialEq for CategoricalEncoder {
 }
 
 impl CategoricalEncoder {
+    /// An encoder of `spec`'s name, column and hashing, before its tokens are fitted.
+    pub(super) fn unfitted(spec: &CategoricalSpec) -> Self {
+        CategoricalEncoder {
+            name: spec.name.clone(),
+            column: spec.column.clone(),
+            tokens: Tokens::default(),
+            hash_buckets: spec.hash_buckets,
+            index: OnceLock::new(),
+        }
+    }
+
     /// Fit the vocabulary on part 0 of `routing` and encode every part, reading the column once.
     pub fn fit_encode(
         spec: &CategoricalSpec,
         col: &Column<'_>,
         routing: &Routing,
     ) -> Result<(Self, Vec<Vec<u32>>)> {
-        let mut enc = CategoricalEncoder {
-            name: spec.name.clone(),
-            column: spec.column.clone(),
-            tokens: Tokens::default(),
-            hash_buckets: spec.hash_buckets,
-            index: OnceLock::new(),
-        };
+        let mut enc = Self::unfitted(spec);
         if spec.hash_buckets.is_some() {
             let out = enc.encode_column(col, routing)?;
             return Ok((enc, out));

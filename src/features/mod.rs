@@ -1,11 +1,13 @@
 //! Feature encoders fitted on the training split: categorical vocabularies (or hash buckets) and
 //! numeric transforms. They are saved in the run directory and reused unchanged by eval and predict.
 
+mod bags;
 mod categorical;
 mod numeric;
 mod routing;
 mod tokens;
 
+pub use bags::{BagParts, Bags, encode_bags};
 pub use categorical::CategoricalEncoder;
 pub use numeric::{NumericColumns, NumericEncoder, quantile_boundaries};
 pub use routing::Routing;
@@ -31,6 +33,9 @@ pub type EncodedColumns = (Vec<Vec<u32>>, Vec<Vec<f32>>);
 pub struct Encoders {
     pub categorical: Vec<CategoricalEncoder>,
     pub numeric: Vec<NumericEncoder>,
+    /// The multi-valued features' token vocabularies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multi_valued: Vec<CategoricalEncoder>,
 }
 
 impl Encoders {
@@ -40,18 +45,20 @@ impl Encoders {
 
     /// Rows of each embedded field's table, in `Pipeline::embedded_fields` order: each
     /// categorical feature's vocabulary (reserved rows included), then each bucketed numeric
-    /// feature's buckets.
+    /// feature's buckets, then each multi-valued feature's vocabulary and one row more, the
+    /// empty list's.
     pub fn table_rows(&self) -> Vec<usize> {
         self.categorical
             .iter()
             .map(CategoricalEncoder::vocab_size)
             .chain(self.numeric.iter().filter_map(NumericEncoder::bucket_rows))
+            .chain(self.multi_valued.iter().map(|m| m.vocab_size() + 1))
             .collect()
     }
 
     /// Drop every vocabulary's lookup maps (tens of MB per million-token vocabulary).
     pub fn forget_indexes(&mut self) {
-        for c in &mut self.categorical {
+        for c in self.categorical.iter_mut().chain(&mut self.multi_valued) {
             c.forget_index();
         }
     }

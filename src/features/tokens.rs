@@ -213,6 +213,11 @@ impl<K: TokenKey> Provisional<K> {
         self.out[part].push(id);
     }
 
+    /// Ids given so far to part `part`.
+    pub(super) fn pushed(&self, part: usize) -> usize {
+        self.out[part].len()
+    }
+
     /// The vocabulary (part-0 count at least `min_count`, by count then text) and every part's
     /// final ids.
     pub(super) fn finish(self, min_count: u64) -> (Tokens, Vec<Vec<u32>>) {

@@ -58,7 +58,7 @@ impl FunnelModel {
                 "the encoders do not match the pipeline's embedded features".into(),
             ));
         }
-        // Each embedded field's L2: a categorical feature's own, else the optimizer's.
+        // Each embedded field's L2: a categorical or multi-valued feature's own, else the optimizer's.
         let global_l2 = p.train.embedding_optimizer.l2;
         let l2: Vec<f32> = p
             .categorical
@@ -69,6 +69,11 @@ impl FunnelModel {
                     .iter()
                     .filter(|n| n.buckets.is_some())
                     .map(|_| global_l2 as f32),
+            )
+            .chain(
+                p.multi_valued
+                    .iter()
+                    .map(|m| m.vocabulary.l2.unwrap_or(global_l2) as f32),
             )
             .collect();
         let layout = p.field_layout()?;

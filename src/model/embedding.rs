@@ -125,6 +125,17 @@ impl Table {
         self.rows().flatten().copied().collect()
     }
 
+    /// The ids the last step touched and their summed gradients, as `update` applied them.
+    #[cfg(test)]
+    pub fn accumulated(&self) -> Vec<(u32, Vec<f32>)> {
+        let s = &self.scratch;
+        s.unique
+            .iter()
+            .zip(s.grad.chunks_exact(self.dim))
+            .map(|(&id, g)| (id, g.to_vec()))
+            .collect()
+    }
+
     /// Each row's weights, in id order, without optimizer state.
     pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
         self.data.chunks_exact(self.stride).map(|r| &r[..self.dim])
@@ -168,6 +179,21 @@ impl Table {
         id: impl Fn(usize) -> u32,
         grad: impl Fn(usize) -> &'g [f32],
     ) {
+        self.accumulate_with(rows, id, |b, dst| {
+            for (a, g) in dst.iter_mut().zip(grad(b)) {
+                *a += g;
+            }
+        });
+    }
+
+    /// The same over `n` entries (a bag field's tokens): `add(e, dst)` adds entry e's gradient
+    /// to `dst`, the summed gradient of its id `id(e)`.
+    pub(super) fn accumulate_with(
+        &mut self,
+        n: usize,
+        id: impl Fn(usize) -> u32,
+        mut add: impl FnMut(usize, &mut [f32]),
+    ) {
         let s = &mut self.scratch;
         if s.mark.len() != self.vocab {
             s.mark = vec![0; self.vocab];
@@ -182,8 +208,8 @@ impl Table {
         s.unique.clear();
         s.grad.clear();
         let d = self.dim;
-        for b in 0..rows {
-            if b + PREFETCH_AHEAD < rows {
+        for b in 0..n {
+            if b + PREFETCH_AHEAD < n {
                 prefetch(
                     s.mark
                         .as_ptr()
@@ -202,10 +228,7 @@ impl Table {
                 s.grad.resize(s.grad.len() + d, 0.0);
                 slot
             };
-            let dst = &mut s.grad[slot * d..slot * d + d];
-            for (a, g) in dst.iter_mut().zip(grad(b)) {
-                *a += g;
-            }
+            add(b, &mut s.grad[slot * d..slot * d + d]);
         }
     }
 

@@ -27,7 +27,7 @@ impl FunnelModel {
             .for_each(|(blk, block)| {
                 let first = blk * BLOCK;
                 let rows = first..first + block.len() / w;
-                s.gather(&b.ids, rows.clone(), block, w);
+                s.gather(b, rows.clone(), block, w);
                 for (row, r) in block.chunks_exact_mut(w).zip(rows) {
                     row[e..].copy_from_slice(&b.num[r * n..(r + 1) * n]);
                 }
@@ -90,6 +90,7 @@ mod tests {
         let b = Batch {
             rows: 2,
             ids: vec![vec![4, 7], vec![6, 3], vec![2, 4]],
+            bags: Vec::new(),
             num: vec![0.5, -1.5, 2.0, 3.0],
             labels: vec![1.0, 0.0],
             own: Vec::new(),

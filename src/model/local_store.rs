@@ -1,14 +1,16 @@
-//! The row store of one process: every table in memory, gathered by the batch's id columns into
-//! the layout's slots (a field group's rows summed into its slot), and updated row by row from
-//! the input gradient, tables in parallel.
+//! The row store of one process: every table in memory, gathered by the batch's id columns
+//! (and its bags, pooled) into the layout's slots (a field group's rows summed into its slot),
+//! and updated row by row from the input gradient, tables in parallel.
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use super::embedding::{SparseOptimizer, Table};
+use super::pooling::{self, Token};
 use super::row_store::RowStore;
-use crate::layout::FieldLayout;
+use crate::data::Batch;
+use crate::layout::{FieldLayout, Pooling};
 
 pub struct LocalStore {
     /// One table per embedded field, in field order.
@@ -18,6 +20,9 @@ pub struct LocalStore {
     /// row opens the slot (copied) or joins a field group's sum (added).
     offsets: Vec<usize>,
     opens: Vec<bool>,
+    /// Fields `singles..` are bag fields, pooled as `pooling[f - singles]`.
+    singles: usize,
+    pooling: Vec<Pooling>,
     opt: SparseOptimizer,
     step: u64,
 }
@@ -29,7 +34,9 @@ impl LocalStore {
         let fields = 0..layout.fields();
         LocalStore {
             offsets: fields.clone().map(|f| layout.slot_of(f).offset).collect(),
-            opens: fields.map(|f| layout.opens_slot(f)).collect(),
+            opens: fields.clone().map(|f| layout.opens_slot(f)).collect(),
+            singles: layout.single_fields(),
+            pooling: fields.filter_map(|f| layout.pooling(f)).collect(),
             tables,
             layout,
             opt,
@@ -46,8 +53,9 @@ impl RowStore for LocalStore {
         &self.layout
     }
 
-    fn gather(&self, ids: &[Vec<u32>], rows: Range<usize>, x: &mut [f32], w: usize) {
-        for (j, r) in rows.enumerate() {
+    fn gather(&self, b: &Batch, rows: Range<usize>, x: &mut [f32], w: usize) {
+        let ids = &b.ids;
+        for (j, r) in rows.clone().enumerate() {
             for (t, col) in self.tables.iter().zip(ids) {
                 if let Some(&id) = col.get(r + GATHER_AHEAD) {
                     t.prefetch_row(id);
@@ -70,26 +78,64 @@ impl RowStore for LocalStore {
                     }
                 }
             }
+            // Bag fields come after every single field, so a group's sum is complete.
+            for (m, bags) in b.bags.iter().enumerate() {
+                let f = self.singles + m;
+                let (t, off) = (&self.tables[f], self.offsets[f]);
+                let out = &mut x[j * w + off..j * w + off + t.dim];
+                pooling::pool(t, bags, r, self.pooling[m], out, self.opens[f]);
+            }
         }
     }
 
-    fn apply(&mut self, ids: &[Vec<u32>], grad: &[f32], w: usize, lr_scale: f32) {
+    fn apply(&mut self, b: &Batch, grad: &[f32], w: usize, lr_scale: f32) {
         self.step += 1;
         let (step, opt) = (self.step, self.opt.scaled(lr_scale));
-        let offsets = &self.offsets;
-        self.tables
-            .par_iter_mut()
-            .zip(ids)
-            .enumerate()
-            .for_each(|(f, (t, col))| {
-                let (off, d) = (offsets[f], t.dim);
+        let (offsets, singles, pooling) = (&self.offsets, self.singles, &self.pooling);
+        self.tables.par_iter_mut().enumerate().for_each(|(f, t)| {
+            let (off, d) = (offsets[f], t.dim);
+            if f < singles {
+                let col = &b.ids[f];
                 t.accumulate(
                     col.len(),
-                    |b| col[b],
-                    |b| &grad[b * w + off..b * w + off + d],
+                    |r| col[r],
+                    |r| &grad[r * w + off..r * w + off + d],
                 );
-                t.update(&opt, step);
-            });
+            } else {
+                let pooling = pooling[f - singles];
+                let (tokens, winners) = pooling::tokens(t, &b.bags[f - singles], pooling);
+                let g = |tok: &Token| {
+                    let r = tok.row as usize;
+                    &grad[r * w + off..r * w + off + d]
+                };
+                match pooling {
+                    Pooling::Max => t.accumulate_with(
+                        tokens.len(),
+                        |e| tokens[e].id,
+                        |e, dst| {
+                            let tok = &tokens[e];
+                            let won = &winners[tok.row as usize * d..][..d];
+                            for ((a, &g), &k) in dst.iter_mut().zip(g(tok)).zip(won) {
+                                if k as usize == e {
+                                    *a += g;
+                                }
+                            }
+                        },
+                    ),
+                    Pooling::Sum | Pooling::Mean => t.accumulate_with(
+                        tokens.len(),
+                        |e| tokens[e].id,
+                        |e, dst| {
+                            let tok = &tokens[e];
+                            for (a, &g) in dst.iter_mut().zip(g(tok)) {
+                                *a += tok.coef * g;
+                            }
+                        },
+                    ),
+                }
+            }
+            t.update(&opt, step);
+        });
     }
 
     fn tables(&self) -> Vec<&Table> {
@@ -124,6 +170,18 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    /// A batch of these id columns alone.
+    fn ids_batch(ids: &[Vec<u32>]) -> Batch {
+        Batch {
+            rows: ids[0].len(),
+            ids: ids.to_vec(),
+            bags: Vec::new(),
+            num: Vec::new(),
+            labels: Vec::new(),
+            own: Vec::new(),
+        }
+    }
+
     /// A store of one-field tables, each its own slot.
     fn store(tables: Vec<Table>, opt: SparseOptimizer) -> LocalStore {
         let fields: Vec<(&str, usize)> = tables.iter().map(|t| (t.name.as_str(), t.dim)).collect();
@@ -144,7 +202,12 @@ mod tests {
         let before = t.weights();
         let mut store = store(vec![t], opt);
         // Batch of 3 rows, one field: ids 4, 0 (padding), 4.
-        store.apply(&[vec![4, 0, 4]], &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2, 1.0);
+        store.apply(
+            &ids_batch(&[vec![4, 0, 4]]),
+            &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+            2,
+            1.0,
+        );
         let after = store.tables[0].weights();
         for r in 0..10 {
             let changed = before[r * 2..r * 2 + 2] != after[r * 2..r * 2 + 2];
@@ -164,7 +227,7 @@ mod tests {
         let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng).with_l2(0.25);
         let before = t.weights();
         let mut store = store(vec![t], opt);
-        store.apply(&[vec![3]], &[3.0, 4.0], 2, 0.5);
+        store.apply(&ids_batch(&[vec![3]]), &[3.0, 4.0], 2, 0.5);
         let after = store.tables[0].weights();
         let g = [3.0 + 0.25 * before[6], 4.0 + 0.25 * before[7]];
         let k = 0.25 / ((g[0] * g[0] + g[1] * g[1]) / 2.0).sqrt();
@@ -182,7 +245,7 @@ mod tests {
         let before = t.weights();
         let mut store = store(vec![t], opt);
         // Gradient (3, 4): G = (9 + 16) / 2 = 12.5; step = 0.5 / sqrt(12.5) * g.
-        store.apply(&[vec![3]], &[3.0, 4.0], 2, 1.0);
+        store.apply(&ids_batch(&[vec![3]]), &[3.0, 4.0], 2, 1.0);
         let after = store.tables[0].weights();
         let k = 0.5 / 12.5f32.sqrt();
         assert!((before[6] - after[6] - 3.0 * k).abs() < 1e-6);
@@ -205,7 +268,7 @@ mod tests {
         assert_eq!(store.layout().width(), 4);
         let ids = [vec![3u32], vec![4], vec![5]];
         let mut row = vec![0f32; 4];
-        store.gather(&ids, 0..1, &mut row, 4);
+        store.gather(&ids_batch(&ids), 0..1, &mut row, 4);
         let (a, b, c) = (
             store.tables[0].row(3).to_vec(),
             store.tables[1].row(4).to_vec(),
@@ -213,7 +276,7 @@ mod tests {
         );
         assert_eq!(row, vec![a[0] + c[0], a[1] + c[1], b[0], b[1]]);
         // A gradient on the group's slice only: both grouped tables move, table b does not.
-        store.apply(&ids, &[1.0, -1.0, 0.0, 0.0], 4, 1.0);
+        store.apply(&ids_batch(&ids), &[1.0, -1.0, 0.0, 0.0], 4, 1.0);
         assert_ne!(store.tables[0].row(3), a.as_slice());
         assert_ne!(store.tables[2].row(5), c.as_slice());
         assert_eq!(store.tables[1].row(4), b.as_slice());

@@ -18,6 +18,7 @@ mod local_store;
 mod mix;
 mod ops;
 mod persist;
+mod pooling;
 pub mod row_store;
 mod sparse_optim;
 mod tower;

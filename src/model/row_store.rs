@@ -6,6 +6,7 @@
 //! implements the same trait.
 
 use super::embedding::{SparseOptimizer, Table};
+use crate::data::Batch;
 use crate::layout::FieldLayout;
 
 pub trait RowStore: Send + Sync {
@@ -13,13 +14,14 @@ pub trait RowStore: Send + Sync {
     fn layout(&self) -> &FieldLayout;
 
     /// Write the embedded part of batch rows `rows` into `x` (those rows, `w` columns each,
-    /// row-major; the columns from `layout().width()` on are left alone). `ids[f][r]` is field
-    /// f's id in batch row r.
-    fn gather(&self, ids: &[Vec<u32>], rows: std::ops::Range<usize>, x: &mut [f32], w: usize);
+    /// row-major; the columns from `layout().width()` on are left alone): each field's row
+    /// (`b.ids[f][r]`), each bag field's rows pooled (`b.bags`).
+    fn gather(&self, b: &Batch, rows: std::ops::Range<usize>, x: &mut [f32], w: usize);
 
     /// One sparse step: update the rows the batch used from the gradient of its input rows
-    /// (`grad`, rows x `w`, row-major), with the learning rate scaled by `lr_scale`.
-    fn apply(&mut self, ids: &[Vec<u32>], grad: &[f32], w: usize, lr_scale: f32);
+    /// (`grad`, rows x `w`, row-major), with the learning rate scaled by `lr_scale`. Every row is
+    /// updated once, with the sum of its gradients over the batch.
+    fn apply(&mut self, b: &Batch, grad: &[f32], w: usize, lr_scale: f32);
 
     /// The tables, in field order (what a checkpoint saves and loads).
     fn tables(&self) -> Vec<&Table>;

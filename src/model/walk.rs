@@ -73,7 +73,7 @@ impl FunnelModel {
     pub fn apply_input_gradient(&mut self, b: &Batch, input: &[Vec<f32>], lr_scale: f32) {
         let w = self.input_width();
         for (store, g) in self.stores.iter_mut().zip(input) {
-            store.apply(&b.ids, g, w, lr_scale);
+            store.apply(b, g, w, lr_scale);
         }
     }
 }

@@ -32,6 +32,26 @@ impl Cleaning {
     }
 }
 
+impl Cleaning {
+    /// A list cell as a multi-valued feature reads it: trimmed when the source says so; the
+    /// empty cell is the empty list (the only way a text file can write one), even where the
+    /// empty string is a null marker for other features; the source's other markers are
+    /// missing.
+    pub fn clean_list<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
+        let v = v?;
+        let v = if self.trim {
+            v.trim_matches([' ', '\t'])
+        } else {
+            v
+        };
+        match v {
+            "" => Some(""),
+            v if self.nulls.iter().any(|n| n == v) => None,
+            v => Some(v),
+        }
+    }
+}
+
 /// The file's data row of row index `i`, counted from 1 with the header not counted: the
 /// numbering of every row number funnel prints or writes (data errors, `predict --split`'s
 /// `row`, `generate`'s `row_id`).

@@ -29,6 +29,29 @@ pub struct Column<'f> {
     /// The column as numbers, made on first use (cast, or parsed once from text) and kept for
     /// later passes: fitting and encoding a numeric feature both read it.
     numbers: OnceLock<Float64Chunked>,
+    /// A list column's values, flattened on first use.
+    lists: OnceLock<Lists>,
+}
+
+/// A list column's values flattened: row i's values are `values[a..b]` for `spans[i] =
+/// Some((a, b))`, `None` for a missing list.
+struct Lists {
+    spans: Vec<Option<(usize, usize)>>,
+    values: ListValues,
+}
+
+enum ListValues {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<String>>),
+}
+
+impl ListValues {
+    fn cat(&self, k: usize) -> Cat<'_> {
+        match self {
+            ListValues::Int(v) => v[k].map_or(Cat::Null, Cat::Int),
+            ListValues::Text(v) => v[k].as_deref().map_or(Cat::Null, Cat::Str),
+        }
+    }
 }
 
 /// The value in `cell`, made by `make` the first time; an error is returned, not kept.
@@ -65,6 +88,7 @@ impl<'f> Column<'f> {
             integer,
             text: OnceLock::new(),
             numbers: OnceLock::new(),
+            lists: OnceLock::new(),
         }
     }
 
@@ -141,22 +165,137 @@ impl<'f> Column<'f> {
         &'c self,
         mut f: impl FnMut(usize, Option<&'c str>) -> Result<()>,
     ) -> Result<()> {
-        let series = if self.series.dtype() == &DataType::String {
-            &self.series
-        } else {
-            cached(&self.text, || self.cast(DataType::String))?
-        };
-        let ca = series.str().map_err(|e| self.error(None, e.to_string()))?;
+        let ca = self.text()?;
         for (i, v) in ca.iter().enumerate() {
             f(i, self.source.clean(v))?;
         }
         Ok(())
     }
 
+    /// The column as text (cast once when it holds something else); a list column is refused:
+    /// only a multi-valued feature reads lists.
+    fn text(&self) -> Result<&StringChunked> {
+        if self.is_list() {
+            return Err(self.lists_refused());
+        }
+        let series = if self.series.dtype() == &DataType::String {
+            &self.series
+        } else {
+            cached(&self.text, || self.cast(DataType::String))?
+        };
+        series.str().map_err(|e| self.error(None, e.to_string()))
+    }
+
+    /// The error for a list column read as anything but a multi-valued feature.
+    fn lists_refused(&self) -> Error {
+        self.error(
+            None,
+            "the column holds lists, which only a multi-valued feature reads",
+        )
+        .with_hint("declare it under `features.multi_valued`")
+    }
+
+    /// Whether the column holds lists (a Parquet list column).
+    pub fn is_list(&self) -> bool {
+        matches!(self.series.dtype(), DataType::List(_))
+    }
+
+    /// Whether the values of a list column are integers (tokens then come as `Cat::Int`).
+    pub fn is_integer_list(&self) -> bool {
+        matches!(self.series.dtype(), DataType::List(inner) if inner.is_integer())
+    }
+
+    /// Visit every row's list of values, in row order (`None` for a missing list): a list
+    /// column's lists (a missing value inside one is `Cat::Null`), or a text cell cut at
+    /// `separator` (the empty cell is the empty list, see `Cleaning::clean_list`; empty pieces,
+    /// from a doubled or trailing separator, are skipped). Values borrowed from the column live
+    /// as long as it does.
+    pub fn visit_lists<'c>(
+        &'c self,
+        separator: &str,
+        mut f: impl FnMut(usize, Option<&[Cat<'c>]>) -> Result<()>,
+    ) -> Result<()> {
+        let mut buf: Vec<Cat<'c>> = Vec::new();
+        if self.is_list() {
+            let lists = cached(&self.lists, || self.flatten_lists())?;
+            for (i, span) in lists.spans.iter().enumerate() {
+                match *span {
+                    None => f(i, None)?,
+                    Some((a, b)) => {
+                        buf.clear();
+                        buf.extend((a..b).map(|k| lists.values.cat(k)));
+                        f(i, Some(&buf))?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let ca = self.text()?;
+        for (i, v) in ca.iter().enumerate() {
+            match self.source.clean_list(v) {
+                None => f(i, None)?,
+                Some(cell) => {
+                    buf.clear();
+                    buf.extend(
+                        cell.split(separator)
+                            .filter(|t| !t.is_empty())
+                            .map(Cat::Str),
+                    );
+                    f(i, Some(&buf))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A list column's values, flattened: integers as integers, anything else as text.
+    fn flatten_lists(&self) -> Result<Lists> {
+        let ca = self
+            .series
+            .list()
+            .map_err(|e| self.error(None, e.to_string()))?;
+        let integer = self.is_integer_list();
+        let mut spans = Vec::with_capacity(ca.len());
+        let (mut ints, mut texts) = (Vec::new(), Vec::new());
+        for (i, row) in ca.series_iter().enumerate() {
+            let Some(inner) = row else {
+                spans.push(None);
+                continue;
+            };
+            let start = if integer { ints.len() } else { texts.len() };
+            let wrong = |e: PolarsError| self.error(Some(i), format!("cannot read the list: {e}"));
+            if integer {
+                let cast = inner.cast(&DataType::Int64).map_err(wrong)?;
+                ints.extend(cast.i64().map_err(wrong)?.iter());
+            } else {
+                let cast = inner.cast(&DataType::String).map_err(wrong)?;
+                texts.extend(
+                    cast.str()
+                        .map_err(wrong)?
+                        .iter()
+                        .map(|v| self.source.clean(v).map(str::to_string)),
+                );
+            }
+            let end = if integer { ints.len() } else { texts.len() };
+            spans.push(Some((start, end)));
+        }
+        Ok(Lists {
+            spans,
+            values: if integer {
+                ListValues::Int(ints)
+            } else {
+                ListValues::Text(texts)
+            },
+        })
+    }
+
     /// The column as numbers: numeric (and boolean) columns cast, text parsed once (text that
     /// is not a number is an error naming the row).
     fn numbers(&self) -> Result<&Float64Chunked> {
         cached(&self.numbers, || {
+            if self.is_list() {
+                return Err(self.lists_refused());
+            }
             let d = self.series.dtype();
             if d.is_primitive_numeric() || d == &DataType::Boolean {
                 let cast = self.cast(DataType::Float64)?;

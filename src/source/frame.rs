@@ -27,9 +27,19 @@ enum Table {
     },
 }
 
-/// Whether a Parquet column's type is one funnel reads: booleans, integers, floats and text.
-/// Other types are never converted (polars panics on types whose features are off).
+/// Whether a Parquet column's type is one funnel reads: booleans, integers, floats and text,
+/// and lists of them (multi-valued features). Other types are never converted (polars panics on
+/// types whose features are off).
 fn readable(dt: &ArrowDataType) -> bool {
+    use ArrowDataType as A;
+    if let A::List(inner) | A::LargeList(inner) = dt {
+        return scalar(&inner.dtype);
+    }
+    scalar(dt)
+}
+
+/// Whether a Parquet type is a scalar funnel reads.
+fn scalar(dt: &ArrowDataType) -> bool {
     use ArrowDataType as A;
     matches!(
         dt,

@@ -8,9 +8,12 @@
 //! skipped), and each claim is held against what the file can hold:
 //! - a page lies inside its column chunk, and its sizes are not negative;
 //! - a data page has no more values (and, in version 2, rows and nulls) than its row group has
-//!   rows: funnel reads only flat columns, where each row is one value;
+//!   rows in a flat column, where each row is one value; in a list column (a multi-valued
+//!   feature's), where a row holds any number, no more than `LIST_VALUES_PER_ROW` per row of
+//!   its row group;
 //! - a dictionary page has no more entries than bytes (every encoded entry takes at least one);
-//! - the data pages of a chunk hold exactly the rows its row group announces.
+//! - the data pages of a chunk hold exactly the rows its row group announces (a list column's
+//!   at least as many values as rows: an empty or missing list still takes one).
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -25,6 +28,11 @@ use crate::error::{Error, Result};
 /// The most bytes a page header may take (polars' own reader allows the same order).
 const MAX_HEADER_BYTES: usize = 1 << 20;
 
+/// The most values a list column's pages may hold per row of their row group, on average: far
+/// more than any token bag a model reads (`max_len` truncates after reading), far less than the
+/// absurd counts a corrupt header claims.
+pub const LIST_VALUES_PER_ROW: u64 = 4096;
+
 /// Check the page headers of column `name` in every row group of `file`.
 pub fn check(file: &Path, metadata: &FileMetadata, name: &str) -> Result<()> {
     let bad = |what: String| {
@@ -35,8 +43,14 @@ pub fn check(file: &Path, metadata: &FileMetadata, name: &str) -> Result<()> {
         File::open(file).map_err(|e| Error::data(file, format!("cannot open: {e}")))?,
     );
     for (g, group) in metadata.row_groups.iter().enumerate() {
-        let rows = group.num_rows() as u64;
+        let group_rows = group.num_rows() as u64;
         for chunk in group.columns_under_root_iter(name).into_iter().flatten() {
+            let list = chunk.descriptor().descriptor.max_rep_level > 0;
+            // What the values of a page and of the chunk are held to.
+            let rows = match list {
+                true => group_rows.saturating_mul(LIST_VALUES_PER_ROW),
+                false => group_rows,
+            };
             let range = chunk.byte_range();
             let mut at = range.start;
             reader
@@ -58,7 +72,7 @@ pub fn check(file: &Path, metadata: &FileMetadata, name: &str) -> Result<()> {
                     )));
                 }
                 claims
-                    .within(rows)
+                    .within(rows, group_rows)
                     .map_err(|e| bad(format!("a page of row group {g} {e}")))?;
                 values += claims.data_values;
                 if values > rows {
@@ -71,9 +85,9 @@ pub fn check(file: &Path, metadata: &FileMetadata, name: &str) -> Result<()> {
                     .map_err(|e| bad(format!("row group {g} cannot be read ({e})")))?;
                 at = header_end + body;
             }
-            if values != rows {
+            if (!list && values != group_rows) || values < group_rows {
                 return Err(bad(format!(
-                    "row group {g} announces {rows} rows, its pages hold {values} values"
+                    "row group {g} announces {group_rows} rows, its pages hold {values} values"
                 )));
             }
         }
@@ -148,13 +162,20 @@ impl Claims {
         Ok(claims)
     }
 
-    /// Hold the claims against a row group of `rows` rows.
-    fn within(&self, rows: u64) -> std::result::Result<(), String> {
-        if self.data_values > rows {
-            return Err(format!(
-                "claims {} values, more than its row group's {rows} rows",
-                self.data_values
-            ));
+    /// Hold the claims against a row group of `rows` rows whose column may hold `values`
+    /// values (`rows` in a flat column).
+    fn within(&self, values: u64, rows: u64) -> std::result::Result<(), String> {
+        if self.data_values > values {
+            return Err(match values == rows {
+                true => format!(
+                    "claims {} values, more than its row group's {rows} rows",
+                    self.data_values
+                ),
+                false => format!(
+                    "claims {} values, more than {LIST_VALUES_PER_ROW} a row in a row group of {rows} rows",
+                    self.data_values
+                ),
+            });
         }
         if let Some((page_rows, nulls)) = self.v2_rows_nulls
             && (page_rows > rows || nulls > self.data_values)
@@ -210,9 +231,19 @@ mod tests {
     fn data_pages_are_bounded_by_their_row_group() {
         let c = Claims::of(&data(30)).unwrap();
         assert_eq!(c.data_values, 30);
-        assert!(c.within(30).is_ok());
-        let e = c.within(29).unwrap_err();
+        assert!(c.within(30, 30).is_ok());
+        let e = c.within(29, 29).unwrap_err();
         assert_eq!(e, "claims 30 values, more than its row group's 29 rows");
+        // A list column's page may hold up to 4096 values a row.
+        assert!(c.within(29 * LIST_VALUES_PER_ROW, 29).is_ok());
+        let e = Claims::of(&data(4097))
+            .unwrap()
+            .within(4096, 1)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "claims 4097 values, more than 4096 a row in a row group of 1 rows"
+        );
     }
 
     #[test]
@@ -248,16 +279,16 @@ mod tests {
             None,
             None,
         ));
-        let e = Claims::of(&p).unwrap().within(10).unwrap_err();
+        let e = Claims::of(&p).unwrap().within(10, 10).unwrap_err();
         assert_eq!(
             e,
             "claims 5 rows and 6 nulls in 5 values of a row group of 10 rows"
         );
         let mut d = page(PageType::DICTIONARY_PAGE, 10, 20);
         d.dictionary_page_header = Some(DictionaryPageHeader::new(21, Encoding::PLAIN, None));
-        let e = Claims::of(&d).unwrap().within(1).unwrap_err();
+        let e = Claims::of(&d).unwrap().within(1, 1).unwrap_err();
         assert_eq!(e, "claims a dictionary of 21 entries in 20 bytes");
         d.dictionary_page_header = Some(DictionaryPageHeader::new(20, Encoding::PLAIN, None));
-        assert!(Claims::of(&d).unwrap().within(1).is_ok());
+        assert!(Claims::of(&d).unwrap().within(1, 1).is_ok());
     }
 }

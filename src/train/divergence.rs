@@ -52,6 +52,8 @@ mod tests {
             rows: 8,
             cat: Vec::new(),
             num: Vec::new(),
+            bags: Vec::new(),
+            truncated: Vec::new(),
             reached: vec![vec![1, 1, 0, 0, 0, 0, 0, 0], vec![1, 0, 0, 0, 0, 0, 0, 0]],
             own: Vec::new(),
             truth: Vec::new(),

@@ -2,7 +2,8 @@
 //! allocated (after the data is read and encoded), so that a run too big for the machine stops
 //! with the estimate and what to change instead of being killed half-way through an epoch.
 //!
-//! The estimate counts what dominates: the encoded splits (already in memory when it is made),
+//! The estimate counts what dominates: the encoded splits (already in memory when it is made;
+//! a multi-valued feature by its tokens),
 //! the embedding tables with their optimizer state and the training step's per-row dedup marks,
 //! each dense parameter five times (the value, its gradient, Adam's two moments and the
 //! optimizer's copy), and one training batch's activations (a few tensors of each layer's
@@ -38,6 +39,7 @@ fn dataset_bytes(d: &Dataset) -> u64 {
     n * (4 * (d.cat.len() + d.num.len()) as u64
         + (d.reached.len() + d.own.len()) as u64
         + 8 * d.truth.len() as u64)
+        + d.bags.iter().map(crate::features::Bags::bytes).sum::<u64>()
 }
 
 /// The estimate for `p` over prepared splits (with their fitted encoders).

@@ -54,10 +54,24 @@ pub(super) fn reduce(
             return Err(Error::Internal(format!("`{name}` reduced twice")));
         }
     }
-    // Every rank's ids and scaled input gradients, by rank.
+    // Every rank's ids, bags and scaled input gradients, by rank: its row count first, since
+    // bags make the length of a message vary.
+    let word = |message: &mut Vec<u8>, w: [u8; 4]| message.extend_from_slice(&w);
     let mut message = Vec::new();
+    word(&mut message, (b.rows as u32).to_le_bytes());
     for col in &b.ids {
         message.extend(col.iter().flat_map(|id| id.to_le_bytes()));
+    }
+    for bag in &b.bags {
+        word(&mut message, (bag.ids.len() as u32).to_le_bytes());
+        word(&mut message, (!bag.weights.is_empty() as u32).to_le_bytes());
+        message.extend(
+            bag.offsets[1..]
+                .iter()
+                .flat_map(|&o| (o as u32).to_le_bytes()),
+        );
+        message.extend(bag.ids.iter().flat_map(|id| id.to_le_bytes()));
+        message.extend(bag.weights.iter().flat_map(|w| w.to_le_bytes()));
     }
     for input in &g.input {
         message.extend(
@@ -71,25 +85,39 @@ pub(super) fn reduce(
     let mut all = Batch {
         rows: 0,
         ids: vec![Vec::new(); fields],
+        bags: vec![Default::default(); b.bags.len()],
         num: Vec::new(),
         labels: Vec::new(),
         own: Vec::new(),
     };
     let mut input = vec![Vec::new(); stores];
     for part in parts {
-        let n = part.len() / (4 * (fields + stores * w));
         let mut words = part
             .chunks_exact(4)
             .map(|c| <[u8; 4]>::try_from(c).map_err(|_| Error::Internal("a torn word".into())));
+        let mut u32s = |k: usize| -> Result<Vec<u32>> {
+            (0..k)
+                .map(|_| Ok(u32::from_le_bytes(next(&mut words)?)))
+                .collect()
+        };
+        let n = u32s(1)?[0] as usize;
         for col in &mut all.ids {
-            for _ in 0..n {
-                col.push(u32::from_le_bytes(next(&mut words)?));
+            col.extend(u32s(n)?);
+        }
+        for bag in &mut all.bags {
+            let head = u32s(2)?;
+            let (tokens, weighted) = (head[0] as usize, head[1] == 1);
+            let base = bag.ids.len() as u64;
+            bag.offsets
+                .extend(u32s(n)?.into_iter().map(|o| base + u64::from(o)));
+            bag.ids.extend(u32s(tokens)?);
+            if weighted {
+                bag.weights
+                    .extend(u32s(tokens)?.into_iter().map(f32::from_bits));
             }
         }
         for grad in &mut input {
-            for _ in 0..n * w {
-                grad.push(f32::from_le_bytes(next(&mut words)?));
-            }
+            grad.extend(u32s(n * w)?.into_iter().map(f32::from_bits));
         }
         all.rows += n;
     }

@@ -406,6 +406,7 @@ mod tests {
         Batch {
             rows,
             ids,
+            bags: Vec::new(),
             num,
             labels,
             own: Vec::new(),
@@ -531,9 +532,9 @@ mod tests {
         fn layout(&self) -> &crate::layout::FieldLayout {
             &self.layout
         }
-        fn gather(&self, ids: &[Vec<u32>], rows: std::ops::Range<usize>, x: &mut [f32], w: usize) {
+        fn gather(&self, b: &Batch, rows: std::ops::Range<usize>, x: &mut [f32], w: usize) {
             for (j, r) in rows.enumerate() {
-                for (f, col) in ids.iter().enumerate() {
+                for (f, col) in b.ids.iter().enumerate() {
                     let slot = self.layout.slot_of(f);
                     let out = &mut x[j * w + slot.offset..j * w + slot.offset + slot.width];
                     let row = self.rows.row(f, col[r], slot.width);
@@ -545,11 +546,11 @@ mod tests {
                 }
             }
         }
-        fn apply(&mut self, ids: &[Vec<u32>], grad: &[f32], w: usize, lr_scale: f32) {
+        fn apply(&mut self, b: &Batch, grad: &[f32], w: usize, lr_scale: f32) {
             self.steps += 1;
             let mut last = self.rows.last.lock().unwrap();
             last.clear();
-            for (f, col) in ids.iter().enumerate() {
+            for (f, col) in b.ids.iter().enumerate() {
                 let slot = self.layout.slot_of(f);
                 for (r, &id) in col.iter().enumerate() {
                     let g = &grad[r * w + slot.offset..r * w + slot.offset + slot.width];
@@ -667,6 +668,7 @@ mod tests {
         Batch {
             rows: r.len(),
             ids: b.ids.iter().map(|c| c[r.clone()].to_vec()).collect(),
+            bags: Vec::new(),
             num: b.num[r.start * n..r.end * n].to_vec(),
             labels: b.labels[r.start * k..r.end * k].to_vec(),
             own: Vec::new(),

@@ -311,7 +311,7 @@ fn field_groups_train_and_are_checked() {
     s.edit("pipeline.yaml", "[sex, relationship]", "[sex, age]");
     let err = s.refused(&["validate", "pipeline.yaml"]);
     assert!(
-        err.contains("`features.groups[0].features[1]`: no categorical feature is named `age`"),
+        err.contains("`features.groups[0].features[1]`: no categorical or multi-valued feature is named `age`"),
         "{err}"
     );
     s.edit(

@@ -16,7 +16,8 @@ fn exotic(s: &Scratch, numeric: &str) {
 
 /// A Parquet file with decimal, dictionary, timestamp and list columns (common in Spark and
 /// pandas output) trains, evaluates and predicts when the pipeline does not read them, and is
-/// refused with the column and its type when it does. No panic either way.
+/// refused with the column and its type when it does; its list column is refused by any feature
+/// but a multi-valued one, which trains on it. No panic either way.
 #[test]
 fn parquet_columns_of_unread_types_are_ignored_or_refused_by_name() {
     let s = Scratch::new();
@@ -37,7 +38,6 @@ fn parquet_columns_of_unread_types_are_ignored_or_refused_by_name() {
         ("money", "Decimal(10, 3)"),
         ("colour", "Dictionary"),
         ("when", "Timestamp"),
-        ("tags", "LargeList"),
     ] {
         exotic(&s, &format!("{{ name: v, column: {column} }}"));
         let err = s.refused(&["train", "exotic.yaml", "--out", column]);
@@ -52,6 +52,20 @@ fn parquet_columns_of_unread_types_are_ignored_or_refused_by_name() {
             "{err}"
         );
     }
+    exotic(&s, "{ name: v, column: tags }");
+    let err = s.refused(&["train", "exotic.yaml", "--out", "tags"]);
+    assert!(
+        err.contains(
+            "column `tags`: the column holds lists, which only a multi-valued feature reads\n  hint: declare it under `features.multi_valued`"
+        ),
+        "{err}"
+    );
+    s.edit(
+        "exotic.yaml",
+        "numeric: [{ name: v, column: tags }]",
+        "multi_valued: [{ name: v, column: tags }]",
+    );
+    ok(&s.run(&["train", "exotic.yaml", "--out", "tags"]));
 }
 
 /// Integer ids written as floats (pandas writes an id column with a missing value as

@@ -1,5 +1,6 @@
 //! Integration tests: drive the real `funnel` binary on small slices of the shipped adult data.
 
+mod bags;
 mod blocks;
 mod catalogue;
 mod docs;

@@ -1,4 +1,4 @@
-//! Features: names, widths, hashing and column defaults.
+//! Features: names, widths, hashing, field groups and column defaults.
 
 use std::collections::HashSet;
 
@@ -13,8 +13,12 @@ pub(super) struct Features {
     pub embedding_init_std: f64,
     pub categorical: Vec<CategoricalSpec>,
     pub numeric: Vec<NumericSpec>,
+    pub multi_valued: Vec<MultiValuedSpec>,
     pub groups: Vec<FieldGroup>,
 }
+
+/// The most tokens `max_len` may keep per row.
+pub const MAX_TOKENS: usize = 1 << 20;
 
 impl Checker<'_> {
     pub(super) fn features(&self, f: RawFeatures) -> Result<Features> {
@@ -23,6 +27,7 @@ impl Checker<'_> {
             embedding_init_std,
             categorical,
             numeric,
+            multi_valued,
             groups,
         } = f;
         if !(1..=MAX_DIM).contains(&embedding_dim) {
@@ -39,11 +44,11 @@ impl Checker<'_> {
                 "0.01 is a safe default",
             ));
         }
-        if categorical.is_empty() && numeric.is_empty() {
+        if categorical.is_empty() && numeric.is_empty() && multi_valued.is_empty() {
             return Err(self.err(
                 "features",
                 "no features declared",
-                "list columns under `features.categorical` or `features.numeric`",
+                "list columns under `features.categorical`, `features.numeric` or `features.multi_valued`",
             ));
         }
         // Every feature is checked, so one load reports each faulty one.
@@ -58,17 +63,24 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, n)| self.keep(self.numeric(i, n, &mut names, embedding_dim)))
             .collect();
-        let (Some(cats), Some(nums)) = (
+        let multi: Vec<_> = multi_valued
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| self.keep(self.multi_valued(i, m, &mut names, embedding_dim)))
+            .collect();
+        let (Some(cats), Some(nums), Some(multi)) = (
             cats.into_iter().collect::<Option<Vec<_>>>(),
             nums.into_iter().collect::<Option<Vec<_>>>(),
+            multi.into_iter().collect::<Option<Vec<_>>>(),
         ) else {
             return Err(self.recorded());
         };
-        let groups = self.groups(&groups, &cats)?;
+        let groups = self.groups(&groups, &cats, &nums, &multi)?;
         Ok(Features {
             embedding_init_std,
             categorical: cats,
             numeric: nums,
+            multi_valued: multi,
             groups,
         })
     }
@@ -89,9 +101,35 @@ impl Checker<'_> {
             l2,
         } = c;
         let at = format!("features.categorical[{i}]");
-        self.new_feature(names, &at, &name)?;
-        let dim = self.dim(&at, dim, embedding_dim)?;
-        if hash_buckets.is_some_and(|b| b == 0 || b > MAX_ROWS) {
+        self.vocabulary(
+            &at,
+            names,
+            CategoricalSpec {
+                column: column.unwrap_or_else(|| name.clone()),
+                name,
+                dim: dim.unwrap_or(0),
+                min_count,
+                hash_buckets,
+                l2,
+            },
+            dim,
+            embedding_dim,
+        )
+    }
+
+    /// A vocabulary's settings (a categorical or multi-valued feature's): a new name, a width
+    /// (its own `dim`, else `embedding_dim`), hash buckets and L2 within bounds.
+    pub(super) fn vocabulary(
+        &self,
+        at: &str,
+        names: &mut HashSet<String>,
+        spec: CategoricalSpec,
+        dim: Option<usize>,
+        embedding_dim: usize,
+    ) -> Result<CategoricalSpec> {
+        self.new_feature(names, at, &spec.name)?;
+        let dim = self.dim(at, dim, embedding_dim)?;
+        if spec.hash_buckets.is_some_and(|b| b == 0 || b > MAX_ROWS) {
             return Err(self.err(
                 &format!("{at}.hash_buckets"),
                 format!("hash_buckets must be between 1 and {MAX_ROWS}"),
@@ -99,12 +137,10 @@ impl Checker<'_> {
             ));
         }
         Ok(CategoricalSpec {
-            column: column.unwrap_or_else(|| name.clone()),
-            name,
             dim,
-            min_count: min_count.max(1),
-            hash_buckets,
-            l2: self.l2(&format!("{at}.l2"), l2)?,
+            min_count: spec.min_count.max(1),
+            l2: self.l2(&format!("{at}.l2"), spec.l2)?,
+            ..spec
         })
     }
 
@@ -203,9 +239,29 @@ impl Checker<'_> {
         }))
     }
 
-    /// Field groups: names, members that are categorical features, each in one group, of one
-    /// width within a group.
-    fn groups(&self, groups: &[RawGroup], cats: &[CategoricalSpec]) -> Result<Vec<FieldGroup>> {
+    /// Field groups: names, members that are categorical or multi-valued features, each in one
+    /// group, of one width within a group. Members are embedded fields (categorical features
+    /// first, multi-valued ones after the bucketed numerics).
+    fn groups(
+        &self,
+        groups: &[RawGroup],
+        cats: &[CategoricalSpec],
+        nums: &[NumericSpec],
+        multi: &[MultiValuedSpec],
+    ) -> Result<Vec<FieldGroup>> {
+        let first_bag = cats.len() + nums.iter().filter(|n| n.buckets.is_some()).count();
+        // The embedded fields a group can take, by field index.
+        let fields: Vec<(usize, &CategoricalSpec)> = cats
+            .iter()
+            .enumerate()
+            .chain(
+                multi
+                    .iter()
+                    .enumerate()
+                    .map(|(j, m)| (first_bag + j, &m.vocabulary)),
+            )
+            .collect();
+        let cats: Vec<&CategoricalSpec> = fields.iter().map(|&(_, c)| c).collect();
         let mut names = HashSet::new();
         let mut taken: Vec<Option<&str>> = vec![None; cats.len()];
         let mut out = Vec::with_capacity(groups.len());
@@ -232,8 +288,8 @@ impl Checker<'_> {
                 let Some(i) = cats.iter().position(|c| &c.name == f) else {
                     return Err(self.err(
                         &at,
-                        format!("no categorical feature is named `{f}`"),
-                        "groups sum categorical features' embeddings; list their names",
+                        format!("no categorical or multi-valued feature is named `{f}`"),
+                        "groups sum categorical and multi-valued features' embeddings; list their names",
                     ));
                 };
                 if let Some(other) = taken[i] {
@@ -258,7 +314,7 @@ impl Checker<'_> {
             }
             out.push(FieldGroup {
                 name: name.clone(),
-                members,
+                members: members.iter().map(|&i| fields[i].0).collect(),
             });
         }
         Ok(out)

@@ -8,20 +8,31 @@ use crate::error::Result;
 impl Checker<'_> {
     pub(super) fn check_leakage(
         &self,
-        cats: &[CategoricalSpec],
-        nums: &[NumericSpec],
+        f: &super::features::Features,
         stages: &[StageSpec],
         id_column: &Option<String>,
     ) -> Result<()> {
-        let feature_at = cats
+        let feature_at = f
+            .categorical
             .iter()
             .enumerate()
             .map(|(i, c)| (format!("features.categorical[{i}]"), &c.column))
             .chain(
-                nums.iter()
+                f.numeric
+                    .iter()
                     .enumerate()
                     .map(|(i, n)| (format!("features.numeric[{i}]"), &n.column)),
-            );
+            )
+            .chain(f.multi_valued.iter().enumerate().flat_map(|(i, m)| {
+                let weights = match &m.weights {
+                    TokenWeights::Column(c) => {
+                        Some((format!("features.multi_valued[{i}].weight_column"), c))
+                    }
+                    _ => None,
+                };
+                std::iter::once((format!("features.multi_valued[{i}]"), &m.vocabulary.column))
+                    .chain(weights)
+            }));
         for (at, column) in feature_at {
             if let Some(s) = stages.iter().find(|s| s.truth.as_ref() == Some(column)) {
                 return Err(self.err(

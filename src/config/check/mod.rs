@@ -5,6 +5,7 @@
 mod features;
 mod leakage;
 mod model;
+mod multi_valued;
 mod sources;
 mod stages;
 mod train;
@@ -124,6 +125,14 @@ impl<'a> Checker<'a> {
                     (r.buckets, r.dim, r.also_raw) = (Some(b.count), Some(b.dim), Some(b.also_raw));
                 }
             }
+            for (r, m) in raw.features.multi_valued.iter_mut().zip(&f.multi_valued) {
+                r.column = Some(m.vocabulary.column.clone());
+                r.dim = Some(m.vocabulary.dim);
+                r.separator = Some(m.separator.clone());
+                r.pooling = Some(m.pooling);
+                r.keep = Some(m.keep);
+                r.empty = Some(m.empty);
+            }
         }
         let checked = settings
             .as_ref()
@@ -134,9 +143,9 @@ impl<'a> Checker<'a> {
         if let (Some(f), Some((stages, _))) = (&features, &checked) {
             self.keep(self.check_fm(
                 stages,
-                &super::pipeline::embedded_fields(&f.categorical, &f.numeric),
+                &super::pipeline::embedded_fields(&f.categorical, &f.numeric, &f.multi_valued),
             ));
-            self.keep(self.check_leakage(&f.categorical, &f.numeric, stages, &id_column));
+            self.keep(self.check_leakage(f, stages, &id_column));
         }
         if let (Some(g), Some((stages, _))) = (&group_column, &checked)
             && let Some(s) = stages.iter().find(|s| &s.label.column == g)
@@ -168,8 +177,12 @@ impl<'a> Checker<'a> {
             return Err(self.recorded());
         };
         crate::error::gather(self.found.take())?;
-        let (categorical, numeric, groups) =
-            (features.categorical, features.numeric, features.groups);
+        let (categorical, numeric, multi_valued, groups) = (
+            features.categorical,
+            features.numeric,
+            features.multi_valued,
+            features.groups,
+        );
         // Make every path absolute so the stored pipeline means the same thing from any directory.
         for (src, parsed) in [
             (
@@ -195,6 +208,7 @@ impl<'a> Checker<'a> {
             embedding_init_std: features.embedding_init_std,
             categorical,
             numeric,
+            multi_valued,
             groups,
             stages,
             funnel,

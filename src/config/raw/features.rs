@@ -1,4 +1,4 @@
-//! The `features` block as written: categorical and numeric features.
+//! The `features` block as written: categorical, multi-valued and numeric features.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,14 @@ pub struct RawFeatures {
     pub categorical: Vec<RawCategorical>,
     #[serde(default, deserialize_with = "super::shorthand::list")]
     pub numeric: Vec<RawNumeric>,
+    /// Features holding several tokens per row (tags, a user's recent categories), each pooled
+    /// into one vector.
+    #[serde(
+        default,
+        deserialize_with = "super::shorthand::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub multi_valued: Vec<RawMultiValued>,
     /// Field groups (the ESMM paper's field-wise sum): each group's categorical embeddings are
     /// summed into one slice of the input.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -58,6 +66,66 @@ pub struct RawCategorical {
     /// L2 on this feature's touched rows (default: `train.embedding_optimizer.l2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l2: Option<f64>,
+}
+
+/// A multi-valued feature: a vocabulary over its tokens, as a categorical feature has, and how
+/// a cell becomes tokens and the tokens one vector.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMultiValued {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+    #[serde(default = "one")]
+    pub min_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_buckets: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2: Option<f64>,
+    /// Between the tokens of a text cell (default `|`); Parquet list columns need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+    /// Tokens written `token<weight_separator>weight` (`tag:0.5`): each token's weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_separator: Option<String>,
+    /// A column holding each row's weights, in token order (a list, or text cut by `separator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<crate::layout::Pooling>,
+    /// Most tokens kept per row; longer rows are truncated, and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+    /// Which tokens a truncated row keeps: its `first` (default) or its `last` `max_len`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<crate::config::choices::KeepTokens>,
+    /// What an empty list means: a state of its own with its own row (`own`, the default), or
+    /// the same as a missing value (`missing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty: Option<crate::config::choices::EmptyList>,
+}
+
+impl super::Shorthand for RawMultiValued {
+    const EXPECTING: &'static str = "a feature name, or a block of keys (`name`, `column`, `separator`, `pooling`, `max_len`, ...)";
+    fn from_shorthand(name: &str) -> Self {
+        RawMultiValued {
+            name: name.to_string(),
+            column: None,
+            dim: None,
+            min_count: one(),
+            hash_buckets: None,
+            l2: None,
+            separator: None,
+            weight_separator: None,
+            weight_column: None,
+            pooling: None,
+            max_len: None,
+            keep: None,
+            empty: None,
+        }
+    }
 }
 
 fn one() -> u64 {
