@@ -14,6 +14,8 @@ pub struct CategoricalSpec {
     /// L2 on the feature's touched rows, when it sets its own (else the embedding
     /// optimizer's `l2`).
     pub l2: Option<f64>,
+    /// Whether the leak check lets the feature through.
+    pub allow_leak: bool,
 }
 
 /// How the tokens of a multi-valued feature's text cell are written.
@@ -59,6 +61,8 @@ pub struct NumericSpec {
     pub missing: MissingPolicy,
     /// With `transform: quantile_buckets`: the feature's bucket table.
     pub buckets: Option<BucketSpec>,
+    /// Whether the leak check lets the feature through.
+    pub allow_leak: bool,
 }
 
 /// A numeric feature read as an embedding: its values cut at training quantiles.

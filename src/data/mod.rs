@@ -7,6 +7,7 @@ mod dataset;
 mod encode;
 mod fingerprint;
 mod labels;
+mod leaks;
 
 pub use batches::{BatchSource, Batches, InMemory, drive};
 pub use carve::{carved_rows, run_split};
@@ -14,6 +15,7 @@ pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};
 pub use fingerprint::{DataFingerprint, changed, data_files, fingerprints};
 pub use labels::{LabelFlags, StageLabels, binary_text, read_labels};
+pub use leaks::check as check_leaks;
 
 use clock::Clock;
 use encode::{Encoding, encode_frame};
@@ -106,6 +108,37 @@ pub fn truncation_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
                 d.rows,
                 100.0 * n as f64 / d.rows.max(1) as f64
             ))
+        })
+        .collect()
+}
+
+/// One warning per feature that is constant once fitted: every training row has the same id
+/// (one token, one bucket, or every value missing) or the same encoded value. The model cannot
+/// learn from it, and a user who declared it should know.
+fn constant_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
+    let fields = p.embedded_fields();
+    let ids = fields
+        .iter()
+        .zip(&d.cat)
+        .filter(|(_, c)| c.windows(2).all(|w| w[0] == w[1]))
+        .map(|((name, _), _)| *name);
+    let numbers = p
+        .numeric
+        .iter()
+        .filter(|n| n.feeds_value())
+        .zip(&d.num)
+        .filter(|(_, c)| c.windows(2).all(|w| w[0] == w[1]))
+        .map(|(n, _)| n.name.as_str());
+    let mut names: Vec<&str> = ids.chain(numbers).collect();
+    // A bucketed feature that feeds its value too is named once.
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(*n));
+    names
+        .into_iter()
+        .map(|name| {
+            format!(
+                "train: feature `{name}` is constant once fitted (every training row has the same id or value): the model cannot use it"
+            ) + "\n  hint: check its column and settings (`min_count` above every count, one value, every value missing), or remove it"
         })
         .collect()
 }
@@ -304,6 +337,8 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
             ));
         }
     }
+    leaks::check(p, &train)?;
+    warnings.extend(constant_warnings(p, &train));
     warnings.extend(cardinality_warnings(&encoders, train.rows));
     let mut files = vec![(Split::Train, n)];
     files.extend(own_files.iter().map(|(name, f)| (*name, f.len())));

@@ -349,6 +349,7 @@ mod tests {
                 min_count: 2,
                 hash_buckets: None,
                 l2: None,
+                allow_leak: false,
             },
             separator: "|".into(),
             weights,

@@ -97,6 +97,7 @@ mod tests {
             min_count: 1,
             hash_buckets: None,
             l2: None,
+            allow_leak: false,
         }
     }
 

@@ -204,24 +204,44 @@ pub struct NumericColumns {
     pub values: Option<Vec<Vec<f32>>>,
 }
 
-/// Boundaries cutting `values` into `count` intervals of (about) equal size: the sorted values
-/// at positions ⌊i·n/count⌋ for i = 1..count, each kept when it exceeds the smallest value and
-/// the boundary before it (so equal quantiles, as in a column mostly zero, make one boundary).
-/// With distinct values exactly ⌊i·n/count⌋ of them lie below boundary i.
+/// Boundaries cutting `values` into `count` intervals of (about) equal size. A value that holds
+/// more than one interval's share of the values (n / count), such as the zeros of a column
+/// mostly zero, is a mass point: it gets an interval of its own (boundaries at it and at the
+/// next larger value), and the other values are cut into the intervals left by their own
+/// quantiles: their sorted values at positions ⌊i·m/r⌋ for i = 1..r. Boundaries are kept when
+/// they exceed the smallest value, once each. Without mass points, exactly ⌊i·n/count⌋ distinct
+/// values lie below boundary i; with them there may be a few more intervals than `count`.
 pub fn quantile_boundaries(mut values: Vec<f64>, count: usize) -> Vec<f64> {
     values.sort_unstable_by(f64::total_cmp);
     let n = values.len();
-    let mut out: Vec<f64> = Vec::with_capacity(count.saturating_sub(1));
     let Some(&lowest) = values.first() else {
-        return out;
+        return Vec::new();
     };
-    for i in 1..count {
-        let b = values[(i * n / count).min(n - 1)];
-        if b > lowest && out.last().is_none_or(|&last| b > last) {
-            out.push(b);
+    let mut cuts = Vec::with_capacity(count);
+    let mut rest = Vec::with_capacity(n);
+    let mut masses = 0;
+    let mut i = 0;
+    while i < n {
+        let run = values[i..].partition_point(|&v| v == values[i]);
+        if run * count > n {
+            masses += 1;
+            cuts.push(values[i]);
+            if let Some(&next) = values.get(i + run) {
+                cuts.push(next);
+            }
+        } else {
+            rest.extend_from_slice(&values[i..i + run]);
         }
+        i += run;
     }
-    out
+    let (m, left) = (rest.len(), count.saturating_sub(masses));
+    if m > 0 {
+        cuts.extend((1..left).map(|q| rest[(q * m / left).min(m - 1)]));
+    }
+    cuts.sort_unstable_by(f64::total_cmp);
+    cuts.dedup();
+    cuts.retain(|&b| b > lowest);
+    cuts
 }
 
 fn missing_error(col: &Column<'_>, i: usize, v: Option<f64>) -> Error {
@@ -281,15 +301,33 @@ mod tests {
         assert_eq!(median_of(&mut []), 0.0);
     }
 
-    /// Ties collapse: [0 x6, 5, 7, 7, 9] in 4 buckets. Positions 2, 5, 7 of the sorted values
-    /// are 0, 0, 7; zeros are the minimum, so one boundary remains (by hand, and by the
-    /// script `sorted(v)[i*n//c] for i in 1..c`, dropping the minimum and repeats).
+    /// A mass point gets its own bucket: [0 x6, 5, 7, 7, 9] in 4 buckets (a share is 2.5
+    /// values). The six zeros are a mass point: boundaries at 0 (the minimum, dropped) and at
+    /// 5, the next value; the rest [5, 7, 7, 9] is cut into the 3 buckets left at its positions
+    /// ⌊1·4/3⌋ = 1 and ⌊2·4/3⌋ = 2, both 7. By hand: buckets {0}, {5}, {7, 7, 9}; plain
+    /// quantiles (positions 2, 5, 7 of all ten: 0, 0, 7) would have put 5 with the zeros.
     #[test]
     fn tied_quantiles_make_one_boundary() {
         let v = vec![0.0, 7.0, 0.0, 9.0, 0.0, 0.0, 5.0, 0.0, 7.0, 0.0];
-        assert_eq!(quantile_boundaries(v, 4), vec![7.0]);
+        assert_eq!(quantile_boundaries(v, 4), vec![5.0, 7.0]);
         assert_eq!(quantile_boundaries(vec![3.0; 5], 4), Vec::<f64>::new());
         assert_eq!(quantile_boundaries(Vec::new(), 4), Vec::<f64>::new());
+    }
+
+    /// A column 99% zeros (a `spend` positive only after a conversion) keeps the zeros in one
+    /// bucket and cuts its 100 positive values into the 31 buckets left, by their quantiles:
+    /// the feature is not a constant, and the zero bucket holds exactly the zeros.
+    #[test]
+    fn a_mass_point_gets_its_own_bucket_and_the_rest_their_quantiles() {
+        let mut v = vec![0.0; 9900];
+        v.extend((1..=100).map(|i| i as f64 * 1.5));
+        let b = quantile_boundaries(v.clone(), 32);
+        assert_eq!(b[0], 1.5, "the zeros alone below the first boundary");
+        // The positives 1.5..150 by their own quantiles: positions ⌊q·100/31⌋, q = 1..30.
+        let rest: Vec<f64> = (1..31).map(|q| ((q * 100 / 31) + 1) as f64 * 1.5).collect();
+        assert_eq!(b[1..], rest[..]);
+        let below_first = v.iter().filter(|&&x| x < b[0]).count();
+        assert_eq!(below_first, 9900);
     }
 
     /// Ids: a value's bucket counts the boundaries at or below it; missing values get the

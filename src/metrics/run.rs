@@ -55,4 +55,8 @@ pub struct RunMetrics {
     pub valid_rows: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_rows: Option<String>,
+    /// What the run warned about while reading and encoding its data (constant features,
+    /// truncated token lists, dropped rows, ...), as printed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

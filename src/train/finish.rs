@@ -69,6 +69,7 @@ pub(super) fn finish(
         timing,
         valid_rows: splits.valid_rows.clone(),
         test_rows: splits.test_rows.clone(),
+        warnings: splits.warnings.clone(),
     };
     let json =
         serde_json::to_string_pretty(&metrics).map_err(|e| Error::Internal(e.to_string()))?;

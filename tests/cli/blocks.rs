@@ -4,27 +4,55 @@
 use crate::*;
 
 /// The boundaries of `count` quantile buckets by brute-force counting, independent of the
-/// implementation's sort: value v is boundary i when ⌊i·n/count⌋ values lie below it and more
-/// lie at or below it, for i = 1..count, leaving out the minimum and repeats.
+/// implementation's sort. A value on more than n/count rows is a mass point: boundaries at it
+/// and at the next larger value. The other values (m of them, with r = count − mass points
+/// buckets left) give value v as boundary i when ⌊i·m/r⌋ of them lie below it and more lie at
+/// or below it, for i = 1..r. The minimum and repeats are left out.
 fn brute_force_boundaries(values: &[f64], count: usize) -> Vec<f64> {
     let n = values.len();
     let lowest = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let on = |v: f64| values.iter().filter(|&&x| x == v).count();
+    let mut masses: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|&v| on(v) * count > n)
+        .collect();
+    masses.sort_by(f64::total_cmp);
+    masses.dedup();
+    let rest: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|v| !masses.contains(v))
+        .collect();
     let mut out: Vec<f64> = Vec::new();
-    for i in 1..count {
-        let rank = i * n / count;
-        let v = values
+    for &m in &masses {
+        out.push(m);
+        if let Some(next) = values
+            .iter()
+            .copied()
+            .filter(|&x| x > m)
+            .min_by(f64::total_cmp)
+        {
+            out.push(next);
+        }
+    }
+    let left = count - masses.len();
+    for i in 1..left {
+        let rank = i * rest.len() / left;
+        let v = rest
             .iter()
             .copied()
             .find(|&v| {
-                let below = values.iter().filter(|&&x| x < v).count();
-                let at_or_below = values.iter().filter(|&&x| x <= v).count();
+                let below = rest.iter().filter(|&&x| x < v).count();
+                let at_or_below = rest.iter().filter(|&&x| x <= v).count();
                 below <= rank && rank < at_or_below
             })
             .expect("an order statistic");
-        if v > lowest && !out.contains(&v) {
-            out.push(v);
-        }
+        out.push(v);
     }
+    out.sort_by(f64::total_cmp);
+    out.dedup();
+    out.retain(|&v| v > lowest);
     out
 }
 

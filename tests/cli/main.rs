@@ -10,6 +10,7 @@ mod generate;
 mod hostile;
 mod init;
 mod interrupts;
+mod leaks;
 mod numbers;
 mod overrides;
 mod resume;

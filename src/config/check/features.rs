@@ -99,6 +99,7 @@ impl Checker<'_> {
             min_count,
             hash_buckets,
             l2,
+            allow_leak,
         } = c;
         let at = format!("features.categorical[{i}]");
         self.vocabulary(
@@ -111,6 +112,7 @@ impl Checker<'_> {
                 min_count,
                 hash_buckets,
                 l2,
+                allow_leak,
             },
             dim,
             embedding_dim,
@@ -159,6 +161,7 @@ impl Checker<'_> {
             buckets,
             dim,
             also_raw,
+            allow_leak,
         } = n;
         let at = format!("features.numeric[{i}]");
         self.new_feature(names, &at, &name)?;
@@ -169,6 +172,7 @@ impl Checker<'_> {
             transform,
             missing,
             buckets,
+            allow_leak,
         })
     }
 

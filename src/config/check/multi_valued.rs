@@ -33,6 +33,7 @@ impl Checker<'_> {
             max_len,
             keep,
             empty,
+            allow_leak,
         } = m;
         let at = format!("features.multi_valued[{i}]");
         let vocabulary = self.vocabulary(
@@ -45,6 +46,7 @@ impl Checker<'_> {
                 min_count,
                 hash_buckets,
                 l2,
+                allow_leak,
             },
             dim,
             embedding_dim,

@@ -66,6 +66,9 @@ pub struct RawCategorical {
     /// L2 on this feature's touched rows (default: `train.embedding_optimizer.l2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l2: Option<f64>,
+    /// Train even though the feature alone separates a stage's label (the leak check).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_leak: bool,
 }
 
 /// A multi-valued feature: a vocabulary over its tokens, as a categorical feature has, and how
@@ -105,6 +108,8 @@ pub struct RawMultiValued {
     /// the same as a missing value (`missing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty: Option<crate::config::choices::EmptyList>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_leak: bool,
 }
 
 impl super::Shorthand for RawMultiValued {
@@ -124,6 +129,7 @@ impl super::Shorthand for RawMultiValued {
             max_len: None,
             keep: None,
             empty: None,
+            allow_leak: false,
         }
     }
 }
@@ -152,6 +158,8 @@ pub struct RawNumeric {
     /// `quantile_buckets`: also feed the standardised value, next to the bucket's embedding (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub also_raw: Option<bool>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_leak: bool,
 }
 
 impl super::Shorthand for RawCategorical {
@@ -165,6 +173,7 @@ impl super::Shorthand for RawCategorical {
             min_count: one(),
             hash_buckets: None,
             l2: None,
+            allow_leak: false,
         }
     }
 }
@@ -181,6 +190,7 @@ impl super::Shorthand for RawNumeric {
             buckets: None,
             dim: None,
             also_raw: None,
+            allow_leak: false,
         }
     }
 }

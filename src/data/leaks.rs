@@ -1,0 +1,312 @@
+//! Features that cannot lie: before training, every feature is held against every stage's label
+//! on the training rows. A column written after the outcome (a `spend` that is positive exactly
+//! when a conversion happened) separates the label on its own; such a feature is refused, naming
+//! the feature, the stage and the evidence, unless the pipeline marks it `allow_leak: true`.
+//!
+//! The evidence, per stage (the cumulative label, "reached the stage", on every training row),
+//! when the stage has at least `MIN_SUPPORT` rows of each class:
+//! - the feature's single-feature AUC is at least `LEAK_AUC`: a numeric value ranked as it is
+//!   (or reversed), an id (category or bucket) scored by its own positive rate, where an id seen
+//!   on fewer than `MIN_SUPPORT` rows is pooled with the other rare ones so that a column of
+//!   unique ids does not rank its own rows perfectly;
+//! - or one value implies the label for a good part of the stage: at least `LEAK_SHARE` of its
+//!   rows (at least `MIN_SUPPORT` of them) reached the stage, and they are at least `LEAK_COVER`
+//!   of the stage's positives, while the stage's positive rate is below one half. A strong but
+//!   narrow signal is not a leak: on adult, a capital gain of 15024 means an income over 50K on
+//!   every one of its 90 training rows, but those are 2% of the positives.
+//!
+//! Multi-valued features are not checked: a token bag has no single value to rank.
+
+use super::Dataset;
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+
+/// A single-feature AUC at least this high is a leak.
+pub const LEAK_AUC: f64 = 0.99;
+/// A value whose rows reached the stage at least this often implies the label.
+pub const LEAK_SHARE: f64 = 0.99;
+/// Fewer rows than this make no evidence.
+pub const MIN_SUPPORT: u64 = 30;
+/// The share of a stage's positives one value must hold to imply its label.
+pub const LEAK_COVER: f64 = 0.2;
+
+/// Rows of one value (or of the pooled rare values): its score, and its labels.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    score: f64,
+    pos: u64,
+    neg: u64,
+}
+
+/// The exact AUC of scores grouped by value (ties within a group count one half), groups in
+/// any order; `None` without both classes.
+fn grouped_auc(mut groups: Vec<Group>) -> Option<f64> {
+    groups.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
+    let (p, n): (u64, u64) = groups
+        .iter()
+        .fold((0, 0), |(p, n), g| (p + g.pos, n + g.neg));
+    if p == 0 || n == 0 {
+        return None;
+    }
+    let (mut below, mut wins, mut i) = (0u64, 0f64, 0);
+    while i < groups.len() {
+        // Groups of one score are one tie.
+        let j = i + groups[i..].partition_point(|g| g.score == groups[i].score);
+        let (pos, neg) = groups[i..j]
+            .iter()
+            .fold((0, 0), |(p, n), g| (p + g.pos, n + g.neg));
+        wins += pos as f64 * (below as f64 + 0.5 * neg as f64);
+        below += neg;
+        i = j;
+    }
+    Some(wins / (p as f64 * n as f64))
+}
+
+/// What one feature says about one stage's label, when it is a leak.
+fn evidence(groups: &[Group], ranked: bool, positives: u64, rows: u64) -> Option<String> {
+    if positives < MIN_SUPPORT || rows - positives < MIN_SUPPORT {
+        return None;
+    }
+    let auc = grouped_auc(groups.to_vec())?;
+    // A numeric value ranks the label either way round; an id's score is its own rate.
+    let auc = if ranked { auc.max(1.0 - auc) } else { auc };
+    if auc >= LEAK_AUC {
+        return Some(format!(
+            "on its own it ranks the rows that reached the stage above the others with AUC {auc:.4} (1 is perfect)"
+        ));
+    }
+    if positives * 2 >= rows {
+        return None;
+    }
+    groups
+        .iter()
+        .filter(|g| g.pos + g.neg >= MIN_SUPPORT && g.pos as f64 >= LEAK_COVER * positives as f64)
+        .find(|g| g.pos as f64 >= LEAK_SHARE * (g.pos + g.neg) as f64)
+        .map(|g| {
+            format!(
+                "one of its values is on {} rows and {} of them ({:.1}%) reached the stage, against {:.1}% of all rows",
+                g.pos + g.neg,
+                g.pos,
+                100.0 * g.pos as f64 / (g.pos + g.neg) as f64,
+                100.0 * positives as f64 / rows as f64
+            )
+        })
+}
+
+/// Groups of an id column against one label: each id seen on `MIN_SUPPORT` rows or more by its
+/// own rate, the rarer ids pooled.
+fn id_groups(ids: &[u32], label: &[u8]) -> Vec<Group> {
+    let mut counts: std::collections::BTreeMap<u32, (u64, u64)> = Default::default();
+    for (&id, &y) in ids.iter().zip(label) {
+        let c = counts.entry(id).or_default();
+        match y {
+            0 => c.1 += 1,
+            _ => c.0 += 1,
+        }
+    }
+    let mut rare = (0, 0);
+    let mut groups: Vec<Group> = Vec::with_capacity(counts.len());
+    for (pos, neg) in counts.into_values() {
+        if pos + neg < MIN_SUPPORT {
+            (rare.0, rare.1) = (rare.0 + pos, rare.1 + neg);
+        } else {
+            groups.push(Group {
+                score: pos as f64 / (pos + neg) as f64,
+                pos,
+                neg,
+            });
+        }
+    }
+    if rare.0 + rare.1 > 0 {
+        groups.push(Group {
+            score: rare.0 as f64 / (rare.0 + rare.1) as f64,
+            pos: rare.0,
+            neg: rare.1,
+        });
+    }
+    groups
+}
+
+/// Groups of a numeric column against one label: one per distinct value, scored by the value.
+fn value_groups(order: &[u32], values: &[f32], label: &[u8]) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for &i in order {
+        let (v, y) = (values[i as usize], label[i as usize] != 0);
+        match groups.last_mut() {
+            Some(g) if g.score == v as f64 => {
+                g.pos += y as u64;
+                g.neg += !y as u64;
+            }
+            _ => groups.push(Group {
+                score: v as f64,
+                pos: y as u64,
+                neg: !y as u64,
+            }),
+        }
+    }
+    groups
+}
+
+/// Refuse the training rows when a feature not marked `allow_leak` separates a stage's label,
+/// naming every such feature and stage at once.
+pub fn check(p: &Pipeline, train: &Dataset) -> Result<()> {
+    let rows = train.rows as u64;
+    let positives: Vec<u64> = (0..train.stages())
+        .map(|k| train.positives(k) as u64)
+        .collect();
+    let mut found: Vec<String> = Vec::new();
+    let mut report = |name: &str, column: &str, groups: &dyn Fn(usize) -> Vec<Group>, ranked| {
+        for (k, &pos) in positives.iter().enumerate() {
+            if let Some(e) = evidence(&groups(k), ranked, pos, rows) {
+                found.push(format!(
+                    "feature `{name}` (column `{column}`) leaks the label of stage `{}`: {e}",
+                    p.stage_name(k)
+                ));
+            }
+        }
+    };
+    // Id columns: categorical features, then bucketed numerics (`Pipeline::embedded_fields`).
+    let id_features = p
+        .categorical
+        .iter()
+        .map(|c| (c.name.as_str(), c.column.as_str(), c.allow_leak))
+        .chain(
+            p.numeric
+                .iter()
+                .filter(|n| n.buckets.is_some())
+                .map(|n| (n.name.as_str(), n.column.as_str(), n.allow_leak)),
+        );
+    for ((name, column, allowed), ids) in id_features.zip(&train.cat) {
+        if !allowed {
+            report(name, column, &|k| id_groups(ids, &train.reached[k]), false);
+        }
+    }
+    let fed = p.numeric.iter().filter(|n| n.feeds_value());
+    for (n, values) in fed.zip(&train.num) {
+        if n.allow_leak || n.buckets.is_some() {
+            continue;
+        }
+        let mut order: Vec<u32> = (0..values.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
+        report(
+            &n.name,
+            &n.column,
+            &|k| value_groups(&order, values, &train.reached[k]),
+            true,
+        );
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::data(
+        &train.file,
+        format!(
+            "{} on the training rows; a feature that gives the outcome away is usually written after it, and a model trained on it learns nothing it can use when predicting",
+            found.join("; ")
+        ),
+    )
+    .with_hint(
+        "remove the feature, or mark it `allow_leak: true` if its value is truly known before the outcome",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grouped AUC equals the brute-force pair count (ties one half) on small groups.
+    #[test]
+    fn grouped_auc_is_the_pair_count() {
+        let groups = vec![
+            Group {
+                score: 0.3,
+                pos: 2,
+                neg: 3,
+            },
+            Group {
+                score: 0.1,
+                pos: 1,
+                neg: 4,
+            },
+            Group {
+                score: 0.3,
+                pos: 1,
+                neg: 1,
+            },
+            Group {
+                score: 0.9,
+                pos: 5,
+                neg: 0,
+            },
+        ];
+        // Rows (score, label), expanded, and every positive-negative pair counted.
+        let rows: Vec<(f64, bool)> = groups
+            .iter()
+            .flat_map(|g| {
+                std::iter::repeat_n((g.score, true), g.pos as usize)
+                    .chain(std::iter::repeat_n((g.score, false), g.neg as usize))
+            })
+            .collect();
+        let (mut wins, mut pairs) = (0.0, 0.0);
+        for &(a, _) in rows.iter().filter(|r| r.1) {
+            for &(b, _) in rows.iter().filter(|r| !r.1) {
+                pairs += 1.0;
+                wins += if a > b {
+                    1.0
+                } else if a == b {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+        let got = grouped_auc(groups).unwrap();
+        assert!(
+            (got - wins / pairs).abs() < 1e-12,
+            "{got} vs {}",
+            wins / pairs
+        );
+        assert_eq!(
+            grouped_auc(vec![Group {
+                score: 1.0,
+                pos: 3,
+                neg: 0
+            }]),
+            None
+        );
+    }
+
+    /// A column of unique ids ranks nothing (its ids are pooled), while an id column that is the
+    /// label's own copy ranks perfectly; a value that implies a rare label is evidence too.
+    #[test]
+    fn unique_ids_are_pooled_and_a_copied_label_is_found() {
+        let label: Vec<u8> = (0..1000).map(|i| (i % 10 == 0) as u8).collect();
+        let unique: Vec<u32> = (0..1000).collect();
+        let groups = id_groups(&unique, &label);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(evidence(&groups, false, 100, 1000), None);
+        let copied: Vec<u32> = label.iter().map(|&y| 3 + y as u32).collect();
+        let e = evidence(&id_groups(&copied, &label), false, 100, 1000).unwrap();
+        assert!(e.contains("AUC 1.0000"), "{e}");
+        // One value (id 7) on 60 rows, all positive (60% of the positives), among ids spread
+        // at random otherwise.
+        let mut ids: Vec<u32> = (0..1000u32).map(|i| 3 + i % 4).collect();
+        let mut label = vec![0u8; 1000];
+        for i in 0..60 {
+            ids[i * 16] = 7;
+            label[i * 16] = 1;
+        }
+        for i in 0..40 {
+            label[i * 16 + 5] = 1;
+        }
+        let e = evidence(&id_groups(&ids, &label), false, 100, 1000).unwrap();
+        assert!(e.contains("on 60 rows and 60 of them (100.0%)"), "{e}");
+        // The same value on 10% of the positives is a strong signal, not a leak.
+        for i in 6..60 {
+            ids[i * 16] = 3;
+        }
+        assert_eq!(evidence(&id_groups(&ids, &label), false, 100, 1000), None);
+        // Too few positives make no evidence.
+        assert_eq!(evidence(&id_groups(&copied, &label), false, 20, 1000), None);
+    }
+}
