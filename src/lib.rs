@@ -32,6 +32,7 @@ pub mod scoring;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod times;
 pub mod track;
 pub mod train;
 

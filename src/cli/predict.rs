@@ -53,7 +53,10 @@ impl Input {
                     .collect();
                 let (source, carved) = data::run_split(p, *split, &fingerprints)?;
                 let frame = Frame::read(&source, columns)?;
-                let rows = carved.then(|| data::carved_rows(p, *split, frame.len()));
+                let rows = match carved {
+                    true => Some(data::carved_rows(p, *split, &frame)?),
+                    false => None,
+                };
                 Ok((frame, rows))
             }
         }

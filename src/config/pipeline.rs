@@ -33,6 +33,21 @@ pub enum SplitSource {
     Carved {
         fraction: f64,
     },
+    /// The training file's latest rows by a time column: the validation split lies after the
+    /// training rows and the test split after both, as a production evaluation does.
+    Latest {
+        column: String,
+        cut: TimeCut,
+    },
+}
+
+/// Where a split carved by time starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeCut {
+    /// The latest share of the rows (rows of one time stay in one split: the later one).
+    Fraction(f64),
+    /// Rows at or after this time (in the column's unit; a date as Unix seconds).
+    From(f64),
 }
 
 #[derive(Debug, Clone, PartialEq)]

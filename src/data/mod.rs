@@ -53,7 +53,16 @@ fn labelled_columns(p: &Pipeline) -> Vec<String> {
     cols.extend(p.stages.iter().filter_map(|s| s.truth.clone()));
     cols.extend(p.id_column.iter().cloned());
     cols.extend(p.group_column.iter().cloned());
+    cols.extend(time_column(p));
     cols
+}
+
+/// The column splits are carved by, when they are carved by time.
+pub fn time_column(p: &Pipeline) -> Option<String> {
+    [&p.valid, &p.test].into_iter().find_map(|s| match s {
+        Some(SplitSource::Latest { column, .. }) => Some(column.clone()),
+        _ => None,
+    })
 }
 
 /// Columns prediction needs: features and the id column, never labels.
@@ -255,7 +264,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         valid,
         test,
         train: train_rows,
-    } = carve::carve(p, n);
+    } = clock.busy(|| carve::carve(p, &full))?;
     let carved = [(Split::Valid, valid), (Split::Test, test)];
     let mut rows_digests: Vec<(Split, String)> = Vec::new();
 

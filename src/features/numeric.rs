@@ -205,38 +205,57 @@ pub struct NumericColumns {
 }
 
 /// Boundaries cutting `values` into `count` intervals of (about) equal size. A value that holds
-/// more than one interval's share of the values (n / count), such as the zeros of a column
-/// mostly zero, is a mass point: it gets an interval of its own (boundaries at it and at the
-/// next larger value), and the other values are cut into the intervals left by their own
-/// quantiles: their sorted values at positions ⌊i·m/r⌋ for i = 1..r. Boundaries are kept when
-/// they exceed the smallest value, once each. Without mass points, exactly ⌊i·n/count⌋ distinct
-/// values lie below boundary i; with them there may be a few more intervals than `count`.
+/// more than one interval's share of the values, such as the zeros of a column mostly zero, is
+/// a mass point: it gets an interval of its own (boundaries at it and at the next larger value).
+/// The share is taken again over the values left, with the intervals left, until no value holds
+/// more (adult's capital gain: the zeros first, then 15024, a tenth of the non-zero values).
+/// The other values are cut into the intervals left by their own quantiles: their sorted values
+/// at positions ⌊i·m/r⌋ for i = 1..r. Boundaries are kept when they exceed the smallest value,
+/// once each. Without mass points exactly ⌊i·n/count⌋ distinct values lie below boundary i;
+/// with them there may be a few more intervals than `count`.
 pub fn quantile_boundaries(mut values: Vec<f64>, count: usize) -> Vec<f64> {
     values.sort_unstable_by(f64::total_cmp);
-    let n = values.len();
     let Some(&lowest) = values.first() else {
         return Vec::new();
     };
-    let mut cuts = Vec::with_capacity(count);
-    let mut rest = Vec::with_capacity(n);
-    let mut masses = 0;
+    // Runs of equal values: (first index, length), in value order.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
-    while i < n {
+    while i < values.len() {
         let run = values[i..].partition_point(|&v| v == values[i]);
-        if run * count > n {
-            masses += 1;
-            cuts.push(values[i]);
-            if let Some(&next) = values.get(i + run) {
-                cuts.push(next);
-            }
-        } else {
-            rest.extend_from_slice(&values[i..i + run]);
-        }
+        runs.push((i, run));
         i += run;
     }
-    let (m, left) = (rest.len(), count.saturating_sub(masses));
+    let mut cuts = Vec::with_capacity(count);
+    let (mut left, mut rest) = (count, values.len());
+    let mut mass = vec![false; runs.len()];
+    loop {
+        let found: Vec<usize> = (0..runs.len())
+            .filter(|&r| !mass[r] && left > 1 && runs[r].1 * left > rest)
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        for r in found {
+            mass[r] = true;
+            let (start, len) = runs[r];
+            cuts.push(values[start]);
+            if let Some(&next) = values.get(start + len) {
+                cuts.push(next);
+            }
+            left = left.saturating_sub(1).max(1);
+            rest -= len;
+        }
+    }
+    let others: Vec<f64> = runs
+        .iter()
+        .zip(&mass)
+        .filter(|&(_, &m)| !m)
+        .flat_map(|(&(start, len), _)| values[start..start + len].iter().copied())
+        .collect();
+    let m = others.len();
     if m > 0 {
-        cuts.extend((1..left).map(|q| rest[(q * m / left).min(m - 1)]));
+        cuts.extend((1..left).map(|q| others[(q * m / left).min(m - 1)]));
     }
     cuts.sort_unstable_by(f64::total_cmp);
     cuts.dedup();
@@ -301,15 +320,16 @@ mod tests {
         assert_eq!(median_of(&mut []), 0.0);
     }
 
-    /// A mass point gets its own bucket: [0 x6, 5, 7, 7, 9] in 4 buckets (a share is 2.5
-    /// values). The six zeros are a mass point: boundaries at 0 (the minimum, dropped) and at
-    /// 5, the next value; the rest [5, 7, 7, 9] is cut into the 3 buckets left at its positions
-    /// ⌊1·4/3⌋ = 1 and ⌊2·4/3⌋ = 2, both 7. By hand: buckets {0}, {5}, {7, 7, 9}; plain
-    /// quantiles (positions 2, 5, 7 of all ten: 0, 0, 7) would have put 5 with the zeros.
+    /// Mass points get their own buckets: [0 x6, 5, 7, 7, 9] in 4 buckets. A share is 10/4
+    /// values: the six zeros are a mass point (boundaries at 0, the minimum, dropped, and at
+    /// 5, the next value). Over the 4 values left with 3 buckets a share is 4/3: the two 7s
+    /// are one (boundaries 7 and 9). Over [5, 9] with 2 buckets nothing is; their quantile at
+    /// ⌊1·2/2⌋ = 1 is 9. By hand: buckets {0}, {5}, {7, 7}, {9}. Plain quantiles (positions
+    /// 2, 5, 7 of all ten: 0, 0, 7) would have put 5 with the zeros and 7 with 9.
     #[test]
     fn tied_quantiles_make_one_boundary() {
         let v = vec![0.0, 7.0, 0.0, 9.0, 0.0, 0.0, 5.0, 0.0, 7.0, 0.0];
-        assert_eq!(quantile_boundaries(v, 4), vec![5.0, 7.0]);
+        assert_eq!(quantile_boundaries(v, 4), vec![5.0, 7.0, 9.0]);
         assert_eq!(quantile_boundaries(vec![3.0; 5], 4), Vec::<f64>::new());
         assert_eq!(quantile_boundaries(Vec::new(), 4), Vec::<f64>::new());
     }

@@ -4,39 +4,42 @@
 use crate::*;
 
 /// The boundaries of `count` quantile buckets by brute-force counting, independent of the
-/// implementation's sort. A value on more than n/count rows is a mass point: boundaries at it
-/// and at the next larger value. The other values (m of them, with r = count − mass points
-/// buckets left) give value v as boundary i when ⌊i·m/r⌋ of them lie below it and more lie at
-/// or below it, for i = 1..r. The minimum and repeats are left out.
+/// implementation's sort. With r buckets left over m values left (at first `count` and all), a
+/// value on more than m/r of them is a mass point: boundaries at it and at the next larger
+/// value, and it leaves the values with one bucket; repeated until none is found. The other
+/// values give value v as boundary i when ⌊i·m/r⌋ of them lie below it and more lie at or below
+/// it, for i = 1..r. The minimum and repeats are left out.
 fn brute_force_boundaries(values: &[f64], count: usize) -> Vec<f64> {
-    let n = values.len();
     let lowest = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let on = |v: f64| values.iter().filter(|&&x| x == v).count();
-    let mut masses: Vec<f64> = values
-        .iter()
-        .copied()
-        .filter(|&v| on(v) * count > n)
-        .collect();
-    masses.sort_by(f64::total_cmp);
-    masses.dedup();
-    let rest: Vec<f64> = values
-        .iter()
-        .copied()
-        .filter(|v| !masses.contains(v))
-        .collect();
+    let mut rest: Vec<f64> = values.to_vec();
+    let mut left = count;
     let mut out: Vec<f64> = Vec::new();
-    for &m in &masses {
-        out.push(m);
-        if let Some(next) = values
+    loop {
+        let on = |v: f64| rest.iter().filter(|&&x| x == v).count();
+        let mut masses: Vec<f64> = rest
             .iter()
             .copied()
-            .filter(|&x| x > m)
-            .min_by(f64::total_cmp)
-        {
-            out.push(next);
+            .filter(|&v| left > 1 && on(v) * left > rest.len())
+            .collect();
+        masses.sort_by(f64::total_cmp);
+        masses.dedup();
+        if masses.is_empty() {
+            break;
         }
+        for &m in &masses {
+            out.push(m);
+            if let Some(next) = values
+                .iter()
+                .copied()
+                .filter(|&x| x > m)
+                .min_by(f64::total_cmp)
+            {
+                out.push(next);
+            }
+            left = (left - 1).max(1);
+        }
+        rest.retain(|v| !masses.contains(v));
     }
-    let left = count - masses.len();
     for i in 1..left {
         let rank = i * rest.len() / left;
         let v = rest

@@ -15,6 +15,7 @@ mod numbers;
 mod overrides;
 mod resume;
 mod runs;
+mod splits;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -89,7 +89,7 @@ impl<'a> Checker<'a> {
         } = data;
         let train_source = self.keep(self.source("data.train", &train_src).and_then(|s| match s {
             SplitSource::File(f) => Ok(f),
-            SplitSource::Carved { .. } => Err(self.err(
+            SplitSource::Carved { .. } | SplitSource::Latest { .. } => Err(self.err(
                 "data.train.split_from",
                 "the training split cannot be carved from another split",
                 "give `data.train.path`",

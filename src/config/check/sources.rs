@@ -14,7 +14,19 @@ impl Checker<'_> {
             csv,
             split_from,
             fraction,
+            time_column,
+            from,
         } = s;
+        if let Some(column) = time_column {
+            return self.time_source(at, s, column, from.as_deref());
+        }
+        if from.is_some() {
+            return Err(self.err(
+                &format!("{at}.from"),
+                "`from` without `time_column`",
+                "name the column that holds each row's time: `time_column: ts`",
+            ));
+        }
         match (path, *split_from, *fraction) {
             (Some(path), None, None) => {
                 let resolved = self.base.join(path);
@@ -109,6 +121,66 @@ impl Checker<'_> {
         }
     }
 
+    /// A split carved from the training file by time: its latest `fraction` of the rows, or
+    /// its rows `from` a time on.
+    fn time_source(
+        &self,
+        at: &str,
+        s: &RawSource,
+        column: &str,
+        from: Option<&str>,
+    ) -> Result<SplitSource> {
+        if s.path.is_some() || s.format.is_some() || s.csv.is_some() {
+            return Err(self.err(
+                &format!("{at}.time_column"),
+                "a split carved by time reads the training file, so `path`, `format` and `csv` do not apply",
+                "remove them, or remove `time_column` to read a file of its own",
+            ));
+        }
+        if s.split_from != Some(SplitName::Train) {
+            return Err(self.err(
+                at,
+                "`time_column` carves the split from the training file",
+                "add `split_from: train`",
+            ));
+        }
+        let cut = match (s.fraction, from) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    &format!("{at}.from"),
+                    "both `fraction` and `from` say where the split starts",
+                    "keep `fraction` (the latest share of the rows) or `from` (a time)",
+                ));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    at,
+                    "`time_column` without `fraction` or `from`",
+                    "add `fraction: 0.1` (the latest 10% of the rows) or `from: \"2017-12-03\"`",
+                ));
+            }
+            (Some(f), None) if !(f > 0.0 && f < 1.0) => {
+                return Err(self.err(
+                    &format!("{at}.fraction"),
+                    format!("fraction must be in (0, 1), got {f}"),
+                    "e.g. `fraction: 0.1` carves the latest 10% of the training rows",
+                ));
+            }
+            (Some(f), None) => TimeCut::Fraction(f),
+            (None, Some(t)) => TimeCut::From(crate::times::parse_time(t).ok_or_else(|| {
+                self.err(
+                    &format!("{at}.from"),
+                    format!("{t:?} is not a time"),
+                    "give a number in the column's unit, or a date: `2017-12-03` or `2017-12-03 08:00:00` (UTC)",
+                )
+            })?),
+        };
+        Ok(SplitSource::Latest {
+            column: column.to_string(),
+            cut,
+        })
+    }
+
     pub(super) fn check_splits(
         &self,
         train: &FileSource,
@@ -125,10 +197,15 @@ impl Checker<'_> {
                         "evaluate on rows the model never trained on: use another file or `split_from: train`",
                     ));
                 }
-                Some(SplitSource::Carved { fraction }) => carved += fraction,
+                Some(SplitSource::Carved { fraction })
+                | Some(SplitSource::Latest {
+                    cut: TimeCut::Fraction(fraction),
+                    ..
+                }) => carved += fraction,
                 _ => {}
             }
         }
+        self.check_time_splits(valid, test)?;
         if carved >= 1.0 {
             return Err(self.err(
                 "data",
@@ -148,5 +225,55 @@ impl Checker<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// Splits carved by time: both by one column and one kind of cut (a share, or a time), the
+    /// test split after the validation split; a split carved at random next to one carved by
+    /// time would mix the future into the past.
+    fn check_time_splits(
+        &self,
+        valid: &Option<SplitSource>,
+        test: &Option<SplitSource>,
+    ) -> Result<()> {
+        let latest = |s: &Option<SplitSource>| match s {
+            Some(SplitSource::Latest { column, cut }) => Some((column.clone(), *cut)),
+            _ => None,
+        };
+        match (latest(valid), latest(test)) {
+            (Some((vc, v)), Some((tc, t))) => {
+                if vc != tc {
+                    return Err(self.err(
+                        "data.test.time_column",
+                        format!("the validation split is carved by `{vc}` and the test split by `{tc}`"),
+                        "carve both by one time column",
+                    ));
+                }
+                match (v, t) {
+                    (TimeCut::From(a), TimeCut::From(b)) if a >= b => Err(self.err(
+                        "data.test.from",
+                        "the test split starts before the validation split",
+                        "the test split lies after the validation split: give it a later `from`",
+                    )),
+                    (TimeCut::From(_), TimeCut::Fraction(_))
+                    | (TimeCut::Fraction(_), TimeCut::From(_)) => Err(self.err(
+                        "data.test",
+                        "one split is cut by `fraction` and the other by `from`",
+                        "cut both by a share of the rows or both by a time",
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            (Some(_), None) if test.is_some() => Err(self.err(
+                "data.test",
+                "the validation split is carved by time and the test split is not",
+                "carve the test split by the same `time_column`, so it lies after the validation split",
+            )),
+            (None, Some(_)) if valid.is_some() => Err(self.err(
+                "data.valid",
+                "the test split is carved by time and the validation split is not",
+                "carve the validation split by the same `time_column` (`split_from: train`, `time_column`, `fraction` or `from`)",
+            )),
+            _ => Ok(()),
+        }
     }
 }

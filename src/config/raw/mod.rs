@@ -73,11 +73,45 @@ pub struct RawSource {
     pub split_from: Option<SplitName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fraction: Option<f64>,
+    /// Carve by time: the latest rows by this column (with `fraction`), or those from `from` on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_column: Option<String>,
+    /// With `time_column`: the first time of the split, a number in the column's unit or a
+    /// date (`2017-12-03`, `2017-12-03 08:00:00`, UTC) compared as Unix seconds.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text_or_number"
+    )]
+    pub from: Option<String>,
+}
+
+/// A scalar read as its text (`from: 1512000000` and `from: "2017-12-03"` alike).
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Scalar;
+    impl serde::de::Visitor<'_> for Scalar {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number or a date")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+    }
+    d.deserialize_any(Scalar)
 }
 
 impl Shorthand for RawSource {
-    const EXPECTING: &'static str =
-        "a file path, or a block of keys (`path`, `format`, `csv`, or `split_from` and `fraction`)";
+    const EXPECTING: &'static str = "a file path, or a block of keys (`path`, `format`, `csv`, or `split_from` with `fraction` or `time_column`)";
     fn from_shorthand(path: &str) -> Self {
         RawSource {
             path: Some(path.to_string()),
