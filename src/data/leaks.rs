@@ -147,22 +147,54 @@ fn value_groups(order: &[u32], values: &[f32], label: &[u8]) -> Vec<Group> {
     groups
 }
 
+/// One column's values as the leak check reads them.
+pub enum Values<'a> {
+    /// Ids (categories, buckets): each scored by its own rate of the label.
+    Ids(&'a [u32]),
+    /// Numbers, ranked as they are or reversed.
+    Numbers(&'a [f32]),
+}
+
+/// The stages (indices into `labels`, each a stage's cumulative label per row) whose label the
+/// column gives away, with the evidence.
+pub fn leaks(values: Values<'_>, labels: &[&[u8]]) -> Vec<(usize, String)> {
+    let rows = match values {
+        Values::Ids(v) => v.len(),
+        Values::Numbers(v) => v.len(),
+    } as u64;
+    let order: Vec<u32> = match values {
+        Values::Numbers(v) => {
+            let mut order: Vec<u32> = (0..v.len() as u32).collect();
+            order.sort_unstable_by(|&a, &b| v[a as usize].total_cmp(&v[b as usize]));
+            order
+        }
+        Values::Ids(_) => Vec::new(),
+    };
+    labels
+        .iter()
+        .enumerate()
+        .filter_map(|(k, label)| {
+            let positives = label.iter().filter(|&&y| y != 0).count() as u64;
+            let (groups, ranked) = match values {
+                Values::Ids(ids) => (id_groups(ids, label), false),
+                Values::Numbers(v) => (value_groups(&order, v, label), true),
+            };
+            evidence(&groups, ranked, positives, rows).map(|e| (k, e))
+        })
+        .collect()
+}
+
 /// Refuse the training rows when a feature not marked `allow_leak` separates a stage's label,
 /// naming every such feature and stage at once.
 pub fn check(p: &Pipeline, train: &Dataset) -> Result<()> {
-    let rows = train.rows as u64;
-    let positives: Vec<u64> = (0..train.stages())
-        .map(|k| train.positives(k) as u64)
-        .collect();
+    let labels: Vec<&[u8]> = train.reached.iter().map(Vec::as_slice).collect();
     let mut found: Vec<String> = Vec::new();
-    let mut report = |name: &str, column: &str, groups: &dyn Fn(usize) -> Vec<Group>, ranked| {
-        for (k, &pos) in positives.iter().enumerate() {
-            if let Some(e) = evidence(&groups(k), ranked, pos, rows) {
-                found.push(format!(
-                    "feature `{name}` (column `{column}`) leaks the label of stage `{}`: {e}",
-                    p.stage_name(k)
-                ));
-            }
+    let mut report = |name: &str, column: &str, values: Values<'_>| {
+        for (k, e) in leaks(values, &labels) {
+            found.push(format!(
+                "feature `{name}` (column `{column}`) leaks the label of stage `{}`: {e}",
+                p.stage_name(k)
+            ));
         }
     };
     // Id columns: categorical features, then bucketed numerics (`Pipeline::embedded_fields`).
@@ -178,22 +210,14 @@ pub fn check(p: &Pipeline, train: &Dataset) -> Result<()> {
         );
     for ((name, column, allowed), ids) in id_features.zip(&train.cat) {
         if !allowed {
-            report(name, column, &|k| id_groups(ids, &train.reached[k]), false);
+            report(name, column, Values::Ids(ids));
         }
     }
     let fed = p.numeric.iter().filter(|n| n.feeds_value());
     for (n, values) in fed.zip(&train.num) {
-        if n.allow_leak || n.buckets.is_some() {
-            continue;
+        if !n.allow_leak && n.buckets.is_none() {
+            report(&n.name, &n.column, Values::Numbers(values));
         }
-        let mut order: Vec<u32> = (0..values.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
-        report(
-            &n.name,
-            &n.column,
-            &|k| value_groups(&order, values, &train.reached[k]),
-            true,
-        );
     }
     if found.is_empty() {
         return Ok(());

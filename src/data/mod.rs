@@ -15,7 +15,7 @@ pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};
 pub use fingerprint::{DataFingerprint, changed, data_files, fingerprints};
 pub use labels::{LabelFlags, StageLabels, binary_text, read_labels};
-pub use leaks::check as check_leaks;
+pub use leaks::{Values as LeakValues, leaks};
 
 use clock::Clock;
 use encode::{Encoding, encode_frame};

@@ -3,6 +3,7 @@
 //! named them, and every other column becomes a feature with a default suited to it. The
 //! pipeline comes with comments saying what was guessed and why.
 
+mod labels;
 mod profile;
 mod words;
 
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::source::Frame;
 use profile::{profile, short, sniff};
 pub use words::StageArg;
-use words::{name_for, yes_of, yq};
+use words::{name_for, yq};
 
 /// A categorical with more distinct values than this is hashed.
 const HASH_ABOVE: usize = 100_000;
@@ -164,6 +165,8 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         declared.push(n.clone());
         format!("name: {n}, column: {}", yq(col))
     };
+    let stage_labels = labels::stage_labels(data, &frame, stages, &truth, &mut notes)?;
+    let reached: Vec<&[u8]> = stage_labels.iter().map(|l| l.reached.as_slice()).collect();
     for col in names.iter().filter(|c| !labels.contains(&c.as_str())) {
         let p = profile(&frame, col)?;
         if p.distinct == 2 {
@@ -180,6 +183,15 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             let _ = writeln!(
                 cats,
                 "    # `{col}` left out: every value is distinct (an id)."
+            );
+            continue;
+        }
+        if let Some((k, evidence)) = leak(&frame, col, p.numeric, &reached)?.first() {
+            let stage = &stages[*k].name;
+            notes.push(format!("`{col}`: left out: it gives stage `{stage}` away ({evidence}); a column written after the outcome leaks it (declare it with `allow_leak: true` if its value is known before)"));
+            let _ = writeln!(
+                cats,
+                "    # `{col}` left out: it gives stage `{stage}` away on its own (a column written after the outcome?)."
             );
             continue;
         }
@@ -281,114 +293,15 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         }
     );
     let _ = writeln!(y, "stages:");
-    let mut reached_before: Option<Vec<bool>> = None;
-    for (s, truth) in stages.iter().zip(&truth) {
-        let p = profile(&frame, &s.column)?;
-        // `train` refuses a row without a label (data::labels); say so now, not after init.
-        if let Some(row) = p.first_missing {
-            return Err(Error::data_at(
-                data,
-                &s.column,
-                Some(row),
-                format!(
-                    "stage `{}` has no label here: {} of {} rows have none",
-                    s.name, p.missing, p.rows
-                ),
-            )
-            .with_hint("every row needs a label for every stage: drop or fill those rows, then run `funnel init` again"));
-        }
-        let positive: Vec<String> =
-            if !s.positive.is_empty() {
-                s.positive.clone()
-            } else if p.numeric && p.integer && p.min >= 0.0 && p.max <= 1.0 {
-                Vec::new()
-            } else if let Some(yes) = yes_of(&p.top) {
-                notes.push(format!(
-                    "stage `{}`: column `{}` holds yes/no values; {yes:?} counts as positive",
-                    s.name, s.column
-                ));
-                vec![yes]
-            } else if p.distinct == 2 {
-                // The rarer value is the event (a click, a conversion).
-                let rare = p.top.last().map(|t| t.0.clone()).unwrap_or_default();
-                notes.push(format!(
-                "stage `{}`: column `{}` holds two values; the rarer, {rare:?}, counts as positive",
-                s.name, s.column
-            ));
-                vec![rare]
-            } else {
-                return Err(Error::data_at(
-                data,
-                &s.column,
-                None,
-                format!(
-                    "{} distinct values ({}{}): a stage's label needs 0/1 or named positive values",
-                    p.distinct,
-                    p.top
-                        .iter()
-                        .map(|(v, n)| format!("{v:?} in {n} rows"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if p.distinct > p.top.len() { ", ..." } else { "" }
-                ),
-            )
-            .with_hint(format!(
-                "name the positive values: `--stages {}={}:{}`",
-                s.name,
-                s.column,
-                p.top.last().map_or("VALUE", |t| t.0.as_str())
-            )));
-            };
-        // Reached flags of this column, to see whether it only counts after the previous stage.
-        let mut flags = Vec::with_capacity(frame.len());
-        frame.visit_str(&s.column, |_, v| {
-            let yes = match (v, positive.is_empty()) {
-                (Some(v), true) => crate::data::binary_text(v) == Some(true),
-                (Some(v), false) => positive.iter().any(|p| p == v),
-                (None, _) => false,
-            };
-            flags.push(yes);
-            Ok(())
-        })?;
-        let given_previous = reached_before
-            .as_ref()
-            .is_some_and(|prev| prev.iter().zip(&flags).any(|(&p, &f)| f && !p));
-        let meaning = if given_previous {
-            notes.push(format!("stage `{}`: some rows are positive without the previous stage: `meaning: given_previous` (the column counts only once the previous stage is reached)", s.name));
-            ", meaning: given_previous"
-        } else {
-            ""
-        };
-        let label = if positive.is_empty() {
-            format!("{{ column: {}{meaning} }}", yq(&s.column))
-        } else {
-            // `{v:?}` is Rust's escaping (`\u{1}`), not YAML's: `yq` writes YAML.
-            let vals: Vec<String> = positive.iter().map(|v| yq(v)).collect();
-            format!(
-                "{{ column: {}, positive: [{}]{meaning} }}",
-                yq(&s.column),
-                vals.join(", ")
-            )
-        };
+    for (s, label) in stages.iter().zip(&stage_labels) {
         let _ = writeln!(
             y,
-            "  - name: {}\n    label: {label}\n    tower: {{ hidden: [64, 32] }}",
-            s.name
+            "  - name: {}\n    label: {}\n    tower: {{ hidden: [64, 32] }}",
+            s.name, label.yaml
         );
-        if let Some(t) = truth {
+        if let Some(t) = &label.truth {
             let _ = writeln!(y, "    truth: {}", yq(t));
-            notes.push(format!(
-                "stage `{}`: `{t}` holds its true probability (generated data): `truth: {t}`",
-                s.name
-            ));
         }
-        let reached: Vec<bool> = match &reached_before {
-            Some(prev) if given_previous => {
-                prev.iter().zip(&flags).map(|(&p, &f)| p && f).collect()
-            }
-            _ => flags,
-        };
-        reached_before = Some(reached);
     }
     let last = stages.last().map(|s| s.name.as_str()).unwrap_or_default();
     let _ = writeln!(
@@ -396,4 +309,40 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         "\nmodel:\n  preset: esmm\n\ntrain:\n  epochs: 10\n  batch_size: 512\n  seed: 42\n  early_stopping: {{ monitor: {last}.cumulative.auc, patience: 2 }}\n\ninconsistent_rows: drop"
     );
     Ok((y, notes))
+}
+
+/// The stages whose label (`reached`, each stage's cumulative label per row) column `col` gives
+/// away, with the evidence (`data::leaks`): its numbers ranked when it is numeric, else its
+/// values as ids.
+fn leak(
+    frame: &Frame,
+    col: &str,
+    numeric: bool,
+    reached: &[&[u8]],
+) -> Result<Vec<(usize, String)>> {
+    use crate::data::{LeakValues, leaks};
+    if numeric {
+        let mut values = Vec::with_capacity(frame.len());
+        frame.visit_f64(col, |_, v| {
+            values.push(v.map_or(f32::NEG_INFINITY, |x| x as f32));
+            Ok(())
+        })?;
+        return Ok(leaks(LeakValues::Numbers(&values), reached));
+    }
+    let mut ids = Vec::with_capacity(frame.len());
+    let mut seen: std::collections::HashMap<String, u32> = Default::default();
+    frame.visit_str(col, |_, v| {
+        let v = v.unwrap_or_default();
+        let next = seen.len() as u32;
+        let id = match seen.get(v) {
+            Some(&id) => id,
+            None => {
+                seen.insert(v.to_string(), next);
+                next
+            }
+        };
+        ids.push(id);
+        Ok(())
+    })?;
+    Ok(leaks(LeakValues::Ids(&ids), reached))
 }

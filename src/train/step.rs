@@ -374,19 +374,32 @@ mod tests {
                 format!(r#"{{"name":"{}","column":"{}","transform":"none","missing":"mean","shift":0.0,"scale":1.0,"fill":0.0{boundaries}}}"#, n.name, n.column)
             })
             .collect();
+        let bags: Vec<String> = p
+            .multi_valued
+            .iter()
+            .map(|m| {
+                let v = &m.vocabulary;
+                format!(
+                    r#"{{"name":"{}","column":"{}","hash_buckets":23}}"#,
+                    v.name, v.column
+                )
+            })
+            .collect();
         Encoders::from_json(&format!(
-            r#"{{"categorical":[{}],"numeric":[{}]}}"#,
+            r#"{{"categorical":[{}],"numeric":[{}],"multi_valued":[{}]}}"#,
             cats.join(","),
-            nums.join(",")
+            nums.join(","),
+            bags.join(",")
         ))
         .unwrap()
     }
 
-    /// A batch of random ids, numerics and consistent cumulative labels.
+    /// A batch of random ids, bags of 0 to 4 tokens, numerics and consistent cumulative
+    /// labels.
     fn batch(p: &Pipeline, rows: usize, seed: u64) -> Batch {
         let mut r = Rng::stream(seed, "test-batch");
         let (c, n, k) = (p.categorical.len(), p.dense_values(), p.stages.len());
-        let f = p.embedded_fields().len();
+        let f = p.embedded_fields().len() - p.multi_valued.len();
         // Categorical ids below the 23 hash rows, bucket ids below the 8 bucket rows.
         let cat: Vec<u32> = (0..rows * f)
             .map(|i| 3 + r.below(if i % f < c { 20 } else { 5 }) as u32)
@@ -403,10 +416,24 @@ mod tests {
                 labels.push(reached);
             }
         }
+        let bags = p
+            .multi_valued
+            .iter()
+            .map(|_| {
+                let mut b = crate::features::Bags::default();
+                for _ in 0..rows {
+                    for _ in 0..r.below(5) {
+                        b.ids.push(3 + r.below(20) as u32);
+                    }
+                    b.offsets.push(b.ids.len() as u64);
+                }
+                b
+            })
+            .collect();
         Batch {
             rows,
             ids,
-            bags: Vec::new(),
+            bags,
             num,
             labels,
             own: Vec::new(),

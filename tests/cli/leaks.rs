@@ -126,3 +126,34 @@ fn a_feature_written_after_the_outcome_is_refused() {
     // The first boundary is the smallest non-zero value: the zeros alone below it.
     assert!(b[0].as_f64().unwrap() >= 1.0, "{b:?}");
 }
+
+/// `init` leaves a column that gives a stage away out of the pipeline it writes, saying why,
+/// and the pipeline it writes passes the leak check.
+#[test]
+fn init_leaves_a_leaking_column_out() {
+    let s = Scratch::new();
+    s.write("train.csv", &email_csv(8000));
+    let o = s.run(&[
+        "init",
+        "train.csv",
+        "--stages",
+        "visit,conversion",
+        "--out",
+        "p.yaml",
+    ]);
+    ok(&o);
+    let yaml = std::fs::read_to_string(s.path("p.yaml")).expect("pipeline");
+    assert!(
+        yaml.contains("# `spend` left out: it gives stage `conversion` away on its own"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("name: spend"), "{yaml}");
+    assert!(yaml.contains("name: opens"), "{yaml}");
+    assert!(
+        stderr(&o)
+            .contains("`spend`: left out: it gives stage `conversion` away (on its own it ranks"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&s.run(&["validate", "p.yaml"]));
+}
