@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Multi-valued features at Ali-CCP's shape: funnel (pipelines/bench/bags.yaml) against its
 # PyTorch twin (nn.EmbeddingBag, sparse=True, SparseAdam: benches/compare/torch_bags.py), same
-# Parquet file, one epoch each, interleaved REPS times (default 3), THREADS threads (default 2).
+# Parquet file and the same training and test rows (funnel's split, handed to the twin), one
+# epoch each, interleaved REPS times (default 3), THREADS threads (default 2).
 # Prints one line per run: training samples/s and the test AUCs (the click and buy cumulative
 # AUCs on all rows, and buy's conditional AUC on the clicked rows).
 #   ROWS=500000 REPS=3 benches/compare/bags.sh
@@ -35,6 +36,8 @@ print(json.dumps({
     "buy_given_click_auc": t["buy"]["conditional"]["auc"],
 }))
 PY
-  (cd benches/compare && .venv/bin/python torch_bags.py "../../$DATA" "$THREADS")
+  # The twin trains and tests on funnel's own split.
+  target/release/funnel predict --run "$out/run$rep" --split test --out "$out/test$rep.parquet" > /dev/null 2>&1
+  (cd benches/compare && .venv/bin/python torch_bags.py "../../$DATA" "$THREADS" "$out/test$rep.parquet")
 done
 rm -rf "$out"

@@ -4,11 +4,12 @@ no padding), all sparse=True and updated by SparseAdam (lr 1e-3, funnel's lazy A
 128-64 (He-uniform, Glorot-uniform heads) by Adam at 1e-3; embedding rows N(0, 0.01^2); batch
 2048; the same log-space ESMM loss (the cumulative p_k = q_1 ... q_k as a sum of log-sigmoids,
 supervised on every row). Vocabularies are fitted on the training rows, unseen ids map to row
-0, the test split is a seeded 10%. Prints one JSON line: training samples/s over the epoch
+0; the test rows are funnel's own (TEST_ROWS: `funnel predict --split test`'s output, whose `row`
+column numbers them from 1), or a seeded 10% without it. Prints one JSON line: training samples/s over the epoch
 (batch assembly included, as funnel's `train_samples_per_s`) and each stage's test AUC, so a
 fast wrong twin shows.
 
-usage: torch_bags.py DATA.parquet THREADS"""
+usage: torch_bags.py DATA.parquet THREADS [TEST_ROWS.parquet]"""
 
 import json
 import sys
@@ -29,8 +30,14 @@ DIM, BATCH, LR = 16, 2048, 1e-3
 t = pq.read_table(path)
 n = t.num_rows
 order = np.random.default_rng(42).permutation(n)
-n_test = int(round(n * 0.1))
-test, train = np.sort(order[:n_test]), order[n_test:]
+if len(sys.argv) > 3:
+    test = np.sort(pq.read_table(sys.argv[3], columns=["row"]).column("row").to_numpy().astype(np.int64) - 1)
+    is_test = np.zeros(n, dtype=bool)
+    is_test[test] = True
+    train = order[~is_test[order]]
+else:
+    n_test = int(round(n * 0.1))
+    test, train = np.sort(order[:n_test]), order[n_test:]
 in_train = np.zeros(n, dtype=bool)
 in_train[train] = True
 

@@ -32,9 +32,9 @@ pub(super) fn eval(run: &Path, input: Input, json: bool) -> Result<()> {
         if json {
             let text =
                 serde_json::to_string_pretty(&m).map_err(|e| Error::Internal(e.to_string()))?;
-            println!("{text}");
+            outln!("{text}");
         } else {
-            print!(
+            out!(
                 "{}",
                 format_metrics(&format!("{what} ({} rows)", d.rows), &m)
             );

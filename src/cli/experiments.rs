@@ -25,7 +25,7 @@ pub fn report(run: &Path, out: Option<PathBuf>, force: bool) -> Result<()> {
         None => run.join(REPORT),
     };
     crate::fsutil::write_atomic(&path, html.as_bytes())?;
-    println!("report: {}", path.display());
+    outln!("report: {}", path.display());
     Ok(())
 }
 
@@ -49,9 +49,9 @@ pub fn compare_cmd(
     progress.finish();
     // The folder may have changed in the hours the runs took.
     check_compare_out(pipelines, out, force)?;
-    print!("{}", c.markdown());
+    out!("{}", c.markdown());
     for f in c.write(out)? {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display());
     }
     Ok(())
 }

@@ -1,5 +1,23 @@
 //! The command line: argument parsing and one function per command. `main` only calls `run`.
 
+/// `print!` for a standard output that may be closed: `funnel compare | head` reads the first
+/// lines and closes the pipe, and the command goes on to write its files (which `print!` would
+/// have stopped with a panic). What the reader did not take is lost to it, not to the run.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` for a standard output that may be closed (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod eval;
 mod experiments;
 mod output;
@@ -188,7 +206,7 @@ pub fn run(cli: Cli) -> Result<()> {
             for n in notes {
                 eprintln!("guessed: {n}");
             }
-            println!(
+            outln!(
                 "wrote {}; check it with `funnel validate {}`",
                 out.display(),
                 out.display()
@@ -304,7 +322,7 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
     for w in &splits.warnings {
         eprintln!("warning: {w}");
     }
-    println!(
+    outln!(
         "{}: ok — {} stage(s) ({}), {} categorical and {} numeric feature(s)",
         path.display(),
         p.stages.len(),
@@ -313,10 +331,10 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
         p.numeric.len()
     );
     for (split, rows) in &splits.files {
-        println!("  {split}: {rows} rows, all columns present");
+        outln!("  {split}: {rows} rows, all columns present");
     }
     let rows = |d: &Option<data::Dataset>| d.as_ref().map_or(0, |d| d.rows);
-    println!(
+    outln!(
         "  data: train {} rows, valid {}, test {} after the consistency policy; labels and encoders checked; training needs about {}",
         splits.train.rows,
         rows(&splits.valid),

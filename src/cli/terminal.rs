@@ -71,13 +71,17 @@ impl Reporter for Terminal {
     }
 
     fn metrics(&mut self, title: &str, m: &[StageMetrics]) {
-        print!("{}", format_metrics(title, m));
+        out!("{}", format_metrics(title, m));
     }
 
     fn timing(&mut self, t: &Timing) {
-        println!(
+        outln!(
             "timing: read {:.2}s, encode {:.2}s, train {:.2}s ({:.0} samples/s), evaluate {:.2}s",
-            t.read_s, t.encode_s, t.train_s, t.train_samples_per_s, t.evaluate_s
+            t.read_s,
+            t.encode_s,
+            t.train_s,
+            t.train_samples_per_s,
+            t.evaluate_s
         );
     }
 }

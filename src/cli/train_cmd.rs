@@ -132,9 +132,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
             no_report,
         };
         train_run(&p, &splits, &out, start, &control, &mut Terminal::default())?;
-        println!("run directory: {}", out.display());
+        outln!("run directory: {}", out.display());
         if !no_report {
-            println!(
+            outln!(
                 "report: {}",
                 out.join(crate::html::report::REPORT).display()
             );

@@ -349,3 +349,62 @@ fn read_table(file: &Path, src: &FileSource) -> Result<(Table, usize)> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CsvOptions;
+    use crate::source::Cat;
+
+    /// Parquet's small integer types (pandas writes `astype("int8")` labels and flags) read
+    /// like any integer column: as ids, as numbers and as label values.
+    #[test]
+    fn small_integer_parquet_columns_read() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("small.parquet");
+        let mut df = DataFrame::new_infer_height(vec![
+            Series::new("i8".into(), &[1i8, 0, -3]).into_column(),
+            Series::new("i16".into(), &[300i16, 7, 7]).into_column(),
+            Series::new("u8".into(), &[1u8, 0, 1]).into_column(),
+            Series::new("u16".into(), &[65535u16, 0, 2]).into_column(),
+        ])
+        .unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        let src = FileSource {
+            path,
+            format: FileFormat::Parquet,
+            csv: CsvOptions {
+                separator: b',',
+                header: true,
+                null_values: Vec::new(),
+                trim_whitespace: false,
+            },
+        };
+        let f = Frame::read(&src, None).unwrap();
+        let mut numbers = Vec::new();
+        let mut ids = Vec::new();
+        for name in ["i8", "i16", "u8", "u16"] {
+            let col = f.column(name).unwrap();
+            col.visit_f64(|_, v| {
+                numbers.push(v.unwrap());
+                Ok(())
+            })
+            .unwrap();
+            col.visit_cat(|_, v| {
+                ids.push(v == Cat::Null);
+                Ok(())
+            })
+            .unwrap();
+            assert!(col.is_integer(), "{name}");
+        }
+        assert_eq!(
+            numbers,
+            vec![
+                1.0, 0.0, -3.0, 300.0, 7.0, 7.0, 1.0, 0.0, 1.0, 65535.0, 0.0, 2.0
+            ]
+        );
+        assert!(ids.iter().all(|&null| !null));
+    }
+}

@@ -214,3 +214,32 @@ fn fuzzer_findings_are_refused_as_malformed() {
         assert!(err.contains(says), "{file}: {err}");
     }
 }
+
+/// A standard output closed by its reader (`funnel train ... | head -1`) neither panics nor
+/// stops the command: the run is written whole, and compare's tables too.
+#[test]
+fn a_closed_standard_output_does_not_stop_a_command() {
+    let s = Scratch::new();
+    s.adult_pipeline(CLICK, "");
+    s.edit("pipeline.yaml", "epochs: 6", "epochs: 1");
+    let closed = || {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        writer
+    };
+    for args in [
+        &["train", "pipeline.yaml", "--out", "run"][..],
+        &["compare", "pipeline.yaml", "--seeds", "1", "--out", "cmp"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_funnel"))
+            .args(args)
+            .current_dir(s.dir.path())
+            .stdout(closed())
+            .output()
+            .expect("run funnel");
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    assert!(s.path("run/manifest.json").exists());
+    assert!(s.path("cmp/compare.md").exists());
+}

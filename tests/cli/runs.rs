@@ -849,3 +849,23 @@ fn a_runs_carved_split_is_evaluated_and_predicted_again() {
         "{err}"
     );
 }
+
+/// The pipelines for the public data sets' samples (data/ali-ccp, data/aliexpress) train from
+/// the repository as shipped and score every test row both ways (the samples are too small for
+/// their AUCs to mean anything).
+#[test]
+fn public_data_pipelines_train_on_their_samples() {
+    let s = Scratch::new();
+    for (name, test_rows) in [("ali-ccp", 50), ("aliexpress", 20)] {
+        let pipeline = repo().join(format!("pipelines/{name}.yaml"));
+        let o = s.run(&["train", pipeline.to_str().expect("utf-8"), "--out", name]);
+        ok(&o);
+        let m = metrics(&s.path(name));
+        assert_eq!(m["test"][0]["cumulative"]["rows"], test_rows, "{name}");
+        // The second stage's conditional block is scored on the rows that clicked.
+        assert_eq!(
+            m["test"][1]["conditional"]["rows"], m["test"][0]["cumulative"]["positives"],
+            "{name}"
+        );
+    }
+}
