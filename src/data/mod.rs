@@ -76,19 +76,30 @@ pub fn feature_columns(p: &Pipeline) -> Vec<String> {
 const OOV_WARN_SHARE: f64 = 0.05;
 
 /// One warning per categorical feature whose values were unseen in training on more than 5% of
-/// the rows of data being evaluated or predicted: a sign of a column read differently (another
-/// type, another spelling) or of drift. Hashed features have no out-of-vocabulary id.
+/// the rows (for a multi-valued feature, of the tokens) of data being evaluated or predicted: a
+/// sign of a column read differently (another type, another spelling) or of drift. Hashed
+/// features have no out-of-vocabulary id.
 pub fn oov_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
-    p.categorical
+    let singles = p
+        .categorical
         .iter()
         .zip(&d.cat)
-        .filter(|(spec, _)| spec.hash_buckets.is_none())
-        .filter_map(|(spec, ids)| {
+        .map(|(spec, ids)| (spec, "rows", &ids[..]));
+    // A multi-valued feature's tokens: the share of its tokens unseen in training.
+    let bags = p
+        .multi_valued
+        .iter()
+        .zip(&d.bags)
+        .map(|(m, b)| (&m.vocabulary, "tokens", &b.ids[..]));
+    singles
+        .chain(bags)
+        .filter(|(spec, _, _)| spec.hash_buckets.is_none())
+        .filter_map(|(spec, what, ids)| {
             let unseen = ids.iter().filter(|&&id| id == OOV_ID).count();
             let share = unseen as f64 / ids.len().max(1) as f64;
             (share > OOV_WARN_SHARE).then(|| {
                 format!(
-                    "feature `{}` (column `{}`): {unseen} of {} rows ({:.1}%) have values unseen in training; they share the out-of-vocabulary embedding",
+                    "feature `{}` (column `{}`): {unseen} of {} {what} ({:.1}%) have values unseen in training; they share the out-of-vocabulary embedding",
                     spec.name,
                     spec.column,
                     ids.len(),

@@ -3,6 +3,7 @@
 //! named them, and every other column becomes a feature with a default suited to it. The
 //! pipeline comes with comments saying what was guessed and why.
 
+mod bags;
 mod labels;
 mod profile;
 mod words;
@@ -141,7 +142,7 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
     let _ = writeln!(y, "  valid: {{ split_from: train, fraction: 0.1 }}");
     let _ = writeln!(y, "  test: {{ split_from: train, fraction: 0.1 }}");
 
-    let (mut cats, mut nums) = (String::new(), String::new());
+    let (mut cats, mut nums, mut lists) = (String::new(), String::new(), String::new());
     let mut bucketed: Vec<&str> = Vec::new();
     // Columns with two values, besides the stages' own: labels of stages not asked for?
     let mut two_valued: Vec<&str> = Vec::new();
@@ -168,6 +169,33 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
     let stage_labels = labels::stage_labels(data, &frame, stages, &truth, &mut notes)?;
     let reached: Vec<&[u8]> = stage_labels.iter().map(|l| l.reached.as_slice()).collect();
     for col in names.iter().filter(|c| !labels.contains(&c.as_str())) {
+        if let Some(b) = bags::bag_profile(&frame, col, separator)? {
+            let mut keys = String::new();
+            if b.text {
+                let _ = write!(keys, ", separator: {}", yq(bags::SEPARATOR));
+            }
+            if b.weighted {
+                keys += ", weight_separator: \":\", pooling: sum";
+            }
+            let _ = writeln!(
+                lists,
+                "    - {{ {}{keys} }}   # {:.1} tokens a row (at most {}), {} distinct tokens, {:.1}% empty",
+                feature(col),
+                b.mean_len,
+                b.max_len,
+                b.distinct,
+                100.0 * b.empty as f64 / b.rows.max(1) as f64
+            );
+            notes.push(format!(
+                "`{col}`: token lists: multi-valued, {}",
+                if b.weighted {
+                    "its `token:weight` pairs read as weights, sum pooling"
+                } else {
+                    "mean pooling"
+                }
+            ));
+            continue;
+        }
         let p = profile(&frame, col)?;
         if p.distinct == 2 {
             two_valued.push(col.as_str());
@@ -280,7 +308,7 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
     }
     let _ = writeln!(
         y,
-        "\nfeatures:\n  embedding_dim: 8\n  categorical:\n{}  numeric:\n{}",
+        "\nfeatures:\n  embedding_dim: 8\n  categorical:\n{}  numeric:\n{}{}",
         if cats.is_empty() {
             "    []\n".into()
         } else {
@@ -290,6 +318,11 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             "    []\n".to_string()
         } else {
             nums
+        },
+        if lists.is_empty() {
+            String::new()
+        } else {
+            format!("  multi_valued:\n{lists}")
         }
     );
     let _ = writeln!(y, "stages:");

@@ -185,3 +185,37 @@ fn multi_valued_settings_are_checked() {
     );
     ok(&s.run(&["train", "pipeline.yaml", "--out", "grouped"]));
 }
+
+/// `init` declares a column of token lists as a multi-valued feature (`tag:weight` pairs as
+/// weights), and the pipeline it writes trains.
+#[test]
+fn init_declares_token_lists_as_multi_valued() {
+    let s = Scratch::new();
+    for (weighted, want) in [
+        (false, "    - { name: tags, separator: \"|\" }   # "),
+        (
+            true,
+            "    - { name: tags, separator: \"|\", weight_separator: \":\", pooling: sum }   # ",
+        ),
+    ] {
+        s.write("train.csv", &tagged_csv(3000, 1, weighted));
+        let o = s.run(&[
+            "init",
+            "train.csv",
+            "--stages",
+            "click,buy",
+            "--out",
+            "p.yaml",
+            "--force",
+        ]);
+        ok(&o);
+        let yaml = std::fs::read_to_string(s.path("p.yaml")).expect("pipeline");
+        assert!(
+            yaml.contains("  multi_valued:\n") && yaml.contains(want),
+            "{yaml}"
+        );
+        assert!(yaml.contains("{ name: user }"), "{yaml}");
+        let run = format!("run-{weighted}");
+        ok(&s.run(&["train", "p.yaml", "--out", &run, "--set", "train.epochs=1"]));
+    }
+}
