@@ -1,6 +1,6 @@
 //! The stages' labels as `init` reads them: which values are positive (named, 0/1, yes/no, or
-//! the rarer of two), whether a column counts only once the previous stage is reached, and the
-//! rows that reached each stage (what the leak check holds the features against).
+//! the rarer of two), whether a column counts only once the previous stage is reached, the rows
+//! that reached each stage, and the columns that give a stage away (the leak check).
 
 use super::profile::profile;
 use super::words::{StageArg, yes_of, yq};
@@ -133,4 +133,40 @@ pub(super) fn stage_labels(
         reached_before = Some(reached);
     }
     Ok(out)
+}
+
+/// The stages whose label (`reached`, each stage's cumulative label per row) column `col` gives
+/// away, with the evidence (`data::leaks`): its numbers ranked when it is numeric, else its
+/// values as ids.
+pub(super) fn leak(
+    frame: &Frame,
+    col: &str,
+    numeric: bool,
+    reached: &[&[u8]],
+) -> Result<Vec<(usize, String)>> {
+    use crate::data::{LeakValues, leaks};
+    if numeric {
+        let mut values = Vec::with_capacity(frame.len());
+        frame.visit_f64(col, |_, v| {
+            values.push(v.map_or(f32::NEG_INFINITY, |x| x as f32));
+            Ok(())
+        })?;
+        return Ok(leaks(LeakValues::Numbers(&values), reached));
+    }
+    let mut ids = Vec::with_capacity(frame.len());
+    let mut seen: std::collections::HashMap<String, u32> = Default::default();
+    frame.visit_str(col, |_, v| {
+        let v = v.unwrap_or_default();
+        let next = seen.len() as u32;
+        let id = match seen.get(v) {
+            Some(&id) => id,
+            None => {
+                seen.insert(v.to_string(), next);
+                next
+            }
+        };
+        ids.push(id);
+        Ok(())
+    })?;
+    Ok(leaks(LeakValues::Ids(&ids), reached))
 }

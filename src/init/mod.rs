@@ -15,12 +15,16 @@ use crate::config::usable_name;
 use crate::config::{CsvOptions, FileFormat, FileSource, format_from_extension};
 use crate::error::{Error, Result};
 use crate::source::Frame;
-use profile::{profile, short, sniff};
+use profile::{RARE, profile, short, sniff};
 pub use words::StageArg;
 use words::{name_for, yq};
 
 /// A categorical with more distinct values than this is hashed.
 const HASH_ABOVE: usize = 100_000;
+/// A categorical with at least this many distinct values, of which at least `TAIL_SHARE` are
+/// rare (seen fewer than `RARE` times), has a long tail.
+const TAIL_DISTINCT: usize = 100;
+const TAIL_SHARE: f64 = 0.5;
 /// Values treated as missing in a CSV.
 const NULLS: [&str; 5] = ["", "?", "NA", "null", "NULL"];
 
@@ -144,6 +148,8 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
 
     let (mut cats, mut nums, mut lists) = (String::new(), String::new(), String::new());
     let mut bucketed: Vec<&str> = Vec::new();
+    // Categorical columns with a long tail of rare values, and the share of rows in it.
+    let mut tailed: Vec<String> = Vec::new();
     // Columns with two values, besides the stages' own: labels of stages not asked for?
     let mut two_valued: Vec<&str> = Vec::new();
     // Features written (comments about left-out columns do not count), and their names.
@@ -214,7 +220,7 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             );
             continue;
         }
-        if let Some((k, evidence)) = leak(&frame, col, p.numeric, &reached)?.first() {
+        if let Some((k, evidence)) = labels::leak(&frame, col, p.numeric, &reached)?.first() {
             let stage = &stages[*k].name;
             notes.push(format!("`{col}`: left out: it gives stage `{stage}` away ({evidence}); a column written after the outcome leaks it (declare it with `allow_leak: true` if its value is known before)"));
             let _ = writeln!(
@@ -257,11 +263,26 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
             bucketed.push(col.as_str());
             continue;
         }
+        // A long tail of rare values (ids seen once or twice) is memorised in an epoch: rare
+        // values share the out-of-vocabulary row and touched rows get a small L2, the
+        // combination docs/tuning.md measured best.
+        let long_tail = p.distinct >= TAIL_DISTINCT && p.tail >= TAIL_SHARE;
+        let tail_note = if long_tail {
+            tailed.push(format!("`{col}`"));
+            format!(
+                "; long tail: {:.0}% of its values are seen fewer than {RARE} times ({:.0}% of rows)",
+                100.0 * p.tail,
+                100.0 * p.tail_rows
+            )
+        } else {
+            String::new()
+        };
         if p.distinct > HASH_ABOVE {
             let buckets = (p.distinct / 10).max(1024);
+            let l2 = if long_tail { ", l2: 1.0e-4" } else { "" };
             let _ = writeln!(
                 cats,
-                "    - {{ {}, hash_buckets: {buckets} }}   # {} distinct{miss}",
+                "    - {{ {}, hash_buckets: {buckets}{l2} }}   # {} distinct{miss}{tail_note}",
                 feature(col),
                 p.distinct
             );
@@ -270,13 +291,24 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
                 p.distinct
             ));
         } else {
+            let tail = if long_tail {
+                format!(", min_count: {RARE}, l2: 1.0e-4")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 cats,
-                "    - {{ {} }}   # {} distinct{miss}",
+                "    - {{ {}{tail} }}   # {} distinct{miss}{tail_note}",
                 feature(col),
                 p.distinct
             );
         }
+    }
+    if !tailed.is_empty() {
+        notes.push(format!(
+            "long-tailed ids {}: `min_count: {RARE}` and `l2: 1.0e-4` (rare values share one row; docs/tuning.md)",
+            tailed.join(", ")
+        ));
     }
     if declared.is_empty() {
         let kept: Vec<&str> = stages.iter().map(|s| s.column.as_str()).collect();
@@ -342,40 +374,4 @@ pub fn starter(data: &Path, data_ref: &str, stages: &[StageArg]) -> Result<(Stri
         "\nmodel:\n  preset: esmm\n\ntrain:\n  epochs: 10\n  batch_size: 512\n  seed: 42\n  early_stopping: {{ monitor: {last}.cumulative.auc, patience: 2 }}\n\ninconsistent_rows: drop"
     );
     Ok((y, notes))
-}
-
-/// The stages whose label (`reached`, each stage's cumulative label per row) column `col` gives
-/// away, with the evidence (`data::leaks`): its numbers ranked when it is numeric, else its
-/// values as ids.
-fn leak(
-    frame: &Frame,
-    col: &str,
-    numeric: bool,
-    reached: &[&[u8]],
-) -> Result<Vec<(usize, String)>> {
-    use crate::data::{LeakValues, leaks};
-    if numeric {
-        let mut values = Vec::with_capacity(frame.len());
-        frame.visit_f64(col, |_, v| {
-            values.push(v.map_or(f32::NEG_INFINITY, |x| x as f32));
-            Ok(())
-        })?;
-        return Ok(leaks(LeakValues::Numbers(&values), reached));
-    }
-    let mut ids = Vec::with_capacity(frame.len());
-    let mut seen: std::collections::HashMap<String, u32> = Default::default();
-    frame.visit_str(col, |_, v| {
-        let v = v.unwrap_or_default();
-        let next = seen.len() as u32;
-        let id = match seen.get(v) {
-            Some(&id) => id,
-            None => {
-                seen.insert(v.to_string(), next);
-                next
-            }
-        };
-        ids.push(id);
-        Ok(())
-    })?;
-    Ok(leaks(LeakValues::Ids(&ids), reached))
 }

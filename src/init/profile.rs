@@ -1,7 +1,6 @@
 //! What `init` reads off a data file: the CSV separator and spacing from its first lines, and
 //! each column's profile (type, distinct values, missing share, spread, frequent values).
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -63,10 +62,17 @@ pub(super) struct Profile {
     pub(super) max: f64,
     /// Up to three values, the most frequent first (for labels).
     pub(super) top: Vec<(String, usize)>,
+    /// The share of the distinct values seen fewer than `RARE` times (a long tail, which one
+    /// epoch memorises: docs/tuning.md), and the share of the non-missing rows they hold.
+    pub(super) tail: f64,
+    pub(super) tail_rows: f64,
 }
 
+/// A value seen fewer times than this is rare (the `min_count` `init` writes for a long tail).
+pub(super) const RARE: usize = 5;
+
 pub(super) fn profile(frame: &Frame, name: &str) -> Result<Profile> {
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
     let mut counts: std::collections::HashMap<String, usize> = Default::default();
     let (mut missing, mut numeric, mut integer) = (0usize, true, true);
     let mut first_missing = None;
@@ -77,8 +83,13 @@ pub(super) fn profile(frame: &Frame, name: &str) -> Result<Profile> {
             first_missing.get_or_insert(frame.row_number(i));
             return Ok(());
         };
-        if seen.len() < DISTINCT_CAP {
-            seen.insert(v.to_string());
+        let full = seen.len() >= DISTINCT_CAP;
+        match seen.get_mut(v) {
+            Some(n) => *n += 1,
+            None if !full => {
+                seen.insert(v.to_string(), 1);
+            }
+            None => {}
         }
         if counts.len() < 64 || counts.contains_key(v) {
             *counts.entry(v.to_string()).or_default() += 1;
@@ -102,7 +113,12 @@ pub(super) fn profile(frame: &Frame, name: &str) -> Result<Profile> {
     let mut top: Vec<(String, usize)> = counts.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(3);
+    let present = frame.len() - missing;
+    let rare = seen.values().filter(|&&n| n < RARE);
+    let (rare_values, rare_rows) = rare.fold((0usize, 0usize), |(v, r), &n| (v + 1, r + n));
     Ok(Profile {
+        tail: rare_values as f64 / seen.len().max(1) as f64,
+        tail_rows: rare_rows as f64 / present.max(1) as f64,
         rows: frame.len(),
         missing,
         first_missing,

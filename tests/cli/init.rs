@@ -209,3 +209,53 @@ fn files_init_cannot_describe_are_refused_with_a_way_forward() {
     let err = s.refused(&["init", "base.csv", "--stages", "click,click"]);
     assert!(err.contains("stage `click` is given twice"), "{err}");
 }
+
+/// A column whose values are mostly rare (Zipf-distributed users and items) gets `min_count: 5`
+/// and a small embedding L2, saying why; a short-tailed column (category, device) does not; the
+/// pipeline validates.
+#[test]
+fn long_tailed_ids_get_min_count_and_l2() {
+    let s = Scratch::new();
+    let spec = repo().join("pipelines/generate/two-stage.yaml");
+    ok(&s.run(&[
+        "generate",
+        spec.to_str().expect("utf-8"),
+        "--rows",
+        "20000",
+        "--out",
+        "two.parquet",
+    ]));
+    let o = s.run(&[
+        "init",
+        "two.parquet",
+        "--stages",
+        "click,conversion",
+        "--out",
+        "p.yaml",
+    ]);
+    ok(&o);
+    let yaml = std::fs::read_to_string(s.path("p.yaml")).expect("pipeline");
+    let line = |name: &str| {
+        yaml.lines()
+            .find(|l| l.contains(&format!("{{ name: {name}")))
+            .unwrap_or_else(|| panic!("{name} in {yaml}"))
+            .to_string()
+    };
+    for tailed in ["user", "item"] {
+        let l = line(tailed);
+        assert!(
+            l.contains(&format!("{{ name: {tailed}, min_count: 5, l2: 1.0e-4 }}"))
+                && l.contains("long tail: "),
+            "{l}"
+        );
+    }
+    for short in ["category", "device"] {
+        assert!(!line(short).contains("min_count"), "{}", line(short));
+    }
+    assert!(
+        stderr(&o).contains("long-tailed ids `user`, `item`: `min_count: 5` and `l2: 1.0e-4`"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&s.run(&["validate", "p.yaml"]));
+}

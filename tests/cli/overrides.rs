@@ -215,7 +215,7 @@ fn init_writes_pipelines_that_train_unchanged() {
     ]));
     let yaml = std::fs::read_to_string(s.path("gen.yaml")).expect("yaml");
     assert!(
-        yaml.contains("truth: true_click") && yaml.contains("- { name: user }"),
+        yaml.contains("truth: true_click") && yaml.contains("- { name: user"),
         "{yaml}"
     );
     assert!(yaml.contains("`row_id` left out"), "{yaml}");
