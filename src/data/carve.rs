@@ -168,21 +168,19 @@ pub fn run_split(
     let unchanged = match fingerprints.iter().find(|d| d.0 == recorded) {
         Some(&(_, bytes, sha256)) => {
             let path = &file.path;
-            let now = std::fs::metadata(path)
-                .map_err(|e| {
-                    Error::data(
-                        path,
-                        format!(
-                            "the run's {recorded} file cannot be read ({e}); --split {} reads it again",
-                            split.as_str()
-                        ),
-                    )
-                    .with_hint(format!(
-                        "restore the file at this path (the run's `data.{recorded}.path`), or give the rows to score with --data FILE"
-                    ))
-                })?
-                .len();
-            now == bytes && crate::fsutil::sha256_file(path)? == sha256
+            let now = super::DataFingerprint::of(split, path).map_err(|e| {
+                Error::data(
+                    path,
+                    format!(
+                        "the run's {recorded} file cannot be read ({e}); --split {} reads it again",
+                        split.as_str()
+                    ),
+                )
+                .with_hint(format!(
+                    "restore the file at this path (the run's `data.{recorded}.path`), or give the rows to score with --data FILE"
+                ))
+            })?;
+            now.bytes == bytes && now.sha256 == sha256
         }
         None => false,
     };

@@ -21,15 +21,32 @@ pub struct DataFingerprint {
 }
 
 impl DataFingerprint {
+    /// A file's size and SHA-256; for a source of several files (a directory, a glob), their
+    /// total size and the SHA-256 of their list (each file's name under the source, size and
+    /// SHA-256, in reading order), so a part added, removed, renamed or edited is another data
+    /// set while the whole may move elsewhere.
     pub fn of(split: Split, path: &Path) -> Result<Self> {
-        let bytes = std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .len();
+        let files = crate::source::source_files(path)?;
+        let single = files.len() == 1 && files[0] == path;
+        let (mut bytes, mut listing) = (0u64, String::new());
+        let mut sha256 = String::new();
+        let base = crate::source::source_base(path);
+        for f in &files {
+            let size = std::fs::metadata(f).map_err(|e| Error::io(f, e))?.len();
+            let hash = crate::fsutil::sha256_file(f)?;
+            bytes += size;
+            let name = f.strip_prefix(&base).unwrap_or(f).display().to_string();
+            listing += &format!("{name}\t{size}\t{hash}\n");
+            sha256 = hash;
+        }
+        if !single {
+            sha256 = crate::fsutil::sha256_bytes(listing.as_bytes());
+        }
         Ok(DataFingerprint {
             split: split.to_string(),
             path: path.display().to_string(),
             bytes,
-            sha256: crate::fsutil::sha256_file(path)?,
+            sha256,
         })
     }
 }

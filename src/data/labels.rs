@@ -40,24 +40,20 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
     let l = &stage.label;
     let mut flags = Vec::with_capacity(frame.len());
     let missing = |i: usize| {
-        Error::data_at(
-            frame.file(),
-            &l.column,
-            Some(frame.row_number(i)),
-            format!("stage `{}` has no label here", stage.name),
-        )
-        .with_hint("every row needs a label for every stage; drop such rows beforehand")
+        frame
+            .error_at(
+                &l.column,
+                i,
+                format!("stage `{}` has no label here", stage.name),
+            )
+            .with_hint("every row needs a label for every stage; drop such rows beforehand")
     };
     let not_binary = |i: usize, v: &dyn std::fmt::Debug| {
-        Error::data_at(
-            frame.file(),
-            &l.column,
-            Some(frame.row_number(i)),
-            format!("label value {v:?} is not 0 or 1"),
-        )
-        .with_hint(
-            "declare which values count as positive: `label: {column: ..., positive: [...]}`",
-        )
+        frame
+            .error_at(&l.column, i, format!("label value {v:?} is not 0 or 1"))
+            .with_hint(
+                "declare which values count as positive: `label: {column: ..., positive: [...]}`",
+            )
     };
     let Some(pos) = &l.positive else {
         // A 0/1 column: numbers are read as numbers (no text formatting), text as text.
@@ -106,13 +102,13 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
             if pos.contains(&v) {
                 flags.push(1);
             } else if neg.as_ref().is_some_and(|n| !n.contains(&v)) {
-                return Err(Error::data_at(
-                    frame.file(),
-                    &l.column,
-                    Some(frame.row_number(i)),
-                    format!("label value {v} is neither positive {pos:?} nor negative {neg:?}"),
-                )
-                .with_hint("add the value to `positive` or `negative` of the stage's label"));
+                return Err(frame
+                    .error_at(
+                        &l.column,
+                        i,
+                        format!("label value {v} is neither positive {pos:?} nor negative {neg:?}"),
+                    )
+                    .with_hint("add the value to `positive` or `negative` of the stage's label"));
             } else {
                 flags.push(0);
             }
@@ -124,24 +120,21 @@ fn stage_flags(frame: &Frame, stage: &StageSpec) -> Result<Vec<u8>> {
         let Some(v) = v else {
             return Err(missing(i));
         };
-        let flag = if pos.iter().any(|p| p == v) {
-            1
-        } else {
-            match &l.negative {
-                Some(neg) if !neg.iter().any(|n| n == v) => {
-                    return Err(Error::data_at(
-                        frame.file(),
-                        &l.column,
-                        Some(frame.row_number(i)),
-                        format!(
+        let flag =
+            if pos.iter().any(|p| p == v) {
+                1
+            } else {
+                match &l.negative {
+                    Some(neg) if !neg.iter().any(|n| n == v) => {
+                        return Err(frame.error_at(&l.column, i, format!(
                             "label value {v:?} is neither positive {pos:?} nor negative {neg:?}"
                         ),
                     )
                     .with_hint("add the value to `positive` or `negative` of the stage's label"));
+                    }
+                    _ => 0,
                 }
-                _ => 0,
-            }
-        };
+            };
         flags.push(flag);
         Ok(())
     })?;
@@ -205,11 +198,7 @@ impl LabelFlags {
                     (Some(p), LabelMeaning::Reached) => {
                         if f == 1 && row[p] == 0 {
                             if policy == InconsistentRows::Error {
-                                return Err(Error::data_at(
-                                    frame.file(),
-                                    &stage.label.column,
-                                    Some(frame.row_number(i)),
-                                    format!(
+                                return Err(frame.error_at(&stage.label.column, i, format!(
                                         "the row reached stage `{}` without reaching `{}`",
                                         stage.name,
                                         stages[p].name

@@ -221,13 +221,20 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     // (`cp -p`, `rsync -t`) cannot set them.
     let stamp = |path: &std::path::Path| {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).ok().map(|m| {
-            (
-                m.len(),
-                m.modified().ok(),
-                (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()),
-            )
-        })
+        // Every file of the source (a directory or a glob has several).
+        let files = crate::source::source_files(path).unwrap_or_default();
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f).ok().map(|m| {
+                    (
+                        m.len(),
+                        m.modified().ok(),
+                        (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()),
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
     };
     let before: Vec<_> = data_files(p)
         .into_iter()

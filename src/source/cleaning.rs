@@ -8,11 +8,24 @@ pub struct Cleaning {
     pub(super) file: PathBuf,
     pub(super) trim: bool,
     pub(super) nulls: Vec<String>,
+    /// A source of several files: each part's file and its first row in the whole table.
+    pub(super) parts: Vec<(PathBuf, usize)>,
 }
 
 impl Cleaning {
     pub fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// The file holding row `i` of the table, and the row's index in that file.
+    pub fn locate(&self, i: usize) -> (&Path, usize) {
+        match self.parts.partition_point(|&(_, start)| start <= i) {
+            0 => (&self.file, i),
+            k => {
+                let (file, start) = &self.parts[k - 1];
+                (file, i - start)
+            }
+        }
     }
 
     /// A value as every feature reads it: trimmed when the source says so, `None` when it is

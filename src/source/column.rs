@@ -97,8 +97,16 @@ impl<'f> Column<'f> {
         self.series
     }
 
+    /// An error about this column, at row `row` of the table: named by its file (the part
+    /// holding it, in a source of several files) and its row there.
     pub fn error(&self, row: Option<usize>, what: impl Into<String>) -> Error {
-        Error::data_at(self.source.file(), &self.name, row.map(row_number), what)
+        match row {
+            Some(i) => {
+                let (file, local) = self.source.locate(i);
+                Error::data_at(file, &self.name, Some(row_number(local)), what)
+            }
+            None => Error::data_at(self.source.file(), &self.name, None, what),
+        }
     }
 
     fn cast(&self, to: DataType) -> Result<Series> {

@@ -18,6 +18,9 @@ use super::{elapsed_ns, open, polars_err};
 /// each column is decoded when it is asked for, so a whole table is never held at once.
 enum Table {
     Loaded(DataFrame),
+    /// A source of several files (a directory, a glob): each read as a frame of its own, the
+    /// columns appended in file order.
+    Parts(Vec<Frame>),
     Parquet {
         metadata: std::sync::Arc<polars::io::parquet::read::FileMetadata>,
         schema: Schema,
@@ -79,6 +82,9 @@ impl Frame {
     /// columns are decoded one at a time by [`Frame::column`].
     pub fn read(src: &FileSource, columns: Option<&[String]>) -> Result<Frame> {
         crate::interrupt::testing_pause("read");
+        if super::parts::is_pattern(&src.path) || src.path.is_dir() {
+            return Self::read_parts(src, columns);
+        }
         let start = Instant::now();
         let file = src.path.as_path();
         if !file.exists() {
@@ -95,6 +101,7 @@ impl Frame {
                 } else {
                     Vec::new()
                 },
+                parts: Vec::new(),
             },
             table,
             rows,
@@ -128,6 +135,68 @@ impl Frame {
         self.cleaning.file()
     }
 
+    /// A source of several files, each read with the source's settings: every part must have
+    /// the columns read (all of the first part's when `columns` is `None`) with one type, an
+    /// error naming the first part and the one that differs otherwise.
+    fn read_parts(src: &FileSource, columns: Option<&[String]>) -> Result<Frame> {
+        let files = super::parts::files(&src.path)?;
+        let frames = files
+            .iter()
+            .map(|f| {
+                let part = FileSource {
+                    path: f.clone(),
+                    ..src.clone()
+                };
+                Frame::read(&part, columns)
+            })
+            .collect::<Result<Vec<Frame>>>()?;
+        let first = &frames[0];
+        let names: Vec<String> = match columns {
+            Some(c) => c.to_vec(),
+            None => first.column_names(),
+        };
+        for f in &frames[1..] {
+            for name in &names {
+                let (a, b) = (first.dtype(name), f.dtype(name));
+                if a != b {
+                    let show =
+                        |d: Option<DataType>| d.map_or("absent".to_string(), |d| d.to_string());
+                    return Err(Error::data_at(
+                        f.file(),
+                        name,
+                        None,
+                        format!(
+                            "the parts of `{}` differ: the column is {} here and {} in {}",
+                            src.path.display(),
+                            show(b),
+                            show(a),
+                            first.file().display()
+                        ),
+                    )
+                    .with_hint("write every part with the same columns and types"));
+                }
+            }
+        }
+        let mut parts = Vec::with_capacity(frames.len());
+        let mut rows = 0;
+        for f in &frames {
+            parts.push((f.file().to_path_buf(), rows));
+            rows += f.len();
+        }
+        Ok(Frame {
+            cleaning: Cleaning {
+                file: src.path.clone(),
+                trim: first.cleaning.trim,
+                nulls: first.cleaning.nulls.clone(),
+                parts,
+            },
+            table: Table::Parts(frames),
+            rows,
+            read_ns: AtomicU64::new(0),
+            checked: Default::default(),
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.rows
     }
@@ -154,11 +223,15 @@ impl Frame {
                 .map(|s| s.to_string())
                 .chain(unreadable.iter().map(|(n, _)| n.clone()))
                 .collect(),
+            Table::Parts(frames) => frames[0].column_names(),
         }
     }
 
     /// An error for a column whose Parquet type funnel does not read, if `name` is one.
     fn unreadable(&self, name: &str) -> Option<Error> {
+        if let Table::Parts(frames) = &self.table {
+            return frames.iter().find_map(|f| f.unreadable(name));
+        }
         let Table::Parquet { unreadable, .. } = &self.table else {
             return None;
         };
@@ -176,7 +249,18 @@ impl Frame {
 
     /// Seconds spent reading and decoding this frame's data so far, summed over threads.
     pub fn read_secs(&self) -> f64 {
-        self.read_ns.load(Ordering::Relaxed) as f64 * 1e-9
+        let parts = match &self.table {
+            Table::Parts(frames) => frames.iter().map(Frame::read_secs).sum(),
+            _ => 0.0,
+        };
+        self.read_ns.load(Ordering::Relaxed) as f64 * 1e-9 + parts
+    }
+
+    /// An error about `column` at row `i` of the table, named by the file holding the row (its
+    /// part, in a source of several files) and the row's number there.
+    pub fn error_at(&self, column: &str, i: usize, what: impl Into<String>) -> Error {
+        let (file, local) = self.cleaning.locate(i);
+        Error::data_at(file, column, Some(row_number(local)), what)
     }
 
     /// The file's 1-based data row of row `i` (header not counted).
@@ -188,6 +272,7 @@ impl Frame {
         match &self.table {
             Table::Loaded(df) => df.column(name).ok().map(|c| c.dtype().clone()),
             Table::Parquet { schema, .. } => schema.get(name).cloned(),
+            Table::Parts(frames) => frames[0].dtype(name),
         }
     }
 
@@ -217,6 +302,15 @@ impl Frame {
     pub fn column(&self, name: &str) -> Result<Column<'_>> {
         let start = Instant::now();
         let series = match &self.table {
+            Table::Parts(frames) => {
+                let mut whole = frames[0].column(name)?.into_series();
+                for f in &frames[1..] {
+                    whole
+                        .append(&f.column(name)?.into_series())
+                        .map_err(|e| Error::data_at(f.file(), name, None, e.to_string()))?;
+                }
+                whole
+            }
             Table::Loaded(df) => df
                 .column(name)
                 .map_err(|_| self.not_found(name))?
@@ -279,7 +373,11 @@ impl Frame {
     /// text after the source's cleaning (trimming, null markers), as every feature reads them.
     pub fn pass_through(&self, name: &str) -> Result<super::TableColumn> {
         let col = self.column(name)?;
-        if matches!(self.table, Table::Loaded(_)) {
+        let text_table = match &self.table {
+            Table::Parts(frames) => matches!(frames[0].table, Table::Loaded(_)),
+            t => matches!(t, Table::Loaded(_)),
+        };
+        if text_table {
             let mut text = Vec::with_capacity(self.rows);
             col.visit_str(|_, v| {
                 text.push(v.map(str::to_string));

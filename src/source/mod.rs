@@ -8,10 +8,12 @@ mod csv_scan;
 mod frame;
 mod guard;
 mod parquet_pages;
+mod parts;
 mod write;
 
 pub use column::{Cat, Column};
 pub use frame::Frame;
+pub use parts::{base as source_base, files as source_files, is_pattern};
 pub use write::{Passed, TableColumn, TableWriter, write_table};
 
 use std::path::Path;

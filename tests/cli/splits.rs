@@ -145,3 +145,74 @@ fn time_split_settings_are_checked() {
         "{err}"
     );
 }
+
+/// A source of several files: the training file cut into parts under `day=*/` directories,
+/// read through a glob and through the directory, trains to the very metrics of the whole file
+/// (the parts are read in path order, which is the file's order); a bad cell is named by its
+/// part and its row there; a part without a column is refused naming it.
+#[test]
+fn parts_in_directories_and_globs_read_as_one_file() {
+    let s = Scratch::new();
+    s.adult_pipeline(CLICK, "");
+    s.edit("pipeline.yaml", "epochs: 6", "epochs: 2");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "whole"]));
+    let text = std::fs::read_to_string(s.path("train.csv")).expect("csv");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let rows: Vec<&str> = lines.collect();
+    for (k, chunk) in rows.chunks(rows.len().div_ceil(3)).enumerate() {
+        let dir = s.path(&format!("parts/day={}", k + 1));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("part-0.csv"),
+            format!("{header}\n{}\n", chunk.join("\n")),
+        )
+        .expect("part");
+    }
+    std::fs::write(s.path("parts/_SUCCESS"), "").expect("marker");
+    let auc = |run: &str| -> f64 {
+        let m: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(s.path(&format!("{run}/metrics.json"))).expect("metrics"),
+        )
+        .expect("json");
+        m["test"][0]["cumulative"]["auc"].as_f64().expect("auc")
+    };
+    for (source, run) in [
+        ("parts/day=*/part-*.csv", "glob"),
+        ("parts\n    format: csv", "dir"),
+    ] {
+        s.edit(
+            "pipeline.yaml",
+            "path: train.csv",
+            &format!("path: {source}"),
+        );
+        ok(&s.run(&["train", "pipeline.yaml", "--out", run]));
+        assert_eq!(auc(run), auc("whole"), "{source}");
+        s.edit(
+            "pipeline.yaml",
+            &format!("path: {source}"),
+            "path: train.csv",
+        );
+    }
+    // A bad label in the second part, fourth data row: named there.
+    s.edit(
+        "pipeline.yaml",
+        "path: train.csv",
+        "path: parts/day=*/part-*.csv",
+    );
+    s.edit_line("parts/day=2/part-0.csv", 5, |l| {
+        l.replace("<=50K", "maybe").replace(">50K", "maybe")
+    });
+    let err = s.refused(&["train", "pipeline.yaml", "--out", "bad"]);
+    assert!(
+        err.contains("parts/day=2/part-0.csv: column `Y`, row 4"),
+        "{err}"
+    );
+    // A part without a feature's column.
+    s.write("parts/day=3/part-1.csv", "a,Y\n1, >50K\n");
+    let err = s.refused(&["validate", "pipeline.yaml"]);
+    assert!(
+        err.contains("parts/day=3/part-1.csv") && err.contains("not found"),
+        "{err}"
+    );
+}
