@@ -1,4 +1,7 @@
-//! A table read from one file: CSV parsed once, or Parquet decoded a column at a time.
+//! A table read from one file: CSV parsed once, or Parquet decoded a column at a time; or from
+//! the parts of a directory or glob, read as one.
+//! Long because: the three kinds of table share every lookup (columns, types, rows, errors by
+//! part), and splitting them would split each lookup's match in two.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
