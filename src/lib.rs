@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod model;
 pub mod numerics;
 pub mod optim;
+pub mod prepare;
 pub mod report;
 pub mod rng;
 pub mod runtime;

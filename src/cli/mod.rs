@@ -22,6 +22,7 @@ mod eval;
 mod experiments;
 mod output;
 mod predict;
+mod prepare;
 mod signals;
 mod terminal;
 mod train_cmd;
@@ -134,6 +135,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Turn a public log format into a funnel table.
+    Prepare {
+        #[command(subcommand)]
+        format: prepare::PrepareFormat,
+    },
     /// Print the metrics table of a trained run on labelled data.
     Eval {
         /// Run directory written by `funnel train`.
@@ -228,6 +234,7 @@ pub fn run(cli: Cli) -> Result<()> {
             split,
             json,
         } => eval::eval(&run, predict::Input::new(data, split)?, json),
+        Command::Prepare { format } => prepare::run(format),
         Command::Generate {
             spec,
             rows,

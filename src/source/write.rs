@@ -8,7 +8,12 @@ use polars::prelude::*;
 use crate::config::FileFormat;
 use crate::error::{Error, Result};
 
-fn to_polars_columns(columns: Vec<(String, TableColumn)>) -> Result<DataFrame> {
+/// The columns as a polars frame; lists as text cells `a|b|c` when `lists_as_text` (CSV, which
+/// has no lists: a multi-valued feature reads them back with its default separator).
+fn to_polars_columns(
+    columns: Vec<(String, TableColumn)>,
+    lists_as_text: bool,
+) -> Result<DataFrame> {
     let height = columns.first().map(|(_, c)| c.len()).unwrap_or(0);
     let cols: Vec<PlColumn> = columns
         .into_iter()
@@ -17,7 +22,22 @@ fn to_polars_columns(columns: Vec<(String, TableColumn)>) -> Result<DataFrame> {
             TableColumn::U32(v) => PlColumn::new(name.into(), v),
             TableColumn::U64(v) => PlColumn::new(name.into(), v),
             TableColumn::I32(v) => PlColumn::new(name.into(), v),
+            TableColumn::I64(v) => PlColumn::new(name.into(), v),
             TableColumn::Str(v) => PlColumn::new(name.into(), v),
+            TableColumn::ListI64(v) if lists_as_text => {
+                let text: Vec<String> = v
+                    .iter()
+                    .map(|l| l.iter().map(i64::to_string).collect::<Vec<_>>().join("|"))
+                    .collect();
+                PlColumn::new(name.into(), text)
+            }
+            TableColumn::ListI64(v) => {
+                let lists: ListChunked = v
+                    .iter()
+                    .map(|l| Some(Series::new(PlSmallStr::EMPTY, l.as_slice())))
+                    .collect();
+                lists.with_name(name.into()).into_series().into()
+            }
             TableColumn::Passed(Passed(series)) => series.with_name(name.into()).into(),
         })
         .collect();
@@ -118,7 +138,8 @@ impl TableWriter {
             ));
         }
         crate::interrupt::testing_pause("write");
-        let df = to_polars_columns(columns)?;
+        let parquet = crate::config::format_from_extension(&self.path) == Some(FileFormat::Parquet);
+        let df = to_polars_columns(columns, !parquet)?;
         let fail = |e: PolarsError| Error::io(&self.path, io_err(e));
         if self.sink.is_none() {
             let file = self
@@ -126,8 +147,6 @@ impl TableWriter {
                 .take()
                 .ok_or_else(|| Error::Internal("writer reused".into()))?;
             let schema = df.schema().clone();
-            let parquet =
-                crate::config::format_from_extension(&self.path) == Some(FileFormat::Parquet);
             self.sink = Some(if parquet {
                 Sink::Parquet(Box::new(
                     ParquetWriter::new(file)
@@ -196,7 +215,10 @@ pub enum TableColumn {
     U32(Vec<u32>),
     U64(Vec<u64>),
     I32(Vec<i32>),
+    I64(Vec<i64>),
     Str(Vec<Option<String>>),
+    /// A list of integers per row (a Parquet list column; `a|b|c` text in CSV).
+    ListI64(Vec<Vec<i64>>),
     /// An input column copied as read, with its type (`Frame::pass_through`).
     Passed(Passed),
 }
@@ -221,7 +243,9 @@ impl TableColumn {
             TableColumn::U32(v) => TableColumn::U32(pick(v, rows)),
             TableColumn::U64(v) => TableColumn::U64(pick(v, rows)),
             TableColumn::I32(v) => TableColumn::I32(pick(v, rows)),
+            TableColumn::I64(v) => TableColumn::I64(pick(v, rows)),
             TableColumn::Str(v) => TableColumn::Str(pick(v, rows)),
+            TableColumn::ListI64(v) => TableColumn::ListI64(pick(v, rows)),
             TableColumn::Passed(Passed(s)) => TableColumn::Passed(Passed(
                 s.take_slice(rows)
                     .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
@@ -235,7 +259,9 @@ impl TableColumn {
             TableColumn::U32(v) => v.len(),
             TableColumn::U64(v) => v.len(),
             TableColumn::I32(v) => v.len(),
+            TableColumn::I64(v) => v.len(),
             TableColumn::Str(v) => v.len(),
+            TableColumn::ListI64(v) => v.len(),
             TableColumn::Passed(Passed(s)) => s.len(),
         }
     }

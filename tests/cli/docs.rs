@@ -131,9 +131,16 @@ fn readme_commands_table_matches_the_cli() {
     let mut listed = Vec::new();
     for line in block.lines().filter(|l| l.starts_with("funnel ")) {
         let shown = line.split("  #").next().expect("command");
-        let sub = shown.split_whitespace().nth(1).expect("a subcommand");
+        // The command's path: `prepare taobao`, or one word (arguments are in capitals).
+        let mut path: Vec<&str> = shown
+            .split_whitespace()
+            .skip(1)
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+            .collect();
+        let sub = *path.first().expect("a subcommand");
         listed.push(sub.to_string());
-        let help = s.run(&[sub, "--help"]);
+        path.push("--help");
+        let help = s.run(&path);
         crate::ok(&help);
         let help = String::from_utf8_lossy(&help.stdout).to_string();
         for flag in shown

@@ -869,3 +869,42 @@ fn public_data_pipelines_train_on_their_samples() {
         );
     }
 }
+
+/// `funnel prepare taobao` turns the shipped log sample into user-item pairs with behaviour
+/// sequences, says how many pairs break the funnel's order, and the shipped pipeline trains on
+/// them with its splits carved by time.
+#[test]
+fn taobao_log_prepares_and_trains() {
+    let s = Scratch::new();
+    let log = repo().join("data/taobao/UserBehavior_head4321.csv");
+    let o = s.run(&[
+        "prepare",
+        "taobao",
+        "--log",
+        log.to_str().expect("utf-8"),
+        "--out",
+        "pairs.parquet",
+    ]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("wrote 3329 user-item pairs of 43 users (4321 events)")
+            && stderr(&o).contains("out of order: 59 pair(s) bought without a cart or favourite, 190 carted or favoured without a view"),
+        "{}",
+        stderr(&o)
+    );
+    let pipeline = repo().join("pipelines/taobao.yaml");
+    let pairs = s.path("pairs.parquet");
+    let o = s.run(&[
+        "train",
+        pipeline.to_str().expect("utf-8"),
+        "--set",
+        &format!("data.train={}", pairs.display()),
+        "--out",
+        "run",
+    ]);
+    ok(&o);
+    let m = metrics(&s.path("run"));
+    // The latest 10% of 3,329 pairs (a share takes at most what it asks).
+    let rows = m["test"][0]["cumulative"]["rows"].as_u64().expect("rows");
+    assert!((300..=333).contains(&rows), "{rows}");
+}
