@@ -74,7 +74,10 @@ pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
 /// Refuse an input file given on the command line that does not exist, saying where relative
 /// paths start (`flag`: how the command names it, e.g. `--data`).
 pub fn input_exists(flag: &str, path: &Path) -> Result<()> {
-    if path.exists() {
+    // A directory or a glob of parts is read as one file (`source::source_files`).
+    if path.exists()
+        || (crate::source::is_pattern(path) && crate::source::source_files(path).is_ok())
+    {
         return Ok(());
     }
     Err(Error::Usage(format!(

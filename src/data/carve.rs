@@ -27,7 +27,8 @@ pub fn carve(p: &Pipeline, frame: &Frame) -> Result<Carved> {
 /// Carve by the time in `column`: the test split is the latest rows (its share of them, or the
 /// rows from its time on), the validation split the rows before them (likewise), the rest is
 /// training. Rows of one time stay in one split, so a share takes at most the rows it asks
-/// (fewer when its first time also holds earlier rows: those stay in the earlier split). A row
+/// (fewer when its first time also holds earlier rows: those stay in the earlier split), except
+/// when the latest time alone holds more than the share: then the split is that time. A row
 /// without a readable time is an error naming it.
 fn by_time(p: &Pipeline, frame: &Frame, column: &str) -> Result<Carved> {
     let col = frame.column(column)?;
@@ -78,12 +79,9 @@ fn by_time(p: &Pipeline, frame: &Frame, column: &str) -> Result<Carved> {
                 if first == 0 || time(first - 1) < t {
                     return t;
                 }
+                // Nothing later: the split is that whole time (more rows than asked, never none).
                 let next = order.partition_point(|&r| times[r as usize] <= t);
-                if next < end {
-                    time(next)
-                } else {
-                    f64::INFINITY
-                }
+                if next < end { time(next) } else { t }
             }
         }
     };

@@ -151,7 +151,12 @@ pub(super) fn leak(
             values.push(v.map_or(f32::NEG_INFINITY, |x| x as f32));
             Ok(())
         })?;
-        return Ok(leaks(LeakValues::Numbers(&values), reached));
+        // Ranked, and as ids (what `train` checks when the column is declared categorical or
+        // bucketed), so that init never keeps a column train would refuse.
+        let mut found = leaks(LeakValues::Numbers(&values), reached);
+        let ids = id_of_values(&values);
+        found.extend(leaks(LeakValues::Ids(&ids), reached));
+        return Ok(found);
     }
     let mut ids = Vec::with_capacity(frame.len());
     let mut seen: std::collections::HashMap<String, u32> = Default::default();
@@ -169,4 +174,15 @@ pub(super) fn leak(
         Ok(())
     })?;
     Ok(leaks(LeakValues::Ids(&ids), reached))
+}
+
+/// Each value's id (its rank among the distinct values).
+fn id_of_values(values: &[f32]) -> Vec<u32> {
+    let mut distinct: Vec<f32> = values.to_vec();
+    distinct.sort_by(f32::total_cmp);
+    distinct.dedup();
+    values
+        .iter()
+        .map(|v| distinct.partition_point(|d| d.total_cmp(v).is_lt()) as u32)
+        .collect()
 }

@@ -215,8 +215,9 @@ impl<'f> Column<'f> {
 
     /// Visit every row's list of values, in row order (`None` for a missing list): a list
     /// column's lists (a missing value inside one is `Cat::Null`), or a text cell cut at
-    /// `separator` (the empty cell is the empty list, see `Cleaning::clean_list`; empty pieces,
-    /// from a doubled or trailing separator, are skipped). Values borrowed from the column live
+    /// `separator` (the empty cell is the empty list, see `Cleaning::clean_list`; each piece
+    /// trimmed under `trim_whitespace`; empty pieces, from a doubled or trailing separator, are
+    /// skipped). Values borrowed from the column live
     /// as long as it does.
     pub fn visit_lists<'c>(
         &'c self,
@@ -244,8 +245,10 @@ impl<'f> Column<'f> {
                 None => f(i, None)?,
                 Some(cell) => {
                     buf.clear();
+                    let trim = self.source.trim;
                     buf.extend(
                         cell.split(separator)
+                            .map(|t| if trim { t.trim_matches([' ', '\t']) } else { t })
                             .filter(|t| !t.is_empty())
                             .map(Cat::Str),
                     );

@@ -91,7 +91,11 @@ fn expand(pattern: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         .position(|c| c.contains(['*', '?']))
         .unwrap_or(components.len());
     let base: PathBuf = components[..first].iter().collect();
-    let mut level = vec![base];
+    // A pattern with no directory before its wildcard (`*.csv`) starts here.
+    let mut level = vec![match base.as_os_str().is_empty() {
+        true => PathBuf::from("."),
+        false => base,
+    }];
     for (i, c) in components.iter().enumerate().skip(first) {
         let last = i + 1 == components.len();
         let mut next = Vec::new();

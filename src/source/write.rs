@@ -23,6 +23,21 @@ fn to_polars_columns(
             TableColumn::U64(v) => PlColumn::new(name.into(), v),
             TableColumn::I32(v) => PlColumn::new(name.into(), v),
             TableColumn::I64(v) => PlColumn::new(name.into(), v),
+            TableColumn::OptI64(v) => PlColumn::new(name.into(), v),
+            TableColumn::ListF64(v) if lists_as_text => {
+                let text: Vec<String> = v
+                    .iter()
+                    .map(|l| l.iter().map(f64::to_string).collect::<Vec<_>>().join("|"))
+                    .collect();
+                PlColumn::new(name.into(), text)
+            }
+            TableColumn::ListF64(v) => {
+                let lists: ListChunked = v
+                    .iter()
+                    .map(|l| Some(Series::new(PlSmallStr::EMPTY, l.as_slice())))
+                    .collect();
+                lists.with_name(name.into()).into_series().into()
+            }
             TableColumn::Str(v) => PlColumn::new(name.into(), v),
             TableColumn::ListI64(v) if lists_as_text => {
                 let text: Vec<String> = v
@@ -216,9 +231,13 @@ pub enum TableColumn {
     U64(Vec<u64>),
     I32(Vec<i32>),
     I64(Vec<i64>),
+    /// Integers, some missing.
+    OptI64(Vec<Option<i64>>),
     Str(Vec<Option<String>>),
     /// A list of integers per row (a Parquet list column; `a|b|c` text in CSV).
     ListI64(Vec<Vec<i64>>),
+    /// A list of numbers per row, likewise.
+    ListF64(Vec<Vec<f64>>),
     /// An input column copied as read, with its type (`Frame::pass_through`).
     Passed(Passed),
 }
@@ -244,6 +263,8 @@ impl TableColumn {
             TableColumn::U64(v) => TableColumn::U64(pick(v, rows)),
             TableColumn::I32(v) => TableColumn::I32(pick(v, rows)),
             TableColumn::I64(v) => TableColumn::I64(pick(v, rows)),
+            TableColumn::OptI64(v) => TableColumn::OptI64(pick(v, rows)),
+            TableColumn::ListF64(v) => TableColumn::ListF64(pick(v, rows)),
             TableColumn::Str(v) => TableColumn::Str(pick(v, rows)),
             TableColumn::ListI64(v) => TableColumn::ListI64(pick(v, rows)),
             TableColumn::Passed(Passed(s)) => TableColumn::Passed(Passed(
@@ -260,6 +281,8 @@ impl TableColumn {
             TableColumn::U64(v) => v.len(),
             TableColumn::I32(v) => v.len(),
             TableColumn::I64(v) => v.len(),
+            TableColumn::OptI64(v) => v.len(),
+            TableColumn::ListF64(v) => v.len(),
             TableColumn::Str(v) => v.len(),
             TableColumn::ListI64(v) => v.len(),
             TableColumn::Passed(Passed(s)) => s.len(),

@@ -394,8 +394,8 @@ mod tests {
         .unwrap()
     }
 
-    /// A batch of random ids, bags of 0 to 4 tokens, numerics and consistent cumulative
-    /// labels.
+    /// A batch of random ids, bags of 0 to 4 tokens (every other bag weighted), numerics and
+    /// consistent cumulative labels.
     fn batch(p: &Pipeline, rows: usize, seed: u64) -> Batch {
         let mut r = Rng::stream(seed, "test-batch");
         let (c, n, k) = (p.categorical.len(), p.dense_values(), p.stages.len());
@@ -419,11 +419,16 @@ mod tests {
         let bags = p
             .multi_valued
             .iter()
-            .map(|_| {
+            .enumerate()
+            .map(|(m, _)| {
+                // Every other bag weighted.
                 let mut b = crate::features::Bags::default();
                 for _ in 0..rows {
                     for _ in 0..r.below(5) {
                         b.ids.push(3 + r.below(20) as u32);
+                        if m % 2 == 1 {
+                            b.weights.push(0.5 + r.uniform() as f32);
+                        }
                     }
                     b.offsets.push(b.ids.len() as u64);
                 }
@@ -695,7 +700,10 @@ mod tests {
         Batch {
             rows: r.len(),
             ids: b.ids.iter().map(|c| c[r.clone()].to_vec()).collect(),
-            bags: Vec::new(),
+            bags: {
+                let rows: Vec<u32> = (r.start as u32..r.end as u32).collect();
+                b.bags.iter().map(|bag| bag.take(&rows)).collect()
+            },
             num: b.num[r.start * n..r.end * n].to_vec(),
             labels: b.labels[r.start * k..r.end * k].to_vec(),
             own: Vec::new(),
@@ -720,11 +728,12 @@ mod tests {
     /// Data parallelism through the collective seam: two ranks (threads) holding unequal parts
     /// of each global batch (40 and 24 of 64 rows) and reducing through `Collective` reach the
     /// weights of one process stepping on the whole batch, tables included, on ESMM (whose
-    /// loss is a mean over all rows) and on ESMM over an MMoE bottom (the general path).
+    /// loss is a mean over all rows), on ESMM over an MMoE bottom (the general path), and on
+    /// token bags (weighted and not, empty rows among them) sent between the ranks.
     #[test]
     fn two_ranks_in_threads_reach_the_single_process_weights() {
         let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
-        for file in ["esmm.yaml", "mmoe.yaml"] {
+        for file in ["esmm.yaml", "mmoe.yaml", "bench/bags.yaml"] {
             let p = Pipeline::load(&root.join(file)).unwrap();
             let batches: Vec<Batch> = (0..4).map(|s| batch(&p, 64, 10 + s)).collect();
             let train = |b: &[Batch], c: &dyn crate::collective::Collective| {
