@@ -276,6 +276,9 @@ impl Row {
     }
 }
 
+/// A multi-valued field's chunk: each row's feature ids and their values.
+type ListColumns = (Vec<Vec<i64>>, Vec<Vec<f64>>);
+
 /// The columns of a chunk of rows.
 #[derive(Default)]
 struct Rows {
@@ -283,7 +286,7 @@ struct Rows {
     click: Vec<i64>,
     buy: Vec<i64>,
     single: Vec<Vec<Option<i64>>>,
-    multi: Vec<(Vec<Vec<i64>>, Vec<Vec<f64>>)>,
+    multi: Vec<ListColumns>,
 }
 
 impl Rows {
