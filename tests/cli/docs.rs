@@ -135,7 +135,9 @@ fn readme_commands_table_matches_the_cli() {
         let mut path: Vec<&str> = shown
             .split_whitespace()
             .skip(1)
-            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+            .take_while(|w| {
+                !w.starts_with('-') && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
             .collect();
         let sub = *path.first().expect("a subcommand");
         listed.push(sub.to_string());

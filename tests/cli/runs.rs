@@ -908,3 +908,100 @@ fn taobao_log_prepares_and_trains() {
     let rows = m["test"][0]["cumulative"]["rows"].as_u64().expect("rows");
     assert!((300..=333).contains(&rows), "{rows}");
 }
+
+/// `funnel prepare ali-ccp` joins raw files in the real format (entries separated by bytes
+/// 0x01, 0x02, 0x03) and the raw-file pipeline trains on the result, its behaviour fields as
+/// weighted token bags; a sample keeps about its share, and the counts are printed.
+#[test]
+fn ali_ccp_raw_files_prepare_and_train() {
+    let s = Scratch::new();
+    let mut state = 5u64;
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    let entry = |f: &str, id: u64, v: f64| format!("{f}\u{2}{id}\u{3}{v}");
+    let (mut common, mut skeleton) = (String::new(), String::new());
+    for c in 0..200 {
+        let mut es = vec![entry("101", c, 1.0), entry("121", next(5), 1.0)];
+        for _ in 0..next(6) {
+            es.push(entry("109_14", next(50), (1 + next(4)) as f64));
+        }
+        common += &format!("c{c},{},{}\n", es.len(), es.join("\u{1}"));
+    }
+    for i in 0..3000 {
+        let c = next(200);
+        let item = next(300);
+        // Clicks depend on the position (field 301), buys after a click on items below 100.
+        let position = next(3);
+        let click = next(10) < [1, 4, 7][position as usize];
+        let buy = click && item < 100 && next(3) == 0;
+        let es = [entry("205", item, 1.0), entry("301", position, 1.0)];
+        skeleton += &format!(
+            "s{i},{},{},c{c},2,{}\n",
+            click as u8,
+            buy as u8,
+            es.join("\u{1}")
+        );
+    }
+    s.write("skeleton.csv", &skeleton);
+    s.write("common.csv", &common);
+    let o = s.run(&[
+        "prepare",
+        "ali-ccp",
+        "--skeleton",
+        "skeleton.csv",
+        "--common",
+        "common.csv",
+        "--out",
+        "train.parquet",
+    ]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("wrote 3000 of 3000 impressions to train.parquet")
+            && stderr(&o).contains("0 bought without a click"),
+        "{}",
+        stderr(&o)
+    );
+    let pipeline = repo().join("pipelines/ali-ccp-raw.yaml");
+    let train = s.path("train.parquet");
+    let o = s.run(&[
+        "train",
+        pipeline.to_str().expect("utf-8"),
+        "--set",
+        &format!("data.train={}", train.display()),
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "train.batch_size=256",
+        "--out",
+        "run",
+    ]);
+    ok(&o);
+    let m = metrics(&s.path("run"));
+    assert_eq!(m["test"][0]["cumulative"]["rows"], 300);
+    let click = m["test"][0]["cumulative"]["auc"].as_f64().expect("auc");
+    assert!(click > 0.6, "click AUC {click}");
+    let o = s.run(&[
+        "prepare",
+        "ali-ccp",
+        "--skeleton",
+        "skeleton.csv",
+        "--common",
+        "common.csv",
+        "--out",
+        "sample.parquet",
+        "--sample",
+        "0.1",
+    ]);
+    ok(&o);
+    let kept: usize = stderr(&o)
+        .split("wrote ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("rows kept");
+    assert!((200..400).contains(&kept), "{kept}");
+}
