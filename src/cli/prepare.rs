@@ -10,6 +10,20 @@ use crate::error::Result;
 /// The log formats `funnel prepare` reads.
 #[derive(Subcommand)]
 pub(super) enum PrepareFormat {
+    /// PaddleRec's encoding of Ali-CCP (`sample_id,click,ctcvr,field:feature,...`), written in
+    /// `ali-ccp`'s columns.
+    #[command(name = "paddlerec-esmm")]
+    PaddlerecEsmm {
+        /// The text file (`small.txt` in PaddleRec's ESMM example).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output file: Parquet or CSV.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace `--out` when it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// The Ali-CCP raw files (the ESMM paper's data): each skeleton line joined to its common
     /// features, one column per field of the paper's schema, the 14-day behaviour fields as
     /// lists of ids with their values; streamed with bounded memory.
@@ -55,6 +69,19 @@ pub(super) enum PrepareFormat {
 
 pub(super) fn run(format: PrepareFormat) -> Result<()> {
     match format {
+        PrepareFormat::PaddlerecEsmm { input, out, force } => {
+            check_output(&out, &[&input], force)?;
+            let s = crate::prepare::paddlerec_esmm(&input, &out)?;
+            eprintln!(
+                "wrote {} impressions to {}; {} bought without a click; {} tokens of fields outside the schema and {} extra tokens of single-valued fields skipped",
+                s.rows,
+                out.display(),
+                s.buy_without_click,
+                s.unknown_entries,
+                s.extra_entries
+            );
+            Ok(())
+        }
         PrepareFormat::AliCcp {
             skeleton,
             common,

@@ -36,7 +36,7 @@ pub const MULTI_FIELDS: [&str; 4] = ["109_14", "110_14", "127_14", "150_14"];
 /// Bytes of common features held in memory per partition (the partition count follows).
 const PARTITION_BYTES: u64 = 256 << 20;
 /// Rows written per chunk.
-const CHUNK: usize = 50_000;
+pub(super) const CHUNK: usize = 50_000;
 
 /// What a preparation read and wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,21 @@ pub struct AliCcpSummary {
     pub unknown_entries: usize,
     pub extra_entries: usize,
     pub partitions: usize,
+}
+
+impl AliCcpSummary {
+    /// Nothing read yet, over `partitions` partitions.
+    pub(super) fn empty(partitions: usize) -> Self {
+        AliCcpSummary {
+            read: 0,
+            rows: 0,
+            buy_without_click: 0,
+            unmatched: 0,
+            unknown_entries: 0,
+            extra_entries: 0,
+            partitions,
+        }
+    }
 }
 
 /// Prepare `skeleton` joined to `common` into `out` (Parquet or CSV by extension), keeping each
@@ -80,15 +95,7 @@ pub fn ali_ccp_in(
     seed: u64,
     partitions: usize,
 ) -> Result<AliCcpSummary> {
-    let mut summary = AliCcpSummary {
-        read: 0,
-        rows: 0,
-        buy_without_click: 0,
-        unmatched: 0,
-        unknown_entries: 0,
-        extra_entries: 0,
-        partitions,
-    };
+    let mut summary = AliCcpSummary::empty(partitions);
     let common_file = common;
     // Pass 1: both files cut into partitions by their join key.
     let common_parts = split(common, out, "common", partitions, 0, |_| true)?;
@@ -240,7 +247,7 @@ fn for_lines(file: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> Resul
 
 /// One row's fields: each single-valued field's id, each multi-valued field's ids and values.
 #[derive(Default)]
-struct Row {
+pub(super) struct Row {
     single: [Option<i64>; SINGLE_FIELDS.len()],
     multi: [(Vec<i64>, Vec<f64>); MULTI_FIELDS.len()],
 }
@@ -259,20 +266,26 @@ impl Row {
             let (field, rest) = entry.split_once('\u{2}').ok_or_else(bad)?;
             let (feature, value) = rest.split_once('\u{3}').ok_or_else(bad)?;
             let id: i64 = feature.trim().parse().map_err(|_| bad())?;
-            if let Some(k) = SINGLE_FIELDS.iter().position(|f| *f == field) {
-                match self.single[k] {
-                    None => self.single[k] = Some(id),
-                    Some(_) => summary.extra_entries += 1,
-                }
-            } else if let Some(k) = MULTI_FIELDS.iter().position(|f| *f == field) {
-                let v: f64 = value.trim().parse().map_err(|_| bad())?;
-                self.multi[k].0.push(id);
-                self.multi[k].1.push(v);
-            } else {
-                summary.unknown_entries += 1;
-            }
+            let v: f64 = value.trim().parse().map_err(|_| bad())?;
+            self.put(field, id, v, summary);
         }
         Ok(())
+    }
+
+    /// One entry: a single-valued field's first id (later ones counted), a multi-valued
+    /// field's id and value, an unknown field counted.
+    pub(super) fn put(&mut self, field: &str, id: i64, value: f64, summary: &mut AliCcpSummary) {
+        if let Some(k) = SINGLE_FIELDS.iter().position(|f| *f == field) {
+            match self.single[k] {
+                None => self.single[k] = Some(id),
+                Some(_) => summary.extra_entries += 1,
+            }
+        } else if let Some(k) = MULTI_FIELDS.iter().position(|f| *f == field) {
+            self.multi[k].0.push(id);
+            self.multi[k].1.push(value);
+        } else {
+            summary.unknown_entries += 1;
+        }
     }
 }
 
@@ -281,7 +294,7 @@ type ListColumns = (Vec<Vec<i64>>, Vec<Vec<f64>>);
 
 /// The columns of a chunk of rows.
 #[derive(Default)]
-struct Rows {
+pub(super) struct Rows {
     sample_id: Vec<Option<String>>,
     click: Vec<i64>,
     buy: Vec<i64>,
@@ -290,11 +303,11 @@ struct Rows {
 }
 
 impl Rows {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.click.len()
     }
 
-    fn push(&mut self, id: &str, click: i64, buy: i64, row: Row) {
+    pub(super) fn push(&mut self, id: &str, click: i64, buy: i64, row: Row) {
         if self.single.is_empty() {
             self.single = vec![Vec::new(); SINGLE_FIELDS.len()];
             self.multi = vec![(Vec::new(), Vec::new()); MULTI_FIELDS.len()];
@@ -311,7 +324,7 @@ impl Rows {
         }
     }
 
-    fn columns(mut self) -> Vec<(String, TableColumn)> {
+    pub(super) fn columns(mut self) -> Vec<(String, TableColumn)> {
         if self.single.is_empty() {
             self.single = vec![Vec::new(); SINGLE_FIELDS.len()];
             self.multi = vec![(Vec::new(), Vec::new()); MULTI_FIELDS.len()];

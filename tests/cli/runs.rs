@@ -1005,3 +1005,46 @@ fn ali_ccp_raw_files_prepare_and_train() {
         .expect("rows kept");
     assert!((200..400).contains(&kept), "{kept}");
 }
+
+/// PaddleRec's encoding of Ali-CCP (the shipped 10-line sample) becomes the columns of the raw
+/// files' preparer: every impression, the labels, a single-valued field's id and a behaviour
+/// field's tokens as written in the first line.
+#[test]
+fn paddlerec_ali_ccp_sample_prepares() {
+    let s = Scratch::new();
+    let input = repo().join("data/ali-ccp/paddlerec_esmm_train_small.txt");
+    let o = s.run(&[
+        "prepare",
+        "paddlerec-esmm",
+        "--input",
+        input.to_str().expect("utf-8"),
+        "--out",
+        "pr.csv",
+    ]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("wrote 10 impressions to pr.csv; 0 bought without a click"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(s.path("pr.csv")).expect("csv");
+    let first = text.lines().nth(1).expect("a row");
+    // Line 1 of the sample: `1,1,1,210:1,...,101:12,...,150_14:18,150_14:19,...`.
+    assert!(first.starts_with("1,1,1,12,"), "{first}");
+    assert_eq!(
+        s.csv_column("pr.csv", "click")
+            .iter()
+            .filter(|v| *v == "1")
+            .count(),
+        2
+    );
+    assert_eq!(
+        s.csv_column("pr.csv", "buy")
+            .iter()
+            .filter(|v| *v == "1")
+            .count(),
+        1
+    );
+    let bag = s.csv_column("pr.csv", "150_14");
+    assert!(bag[0].starts_with("18|19|20|"), "{}", bag[0]);
+}
