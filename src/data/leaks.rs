@@ -103,54 +103,46 @@ fn evidence(
         })
 }
 
-/// Each id's rows against one label, over the rows `rows` selects: (positives, negatives).
-fn id_counts(
-    ids: &[u32],
-    label: &[u8],
-    rows: impl Fn(usize) -> bool,
-) -> std::collections::BTreeMap<u32, (u64, u64)> {
-    let mut counts: std::collections::BTreeMap<u32, (u64, u64)> = Default::default();
-    for (_, (&id, &y)) in ids.iter().zip(label).enumerate().filter(|(i, _)| rows(*i)) {
-        let c = counts.entry(id).or_default();
-        match y {
-            0 => c.1 += 1,
-            _ => c.0 += 1,
-        }
+/// Each id's labels, counted once: [positives, negatives] on the even rows, then on the odd.
+type Tallies = std::collections::BTreeMap<u32, [u64; 4]>;
+
+fn id_tallies(ids: &[u32], label: &[u8]) -> Tallies {
+    let mut t = Tallies::new();
+    for (i, (&id, &y)) in ids.iter().zip(label).enumerate() {
+        t.entry(id).or_default()[2 * (i % 2) + (y == 0) as usize] += 1;
     }
-    counts
+    t
 }
 
 /// Each id's own rows as a group scored by its rate (for a value that implies the label).
-fn id_values(ids: &[u32], label: &[u8]) -> Vec<Group> {
-    id_counts(ids, label, |_| true)
-        .into_values()
-        .map(|(pos, neg)| Group {
-            score: pos as f64 / (pos + neg).max(1) as f64,
-            pos,
-            neg,
+fn id_values(t: &Tallies) -> Vec<Group> {
+    t.values()
+        .map(|c| {
+            let (pos, neg) = (c[0] + c[2], c[1] + c[3]);
+            Group {
+                score: pos as f64 / (pos + neg).max(1) as f64,
+                pos,
+                neg,
+            }
         })
         .collect()
 }
 
 /// Groups of an id column against one label, scored out of sample: each id's rate on the even
 /// rows (ids on fewer than `MIN_SUPPORT` of them pooled into one rate) scores its odd rows.
-fn id_groups(ids: &[u32], label: &[u8]) -> Vec<Group> {
-    let fit = id_counts(ids, label, |i| i % 2 == 0);
-    let rate = |(p, n): (u64, u64)| p as f64 / (p + n).max(1) as f64;
-    let pooled = fit
-        .values()
-        .filter(|&&(p, n)| p + n < MIN_SUPPORT)
-        .fold((0, 0), |(a, b), &(p, n)| (a + p, b + n));
-    let score = |id: &u32| match fit.get(id) {
-        Some(&c) if c.0 + c.1 >= MIN_SUPPORT => rate(c),
-        _ => rate(pooled),
-    };
-    id_counts(ids, label, |i| i % 2 == 1)
-        .iter()
-        .map(|(id, &(pos, neg))| Group {
-            score: score(id),
-            pos,
-            neg,
+fn id_groups(t: &Tallies) -> Vec<Group> {
+    let rate = |p: u64, n: u64| p as f64 / (p + n).max(1) as f64;
+    let rare = t.values().filter(|c| c[0] + c[1] < MIN_SUPPORT);
+    let pooled = rare.fold((0, 0), |(a, b), c| (a + c[0], b + c[1]));
+    t.values()
+        .filter(|c| c[2] + c[3] > 0)
+        .map(|c| Group {
+            score: match c[0] + c[1] >= MIN_SUPPORT {
+                true => rate(c[0], c[1]),
+                false => rate(pooled.0, pooled.1),
+            },
+            pos: c[2],
+            neg: c[3],
         })
         .collect()
 }
@@ -204,7 +196,10 @@ pub fn leaks(values: Values<'_>, labels: &[&[u8]]) -> Vec<(usize, String)> {
         .filter_map(|(k, label)| {
             let positives = label.iter().filter(|&&y| y != 0).count() as u64;
             let (ranked, own, either_way) = match values {
-                Values::Ids(ids) => (id_groups(ids, label), id_values(ids, label), false),
+                Values::Ids(ids) => {
+                    let t = id_tallies(ids, label);
+                    (id_groups(&t), id_values(&t), false)
+                }
                 Values::Numbers(v) => {
                     let g = value_groups(&order, v, label);
                     (g.clone(), g, true)
@@ -340,8 +335,8 @@ mod tests {
         let unique: Vec<u32> = (0..1000).collect();
         let check = |ids: &[u32], label: &[u8], positives| {
             evidence(
-                &id_groups(ids, label),
-                &id_values(ids, label),
+                &id_groups(&id_tallies(ids, label)),
+                &id_values(&id_tallies(ids, label)),
                 false,
                 positives,
                 1000,
@@ -392,9 +387,10 @@ mod tests {
             label[(next() as usize) % n] = 1;
         }
         let positives = label.iter().filter(|&&y| y == 1).count() as u64;
-        let v = id_values(&ids, &label);
+        let t = id_tallies(&ids, &label);
+        let v = id_values(&t);
         assert_eq!(
-            evidence(&id_groups(&ids, &label), &v, false, positives, n as u64),
+            evidence(&id_groups(&t), &v, false, positives, n as u64),
             None
         );
         // In sample, the same column would have looked like a leak.

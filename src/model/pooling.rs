@@ -42,8 +42,17 @@ pub(super) fn pool(
             }
         }
         Pooling::Max => {
+            // Into the slot itself when the field opens it (no allocation on the gather's hot
+            // path); a field group's member needs its own maximum before adding it.
+            let mut own = Vec::new();
+            let max: &mut [f32] = if opens {
+                out
+            } else {
+                own.resize(out.len(), 0.0);
+                &mut own
+            };
             let mut ids = bags.ids[span].iter();
-            let mut max = t.row(ids.next().copied().unwrap_or(0)).to_vec();
+            max.copy_from_slice(t.row(ids.next().copied().unwrap_or(0)));
             for &id in ids {
                 for (m, &v) in max.iter_mut().zip(t.row(id)) {
                     if v > *m {
@@ -51,7 +60,9 @@ pub(super) fn pool(
                     }
                 }
             }
-            add_row(out, &max, 1.0, opens);
+            if !opens {
+                add_row(out, &own, 1.0, false);
+            }
         }
     }
 }

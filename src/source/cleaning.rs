@@ -17,6 +17,15 @@ impl Cleaning {
         &self.file
     }
 
+    /// A value (or a token of one) with its spaces and tabs trimmed when the source says so.
+    pub fn trimmed<'a>(&self, v: &'a str) -> &'a str {
+        if self.trim {
+            v.trim_matches([' ', '\t'])
+        } else {
+            v
+        }
+    }
+
     /// The file holding row `i` of the table, and the row's index in that file.
     pub fn locate(&self, i: usize) -> (&Path, usize) {
         match self.parts.partition_point(|&(_, start)| start <= i) {
@@ -31,12 +40,7 @@ impl Cleaning {
     /// A value as every feature reads it: trimmed when the source says so, `None` when it is
     /// missing or one of the source's null markers.
     pub fn clean<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
-        let v = v?;
-        let v = if self.trim {
-            v.trim_matches([' ', '\t'])
-        } else {
-            v
-        };
+        let v = self.trimmed(v?);
         if self.nulls.iter().any(|n| n == v) {
             None
         } else {
@@ -51,13 +55,7 @@ impl Cleaning {
     /// empty string is a null marker for other features; the source's other markers are
     /// missing.
     pub fn clean_list<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
-        let v = v?;
-        let v = if self.trim {
-            v.trim_matches([' ', '\t'])
-        } else {
-            v
-        };
-        match v {
+        match self.trimmed(v?) {
             "" => Some(""),
             v if self.nulls.iter().any(|n| n == v) => None,
             v => Some(v),

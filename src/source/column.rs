@@ -245,10 +245,9 @@ impl<'f> Column<'f> {
                 None => f(i, None)?,
                 Some(cell) => {
                     buf.clear();
-                    let trim = self.source.trim;
                     buf.extend(
                         cell.split(separator)
-                            .map(|t| if trim { t.trim_matches([' ', '\t']) } else { t })
+                            .map(|t| self.source.trimmed(t))
                             .filter(|t| !t.is_empty())
                             .map(Cat::Str),
                     );

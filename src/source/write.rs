@@ -24,39 +24,34 @@ fn to_polars_columns(
             TableColumn::I32(v) => PlColumn::new(name.into(), v),
             TableColumn::I64(v) => PlColumn::new(name.into(), v),
             TableColumn::OptI64(v) => PlColumn::new(name.into(), v),
-            TableColumn::ListF64(v) if lists_as_text => {
-                let text: Vec<String> = v
-                    .iter()
-                    .map(|l| l.iter().map(f64::to_string).collect::<Vec<_>>().join("|"))
-                    .collect();
-                PlColumn::new(name.into(), text)
-            }
-            TableColumn::ListF64(v) => {
-                let lists: ListChunked = v
-                    .iter()
-                    .map(|l| Some(Series::new(PlSmallStr::EMPTY, l.as_slice())))
-                    .collect();
-                lists.with_name(name.into()).into_series().into()
-            }
             TableColumn::Str(v) => PlColumn::new(name.into(), v),
-            TableColumn::ListI64(v) if lists_as_text => {
-                let text: Vec<String> = v
-                    .iter()
-                    .map(|l| l.iter().map(i64::to_string).collect::<Vec<_>>().join("|"))
-                    .collect();
-                PlColumn::new(name.into(), text)
-            }
-            TableColumn::ListI64(v) => {
-                let lists: ListChunked = v
-                    .iter()
-                    .map(|l| Some(Series::new(PlSmallStr::EMPTY, l.as_slice())))
-                    .collect();
-                lists.with_name(name.into()).into_series().into()
-            }
+            TableColumn::ListI64(v) => list_column(name, &v, lists_as_text),
+            TableColumn::ListF64(v) => list_column(name, &v, lists_as_text),
             TableColumn::Passed(Passed(series)) => series.with_name(name.into()).into(),
         })
         .collect();
     DataFrame::new(height, cols).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// A list per row: a Parquet list column, or `a|b|c` text cells.
+fn list_column<T>(name: String, lists: &[Vec<T>], as_text: bool) -> PlColumn
+where
+    T: ToString,
+    Series: NamedFrom<Vec<T>, [T]>,
+    T: Clone,
+{
+    if as_text {
+        let text: Vec<String> = lists
+            .iter()
+            .map(|l| l.iter().map(T::to_string).collect::<Vec<_>>().join("|"))
+            .collect();
+        return <Series as NamedFrom<Vec<String>, [String]>>::new(name.into(), text).into_column();
+    }
+    let lists: ListChunked = lists
+        .iter()
+        .map(|l| Some(Series::new(PlSmallStr::EMPTY, l.clone())))
+        .collect();
+    lists.with_name(name.into()).into_series().into()
 }
 
 fn io_err(e: PolarsError) -> std::io::Error {
