@@ -870,6 +870,20 @@ fn public_data_pipelines_train_on_their_samples() {
     }
 }
 
+/// Train the shipped `pipelines/<name>.yaml` on `data` (a scratch file) with `sets` overrides
+/// into `run`; its metrics.
+fn train_shipped(s: &Scratch, name: &str, data: &str, sets: &[&str]) -> serde_json::Value {
+    let pipeline = repo().join(format!("pipelines/{name}.yaml"));
+    let train = format!("data.train={}", s.path(data).display());
+    let mut args = vec!["train", pipeline.to_str().expect("utf-8"), "--set", &train];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    args.extend(["--out", "run"]);
+    ok(&s.run(&args));
+    metrics(&s.path("run"))
+}
+
 /// `funnel prepare taobao` turns the shipped log sample into user-item pairs with behaviour
 /// sequences, says how many pairs break the funnel's order, and the shipped pipeline trains on
 /// them with its splits carved by time.
@@ -892,18 +906,7 @@ fn taobao_log_prepares_and_trains() {
         "{}",
         stderr(&o)
     );
-    let pipeline = repo().join("pipelines/taobao.yaml");
-    let pairs = s.path("pairs.parquet");
-    let o = s.run(&[
-        "train",
-        pipeline.to_str().expect("utf-8"),
-        "--set",
-        &format!("data.train={}", pairs.display()),
-        "--out",
-        "run",
-    ]);
-    ok(&o);
-    let m = metrics(&s.path("run"));
+    let m = train_shipped(&s, "taobao", "pairs.parquet", &[]);
     // The latest 10% of 3,329 pairs (a share takes at most what it asks).
     let rows = m["test"][0]["cumulative"]["rows"].as_u64().expect("rows");
     assert!((300..=333).contains(&rows), "{rows}");
@@ -965,22 +968,12 @@ fn ali_ccp_raw_files_prepare_and_train() {
         "{}",
         stderr(&o)
     );
-    let pipeline = repo().join("pipelines/ali-ccp-raw.yaml");
-    let train = s.path("train.parquet");
-    let o = s.run(&[
-        "train",
-        pipeline.to_str().expect("utf-8"),
-        "--set",
-        &format!("data.train={}", train.display()),
-        "--set",
-        "train.epochs=3",
-        "--set",
-        "train.batch_size=256",
-        "--out",
-        "run",
-    ]);
-    ok(&o);
-    let m = metrics(&s.path("run"));
+    let m = train_shipped(
+        &s,
+        "ali-ccp-raw",
+        "train.parquet",
+        &["train.epochs=3", "train.batch_size=256"],
+    );
     assert_eq!(m["test"][0]["cumulative"]["rows"], 300);
     let click = m["test"][0]["cumulative"]["auc"].as_f64().expect("auc");
     assert!(click > 0.6, "click AUC {click}");
