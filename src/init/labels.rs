@@ -28,16 +28,16 @@ pub(super) fn stage_labels(
     for (s, truth) in stages.iter().zip(truth) {
         let p = profile(frame, &s.column)?;
         // `train` refuses a row without a label (data::labels); say so now, not after init.
-        if let Some(row) = p.first_missing {
-            return Err(Error::data_at(
-                data,
-                &s.column,
-                Some(row),
-                format!(
-                    "stage `{}` has no label here: {} of {} rows have none",
-                    s.name, p.missing, p.rows
-                ),
-            )
+        if let Some(i) = p.first_missing {
+            return Err(frame
+                .error_at(
+                    &s.column,
+                    i,
+                    format!(
+                        "stage `{}` has no label here: {} of {} rows have none",
+                        s.name, p.missing, p.rows
+                    ),
+                )
             .with_hint("every row needs a label for every stage: drop or fill those rows, then run `funnel init` again"));
         }
         let positive: Vec<String> =

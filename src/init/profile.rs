@@ -50,7 +50,8 @@ fn separator_and_trim(header: &[u8]) -> (u8, bool) {
 pub(super) struct Profile {
     pub(super) rows: usize,
     pub(super) missing: usize,
-    /// The 1-based data row of the first missing value (for messages).
+    /// The table row (0-based) of the first missing value: `Frame::error_at` names its file
+    /// and row.
     pub(super) first_missing: Option<usize>,
     /// Distinct non-missing values (capped at `DISTINCT_CAP`).
     pub(super) distinct: usize,
@@ -80,7 +81,7 @@ pub(super) fn profile(frame: &Frame, name: &str) -> Result<Profile> {
     frame.visit_str(name, |i, v| {
         let Some(v) = v else {
             missing += 1;
-            first_missing.get_or_insert(frame.row_number(i));
+            first_missing.get_or_insert(i);
             return Ok(());
         };
         let full = seen.len() >= DISTINCT_CAP;
