@@ -41,6 +41,16 @@ pub enum SplitSource {
     },
 }
 
+impl SplitSource {
+    /// The time column and cut of a split carved by time.
+    pub fn by_time(&self) -> Option<(&str, TimeCut)> {
+        match self {
+            SplitSource::Latest { column, cut } => Some((column, *cut)),
+            _ => None,
+        }
+    }
+}
+
 /// Where a split carved by time starts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TimeCut {

@@ -56,10 +56,7 @@ fn by_time(p: &Pipeline, frame: &Frame, column: &str) -> Result<Carved> {
             None => Err(unreadable(i, format!("{v:?} is not a time"))),
         })?;
     }
-    let cut = |s: &Option<SplitSource>| match s {
-        Some(SplitSource::Latest { cut, .. }) => Some(*cut),
-        _ => None,
-    };
+    let cut = |s: &Option<SplitSource>| s.as_ref().and_then(SplitSource::by_time).map(|(_, c)| c);
     // Rows in time order (file order among equal times), then the cuts as times.
     let mut order: Vec<u32> = (0..times.len() as u32).collect();
     order.sort_by(|&a, &b| times[a as usize].total_cmp(&times[b as usize]));

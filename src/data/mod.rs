@@ -59,10 +59,9 @@ fn labelled_columns(p: &Pipeline) -> Vec<String> {
 
 /// The column splits are carved by, when they are carved by time.
 pub fn time_column(p: &Pipeline) -> Option<String> {
-    [&p.valid, &p.test].into_iter().find_map(|s| match s {
-        Some(SplitSource::Latest { column, .. }) => Some(column.clone()),
-        _ => None,
-    })
+    [&p.valid, &p.test]
+        .into_iter()
+        .find_map(|s| s.as_ref()?.by_time().map(|(c, _)| c.to_string()))
 }
 
 /// Columns prediction needs: features and the id column, never labels.

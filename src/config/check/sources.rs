@@ -235,9 +235,10 @@ impl Checker<'_> {
         valid: &Option<SplitSource>,
         test: &Option<SplitSource>,
     ) -> Result<()> {
-        let latest = |s: &Option<SplitSource>| match s {
-            Some(SplitSource::Latest { column, cut }) => Some((column.clone(), *cut)),
-            _ => None,
+        let latest = |s: &Option<SplitSource>| {
+            s.as_ref()
+                .and_then(SplitSource::by_time)
+                .map(|(c, cut)| (c.to_string(), cut))
         };
         match (latest(valid), latest(test)) {
             (Some((vc, v)), Some((tc, t))) => {
