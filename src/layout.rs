@@ -6,6 +6,9 @@
 //!
 //! A field with several ids per row (a multi-valued feature's token bag) carries its pooling
 //! here: the store pools its rows into the field's slot, and the batch carries its offsets.
+//! A behaviour history (a sequence) has no slot: its tokens are rows of its target field's
+//! table, which the store gathers token by token for the model's attention to pool; its bag
+//! columns follow the bag fields'.
 
 /// How a multi-valued field's rows become one vector: `sum` Σ wᵢ eᵢ, `mean` Σ wᵢ eᵢ / Σ wᵢ
 /// (weights 1 when the feature has none), `max` the largest value of each column over the
@@ -43,10 +46,21 @@ pub struct Slot {
     pub width: usize,
 }
 
+/// A behaviour history: a bag column whose tokens are rows of its target field's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    pub name: String,
+    /// The target field: whose table the tokens index, and whose slot holds the target's row.
+    pub field: usize,
+    /// The batch's bag column holding the tokens.
+    pub bag: usize,
+}
+
 /// The slots of an input row, and each field's slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldLayout {
     slots: Vec<Slot>,
+    sequences: Vec<Sequence>,
     /// pooling[f]: how field f's token bag is pooled; `None` for a field with one id per row.
     pooling: Vec<Option<Pooling>>,
     /// slot_of[f]: the slot field f feeds.
@@ -102,6 +116,7 @@ impl FieldLayout {
         }
         Ok(FieldLayout {
             slots,
+            sequences: Vec::new(),
             pooling: vec![None; slot_of.len()],
             slot_of,
             width,
@@ -122,6 +137,31 @@ impl FieldLayout {
             *slot = Some(pooling);
         }
         Ok(self)
+    }
+
+    /// The same layout with behaviour histories ((name, target field)), read from the bag
+    /// columns after the bag fields', in order. A target must be a single field with its own
+    /// slot.
+    pub fn with_sequences(mut self, sequences: &[(&str, usize)]) -> Result<Self, LayoutError> {
+        let bags = self.pooling.iter().filter(|p| p.is_some()).count();
+        for (s, &(name, field)) in sequences.iter().enumerate() {
+            if field >= self.single_fields() || self.slot_of(field).kind != SlotKind::Single {
+                return Err(LayoutError(format!(
+                    "sequence `{name}`'s target (field {field}) is not a single field with its own slot"
+                )));
+            }
+            self.sequences.push(Sequence {
+                name: name.to_string(),
+                field,
+                bag: bags + s,
+            });
+        }
+        Ok(self)
+    }
+
+    /// The behaviour histories, in the order of the batch's bag columns.
+    pub fn sequences(&self) -> &[Sequence] {
+        &self.sequences
     }
 
     /// How field `f`'s token bag is pooled, when it is a bag field.
@@ -196,6 +236,34 @@ mod tests {
         assert_eq!(l.slot_of(3).offset, 0);
         assert!(l.opens_slot(0) && !l.opens_slot(3) && l.opens_slot(1));
         assert_eq!(l.common_width(), None);
+    }
+
+    /// Fields a(2) b(3), one bag field c(2); a history over b reads the bag column after c's.
+    #[test]
+    fn sequences_read_their_targets_table_from_the_bag_columns_after_the_bags() {
+        let l = FieldLayout::new(&[("a", 2), ("b", 3), ("c", 2)], &[])
+            .and_then(|l| l.with_bags(&[Pooling::Sum]))
+            .and_then(|l| l.with_sequences(&[("hist", 1)]))
+            .unwrap();
+        assert_eq!(
+            l.sequences(),
+            &[Sequence {
+                name: "hist".into(),
+                field: 1,
+                bag: 1
+            }]
+        );
+        assert_eq!(l.width(), 7, "a history has no slot");
+        // A bag field, or a grouped field, cannot be a target.
+        let e = FieldLayout::new(&[("a", 2), ("b", 3), ("c", 2)], &[])
+            .and_then(|l| l.with_bags(&[Pooling::Sum]))
+            .and_then(|l| l.with_sequences(&[("hist", 2)]))
+            .unwrap_err();
+        assert!(e.0.contains("hist"), "{e:?}");
+        let e = FieldLayout::new(&[("a", 2), ("b", 2)], &[("ab", &[0, 1])])
+            .and_then(|l| l.with_sequences(&[("hist", 0)]))
+            .unwrap_err();
+        assert!(e.0.contains("not a single field"), "{e:?}");
     }
 
     #[test]

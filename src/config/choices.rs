@@ -98,6 +98,7 @@ pub enum Activation {
     Tanh,
     Gelu,
     Silu,
+    Sigmoid,
 }
 
 /// A named model. Validation expands it into each stage's supervision; nothing after validation

@@ -44,6 +44,26 @@ pub struct MultiValuedSpec {
     pub empty: EmptyList,
 }
 
+/// A behaviour history: its tokens read as a multi-valued feature's are (column, separator,
+/// `max_len`, `keep`; no weights, an empty list is no tokens), encoded with the target's
+/// vocabulary and embedded with the target's table; DIN pools them (`DinSpec`).
+#[derive(Debug, Clone)]
+pub struct SequenceSpec {
+    /// How a cell becomes tokens. Its vocabulary is the target's, under the sequence's own
+    /// name and column.
+    pub tokens: MultiValuedSpec,
+    /// The categorical feature (its index, which is its embedded field's) whose values the
+    /// tokens are.
+    pub target: usize,
+}
+
+/// DIN's activation unit: its MLP (no dropout), shared by the stages or one per stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DinSpec {
+    pub unit: crate::config::TowerSpec,
+    pub per_stage: bool,
+}
+
 /// Features whose embeddings are summed into one slice of the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldGroup {

@@ -248,6 +248,8 @@ pub struct Pipeline {
     pub categorical: Vec<CategoricalSpec>,
     pub numeric: Vec<NumericSpec>,
     pub multi_valued: Vec<MultiValuedSpec>,
+    /// Behaviour histories, read through their targets' tables and pooled by `din`.
+    pub sequences: Vec<SequenceSpec>,
     /// Field groups summed into one input slice each (ungrouped features keep their own).
     pub groups: Vec<FieldGroup>,
     /// The stages' edge facts (names, label columns, towers), in funnel order.
@@ -257,6 +259,8 @@ pub struct Pipeline {
     pub representation: RepresentationKind,
     /// A block shared by the stages between the embeddings and the towers.
     pub bottom: Option<BottomSpec>,
+    /// DIN's attention over the sequences (exactly when there are sequences).
+    pub din: Option<DinSpec>,
     pub loss_weighting: LossWeighting,
     /// GradNorm's settings, with `loss_weighting: gradnorm`.
     pub gradnorm: Option<GradNormSpec>,
@@ -296,6 +300,14 @@ impl Pipeline {
         embedded_fields(&self.categorical, &self.numeric, &self.multi_valued)
     }
 
+    /// Every token-list feature in the order of a batch's bag columns: the multi-valued
+    /// features, then the sequences.
+    pub fn token_lists(&self) -> impl Iterator<Item = &MultiValuedSpec> {
+        self.multi_valued
+            .iter()
+            .chain(self.sequences.iter().map(|s| &s.tokens))
+    }
+
     /// The slots of a model's input row: each embedded field's, a field group's shared one.
     pub fn field_layout(&self) -> Result<FieldLayout> {
         let groups: Vec<(&str, &[usize])> = self
@@ -304,8 +316,14 @@ impl Pipeline {
             .map(|g| (g.name.as_str(), g.members.as_slice()))
             .collect();
         let bags: Vec<Pooling> = self.multi_valued.iter().map(|m| m.pooling).collect();
+        let sequences: Vec<(&str, usize)> = self
+            .sequences
+            .iter()
+            .map(|s| (s.tokens.vocabulary.name.as_str(), s.target))
+            .collect();
         FieldLayout::new(&self.embedded_fields(), &groups)
             .and_then(|l| l.with_bags(&bags))
+            .and_then(|l| l.with_sequences(&sequences))
             .map_err(|e| crate::error::Error::Internal(format!("the field layout: {}", e.0)))
     }
 
@@ -320,7 +338,7 @@ impl Pipeline {
             .iter()
             .map(|c| c.column.as_str())
             .chain(self.numeric.iter().map(|n| n.column.as_str()))
-            .chain(self.multi_valued.iter().flat_map(|m| {
+            .chain(self.token_lists().flat_map(|m| {
                 let weights = match &m.weights {
                     TokenWeights::Column(c) => Some(c.as_str()),
                     _ => None,

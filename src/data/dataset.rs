@@ -41,9 +41,10 @@ pub struct Dataset {
     pub cat: Vec<Vec<u32>>,
     /// num[j][i]: encoded numeric feature j in row i.
     pub num: Vec<Vec<f32>>,
-    /// bags[m]: multi-valued feature m's tokens of every row.
+    /// bags[m]: token list m's tokens of every row: the multi-valued features', then the
+    /// sequences' (`Pipeline::token_lists`).
     pub bags: Vec<Bags>,
-    /// truncated[m]: rows whose tokens of multi-valued feature m were cut to its `max_len`.
+    /// truncated[m]: rows whose tokens of token list m were cut to its `max_len`.
     pub truncated: Vec<usize>,
     /// reached[k][i]: row i reached stage k. Empty for unlabelled data.
     pub reached: Vec<Vec<u8>>,
@@ -60,7 +61,7 @@ pub struct Dataset {
 
 /// A batch: one id column per embedded field with one id per row (`ids[f][r]`, the order of
 /// `layout::FieldLayout`'s fields), then one bag column per multi-valued field (`bags[m]`, field
-/// `ids.len() + m`), and row-major `num` (rows x numerics), `labels` (and `own`, when the
+/// `ids.len() + m`) and one per sequence after them (`layout::Sequence::bag`), and row-major `num` (rows x numerics), `labels` (and `own`, when the
 /// dataset keeps own labels; otherwise empty) rows x stages.
 pub struct Batch {
     pub rows: usize,

@@ -169,6 +169,30 @@ pub(super) fn encode_frame(
     for (c, b) in cat.iter_mut().zip(bucket_ids) {
         c.extend(b);
     }
+    // Behaviour histories, after the categorical encoders they read are fitted: each token
+    // encoded with its target's vocabulary. Their bag columns follow the multi-valued ones'.
+    let sequences = p
+        .sequences
+        .par_iter()
+        .map(|s| {
+            clock.busy(|| {
+                let target = match encoding {
+                    Encoding::Fit => &fitted.categorical[s.target],
+                    Encoding::Use(e) => &e.categorical[s.target],
+                };
+                let col = frame.column(&s.tokens.vocabulary.column)?;
+                Ok(encode_bags(&s.tokens, &col, None, &routing, Some(target))?.1)
+            })
+        })
+        .collect::<Result<Vec<BagParts>>>()?;
+    for out in sequences {
+        for (c, o) in bags.iter_mut().zip(out.bags) {
+            c.push(o);
+        }
+        for (c, o) in truncated.iter_mut().zip(out.truncated) {
+            c.push(o);
+        }
+    }
     let encoders = match encoding {
         Encoding::Fit => Some(fitted),
         Encoding::Use(_) => None,

@@ -86,8 +86,7 @@ pub fn oov_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
         .map(|(spec, ids)| (spec, "rows", &ids[..]));
     // A multi-valued feature's tokens: the share of its tokens unseen in training.
     let bags = p
-        .multi_valued
-        .iter()
+        .token_lists()
         .zip(&d.bags)
         .map(|(m, b)| (&m.vocabulary, "tokens", &b.ids[..]));
     singles
@@ -111,8 +110,7 @@ pub fn oov_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
 
 /// One warning per multi-valued feature whose rows were cut to its `max_len` in `d`.
 pub fn truncation_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
-    p.multi_valued
-        .iter()
+    p.token_lists()
         .zip(&d.truncated)
         .filter(|&(_, &n)| n > 0)
         .filter_map(|(m, &n)| {

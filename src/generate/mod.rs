@@ -1,5 +1,6 @@
 //! `funnel generate`: synthetic funnels with known ground truth, written in chunks.
 
+mod history;
 mod spec;
 mod world;
 
@@ -36,6 +37,7 @@ pub fn chunk(
     let k = spec.stages();
     let mut ids: Vec<Vec<u32>> = vec![Vec::with_capacity(len); spec.categorical.len()];
     let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(len); spec.numeric.len()];
+    let mut histories: Vec<Vec<Vec<i64>>> = vec![Vec::with_capacity(len); spec.histories.len()];
     let mut labels: Vec<Vec<i32>> = vec![Vec::with_capacity(len); k];
     let mut truth: Vec<Vec<f64>> = vec![Vec::with_capacity(len); k];
     let mut reached_count = vec![0u64; k];
@@ -48,6 +50,9 @@ pub fn chunk(
         }
         for (col, &x) in values.iter_mut().zip(&row.values) {
             col.push(x);
+        }
+        for (col, h) in histories.iter_mut().zip(&row.histories) {
+            col.push(h.iter().map(|&t| i64::from(t)).collect());
         }
         for s in 0..k {
             let q = sigmoid(world.intercepts[s] + row.signal[s]);
@@ -83,6 +88,9 @@ pub fn chunk(
     }
     for (n, v) in spec.numeric.iter().zip(values) {
         cols.push((n.name.clone(), TableColumn::F64(v)));
+    }
+    for (h, v) in spec.histories.iter().zip(histories) {
+        cols.push((h.name.clone(), TableColumn::ListI64(v)));
     }
     for ((name, l), t) in spec.stage_names.iter().zip(labels).zip(truth) {
         cols.push((name.clone(), TableColumn::I32(l)));

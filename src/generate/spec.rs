@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::history::{GenHistory, RawGenHistory};
 use crate::config::{Locator, parse_yaml};
 use crate::error::{Error, Result};
 
@@ -27,6 +28,9 @@ pub struct RawSpec {
     pub categorical: Vec<RawGenCategorical>,
     #[serde(default)]
     pub numeric: Vec<RawGenNumeric>,
+    /// Behaviour histories of categorical fields, matched against the row's value (history.rs).
+    #[serde(default)]
+    pub histories: Vec<RawGenHistory>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,6 +136,7 @@ pub struct Spec {
     pub rates_without: Vec<Option<f64>>,
     pub categorical: Vec<GenCategorical>,
     pub numeric: Vec<GenNumeric>,
+    pub histories: Vec<GenHistory>,
 }
 
 impl Spec {
@@ -156,6 +161,7 @@ impl Spec {
             stages,
             categorical,
             numeric,
+            histories,
         } = raw;
         if stages.is_empty() {
             return Err(err(
@@ -347,6 +353,12 @@ impl Spec {
                 effects: effects_of(&at, &n.effects)?,
             });
         }
+        let fields: Vec<(&str, u32)> = cats.iter().map(|c| (c.name.as_str(), c.vocab)).collect();
+        let mut checked = Vec::with_capacity(histories.len());
+        for (i, h) in histories.iter().enumerate() {
+            new_column(&format!("histories[{i}]"), &h.name)?;
+            checked.push(GenHistory::check(i, h, &fields, &stage_names, &err)?);
+        }
         Ok(Spec {
             name,
             file: file.to_path_buf(),
@@ -360,6 +372,7 @@ impl Spec {
             rates_without,
             categorical: cats,
             numeric: nums,
+            histories: checked,
         })
     }
 

@@ -9,7 +9,7 @@ use rand_core::{RngCore, SeedableRng};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::spec::{Distribution, Spec};
+use super::spec::{Distribution, GenHistory, Spec};
 use crate::numerics::sigmoid;
 use crate::rng::Rng;
 
@@ -151,6 +151,8 @@ struct NumField {
 pub struct Row {
     pub ids: Vec<u32>,
     pub values: Vec<f64>,
+    /// Each history's tokens.
+    pub histories: Vec<Vec<u32>>,
     pub signal: Vec<f64>,
     pub uniforms: Vec<f64>,
 }
@@ -158,6 +160,9 @@ pub struct Row {
 pub struct World {
     cats: Vec<CatField>,
     nums: Vec<NumField>,
+    histories: Vec<GenHistory>,
+    /// Each categorical field's vocabulary.
+    vocabs: Vec<u32>,
     noise: f64,
     pub intercepts: Vec<f64>,
     /// For a stage after an optional stage: the intercept of its conditional given the
@@ -256,6 +261,8 @@ impl World {
         let mut world = World {
             cats,
             nums,
+            histories: spec.histories.clone(),
+            vocabs: spec.categorical.iter().map(|c| c.vocab).collect(),
             noise: spec.noise,
             intercepts: vec![0.0; spec.stages()],
             skip_intercepts: vec![None; spec.stages()],
@@ -266,9 +273,11 @@ impl World {
         world
     }
 
-    /// 64-bit draws each row consumes: one per field, two per numeric, three per stage.
+    /// 64-bit draws each row consumes: one per field, two per numeric, three per stage, and
+    /// each history's (`GenHistory::draws`).
     fn draws_per_row(&self) -> u64 {
         (self.cats.len() + 2 * self.nums.len() + 3 * self.stages) as u64
+            + self.histories.iter().map(GenHistory::draws).sum::<u64>()
     }
 
     /// A generator positioned at row `row` of the stream keyed by `key`.
@@ -309,6 +318,19 @@ impl World {
                 }
             }
         }
+        for (h, tokens) in self.histories.iter().zip(&mut row.histories) {
+            let sampler = &self.cats[h.of].sampler;
+            let matches = h.draw(
+                row.ids[h.of],
+                self.vocabs[h.of],
+                tokens,
+                || rng.next_u64(),
+                |bits| sampler.draw(bits),
+            );
+            for (s, &e) in row.signal.iter_mut().zip(&h.per_match) {
+                *s += e * matches as f64;
+            }
+        }
         for k in 0..self.stages {
             let (a, b, c) = (rng.next_u64(), rng.next_u64(), rng.next_u64());
             row.signal[k] += self.noise * normal(a, b);
@@ -320,6 +342,7 @@ impl World {
         Row {
             ids: vec![0; self.cats.len()],
             values: vec![0.0; self.nums.len()],
+            histories: vec![Vec::new(); self.histories.len()],
             signal: vec![0.0; self.stages],
             uniforms: vec![0.0; self.stages],
         }

@@ -8,6 +8,7 @@ use candle_core::{Device, Result, Tensor};
 
 use super::attend::Attend;
 use super::dense::Dense;
+pub use super::dense::Fused;
 use super::mix::Mix;
 pub use super::ops::with_f32;
 use super::ops::{BceFromLogProb, LogSigmoid};
@@ -38,20 +39,20 @@ pub fn bce_from_log_prob(s: &Tensor, y: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// x Wᵀ + b, then a ReLU when `relu`. With `track` false the weights are detached (inference).
+/// act(x Wᵀ + b). With `track` false the weights are detached (inference).
 /// On the CPU the whole layer is one node (`dense::Dense`) calling the GEMM itself: no zero
 /// fills, and one gradient per layer instead of one per matmul, bias and ReLU.
-pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, track: bool) -> Result<Tensor> {
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, act: Fused, track: bool) -> Result<Tensor> {
     let (w, b) = if track {
         (w.clone(), b.clone())
     } else {
         (w.detach(), b.detach())
     };
     if !x.device().is_cpu() {
-        return generic::add_bias(&x.matmul(&w.t()?)?, &b, relu);
+        return generic::add_bias(&x.matmul(&w.t()?)?, &b, act);
     }
     let x = x.contiguous()?;
-    let op = Dense { relu };
+    let op = Dense { act };
     if track {
         x.apply_op3(&w, &b, op)
     } else {
@@ -131,9 +132,14 @@ pub(crate) mod generic {
         (yes + no)?.neg()
     }
 
-    pub fn add_bias(xw: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+    pub fn add_bias(xw: &Tensor, b: &Tensor, act: Fused) -> Result<Tensor> {
         let z = xw.broadcast_add(b)?;
-        if relu { z.relu() } else { Ok(z) }
+        match act {
+            Fused::Identity => Ok(z),
+            Fused::Relu => z.relu(),
+            // σ(z) = (tanh(z/2) + 1) / 2: candle-core has no sigmoid op.
+            Fused::Sigmoid => z.affine(0.5, 0.0)?.tanh()?.affine(0.5, 0.5),
+        }
     }
 }
 
@@ -181,16 +187,16 @@ mod tests {
         let mut r = crate::rng::Rng::stream(2, "backend");
         let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| r.normal() as f32).collect() };
         let (xs, ws, bs) = (draw(12), draw(15), draw(5));
-        for relu in [false, true] {
+        for act in [Fused::Identity, Fused::Relu, Fused::Sigmoid] {
             let run = |generic: bool| {
                 let x = Var::from_slice(&xs, (4, 3), &dev).unwrap();
                 let w = Var::from_slice(&ws, (5, 3), &dev).unwrap();
                 let b = Var::from_slice(&bs, 5, &dev).unwrap();
                 let out = if generic {
                     let xw = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap();
-                    generic::add_bias(&xw, b.as_tensor(), relu).unwrap()
+                    generic::add_bias(&xw, b.as_tensor(), act).unwrap()
                 } else {
-                    linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), relu, true).unwrap()
+                    linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), act, true).unwrap()
                 };
                 let g = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
                 [x.as_tensor(), w.as_tensor(), b.as_tensor()].map(|t| {
@@ -204,7 +210,7 @@ mod tests {
             };
             for (a, b) in run(false).iter().zip(run(true).iter()) {
                 for (u, v) in a.iter().zip(b) {
-                    assert!((u - v).abs() < 1e-4, "relu {relu}: {u} vs {v}");
+                    assert!((u - v).abs() < 1e-4, "{act:?}: {u} vs {v}");
                 }
             }
         }

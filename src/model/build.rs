@@ -5,6 +5,7 @@
 use super::aitm::AitmTransfer;
 use super::bottom;
 use super::chain::{FunnelModel, StageBlocks};
+use super::din::Din;
 use super::embedding::{SparseOptimizer, Table};
 use super::heads::Head;
 use super::kit::{ParamBuilder, Params};
@@ -122,11 +123,31 @@ impl FunnelModel {
             // GradNorm's weights are the trainer's state, not the model's.
             LossWeighting::Fixed | LossWeighting::GradNorm => None,
         };
-        // What the towers read: the bottom's output, or the input rows themselves.
+        // DIN's units, each history against its target's slot: one block shared by the
+        // stages (`din`), or one per stage (`din.<stage>`).
+        let histories: Vec<(&str, usize, usize)> = layout
+            .sequences()
+            .iter()
+            .map(|s| {
+                let slot = layout.slot_of(s.field);
+                (s.name.as_str(), slot.offset, slot.width)
+            })
+            .collect();
+        let din: Vec<Din> = match &p.din {
+            None => Vec::new(),
+            Some(d) if d.per_stage => p
+                .stages
+                .iter()
+                .map(|s| Din::new(&mut root.pp("din").pp(&s.name), &histories, &d.unit))
+                .collect::<candle_core::Result<_>>()?,
+            Some(d) => vec![Din::new(&mut root.pp("din"), &histories, &d.unit)?],
+        };
+        // What the towers read: the bottom's output, or the input rows themselves; then the
+        // pooled histories.
         let input = match &bottom {
             Some(b) => b.width(),
             None => layout.width() + p.dense_values(),
-        };
+        } + din.first().map_or(0, Din::width);
         let stages = p
             .stages
             .iter()
@@ -171,6 +192,8 @@ impl FunnelModel {
             store_keys,
             stage_store,
             bottom,
+            din,
+            din_per_stage: p.din.as_ref().is_some_and(|d| d.per_stage),
             log_variance,
             stages,
             funnel: p.funnel.clone(),

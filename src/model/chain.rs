@@ -6,7 +6,9 @@ use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
 use super::bottom::Bottom;
+use super::din::{Din, History};
 use super::heads::{Head, HeadOutputs};
+use super::input::ChainInput;
 use super::kit::{Dropout, ParamBuilder, Params, mode_for};
 use super::row_store::RowStore;
 use super::tower::Tower;
@@ -69,6 +71,10 @@ pub struct FunnelModel {
     pub(super) stage_store: Vec<usize>,
     /// A block between the embeddings and the towers, shared by the stages.
     pub(super) bottom: Option<Box<dyn Bottom>>,
+    /// DIN's pooling of the behaviour histories, joining the towers' input: none, one shared by
+    /// the stages, or one per stage (`din_per_stage`).
+    pub(super) din: Vec<Din>,
+    pub(super) din_per_stage: bool,
     /// Uncertainty weighting's learned log-variance per stage (`loss_weighting.log_variance`).
     pub(super) log_variance: Option<Var>,
     pub(super) stages: Vec<StageBlocks>,
@@ -127,7 +133,9 @@ impl FunnelModel {
     /// one pass through the bottom), but measured it was slower than one pass through the whole
     /// graph (BENCHMARKS.md, 2026-12-05 night), so chains with a bottom take the general path.
     pub fn is_separable(&self) -> bool {
-        self.bottom.is_none() && self.stages.iter().all(|s| s.transfer.is_none())
+        self.bottom.is_none()
+            && self.stages.iter().all(|s| s.transfer.is_none())
+            && (self.din.is_empty() || self.din_per_stage)
     }
 
     /// Parameters weight decay must not touch: the learned loss weights.
@@ -144,24 +152,48 @@ impl FunnelModel {
         &self.params
     }
 
-    /// One forward pass over the inputs of every store (`xs[i]` for store i). With `dropout`,
-    /// training mode, each block drawing from the stream named by its key (`Dropout`); without,
-    /// inference. Stages run side by side as far as the funnel allows: each stage's encoder reads
-    /// only the input, and a stage without a transfer finishes (head included) in the same task.
+    /// One forward pass over a batch's input (`ChainInput`). With `dropout`, training mode,
+    /// each block drawing from the stream named by its key (`Dropout`); without, inference.
+    /// Stages run side by side as far as the funnel allows: each stage's encoder reads only its
+    /// input, and a stage without a transfer finishes (head included) in the same task.
     /// Transfers and their heads then run in funnel order, so a parent's representation is ready
-    /// for its child.
-    pub fn forward(&self, xs: &[Tensor], dropout: Option<&Dropout>) -> Result<ChainOutput> {
+    /// for its child. A stage's input is the bottom's output for it (or the store's input rows),
+    /// with the pooled histories after it when the chain has DIN.
+    pub fn forward(
+        &self,
+        input: &ChainInput<Tensor>,
+        dropout: Option<&Dropout>,
+    ) -> Result<ChainOutput> {
         let stream = |block: &str, k: usize| {
             dropout.map(|d| d.stream(&format!("{block}.{}", self.stage_names[k])))
+        };
+        let per_store = self.inputs_per_store();
+        let rows = |store: usize| &input.xs[store * per_store];
+        let histories = |store: usize| -> Vec<History<'_>> {
+            input.xs[store * per_store + 1..(store + 1) * per_store]
+                .iter()
+                .zip(&input.token_rows)
+                .map(|(tokens, rows)| History { tokens, rows })
+                .collect()
         };
         // The bottom (when there is one) runs first; the stages read its outputs instead of
         // the input rows.
         let bottomed: Option<Vec<Tensor>> = match &self.bottom {
             Some(b) => {
                 let mut rng = dropout.map(|d| d.stream("bottom"));
-                Some(b.forward(&xs[0], self.stages.len(), &mut mode_for(&mut rng))?)
+                Some(b.forward(rows(0), self.stages.len(), &mut mode_for(&mut rng))?)
             }
             None => None,
+        };
+        // A DIN shared by the stages pools each store's histories once.
+        let shared_din: Vec<Tensor> = match (self.din.first(), self.din_per_stage) {
+            (Some(din), false) => {
+                let mut rng = dropout.map(|d| d.stream("din"));
+                (0..self.stores.len())
+                    .map(|i| din.forward(rows(i), &histories(i), &mut mode_for(&mut rng)))
+                    .collect::<candle_core::Result<_>>()?
+            }
+            _ => Vec::new(),
         };
         let first = self
             .stages
@@ -169,15 +201,34 @@ impl FunnelModel {
             .zip(self.stage_store.par_iter())
             .enumerate()
             .map(|(k, (s, &store))| {
-                let x = match &bottomed {
+                let base = match &bottomed {
                     Some(inputs) => &inputs[k],
-                    None => &xs[store],
+                    None => rows(store),
+                };
+                let pooled = match (self.din_per_stage, self.din.get(k)) {
+                    (true, Some(din)) => {
+                        let mut rng = stream("din", k);
+                        Some(din.forward(
+                            rows(store),
+                            &histories(store),
+                            &mut mode_for(&mut rng),
+                        )?)
+                    }
+                    _ => shared_din.get(store).cloned(),
+                };
+                let joined;
+                let x = match pooled {
+                    Some(p) => {
+                        joined = Tensor::cat(&[base, &p], 1)?;
+                        &joined
+                    }
+                    None => base,
                 };
                 let mut rng = stream("towers", k);
                 let mut mode = mode_for(&mut rng);
                 let hidden = s.tower.encode(x, &mut mode)?;
                 let logit = match s.transfer {
-                    None => Some(s.tower.logit(&hidden, &xs[store], &mut mode)?),
+                    None => Some(s.tower.logit(&hidden, rows(store), &mut mode)?),
                     Some(_) => None,
                 };
                 let heads = match mode.is_train() {
@@ -196,7 +247,7 @@ impl FunnelModel {
                         let mut rng = stream("branches", k);
                         let mut mode = mode_for(&mut rng);
                         let e = t.encode(x, &mut mode)?;
-                        Some(t.logit(&e, &xs[store], &mut mode)?)
+                        Some(t.logit(&e, rows(store), &mut mode)?)
                     }
                     None => None,
                 };
@@ -219,7 +270,7 @@ impl FunnelModel {
                     let mut rng = stream("transfers", k);
                     let mut mode = mode_for(&mut rng);
                     let h = t.forward(&part.hidden, &hidden[parent], &mut mode)?;
-                    let logit = s.tower.logit(&h, &xs[self.stage_store[k]], &mut mode)?;
+                    let logit = s.tower.logit(&h, rows(self.stage_store[k]), &mut mode)?;
                     (h, logit)
                 }
                 _ => {
@@ -276,11 +327,7 @@ impl FunnelModel {
     /// The logits of a batch's rows (rows x `Funnel::logit_columns`, row-major), in inference
     /// mode. The evaluation driver (`scoring`) runs it over a dataset's batches.
     pub fn logits(&self, b: &Batch) -> Result<Vec<f32>> {
-        let w = self.input_width();
-        let xs = (0..self.stores.len())
-            .map(|i| Tensor::from_vec(self.input(i, b), (b.rows, w), &self.dev))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let logits = self.forward(&xs, None)?.logits;
+        let logits = self.forward(&self.input_tensors(b)?, None)?.logits;
         Ok(logits.flatten_all()?.to_vec1::<f32>()?)
     }
 

@@ -1,4 +1,4 @@
-//! The dense layer as one op: y = x Wᵀ + b (then a ReLU), forward and backward calling the
+//! The dense layer as one op: y = x Wᵀ + b (then a ReLU or a sigmoid), forward and backward calling the
 //! GEMM directly. candle's composition (a transposed view, a matmul into a zero-filled buffer,
 //! the bias node) costs a zero fill per product and, in backprop, a zero-filled gradient and an
 //! add per node between them; here the bias is the GEMM's starting value, the gradients are
@@ -12,9 +12,66 @@ use gemm::Parallelism;
 
 use super::ops::{f32_matrix, f32_slice, with_f32};
 
-/// y = x Wᵀ + b, then max(y, 0) when `relu`: x (rows x in), W (out x in), b (out).
+/// y = act(x Wᵀ + b): x (rows x in), W (out x in), b (out).
 pub struct Dense {
-    pub relu: bool,
+    pub act: Fused,
+}
+
+/// The activation a dense layer applies in its own op (its derivative read from the output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fused {
+    Identity,
+    /// max(y, 0); derivative [y > 0].
+    Relu,
+    /// 1 / (1 + e^-y); derivative y (1 - y).
+    Sigmoid,
+}
+
+/// Element-wise work over a layer's output in blocks on the pool's threads (one block below
+/// this many values).
+const ELEMENTWISE_BLOCK: usize = 1 << 15;
+
+impl Fused {
+    fn forward(self, y: &mut [f32]) {
+        use rayon::prelude::*;
+        match self {
+            Fused::Identity => {}
+            Fused::Relu => y.par_chunks_mut(ELEMENTWISE_BLOCK).for_each(|c| {
+                for v in c {
+                    *v = v.max(0.0);
+                }
+            }),
+            Fused::Sigmoid => y.par_chunks_mut(ELEMENTWISE_BLOCK).for_each(|c| {
+                for v in c {
+                    *v = 1.0 / (1.0 + (-*v).exp());
+                }
+            }),
+        }
+    }
+
+    /// The upstream gradient `g` through the activation, from the output `y`.
+    fn backward(self, g: &[f32], y: &[f32]) -> Vec<f32> {
+        use rayon::prelude::*;
+        let mut dz = vec![0f32; g.len()];
+        let blocks = dz
+            .par_chunks_mut(ELEMENTWISE_BLOCK)
+            .zip(g.par_chunks(ELEMENTWISE_BLOCK))
+            .zip(y.par_chunks(ELEMENTWISE_BLOCK));
+        match self {
+            Fused::Identity => blocks.for_each(|((d, g), _)| d.copy_from_slice(g)),
+            Fused::Relu => blocks.for_each(|((d, g), y)| {
+                for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
+                    *d = if y > 0.0 { g } else { 0.0 };
+                }
+            }),
+            Fused::Sigmoid => blocks.for_each(|((d, g), y)| {
+                for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
+                    *d = g * y * (1.0 - y);
+                }
+            }),
+        }
+        dz
+    }
 }
 
 /// A product lhs · rhs, m x k times k x n, of matrices given as (values, row stride, column
@@ -149,15 +206,11 @@ impl CustomOp3 for Dense {
             rhs: (w, 1, inp as isize),
         }
         .add_to(&mut y, pool_parallelism());
-        if self.relu {
-            for v in &mut y {
-                *v = v.max(0.0);
-            }
-        }
+        self.act.forward(&mut y);
         Ok((CpuStorage::F32(y), Shape::from((rows, out))))
     }
 
-    /// dz = grad (⊙ [y > 0] after a ReLU); dx = dz W, dW = dzᵀ x, db = the column sums of dz.
+    /// dz = grad ⊙ act'(y); dx = dz W, dW = dzᵀ x, db = the column sums of dz.
     /// dx is skipped when nothing upstream of x wants it.
     fn bwd(
         &self,
@@ -169,18 +222,10 @@ impl CustomOp3 for Dense {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let ((rows, inp), (out, _)) = (x.dims2()?, w.dims2()?);
         let (grad, x, w) = (grad.contiguous()?, x.contiguous()?, w.contiguous()?);
-        // Through the ReLU, the gradient where the output is positive; without one, the
-        // upstream gradient is read in place.
-        let masked: Option<Vec<f32>> = match self.relu {
-            true => Some(with_f32(&grad, |g| {
-                with_f32(res, |y| {
-                    g.iter()
-                        .zip(y)
-                        .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
-                        .collect()
-                })
-            })??),
-            false => None,
+        // Through the activation; without one, the upstream gradient is read in place.
+        let masked: Option<Vec<f32>> = match self.act {
+            Fused::Identity => None,
+            act => Some(with_f32(&grad, |g| with_f32(res, |y| act.backward(g, y)))??),
         };
         let want_dx = x.track_op();
         let (dx, dw, db) = with_f32(&grad, |g| {
@@ -264,21 +309,32 @@ mod tests {
             draw(out),
             draw(rows * out),
         );
-        for relu in [false, true] {
+        for act in [Fused::Identity, Fused::Relu, Fused::Sigmoid] {
             let run = |fused: bool| {
                 let x = Var::from_slice(&xs, (rows, inp), &dev).unwrap();
                 let w = Var::from_slice(&ws, (out, inp), &dev).unwrap();
                 let b = Var::from_slice(&bs, out, &dev).unwrap();
                 let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
                 let y = if fused {
-                    xt.apply_op3(wt, bt, Dense { relu }).unwrap()
+                    xt.apply_op3(wt, bt, Dense { act }).unwrap()
                 } else {
                     let z = xt
                         .matmul(&wt.t().unwrap())
                         .unwrap()
                         .broadcast_add(bt)
                         .unwrap();
-                    if relu { z.relu().unwrap() } else { z }
+                    match act {
+                        Fused::Identity => z,
+                        Fused::Relu => z.relu().unwrap(),
+                        // σ(z) = (tanh(z/2) + 1) / 2, by candle's own ops.
+                        Fused::Sigmoid => z
+                            .affine(0.5, 0.0)
+                            .unwrap()
+                            .tanh()
+                            .unwrap()
+                            .affine(0.5, 0.5)
+                            .unwrap(),
+                    }
                 };
                 // A loss whose gradient at y is `up`, different per element.
                 let upstream = Tensor::from_slice(&up, (rows, out), &dev).unwrap();
@@ -297,7 +353,7 @@ mod tests {
                 ]
             };
             let (fused, reference) = (run(true), run(false));
-            if relu {
+            if act == Fused::Relu {
                 assert!(reference[0].contains(&0.0), "the ReLU cuts some units");
             }
             for (what, (a, b)) in ["y", "dx", "dW", "db"]
@@ -308,7 +364,7 @@ mod tests {
                 for (u, v) in a.iter().zip(b) {
                     assert!(
                         (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
-                        "relu {relu} {what}: {u} vs {v}"
+                        "{act:?} {what}: {u} vs {v}"
                     );
                 }
             }
@@ -323,7 +379,7 @@ mod tests {
         let w = Var::ones((2, 3), candle_core::DType::F32, &dev).unwrap();
         let b = Var::zeros(2, candle_core::DType::F32, &dev).unwrap();
         let y = x
-            .apply_op3(w.as_tensor(), b.as_tensor(), Dense { relu: true })
+            .apply_op3(w.as_tensor(), b.as_tensor(), Dense { act: Fused::Relu })
             .unwrap();
         assert_eq!(y.to_vec2::<f32>().unwrap(), vec![vec![3.0, 3.0]; 4]);
         let g = y.sum_all().unwrap().backward().unwrap();

@@ -1,14 +1,100 @@
-//! The input rows a batch gives the chain: each store's embeddings gathered for the batch's ids,
-//! then the numeric features.
+//! The input a batch gives the chain: per store, the input rows (its embeddings gathered for the
+//! batch's ids, then the numeric features) and each behaviour history's token rows, packed;
+//! and each history token's batch row.
 
-use candle_core::Var;
+use candle_core::{Tensor, Var};
 use rayon::prelude::*;
 
 use super::chain::FunnelModel;
 use crate::data::Batch;
 use crate::error::Result;
 
+/// What the chain reads of a batch. `xs` holds, per store in order, its input rows (rows x
+/// `input_width`) and then each sequence's token rows (tokens x the target's width, in the
+/// bag's order): `FunnelModel::inputs_per_store` tensors each. `T` is `Var` where gradients
+/// are taken with respect to them (training), `Tensor` otherwise.
+pub struct ChainInput<T> {
+    pub xs: Vec<T>,
+    /// token_rows[s]: the batch row of each token of sequence s (u32), the same for every store.
+    pub token_rows: Vec<Tensor>,
+}
+
+impl ChainInput<Var> {
+    /// The same input as plain tensors (the forward pass reads these; the graph still reaches
+    /// the variables).
+    pub fn tensors(&self) -> ChainInput<Tensor> {
+        ChainInput {
+            xs: self.xs.iter().map(|x| x.as_tensor().clone()).collect(),
+            token_rows: self.token_rows.clone(),
+        }
+    }
+}
+
 impl FunnelModel {
+    /// Tensors per store in `ChainInput::xs`: the input rows, then one per sequence.
+    pub fn inputs_per_store(&self) -> usize {
+        1 + self.stores[0].layout().sequences().len()
+    }
+
+    /// Elements of each tensor of `ChainInput::xs` for a batch of `rows` rows whose bag
+    /// columns hold `tokens[m]` tokens each.
+    pub fn input_sizes(&self, rows: usize, tokens: &[usize]) -> Vec<usize> {
+        let layout = self.stores[0].layout();
+        let per_store = std::iter::once(rows * self.input_width()).chain(
+            layout
+                .sequences()
+                .iter()
+                .map(|s| tokens[s.bag] * layout.slot_of(s.field).width),
+        );
+        per_store.collect::<Vec<_>>().repeat(self.stores.len())
+    }
+
+    /// The batch's input, trainable (gradients flow back to it, then to the embedding rows).
+    pub fn input_vars(&self, b: &Batch) -> Result<ChainInput<Var>> {
+        self.chain_input(b, |v, shape, dev| Var::from_vec(v, shape, dev))
+    }
+
+    /// The batch's input for inference.
+    pub fn input_tensors(&self, b: &Batch) -> Result<ChainInput<Tensor>> {
+        self.chain_input(b, |v, shape, dev| Tensor::from_vec(v, shape, dev))
+    }
+
+    fn chain_input<T>(
+        &self,
+        b: &Batch,
+        make: impl Fn(Vec<f32>, (usize, usize), &candle_core::Device) -> candle_core::Result<T>,
+    ) -> Result<ChainInput<T>> {
+        let mut xs = Vec::with_capacity(self.stores.len() * self.inputs_per_store());
+        for (i, store) in self.stores.iter().enumerate() {
+            xs.push(make(
+                self.input(i, b),
+                (b.rows, self.input_width()),
+                &self.dev,
+            )?);
+            let layout = store.layout();
+            for (s, seq) in layout.sequences().iter().enumerate() {
+                let d = layout.slot_of(seq.field).width;
+                let tokens = store.gather_tokens(b, s);
+                xs.push(make(tokens, (b.bags[seq.bag].ids.len(), d), &self.dev)?);
+            }
+        }
+        let token_rows = self.stores[0]
+            .layout()
+            .sequences()
+            .iter()
+            .map(|seq| {
+                let bags = &b.bags[seq.bag];
+                let mut rows = Vec::with_capacity(bags.ids.len());
+                for r in 0..b.rows {
+                    rows.extend(std::iter::repeat_n(r as u32, bags.span(r).len()));
+                }
+                let n = rows.len();
+                Tensor::from_vec(rows, n, &self.dev)
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(ChainInput { xs, token_rows })
+    }
+
     pub fn input_width(&self) -> usize {
         self.stores[0].layout().width() + self.numerics
     }
@@ -33,20 +119,6 @@ impl FunnelModel {
                 }
             });
         x
-    }
-
-    /// A trainable input per store for a batch (gradients flow back to it, then to the
-    /// embedding rows).
-    pub fn input_vars(&self, b: &Batch) -> Result<Vec<Var>> {
-        (0..self.stores.len())
-            .map(|i| {
-                Ok(Var::from_vec(
-                    self.input(i, b),
-                    (b.rows, self.input_width()),
-                    &self.dev,
-                )?)
-            })
-            .collect()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use super::backend;
+use super::backend::{self, Fused};
 use super::kit::{Block, Mode, ParamBuilder};
 
 pub struct Linear {
@@ -22,8 +22,14 @@ impl Linear {
 
     /// x Wᵀ + b, followed by a ReLU when `relu` (one autograd node with the bias).
     pub fn forward_relu(&self, x: &Tensor, mode: &Mode<'_>, relu: bool) -> Result<Tensor> {
+        let act = if relu { Fused::Relu } else { Fused::Identity };
+        self.forward_fused(x, mode, act)
+    }
+
+    /// act(x Wᵀ + b), one autograd node.
+    pub fn forward_fused(&self, x: &Tensor, mode: &Mode<'_>, act: Fused) -> Result<Tensor> {
         let (w, b) = (self.weight.as_tensor(), self.bias.as_tensor());
-        backend::linear(x, w, b, relu, mode.is_train())
+        backend::linear(x, w, b, act, mode.is_train())
     }
 }
 

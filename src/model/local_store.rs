@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::embedding::{SparseOptimizer, Table};
 use super::pooling::{self, Token};
-use super::row_store::RowStore;
+use super::row_store::{InputGradient, RowStore};
 use crate::data::Batch;
 use crate::layout::{FieldLayout, Pooling};
 
@@ -78,8 +78,9 @@ impl RowStore for LocalStore {
                     }
                 }
             }
-            // Bag fields come after every single field, so a group's sum is complete.
-            for (m, bags) in b.bags.iter().enumerate() {
+            // Bag fields come after every single field, so a group's sum is complete. The
+            // sequences' bag columns (after these) are the model's to pool.
+            for (m, bags) in b.bags.iter().take(self.pooling.len()).enumerate() {
                 let f = self.singles + m;
                 let (t, off) = (&self.tables[f], self.offsets[f]);
                 let out = &mut x[j * w + off..j * w + off + t.dim];
@@ -88,25 +89,76 @@ impl RowStore for LocalStore {
         }
     }
 
-    fn apply(&mut self, b: &Batch, grad: &[f32], w: usize, lr_scale: f32) {
+    fn gather_tokens(&self, b: &Batch, s: usize) -> Vec<f32> {
+        let seq = &self.layout.sequences()[s];
+        let (t, ids) = (&self.tables[seq.field], &b.bags[seq.bag].ids);
+        let mut out = Vec::with_capacity(ids.len() * t.dim);
+        for (k, &id) in ids.iter().enumerate() {
+            if let Some(&ahead) = ids.get(k + GATHER_AHEAD) {
+                t.prefetch_row(ahead);
+            }
+            out.extend_from_slice(t.row(id));
+        }
+        out
+    }
+
+    fn apply(&mut self, b: &Batch, grad: &InputGradient<'_>, lr_scale: f32) {
         self.step += 1;
         let (step, opt) = (self.step, self.opt.scaled(lr_scale));
         let (offsets, singles, pooling) = (&self.offsets, self.singles, &self.pooling);
+        let (rows, w) = (grad.rows, grad.width);
+        let sequences = self.layout.sequences();
         self.tables.par_iter_mut().enumerate().for_each(|(f, t)| {
             let (off, d) = (offsets[f], t.dim);
             if f < singles {
                 let col = &b.ids[f];
-                t.accumulate(
-                    col.len(),
-                    |r| col[r],
-                    |r| &grad[r * w + off..r * w + off + d],
-                );
+                // The histories read through this field's table: their tokens' gradients join
+                // the column's in one pass, so a row is updated once.
+                let histories: Vec<(&[u32], &[f32])> = sequences
+                    .iter()
+                    .zip(&grad.tokens)
+                    .filter(|(s, _)| s.field == f)
+                    .map(|(s, &g)| (b.bags[s.bag].ids.as_slice(), g))
+                    .collect();
+                if histories.is_empty() {
+                    t.accumulate(
+                        col.len(),
+                        |r| col[r],
+                        |r| &rows[r * w + off..r * w + off + d],
+                    );
+                } else {
+                    // Entries 0..n are the column's rows, then each history's tokens in turn.
+                    let n = col.len();
+                    let entry = |mut e: usize| -> (u32, &[f32]) {
+                        if e < n {
+                            return (col[e], &rows[e * w + off..e * w + off + d]);
+                        }
+                        e -= n;
+                        for (ids, g) in &histories {
+                            if e < ids.len() {
+                                return (ids[e], &g[e * d..e * d + d]);
+                            }
+                            e -= ids.len();
+                        }
+                        unreachable!("an entry past the histories' tokens")
+                    };
+                    let total = n + histories.iter().map(|(ids, _)| ids.len()).sum::<usize>();
+                    t.accumulate_with(
+                        total,
+                        |e| entry(e).0,
+                        |e, dst| {
+                            for (a, g) in dst.iter_mut().zip(entry(e).1) {
+                                *a += g;
+                            }
+                        },
+                    );
+                }
             } else {
                 let pooling = pooling[f - singles];
                 let (tokens, winners) = pooling::tokens(t, &b.bags[f - singles], pooling);
                 let g = |tok: &Token| {
                     let r = tok.row as usize;
-                    &grad[r * w + off..r * w + off + d]
+                    &rows[r * w + off..r * w + off + d]
                 };
                 match pooling {
                     Pooling::Max => t.accumulate_with(
@@ -204,8 +256,7 @@ mod tests {
         // Batch of 3 rows, one field: ids 4, 0 (padding), 4.
         store.apply(
             &ids_batch(&[vec![4, 0, 4]]),
-            &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
-            2,
+            &InputGradient::rows_only(&[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2),
             1.0,
         );
         let after = store.tables[0].weights();
@@ -227,7 +278,11 @@ mod tests {
         let t = Table::new("f", 5, 2, 0.1, &opt, 0.0, &mut rng).with_l2(0.25);
         let before = t.weights();
         let mut store = store(vec![t], opt);
-        store.apply(&ids_batch(&[vec![3]]), &[3.0, 4.0], 2, 0.5);
+        store.apply(
+            &ids_batch(&[vec![3]]),
+            &InputGradient::rows_only(&[3.0, 4.0], 2),
+            0.5,
+        );
         let after = store.tables[0].weights();
         let g = [3.0 + 0.25 * before[6], 4.0 + 0.25 * before[7]];
         let k = 0.25 / ((g[0] * g[0] + g[1] * g[1]) / 2.0).sqrt();
@@ -245,7 +300,11 @@ mod tests {
         let before = t.weights();
         let mut store = store(vec![t], opt);
         // Gradient (3, 4): G = (9 + 16) / 2 = 12.5; step = 0.5 / sqrt(12.5) * g.
-        store.apply(&ids_batch(&[vec![3]]), &[3.0, 4.0], 2, 1.0);
+        store.apply(
+            &ids_batch(&[vec![3]]),
+            &InputGradient::rows_only(&[3.0, 4.0], 2),
+            1.0,
+        );
         let after = store.tables[0].weights();
         let k = 0.5 / 12.5f32.sqrt();
         assert!((before[6] - after[6] - 3.0 * k).abs() < 1e-6);
@@ -276,7 +335,11 @@ mod tests {
         );
         assert_eq!(row, vec![a[0] + c[0], a[1] + c[1], b[0], b[1]]);
         // A gradient on the group's slice only: both grouped tables move, table b does not.
-        store.apply(&ids_batch(&ids), &[1.0, -1.0, 0.0, 0.0], 4, 1.0);
+        store.apply(
+            &ids_batch(&ids),
+            &InputGradient::rows_only(&[1.0, -1.0, 0.0, 0.0], 4),
+            1.0,
+        );
         assert_ne!(store.tables[0].row(3), a.as_slice());
         assert_ne!(store.tables[2].row(5), c.as_slice());
         assert_eq!(store.tables[1].row(4), b.as_slice());
@@ -296,5 +359,60 @@ mod tests {
         for (x, y) in da.iter().zip(&dc) {
             assert!((x - y).abs() < 1e-6 && x.abs() > 0.05, "{da:?} vs {dc:?}");
         }
+    }
+
+    /// A history over field 1's table: its tokens are gathered from that table in bag order,
+    /// and each row is updated once with the sum of its gradients as a target (the input
+    /// rows' slot) and as history tokens; field 0 sees none of the tokens' gradients.
+    #[test]
+    fn history_tokens_share_their_targets_rows_and_one_update() {
+        let opt = SparseOptimizer::RowwiseAdagrad { lr: 0.1, eps: 1e-8 };
+        let mut rng = Rng::stream(5, "history");
+        let tables: Vec<Table> = ["user", "item"]
+            .iter()
+            .map(|n| Table::new(n, 10, 2, 0.5, &opt, 0.0, &mut rng))
+            .collect();
+        let layout = FieldLayout::new(&[("user", 2), ("item", 2)], &[])
+            .and_then(|l| l.with_sequences(&[("seen", 1)]))
+            .unwrap();
+        let mut store = LocalStore::new(tables, layout, opt);
+        // Two rows: targets 4 and 5; histories [4, 6] and [] (users 3, 3).
+        let b = Batch {
+            rows: 2,
+            ids: vec![vec![3, 3], vec![4, 5]],
+            bags: vec![crate::features::Bags {
+                offsets: vec![0, 2, 2],
+                ids: vec![4, 6],
+                weights: Vec::new(),
+            }],
+            num: Vec::new(),
+            labels: Vec::new(),
+            own: Vec::new(),
+        };
+        let item = |id: u32| store.tables[1].row(id).to_vec();
+        let tokens = store.gather_tokens(&b, 0);
+        assert_eq!(tokens, [item(4), item(6)].concat());
+        let rows = [0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 10.0, 20.0];
+        let token_grad = [100.0, 200.0, 1000.0, 2000.0];
+        store.apply(
+            &b,
+            &InputGradient {
+                rows: &rows,
+                width: 4,
+                tokens: vec![&token_grad],
+            },
+            1.0,
+        );
+        let mut got = store.tables[1].accumulated();
+        got.sort_by_key(|(id, _)| *id);
+        assert_eq!(
+            got,
+            vec![
+                (4, vec![101.0, 202.0]),
+                (5, vec![10.0, 20.0]),
+                (6, vec![1000.0, 2000.0])
+            ]
+        );
+        assert_eq!(store.tables[0].accumulated(), vec![(3, vec![0.0, 0.0])]);
     }
 }

@@ -270,7 +270,11 @@ mod tests {
                 .unwrap()
                 .to_vec1()
                 .unwrap();
-            store.apply(&batch, &gx, DIM, 1.0);
+            store.apply(
+                &batch,
+                &crate::model::row_store::InputGradient::rows_only(&gx, DIM),
+                1.0,
+            );
             let got = store.tables()[0].accumulated();
             for (id, row) in dense_grad.iter().enumerate() {
                 match got.iter().find(|(i, _)| *i as usize == id) {

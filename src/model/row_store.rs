@@ -9,6 +9,26 @@ use super::embedding::{SparseOptimizer, Table};
 use crate::data::Batch;
 use crate::layout::FieldLayout;
 
+/// The gradient a step hands a store: of its input rows (`rows`, batch rows x `width`,
+/// row-major), and of each sequence's token rows (`tokens[s]`, as `RowStore::gather_tokens`
+/// gave them).
+pub struct InputGradient<'a> {
+    pub rows: &'a [f32],
+    pub width: usize,
+    pub tokens: Vec<&'a [f32]>,
+}
+
+impl<'a> InputGradient<'a> {
+    /// The gradient of input rows alone, for a batch without sequences.
+    pub fn rows_only(rows: &'a [f32], width: usize) -> Self {
+        InputGradient {
+            rows,
+            width,
+            tokens: Vec::new(),
+        }
+    }
+}
+
 pub trait RowStore: Send + Sync {
     /// The slots the store writes into an input row.
     fn layout(&self) -> &FieldLayout;
@@ -18,10 +38,15 @@ pub trait RowStore: Send + Sync {
     /// (`b.ids[f][r]`), each bag field's rows pooled (`b.bags`).
     fn gather(&self, b: &Batch, rows: std::ops::Range<usize>, x: &mut [f32], w: usize);
 
-    /// One sparse step: update the rows the batch used from the gradient of its input rows
-    /// (`grad`, rows x `w`, row-major), with the learning rate scaled by `lr_scale`. Every row is
-    /// updated once, with the sum of its gradients over the batch.
-    fn apply(&mut self, b: &Batch, grad: &[f32], w: usize, lr_scale: f32);
+    /// The embedding rows of every token of sequence `s` (`layout().sequences()[s]`), in the
+    /// order of its bag column: tokens x the target's width, row-major.
+    fn gather_tokens(&self, b: &Batch, s: usize) -> Vec<f32>;
+
+    /// One sparse step: update the rows the batch used from the gradient of its input rows and
+    /// of its sequences' token rows, with the learning rate scaled by `lr_scale`. Every row is
+    /// updated once, with the sum of its gradients over the batch (a target's row and the same
+    /// item in a history are one row).
+    fn apply(&mut self, b: &Batch, grad: &InputGradient<'_>, lr_scale: f32);
 
     /// The tables, in field order (what a checkpoint saves and loads).
     fn tables(&self) -> Vec<&Table>;

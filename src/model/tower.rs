@@ -4,6 +4,7 @@
 
 use candle_core::{Result, Tensor};
 
+use super::backend::Fused;
 use super::kit::{Block, Mode, ParamBuilder, dropout};
 use super::linear::Linear;
 use crate::config::{Activation, TowerSpec};
@@ -25,7 +26,7 @@ impl Mlp {
         for (i, &h) in spec.hidden.iter().enumerate() {
             let fan = match spec.activation {
                 Activation::Relu | Activation::Gelu | Activation::Silu => inp,
-                Activation::Tanh => inp + h,
+                Activation::Tanh | Activation::Sigmoid => inp + h,
             };
             layers.push(Linear::new(&mut pb.pp(&i.to_string()), inp, h, fan)?);
             inp = h;
@@ -43,13 +44,13 @@ impl Block for Mlp {
     fn forward(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
         let mut h = x.clone();
         for layer in &self.layers {
-            let relu = self.activation == Activation::Relu;
-            h = layer.forward_relu(&h, mode, relu)?;
+            // ReLU and the sigmoid run inside the layer's own op.
             h = match self.activation {
-                Activation::Relu => h,
-                Activation::Tanh => h.tanh()?,
-                Activation::Gelu => h.gelu()?,
-                Activation::Silu => h.silu()?,
+                Activation::Relu => layer.forward_fused(&h, mode, Fused::Relu)?,
+                Activation::Sigmoid => layer.forward_fused(&h, mode, Fused::Sigmoid)?,
+                Activation::Tanh => layer.forward_relu(&h, mode, false)?.tanh()?,
+                Activation::Gelu => layer.forward_relu(&h, mode, false)?.gelu()?,
+                Activation::Silu => layer.forward_relu(&h, mode, false)?.silu()?,
             };
             h = dropout(&h, self.dropout, mode)?;
         }

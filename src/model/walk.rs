@@ -5,6 +5,7 @@
 
 use super::chain::FunnelModel;
 use super::embedding::{SparseOptimizer, Table};
+use super::row_store::InputGradient;
 use crate::data::Batch;
 
 /// A table as the walk gives it for writing: its key, the table, and the optimizer whose state
@@ -69,11 +70,17 @@ impl FunnelModel {
     }
 
     /// The sparse step: each store's rows the batch used, updated from the gradient of that
-    /// store's input rows (`input[i]`, rows x `input_width`).
+    /// store's inputs (`input`, one per tensor of `ChainInput::xs`: per store its input rows,
+    /// then its sequences' token rows).
     pub fn apply_input_gradient(&mut self, b: &Batch, input: &[Vec<f32>], lr_scale: f32) {
-        let w = self.input_width();
-        for (store, g) in self.stores.iter_mut().zip(input) {
-            store.apply(b, g, w, lr_scale);
+        let (width, per_store) = (self.input_width(), self.inputs_per_store());
+        for (store, g) in self.stores.iter_mut().zip(input.chunks(per_store)) {
+            let grad = InputGradient {
+                rows: &g[0],
+                width,
+                tokens: g[1..].iter().map(Vec::as_slice).collect(),
+            };
+            store.apply(b, &grad, lr_scale);
         }
     }
 }

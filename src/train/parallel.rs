@@ -81,7 +81,7 @@ pub(super) fn reduce(
         );
     }
     let parts = c.all_gather(&message);
-    let (fields, stores, w) = (b.ids.len(), g.input.len(), model.input_width());
+    let (fields, inputs) = (b.ids.len(), g.input.len());
     let mut all = Batch {
         rows: 0,
         ids: vec![Vec::new(); fields],
@@ -90,7 +90,7 @@ pub(super) fn reduce(
         labels: Vec::new(),
         own: Vec::new(),
     };
-    let mut input = vec![Vec::new(); stores];
+    let mut input = vec![Vec::new(); inputs];
     for part in parts {
         let mut words = part
             .chunks_exact(4)
@@ -104,9 +104,11 @@ pub(super) fn reduce(
         for col in &mut all.ids {
             col.extend(u32s(n)?);
         }
+        let mut part_tokens = Vec::with_capacity(all.bags.len());
         for bag in &mut all.bags {
             let head = u32s(2)?;
             let (tokens, weighted) = (head[0] as usize, head[1] == 1);
+            part_tokens.push(tokens);
             let base = bag.ids.len() as u64;
             bag.offsets
                 .extend(u32s(n)?.into_iter().map(|o| base + u64::from(o)));
@@ -116,8 +118,9 @@ pub(super) fn reduce(
                     .extend(u32s(tokens)?.into_iter().map(f32::from_bits));
             }
         }
-        for grad in &mut input {
-            grad.extend(u32s(n * w)?.into_iter().map(f32::from_bits));
+        // Each input's share: the part's input rows, or its sequences' token rows.
+        for (grad, size) in input.iter_mut().zip(model.input_sizes(n, &part_tokens)) {
+            grad.extend(u32s(size)?.into_iter().map(f32::from_bits));
         }
         all.rows += n;
     }

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::loss::{Loss, Targets, funnel_loss, objective};
 use crate::model::backend::with_f32;
 use crate::model::kit::Dropout;
-use crate::model::{ChainOutput, FunnelModel, HeadOutputs};
+use crate::model::{ChainInput, ChainOutput, FunnelModel, HeadOutputs};
 use crate::optim::DenseOptimizer;
 use crate::rng::Rng;
 
@@ -51,13 +51,14 @@ impl Path {
 /// (`weighted_gradients`), whatever the path.
 pub fn gradients(
     model: &FunnelModel,
-    xs: &[Var],
+    input: &ChainInput<Var>,
     targets: &Targets,
     dropout: &Dropout,
     path: Path,
     stage_weights: Option<&[f64]>,
 ) -> Result<Gradients> {
-    let out = model.forward(&tensors(xs), Some(dropout))?;
+    let out = model.forward(&input.tensors(), Some(dropout))?;
+    let xs = &input.xs;
     if let Some(w) = stage_weights {
         let loss = funnel_loss(model.funnel(), &out, targets)?;
         return weighted_gradients(model, xs, &loss.stages, w);
@@ -89,10 +90,6 @@ pub fn gradients(
             .collect(),
         input_norms: None,
     })
-}
-
-fn tensors(xs: &[Var]) -> Vec<Tensor> {
-    xs.iter().map(|x| x.as_tensor().clone()).collect()
 }
 
 /// A detached copy of `t` that gradients can be taken with respect to: where the separable
@@ -504,7 +501,7 @@ mod tests {
             }
             separable += 1;
             // ESCM²'s imputation heads feed the loss beside the logits.
-            let x = tensors(&model.input_vars(&b).unwrap());
+            let x = model.input_vars(&b).unwrap().tensors();
             let out = model.forward(&x, Some(&draws())).unwrap();
             with_heads += usize::from(!out.heads.is_empty());
             let split = grads(&model, &b, Path::Separable).unwrap();
@@ -578,15 +575,37 @@ mod tests {
                 }
             }
         }
-        fn apply(&mut self, b: &Batch, grad: &[f32], w: usize, lr_scale: f32) {
+        fn gather_tokens(&self, b: &Batch, s: usize) -> Vec<f32> {
+            let seq = &self.layout.sequences()[s];
+            let width = self.layout.slot_of(seq.field).width;
+            b.bags[seq.bag]
+                .ids
+                .iter()
+                .flat_map(|&id| self.rows.row(seq.field, id, width))
+                .collect()
+        }
+        fn apply(
+            &mut self,
+            b: &Batch,
+            grad: &crate::model::row_store::InputGradient<'_>,
+            lr_scale: f32,
+        ) {
             self.steps += 1;
             let mut last = self.rows.last.lock().unwrap();
             last.clear();
+            let w = grad.width;
             for (f, col) in b.ids.iter().enumerate() {
                 let slot = self.layout.slot_of(f);
                 for (r, &id) in col.iter().enumerate() {
-                    let g = &grad[r * w + slot.offset..r * w + slot.offset + slot.width];
+                    let g = &grad.rows[r * w + slot.offset..r * w + slot.offset + slot.width];
                     let sum = last.entry((f, id)).or_insert(vec![0.0; slot.width]);
+                    sum.iter_mut().zip(g).for_each(|(a, v)| *a += v);
+                }
+            }
+            for (seq, g) in self.layout.sequences().iter().zip(&grad.tokens) {
+                let width = self.layout.slot_of(seq.field).width;
+                for (&id, g) in b.bags[seq.bag].ids.iter().zip(g.chunks_exact(width)) {
+                    let sum = last.entry((seq.field, id)).or_insert(vec![0.0; width]);
                     sum.iter_mut().zip(g).for_each(|(a, v)| *a += v);
                 }
             }
@@ -799,8 +818,7 @@ mod tests {
                 Targets::new(model.funnel(), &b.labels, &b.own, b.rows, model.device()).unwrap();
             let got = gradients(&model, &x, &t, &draws(), Path::General, Some(&w)).unwrap();
             // The reference: one graph, one backward pass of the weighted sum.
-            let inputs: Vec<Tensor> = x.iter().map(|v| v.as_tensor().clone()).collect();
-            let out = model.forward(&inputs, Some(&draws())).unwrap();
+            let out = model.forward(&x.tensors(), Some(&draws())).unwrap();
             let loss = funnel_loss(model.funnel(), &out, &t).unwrap();
             let wt = Tensor::from_vec(
                 w.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
@@ -819,12 +837,12 @@ mod tests {
                 let have = got.dense.get(var.as_tensor()).unwrap();
                 close(&format!("{file} {name}"), &flat(have), &flat(want), 1e-5);
             }
-            let want = input_gradient(&mut reference, x[0].as_tensor()).unwrap();
+            let want = input_gradient(&mut reference, x.xs[0].as_tensor()).unwrap();
             close(file, &got.input[0], &want, 1e-5);
             let norms = got.input_norms.unwrap();
             for (s, norm) in norms.iter().enumerate() {
                 let mut one = [loss.stages.get(s).unwrap().backward().unwrap()];
-                let g = input_gradient(&mut one, x[0].as_tensor()).unwrap();
+                let g = input_gradient(&mut one, x.xs[0].as_tensor()).unwrap();
                 let n = g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
                 assert!(n > 0.0 && (norm - n).abs() <= 1e-6 * n, "{file} stage {s}");
             }
@@ -840,7 +858,7 @@ mod tests {
                 parent,
                 self.0.weight.as_tensor(),
                 self.0.bias.as_tensor(),
-                true,
+                backend::Fused::Relu,
                 mode.is_train(),
             )?;
             own + t
@@ -942,7 +960,7 @@ mod tests {
         let p = Pipeline::from_text(&root.join("dropout.yaml"), &text).unwrap();
         let model = FunnelModel::new(&p, &encoders(&p)).unwrap();
         let b = batch(&p, 16, 2);
-        let xs = tensors(&model.input_vars(&b).unwrap());
+        let xs = model.input_vars(&b).unwrap().tensors();
         let d = draws();
         let out = flat(&model.forward(&xs, Some(&d)).unwrap().logits);
         let twice = flat(&model.forward(&xs, Some(&d)).unwrap().logits);
@@ -952,9 +970,9 @@ mod tests {
         // The first stage (no transfer) by hand: the bottom on `bottom`, its tower on
         // `towers.<first stage>`.
         let mut rng = Some(d.stream("bottom"));
-        let bottomed = model.bottom_for_tests(&xs[0], &mut mode_for(&mut rng));
+        let bottomed = model.bottom_for_tests(&xs.xs[0], &mut mode_for(&mut rng));
         let mut rng = Some(d.stream(&format!("towers.{}", p.stages[0].name)));
-        let z = model.stage_logit_for_tests(0, &bottomed[0], &xs[0], &mut mode_for(&mut rng));
+        let z = model.stage_logit_for_tests(0, &bottomed[0], &xs.xs[0], &mut mode_for(&mut rng));
         let k = p.funnel.logit_columns();
         let first: Vec<f32> = out.iter().step_by(k).copied().collect();
         assert_eq!(flat(&z), first);
@@ -972,12 +990,10 @@ mod tests {
         let p = Pipeline::load(&root.join("escm2-dr.yaml")).unwrap();
         let model = FunnelModel::new(&p, &encoders(&p)).unwrap();
         let b = batch(&p, 64, 4);
-        let xs: Vec<Tensor> = model
-            .input_vars(&b)
-            .unwrap()
-            .iter()
-            .map(|v| v.as_tensor().affine(1e3, 0.0).unwrap())
-            .collect();
+        let mut xs = model.input_vars(&b).unwrap().tensors();
+        for x in &mut xs.xs {
+            *x = x.affine(1e3, 0.0).unwrap();
+        }
         let out = model.forward(&xs, Some(&draws())).unwrap();
         use crate::funnel::HeadKind::Imputation;
         assert!(out.heads.get(0, Imputation).is_none());

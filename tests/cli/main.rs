@@ -3,6 +3,7 @@
 mod bags;
 mod blocks;
 mod catalogue;
+mod din;
 mod docs;
 mod errors;
 mod experiments;

@@ -14,6 +14,7 @@ pub(super) struct Features {
     pub categorical: Vec<CategoricalSpec>,
     pub numeric: Vec<NumericSpec>,
     pub multi_valued: Vec<MultiValuedSpec>,
+    pub sequences: Vec<SequenceSpec>,
     pub groups: Vec<FieldGroup>,
 }
 
@@ -28,6 +29,7 @@ impl Checker<'_> {
             categorical,
             numeric,
             multi_valued,
+            sequences,
             groups,
         } = f;
         if !(1..=MAX_DIM).contains(&embedding_dim) {
@@ -76,11 +78,20 @@ impl Checker<'_> {
             return Err(self.recorded());
         };
         let groups = self.groups(&groups, &cats, &nums, &multi)?;
+        let sequences = sequences
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| self.keep(self.sequence(i, s, &mut names, &cats, &groups)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.recorded())?;
         Ok(Features {
             embedding_init_std,
             categorical: cats,
             numeric: nums,
             multi_valued: multi,
+            sequences,
             groups,
         })
     }
@@ -325,7 +336,12 @@ impl Checker<'_> {
     }
 
     /// Check a feature's name and that no earlier feature took it.
-    fn new_feature(&self, names: &mut HashSet<String>, at: &str, name: &str) -> Result<()> {
+    pub(super) fn new_feature(
+        &self,
+        names: &mut HashSet<String>,
+        at: &str,
+        name: &str,
+    ) -> Result<()> {
         check_name(self, &format!("{at}.name"), name)?;
         if names.insert(name.to_string()) {
             return Ok(());

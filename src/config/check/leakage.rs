@@ -32,6 +32,12 @@ impl Checker<'_> {
                 };
                 std::iter::once((format!("features.multi_valued[{i}]"), &m.vocabulary.column))
                     .chain(weights)
+            }))
+            .chain(f.sequences.iter().enumerate().map(|(i, s)| {
+                (
+                    format!("features.sequences[{i}]"),
+                    &s.tokens.vocabulary.column,
+                )
             }));
         for (at, column) in feature_at {
             if let Some(s) = stages.iter().find(|s| s.truth.as_ref() == Some(column)) {

@@ -6,6 +6,7 @@ mod features;
 mod leakage;
 mod model;
 mod multi_valued;
+mod sequences;
 mod sources;
 mod stages;
 mod train;
@@ -133,7 +134,15 @@ impl<'a> Checker<'a> {
                 r.keep = Some(m.keep);
                 r.empty = Some(m.empty);
             }
+            for (r, q) in raw.features.sequences.iter_mut().zip(&f.sequences) {
+                r.column = Some(q.tokens.vocabulary.column.clone());
+                r.separator = Some(q.tokens.separator.clone());
+                r.keep = Some(q.tokens.keep);
+            }
         }
+        let din = features
+            .as_ref()
+            .and_then(|f| self.keep(self.din(&mut raw.model.din, f.sequences.len())));
         let checked = settings
             .as_ref()
             .and_then(|m| self.keep(self.stages(&stages, m)));
@@ -172,15 +181,25 @@ impl<'a> Checker<'a> {
             Some((stages, funnel)),
             Some(gradnorm),
             Some(train),
-        ) = (train_source, settings, features, checked, gradnorm, train)
+            Some(din),
+        ) = (
+            train_source,
+            settings,
+            features,
+            checked,
+            gradnorm,
+            train,
+            din,
+        )
         else {
             return Err(self.recorded());
         };
         crate::error::gather(self.found.take())?;
-        let (categorical, numeric, multi_valued, groups) = (
+        let (categorical, numeric, multi_valued, sequences, groups) = (
             features.categorical,
             features.numeric,
             features.multi_valued,
+            features.sequences,
             features.groups,
         );
         // Make every path absolute so the stored pipeline means the same thing from any directory.
@@ -209,11 +228,13 @@ impl<'a> Checker<'a> {
             categorical,
             numeric,
             multi_valued,
+            sequences,
             groups,
             stages,
             funnel,
             representation,
             bottom: settings.bottom,
+            din,
             loss_weighting,
             gradnorm,
             train,

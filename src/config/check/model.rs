@@ -210,6 +210,7 @@ impl Checker<'_> {
             aitm,
             escm2,
             gradnorm: _,
+            din: _,
         } = raw;
         if head.is_some() && *preset != ModelPreset::Esmm {
             return Err(self.err(

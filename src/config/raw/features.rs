@@ -26,6 +26,14 @@ pub struct RawFeatures {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub multi_valued: Vec<RawMultiValued>,
+    /// Behaviour histories (a user's earlier items), each read through a categorical feature's
+    /// embedding table and pooled by DIN's attention against that feature's value.
+    #[serde(
+        default,
+        deserialize_with = "super::shorthand::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub sequences: Vec<RawSequence>,
     /// Field groups (the ESMM paper's field-wise sum): each group's categorical embeddings are
     /// summed into one slice of the input.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -130,6 +138,44 @@ impl super::Shorthand for RawMultiValued {
             keep: None,
             empty: None,
             allow_leak: false,
+        }
+    }
+}
+
+/// A behaviour history: an ordered token list whose tokens are values of `target` (a
+/// categorical feature), embedded with the target's table and vocabulary.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSequence {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The categorical feature whose values the tokens are (the candidate item or category).
+    pub target: String,
+    /// Between the tokens of a text cell (default `|`); Parquet list columns need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+    /// Most tokens kept per row; longer rows are truncated, and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+    /// Which tokens a truncated row keeps: its `first` or its `last` (default: the most recent
+    /// events, when the history is written oldest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<crate::config::choices::KeepTokens>,
+}
+
+impl super::Shorthand for RawSequence {
+    const EXPECTING: &'static str =
+        "a block of keys (`name`, `target`, `column`, `separator`, `max_len`, `keep`)";
+    fn from_shorthand(name: &str) -> Self {
+        // A bare name has no target; validation says which key is missing.
+        RawSequence {
+            name: name.to_string(),
+            column: None,
+            target: String::new(),
+            separator: None,
+            max_len: None,
+            keep: None,
         }
     }
 }
