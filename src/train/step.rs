@@ -413,17 +413,19 @@ mod tests {
                 labels.push(reached);
             }
         }
+        // Every token list: the multi-valued features' bags, then the sequences' (ids of
+        // their targets' 23 hash rows, unweighted).
         let bags = p
-            .multi_valued
-            .iter()
+            .token_lists()
             .enumerate()
             .map(|(m, _)| {
-                // Every other bag weighted.
+                // Every other multi-valued bag weighted.
+                let weighted = m % 2 == 1 && m < p.multi_valued.len();
                 let mut b = crate::features::Bags::default();
                 for _ in 0..rows {
                     for _ in 0..r.below(5) {
                         b.ids.push(3 + r.below(20) as u32);
-                        if m % 2 == 1 {
+                        if weighted {
                             b.weights.push(0.5 + r.uniform() as f32);
                         }
                     }
@@ -486,6 +488,14 @@ mod tests {
                 "  preset: esmm\n  loss_weighting: uncertainty",
             );
         pipelines.push(Pipeline::from_text(&root.join("uncertainty.yaml"), &text).unwrap());
+        // DIN with a unit per stage keeps the stages apart; its history's gradient reaches the
+        // tokens' rows from every stage.
+        let text = std::fs::read_to_string(root.join("synthetic-history.yaml"))
+            .unwrap()
+            .replace("activation: relu }", "activation: relu, per_stage: true }");
+        let per_stage = Pipeline::from_text(&root.join("din.yaml"), &text).unwrap();
+        assert!(per_stage.din.as_ref().is_some_and(|d| d.per_stage));
+        pipelines.push(per_stage);
         assert!(pipelines.iter().any(|p| !p.funnel.is_plain_entire_space()));
         let (mut separable, mut with_heads) = (0, 0);
         for p in &pipelines {

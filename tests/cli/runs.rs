@@ -871,7 +871,7 @@ fn public_data_pipelines_train_on_their_samples() {
 }
 
 /// Train the shipped `pipelines/<name>.yaml` on `data` (a scratch file) with `sets` overrides
-/// into `run`; its metrics.
+/// into the run directory `<name>`; its metrics.
 fn train_shipped(s: &Scratch, name: &str, data: &str, sets: &[&str]) -> serde_json::Value {
     let pipeline = repo().join(format!("pipelines/{name}.yaml"));
     let train = format!("data.train={}", s.path(data).display());
@@ -879,14 +879,15 @@ fn train_shipped(s: &Scratch, name: &str, data: &str, sets: &[&str]) -> serde_js
     for set in sets {
         args.extend(["--set", set]);
     }
-    args.extend(["--out", "run"]);
+    args.extend(["--out", name]);
     ok(&s.run(&args));
-    metrics(&s.path("run"))
+    metrics(&s.path(name))
 }
 
 /// `funnel prepare taobao` turns the shipped log sample into user-item pairs with behaviour
-/// sequences, says how many pairs break the funnel's order, and the shipped pipeline trains on
-/// them with its splits carved by time.
+/// sequences, says how many pairs break the funnel's order, and the shipped pipelines train on
+/// them with their splits carved by time: the histories averaged, and pooled by DIN against
+/// the candidate item and category.
 #[test]
 fn taobao_log_prepares_and_trains() {
     let s = Scratch::new();
@@ -906,10 +907,14 @@ fn taobao_log_prepares_and_trains() {
         "{}",
         stderr(&o)
     );
-    let m = train_shipped(&s, "taobao", "pairs.parquet", &[]);
-    // The latest 10% of 3,329 pairs (a share takes at most what it asks).
-    let rows = m["test"][0]["cumulative"]["rows"].as_u64().expect("rows");
-    assert!((300..=333).contains(&rows), "{rows}");
+    for name in ["taobao", "taobao-din"] {
+        let m = train_shipped(&s, name, "pairs.parquet", &[]);
+        // The latest 10% of 3,329 pairs (a share takes at most what it asks).
+        let rows = m["test"][0]["cumulative"]["rows"].as_u64().expect("rows");
+        assert!((300..=333).contains(&rows), "{name}: {rows}");
+        let auc = m["test"][0]["cumulative"]["auc"].as_f64().expect("auc");
+        assert!(auc.is_finite(), "{name}: {auc}");
+    }
 }
 
 /// `funnel prepare ali-ccp` joins raw files in the real format (entries separated by bytes

@@ -81,7 +81,7 @@ impl Checker<'_> {
                 // Unused: DIN pools a history.
                 pooling: Pooling::Sum,
                 max_len,
-                keep: keep.unwrap_or(KeepTokens::Last),
+                keep: keep.unwrap_or(KeepTokens::First),
                 empty: EmptyList::Own,
             },
             target: t,

@@ -158,8 +158,9 @@ pub struct RawSequence {
     /// Most tokens kept per row; longer rows are truncated, and counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
-    /// Which tokens a truncated row keeps: its `first` or its `last` (default: the most recent
-    /// events, when the history is written oldest first).
+    /// Which tokens a truncated row keeps: its `first` (default: the most recent events, when
+    /// the history is written most recent first, as `funnel prepare taobao` writes it) or its
+    /// `last`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep: Option<crate::config::choices::KeepTokens>,
 }
