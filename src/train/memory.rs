@@ -81,12 +81,36 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
     // and as activations each layer's output, as wide as its bias.
     let model = FunnelModel::dense_only(p)?;
     let (mut params, mut act) = (0u64, width);
+    // DIN's units run on every history token: their layers' outputs (and the unit's input,
+    // 4 target widths) count once per token, at the training split's tokens per row.
+    let rows = splits.train.rows.max(1) as u64;
+    let per_token: Vec<(String, u64, u64)> = p
+        .sequences
+        .iter()
+        .enumerate()
+        .map(|(s, q)| {
+            let tokens = splits.train.bags[p.multi_valued.len() + s].ids.len() as u64;
+            let name = format!(".{}.", q.tokens.vocabulary.name);
+            (name, tokens.div_ceil(rows), 4 * q.tokens.vocabulary.dim as u64)
+        })
+        .collect();
     for (key, var) in model.params().iter() {
         let n = var.elem_count() as u64;
         params = params.saturating_add(n);
-        if key.ends_with(".bias") {
-            act = act.saturating_add(n);
+        if !key.ends_with(".bias") {
+            continue;
         }
+        let unit = per_token
+            .iter()
+            .find(|(name, _, _)| key.starts_with("din.") && key.contains(name.as_str()));
+        let per_row = match unit {
+            Some(&(_, tokens, _)) => n.saturating_mul(tokens),
+            None => n,
+        };
+        act = act.saturating_add(per_row);
+    }
+    for (_, tokens, input) in &per_token {
+        act = act.saturating_add(tokens.saturating_mul(*input));
     }
     let dense = params.saturating_mul(20);
     // Forward values, gradients and masks: a handful of tensors per layer, f32.
