@@ -190,4 +190,8 @@ impl Progress for Bar {
     fn warning(&mut self, message: &str) {
         self.line(&format!("warning: {message}"));
     }
+
+    fn note(&mut self, message: &str) {
+        self.line(message);
+    }
 }

@@ -75,6 +75,16 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Encode a pipeline's data once into its cache (`.funnel-cache/` beside the pipeline), which
+    /// `train` and `compare` then read instead of the files while they and the encoding settings
+    /// stay the same.
+    Encode {
+        /// Pipeline YAML file.
+        pipeline: PathBuf,
+        /// Override a key of the pipeline, e.g. `--set train.seed=3` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Train a pipeline and write a run directory; or continue an interrupted run.
     Train(train_cmd::TrainArgs),
     /// Draw a run as one self-contained HTML page: losses and AUC per epoch, reliability
@@ -186,6 +196,7 @@ pub fn run(cli: Cli) -> Result<()> {
     signals::install()?;
     match cli.command {
         Command::Validate { pipeline, set } => validate(&pipeline, &overrides(&set)?),
+        Command::Encode { pipeline, set } => encode(&pipeline, &overrides(&set)?),
         Command::Init {
             data,
             stages,
@@ -347,6 +358,28 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
         rows(&splits.valid),
         rows(&splits.test),
         crate::train::memory::human(estimate.total())
+    );
+    Ok(())
+}
+
+fn encode(path: &Path, set: &[Override]) -> Result<()> {
+    let p = Pipeline::load_with(path, set)?;
+    let (splits, lines) = with_threads(p.train.threads, || data::encode_cached(&p))?;
+    for w in &splits.warnings {
+        eprintln!("warning: {w}");
+    }
+    for line in &lines {
+        eprintln!("{line}");
+    }
+    let rows = |d: &Option<data::Dataset>| d.as_ref().map_or(0, |d| d.rows);
+    outln!(
+        "{}: encoded train {} rows, valid {}, test {} (read {:.2}s, encode {:.2}s)",
+        path.display(),
+        splits.train.rows,
+        rows(&splits.valid),
+        rows(&splits.test),
+        splits.read_secs,
+        splits.encode_secs
     );
     Ok(())
 }

@@ -105,9 +105,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
     };
     with_threads(p.train.threads, || {
-        let splits = data::prepare(&p)?;
+        let (splits, cache) = data::prepare_cached(&p)?;
         for w in &splits.warnings {
             eprintln!("warning: {w}");
+        }
+        for line in &cache {
+            eprintln!("{line}");
         }
         eprintln!(
             "data: train {} rows{}{}; {} stage(s): {}",

@@ -40,6 +40,8 @@ pub trait Progress {
     /// A run is done (`cached` when it was read back).
     fn done(&mut self, label: &str, cached: bool);
     fn warning(&mut self, message: &str);
+    /// Something the user should know that is not a fault (the encoded cache read or written).
+    fn note(&mut self, message: &str);
 }
 
 /// One planned run.
@@ -290,13 +292,19 @@ fn run_one(
     };
     progress.training(label, start == Start::Resume);
     let p = &run.p;
-    let (metrics, warnings) = crate::runtime::with_threads(p.train.threads, || {
-        let splits = crate::data::prepare(p)?;
+    let (metrics, warnings, cache) = crate::runtime::with_threads(p.train.threads, || {
+        let (splits, cache) = crate::data::prepare_cached(p)?;
         let m = crate::train::train(p, &splits, &run.dir, start, control, &mut Quiet)?;
-        Ok((m, splits.warnings))
+        Ok((m, splits.warnings, cache))
     })?;
     for w in warnings {
         progress.warning(&format!("{label}: {w}"));
+    }
+    for line in cache {
+        match line.strip_prefix("warning: ") {
+            Some(w) => progress.warning(&format!("{label}: {w}")),
+            None => progress.note(&format!("{label}: {line}")),
+        }
     }
     progress.done(label, false);
     Ok(metrics)

@@ -1,6 +1,8 @@
 //! Data: reading sources, splitting, labels, encoding, and the encoded in-memory dataset.
 
 mod batches;
+mod cache;
+mod cache_entry;
 mod carve;
 mod clock;
 mod dataset;
@@ -10,6 +12,7 @@ mod labels;
 mod leaks;
 
 pub use batches::{BatchSource, Batches, InMemory, drive};
+pub use cache::{CACHE_DIR, encode as encode_cached, prepare_cached};
 pub use carve::{carved_rows, run_split};
 pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};

@@ -91,7 +91,11 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
         .map(|(s, q)| {
             let tokens = splits.train.bags[p.multi_valued.len() + s].ids.len() as u64;
             let name = format!(".{}.", q.tokens.vocabulary.name);
-            (name, tokens.div_ceil(rows), 4 * q.tokens.vocabulary.dim as u64)
+            (
+                name,
+                tokens.div_ceil(rows),
+                4 * q.tokens.vocabulary.dim as u64,
+            )
         })
         .collect();
     for (key, var) in model.params().iter() {

@@ -2,6 +2,7 @@
 
 mod bags;
 mod blocks;
+mod cache;
 mod catalogue;
 mod din;
 mod docs;

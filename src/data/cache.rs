@@ -1,0 +1,195 @@
+//! The encoded-data cache: a pipeline's encoded splits and fitted encoders on disk, so a run
+//! whose data and encoding settings have not changed skips reading and encoding (`funnel
+//! encode` builds it; `train`, `validate` and `compare` read it). It exists only where asked:
+//! under `.funnel-cache/` beside the pipeline file, once `funnel encode` has created that
+//! folder; a run finding the folder writes the entry it missed.
+//!
+//! An entry is a folder named by its key: `header.json` (the key, each data file's stamp, the
+//! encoders, the warnings, each split's row count and arrays with their SHA-256) and one file
+//! per array, plain little-endian values (`train.cat.0.u32`, `test.bag.1.offsets.u64`, ...):
+//! what a memory map can read as it is. Little-endian arrays rather than Arrow IPC: the
+//! arrays are flat vectors of one type each, a JSON header says what they are, and nothing
+//! else needs reading them.
+//!
+//! The key hashes what the encoded data depends on: the pipeline's `data`, `features`, stage
+//! labels (`label`, `truth`, `optional`), preset, `inconsistent_rows`, the seed when a split is
+//! carved at random, and each data file's stamp: path, size, modification and change times,
+//! inode, and SHA-256 of its first and last MiB. An edit keeps none of the change time, so an
+//! entry of other data is never found; the header keeps the files' full SHA-256 (hashed when
+//! the entry was built) for resume and `compare`. An entry whose arrays do not match their
+//! hashes is corrupt: reported, encoded again, never used. Entries are written to a temporary
+//! folder and renamed into place, so an interrupted build leaves no entry.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Splits;
+use super::cache_entry::{self, FORMAT, Lookup};
+use crate::config::{Pipeline, SplitSource};
+use crate::error::{Error, Result};
+/// The cache's folder, beside the pipeline file.
+pub const CACHE_DIR: &str = ".funnel-cache";
+/// Bytes hashed at each end of a data file for its stamp.
+const STAMP_BLOCK: u64 = 1 << 20;
+
+/// Where the cache of `p` lives, whether or not it exists.
+pub fn root(p: &Pipeline) -> PathBuf {
+    p.file
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(CACHE_DIR)
+}
+
+/// What the encoded data of `p` depends on, hashed: its entry's name and full key; and the
+/// hash of its data files' stamps alone (an entry of the same pipeline whose files' stamps
+/// differ is stale).
+pub struct Key {
+    pub(super) full: String,
+    pub(super) data: String,
+}
+
+impl Key {
+    /// The entry folder's name.
+    pub(super) fn name(&self) -> &str {
+        &self.full[..16]
+    }
+}
+
+/// The key of `p`'s encoded data as its files are now.
+pub fn key(p: &Pipeline) -> Result<Key> {
+    #[derive(Serialize)]
+    struct Parts<'a> {
+        format: u32,
+        data: &'a crate::config::raw::RawData,
+        features: &'a crate::config::raw::RawFeatures,
+        labels: Vec<(
+            &'a str,
+            &'a crate::config::raw::RawLabel,
+            &'a Option<String>,
+            bool,
+        )>,
+        preset: crate::config::ModelPreset,
+        inconsistent_rows: crate::config::InconsistentRows,
+        seed: Option<u64>,
+        files: Vec<String>,
+    }
+    let r = &p.resolved;
+    let carved = [&p.valid, &p.test]
+        .into_iter()
+        .any(|s| matches!(s, Some(SplitSource::Carved { .. })));
+    let files = super::data_files(p)
+        .iter()
+        .map(|(_, path)| stamp(path))
+        .collect::<Result<Vec<_>>>()?;
+    let parts = Parts {
+        format: FORMAT,
+        data: &r.data,
+        features: &r.features,
+        labels: r
+            .stages
+            .iter()
+            .map(|s| (s.name.as_str(), &s.label, &s.truth, s.optional))
+            .collect(),
+        preset: r.model.preset,
+        inconsistent_rows: r.inconsistent_rows,
+        seed: carved.then_some(p.train.seed),
+        files,
+    };
+    let text = serde_json::to_string(&parts)
+        .map_err(|e| Error::Internal(format!("cannot hash the pipeline: {e}")))?;
+    Ok(Key {
+        full: crate::fsutil::sha256_bytes(text.as_bytes()),
+        data: crate::fsutil::sha256_bytes(parts.files.concat().as_bytes()),
+    })
+}
+
+/// A data source's stamp: every file of it with its size, times, inode and the hash of its
+/// first and last `STAMP_BLOCK` bytes.
+fn stamp(path: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = String::new();
+    for f in crate::source::source_files(path)? {
+        let m = std::fs::metadata(&f).map_err(|e| Error::io(&f, e))?;
+        let mut h = Sha256::new();
+        let mut file = std::fs::File::open(&f).map_err(|e| Error::io(&f, e))?;
+        let mut block = vec![0u8; STAMP_BLOCK.min(m.len()) as usize];
+        file.read_exact(&mut block).map_err(|e| Error::io(&f, e))?;
+        h.update(&block);
+        if m.len() > STAMP_BLOCK {
+            use std::io::{Seek, SeekFrom};
+            let tail = STAMP_BLOCK.min(m.len() - STAMP_BLOCK);
+            file.seek(SeekFrom::End(-(tail as i64)))
+                .map_err(|e| Error::io(&f, e))?;
+            let mut block = vec![0u8; tail as usize];
+            file.read_exact(&mut block).map_err(|e| Error::io(&f, e))?;
+            h.update(&block);
+        }
+        out += &format!(
+            "{}\t{}\t{}.{}\t{}.{}\t{}:{}\t{:x}\n",
+            f.display(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.dev(),
+            m.ino(),
+            h.finalize()
+        );
+    }
+    Ok(out)
+}
+
+/// `prepare`, through the cache when the pipeline has one (`root` exists): the entry of the
+/// same key is read instead of the files; a missing or unusable one is encoded again and
+/// written. The lines say which, for the user.
+pub fn prepare_cached(p: &Pipeline) -> Result<(Splits, Vec<String>)> {
+    let root = root(p);
+    if !root.is_dir() {
+        return Ok((super::prepare(p)?, Vec::new()));
+    }
+    through(p, &root)
+}
+
+/// `funnel encode`: the cache's entry for `p`, read or built (the cache created if need be).
+pub fn encode(p: &Pipeline) -> Result<(Splits, Vec<String>)> {
+    let root = root(p);
+    std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+    through(p, &root)
+}
+
+fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
+    let key = key(p)?;
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    match cache_entry::read(root, &key) {
+        Lookup::Found(s) => {
+            let mut s = *s;
+            s.read_secs = started.elapsed().as_secs_f64();
+            lines.push(format!(
+                "data: read from the encoded cache {} in {:.2}s (the files and encoding settings are those it was built from)",
+                root.join(key.name()).display(),
+                s.read_secs
+            ));
+            return Ok((s, lines));
+        }
+        Lookup::Missing => {}
+        Lookup::Corrupt(why) => lines.push(format!(
+            "warning: the encoded cache {} cannot be used ({why}); encoding again",
+            root.join(key.name()).display()
+        )),
+    }
+    let s = super::prepare(p)?;
+    // The files must be the ones the key was taken from; otherwise the entry is not written.
+    if key.full != self::key(p)?.full {
+        lines.push("warning: the data files changed while they were read; the encoded cache is not written".into());
+        return Ok((s, lines));
+    }
+    let entry = cache_entry::write(root, &key, p, &s)?;
+    lines.push(format!("data: encoded and cached in {}", entry.display()));
+    Ok((s, lines))
+}

@@ -1,0 +1,363 @@
+//! One entry of the encoded-data cache on disk (`cache.rs` says when one is used): its
+//! `header.json` and one plain little-endian file per array, written into a temporary folder
+//! and renamed into place; read back with every array checked against its SHA-256.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::cache::Key;
+use super::{DataFingerprint, Dataset, Split, Splits};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::features::{Bags, Encoders};
+
+/// Changes whenever the layout of an entry does.
+pub(super) const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    format: u32,
+    key: String,
+    /// The hash of the data files' stamps.
+    data: String,
+    pipeline: String,
+    encoders: Encoders,
+    warnings: Vec<String>,
+    files: Vec<(String, usize)>,
+    fingerprints: Vec<DataFingerprint>,
+    valid_rows: Option<String>,
+    test_rows: Option<String>,
+    splits: Vec<SplitHeader>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitHeader {
+    split: String,
+    file: PathBuf,
+    rows: usize,
+    truncated: Vec<usize>,
+    dropped: Vec<usize>,
+    /// Array counts: categorical columns, numeric columns, bags, stages with labels, stages
+    /// with own labels, stages with truth, and whether there are groups.
+    cat: usize,
+    num: usize,
+    bags: usize,
+    reached: usize,
+    own: usize,
+    truth: usize,
+    groups: bool,
+    /// Every array file with its length in values and its SHA-256.
+    arrays: Vec<(String, usize, String)>,
+}
+
+/// A value an array file holds, as little-endian bytes.
+trait Le: Sized + Copy {
+    const SUFFIX: &'static str;
+    const SIZE: usize;
+    fn put(self, out: &mut Vec<u8>);
+    fn get(bytes: &[u8]) -> Self;
+}
+
+macro_rules! le {
+    ($t:ty, $suffix:literal) => {
+        impl Le for $t {
+            const SUFFIX: &'static str = $suffix;
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get(bytes: &[u8]) -> Self {
+                let mut b = [0u8; std::mem::size_of::<$t>()];
+                b.copy_from_slice(bytes);
+                <$t>::from_le_bytes(b)
+            }
+        }
+    };
+}
+le!(u8, "u8");
+le!(u32, "u32");
+le!(u64, "u64");
+le!(f32, "f32");
+le!(f64, "f64");
+
+/// Writes one entry's arrays into its folder, recording each.
+struct Writer<'a> {
+    dir: &'a Path,
+    arrays: Vec<(String, usize, String)>,
+}
+
+impl Writer<'_> {
+    fn array<T: Le>(&mut self, name: &str, values: &[T]) -> Result<()> {
+        let file = format!("{name}.{}", T::SUFFIX);
+        let mut bytes = Vec::with_capacity(values.len() * T::SIZE);
+        for &v in values {
+            v.put(&mut bytes);
+        }
+        let path = self.dir.join(&file);
+        let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        f.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
+        self.arrays
+            .push((file, values.len(), crate::fsutil::sha256_bytes(&bytes)));
+        Ok(())
+    }
+}
+
+/// Reads one entry's arrays, checking each against the header.
+struct Reader<'a> {
+    dir: &'a Path,
+    arrays: std::collections::HashMap<&'a str, (usize, &'a str)>,
+}
+
+impl Reader<'_> {
+    fn array<T: Le>(&self, name: &str) -> std::result::Result<Vec<T>, String> {
+        let file = format!("{name}.{}", T::SUFFIX);
+        let &(len, sha) = self
+            .arrays
+            .get(file.as_str())
+            .ok_or_else(|| format!("the header lists no `{file}`"))?;
+        let bytes = std::fs::read(self.dir.join(&file)).map_err(|e| format!("`{file}`: {e}"))?;
+        if bytes.len() != len * T::SIZE || crate::fsutil::sha256_bytes(&bytes) != sha {
+            return Err(format!("`{file}` does not match its hash"));
+        }
+        Ok(bytes.chunks_exact(T::SIZE).map(T::get).collect())
+    }
+}
+
+/// Write `s`, the encoded splits of `p` under `key`, as an entry of `root`; entries of the same
+/// pipeline over other stamps of its data files are removed (their data changed).
+pub(super) fn write(root: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<PathBuf> {
+    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    let entry = root.join(key.name());
+    let tmp = root.join(format!("{}.tmp-{}", key.name(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut splits = Vec::new();
+    for d in [Some(&s.train), s.valid.as_ref(), s.test.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let mut w = Writer {
+            dir: &tmp,
+            arrays: Vec::new(),
+        };
+        let at = d.split.as_str();
+        for (f, c) in d.cat.iter().enumerate() {
+            w.array(&format!("{at}.cat.{f}"), c)?;
+        }
+        for (j, c) in d.num.iter().enumerate() {
+            w.array(&format!("{at}.num.{j}"), c)?;
+        }
+        for (m, b) in d.bags.iter().enumerate() {
+            w.array(&format!("{at}.bag.{m}.offsets"), &b.offsets)?;
+            w.array(&format!("{at}.bag.{m}.ids"), &b.ids)?;
+            w.array(&format!("{at}.bag.{m}.weights"), &b.weights)?;
+        }
+        for (k, c) in d.reached.iter().enumerate() {
+            w.array(&format!("{at}.reached.{k}"), c)?;
+        }
+        for (k, c) in d.own.iter().enumerate() {
+            w.array(&format!("{at}.own.{k}"), c)?;
+        }
+        for (k, c) in d.truth.iter().enumerate() {
+            w.array(&format!("{at}.truth.{k}"), c)?;
+        }
+        w.array(&format!("{at}.groups"), &d.groups)?;
+        splits.push(SplitHeader {
+            split: at.to_string(),
+            file: d.file.clone(),
+            rows: d.rows,
+            truncated: d.truncated.clone(),
+            dropped: d.dropped.clone(),
+            cat: d.cat.len(),
+            num: d.num.len(),
+            bags: d.bags.len(),
+            reached: d.reached.len(),
+            own: d.own.len(),
+            truth: d.truth.len(),
+            groups: !d.groups.is_empty(),
+            arrays: w.arrays,
+        });
+    }
+    let header = Header {
+        format: FORMAT,
+        key: key.full.clone(),
+        data: key.data.clone(),
+        pipeline: p.name.clone(),
+        encoders: s.encoders.clone(),
+        warnings: s.warnings.clone(),
+        files: s.files.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        fingerprints: s.fingerprints.clone(),
+        valid_rows: s.valid_rows.clone(),
+        test_rows: s.test_rows.clone(),
+        splits,
+    };
+    let text = serde_json::to_string(&header)
+        .map_err(|e| Error::Internal(format!("cannot write the cache header: {e}")))?;
+    let path = tmp.join("header.json");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    // An older entry of this key (corrupt, or of an older build) gives way to the new one.
+    let _ = std::fs::remove_dir_all(&entry);
+    std::fs::rename(&tmp, &entry).map_err(|e| Error::io(&entry, e))?;
+    // Entries of this pipeline over other stamps of its files are stale: the data changed.
+    // (Entries of other settings or seeds over the same files stay: `compare` reads them.)
+    for other in entries(root) {
+        if other != entry
+            && read_header(&other).is_ok_and(|h| h.pipeline == p.name && h.data != key.data)
+        {
+            let _ = std::fs::remove_dir_all(&other);
+        }
+    }
+    Ok(entry)
+}
+
+/// The entry folders of `root` (temporary folders of a build in progress or interrupted left
+/// out).
+fn entries(root: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !n.contains(".tmp-"))
+        })
+        .collect()
+}
+
+fn read_header(entry: &Path) -> std::result::Result<Header, String> {
+    let path = entry.join("header.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("`header.json`: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("`header.json`: {e}"))
+}
+
+/// What a lookup found.
+pub(super) enum Lookup {
+    /// No entry of this key.
+    Missing,
+    /// The entry's splits.
+    Found(Box<Splits>),
+    /// An entry of this key that cannot be used, and why.
+    Corrupt(String),
+}
+
+/// The entry of `key` under `root`, checked.
+pub(super) fn read(root: &Path, key: &Key) -> Lookup {
+    let entry = root.join(key.name());
+    if !entry.is_dir() {
+        return Lookup::Missing;
+    }
+    match load(&entry, &key.full) {
+        Ok(s) => Lookup::Found(Box::new(s)),
+        Err(why) => Lookup::Corrupt(why),
+    }
+}
+
+fn load(entry: &Path, key: &str) -> std::result::Result<Splits, String> {
+    let h = read_header(entry)?;
+    if h.format != FORMAT || h.key != key {
+        return Err("its header is of another key or format".into());
+    }
+    let mut datasets = Vec::new();
+    for s in &h.splits {
+        let r = Reader {
+            dir: entry,
+            arrays: s
+                .arrays
+                .iter()
+                .map(|(f, n, sha)| (f.as_str(), (*n, sha.as_str())))
+                .collect(),
+        };
+        let at = s.split.as_str();
+        let many = |n: usize, what: &str| -> std::result::Result<Vec<String>, String> {
+            Ok((0..n).map(|i| format!("{at}.{what}.{i}")).collect())
+        };
+        let split = match at {
+            "train" => Split::Train,
+            "valid" => Split::Valid,
+            "test" => Split::Test,
+            other => return Err(format!("a split named `{other}`")),
+        };
+        let bags = (0..s.bags)
+            .map(|m| {
+                Ok(Bags {
+                    offsets: r.array(&format!("{at}.bag.{m}.offsets"))?,
+                    ids: r.array(&format!("{at}.bag.{m}.ids"))?,
+                    weights: r.array(&format!("{at}.bag.{m}.weights"))?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        let d = Dataset {
+            split,
+            file: s.file.clone(),
+            rows: s.rows,
+            cat: many(s.cat, "cat")?
+                .iter()
+                .map(|n| r.array(n))
+                .collect::<std::result::Result<_, _>>()?,
+            num: many(s.num, "num")?
+                .iter()
+                .map(|n| r.array(n))
+                .collect::<std::result::Result<_, _>>()?,
+            bags,
+            truncated: s.truncated.clone(),
+            reached: many(s.reached, "reached")?
+                .iter()
+                .map(|n| r.array(n))
+                .collect::<std::result::Result<_, _>>()?,
+            own: many(s.own, "own")?
+                .iter()
+                .map(|n| r.array(n))
+                .collect::<std::result::Result<_, _>>()?,
+            truth: many(s.truth, "truth")?
+                .iter()
+                .map(|n| r.array(n))
+                .collect::<std::result::Result<_, _>>()?,
+            groups: r.array(&format!("{at}.groups"))?,
+            dropped: s.dropped.clone(),
+        };
+        if d.cat.iter().any(|c| c.len() != d.rows) || d.reached.iter().any(|c| c.len() != d.rows) {
+            return Err(format!(
+                "the {at} split's columns do not have its {} rows",
+                d.rows
+            ));
+        }
+        datasets.push(d);
+    }
+    let mut take = |split: Split| {
+        datasets
+            .iter()
+            .position(|d| d.split == split)
+            .map(|i| datasets.swap_remove(i))
+    };
+    let train = take(Split::Train).ok_or("no training split")?;
+    let (valid, test) = (take(Split::Valid), take(Split::Test));
+    let files = h
+        .files
+        .iter()
+        .map(|(s, n)| match s.as_str() {
+            "train" => Ok((Split::Train, *n)),
+            "valid" => Ok((Split::Valid, *n)),
+            "test" => Ok((Split::Test, *n)),
+            other => Err(format!("a file of a split named `{other}`")),
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(Splits {
+        train,
+        valid,
+        test,
+        encoders: h.encoders,
+        warnings: h.warnings,
+        files,
+        fingerprints: h.fingerprints,
+        valid_rows: h.valid_rows,
+        test_rows: h.test_rows,
+        read_secs: 0.0,
+        encode_secs: 0.0,
+    })
+}

@@ -1,0 +1,162 @@
+//! The encoded-data cache through the CLI: `funnel encode` builds it, `train` and `compare`
+//! read it while the data and the encoding settings stay the same, and a stale, corrupt or
+//! half-built entry is never used.
+
+use crate::*;
+
+const SPEC: &str = "name: c\nseed: 4\nstages:\n  - { name: click, rate: 0.2 }\n  - { name: buy, rate: 0.3 }\ncategorical:\n  - { name: user, vocab: 100, zipf: 0.5, effects: { click: 0.8, buy: 0.5 } }\n  - { name: item, vocab: 300, zipf: 0.5, effects: { click: 0.5 } }\nnumeric:\n  - { name: price, normal: { mean: 3, std: 1 }, effects: { buy: 0.5 } }\nhistories:\n  - { name: seen, of: item, length: [0, 8], related: 0.2, groups: 300, per_match: { click: 0.5 } }\n";
+
+/// A pipeline of every kind of encoded column: ids, a numeric, a history's tokens, labels and
+/// truth; validation and test carved from the training file with the seed.
+const PIPELINE: &str = "name: cached\ndata:\n  train: train.csv\n  valid: { split_from: train, fraction: 0.2 }\n  test: { split_from: train, fraction: 0.2 }\nfeatures:\n  embedding_dim: 4\n  categorical: [user, item]\n  numeric: [price]\n  sequences:\n    - { name: seen, target: item, max_len: 6 }\nstages:\n  - { name: click, label: click, truth: true_click, tower: { hidden: [8] } }\n  - { name: buy, label: buy, truth: true_buy, tower: { hidden: [8] } }\ntrain: { epochs: 2, batch_size: 256, threads: 2 }\n";
+
+fn entries(s: &Scratch) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(s.path(".funnel-cache"))
+        .expect("cache folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn test_metrics(s: &Scratch, run: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(s.path(&format!("{run}/metrics.json"))).expect("metrics");
+    let m: serde_json::Value = serde_json::from_str(&text).expect("json");
+    m["test"].clone()
+}
+
+fn weights(s: &Scratch, run: &str) -> Vec<u8> {
+    std::fs::read(s.path(&format!("{run}/weights.safetensors"))).expect("weights")
+}
+
+#[test]
+fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
+    let s = Scratch::new();
+    s.write("spec.yaml", SPEC);
+    ok(&s.run(&[
+        "generate",
+        "spec.yaml",
+        "--rows",
+        "6000",
+        "--out",
+        "train.csv",
+    ]));
+    s.write("p.yaml", PIPELINE);
+
+    // Without the cache folder nothing is cached.
+    let o = s.run(&["train", "p.yaml", "--out", "plain"]);
+    ok(&o);
+    assert!(!stderr(&o).contains("cache"), "{}", stderr(&o));
+    assert!(!s.path(".funnel-cache").exists());
+
+    // `encode` builds the entry; `train` reads it, to the same metrics and weights.
+    let e = s.run(&["encode", "p.yaml"]);
+    ok(&e);
+    assert!(
+        stderr(&e).contains("data: encoded and cached in"),
+        "{}",
+        stderr(&e)
+    );
+    assert!(
+        stdout(&e).contains("encoded train 3600 rows, valid 1200, test 1200"),
+        "{}",
+        stdout(&e)
+    );
+    let o = s.run(&["train", "p.yaml", "--out", "cached"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("data: read from the encoded cache"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(test_metrics(&s, "cached"), test_metrics(&s, "plain"));
+    assert_eq!(weights(&s, "cached"), weights(&s, "plain"));
+    let [entry] = entries(&s).try_into().expect("one entry");
+
+    // Another seed carves other splits: an entry of its own beside the first.
+    let o = s.run(&["train", "p.yaml", "--set", "train.seed=7", "--out", "seed7"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("data: encoded and cached in"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(entries(&s).len(), 2);
+    // A tower's width is not part of the encoding: the entry is read.
+    let o = s.run(&[
+        "train",
+        "p.yaml",
+        "--set",
+        "stages[0].tower.hidden=[4]",
+        "--out",
+        "narrow",
+    ]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("read from the encoded cache"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A damaged array: reported, encoded again, the entry rewritten; the same metrics.
+    let array = entry.join("train.cat.0.u32");
+    let mut bytes = std::fs::read(&array).expect("array");
+    bytes[0] ^= 1;
+    std::fs::write(&array, bytes).expect("write");
+    let o = s.run(&["train", "p.yaml", "--out", "repaired"]);
+    ok(&o);
+    assert!(
+        stderr(&o)
+            .contains("cannot be used (`train.cat.0.u32` does not match its hash); encoding again")
+            && stderr(&o).contains("data: encoded and cached in"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(test_metrics(&s, "repaired"), test_metrics(&s, "plain"));
+    ok(&s.run(&["train", "p.yaml", "--out", "again"]));
+    assert_eq!(test_metrics(&s, "again"), test_metrics(&s, "plain"));
+
+    // An entry without its header (a build that died before renaming leaves only a temporary
+    // folder; this is worse) is not used either.
+    std::fs::remove_file(entry.join("header.json")).expect("remove");
+    std::fs::create_dir(s.path(".funnel-cache/0123456789abcdef.tmp-1")).expect("tmp");
+    let o = s.run(&["train", "p.yaml", "--out", "headless"]);
+    ok(&o);
+    assert!(stderr(&o).contains("`header.json`"), "{}", stderr(&o));
+    assert_eq!(test_metrics(&s, "headless"), test_metrics(&s, "plain"));
+
+    // New data in the file: the entries of the old data are stale, never read, and removed.
+    ok(&s.run(&[
+        "generate",
+        "spec.yaml",
+        "--rows",
+        "6000",
+        "--seed",
+        "11",
+        "--out",
+        "train.csv",
+        "--force",
+    ]));
+    let o = s.run(&["train", "p.yaml", "--out", "new-data"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("data: encoded and cached in"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ne!(test_metrics(&s, "new-data"), test_metrics(&s, "plain"));
+    let left: Vec<_> = entries(&s)
+        .into_iter()
+        .filter(|e| !e.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // compare reads the entries of its seeds (encoded beforehand) and says so.
+    for seed in ["train.seed=1", "train.seed=2"] {
+        ok(&s.run(&["encode", "p.yaml", "--set", seed]));
+    }
+    let o = s.run(&["compare", "p.yaml", "--seeds", "2", "--out", "cmp"]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(err.contains("read from the encoded cache"), "{err}");
+}
