@@ -28,7 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Splits;
-use super::cache_entry::{self, FORMAT, Lookup};
+use super::cache_entry::{self, FORMAT, Key, Lookup};
 use crate::config::{Pipeline, SplitSource};
 use crate::error::{Error, Result};
 /// The cache's folder, beside the pipeline file.
@@ -42,21 +42,6 @@ pub fn root(p: &Pipeline) -> PathBuf {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(CACHE_DIR)
-}
-
-/// What the encoded data of `p` depends on, hashed: its entry's name and full key; and the
-/// hash of its data files' stamps alone (an entry of the same pipeline whose files' stamps
-/// differ is stale).
-pub struct Key {
-    pub(super) full: String,
-    pub(super) data: String,
-}
-
-impl Key {
-    /// The entry folder's name.
-    pub(super) fn name(&self) -> &str {
-        &self.full[..16]
-    }
 }
 
 /// The key of `p`'s encoded data as its files are now.

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::Key;
 use super::{DataFingerprint, Dataset, Split, Splits};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -15,6 +14,21 @@ use crate::features::{Bags, Encoders};
 
 /// Changes whenever the layout of an entry does.
 pub(super) const FORMAT: u32 = 1;
+
+/// What the encoded data of `p` depends on, hashed: its entry's name and full key; and the
+/// hash of its data files' stamps alone (an entry of the same pipeline whose files' stamps
+/// differ is stale).
+pub struct Key {
+    pub(super) full: String,
+    pub(super) data: String,
+}
+
+impl Key {
+    /// The entry folder's name.
+    pub(super) fn name(&self) -> &str {
+        &self.full[..16]
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,5 +1,6 @@
 //! `funnel generate`: synthetic funnels with known ground truth, written in chunks.
 
+mod draws;
 mod history;
 mod spec;
 mod world;

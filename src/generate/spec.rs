@@ -1,5 +1,7 @@
 //! The generator spec: strict YAML describing a synthetic funnel with known ground truth, and its
 //! validation (rates, vocabularies, Zipf exponents, effects), with located errors like pipelines.
+//! Long because: the spec's structs and their one validation pass, each rule beside the located
+//! error that names it (a history's own rules are in history.rs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -354,11 +356,12 @@ impl Spec {
             });
         }
         let fields: Vec<(&str, u32)> = cats.iter().map(|c| (c.name.as_str(), c.vocab)).collect();
-        let mut checked = Vec::with_capacity(histories.len());
-        for (i, h) in histories.iter().enumerate() {
-            new_column(&format!("histories[{i}]"), &h.name)?;
-            checked.push(GenHistory::check(i, h, &fields, &stage_names, &err)?);
-        }
+        let checked = (histories.iter().enumerate())
+            .map(|(i, h)| {
+                new_column(&format!("histories[{i}]"), &h.name)?;
+                GenHistory::check(i, h, &fields, &stage_names, &err)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Spec {
             name,
             file: file.to_path_buf(),

@@ -6,9 +6,9 @@ use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
 use super::bottom::Bottom;
+use super::chain_input::ChainInput;
 use super::din::{Din, History};
 use super::heads::{Head, HeadOutputs};
-use super::input::ChainInput;
 use super::kit::{Dropout, ParamBuilder, Params, mode_for};
 use super::row_store::RowStore;
 use super::tower::Tower;

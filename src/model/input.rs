@@ -6,29 +6,9 @@ use candle_core::{Tensor, Var};
 use rayon::prelude::*;
 
 use super::chain::FunnelModel;
+use super::chain_input::ChainInput;
 use crate::data::Batch;
 use crate::error::Result;
-
-/// What the chain reads of a batch. `xs` holds, per store in order, its input rows (rows x
-/// `input_width`) and then each sequence's token rows (tokens x the target's width, in the
-/// bag's order): `FunnelModel::inputs_per_store` tensors each. `T` is `Var` where gradients
-/// are taken with respect to them (training), `Tensor` otherwise.
-pub struct ChainInput<T> {
-    pub xs: Vec<T>,
-    /// token_rows[s]: the batch row of each token of sequence s (u32), the same for every store.
-    pub token_rows: Vec<Tensor>,
-}
-
-impl ChainInput<Var> {
-    /// The same input as plain tensors (the forward pass reads these; the graph still reaches
-    /// the variables).
-    pub fn tensors(&self) -> ChainInput<Tensor> {
-        ChainInput {
-            xs: self.xs.iter().map(|x| x.as_tensor().clone()).collect(),
-            token_rows: self.token_rows.clone(),
-        }
-    }
-}
 
 impl FunnelModel {
     /// Tensors per store in `ChainInput::xs`: the input rows, then one per sequence.
@@ -51,12 +31,12 @@ impl FunnelModel {
 
     /// The batch's input, trainable (gradients flow back to it, then to the embedding rows).
     pub fn input_vars(&self, b: &Batch) -> Result<ChainInput<Var>> {
-        self.chain_input(b, |v, shape, dev| Var::from_vec(v, shape, dev))
+        self.chain_input(b, Var::from_vec)
     }
 
     /// The batch's input for inference.
     pub fn input_tensors(&self, b: &Batch) -> Result<ChainInput<Tensor>> {
-        self.chain_input(b, |v, shape, dev| Tensor::from_vec(v, shape, dev))
+        self.chain_input(b, Tensor::from_vec)
     }
 
     fn chain_input<T>(

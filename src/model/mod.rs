@@ -8,6 +8,7 @@ pub mod backend;
 mod bottom;
 mod build;
 mod chain;
+mod chain_input;
 mod dense;
 mod din;
 mod embedding;
@@ -28,9 +29,9 @@ mod walk;
 pub(crate) mod weights_file;
 
 pub use chain::{ChainOutput, FunnelModel};
+pub use chain_input::ChainInput;
 pub use embedding::{SparseOptimizer, Table};
 pub use heads::HeadOutputs;
-pub use input::ChainInput;
 pub use linear::Linear;
 pub use local_store::LocalStore;
 pub use tower::Tower;
