@@ -127,6 +127,13 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The arrays `<prefix>.0` to `<prefix>.<n - 1>`.
+    fn columns<T: Le>(&self, prefix: &str, n: usize) -> std::result::Result<Vec<Vec<T>>, String> {
+        (0..n)
+            .map(|i| self.array(&format!("{prefix}.{i}")))
+            .collect()
+    }
+
     fn array<T: Le>(&self, name: &str) -> std::result::Result<Vec<T>, String> {
         let file = format!("{name}.{}", T::SUFFIX);
         let &(len, sha) = self
@@ -288,9 +295,6 @@ fn load(entry: &Path, key: &str) -> std::result::Result<Splits, String> {
                 .collect(),
         };
         let at = s.split.as_str();
-        let many = |n: usize, what: &str| -> std::result::Result<Vec<String>, String> {
-            Ok((0..n).map(|i| format!("{at}.{what}.{i}")).collect())
-        };
         let split = match at {
             "train" => Split::Train,
             "valid" => Split::Valid,
@@ -310,28 +314,13 @@ fn load(entry: &Path, key: &str) -> std::result::Result<Splits, String> {
             split,
             file: s.file.clone(),
             rows: s.rows,
-            cat: many(s.cat, "cat")?
-                .iter()
-                .map(|n| r.array(n))
-                .collect::<std::result::Result<_, _>>()?,
-            num: many(s.num, "num")?
-                .iter()
-                .map(|n| r.array(n))
-                .collect::<std::result::Result<_, _>>()?,
+            cat: r.columns(&format!("{at}.cat"), s.cat)?,
+            num: r.columns(&format!("{at}.num"), s.num)?,
             bags,
             truncated: s.truncated.clone(),
-            reached: many(s.reached, "reached")?
-                .iter()
-                .map(|n| r.array(n))
-                .collect::<std::result::Result<_, _>>()?,
-            own: many(s.own, "own")?
-                .iter()
-                .map(|n| r.array(n))
-                .collect::<std::result::Result<_, _>>()?,
-            truth: many(s.truth, "truth")?
-                .iter()
-                .map(|n| r.array(n))
-                .collect::<std::result::Result<_, _>>()?,
+            reached: r.columns(&format!("{at}.reached"), s.reached)?,
+            own: r.columns(&format!("{at}.own"), s.own)?,
+            truth: r.columns(&format!("{at}.truth"), s.truth)?,
             groups: r.array(&format!("{at}.groups"))?,
             dropped: s.dropped.clone(),
         };

@@ -51,14 +51,7 @@ impl Checker<'_> {
             dim,
             embedding_dim,
         )?;
-        let separator = separator.unwrap_or_else(|| "|".into());
-        if separator.is_empty() {
-            return Err(self.err(
-                &format!("{at}.separator"),
-                "the separator is empty",
-                "give the text between tokens, such as `|` or `,`",
-            ));
-        }
+        let separator = self.token_list(&at, separator, max_len)?;
         let weights = match (weight_separator, weight_column) {
             (Some(_), Some(_)) => {
                 return Err(self.err(
@@ -86,13 +79,6 @@ impl Checker<'_> {
                 "use `pooling: sum` or `mean` with weights, or remove the weights",
             ));
         }
-        if max_len.is_some_and(|n| !(1..=MAX_TOKENS).contains(&n)) {
-            return Err(self.err(
-                &format!("{at}.max_len"),
-                format!("max_len must be between 1 and {MAX_TOKENS}"),
-                "remove `max_len` to keep every token",
-            ));
-        }
         Ok(MultiValuedSpec {
             vocabulary,
             separator,
@@ -102,5 +88,31 @@ impl Checker<'_> {
             keep: keep.unwrap_or(KeepTokens::First),
             empty: empty.unwrap_or(EmptyList::Own),
         })
+    }
+
+    /// How a token list's cell is cut (`separator`, default `|`) and how many tokens it keeps
+    /// (`max_len`), checked at `at`; the separator.
+    pub(super) fn token_list(
+        &self,
+        at: &str,
+        separator: Option<String>,
+        max_len: Option<usize>,
+    ) -> Result<String> {
+        let separator = separator.unwrap_or_else(|| "|".into());
+        if separator.is_empty() {
+            return Err(self.err(
+                &format!("{at}.separator"),
+                "the separator is empty",
+                "give the text between tokens, such as `|` or `,`",
+            ));
+        }
+        if max_len.is_some_and(|n| !(1..=MAX_TOKENS).contains(&n)) {
+            return Err(self.err(
+                &format!("{at}.max_len"),
+                format!("max_len must be between 1 and {MAX_TOKENS}"),
+                "remove `max_len` to keep every token",
+            ));
+        }
+        Ok(separator)
     }
 }

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use super::Checker;
-use super::features::MAX_TOKENS;
 use crate::config::choices::{EmptyList, KeepTokens};
 use crate::config::pipeline::*;
 use crate::config::raw::*;
@@ -53,21 +52,7 @@ impl Checker<'_> {
                 "DIN compares the history with the target's own embedding, which a group sums away; take the target out of the group",
             ));
         }
-        let separator = separator.unwrap_or_else(|| "|".into());
-        if separator.is_empty() {
-            return Err(self.err(
-                &format!("{at}.separator"),
-                "the separator is empty",
-                "give the text between tokens, such as `|` or `,`",
-            ));
-        }
-        if max_len.is_some_and(|n| !(1..=MAX_TOKENS).contains(&n)) {
-            return Err(self.err(
-                &format!("{at}.max_len"),
-                format!("max_len must be between 1 and {MAX_TOKENS}"),
-                "remove `max_len` to keep every token",
-            ));
-        }
+        let separator = self.token_list(&at, separator, max_len)?;
         let column = column.unwrap_or_else(|| name.clone());
         Ok(SequenceSpec {
             tokens: MultiValuedSpec {
