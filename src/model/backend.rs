@@ -9,6 +9,7 @@ use candle_core::{Device, Result, Tensor};
 use super::attend::Attend;
 use super::dense::Dense;
 pub use super::dense::Fused;
+use super::din_ops::{Features, Pool};
 use super::mix::Mix;
 pub use super::ops::with_f32;
 use super::ops::{BceFromLogProb, LogSigmoid};
@@ -82,9 +83,49 @@ pub fn attend(ph: &Tensor, pt: &Tensor, scale: f64) -> Result<Tensor> {
     }
 }
 
+/// DIN's unit input [h, t, h − t, h ⊙ t] (tokens x 4d) from the tokens' rows `h` (tokens x
+/// d), the input rows `x` (the target at columns `offset..offset + d`) and each token's batch
+/// row `rows` (u32).
+pub fn din_features(h: &Tensor, x: &Tensor, rows: &Tensor, offset: usize) -> Result<Tensor> {
+    let dim = h.dim(1)?;
+    if h.device().is_cpu() {
+        h.contiguous()?.apply_op3(
+            &x.contiguous()?,
+            &rows.contiguous()?,
+            Features { offset, dim },
+        )
+    } else {
+        generic::din_features(h, x, rows, offset)
+    }
+}
+
+/// DIN's pooling: Σ a_j h_j into each token's batch row (`batch` x d), from the weights `a`
+/// (tokens x 1), the tokens' rows `h` and their batch rows `rows`.
+pub fn din_pool(a: &Tensor, h: &Tensor, rows: &Tensor, batch: usize) -> Result<Tensor> {
+    if a.device().is_cpu() {
+        a.contiguous()?
+            .apply_op3(&h.contiguous()?, &rows.contiguous()?, Pool { rows: batch })
+    } else {
+        generic::din_pool(a, h, rows, batch)
+    }
+}
+
 /// The same ops from standard candle ops: what runs on devices without our kernels.
 pub(crate) mod generic {
     use super::*;
+
+    pub fn din_features(h: &Tensor, x: &Tensor, rows: &Tensor, offset: usize) -> Result<Tensor> {
+        let t = x
+            .narrow(1, offset, h.dim(1)?)?
+            .contiguous()?
+            .index_select(rows, 0)?;
+        Tensor::cat(&[h, &t, &(h - &t)?, &(h * &t)?], 1)
+    }
+
+    pub fn din_pool(a: &Tensor, h: &Tensor, rows: &Tensor, batch: usize) -> Result<Tensor> {
+        let zeros = Tensor::zeros((batch, h.dim(1)?), h.dtype(), h.device())?;
+        zeros.index_add(rows, &h.broadcast_mul(a)?, 0)
+    }
 
     pub fn attend(ph: &Tensor, pt: &Tensor, scale: f64) -> Result<Tensor> {
         let d = ph.dim(1)? / 3;

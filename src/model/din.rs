@@ -11,6 +11,7 @@
 
 use candle_core::{DType, Result, Tensor};
 
+use super::backend;
 use super::kit::{Block, Mode, ParamBuilder};
 use super::linear::Linear;
 use super::tower::Mlp;
@@ -81,18 +82,12 @@ impl Din {
             .iter()
             .zip(histories)
             .map(|(u, h)| {
-                let zeros = Tensor::zeros((rows, u.dim), DType::F32, x.device())?;
                 if h.tokens.dim(0)? == 0 {
-                    return Ok(zeros);
+                    return Tensor::zeros((rows, u.dim), DType::F32, x.device());
                 }
-                let t = x
-                    .narrow(1, u.offset, u.dim)?
-                    .contiguous()?
-                    .index_select(h.rows, 0)?;
-                let e = h.tokens;
-                let features = Tensor::cat(&[e, &t, &(e - &t)?, &(e * &t)?], 1)?;
+                let features = backend::din_features(h.tokens, x, h.rows, u.offset)?;
                 let a = u.out.forward(&u.mlp.forward(&features, mode)?, mode)?;
-                zeros.index_add(h.rows, &e.broadcast_mul(&a)?, 0)
+                backend::din_pool(&a, h.tokens, h.rows, rows)
             })
             .collect::<Result<Vec<_>>>()?;
         Tensor::cat(&pooled, 1)

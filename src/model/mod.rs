@@ -11,6 +11,7 @@ mod chain;
 mod chain_input;
 mod dense;
 mod din;
+mod din_ops;
 mod embedding;
 mod heads;
 mod input;
