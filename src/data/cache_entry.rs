@@ -2,10 +2,11 @@
 //! `header.json` and one plain little-endian file per array, written into a temporary folder
 //! and renamed into place; read back with every array checked against its SHA-256.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{DataFingerprint, Dataset, Split, Splits};
 use crate::config::Pipeline;
@@ -14,6 +15,8 @@ use crate::features::{Bags, Encoders};
 
 /// Changes whenever the layout of an entry does.
 pub(super) const FORMAT: u32 = 1;
+/// Bytes an array is written, read and hashed by at a time.
+const BLOCK: usize = 1 << 20;
 
 /// What the encoded data of `p` depends on, hashed: its entry's name and full key; and the
 /// hash of its data files' stamps alone (an entry of the same pipeline whose files' stamps
@@ -105,17 +108,23 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Written and hashed a block at a time: no second copy of the array in memory.
     fn array<T: Le>(&mut self, name: &str, values: &[T]) -> Result<()> {
         let file = format!("{name}.{}", T::SUFFIX);
-        let mut bytes = Vec::with_capacity(values.len() * T::SIZE);
-        for &v in values {
-            v.put(&mut bytes);
-        }
         let path = self.dir.join(&file);
         let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        f.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
+        let mut hash = Sha256::new();
+        let mut bytes = Vec::with_capacity(BLOCK);
+        for block in values.chunks(BLOCK / T::SIZE) {
+            bytes.clear();
+            for &v in block {
+                v.put(&mut bytes);
+            }
+            hash.update(&bytes);
+            f.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
+        }
         self.arrays
-            .push((file, values.len(), crate::fsutil::sha256_bytes(&bytes)));
+            .push((file, values.len(), format!("{:x}", hash.finalize())));
         Ok(())
     }
 }
@@ -140,11 +149,27 @@ impl Reader<'_> {
             .arrays
             .get(file.as_str())
             .ok_or_else(|| format!("the header lists no `{file}`"))?;
-        let bytes = std::fs::read(self.dir.join(&file)).map_err(|e| format!("`{file}`: {e}"))?;
-        if bytes.len() != len * T::SIZE || crate::fsutil::sha256_bytes(&bytes) != sha {
+        // Read, hashed and converted a block at a time: the values are the only copy held.
+        let io = |e: std::io::Error| format!("`{file}`: {e}");
+        let mut f = std::fs::File::open(self.dir.join(&file)).map_err(io)?;
+        if f.metadata().map_err(io)?.len() != (len * T::SIZE) as u64 {
+            return Err(format!("`{file}` does not match its hash (its size differs)"));
+        }
+        let mut values = Vec::with_capacity(len);
+        let mut hash = Sha256::new();
+        let mut bytes = vec![0u8; BLOCK / T::SIZE * T::SIZE];
+        let mut left = len * T::SIZE;
+        while left > 0 {
+            let block = &mut bytes[..left.min(BLOCK / T::SIZE * T::SIZE)];
+            f.read_exact(block).map_err(io)?;
+            hash.update(&*block);
+            values.extend(block.chunks_exact(T::SIZE).map(T::get));
+            left -= block.len();
+        }
+        if format!("{:x}", hash.finalize()) != sha {
             return Err(format!("`{file}` does not match its hash"));
         }
-        Ok(bytes.chunks_exact(T::SIZE).map(T::get).collect())
+        Ok(values)
     }
 }
 

@@ -33,14 +33,7 @@ fn weights(s: &Scratch, run: &str) -> Vec<u8> {
 fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
     let s = Scratch::new();
     s.write("spec.yaml", SPEC);
-    ok(&s.run(&[
-        "generate",
-        "spec.yaml",
-        "--rows",
-        "6000",
-        "--out",
-        "train.csv",
-    ]));
+    s.generate(6000, None, "train.csv");
     s.write("p.yaml", PIPELINE);
 
     // Without the cache folder nothing is cached.
@@ -126,17 +119,8 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
     assert_eq!(test_metrics(&s, "headless"), test_metrics(&s, "plain"));
 
     // New data in the file: the entries of the old data are stale, never read, and removed.
-    ok(&s.run(&[
-        "generate",
-        "spec.yaml",
-        "--rows",
-        "6000",
-        "--seed",
-        "11",
-        "--out",
-        "train.csv",
-        "--force",
-    ]));
+    std::fs::remove_file(s.path("train.csv")).expect("remove");
+    s.generate(6000, Some(11), "train.csv");
     let o = s.run(&["train", "p.yaml", "--out", "new-data"]);
     ok(&o);
     assert!(

@@ -53,22 +53,9 @@ fn test_auc(s: &Scratch, run: &str, stage: usize, space: &str) -> f64 {
 fn din_learns_history_target_matches_a_sum_cannot() {
     let s = Scratch::new();
     s.write("spec.yaml", SPEC);
-    for (rows, seed, out) in [
-        ("60000", "3", "train.csv"),
-        ("5000", "9", "test.csv"),
-        ("60000", "3", "train.parquet"),
-    ] {
-        ok(&s.run(&[
-            "generate",
-            "spec.yaml",
-            "--rows",
-            rows,
-            "--seed",
-            seed,
-            "--out",
-            out,
-        ]));
-    }
+    s.generate(60000, Some(3), "train.csv");
+    s.generate(5000, Some(9), "test.csv");
+    s.generate(60000, Some(3), "train.parquet");
     s.write("din.yaml", &pipeline("train.csv", DIN, ""));
     s.write("sum.yaml", &pipeline("train.csv", SUM, ""));
     let o = s.run(&["train", "din.yaml", "--out", "din"]);
@@ -131,24 +118,8 @@ fn din_learns_history_target_matches_a_sum_cannot() {
 fn sequences_and_din_settings_are_checked() {
     let s = Scratch::new();
     s.write("spec.yaml", SPEC);
-    ok(&s.run(&[
-        "generate",
-        "spec.yaml",
-        "--rows",
-        "200",
-        "--out",
-        "train.csv",
-    ]));
-    ok(&s.run(&[
-        "generate",
-        "spec.yaml",
-        "--rows",
-        "50",
-        "--seed",
-        "9",
-        "--out",
-        "test.csv",
-    ]));
+    s.generate(200, None, "train.csv");
+    s.generate(50, Some(9), "test.csv");
     for (history, model, want) in [
         (
             "  sequences:\n    - { name: seen, target: product }\n",

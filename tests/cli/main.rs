@@ -171,6 +171,20 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// `funnel generate spec.yaml --rows ROWS [--seed SEED] --out OUT` in the scratch folder;
+    /// it must succeed.
+    pub fn generate(&self, rows: usize, seed: Option<u64>, out: &str) {
+        let rows = rows.to_string();
+        let seed = seed.map(|s| s.to_string());
+        let mut args = vec!["generate", "spec.yaml", "--rows", &rows, "--out", out];
+        if let Some(s) = &seed {
+            args.extend(["--seed", s]);
+        }
+        ok(&self.run(&args));
+    }
+}
+
 pub fn funnel(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_funnel"))
         .args(args)
