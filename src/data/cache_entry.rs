@@ -153,7 +153,9 @@ impl Reader<'_> {
         let io = |e: std::io::Error| format!("`{file}`: {e}");
         let mut f = std::fs::File::open(self.dir.join(&file)).map_err(io)?;
         if f.metadata().map_err(io)?.len() != (len * T::SIZE) as u64 {
-            return Err(format!("`{file}` does not match its hash (its size differs)"));
+            return Err(format!(
+                "`{file}` does not match its hash (its size differs)"
+            ));
         }
         let mut values = Vec::with_capacity(len);
         let mut hash = Sha256::new();
