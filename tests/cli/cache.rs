@@ -64,6 +64,16 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
     );
     assert_eq!(test_metrics(&s, "cached"), test_metrics(&s, "plain"));
     assert_eq!(weights(&s, "cached"), weights(&s, "plain"));
+    // The run records the same data (the files' full SHA-256, kept in the entry) and encoders.
+    let manifest = |run: &str| -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(s.path(&format!("{run}/manifest.json"))).expect("manifest");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")["data"].clone()
+    };
+    assert_eq!(manifest("cached"), manifest("plain"));
+    let encoders =
+        |run: &str| std::fs::read(s.path(&format!("{run}/encoders.json"))).expect("encoders");
+    assert_eq!(encoders("cached"), encoders("plain"));
     let [entry] = entries(&s).try_into().expect("one entry");
 
     // Another seed carves other splits: an entry of its own beside the first.
