@@ -1,6 +1,7 @@
 //! The encoded-data cache: a pipeline's encoded splits and fitted encoders on disk, so a run
 //! whose data and encoding settings have not changed skips reading and encoding (`funnel
-//! encode` builds it; `train`, `validate` and `compare` read it). It exists only where asked:
+//! encode` builds it; `train` and `compare` read it; `validate` reads the files, which it is
+//! there to check). It exists only where asked:
 //! under `.funnel-cache/` beside the pipeline file, once `funnel encode` has created that
 //! folder; a run finding the folder writes the entry it missed.
 //!
@@ -174,7 +175,13 @@ fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
         lines.push("warning: the data files changed while they were read; the encoded cache is not written".into());
         return Ok((s, lines));
     }
-    let entry = cache_entry::write(root, &key, p, &s)?;
-    lines.push(format!("data: encoded and cached in {}", entry.display()));
+    // The cache only saves time: a run whose data is encoded goes on when the entry cannot be
+    // written (a full disk, a read-only folder, another run writing the same key).
+    match cache_entry::write(root, &key, p, &s) {
+        Ok(entry) => lines.push(format!("data: encoded and cached in {}", entry.display())),
+        Err(e) => lines.push(format!(
+            "warning: the encoded cache was not written ({e}); the run goes on from the files"
+        )),
+    }
     Ok((s, lines))
 }

@@ -182,14 +182,48 @@ pub(super) fn write(root: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<
     let entry = root.join(key.name());
     let tmp = root.join(format!("{}.tmp-{}", key.name(), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let built = build(&tmp, key, p, s).and_then(|()| {
+        // An older entry of this key (corrupt, or of an older build) gives way to the new one;
+        // when another run put its own in place meanwhile, that one stays.
+        let _ = std::fs::remove_dir_all(&entry);
+        match std::fs::rename(&tmp, &entry) {
+            Err(_) if read_header(&entry).is_ok_and(|h| h.key == key.full) => Ok(()),
+            renamed => renamed.map_err(|e| Error::io(&entry, e)),
+        }
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    built?;
+    // Entries of this pipeline over other stamps of its files are stale: the data changed.
+    // (Entries of other settings or seeds over the same files stay: `compare` reads them.)
+    // Entries whose header cannot be read (damaged, or of another format) go too.
+    for other in entries(root) {
+        let stale = match read_header(&other) {
+            Ok(h) => h.pipeline == pipeline_id(p) && h.data != key.data,
+            Err(_) => true,
+        };
+        if other != entry && stale {
+            let _ = std::fs::remove_dir_all(&other);
+        }
+    }
+    Ok(entry)
+}
+
+/// Which pipeline an entry is of: its file and name (two pipelines of one name in one folder
+/// are two pipelines).
+fn pipeline_id(p: &Pipeline) -> String {
+    format!("{} ({})", p.name, p.file.display())
+}
+
+/// Write an entry's arrays and header into the folder `tmp`.
+fn build(tmp: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<()> {
+    std::fs::create_dir(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut splits = Vec::new();
     for d in [Some(&s.train), s.valid.as_ref(), s.test.as_ref()]
         .into_iter()
         .flatten()
     {
         let mut w = Writer {
-            dir: &tmp,
+            dir: tmp,
             arrays: Vec::new(),
         };
         let at = d.split.as_str();
@@ -234,7 +268,7 @@ pub(super) fn write(root: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<
         format: FORMAT,
         key: key.full.clone(),
         data: key.data.clone(),
-        pipeline: p.name.clone(),
+        pipeline: pipeline_id(p),
         encoders: s.encoders.clone(),
         warnings: s.warnings.clone(),
         files: s.files.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
@@ -246,20 +280,7 @@ pub(super) fn write(root: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<
     let text = serde_json::to_string(&header)
         .map_err(|e| Error::Internal(format!("cannot write the cache header: {e}")))?;
     let path = tmp.join("header.json");
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-    // An older entry of this key (corrupt, or of an older build) gives way to the new one.
-    let _ = std::fs::remove_dir_all(&entry);
-    std::fs::rename(&tmp, &entry).map_err(|e| Error::io(&entry, e))?;
-    // Entries of this pipeline over other stamps of its files are stale: the data changed.
-    // (Entries of other settings or seeds over the same files stay: `compare` reads them.)
-    for other in entries(root) {
-        if other != entry
-            && read_header(&other).is_ok_and(|h| h.pipeline == p.name && h.data != key.data)
-        {
-            let _ = std::fs::remove_dir_all(&other);
-        }
-    }
-    Ok(entry)
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
 /// The entry folders of `root` (temporary folders of a build in progress or interrupted left

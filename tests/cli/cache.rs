@@ -145,6 +145,21 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
 
+    // An entry that cannot be written (here a file stands where its folder goes) costs the
+    // run nothing but the cache: it trains from the files, and says so.
+    std::fs::remove_dir_all(&left[0]).expect("remove");
+    std::fs::write(&left[0], "not a folder").expect("write");
+    let o = s.run(&["train", "p.yaml", "--out", "unwritable"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("warning: the encoded cache was not written (")
+            && stderr(&o).contains("the run goes on from the files"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(test_metrics(&s, "unwritable"), test_metrics(&s, "new-data"));
+    std::fs::remove_file(&left[0]).expect("remove");
+
     // compare reads the entries of its seeds (encoded beforehand) and says so.
     for seed in ["train.seed=1", "train.seed=2"] {
         ok(&s.run(&["encode", "p.yaml", "--set", seed]));
