@@ -2,12 +2,11 @@
 //! `header.json` and one plain little-endian file per array, written into a temporary folder
 //! and renamed into place; read back with every array checked against its SHA-256.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use super::cache_arrays::{Reader, Writer};
 use super::{DataFingerprint, Dataset, Split, Splits};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -15,8 +14,6 @@ use crate::features::{Bags, Encoders};
 
 /// Changes whenever the layout of an entry does.
 pub(super) const FORMAT: u32 = 1;
-/// Bytes an array is written, read and hashed by at a time.
-const BLOCK: usize = 1 << 20;
 
 /// What the encoded data of `p` depends on, hashed: its entry's name and full key; and the
 /// hash of its data files' stamps alone (an entry of the same pipeline whose files' stamps
@@ -69,110 +66,6 @@ struct SplitHeader {
     groups: bool,
     /// Every array file with its length in values and its SHA-256.
     arrays: Vec<(String, usize, String)>,
-}
-
-/// A value an array file holds, as little-endian bytes.
-trait Le: Sized + Copy {
-    const SUFFIX: &'static str;
-    const SIZE: usize;
-    fn put(self, out: &mut Vec<u8>);
-    fn get(bytes: &[u8]) -> Self;
-}
-
-macro_rules! le {
-    ($t:ty, $suffix:literal) => {
-        impl Le for $t {
-            const SUFFIX: &'static str = $suffix;
-            const SIZE: usize = std::mem::size_of::<$t>();
-            fn put(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-            fn get(bytes: &[u8]) -> Self {
-                let mut b = [0u8; std::mem::size_of::<$t>()];
-                b.copy_from_slice(bytes);
-                <$t>::from_le_bytes(b)
-            }
-        }
-    };
-}
-le!(u8, "u8");
-le!(u32, "u32");
-le!(u64, "u64");
-le!(f32, "f32");
-le!(f64, "f64");
-
-/// Writes one entry's arrays into its folder, recording each.
-struct Writer<'a> {
-    dir: &'a Path,
-    arrays: Vec<(String, usize, String)>,
-}
-
-impl Writer<'_> {
-    /// Written and hashed a block at a time: no second copy of the array in memory.
-    fn array<T: Le>(&mut self, name: &str, values: &[T]) -> Result<()> {
-        let file = format!("{name}.{}", T::SUFFIX);
-        let path = self.dir.join(&file);
-        let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let mut hash = Sha256::new();
-        let mut bytes = Vec::with_capacity(BLOCK);
-        for block in values.chunks(BLOCK / T::SIZE) {
-            bytes.clear();
-            for &v in block {
-                v.put(&mut bytes);
-            }
-            hash.update(&bytes);
-            f.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
-        }
-        self.arrays
-            .push((file, values.len(), format!("{:x}", hash.finalize())));
-        Ok(())
-    }
-}
-
-/// Reads one entry's arrays, checking each against the header.
-struct Reader<'a> {
-    dir: &'a Path,
-    arrays: std::collections::HashMap<&'a str, (usize, &'a str)>,
-}
-
-impl Reader<'_> {
-    /// The arrays `<prefix>.0` to `<prefix>.<n - 1>`.
-    fn columns<T: Le>(&self, prefix: &str, n: usize) -> std::result::Result<Vec<Vec<T>>, String> {
-        (0..n)
-            .map(|i| self.array(&format!("{prefix}.{i}")))
-            .collect()
-    }
-
-    fn array<T: Le>(&self, name: &str) -> std::result::Result<Vec<T>, String> {
-        let file = format!("{name}.{}", T::SUFFIX);
-        let &(len, sha) = self
-            .arrays
-            .get(file.as_str())
-            .ok_or_else(|| format!("the header lists no `{file}`"))?;
-        // Read, hashed and converted a block at a time: the values are the only copy held.
-        let io = |e: std::io::Error| format!("`{file}`: {e}");
-        let mut f = std::fs::File::open(self.dir.join(&file)).map_err(io)?;
-        if f.metadata().map_err(io)?.len() != (len * T::SIZE) as u64 {
-            return Err(format!(
-                "`{file}` does not match its hash (its size differs)"
-            ));
-        }
-        let mut values = Vec::with_capacity(len);
-        let mut hash = Sha256::new();
-        let mut bytes = vec![0u8; BLOCK / T::SIZE * T::SIZE];
-        let mut left = len * T::SIZE;
-        while left > 0 {
-            let block = &mut bytes[..left.min(BLOCK / T::SIZE * T::SIZE)];
-            f.read_exact(block).map_err(io)?;
-            hash.update(&*block);
-            values.extend(block.chunks_exact(T::SIZE).map(T::get));
-            left -= block.len();
-        }
-        if format!("{:x}", hash.finalize()) != sha {
-            return Err(format!("`{file}` does not match its hash"));
-        }
-        Ok(values)
-    }
 }
 
 /// Write `s`, the encoded splits of `p` under `key`, as an entry of `root`; entries of the same

@@ -2,6 +2,7 @@
 
 mod batches;
 mod cache;
+mod cache_arrays;
 mod cache_entry;
 mod carve;
 mod clock;
