@@ -65,12 +65,6 @@ train:
     )
 }
 
-fn test_auc(s: &Scratch, run: &str, stage: usize, space: &str) -> f64 {
-    let text = std::fs::read_to_string(s.path(&format!("{run}/metrics.json"))).expect("metrics");
-    let m: serde_json::Value = serde_json::from_str(&text).expect("json");
-    m["test"][stage][space]["auc"].as_f64().expect("auc")
-}
-
 /// Tags pooled by sum, mean and max all learn what only the tags say (click AUC well above the
 /// tagless model's, near the truth's), inline weights read, truncation is counted and reported
 /// per split, and the run evaluates and predicts from its saved vocabulary; the same model on
@@ -84,7 +78,7 @@ fn multi_valued_tags_train_evaluate_and_predict() {
     s.write("test.csv", &tagged_csv(2000, 2, false));
     s.write("tagless.yaml", &pipeline(""));
     ok(&s.run(&["train", "tagless.yaml", "--out", "tagless"]));
-    let chance = test_auc(&s, "tagless", 0, "cumulative");
+    let chance = s.test_auc("tagless", 0, "cumulative");
     for pooling in ["sum", "mean", "max"] {
         s.write(
             "pipeline.yaml",
@@ -94,8 +88,8 @@ fn multi_valued_tags_train_evaluate_and_predict() {
         );
         let o = s.run(&["train", "pipeline.yaml", "--out", pooling]);
         ok(&o);
-        let click = test_auc(&s, pooling, 0, "cumulative");
-        let buy = test_auc(&s, pooling, 1, "conditional");
+        let click = s.test_auc(pooling, 0, "cumulative");
+        let buy = s.test_auc(pooling, 1, "conditional");
         assert!(
             click > 0.70 && click > chance + 0.15,
             "{pooling}: click AUC {click} (tagless {chance}, truth 0.738)"
@@ -140,8 +134,8 @@ fn multi_valued_tags_train_evaluate_and_predict() {
         ),
     );
     ok(&s.run(&["train", "weighted.yaml", "--out", "weighted"]));
-    let weighted = test_auc(&s, "weighted", 0, "cumulative");
-    assert_eq!(weighted, test_auc(&s, "sum", 0, "cumulative"));
+    let weighted = s.test_auc("weighted", 0, "cumulative");
+    assert_eq!(weighted, s.test_auc("sum", 0, "cumulative"));
 }
 
 /// A multi-valued feature's settings are checked at their keys, and it joins a field group.

@@ -19,21 +19,11 @@ fn entries(s: &Scratch) -> Vec<std::path::PathBuf> {
     v
 }
 
-fn test_metrics(s: &Scratch, run: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(s.path(&format!("{run}/metrics.json"))).expect("metrics");
-    let m: serde_json::Value = serde_json::from_str(&text).expect("json");
-    m["test"].clone()
-}
-
-fn weights(s: &Scratch, run: &str) -> Vec<u8> {
-    std::fs::read(s.path(&format!("{run}/weights.safetensors"))).expect("weights")
-}
-
 #[test]
 fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
     let s = Scratch::new();
     s.write("spec.yaml", SPEC);
-    s.generate(6000, None, "train.csv");
+    s.generate("spec.yaml", 6000, None, "train.csv");
     s.write("p.yaml", PIPELINE);
 
     // Without the cache folder nothing is cached.
@@ -62,8 +52,8 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(test_metrics(&s, "cached"), test_metrics(&s, "plain"));
-    assert_eq!(weights(&s, "cached"), weights(&s, "plain"));
+    assert_eq!(s.metrics("cached")["test"], s.metrics("plain")["test"]);
+    assert_eq!(s.weights("cached"), s.weights("plain"));
     // The run records the same data (the files' full SHA-256, kept in the entry) and encoders.
     let manifest = |run: &str| -> serde_json::Value {
         let text =
@@ -115,9 +105,9 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(test_metrics(&s, "repaired"), test_metrics(&s, "plain"));
+    assert_eq!(s.metrics("repaired")["test"], s.metrics("plain")["test"]);
     ok(&s.run(&["train", "p.yaml", "--out", "again"]));
-    assert_eq!(test_metrics(&s, "again"), test_metrics(&s, "plain"));
+    assert_eq!(s.metrics("again")["test"], s.metrics("plain")["test"]);
 
     // An entry without its header (a build that died before renaming leaves only a temporary
     // folder; this is worse) is not used either.
@@ -126,11 +116,11 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
     let o = s.run(&["train", "p.yaml", "--out", "headless"]);
     ok(&o);
     assert!(stderr(&o).contains("`header.json`"), "{}", stderr(&o));
-    assert_eq!(test_metrics(&s, "headless"), test_metrics(&s, "plain"));
+    assert_eq!(s.metrics("headless")["test"], s.metrics("plain")["test"]);
 
     // New data in the file: the entries of the old data are stale, never read, and removed.
     std::fs::remove_file(s.path("train.csv")).expect("remove");
-    s.generate(6000, Some(11), "train.csv");
+    s.generate("spec.yaml", 6000, Some(11), "train.csv");
     let o = s.run(&["train", "p.yaml", "--out", "new-data"]);
     ok(&o);
     assert!(
@@ -138,7 +128,7 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
         "{}",
         stderr(&o)
     );
-    assert_ne!(test_metrics(&s, "new-data"), test_metrics(&s, "plain"));
+    assert_ne!(s.metrics("new-data")["test"], s.metrics("plain")["test"]);
     let left: Vec<_> = entries(&s)
         .into_iter()
         .filter(|e| !e.to_string_lossy().contains(".tmp-"))
@@ -157,7 +147,10 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(test_metrics(&s, "unwritable"), test_metrics(&s, "new-data"));
+    assert_eq!(
+        s.metrics("unwritable")["test"],
+        s.metrics("new-data")["test"]
+    );
     std::fs::remove_file(&left[0]).expect("remove");
 
     // compare reads the entries of its seeds (encoded beforehand) and says so.

@@ -32,17 +32,6 @@ features:
 const DIN: &str = "  sequences:\n    - { name: seen, target: item, max_len: 10 }\n";
 const SUM: &str = "  multi_valued:\n    - { name: seen, pooling: sum, max_len: 10 }\n";
 
-fn metrics(s: &Scratch, run: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(s.path(&format!("{run}/metrics.json"))).expect("metrics");
-    serde_json::from_str(&text).expect("json")
-}
-
-fn test_auc(s: &Scratch, run: &str, stage: usize, space: &str) -> f64 {
-    metrics(s, run)["test"][stage][space]["auc"]
-        .as_f64()
-        .expect("auc")
-}
-
 /// DIN reads the matches a sum cannot: on 48,000 training rows its click AUC on the test file
 /// is far above the same history summed (measured 0.745 against 0.59; the truth's own
 /// counterfactual AUC, the ceiling, is printed as the oracle: 0.80), and so is its buy AUC on
@@ -53,25 +42,25 @@ fn test_auc(s: &Scratch, run: &str, stage: usize, space: &str) -> f64 {
 fn din_learns_history_target_matches_a_sum_cannot() {
     let s = Scratch::new();
     s.write("spec.yaml", SPEC);
-    s.generate(60000, Some(3), "train.csv");
-    s.generate(5000, Some(9), "test.csv");
-    s.generate(60000, Some(3), "train.parquet");
+    s.generate("spec.yaml", 60000, Some(3), "train.csv");
+    s.generate("spec.yaml", 5000, Some(9), "test.csv");
+    s.generate("spec.yaml", 60000, Some(3), "train.parquet");
     s.write("din.yaml", &pipeline("train.csv", DIN, ""));
     s.write("sum.yaml", &pipeline("train.csv", SUM, ""));
     let o = s.run(&["train", "din.yaml", "--out", "din"]);
     ok(&o);
     ok(&s.run(&["train", "sum.yaml", "--out", "sum"]));
     let (din, sum) = (
-        test_auc(&s, "din", 0, "cumulative"),
-        test_auc(&s, "sum", 0, "cumulative"),
+        s.test_auc("din", 0, "cumulative"),
+        s.test_auc("sum", 0, "cumulative"),
     );
     assert!(
         din > 0.70 && din > sum + 0.08,
         "click AUC: DIN {din}, sum {sum}"
     );
     let (din_buy, sum_buy) = (
-        test_auc(&s, "din", 1, "conditional"),
-        test_auc(&s, "sum", 1, "conditional"),
+        s.test_auc("din", 1, "conditional"),
+        s.test_auc("sum", 1, "conditional"),
     );
     assert!(
         din_buy > sum_buy + 0.05,
@@ -86,7 +75,7 @@ fn din_learns_history_target_matches_a_sum_cannot() {
 
     // The same seed gives the same metrics.
     ok(&s.run(&["train", "din.yaml", "--out", "again"]));
-    assert_eq!(metrics(&s, "again")["test"], metrics(&s, "din")["test"]);
+    assert_eq!(s.metrics("again")["test"], s.metrics("din")["test"]);
 
     // eval and predict read the history through the saved vocabulary.
     let e = s.run(&["eval", "--run", "din", "--data", "test.csv"]);
@@ -101,7 +90,7 @@ fn din_learns_history_target_matches_a_sum_cannot() {
     // A Parquet list column of integers holds the same history as the CSV's `a|b|c` text.
     s.write("parquet.yaml", &pipeline("train.parquet", DIN, ""));
     ok(&s.run(&["train", "parquet.yaml", "--out", "parquet"]));
-    assert_eq!(metrics(&s, "parquet")["test"], metrics(&s, "din")["test"]);
+    assert_eq!(s.metrics("parquet")["test"], s.metrics("din")["test"]);
 
     // One activation unit per stage learns the matches too.
     s.write(
@@ -109,7 +98,7 @@ fn din_learns_history_target_matches_a_sum_cannot() {
         &pipeline("train.csv", DIN, "model:\n  din: { per_stage: true }\n"),
     );
     ok(&s.run(&["train", "per_stage.yaml", "--out", "per_stage"]));
-    let per_stage = test_auc(&s, "per_stage", 0, "cumulative");
+    let per_stage = s.test_auc("per_stage", 0, "cumulative");
     assert!(per_stage > sum + 0.08, "per stage {per_stage}, sum {sum}");
 }
 
@@ -118,8 +107,8 @@ fn din_learns_history_target_matches_a_sum_cannot() {
 fn sequences_and_din_settings_are_checked() {
     let s = Scratch::new();
     s.write("spec.yaml", SPEC);
-    s.generate(200, None, "train.csv");
-    s.generate(50, Some(9), "test.csv");
+    s.generate("spec.yaml", 200, None, "train.csv");
+    s.generate("spec.yaml", 50, Some(9), "test.csv");
     for (history, model, want) in [
         (
             "  sequences:\n    - { name: seen, target: product }\n",

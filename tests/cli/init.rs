@@ -217,14 +217,7 @@ fn files_init_cannot_describe_are_refused_with_a_way_forward() {
 fn long_tailed_ids_get_min_count_and_l2() {
     let s = Scratch::new();
     let spec = repo().join("pipelines/generate/two-stage.yaml");
-    ok(&s.run(&[
-        "generate",
-        spec.to_str().expect("utf-8"),
-        "--rows",
-        "20000",
-        "--out",
-        "two.parquet",
-    ]));
+    s.generate(spec.to_str().expect("utf-8"), 20000, None, "two.parquet");
     let o = s.run(&[
         "init",
         "two.parquet",

@@ -172,16 +172,34 @@ impl Scratch {
 }
 
 impl Scratch {
-    /// `funnel generate spec.yaml --rows ROWS [--seed SEED] --out OUT` in the scratch folder;
-    /// it must succeed.
-    pub fn generate(&self, rows: usize, seed: Option<u64>, out: &str) {
+    /// `funnel generate SPEC --rows ROWS [--seed SEED] --out OUT` in the scratch folder; it
+    /// must succeed.
+    pub fn generate(&self, spec: &str, rows: usize, seed: Option<u64>, out: &str) {
         let rows = rows.to_string();
         let seed = seed.map(|s| s.to_string());
-        let mut args = vec!["generate", "spec.yaml", "--rows", &rows, "--out", out];
+        let mut args = vec!["generate", spec, "--rows", &rows, "--out", out];
         if let Some(s) = &seed {
             args.extend(["--seed", s]);
         }
         ok(&self.run(&args));
+    }
+
+    /// The run directory `run`'s metrics.json.
+    pub fn metrics(&self, run: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path(run).join("metrics.json")).expect("metrics");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// A test AUC of the run `run`: stage `stage`'s `cumulative` or `conditional` prediction.
+    pub fn test_auc(&self, run: &str, stage: usize, space: &str) -> f64 {
+        self.metrics(run)["test"][stage][space]["auc"]
+            .as_f64()
+            .expect("auc")
+    }
+
+    /// The run directory `run`'s weights file, as bytes.
+    pub fn weights(&self, run: &str) -> Vec<u8> {
+        std::fs::read(self.path(run).join("weights.safetensors")).expect("weights")
     }
 }
 

@@ -155,14 +155,7 @@ fn quoted_fields_after_a_space_are_read_as_quoted() {
 fn row_numbers_agree_everywhere() {
     let s = Scratch::new();
     let spec = repo().join("pipelines/generate/two-stage.yaml");
-    ok(&s.run(&[
-        "generate",
-        spec.to_str().expect("utf-8"),
-        "--rows",
-        "3000",
-        "--out",
-        "g.csv",
-    ]));
+    s.generate(spec.to_str().expect("utf-8"), 3000, None, "g.csv");
     assert_eq!(s.csv_column("g.csv", "row_id")[0], "1");
     let yaml = std::fs::read_to_string(repo().join("pipelines/synthetic-two-stage.yaml"))
         .expect("pipeline")
