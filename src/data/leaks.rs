@@ -195,17 +195,18 @@ pub fn leaks(values: Values<'_>, labels: &[&[u8]]) -> Vec<(usize, String)> {
         .enumerate()
         .filter_map(|(k, label)| {
             let positives = label.iter().filter(|&&y| y != 0).count() as u64;
-            let (ranked, own, either_way) = match values {
+            let found = match values {
                 Values::Ids(ids) => {
                     let t = id_tallies(ids, label);
-                    (id_groups(&t), id_values(&t), false)
+                    evidence(&id_groups(&t), &id_values(&t), false, positives, rows)
                 }
+                // A number is its own value: the ranked groups are the values.
                 Values::Numbers(v) => {
                     let g = value_groups(&order, v, label);
-                    (g.clone(), g, true)
+                    evidence(&g, &g, true, positives, rows)
                 }
             };
-            evidence(&ranked, &own, either_way, positives, rows).map(|e| (k, e))
+            found.map(|e| (k, e))
         })
         .collect()
 }

@@ -198,7 +198,7 @@ impl CategoricalEncoder {
 }
 
 /// FNV-1a, 64 bit: a hash that never changes between versions or platforms.
-pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= b as u64;

@@ -9,6 +9,7 @@ mod tokens;
 
 pub use bags::{BagParts, Bags, encode_bags};
 pub use categorical::CategoricalEncoder;
+pub(crate) use categorical::fnv1a;
 pub use numeric::{NumericColumns, NumericEncoder, quantile_boundaries};
 pub use routing::Routing;
 pub use tokens::Tokens;

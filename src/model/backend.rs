@@ -87,13 +87,9 @@ pub fn attend(ph: &Tensor, pt: &Tensor, scale: f64) -> Result<Tensor> {
 /// d), the input rows `x` (the target at columns `offset..offset + d`) and each token's batch
 /// row `rows` (u32).
 pub fn din_features(h: &Tensor, x: &Tensor, rows: &Tensor, offset: usize) -> Result<Tensor> {
-    let dim = h.dim(1)?;
     if h.device().is_cpu() {
-        h.contiguous()?.apply_op3(
-            &x.contiguous()?,
-            &rows.contiguous()?,
-            Features { offset, dim },
-        )
+        h.contiguous()?
+            .apply_op3(&x.contiguous()?, &rows.contiguous()?, Features { offset })
     } else {
         generic::din_features(h, x, rows, offset)
     }

@@ -28,7 +28,6 @@ fn u32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [u32]> {
 /// (batch x w, the target at columns `offset..offset + dim`) and each token's batch row.
 pub struct Features {
     pub offset: usize,
-    pub dim: usize,
 }
 
 impl CustomOp3 for Features {
@@ -48,7 +47,7 @@ impl CustomOp3 for Features {
         let (h, n, d) = f32_matrix(s1, l1, self.name())?;
         let (x, b, w) = f32_matrix(s2, l2, self.name())?;
         let rows = u32_slice(s3, l3, self.name())?;
-        if d != self.dim || self.offset + d > w || rows.len() != n {
+        if self.offset + d > w || rows.len() != n {
             candle_core::bail!(
                 "din-features: tokens {n}x{d}, rows {w} wide, {} row ids",
                 rows.len()

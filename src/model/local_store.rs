@@ -120,39 +120,23 @@ impl RowStore for LocalStore {
                     .filter(|(s, _)| s.field == f)
                     .map(|(s, &g)| (b.bags[s.bag].ids.as_slice(), g))
                     .collect();
-                if histories.is_empty() {
-                    t.accumulate(
-                        col.len(),
-                        |r| col[r],
-                        |r| &rows[r * w + off..r * w + off + d],
-                    );
-                } else {
-                    // Entries 0..n are the column's rows, then each history's tokens in turn.
-                    let n = col.len();
-                    let entry = |mut e: usize| -> (u32, &[f32]) {
-                        if e < n {
-                            return (col[e], &rows[e * w + off..e * w + off + d]);
+                // Entries 0..n are the column's rows, then each history's tokens in turn.
+                let n = col.len();
+                let entry = |mut e: usize| -> (u32, &[f32]) {
+                    if e < n {
+                        return (col[e], &rows[e * w + off..e * w + off + d]);
+                    }
+                    e -= n;
+                    for (ids, g) in &histories {
+                        if e < ids.len() {
+                            return (ids[e], &g[e * d..e * d + d]);
                         }
-                        e -= n;
-                        for (ids, g) in &histories {
-                            if e < ids.len() {
-                                return (ids[e], &g[e * d..e * d + d]);
-                            }
-                            e -= ids.len();
-                        }
-                        unreachable!("an entry past the histories' tokens")
-                    };
-                    let total = n + histories.iter().map(|(ids, _)| ids.len()).sum::<usize>();
-                    t.accumulate_with(
-                        total,
-                        |e| entry(e).0,
-                        |e, dst| {
-                            for (a, g) in dst.iter_mut().zip(entry(e).1) {
-                                *a += g;
-                            }
-                        },
-                    );
-                }
+                        e -= ids.len();
+                    }
+                    unreachable!("an entry past the histories' tokens")
+                };
+                let total = n + histories.iter().map(|(ids, _)| ids.len()).sum::<usize>();
+                t.accumulate(total, |e| entry(e).0, |e| entry(e).1);
             } else {
                 let pooling = pooling[f - singles];
                 let (tokens, winners) = pooling::tokens(t, &b.bags[f - singles], pooling);

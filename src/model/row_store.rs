@@ -18,6 +18,7 @@ pub struct InputGradient<'a> {
     pub tokens: Vec<&'a [f32]>,
 }
 
+#[cfg(test)]
 impl<'a> InputGradient<'a> {
     /// The gradient of input rows alone, for a batch without sequences.
     pub fn rows_only(rows: &'a [f32], width: usize) -> Self {

@@ -22,6 +22,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::features::fnv1a;
 use crate::interrupt::Temp;
 use crate::source::{TableColumn, TableWriter};
 
@@ -162,22 +163,13 @@ pub fn ali_ccp_in(
 /// Whether to keep a skeleton line under `sample`: a hash of its sample id and the seed.
 fn keep_line(line: &str, sample: f64, seed: u64) -> bool {
     let id = line.split(',').next().unwrap_or("");
-    let h = fnv(id.as_bytes()) ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let h = fnv1a(id.as_bytes()) ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     // A mixed 53-bit fraction of the hash.
     let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49eb_133b_a2cb);
     z ^= z >> 31;
     ((z >> 11) as f64 / (1u64 << 53) as f64) < sample
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 /// Field `k` of a comma-separated line, and the line from there on.
@@ -223,7 +215,7 @@ fn split(
             return Ok(());
         }
         let (k, _) = field(line, key, input, n_line)?;
-        let p = (fnv(k.as_bytes()) % n as u64) as usize;
+        let p = (fnv1a(k.as_bytes()) % n as u64) as usize;
         writeln!(writers[p], "{line}").map_err(|e| Error::io(files[p].path(), e))
     })?;
     for (w, f) in writers.iter_mut().zip(&files) {
