@@ -4,7 +4,7 @@
 # summed with a table of its own (synthetic-history-sum.yaml, the reference), pooled by DIN with
 # its default ReLU unit (synthetic-history.yaml), and by the authors' sigmoid unit, under seeds
 # 1..SEEDS (default 5). Prints the table, the paired differences and each one's median training
-# throughput (samples/s).
+# throughput (samples/s), and the truth's own AUC: the ceiling.
 #   SEEDS=5 benches/din.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +27,10 @@ for f in glob.glob(sys.argv[1] + "/*/metrics.json"):
     speeds.setdefault(name, []).append(json.load(open(f))["timing"]["train_samples_per_s"])
 for name, v in sorted(speeds.items()):
     print(f"{name}: median {statistics.median(v):,.0f} training samples/s over {len(v)} runs")
+# The ceiling: the truth's own AUC against the counterfactual labels, conversion given click
+# over all rows, on seed 1's test rows (each seed carves its own, so it moves a little).
+f = sorted(glob.glob(sys.argv[1] + "/*/metrics.json"))[0]
+truth = json.load(open(f))["test"][1]["truth"]["conditional"]
+print(f"oracle: P(conversion|click) AUC vs counterfactual labels {truth['oracle_auc']:.4f}")
 PY
 rm -rf "$out"

@@ -15,7 +15,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r benches/compare/requirements.txt
 fi
-DATA=data/synthetic/bags.parquet
+# One file per size: a file of another ROWS is never reused in its place.
+DATA=data/synthetic/bags-$ROWS.parquet
 mkdir -p data/synthetic
 if [ ! -f "$DATA" ]; then
   "$VENV/bin/python" benches/compare/bags_data.py "$DATA" "$ROWS"
@@ -23,7 +24,8 @@ fi
 cargo build --release -q
 out=$(mktemp -d)
 for rep in $(seq "$REPS"); do
-  target/release/funnel train pipelines/bench/bags.yaml --out "$out/run$rep" --set "train.threads=$THREADS" > /dev/null 2>&1
+  target/release/funnel train pipelines/bench/bags.yaml --out "$out/run$rep" --set "train.threads=$THREADS" \
+    --set "data.train.path=$PWD/$DATA" > /dev/null 2>&1
   "$VENV/bin/python" - "$out/run$rep/metrics.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))

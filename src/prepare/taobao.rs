@@ -6,7 +6,8 @@
 //! no row sees its own future.
 //!
 //! The log keeps every event of a user, so the preparer holds the events in memory (about 40
-//! bytes each: the full 100M-event file needs about 4 GB) and writes the rows in chunks. The
+//! bytes each; an estimated 5 to 6 GB for the full 100M-event file, from 1.77 GB measured on
+//! 31.5M) and writes the rows in chunks. The
 //! flags are written as the log has them: a pair can be bought without a cart or a favourite
 //! (common) or carted without a view. The counts of such pairs are returned; a pipeline reads
 //! the later stages with `meaning: given_previous`, so a buy counts only after a cart or fav.

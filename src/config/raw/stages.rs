@@ -159,9 +159,8 @@ fn default_din_hidden() -> Vec<usize> {
     vec![80, 40]
 }
 
-/// ReLU, not the authors' sigmoid: on the generated history funnel the sigmoid unit had not
-/// learnt the history-target match after 4 epochs of 80k rows where the ReLU unit had
-/// (docs/models.md).
+/// ReLU, not the authors' sigmoid: on the generated history funnel the sigmoid unit gained
+/// nothing over a summed history where the ReLU unit did (`benches/din.sh`, docs/models.md).
 fn default_din_activation() -> Activation {
     Activation::Relu
 }
