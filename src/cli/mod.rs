@@ -354,7 +354,7 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
     let rows = |d: &Option<data::Dataset>| d.as_ref().map_or(0, |d| d.rows);
     outln!(
         "  data: train {} rows, valid {}, test {} after the consistency policy; labels and encoders checked; training needs about {}",
-        splits.train.rows,
+        splits.train.rows(),
         rows(&splits.valid),
         rows(&splits.test),
         crate::train::memory::human(estimate.total())
@@ -375,7 +375,7 @@ fn encode(path: &Path, set: &[Override]) -> Result<()> {
     outln!(
         "{}: encoded train {} rows, valid {}, test {} (read {:.2}s, encode {:.2}s)",
         path.display(),
-        splits.train.rows,
+        splits.train.rows(),
         rows(&splits.valid),
         rows(&splits.test),
         splits.read_secs,

@@ -114,7 +114,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
         eprintln!(
             "data: train {} rows{}{}; {} stage(s): {}",
-            splits.train.rows,
+            splits.train.rows(),
             splits
                 .valid
                 .as_ref()

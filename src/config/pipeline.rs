@@ -176,6 +176,22 @@ pub struct TrainSpec {
     pub lr_schedule: Option<ScheduleSpec>,
     /// A finished run to initialise from (absolute).
     pub warm_start: Option<PathBuf>,
+    /// How an epoch's rows are ordered.
+    pub shuffle: Shuffle,
+}
+
+/// The order of an epoch's training rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shuffle {
+    /// A seeded permutation of all rows.
+    Full,
+    /// Blocks of `block_rows` consecutive rows in a seeded order; each window of
+    /// `blocks_per_window` blocks (the most whole blocks `buffer_rows` holds) has its rows
+    /// shuffled together.
+    Blocks {
+        block_rows: usize,
+        blocks_per_window: usize,
+    },
 }
 
 /// A checked learning-rate schedule.

@@ -152,7 +152,9 @@ fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
     let key = key(p)?;
     let started = Instant::now();
     let mut lines = Vec::new();
-    match cache_entry::read(root, &key) {
+    // A block-shuffled run trains from the entry's files a window at a time (`on_disk.rs`).
+    let on_disk = matches!(p.train.shuffle, crate::config::Shuffle::Blocks { .. });
+    match cache_entry::read(root, &key, on_disk) {
         Lookup::Found(s) => {
             let mut s = *s;
             s.read_secs = started.elapsed().as_secs_f64();
@@ -161,6 +163,16 @@ fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
                 root.join(key.name()).display(),
                 s.read_secs
             ));
+            if let crate::config::Shuffle::Blocks {
+                block_rows,
+                blocks_per_window,
+            } = p.train.shuffle
+            {
+                lines.push(format!(
+                    "data: training rows read from the cache {} at a time (`train.shuffle`: windows of {blocks_per_window} blocks of {block_rows} rows), never all at once",
+                    block_rows * blocks_per_window
+                ));
+            }
             return Ok((s, lines));
         }
         Lookup::Missing => {}

@@ -1,8 +1,9 @@
 //! The arrays of an encoded-cache entry: plain little-endian values, one file each, written,
-//! read and hashed (SHA-256) a block at a time, so the values are the only copy in memory.
+//! read and hashed (SHA-256) a block at a time, so the values are the only copy in memory; or
+//! read a range at a time (`read_at`), for a split too large to load.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -88,33 +89,70 @@ impl Reader<'_> {
     }
 
     pub(super) fn array<T: Le>(&self, name: &str) -> std::result::Result<Vec<T>, String> {
+        let mut values = Vec::with_capacity(self.len(&format!("{name}.{}", T::SUFFIX))?);
+        self.scan(name, |block: &[T]| values.extend_from_slice(block))?;
+        Ok(values)
+    }
+
+    /// The length in values of the array file `file`, as the header says.
+    pub(super) fn len(&self, file: &str) -> std::result::Result<usize, String> {
+        self.arrays
+            .get(file)
+            .map(|&(n, _)| n)
+            .ok_or_else(|| format!("the header lists no `{file}`"))
+    }
+
+    /// Check array `name` against the header, its length and its SHA-256, reading it a block
+    /// at a time and handing each block's values to `visit`. The array's path and length.
+    pub(super) fn scan<T: Le>(
+        &self,
+        name: &str,
+        mut visit: impl FnMut(&[T]),
+    ) -> std::result::Result<(PathBuf, usize), String> {
         let file = format!("{name}.{}", T::SUFFIX);
-        let &(len, sha) = self
+        let &(n, sha) = self
             .arrays
             .get(file.as_str())
             .ok_or_else(|| format!("the header lists no `{file}`"))?;
-        // Read, hashed and converted a block at a time: the values are the only copy held.
         let io = |e: std::io::Error| format!("`{file}`: {e}");
-        let mut f = std::fs::File::open(self.dir.join(&file)).map_err(io)?;
-        if f.metadata().map_err(io)?.len() != (len * T::SIZE) as u64 {
+        let path = self.dir.join(&file);
+        let mut f = std::fs::File::open(&path).map_err(io)?;
+        if f.metadata().map_err(io)?.len() != (n * T::SIZE) as u64 {
             return Err(format!(
                 "`{file}` does not match its hash (its size differs)"
             ));
         }
-        let mut values = Vec::with_capacity(len);
         let mut hash = Sha256::new();
         let mut bytes = vec![0u8; BLOCK / T::SIZE * T::SIZE];
-        let mut left = len * T::SIZE;
+        let mut values = Vec::with_capacity(BLOCK / T::SIZE);
+        let mut left = n * T::SIZE;
         while left > 0 {
             let block = &mut bytes[..left.min(BLOCK / T::SIZE * T::SIZE)];
             f.read_exact(block).map_err(io)?;
             hash.update(&*block);
+            values.clear();
             values.extend(block.chunks_exact(T::SIZE).map(T::get));
+            visit(&values);
             left -= block.len();
         }
         if format!("{:x}", hash.finalize()) != sha {
             return Err(format!("`{file}` does not match its hash"));
         }
-        Ok(values)
+        Ok((path, n))
     }
+}
+
+/// Append the `n` values of the array file `f` from value `at` on to `out`: one positioned
+/// read, so threads may share the file.
+pub(super) fn read_at<T: Le>(
+    f: &std::fs::File,
+    at: usize,
+    n: usize,
+    out: &mut Vec<T>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0u8; n * T::SIZE];
+    f.read_exact_at(&mut bytes, (at * T::SIZE) as u64)?;
+    out.extend(bytes.chunks_exact(T::SIZE).map(T::get));
+    Ok(())
 }

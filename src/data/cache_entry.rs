@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::cache_arrays::{Reader, Writer};
-use super::{DataFingerprint, Dataset, Split, Splits};
+use super::on_disk::{Counts, OnDisk};
+use super::{DataFingerprint, Dataset, Split, Splits, TrainSplit};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::features::{Bags, Encoders};
@@ -111,7 +112,11 @@ fn pipeline_id(p: &Pipeline) -> String {
 fn build(tmp: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<()> {
     std::fs::create_dir(tmp).map_err(|e| Error::io(tmp, e))?;
     let mut splits = Vec::new();
-    for d in [Some(&s.train), s.valid.as_ref(), s.test.as_ref()]
+    let train = s
+        .train
+        .in_memory()
+        .ok_or_else(|| Error::Internal("a split read from the cache is written again".into()))?;
+    for d in [Some(train), s.valid.as_ref(), s.test.as_ref()]
         .into_iter()
         .flatten()
     {
@@ -119,30 +124,9 @@ fn build(tmp: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<()> {
             dir: tmp,
             arrays: Vec::new(),
         };
-        let at = d.split.as_str();
-        for (f, c) in d.cat.iter().enumerate() {
-            w.array(&format!("{at}.cat.{f}"), c)?;
-        }
-        for (j, c) in d.num.iter().enumerate() {
-            w.array(&format!("{at}.num.{j}"), c)?;
-        }
-        for (m, b) in d.bags.iter().enumerate() {
-            w.array(&format!("{at}.bag.{m}.offsets"), &b.offsets)?;
-            w.array(&format!("{at}.bag.{m}.ids"), &b.ids)?;
-            w.array(&format!("{at}.bag.{m}.weights"), &b.weights)?;
-        }
-        for (k, c) in d.reached.iter().enumerate() {
-            w.array(&format!("{at}.reached.{k}"), c)?;
-        }
-        for (k, c) in d.own.iter().enumerate() {
-            w.array(&format!("{at}.own.{k}"), c)?;
-        }
-        for (k, c) in d.truth.iter().enumerate() {
-            w.array(&format!("{at}.truth.{k}"), c)?;
-        }
-        w.array(&format!("{at}.groups"), &d.groups)?;
+        write_split(&mut w, d)?;
         splits.push(SplitHeader {
-            split: at.to_string(),
+            split: d.split.as_str().to_string(),
             file: d.file.clone(),
             rows: d.rows,
             truncated: d.truncated.clone(),
@@ -174,6 +158,32 @@ fn build(tmp: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<()> {
         .map_err(|e| Error::Internal(format!("cannot write the cache header: {e}")))?;
     let path = tmp.join("header.json");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+/// Write the arrays of `d`, named after its split (`train.cat.0.u32`, ...).
+pub(super) fn write_split(w: &mut Writer<'_>, d: &Dataset) -> Result<()> {
+    let at = d.split.as_str();
+    for (f, c) in d.cat.iter().enumerate() {
+        w.array(&format!("{at}.cat.{f}"), c)?;
+    }
+    for (j, c) in d.num.iter().enumerate() {
+        w.array(&format!("{at}.num.{j}"), c)?;
+    }
+    for (m, b) in d.bags.iter().enumerate() {
+        w.array(&format!("{at}.bag.{m}.offsets"), &b.offsets)?;
+        w.array(&format!("{at}.bag.{m}.ids"), &b.ids)?;
+        w.array(&format!("{at}.bag.{m}.weights"), &b.weights)?;
+    }
+    for (k, c) in d.reached.iter().enumerate() {
+        w.array(&format!("{at}.reached.{k}"), c)?;
+    }
+    for (k, c) in d.own.iter().enumerate() {
+        w.array(&format!("{at}.own.{k}"), c)?;
+    }
+    for (k, c) in d.truth.iter().enumerate() {
+        w.array(&format!("{at}.truth.{k}"), c)?;
+    }
+    w.array(&format!("{at}.groups"), &d.groups)
 }
 
 /// The entry folders of `root` (temporary folders of a build in progress or interrupted left
@@ -208,24 +218,25 @@ pub(super) enum Lookup {
     Corrupt(String),
 }
 
-/// The entry of `key` under `root`, checked.
-pub(super) fn read(root: &Path, key: &Key) -> Lookup {
+/// The entry of `key` under `root`, checked; its training split left on disk when asked.
+pub(super) fn read(root: &Path, key: &Key, train_on_disk: bool) -> Lookup {
     let entry = root.join(key.name());
     if !entry.is_dir() {
         return Lookup::Missing;
     }
-    match load(&entry, &key.full) {
+    match load(&entry, &key.full, train_on_disk) {
         Ok(s) => Lookup::Found(Box::new(s)),
         Err(why) => Lookup::Corrupt(why),
     }
 }
 
-fn load(entry: &Path, key: &str) -> std::result::Result<Splits, String> {
+fn load(entry: &Path, key: &str, train_on_disk: bool) -> std::result::Result<Splits, String> {
     let h = read_header(entry)?;
     if h.format != FORMAT || h.key != key {
         return Err("its header is of another key or format".into());
     }
     let mut datasets = Vec::new();
+    let mut on_disk = None;
     for s in &h.splits {
         let r = Reader {
             dir: entry,
@@ -242,6 +253,17 @@ fn load(entry: &Path, key: &str) -> std::result::Result<Splits, String> {
             "test" => Split::Test,
             other => return Err(format!("a split named `{other}`")),
         };
+        if split == Split::Train && train_on_disk {
+            let counts = Counts {
+                cat: s.cat,
+                num: s.num,
+                bags: s.bags,
+                reached: s.reached,
+                own: s.own,
+            };
+            on_disk = Some(OnDisk::open(&r, at, s.file.clone(), s.rows, counts)?);
+            continue;
+        }
         let bags = (0..s.bags)
             .map(|m| {
                 Ok(Bags {
@@ -279,7 +301,10 @@ fn load(entry: &Path, key: &str) -> std::result::Result<Splits, String> {
             .position(|d| d.split == split)
             .map(|i| datasets.swap_remove(i))
     };
-    let train = take(Split::Train).ok_or("no training split")?;
+    let train = match on_disk {
+        Some(d) => TrainSplit::Disk(d),
+        None => TrainSplit::Memory(take(Split::Train).ok_or("no training split")?),
+    };
     let (valid, test) = (take(Split::Valid), take(Split::Test));
     let files = h
         .files

@@ -72,6 +72,22 @@ pub struct Batch {
     pub own: Vec<f32>,
 }
 
+impl Batch {
+    /// Add `b`'s rows after this batch's.
+    pub fn append(&mut self, b: Batch) {
+        self.rows += b.rows;
+        for (a, ids) in self.ids.iter_mut().zip(b.ids) {
+            a.extend(ids);
+        }
+        for (a, bag) in self.bags.iter_mut().zip(&b.bags) {
+            a.append(bag);
+        }
+        self.num.extend(b.num);
+        self.labels.extend(b.labels);
+        self.own.extend(b.own);
+    }
+}
+
 impl Dataset {
     pub fn numerics(&self) -> usize {
         self.num.len()
@@ -112,6 +128,15 @@ impl Dataset {
     pub fn batch_range(&self, start: usize, end: usize) -> Batch {
         let idx: Vec<u32> = (start as u32..end as u32).collect();
         self.batch(&idx)
+    }
+
+    /// Bytes of the encoded columns.
+    pub fn bytes(&self) -> u64 {
+        let n = self.rows as u64;
+        n * (4 * (self.cat.len() + self.num.len()) as u64
+            + (self.reached.len() + self.own.len()) as u64
+            + 8 * self.truth.len() as u64)
+            + self.bags.iter().map(Bags::bytes).sum::<u64>()
     }
 
     pub fn positives(&self, stage: usize) -> usize {

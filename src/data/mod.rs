@@ -11,8 +11,9 @@ mod encode;
 mod fingerprint;
 mod labels;
 mod leaks;
+mod on_disk;
 
-pub use batches::{BatchSource, Batches, InMemory, drive};
+pub use batches::{BatchSource, Batches, InMemory, Window, drive, order, windows};
 pub use cache::{CACHE_DIR, encode as encode_cached, prepare_cached};
 pub use carve::{carved_rows, run_split};
 pub use dataset::{Batch, Dataset, Split};
@@ -20,6 +21,7 @@ pub use encode::{encode_split, encode_unlabelled};
 pub use fingerprint::{DataFingerprint, changed, data_files, fingerprints};
 pub use labels::{LabelFlags, StageLabels, binary_text, read_labels};
 pub use leaks::{Values as LeakValues, leaks};
+pub use on_disk::{FromDisk, OnDisk};
 
 use clock::Clock;
 use encode::{Encoding, encode_frame};
@@ -29,9 +31,64 @@ use crate::error::{Error, Result};
 use crate::features::{Encoders, OOV_ID};
 use crate::source::Frame;
 
+/// The training split: encoded in memory, or left on disk in its encoded-cache entry and read a
+/// window at a time (a block-shuffled run whose data is cached: `data::cache`).
+pub enum TrainSplit {
+    Memory(Dataset),
+    Disk(OnDisk),
+}
+
+impl TrainSplit {
+    pub fn rows(&self) -> usize {
+        match self {
+            TrainSplit::Memory(d) => d.rows,
+            TrainSplit::Disk(d) => d.rows(),
+        }
+    }
+
+    /// Rows that reached stage `k`.
+    pub fn positives(&self, k: usize) -> usize {
+        match self {
+            TrainSplit::Memory(d) => d.positives(k),
+            TrainSplit::Disk(d) => d.positives(k),
+        }
+    }
+
+    /// Tokens of token list `m` (`Pipeline::token_lists`) over every row.
+    pub fn tokens(&self, m: usize) -> usize {
+        match self {
+            TrainSplit::Memory(d) => d.bags[m].ids.len(),
+            TrainSplit::Disk(d) => d.tokens(m),
+        }
+    }
+
+    /// Bytes of the whole split, encoded.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            TrainSplit::Memory(d) => d.bytes(),
+            TrainSplit::Disk(d) => d.bytes(),
+        }
+    }
+
+    pub fn in_memory(&self) -> Option<&Dataset> {
+        match self {
+            TrainSplit::Memory(d) => Some(d),
+            TrainSplit::Disk(_) => None,
+        }
+    }
+
+    /// The split's batches, in the order `shuffle` says.
+    pub fn source(&self, shuffle: crate::config::Shuffle) -> Box<dyn BatchSource + '_> {
+        match self {
+            TrainSplit::Memory(data) => Box::new(InMemory { data, shuffle }),
+            TrainSplit::Disk(data) => Box::new(FromDisk { data, shuffle }),
+        }
+    }
+}
+
 /// The encoded splits of a pipeline and the encoders fitted on its training rows.
 pub struct Splits {
-    pub train: Dataset,
+    pub train: TrainSplit,
     pub valid: Option<Dataset>,
     pub test: Option<Dataset>,
     pub encoders: Encoders,
@@ -381,7 +438,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         fingerprints,
         valid_rows: digest(Split::Valid),
         test_rows: digest(Split::Test),
-        train,
+        train: TrainSplit::Memory(train),
         valid,
         test,
         encoders,

@@ -68,6 +68,15 @@ impl Bags {
         out
     }
 
+    /// Add `other`'s rows after this one's.
+    pub fn append(&mut self, other: &Bags) {
+        let base = self.ids.len() as u64;
+        self.offsets
+            .extend(other.offsets[1..].iter().map(|&o| base + o));
+        self.ids.extend_from_slice(&other.ids);
+        self.weights.extend_from_slice(&other.weights);
+    }
+
     /// Bytes held (offsets, ids and weights).
     pub fn bytes(&self) -> u64 {
         8 * self.offsets.len() as u64 + 4 * (self.ids.len() + self.weights.len()) as u64

@@ -57,7 +57,7 @@ pub(super) fn finish(
         encode_s: splits.encode_secs,
         train_s,
         evaluate_s,
-        train_samples_per_s: (splits.train.rows * epochs_run) as f64 / train_s.max(1e-9),
+        train_samples_per_s: (splits.train.rows() * epochs_run) as f64 / train_s.max(1e-9),
     };
     report.timing(&timing);
     let metrics = RunMetrics {

@@ -13,8 +13,8 @@
 //! slack and the libraries' own buffers come on top, which is why it is compared against the
 //! memory available with a margin.
 
-use crate::config::Pipeline;
-use crate::data::{Dataset, Splits};
+use crate::config::{Pipeline, Shuffle};
+use crate::data::{Dataset, Splits, TrainSplit};
 use crate::error::{Error, Result};
 use crate::model::{FunnelModel, SparseOptimizer};
 
@@ -33,27 +33,30 @@ impl Estimate {
     }
 }
 
-/// Bytes of a dataset's encoded columns.
-fn dataset_bytes(d: &Dataset) -> u64 {
-    let n = d.rows as u64;
-    n * (4 * (d.cat.len() + d.num.len()) as u64
-        + (d.reached.len() + d.own.len()) as u64
-        + 8 * d.truth.len() as u64)
-        + d.bags.iter().map(crate::features::Bags::bytes).sum::<u64>()
-}
-
 /// The estimate for `p` over prepared splits (with their fitted encoders).
 pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
     let encoders = &splits.encoders;
-    let data = [
-        Some(&splits.train),
-        splits.valid.as_ref(),
-        splits.test.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(dataset_bytes)
-    .sum();
+    // A training split on disk holds a window at a time, and for a moment, while the next is
+    // read, two.
+    let train = match (&splits.train, p.train.shuffle) {
+        (
+            TrainSplit::Disk(d),
+            Shuffle::Blocks {
+                block_rows,
+                blocks_per_window,
+            },
+        ) => {
+            let window = (block_rows * blocks_per_window).min(d.rows()) as u64;
+            2 * window * d.bytes() / d.rows().max(1) as u64
+        }
+        (t, _) => t.bytes(),
+    };
+    let data = train
+        + [splits.valid.as_ref(), splits.test.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(Dataset::bytes)
+            .sum::<u64>();
     let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
     let state_per_row = |dim: u64| opt.state_len(dim as usize) as u64;
     let rows: Vec<u64> = encoders
@@ -83,13 +86,13 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
     let (mut params, mut act) = (0u64, width);
     // DIN's units run on every history token: their layers' outputs (and the unit's input,
     // 4 target widths) count once per token, at the training split's tokens per row.
-    let rows = splits.train.rows.max(1) as u64;
+    let rows = splits.train.rows().max(1) as u64;
     let per_token: Vec<(String, u64, u64)> = p
         .sequences
         .iter()
         .enumerate()
         .map(|(s, q)| {
-            let tokens = splits.train.bags[p.multi_valued.len() + s].ids.len() as u64;
+            let tokens = splits.train.tokens(p.multi_valued.len() + s) as u64;
             let name = format!(".{}.", q.tokens.vocabulary.name);
             (
                 name,

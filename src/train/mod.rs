@@ -21,7 +21,7 @@ use std::time::Instant;
 use crate::checkpoint::RunWriter;
 use crate::collective::{Collective, Single};
 use crate::config::{Measure, Pipeline};
-use crate::data::{BatchSource, InMemory, Splits, drive};
+use crate::data::{Splits, drive};
 use crate::error::{Error, Result};
 use crate::funnel::Prediction;
 use crate::metrics::{EpochRecord, RunMetrics, StageLoss, StageMetrics};
@@ -124,10 +124,10 @@ pub fn train(
         .with_clipping(p.train.clip_grad_norm);
     let mut state = start::initial_state(p, splits, start, &run, &mut model, &mut dense, report)?;
     let path = StepPath::for_model(&model);
-    let source = InMemory(&splits.train);
+    let source = splits.train.source(p.train.shuffle);
     let seed = p.train.seed;
     let per_epoch = source.batches_per_epoch(p.train.batch_size);
-    let base_loss = base_rate_loss(&splits.train);
+    let base_loss = base_rate_loss(&splits.train, p.stages.len());
     let mut stopped_early = false;
     while state.epoch <= p.train.epochs && !stopped_early {
         let epoch = state.epoch;

@@ -162,3 +162,40 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
     let err = stderr(&o);
     assert!(err.contains("read from the encoded cache"), "{err}");
 }
+
+/// A block-shuffled run whose data is cached trains from the entry's files a window at a time,
+/// and says so: the same metrics and weights as the same run from memory (no cache folder), and
+/// as that run stopped mid-epoch and resumed. A full shuffle is another order: other weights.
+#[test]
+fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
+    let s = Scratch::new();
+    s.write("spec.yaml", SPEC);
+    s.generate("spec.yaml", 6000, None, "train.csv");
+    s.write("p.yaml", PIPELINE);
+    // 3600 training rows: blocks of 100, windows of 7 blocks; batches of 256 run across them.
+    let blocks = "train.shuffle={block_rows: 100, buffer_rows: 750}";
+    let train = |out: &str, more: &[&str]| {
+        let mut args = vec!["train", "p.yaml", "--set", blocks, "--out", out];
+        args.extend_from_slice(more);
+        s.run(&args)
+    };
+    let o = train("memory", &[]);
+    ok(&o);
+    assert!(!stderr(&o).contains("cache"), "{}", stderr(&o));
+    ok(&s.run(&["encode", "p.yaml"]));
+    let o = train("disk", &[]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("training rows read from the cache 700 at a time"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s.metrics("disk")["test"], s.metrics("memory")["test"]);
+    assert_eq!(s.weights("disk"), s.weights("memory"));
+    let o = train("stopped", &["--stop-at-step", "20"]);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    ok(&s.run(&["train", "--resume", "stopped"]));
+    assert_eq!(s.weights("stopped"), s.weights("memory"));
+    ok(&s.run(&["train", "p.yaml", "--out", "full"]));
+    assert_ne!(s.weights("full"), s.weights("memory"));
+}

@@ -22,7 +22,12 @@ impl Checker<'_> {
             clip_grad_norm,
             lr_schedule,
             warm_start,
+            shuffle,
         } = t;
+        let shuffle = match shuffle {
+            None => Shuffle::Full,
+            Some(s) => self.shuffle(s)?,
+        };
         let warm_start = warm_start.map(|d| self.base.join(d));
         if let Some(c) = clip_grad_norm
             && !(c > 0.0 && c < 1e30)
@@ -179,6 +184,34 @@ impl Checker<'_> {
             clip_grad_norm,
             lr_schedule,
             warm_start,
+            shuffle,
+        })
+    }
+
+    fn shuffle(&self, s: RawShuffle) -> Result<Shuffle> {
+        let RawShuffle {
+            block_rows,
+            buffer_rows,
+        } = s;
+        if block_rows == 0 {
+            return Err(self.err(
+                "train.shuffle.block_rows",
+                "block_rows must be at least 1",
+                "blocks of 4096 to 65536 rows read well from disk; e.g. `block_rows: 16384`",
+            ));
+        }
+        if buffer_rows < block_rows {
+            return Err(self.err(
+                "train.shuffle.buffer_rows",
+                format!(
+                    "buffer_rows ({buffer_rows}) must hold at least one block of {block_rows} rows"
+                ),
+                "the buffer holds whole blocks; the more it holds, the closer to a full shuffle: e.g. 64 blocks' worth",
+            ));
+        }
+        Ok(Shuffle::Blocks {
+            block_rows,
+            blocks_per_window: buffer_rows / block_rows,
         })
     }
 

@@ -42,6 +42,20 @@ pub struct RawTrain {
     /// text such as `8GiB` or `512MiB`. Absent: the memory the system has available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_budget: Option<RawBytes>,
+    /// How an epoch's rows are ordered: absent, a full shuffle; given, blocks of rows shuffled
+    /// within a bounded window (what a source larger than memory can afford).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle: Option<RawShuffle>,
+}
+
+/// Block shuffling: the rows cut into blocks of `block_rows` consecutive rows, the blocks
+/// visited in a seeded random order, `buffer_rows` rows' worth of whole blocks held at once and
+/// their rows shuffled together.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShuffle {
+    pub block_rows: usize,
+    pub buffer_rows: usize,
 }
 
 /// A learning-rate schedule: a factor on both learning rates at each step.
@@ -93,6 +107,7 @@ impl Default for RawTrain {
             early_stopping: None,
             checkpoint_every_steps: None,
             memory_budget: None,
+            shuffle: None,
             clip_grad_norm: None,
             lr_schedule: None,
             warm_start: None,
