@@ -181,6 +181,9 @@ fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
             root.join(key.name()).display()
         )),
     }
+    if super::stream::streamable(p) {
+        return streamed(p, root, &key, on_disk, lines);
+    }
     let s = super::prepare(p)?;
     // The files must be the ones the key was taken from; otherwise the entry is not written.
     if key.full != self::key(p)?.full {
@@ -189,11 +192,52 @@ fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
     }
     // The cache only saves time: a run whose data is encoded goes on when the entry cannot be
     // written (a full disk, a read-only folder, another run writing the same key).
-    match cache_entry::write(root, &key, p, &s) {
+    match cache_entry::write(root, &key, p, |dir| cache_entry::write_splits(dir, &s)) {
         Ok(entry) => lines.push(format!("data: encoded and cached in {}", entry.display())),
         Err(e) => lines.push(format!(
             "warning: the encoded cache was not written ({e}); the run goes on from the files"
         )),
     }
     Ok((s, lines))
+}
+
+/// Encode `p` into its entry a range of row groups at a time (`stream.rs`), then read the entry
+/// as a run that found it would.
+fn streamed(
+    p: &Pipeline,
+    root: &Path,
+    key: &Key,
+    on_disk: bool,
+    mut lines: Vec<String>,
+) -> Result<(Splits, Vec<String>)> {
+    let started = Instant::now();
+    let entry = cache_entry::write(root, key, p, |dir| {
+        let contents = super::stream::encode_into(dir, p, super::stream::RANGE_ROWS)?;
+        // The files must be the ones the key was taken from: otherwise no entry, and no run.
+        if key.full != self::key(p)?.full {
+            return Err(Error::data(
+                &p.train_source.path,
+                "the data files changed while they were read",
+            )
+            .with_hint("run again once nothing is writing to them"));
+        }
+        Ok(contents)
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    lines.push(format!(
+        "data: encoded a range of row groups at a time ({} rows or more) and cached in {} in {secs:.2}s",
+        super::stream::RANGE_ROWS,
+        entry.display()
+    ));
+    match cache_entry::read(root, key, on_disk) {
+        Lookup::Found(s) => {
+            let mut s = *s;
+            s.encode_secs = secs;
+            Ok((s, lines))
+        }
+        Lookup::Missing => Err(Error::Internal("the entry just written is missing".into())),
+        Lookup::Corrupt(why) => Err(Error::Internal(format!(
+            "the entry just written cannot be read: {why}"
+        ))),
+    }
 }

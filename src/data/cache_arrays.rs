@@ -51,22 +51,61 @@ pub(super) struct Writer<'a> {
 impl Writer<'_> {
     /// Written and hashed a block at a time: no second copy of the array in memory.
     pub(super) fn array<T: Le>(&mut self, name: &str, values: &[T]) -> Result<()> {
-        let file = format!("{name}.{}", T::SUFFIX);
-        let path = self.dir.join(&file);
-        let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let mut hash = Sha256::new();
-        let mut bytes = Vec::with_capacity(BLOCK);
-        for block in values.chunks(BLOCK / T::SIZE) {
-            bytes.clear();
-            for &v in block {
-                v.put(&mut bytes);
-            }
-            hash.update(&bytes);
-            f.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
-        }
-        self.arrays
-            .push((file, values.len(), format!("{:x}", hash.finalize())));
+        let mut a = Appender::create(self.dir, name)?;
+        a.push(values)?;
+        self.arrays.push(a.finish()?);
         Ok(())
+    }
+}
+
+/// One array file written a piece at a time (a split encoded a range of rows at a time),
+/// hashed as it is written.
+pub(super) struct Appender<T> {
+    file: String,
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    hash: Sha256,
+    len: usize,
+    bytes: Vec<u8>,
+    _values: std::marker::PhantomData<T>,
+}
+
+impl<T: Le> Appender<T> {
+    /// The array `name` of the entry folder `dir`, empty.
+    pub(super) fn create(dir: &Path, name: &str) -> Result<Self> {
+        let file = format!("{name}.{}", T::SUFFIX);
+        let path = dir.join(&file);
+        let f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Appender {
+            file,
+            path,
+            out: std::io::BufWriter::with_capacity(BLOCK, f),
+            hash: Sha256::new(),
+            len: 0,
+            bytes: Vec::new(),
+            _values: std::marker::PhantomData,
+        })
+    }
+
+    pub(super) fn push(&mut self, values: &[T]) -> Result<()> {
+        for block in values.chunks(BLOCK / T::SIZE) {
+            self.bytes.clear();
+            for &v in block {
+                v.put(&mut self.bytes);
+            }
+            self.hash.update(&self.bytes);
+            self.out
+                .write_all(&self.bytes)
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
+        self.len += values.len();
+        Ok(())
+    }
+
+    /// The file's name, length in values and SHA-256, once all is written.
+    pub(super) fn finish(mut self) -> Result<(String, usize, String)> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        Ok((self.file, self.len, format!("{:x}", self.hash.finalize())))
     }
 }
 

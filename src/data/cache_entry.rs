@@ -50,7 +50,7 @@ struct Header {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SplitHeader {
+pub(super) struct SplitHeader {
     split: String,
     file: PathBuf,
     rows: usize,
@@ -69,14 +69,20 @@ struct SplitHeader {
     arrays: Vec<(String, usize, String)>,
 }
 
-/// Write `s`, the encoded splits of `p` under `key`, as an entry of `root`; entries of the same
-/// pipeline over other stamps of its data files are removed (their data changed).
-pub(super) fn write(root: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<PathBuf> {
+/// Write the entry of `p` under `key` in `root`: `fill` writes its arrays into the folder it is
+/// given and says what else the entry holds. Entries of the same pipeline over other stamps of
+/// its data files are removed (their data changed).
+pub(super) fn write(
+    root: &Path,
+    key: &Key,
+    p: &Pipeline,
+    fill: impl FnOnce(&Path) -> Result<Contents>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     let entry = root.join(key.name());
     let tmp = root.join(format!("{}.tmp-{}", key.name(), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    let built = build(&tmp, key, p, s).and_then(|()| {
+    let built = build(&tmp, key, p, fill).and_then(|()| {
         // An older entry of this key (corrupt, or of an older build) gives way to the new one;
         // when another run put its own in place meanwhile, that one stays.
         let _ = std::fs::remove_dir_all(&entry);
@@ -108,24 +114,23 @@ fn pipeline_id(p: &Pipeline) -> String {
     format!("{} ({})", p.name, p.file.display())
 }
 
-/// Write an entry's arrays and header into the folder `tmp`.
-fn build(tmp: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<()> {
-    std::fs::create_dir(tmp).map_err(|e| Error::io(tmp, e))?;
-    let mut splits = Vec::new();
-    let train = s
-        .train
-        .in_memory()
-        .ok_or_else(|| Error::Internal("a split read from the cache is written again".into()))?;
-    for d in [Some(train), s.valid.as_ref(), s.test.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        let mut w = Writer {
-            dir: tmp,
-            arrays: Vec::new(),
-        };
-        write_split(&mut w, d)?;
-        splits.push(SplitHeader {
+/// What an entry holds besides its arrays, written into its header.
+pub(super) struct Contents {
+    pub encoders: Encoders,
+    pub warnings: Vec<String>,
+    pub files: Vec<(Split, usize)>,
+    pub fingerprints: Vec<DataFingerprint>,
+    pub valid_rows: Option<String>,
+    pub test_rows: Option<String>,
+    pub splits: Vec<SplitHeader>,
+}
+
+impl SplitHeader {
+    /// The header of split `d` (only its name, file, rows, drops, truncations and how many
+    /// columns of each kind it has are read) whose arrays are `arrays`.
+    pub(super) fn of(d: &Dataset, mut arrays: Vec<(String, usize, String)>) -> SplitHeader {
+        arrays.sort();
+        SplitHeader {
             split: d.split.as_str().to_string(),
             file: d.file.clone(),
             rows: d.rows,
@@ -138,21 +143,61 @@ fn build(tmp: &Path, key: &Key, p: &Pipeline, s: &Splits) -> Result<()> {
             own: d.own.len(),
             truth: d.truth.len(),
             groups: !d.groups.is_empty(),
-            arrays: w.arrays,
-        });
+            arrays,
+        }
     }
+}
+
+/// The contents of an entry of splits encoded in memory, their arrays written into `dir`.
+pub(super) fn write_splits(dir: &Path, s: &Splits) -> Result<Contents> {
+    let train = s
+        .train
+        .in_memory()
+        .ok_or_else(|| Error::Internal("a split read from the cache is written again".into()))?;
+    let mut splits = Vec::new();
+    for d in [Some(train), s.valid.as_ref(), s.test.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let mut w = Writer {
+            dir,
+            arrays: Vec::new(),
+        };
+        write_split(&mut w, d)?;
+        splits.push(SplitHeader::of(d, w.arrays));
+    }
+    Ok(Contents {
+        encoders: s.encoders.clone(),
+        warnings: s.warnings.clone(),
+        files: s.files.clone(),
+        fingerprints: s.fingerprints.clone(),
+        valid_rows: s.valid_rows.clone(),
+        test_rows: s.test_rows.clone(),
+        splits,
+    })
+}
+
+/// Write an entry's arrays and header into the folder `tmp`.
+fn build(
+    tmp: &Path,
+    key: &Key,
+    p: &Pipeline,
+    fill: impl FnOnce(&Path) -> Result<Contents>,
+) -> Result<()> {
+    std::fs::create_dir(tmp).map_err(|e| Error::io(tmp, e))?;
+    let c = fill(tmp)?;
     let header = Header {
         format: FORMAT,
         key: key.full.clone(),
         data: key.data.clone(),
         pipeline: pipeline_id(p),
-        encoders: s.encoders.clone(),
-        warnings: s.warnings.clone(),
-        files: s.files.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
-        fingerprints: s.fingerprints.clone(),
-        valid_rows: s.valid_rows.clone(),
-        test_rows: s.test_rows.clone(),
-        splits,
+        encoders: c.encoders,
+        warnings: c.warnings,
+        files: c.files.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        fingerprints: c.fingerprints,
+        valid_rows: c.valid_rows,
+        test_rows: c.test_rows,
+        splits: c.splits,
     };
     let text = serde_json::to_string(&header)
         .map_err(|e| Error::Internal(format!("cannot write the cache header: {e}")))?;

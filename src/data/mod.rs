@@ -12,6 +12,7 @@ mod fingerprint;
 mod labels;
 mod leaks;
 mod on_disk;
+mod stream;
 
 pub use batches::{BatchSource, Batches, InMemory, Window, drive, order, windows};
 pub use cache::{CACHE_DIR, encode as encode_cached, prepare_cached};
@@ -194,18 +195,31 @@ pub fn truncation_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
 /// (one token, one bucket, or every value missing) or the same encoded value. The model cannot
 /// learn from it, and a user who declared it should know.
 fn constant_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
+    let same = |c: &[u32]| c.windows(2).all(|w| w[0] == w[1]);
+    let ids: Vec<bool> = d.cat.iter().map(|c| same(c)).collect();
+    let values: Vec<bool> = d
+        .num
+        .iter()
+        .map(|c| c.windows(2).all(|w| w[0] == w[1]))
+        .collect();
+    constant_named(p, &ids, &values)
+}
+
+/// The warnings of `constant_warnings`, given which id columns (`Pipeline::embedded_fields`
+/// order) and which value columns (numerics feeding their value) are constant.
+fn constant_named(p: &Pipeline, ids: &[bool], values: &[bool]) -> Vec<String> {
     let fields = p.embedded_fields();
     let ids = fields
         .iter()
-        .zip(&d.cat)
-        .filter(|(_, c)| c.windows(2).all(|w| w[0] == w[1]))
+        .zip(ids)
+        .filter(|&(_, &c)| c)
         .map(|((name, _), _)| *name);
     let numbers = p
         .numeric
         .iter()
         .filter(|n| n.feeds_value())
-        .zip(&d.num)
-        .filter(|(_, c)| c.windows(2).all(|w| w[0] == w[1]))
+        .zip(values)
+        .filter(|&(_, &c)| c)
         .map(|(n, _)| n.name.as_str());
     let mut names: Vec<&str> = ids.chain(numbers).collect();
     // A bucketed feature that feeds its value too is named once.
@@ -267,9 +281,16 @@ fn rows_digest(file: &DataFingerprint, labels: &StageLabels) -> String {
     crate::fsutil::sha256_bytes(&bytes)
 }
 
-/// Read, split, label, fit encoders on the training rows, and encode every split.
-pub fn prepare(p: &Pipeline) -> Result<Splits> {
-    let clock = Clock::new();
+/// A pipeline's data files opened (CSV parsed; a Parquet file's columns are decoded when
+/// asked), and hashed while they were read.
+struct Opened {
+    full: Frame,
+    own_files: Vec<(Split, Frame)>,
+    fingerprints: Vec<DataFingerprint>,
+}
+
+/// Open every data file of `p` with the columns a labelled split needs.
+fn open_files(p: &Pipeline, clock: &Clock) -> Result<Opened> {
     let cols = labelled_columns(p);
     // Every file is opened before any is refused, so one run names the faults of all. The
     // files are hashed on a thread of their own meanwhile, in a read of their own: a file
@@ -335,37 +356,92 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         }
     }
     let full = full.ok_or_else(|| Error::Internal("the training file was not read".into()))?;
-    let n = full.len();
+    Ok(Opened {
+        full,
+        own_files,
+        fingerprints,
+    })
+}
+
+/// The training file's rows of each split (training first) with their stage labels, and the
+/// digests of the carved validation and test rows.
+type Labelled = (Vec<(Split, StageLabels)>, Vec<(Split, String)>);
+
+/// Carve the training file's splits and read their labels.
+fn label_splits(p: &Pipeline, o: &Opened, clock: &Clock) -> Result<Labelled> {
+    let full = &o.full;
     let carve::Carved {
         valid,
         test,
         train: train_rows,
-    } = clock.busy(|| carve::carve(p, &full))?;
+    } = clock.busy(|| carve::carve(p, full))?;
     let carved = [(Split::Valid, valid), (Split::Test, test)];
     let mut rows_digests: Vec<(Split, String)> = Vec::new();
-
     // Label columns are read once for all splits carved from the training file, and so is
     // every feature column: rows are routed to their split as the column is encoded.
-    let (encoders, mut datasets) = clock
-        .busy(|| -> Result<_> {
-            let flags = LabelFlags::read(&full, &p.stages)?;
-            let mut splits = vec![(Split::Train, flags.select(&full, Some(&train_rows), p)?)];
-            if splits[0].1.keep.is_empty() {
-                return Err(Error::data(
-                    full.file(),
-                    "the training split has no usable rows",
-                ));
+    let splits = clock.busy(|| -> Result<_> {
+        let flags = LabelFlags::read(full, &p.stages)?;
+        let mut splits = vec![(Split::Train, flags.select(full, Some(&train_rows), p)?)];
+        if splits[0].1.keep.is_empty() {
+            return Err(Error::data(
+                full.file(),
+                "the training split has no usable rows",
+            ));
+        }
+        for (name, rows) in &carved {
+            if let Some(rows) = rows {
+                let labels = flags.select(full, Some(rows), p)?;
+                rows_digests.push((*name, rows_digest(&o.fingerprints[0], &labels)));
+                splits.push((*name, labels));
             }
-            for (name, rows) in &carved {
-                if let Some(rows) = rows {
-                    let labels = flags.select(&full, Some(rows), p)?;
-                    rows_digests.push((*name, rows_digest(&fingerprints[0], &labels)));
-                    splits.push((*name, labels));
-                }
-            }
-            Ok(splits)
-        })
-        .and_then(|splits| encode_frame(&full, splits, Encoding::Fit, p, &clock))?;
+        }
+        Ok(splits)
+    })?;
+    Ok((splits, rows_digests))
+}
+
+/// The warnings about encoded splits (`splits`, training first; only their rows, drops and
+/// truncations are read) whose training split has `positives` rows reaching each stage; an
+/// error for a split without rows.
+fn split_warnings(p: &Pipeline, splits: &[&Dataset], positives: &[usize]) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    for d in splits {
+        if d.rows == 0 {
+            return Err(Error::data(
+                &d.file,
+                format!("the {} split has no usable rows", d.split),
+            ));
+        }
+        warnings.extend(
+            inconsistent_warnings(p, d)
+                .into_iter()
+                .chain(truncation_warnings(p, d))
+                .map(|w| format!("{}: {w}", d.split)),
+        );
+    }
+    for (s, &n) in p.stages.iter().zip(positives) {
+        if n == 0 {
+            warnings.push(format!(
+                "train: stage `{}` has no positive rows; its probabilities cannot be learned",
+                s.name
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// Read, split, label, fit encoders on the training rows, and encode every split.
+pub fn prepare(p: &Pipeline) -> Result<Splits> {
+    let clock = Clock::new();
+    let opened = open_files(p, &clock)?;
+    let (splits, mut rows_digests) = label_splits(p, &opened, &clock)?;
+    let Opened {
+        full,
+        own_files,
+        fingerprints,
+    } = opened;
+    let n = full.len();
+    let (encoders, mut datasets) = encode_frame(&full, splits, Encoding::Fit, p, &clock)?;
     let mut encoders =
         encoders.ok_or_else(|| Error::Internal("encoders were not fitted".into()))?;
     for (name, frame) in &own_files {
@@ -396,32 +472,12 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     let train = take(Split::Train).ok_or_else(|| Error::Internal("no training split".into()))?;
     let valid = take(Split::Valid);
     let test = take(Split::Test);
-    let mut warnings = Vec::new();
-    for d in [Some(&train), valid.as_ref(), test.as_ref()]
+    let shapes: Vec<&Dataset> = [Some(&train), valid.as_ref(), test.as_ref()]
         .into_iter()
         .flatten()
-    {
-        if d.rows == 0 {
-            return Err(Error::data(
-                &d.file,
-                format!("the {} split has no usable rows", d.split),
-            ));
-        }
-        warnings.extend(
-            inconsistent_warnings(p, d)
-                .into_iter()
-                .chain(truncation_warnings(p, d))
-                .map(|w| format!("{}: {w}", d.split)),
-        );
-    }
-    for (k, s) in p.stages.iter().enumerate() {
-        if train.positives(k) == 0 {
-            warnings.push(format!(
-                "train: stage `{}` has no positive rows; its probabilities cannot be learned",
-                s.name
-            ));
-        }
-    }
+        .collect();
+    let positives: Vec<usize> = (0..p.stages.len()).map(|k| train.positives(k)).collect();
+    let mut warnings = split_warnings(p, &shapes, &positives)?;
     leaks::check(p, &train)?;
     warnings.extend(constant_warnings(p, &train));
     warnings.extend(cardinality_warnings(&encoders, train.rows));

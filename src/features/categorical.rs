@@ -65,6 +65,13 @@ impl CategoricalEncoder {
         }
     }
 
+    /// The encoder of `spec` with the vocabulary `tokens` (none for a hashed feature).
+    pub fn with_tokens(spec: &CategoricalSpec, tokens: Tokens) -> Self {
+        let mut enc = Self::unfitted(spec);
+        enc.tokens = tokens;
+        enc
+    }
+
     /// Fit the vocabulary on part 0 of `routing` and encode every part, reading the column once.
     pub fn fit_encode(
         spec: &CategoricalSpec,

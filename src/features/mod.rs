@@ -10,9 +10,9 @@ mod tokens;
 pub use bags::{BagParts, Bags, encode_bags};
 pub use categorical::CategoricalEncoder;
 pub(crate) use categorical::fnv1a;
-pub use numeric::{NumericColumns, NumericEncoder, quantile_boundaries};
+pub use numeric::{NumericColumns, NumericEncoder, NumericFit, quantile_boundaries};
 pub use routing::Routing;
-pub use tokens::Tokens;
+pub use tokens::{TokenCounts, Tokens};
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +104,55 @@ mod tests {
 
     /// An integer column (Parquet) and the same values as text (CSV) give the same vocabulary and
     /// ids, so a model trained on one can predict on the other.
+    #[test]
+    fn token_counts_over_pieces_fit_the_whole_column_vocabulary() {
+        let d = tempfile::tempdir().unwrap();
+        // Integers written two ways (7 and 7.0 count as one), then text among them: counted as
+        // texts, every form its own token. Rows 9 and 10 are another part (validation), read
+        // but not counted: their "abc" still makes the column text.
+        for (cells, text) in [
+            (
+                vec!["7", "7.0", "12", "7", "12", "", "3", "3", "3", "5", "99"],
+                false,
+            ),
+            (
+                vec!["7", "7.0", "12", "7", "12", "", "3", "3", "3", "5", "abc"],
+                true,
+            ),
+        ] {
+            let csv = d.path().join("x.csv");
+            std::fs::write(&csv, format!("x\n{}\n", cells.join("\n"))).unwrap();
+            let frame = Frame::read(&source(&csv, FileFormat::Csv), None).unwrap();
+            let col = frame.column("x").unwrap();
+            let n = cells.len();
+            let spec = CategoricalSpec {
+                min_count: 2,
+                ..spec_x()
+            };
+            let whole = Routing::new(n, &[&[0, 1, 2, 3, 4, 5, 6, 7, 8], &[9, 10]]);
+            let (fitted, _) = CategoricalEncoder::fit_encode(&spec, &col, &whole).unwrap();
+            // The same rows met in two pieces, as a file read a range at a time gives them.
+            let mut counts = TokenCounts::default();
+            counts
+                .add(&col, &Routing::new(n, &[&[0, 1, 2, 3], &[]]))
+                .unwrap();
+            counts
+                .add(&col, &Routing::new(n, &[&[4, 5, 6, 7, 8], &[9, 10]]))
+                .unwrap();
+            let tokens = counts.finish(spec.min_count);
+            assert_eq!(tokens, fitted.tokens, "{cells:?}");
+            // By hand: as integers 7 three times, 3 three times, 12 twice (5 once, under
+            // `min_count`), ties by text; as texts 3 three times, then 12 and 7 twice each (7.0
+            // once, under `min_count`; the tokens kept are integers, and kept so).
+            let want: &[&str] = if text {
+                &["3", "12", "7"]
+            } else {
+                &["3", "7", "12"]
+            };
+            assert_eq!(tokens.texts(), want);
+        }
+    }
+
     #[test]
     fn integer_and_text_columns_share_ids() {
         use crate::source::{TableColumn, write_table};

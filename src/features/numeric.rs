@@ -55,19 +55,48 @@ fn pre(transform: NumericTransform, x: f64) -> f64 {
     }
 }
 
-impl NumericEncoder {
-    /// Fit the transform on part 0 of `routing`.
-    pub fn fit(spec: &NumericSpec, col: &Column<'_>, routing: &Routing) -> Result<Self> {
-        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
-        // The training values themselves, for the quantiles of a bucketed feature.
-        let mut seen: Vec<f64> = Vec::new();
-        let bucketed = spec.buckets.is_some();
-        // The values after `pre`, for the median fill.
-        let mut pres: Vec<f64> = Vec::new();
-        let median = spec.missing == MissingPolicy::Median;
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        // The row of the value farthest from zero (`transform: none` is checked against it).
-        let (mut far, mut far_row) = (0.0f64, 0usize);
+/// A numeric feature's fit gathered a value at a time, over a whole column or over a file's
+/// row ranges in turn (streamed encoding): the same values in the same order give the same
+/// encoder either way.
+pub struct NumericFit<'s> {
+    spec: &'s NumericSpec,
+    /// The file the column is read from, for messages about the whole column.
+    file: std::path::PathBuf,
+    n: u64,
+    mean: f64,
+    m2: f64,
+    lo: f64,
+    hi: f64,
+    /// The value farthest from zero so far, and, under `transform: none` once it is out of
+    /// range, the error naming its row.
+    far: f64,
+    far_error: Option<Error>,
+    /// The training values themselves, for the quantiles of a bucketed feature.
+    seen: Vec<f64>,
+    /// The values after `pre`, for the median fill.
+    pres: Vec<f64>,
+}
+
+impl<'s> NumericFit<'s> {
+    pub fn new(spec: &'s NumericSpec, file: &std::path::Path) -> Self {
+        NumericFit {
+            spec,
+            file: file.to_path_buf(),
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            far: 0.0,
+            far_error: None,
+            seen: Vec::new(),
+            pres: Vec::new(),
+        }
+    }
+
+    /// Add the training values of `col` (the rows of part 0 of `routing`).
+    pub fn add(&mut self, col: &Column<'_>, routing: &Routing) -> Result<()> {
+        let spec = self.spec;
         col.visit_f64(|i, v| {
             if routing.part(i) != Some(0) {
                 return Ok(());
@@ -75,34 +104,49 @@ impl NumericEncoder {
             match v {
                 Some(x) if x.is_finite() => {
                     let t = pre(spec.transform, x);
-                    n += 1;
-                    let d = t - mean;
-                    mean += d / n as f64;
-                    m2 += d * (t - mean);
-                    lo = lo.min(t);
-                    hi = hi.max(t);
-                    if t.abs() > far {
-                        (far, far_row) = (t.abs(), i);
+                    self.n += 1;
+                    let d = t - self.mean;
+                    self.mean += d / self.n as f64;
+                    self.m2 += d * (t - self.mean);
+                    self.lo = self.lo.min(t);
+                    self.hi = self.hi.max(t);
+                    if t.abs() > self.far {
+                        self.far = t.abs();
+                        if spec.transform == NumericTransform::None && self.far > RAW_LIMIT {
+                            self.far_error = Some(col.error(
+                                Some(i),
+                                format!(
+                                    "`transform: none` gives the network the raw value, and {:e} is far outside what it can use (|x| up to {RAW_LIMIT:e}): its loss would blow up or its units saturate",
+                                    self.far
+                                ),
+                            ));
+                        }
                     }
-                    if bucketed {
-                        seen.push(x);
+                    if spec.buckets.is_some() {
+                        self.seen.push(x);
                     }
-                    if median {
-                        pres.push(t);
+                    if spec.missing == MissingPolicy::Median {
+                        self.pres.push(t);
                     }
                     Ok(())
                 }
                 _ if spec.missing == MissingPolicy::Error => Err(missing_error(col, i, v)),
                 _ => Ok(()),
             }
-        })?;
-        if n == 0 {
-            return Err(col.error(None, "no usable value in the training split"));
+        })
+    }
+
+    /// The encoder of the values added.
+    pub fn finish(mut self) -> Result<NumericEncoder> {
+        let spec = self.spec;
+        let whole = |what: &str| Error::data_at(&self.file, &spec.column, None, what);
+        if self.n == 0 {
+            return Err(whole("no usable value in the training split"));
         }
-        let std = (m2 / n as f64).sqrt();
+        let (n, mean, lo, hi) = (self.n, self.mean, self.lo, self.hi);
+        let std = (self.m2 / n as f64).sqrt();
         if !(std.is_finite() && (hi - lo).is_finite()) {
-            return Err(col
-                .error(None, "values too large to standardise in 64-bit floats")
+            return Err(whole("values too large to standardise in 64-bit floats")
                 .with_hint("use `transform: log1p`, or rescale the column"));
         }
         let (shift, scale) = match spec.transform {
@@ -112,21 +156,14 @@ impl NumericEncoder {
             NumericTransform::MinMax => (lo, if hi > lo { hi - lo } else { 1.0 }),
             NumericTransform::None => (0.0, 1.0),
         };
-        if spec.transform == NumericTransform::None && far > RAW_LIMIT {
-            return Err(col
-                .error(
-                    Some(far_row),
-                    format!(
-                        "`transform: none` gives the network the raw value, and {far:e} is far outside what it can use (|x| up to {RAW_LIMIT:e}): its loss would blow up or its units saturate"
-                    ),
-                )
-                .with_hint(
-                    "use `transform: standardize`, `log1p` or `quantile_buckets`, or rescale the column",
-                ));
+        if let Some(e) = self.far_error.take() {
+            return Err(e.with_hint(
+                "use `transform: standardize`, `log1p` or `quantile_buckets`, or rescale the column",
+            ));
         }
         let fill = match spec.missing {
             MissingPolicy::Zero => pre(spec.transform, 0.0),
-            MissingPolicy::Median => median_of(&mut pres),
+            MissingPolicy::Median => median_of(&mut self.pres),
             MissingPolicy::Mean | MissingPolicy::Error => mean,
         };
         Ok(NumericEncoder {
@@ -137,8 +174,19 @@ impl NumericEncoder {
             shift,
             scale,
             fill,
-            boundaries: spec.buckets.map(|b| quantile_boundaries(seen, b.count)),
+            boundaries: spec
+                .buckets
+                .map(|b| quantile_boundaries(std::mem::take(&mut self.seen), b.count)),
         })
+    }
+}
+
+impl NumericEncoder {
+    /// Fit the transform on part 0 of `routing`.
+    pub fn fit(spec: &NumericSpec, col: &Column<'_>, routing: &Routing) -> Result<Self> {
+        let mut fit = NumericFit::new(spec, col.file());
+        fit.add(col, routing)?;
+        fit.finish()
     }
 
     /// Rows of the feature's bucket table (padding, out-of-vocabulary and missing included).

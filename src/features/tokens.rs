@@ -228,15 +228,9 @@ impl<K: TokenKey> Provisional<K> {
             mut out,
         } = self;
         drop(ids);
-        let mut order: Vec<(std::cmp::Reverse<u32>, K::Order, u32)> = counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &c)| c as u64 >= min_count.max(1))
-            .map(|(p, &c)| (std::cmp::Reverse(c), keys[p].order(), p as u32))
-            .collect();
-        order.sort_unstable();
+        let order = ranked(&keys, &counts, min_count);
         let mut remap = vec![OOV_ID; keys.len()];
-        for (rank, &(_, _, p)) in order.iter().enumerate() {
+        for (rank, &p) in order.iter().enumerate() {
             remap[p as usize] = FIRST_TOKEN_ID + rank as u32;
         }
         for v in out.iter_mut().flatten() {
@@ -245,7 +239,89 @@ impl<K: TokenKey> Provisional<K> {
                 p => remap[p as usize],
             };
         }
-        let tokens = K::into_tokens(order.iter().map(|&(_, _, p)| keys[p as usize]).collect());
+        let tokens = K::into_tokens(order.iter().map(|&p| keys[p as usize]).collect());
         (tokens, out)
+    }
+}
+
+/// The vocabulary's keys in id order, as positions in `keys`: those counted at least
+/// `min_count` times (and once), by count, ties by text.
+fn ranked<K: TokenKey>(keys: &[K], counts: &[u32], min_count: u64) -> Vec<u32> {
+    let mut order: Vec<(std::cmp::Reverse<u32>, K::Order, u32)> = counts
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| c as u64 >= min_count.max(1))
+        .map(|(p, &c)| (std::cmp::Reverse(c), keys[p].order(), p as u32))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, _, p)| p).collect()
+}
+
+/// A vocabulary's training counts gathered over a file's row ranges in turn (streamed
+/// encoding), fitted to the vocabulary `CategoricalEncoder::fit_encode` fits over the whole
+/// column: an integer column's integers; a text column's texts, counted as the integers they
+/// write when every value read is one (`7` and `7.0` then count as one), else as texts.
+#[derive(Default)]
+pub struct TokenCounts {
+    ints: HashMap<i64, u32>,
+    texts: HashMap<String, u32>,
+    /// Some text value read was not a canonical integer.
+    text: bool,
+}
+
+impl TokenCounts {
+    /// Count the values of `col` in part 0 of `routing`; every routed value decides whether a
+    /// text column counts as integers.
+    pub fn add(
+        &mut self,
+        col: &crate::source::Column<'_>,
+        routing: &Routing,
+    ) -> crate::error::Result<()> {
+        use crate::source::Cat;
+        if col.is_integer() {
+            return col.visit_cat(|i, v| {
+                if let (Some(0), Cat::Int(x)) = (routing.part(i), v) {
+                    *self.ints.entry(x).or_insert(0) += 1;
+                }
+                Ok(())
+            });
+        }
+        col.visit_str(|i, v| {
+            let (Some(part), Some(v)) = (routing.part(i), v) else {
+                return Ok(());
+            };
+            if !self.text && canonical_int(v).is_none() {
+                self.text = true;
+            }
+            if part == 0 {
+                match self.texts.get_mut(v) {
+                    Some(c) => *c += 1,
+                    None => {
+                        self.texts.insert(v.to_string(), 1);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The vocabulary of the values counted.
+    pub fn finish(mut self, min_count: u64) -> Tokens {
+        if !self.text {
+            for (t, c) in std::mem::take(&mut self.texts) {
+                if let Some(x) = canonical_int(&t) {
+                    *self.ints.entry(x).or_insert(0) += c;
+                }
+            }
+        }
+        if !self.texts.is_empty() {
+            let (keys, counts): (Vec<&str>, Vec<u32>) =
+                self.texts.iter().map(|(t, &c)| (t.as_str(), c)).unzip();
+            let order = ranked(&keys, &counts, min_count);
+            return <&str>::into_tokens(order.iter().map(|&p| keys[p as usize]).collect());
+        }
+        let (keys, counts): (Vec<i64>, Vec<u32>) = self.ints.into_iter().unzip();
+        let order = ranked(&keys, &counts, min_count);
+        Tokens::Int(order.iter().map(|&p| keys[p as usize]).collect())
     }
 }

@@ -10,6 +10,8 @@ pub struct Cleaning {
     pub(super) nulls: Vec<String>,
     /// A source of several files: each part's file and its first row in the whole table.
     pub(super) parts: Vec<(PathBuf, usize)>,
+    /// A frame of some of a file's rows (`Frame::rows`): the file's index of its row 0.
+    pub(super) offset: usize,
 }
 
 impl Cleaning {
@@ -29,7 +31,7 @@ impl Cleaning {
     /// The file holding row `i` of the table, and the row's index in that file.
     pub fn locate(&self, i: usize) -> (&Path, usize) {
         match self.parts.partition_point(|&(_, start)| start <= i) {
-            0 => (&self.file, i),
+            0 => (&self.file, self.offset + i),
             k => {
                 let (file, start) = &self.parts[k - 1];
                 (file, i - start)

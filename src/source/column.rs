@@ -97,6 +97,11 @@ impl<'f> Column<'f> {
         self.series
     }
 
+    /// The file (or source of several files) the column is read from.
+    pub fn file(&self) -> &std::path::Path {
+        self.source.file()
+    }
+
     /// An error about this column, at row `row` of the table: named by its file (the part
     /// holding it, in a source of several files) and its row there.
     pub fn error(&self, row: Option<usize>, what: impl Into<String>) -> Error {

@@ -26,6 +26,8 @@ enum Table {
     Parts(Vec<Frame>),
     Parquet {
         metadata: std::sync::Arc<polars::io::parquet::read::FileMetadata>,
+        /// Only rows `start..start + len` of the file (`Frame::rows`).
+        slice: Option<(usize, usize)>,
         schema: Schema,
         /// Columns of a type funnel does not read (decimal, dictionary, nested, dates...), with
         /// the type: an error only when the pipeline reads one.
@@ -75,8 +77,9 @@ pub struct Frame {
     rows: usize,
     /// Nanoseconds spent reading and decoding columns, summed over threads.
     read_ns: AtomicU64,
-    /// Parquet columns whose page headers passed `parquet_pages::check` (walked once).
-    checked: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Parquet columns whose page headers passed `parquet_pages::check` (walked once for the
+    /// file, and shared by the frames of its rows: `Frame::rows`).
+    checked: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Frame {
@@ -105,6 +108,7 @@ impl Frame {
                     Vec::new()
                 },
                 parts: Vec::new(),
+                offset: 0,
             },
             table,
             rows,
@@ -192,11 +196,68 @@ impl Frame {
                 trim: first.cleaning.trim,
                 nulls: first.cleaning.nulls.clone(),
                 parts,
+                offset: 0,
             },
             table: Table::Parts(frames),
             rows,
             read_ns: AtomicU64::new(0),
             checked: Default::default(),
+        })
+    }
+
+    /// The row ranges (first row, rows) of a Parquet file in pieces of whole row groups, each
+    /// of at least `rows` rows but the last; `None` for other tables (CSV, parts).
+    pub fn row_ranges(&self, rows: usize) -> Option<Vec<(usize, usize)>> {
+        let Table::Parquet {
+            metadata,
+            slice: None,
+            ..
+        } = &self.table
+        else {
+            return None;
+        };
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        for g in &metadata.row_groups {
+            match ranges.last_mut() {
+                Some(last) if last.1 < rows => last.1 += g.num_rows(),
+                _ => ranges.push((start, g.num_rows())),
+            }
+            start += g.num_rows();
+        }
+        Some(ranges)
+    }
+
+    /// Rows `start..start + len` of a Parquet file as a frame of their own, whose columns
+    /// decode only those rows; its errors name the rows by their numbers in the file. `None`
+    /// for other tables.
+    pub fn rows(&self, start: usize, len: usize) -> Option<Frame> {
+        let Table::Parquet {
+            metadata,
+            slice: None,
+            schema,
+            unreadable,
+        } = &self.table
+        else {
+            return None;
+        };
+        (start + len <= self.rows).then(|| Frame {
+            cleaning: Cleaning {
+                file: self.cleaning.file.clone(),
+                trim: self.cleaning.trim,
+                nulls: self.cleaning.nulls.clone(),
+                parts: Vec::new(),
+                offset: start,
+            },
+            table: Table::Parquet {
+                metadata: metadata.clone(),
+                slice: Some((start, len)),
+                schema: schema.clone(),
+                unreadable: unreadable.clone(),
+            },
+            rows: len,
+            read_ns: AtomicU64::new(0),
+            checked: self.checked.clone(),
         })
     }
 
@@ -268,7 +329,7 @@ impl Frame {
 
     /// The file's 1-based data row of row `i` (header not counted).
     pub fn row_number(&self, i: usize) -> usize {
-        row_number(i)
+        row_number(self.cleaning.offset + i)
     }
 
     fn dtype(&self, name: &str) -> Option<DataType> {
@@ -319,7 +380,9 @@ impl Frame {
                 .map_err(|_| self.not_found(name))?
                 .as_materialized_series()
                 .clone(),
-            Table::Parquet { metadata, .. } => {
+            Table::Parquet {
+                metadata, slice, ..
+            } => {
                 if let Some(e) = self.unreadable(name) {
                     return Err(e);
                 }
@@ -340,6 +403,7 @@ impl Frame {
                 // workers, would let that worker start other columns while it waits.
                 let mut reader = ParquetReader::new(open(self.file())?)
                     .with_columns(Some(vec![name.to_string()]))
+                    .with_slice(*slice)
                     .read_parallel(ParallelStrategy::None);
                 reader.set_metadata(metadata.clone());
                 let df = super::guard::guarded(self.file(), || {
@@ -442,6 +506,7 @@ fn read_table(file: &Path, src: &FileSource) -> Result<(Table, usize)> {
             (
                 Table::Parquet {
                     metadata,
+                    slice: None,
                     schema,
                     unreadable,
                 },

@@ -199,3 +199,55 @@ fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
     ok(&s.run(&["train", "p.yaml", "--out", "full"]));
     assert_ne!(s.weights("full"), s.weights("memory"));
 }
+
+/// A Parquet training file is encoded into the cache a range of row groups at a time, and says
+/// so; runs from that entry, loaded or read from disk a window at a time, train to the metrics
+/// and weights of the same run from the file without a cache.
+#[test]
+fn a_parquet_file_is_encoded_streamed_to_the_runs_of_the_file() {
+    let s = Scratch::new();
+    s.write("spec.yaml", SPEC);
+    s.generate("spec.yaml", 5000, None, "train.parquet");
+    let pipeline = PIPELINE.replace("train.csv", "train.parquet").replace(
+        "  sequences:\n    - { name: seen, target: item, max_len: 6 }\n",
+        "",
+    );
+    s.write("p.yaml", &pipeline);
+    std::fs::create_dir(s.path("plain")).expect("folder");
+    s.write(
+        "plain/p.yaml",
+        &pipeline.replace("train.parquet", "../train.parquet"),
+    );
+    let blocks = "train.shuffle={block_rows: 100, buffer_rows: 500}";
+    for (run, set) in [("full", "train.seed=42"), ("blocks", blocks)] {
+        ok(&s.run(&[
+            "train",
+            "plain/p.yaml",
+            "--set",
+            set,
+            "--out",
+            &format!("plain-{run}"),
+        ]));
+    }
+    let e = s.run(&["encode", "p.yaml"]);
+    ok(&e);
+    assert!(
+        stderr(&e).contains("data: encoded a range of row groups at a time"),
+        "{}",
+        stderr(&e)
+    );
+    for (run, set) in [("full", "train.seed=42"), ("blocks", blocks)] {
+        let o = s.run(&["train", "p.yaml", "--set", set, "--out", run]);
+        ok(&o);
+        assert!(
+            stderr(&o).contains("data: read from the encoded cache"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(
+            s.metrics(run)["test"],
+            s.metrics(&format!("plain-{run}"))["test"]
+        );
+        assert_eq!(s.weights(run), s.weights(&format!("plain-{run}")));
+    }
+}

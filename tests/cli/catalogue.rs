@@ -712,6 +712,18 @@ fn cases() -> Vec<Case> {
             |_: &Scratch| {},
         ),
         case(
+            "A shuffle buffer smaller than one block",
+            &[
+                "validate",
+                "pipeline.yaml",
+                "--set",
+                "train.shuffle={block_rows: 4096, buffer_rows: 1000}",
+            ],
+            2,
+            "buffer_rows (1000) must hold at least one block of 4096 rows",
+            |_: &Scratch| {},
+        ),
+        case(
             "compare --out whose compare.md is a link",
             &["compare", "pipeline.yaml", "--seeds", "1", "--out", "cmp"],
             2,

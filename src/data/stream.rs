@@ -1,0 +1,431 @@
+//! Streamed encoding into the cache: a pipeline whose training file is one Parquet file is
+//! encoded a range of whole row groups at a time (about `RANGE_ROWS` rows), in two passes over
+//! the file: the first fits the encoders (vocabulary counts, numeric statistics), the second
+//! encodes each range and appends it to the entry's array files. The entry is the one the
+//! in-memory path writes for the same data, array for array (tested).
+//!
+//! What is held at once: one range's decoded columns and encoded rows; each vocabulary's counts
+//! (an entry per distinct training value: exact, and smaller than the embedding table the
+//! vocabulary becomes); and per row of the file its split and its stage labels (a few bytes a
+//! row, read before the passes). A bucketed numeric or a median fill keeps its training values
+//! (8 bytes a row) for exact quantiles. Multi-valued features, sequences and a group column are
+//! not fitted a range at a time yet: such pipelines are encoded in memory, as without a cache.
+//! The leak check reads the first range's training rows (all of them in a file of one range).
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::cache_arrays::{Appender, Le};
+use super::cache_entry::{Contents, SplitHeader};
+use super::clock::Clock;
+use super::encode::{Encoding, encode_frame};
+use super::{Dataset, Split, StageLabels};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::features::{CategoricalEncoder, Encoders, NumericFit, Routing, TokenCounts, Tokens};
+use crate::source::Frame;
+
+/// Rows a range holds at least (but the last): whole row groups are added until it does.
+pub(super) const RANGE_ROWS: usize = 1 << 20;
+
+/// Whether `p` is encoded a range at a time: its training file is one Parquet file, and it has
+/// no multi-valued feature, sequence or group column.
+pub(super) fn streamable(p: &Pipeline) -> bool {
+    let src = &p.train_source;
+    src.format == crate::config::FileFormat::Parquet
+        && !crate::source::is_pattern(&src.path)
+        && !src.path.is_dir()
+        && p.multi_valued.is_empty()
+        && p.sequences.is_empty()
+        && p.group_column.is_none()
+}
+
+/// The labels of `l`'s rows that lie in `start..start + len`, numbered from `start`.
+fn in_range(l: &StageLabels, start: usize, len: usize) -> StageLabels {
+    let a = l.keep.partition_point(|&r| (r as usize) < start);
+    let b = l.keep.partition_point(|&r| (r as usize) < start + len);
+    StageLabels {
+        reached: l.reached.iter().map(|c| c[a..b].to_vec()).collect(),
+        own: l.own.iter().map(|c| c[a..b].to_vec()).collect(),
+        keep: l.keep[a..b].iter().map(|&r| r - start as u32).collect(),
+        dropped: vec![0; l.dropped.len()],
+    }
+}
+
+/// One feature's fit, gathered a range at a time.
+enum Fit<'p> {
+    /// A hashed feature: nothing to fit.
+    Hashed,
+    Counts(TokenCounts),
+    Numeric(Box<NumericFit<'p>>),
+}
+
+/// Fit the encoders of `p` on the training rows (part 0 of each range's routing) of `frame`.
+fn fit(
+    p: &Pipeline,
+    frame: &Frame,
+    ranges: &[(usize, usize)],
+    splits: &[(Split, StageLabels)],
+    clock: &Clock,
+) -> Result<Encoders> {
+    let mut fits: Vec<Fit<'_>> = p
+        .categorical
+        .iter()
+        .map(|c| match c.hash_buckets {
+            Some(_) => Fit::Hashed,
+            None => Fit::Counts(TokenCounts::default()),
+        })
+        .chain(
+            p.numeric
+                .iter()
+                .map(|n| Fit::Numeric(Box::new(NumericFit::new(n, frame.file())))),
+        )
+        .collect();
+    let cats = p.categorical.len();
+    for &(start, len) in ranges {
+        let part = frame
+            .rows(start, len)
+            .ok_or_else(|| Error::Internal("a Parquet range could not be read".into()))?;
+        let labels: Vec<StageLabels> = splits
+            .iter()
+            .map(|(_, l)| in_range(l, start, len))
+            .collect();
+        let keeps: Vec<&[u32]> = labels.iter().map(|l| l.keep.as_slice()).collect();
+        let routing = Routing::new(len, &keeps);
+        fits.par_iter_mut().enumerate().try_for_each(|(j, f)| {
+            clock.busy(|| match f {
+                Fit::Hashed => Ok(()),
+                Fit::Counts(c) => c.add(&part.column(&p.categorical[j].column)?, &routing),
+                Fit::Numeric(n) => n.add(&part.column(&p.numeric[j - cats].column)?, &routing),
+            })
+        })?;
+    }
+    let mut encoders = Encoders {
+        categorical: Vec::new(),
+        numeric: Vec::new(),
+        multi_valued: Vec::new(),
+    };
+    for (j, f) in fits.into_iter().enumerate() {
+        match f {
+            Fit::Hashed => encoders.categorical.push(CategoricalEncoder::with_tokens(
+                &p.categorical[j],
+                Tokens::default(),
+            )),
+            Fit::Counts(c) => {
+                let spec = &p.categorical[j];
+                let tokens = c.finish(spec.min_count);
+                encoders
+                    .categorical
+                    .push(CategoricalEncoder::with_tokens(spec, tokens));
+            }
+            Fit::Numeric(n) => encoders.numeric.push(n.finish()?),
+        }
+    }
+    Ok(encoders)
+}
+
+/// One split's arrays, appended to a range at a time; and whether each of its id and value
+/// columns has held one value so far (for the constant-feature warning).
+struct SplitOut {
+    shape: Dataset,
+    cat: Vec<Appender<u32>>,
+    num: Vec<Appender<f32>>,
+    reached: Vec<Appender<u8>>,
+    own: Vec<Appender<u8>>,
+    truth: Vec<Appender<f64>>,
+    groups: Appender<u32>,
+    first_ids: Vec<Option<u32>>,
+    first_values: Vec<Option<u32>>,
+    ids_vary: Vec<bool>,
+    values_vary: Vec<bool>,
+}
+
+/// The arrays `<at>.<what>.0` to `<at>.<what>.<n - 1>`, empty.
+fn appenders<T: Le>(dir: &Path, at: &str, what: &str, n: usize) -> Result<Vec<Appender<T>>> {
+    (0..n)
+        .map(|i| Appender::create(dir, &format!("{at}.{what}.{i}")))
+        .collect()
+}
+
+impl SplitOut {
+    /// The arrays of the split encoded as `d` (a first range of it), in `dir`.
+    fn create(dir: &Path, d: &Dataset) -> Result<SplitOut> {
+        let at = d.split.as_str();
+        Ok(SplitOut {
+            shape: Dataset {
+                split: d.split,
+                file: d.file.clone(),
+                rows: 0,
+                cat: vec![Vec::new(); d.cat.len()],
+                num: vec![Vec::new(); d.num.len()],
+                bags: Vec::new(),
+                truncated: Vec::new(),
+                reached: vec![Vec::new(); d.reached.len()],
+                own: vec![Vec::new(); d.own.len()],
+                truth: vec![Vec::new(); d.truth.len()],
+                groups: Vec::new(),
+                dropped: Vec::new(),
+            },
+            cat: appenders(dir, at, "cat", d.cat.len())?,
+            num: appenders(dir, at, "num", d.num.len())?,
+            reached: appenders(dir, at, "reached", d.reached.len())?,
+            own: appenders(dir, at, "own", d.own.len())?,
+            truth: appenders(dir, at, "truth", d.truth.len())?,
+            groups: Appender::create(dir, &format!("{at}.groups"))?,
+            first_ids: vec![None; d.cat.len()],
+            first_values: vec![None; d.num.len()],
+            ids_vary: vec![false; d.cat.len()],
+            values_vary: vec![false; d.num.len()],
+        })
+    }
+
+    fn append(&mut self, d: &Dataset) -> Result<()> {
+        self.shape.rows += d.rows;
+        for (a, c) in self.cat.iter_mut().zip(&d.cat) {
+            a.push(c)?;
+        }
+        for (a, c) in self.num.iter_mut().zip(&d.num) {
+            a.push(c)?;
+        }
+        for (a, c) in self.reached.iter_mut().zip(&d.reached) {
+            a.push(c)?;
+        }
+        for (a, c) in self.own.iter_mut().zip(&d.own) {
+            a.push(c)?;
+        }
+        for (a, c) in self.truth.iter_mut().zip(&d.truth) {
+            a.push(c)?;
+        }
+        let bits: Vec<Vec<u32>> = d
+            .num
+            .iter()
+            .map(|c| c.iter().map(|v| v.to_bits()).collect())
+            .collect();
+        let columns = [
+            (&d.cat, &mut self.first_ids, &mut self.ids_vary),
+            (&bits, &mut self.first_values, &mut self.values_vary),
+        ];
+        for (cols, firsts, vary) in columns {
+            for ((c, first), v) in cols.iter().zip(firsts.iter_mut()).zip(vary.iter_mut()) {
+                let head = *first.get_or_insert_with(|| c.first().copied().unwrap_or(0));
+                if c.first().is_some() {
+                    *v |= c.iter().any(|&x| x != head);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The split as a header (its drops per stage being `dropped`), with its shape (rows,
+    /// drops, column counts; no values) and which of its id and value columns held one value.
+    fn finish(self, dropped: Vec<usize>) -> Result<Finished> {
+        let mut arrays = Vec::new();
+        for a in self.cat {
+            arrays.push(a.finish()?);
+        }
+        for a in self.num {
+            arrays.push(a.finish()?);
+        }
+        for a in self.reached.into_iter().chain(self.own) {
+            arrays.push(a.finish()?);
+        }
+        for a in self.truth {
+            arrays.push(a.finish()?);
+        }
+        arrays.push(self.groups.finish()?);
+        let mut shape = self.shape;
+        shape.dropped = dropped;
+        Ok(Finished {
+            header: SplitHeader::of(&shape, arrays),
+            shape,
+            constant_ids: self.ids_vary.iter().map(|v| !v).collect(),
+            constant_values: self.values_vary.iter().map(|v| !v).collect(),
+        })
+    }
+}
+
+struct Finished {
+    header: SplitHeader,
+    shape: Dataset,
+    constant_ids: Vec<bool>,
+    constant_values: Vec<bool>,
+}
+
+/// Encode the split `name` of `frame` (its rows `labels.keep`, every split of the training
+/// file in `splits`) a range at a time with `encoders`, appending each range to `outs`. The
+/// training rows of the first range, when asked.
+fn encode_ranges(
+    dir: &Path,
+    p: &Pipeline,
+    frame: &Frame,
+    splits: &[(Split, StageLabels)],
+    encoders: &Encoders,
+    range_rows: usize,
+    outs: &mut Vec<SplitOut>,
+    clock: &Clock,
+) -> Result<Option<Dataset>> {
+    let ranges = frame
+        .row_ranges(range_rows)
+        .unwrap_or_else(|| vec![(0, frame.len())]);
+    let mut first_train = None;
+    for (start, len) in ranges {
+        let sliced = frame.rows(start, len);
+        let part = sliced.as_ref().unwrap_or(frame);
+        let labels = splits
+            .iter()
+            .map(|(name, l)| (*name, in_range(l, start, len)))
+            .collect();
+        let (_, datasets) = encode_frame(part, labels, Encoding::Use(encoders), p, clock)?;
+        for d in datasets {
+            let at = match outs.iter().position(|o| o.shape.split == d.split) {
+                Some(i) => i,
+                None => {
+                    outs.push(SplitOut::create(dir, &d)?);
+                    outs.len() - 1
+                }
+            };
+            outs[at].append(&d)?;
+            if d.split == Split::Train && first_train.is_none() {
+                first_train = Some(d);
+            }
+        }
+    }
+    Ok(first_train)
+}
+
+/// Encode `p` into the entry folder `dir`: what `cache_entry::write` asks of its `fill`.
+pub(super) fn encode_into(dir: &Path, p: &Pipeline, range_rows: usize) -> Result<Contents> {
+    let clock = Clock::new();
+    let opened = super::open_files(p, &clock)?;
+    let (splits, mut rows_digests) = super::label_splits(p, &opened, &clock)?;
+    let full = &opened.full;
+    let ranges = full
+        .row_ranges(range_rows)
+        .ok_or_else(|| Error::Internal("a streamed training file that is not Parquet".into()))?;
+    let encoders = fit(p, full, &ranges, &splits, &clock)?;
+    let mut outs = Vec::new();
+    let first_train = encode_ranges(
+        dir, p, full, &splits, &encoders, range_rows, &mut outs, &clock,
+    )?
+    .ok_or_else(|| Error::Internal("no training rows were encoded".into()))?;
+    super::leaks::check(p, &first_train)?;
+    drop(first_train);
+    let mut dropped: Vec<(Split, Vec<usize>)> = splits
+        .iter()
+        .map(|(name, l)| (*name, l.dropped.clone()))
+        .collect();
+    for (name, frame) in &opened.own_files {
+        let labels = clock.busy(|| super::read_labels(frame, None, p))?;
+        if let Some(f) = opened
+            .fingerprints
+            .iter()
+            .find(|f| f.split == name.as_str())
+        {
+            rows_digests.push((*name, super::rows_digest(f, &labels)));
+        }
+        dropped.push((*name, labels.dropped.clone()));
+        encode_ranges(
+            dir,
+            p,
+            frame,
+            &[(*name, labels)],
+            &encoders,
+            range_rows,
+            &mut outs,
+            &clock,
+        )?;
+    }
+    let positives: Vec<usize> = splits[0]
+        .1
+        .reached
+        .iter()
+        .map(|c| c.iter().filter(|&&v| v != 0).count())
+        .collect();
+    drop(splits);
+    // Training first, then validation and test, as the in-memory path writes them.
+    outs.sort_by_key(|o| o.shape.split != Split::Train);
+    let mut finished = Vec::new();
+    for o in outs {
+        let split = o.shape.split;
+        let d = dropped
+            .iter()
+            .find(|(s, _)| *s == split)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        finished.push(o.finish(d)?);
+    }
+    let train = finished
+        .first()
+        .filter(|f| f.shape.split == Split::Train)
+        .ok_or_else(|| Error::Internal("no training split".into()))?;
+    let shapes: Vec<&Dataset> = finished.iter().map(|f| &f.shape).collect();
+    let mut warnings = super::split_warnings(p, &shapes, &positives)?;
+    warnings.extend(super::constant_named(
+        p,
+        &train.constant_ids,
+        &train.constant_values,
+    ));
+    warnings.extend(super::cardinality_warnings(&encoders, train.shape.rows));
+    let mut files = vec![(Split::Train, full.len())];
+    files.extend(opened.own_files.iter().map(|(name, f)| (*name, f.len())));
+    let digest = |split: Split| {
+        rows_digests
+            .iter()
+            .find(|(s, _)| *s == split)
+            .map(|(_, d)| d.clone())
+    };
+    Ok(Contents {
+        encoders,
+        warnings,
+        files,
+        fingerprints: opened.fingerprints.clone(),
+        valid_rows: digest(Split::Valid),
+        test_rows: digest(Split::Test),
+        splits: finished.into_iter().map(|f| f.header).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cache_entry::write_splits;
+    use super::*;
+
+    const SPEC: &str = "name: s\nseed: 3\nstages:\n  - { name: click, rate: 0.2 }\n  - { name: buy, rate: 0.3 }\ncategorical:\n  - { name: user, vocab: 300, zipf: 0.8, effects: { click: 0.8, buy: 0.5 } }\n  - { name: item, vocab: 500, zipf: 0.5, effects: { click: 0.5 } }\nnumeric:\n  - { name: price, normal: { mean: 3, std: 1 }, effects: { buy: 0.5 } }\n  - { name: hour, uniform: { low: 0, high: 24 }, effects: { click: 0.3 } }\n";
+
+    /// Every kind of column the streamed path encodes: a vocabulary with a `min_count`, a
+    /// hashed feature, a standardised numeric with the median fill, a bucketed one feeding its
+    /// value too, labels and truth; validation and test carved at random.
+    const PIPELINE: &str = "name: streamed\ndata:\n  train: t.parquet\n  valid: { split_from: train, fraction: 0.15 }\n  test: { split_from: train, fraction: 0.2 }\nfeatures:\n  categorical:\n    - { name: user, min_count: 2 }\n    - { name: item, hash_buckets: 64 }\n  numeric:\n    - { name: price, missing: median }\n    - { name: hour, transform: quantile_buckets, buckets: 6, also_raw: true }\nstages:\n  - { name: click, label: click, truth: true_click }\n  - { name: buy, label: buy, truth: true_buy }\n";
+
+    /// Encoded a range of row groups at a time (ranges of 3 row groups of 400 rows, over 10
+    /// row groups), the entry holds the arrays, encoders, warnings and digests the in-memory
+    /// path writes for the same file, hash for hash.
+    #[test]
+    fn streamed_entries_are_the_in_memory_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = crate::generate::Spec::from_text(Path::new("s.yaml"), SPEC).unwrap();
+        crate::generate::generate(&spec, 3900, &dir.path().join("t.parquet"), 400).unwrap();
+        let file = dir.path().join("p.yaml");
+        std::fs::write(&file, PIPELINE).unwrap();
+        let p = Pipeline::load(&file).unwrap();
+        assert!(streamable(&p));
+        let frame = Frame::read(&p.train_source, None).unwrap();
+        assert_eq!(frame.row_ranges(1000).unwrap().len(), 4, "several ranges");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        let memory = write_splits(&a, &super::super::prepare(&p).unwrap()).unwrap();
+        let streamed = encode_into(&b, &p, 1000).unwrap();
+        assert_eq!(streamed.encoders, memory.encoders);
+        assert!(!memory.encoders.categorical[0].tokens.is_empty());
+        assert_eq!(streamed.warnings, memory.warnings);
+        assert_eq!(streamed.files, memory.files);
+        assert_eq!(streamed.fingerprints, memory.fingerprints);
+        assert_eq!(streamed.valid_rows, memory.valid_rows);
+        assert_eq!(streamed.test_rows, memory.test_rows);
+        let json = |c: &Contents| serde_json::to_value(&c.splits).unwrap();
+        assert_eq!(json(&streamed), json(&memory));
+        assert_eq!(memory.splits.len(), 3);
+    }
+}
