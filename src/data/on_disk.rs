@@ -335,7 +335,9 @@ mod tests {
     }
 
     /// Everything a batch holds, comparable.
-    fn parts(b: &Batch) -> (usize, Vec<Vec<u32>>, Vec<Vec<u64>>, Vec<Vec<u32>>, Vec<u32>) {
+    type Parts = (usize, Vec<Vec<u32>>, Vec<Vec<u64>>, Vec<Vec<u32>>, Vec<u32>);
+
+    fn parts(b: &Batch) -> Parts {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
         let mut floats = bits(&b.num);
         floats.extend(bits(&b.labels));

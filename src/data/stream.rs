@@ -209,7 +209,7 @@ impl SplitOut {
         for (cols, firsts, vary) in columns {
             for ((c, first), v) in cols.iter().zip(firsts.iter_mut()).zip(vary.iter_mut()) {
                 let head = *first.get_or_insert_with(|| c.first().copied().unwrap_or(0));
-                if c.first().is_some() {
+                if !c.is_empty() {
                     *v |= c.iter().any(|&x| x != head);
                 }
             }
@@ -252,6 +252,7 @@ struct Finished {
     constant_values: Vec<bool>,
 }
 
+#[allow(clippy::too_many_arguments)] // each is one thing the range loop needs
 /// Encode the split `name` of `frame` (its rows `labels.keep`, every split of the training
 /// file in `splits`) a range at a time with `encoders`, appending each range to `outs`. The
 /// training rows of the first range, when asked.
