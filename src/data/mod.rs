@@ -1,4 +1,6 @@
 //! Data: reading sources, splitting, labels, encoding, and the encoded in-memory dataset.
+//! Long because: the in-memory preparation and the streamed one share its opening, labelling
+//! and warnings; the warnings are the next thing to move to a file of their own.
 
 mod batches;
 mod cache;
