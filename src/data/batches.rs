@@ -87,10 +87,11 @@ pub fn windows(
     let skip = skip.min(rows);
     match shuffle {
         Shuffle::Full => {
-            let order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(rows);
+            let mut order = Rng::stream(seed, &format!("shuffle/{epoch}")).permutation(rows);
+            order.drain(..skip);
             let window = Window {
                 blocks: vec![(0, rows)],
-                order: order[skip..].to_vec(),
+                order,
             };
             Box::new((skip < rows).then_some(window).into_iter())
         }

@@ -272,6 +272,24 @@ pub fn inconsistent_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
         .collect()
 }
 
+/// Each file read with its rows (the training file's `rows`, then the splits' own files), and
+/// the digests of the validation and test rows among `digests`.
+fn provenance(
+    rows: usize,
+    own_files: &[(Split, Frame)],
+    digests: &[(Split, String)],
+) -> (Vec<(Split, usize)>, Option<String>, Option<String>) {
+    let mut files = vec![(Split::Train, rows)];
+    files.extend(own_files.iter().map(|(name, f)| (*name, f.len())));
+    let digest = |split: Split| {
+        digests
+            .iter()
+            .find(|(s, _)| *s == split)
+            .map(|(_, d)| d.clone())
+    };
+    (files, digest(Split::Valid), digest(Split::Test))
+}
+
 /// SHA-256 of a split's rows: its file's, the rows kept (their numbers in the file) and their
 /// stage labels.
 fn rows_digest(file: &DataFingerprint, labels: &StageLabels) -> String {
@@ -483,19 +501,12 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
     leaks::check(p, &train)?;
     warnings.extend(constant_warnings(p, &train));
     warnings.extend(cardinality_warnings(&encoders, train.rows));
-    let mut files = vec![(Split::Train, n)];
-    files.extend(own_files.iter().map(|(name, f)| (*name, f.len())));
-    let digest = |split: Split| {
-        rows_digests
-            .iter()
-            .find(|(s, _)| *s == split)
-            .map(|(_, d)| d.clone())
-    };
+    let (files, valid_rows, test_rows) = provenance(n, &own_files, &rows_digests);
     Ok(Splits {
         files,
         fingerprints,
-        valid_rows: digest(Split::Valid),
-        test_rows: digest(Split::Test),
+        valid_rows,
+        test_rows,
         train: TrainSplit::Memory(train),
         valid,
         test,

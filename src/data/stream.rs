@@ -41,14 +41,27 @@ pub(super) fn streamable(p: &Pipeline) -> bool {
         && p.group_column.is_none()
 }
 
+/// Where `l`'s rows that lie in `start..start + len` are in `l.keep`.
+fn span(l: &StageLabels, start: usize, len: usize) -> std::ops::Range<usize> {
+    let a = l.keep.partition_point(|&r| (r as usize) < start);
+    a..l.keep.partition_point(|&r| (r as usize) < start + len)
+}
+
+/// The rows of `l` that lie in `start..start + len`, numbered from `start`.
+fn rows_in_range(l: &StageLabels, start: usize, len: usize) -> Vec<u32> {
+    l.keep[span(l, start, len)]
+        .iter()
+        .map(|&r| r - start as u32)
+        .collect()
+}
+
 /// The labels of `l`'s rows that lie in `start..start + len`, numbered from `start`.
 fn in_range(l: &StageLabels, start: usize, len: usize) -> StageLabels {
-    let a = l.keep.partition_point(|&r| (r as usize) < start);
-    let b = l.keep.partition_point(|&r| (r as usize) < start + len);
+    let std::ops::Range { start: a, end: b } = span(l, start, len);
     StageLabels {
         reached: l.reached.iter().map(|c| c[a..b].to_vec()).collect(),
         own: l.own.iter().map(|c| c[a..b].to_vec()).collect(),
-        keep: l.keep[a..b].iter().map(|&r| r - start as u32).collect(),
+        keep: rows_in_range(l, start, len),
         dropped: vec![0; l.dropped.len()],
     }
 }
@@ -87,11 +100,12 @@ fn fit(
         let part = frame
             .rows(start, len)
             .ok_or_else(|| Error::Internal("a Parquet range could not be read".into()))?;
-        let labels: Vec<StageLabels> = splits
+        // Only which rows of the range go where: the labels are not read while fitting.
+        let rows: Vec<Vec<u32>> = splits
             .iter()
-            .map(|(_, l)| in_range(l, start, len))
+            .map(|(_, l)| rows_in_range(l, start, len))
             .collect();
-        let keeps: Vec<&[u32]> = labels.iter().map(|l| l.keep.as_slice()).collect();
+        let keeps: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
         let routing = Routing::new(len, &keeps);
         fits.par_iter_mut().enumerate().try_for_each(|(j, f)| {
             clock.busy(|| match f {
@@ -368,21 +382,15 @@ pub(super) fn encode_into(dir: &Path, p: &Pipeline, range_rows: usize) -> Result
         &train.constant_values,
     ));
     warnings.extend(super::cardinality_warnings(&encoders, train.shape.rows));
-    let mut files = vec![(Split::Train, full.len())];
-    files.extend(opened.own_files.iter().map(|(name, f)| (*name, f.len())));
-    let digest = |split: Split| {
-        rows_digests
-            .iter()
-            .find(|(s, _)| *s == split)
-            .map(|(_, d)| d.clone())
-    };
+    let (files, valid_rows, test_rows) =
+        super::provenance(full.len(), &opened.own_files, &rows_digests);
     Ok(Contents {
         encoders,
         warnings,
         files,
         fingerprints: opened.fingerprints.clone(),
-        valid_rows: digest(Split::Valid),
-        test_rows: digest(Split::Test),
+        valid_rows,
+        test_rows,
         splits: finished.into_iter().map(|f| f.header).collect(),
     })
 }
