@@ -6,7 +6,8 @@
 # blocks at a time (`train.shuffle`). Prints each step's wall time and peak resident memory
 # (/usr/bin/time -v), the file's size, and the run's training throughput; then, on the first
 # SMALL rows (default 4M), the same model trained from memory with a full shuffle and from the
-# cache with blocks, side by side (training samples/s of each).
+# cache with blocks, side by side (training samples/s and loading time of each: the memory side
+# reads and encodes the file with polars every run, the cache side opens the encoded entry).
 #   ROWS=60000000 benches/larger-than-memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,19 +43,21 @@ mkdir "$work/big/.funnel-cache"
 measure "encode $ROWS rows" "$bin" encode "$work/big/p.yaml"
 echo "cache: $(du -sm "$work/big/.funnel-cache" | cut -f1) MiB"
 measure "train $ROWS rows from the cache" "$bin" train "$work/big/p.yaml" --out "$work/big/run" --no-report
-python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print('training samples/s', round(m['timing']['train_samples_per_s'])); print('test', [(s['stage'], round(s['cumulative']['auc'],4)) for s in m['test']])" "$work/big/run/metrics.json"
+python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print('training samples/s', round(m['timing']['train_samples_per_s'])); print('test', [(s['name'], round(s['cumulative']['auc'],4)) for s in m['test']])" "$work/big/run/metrics.json"
 rm -rf "$work/big/.funnel-cache"
 small=data/synthetic/reference-$SMALL.parquet
 pipeline "$small" "$work/memory" ""
 pipeline "$small" "$work/disk" blocks
 mkdir "$work/disk/.funnel-cache"
-"$bin" encode "$work/disk/p.yaml" > /dev/null 2>&1
+measure "encode $SMALL rows into the cache (streamed)" "$bin" encode "$work/disk/p.yaml"
 for side in memory disk memory disk; do
   "$bin" train "$work/$side/p.yaml" --out "$work/$side/run-$RANDOM" --no-report > /dev/null 2>&1
 done
 python3 - "$work" <<'PY'
 import glob, json, sys
 for side in ("memory", "disk"):
-    v = [json.load(open(f))["timing"]["train_samples_per_s"] for f in glob.glob(f"{sys.argv[1]}/{side}/run-*/metrics.json")]
-    print(f"{side}: training samples/s {', '.join(f'{x:,.0f}' for x in v)}")
+    t = [json.load(open(f))["timing"] for f in sorted(glob.glob(f"{sys.argv[1]}/{side}/run-*/metrics.json"))]
+    speed = ", ".join(format(x["train_samples_per_s"], ",.0f") for x in t)
+    load = ", ".join(format(x["read_s"] + x["encode_s"], ".2f") for x in t)
+    print(f"{side}: training samples/s {speed}; loading (read + encode) s {load}")
 PY

@@ -19,6 +19,8 @@
 //!
 //! Multi-valued features are not checked: a token bag has no single value to rank.
 
+use rayon::prelude::*;
+
 use super::Dataset;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -53,7 +55,10 @@ fn grouped_auc(mut groups: Vec<Group>) -> Option<f64> {
     let (mut below, mut wins, mut i) = (0u64, 0f64, 0);
     while i < groups.len() {
         // Groups of one score are one tie.
-        let j = i + groups[i..].partition_point(|g| g.score == groups[i].score);
+        let mut j = i + 1;
+        while j < groups.len() && groups[j].score == groups[i].score {
+            j += 1;
+        }
         let (pos, neg) = groups[i..j]
             .iter()
             .fold((0, 0), |(p, n), g| (p + g.pos, n + g.neg));
@@ -103,20 +108,22 @@ fn evidence(
         })
 }
 
-/// Each id's labels, counted once: [positives, negatives] on the even rows, then on the odd.
-type Tallies = std::collections::BTreeMap<u32, [u64; 4]>;
+/// Each id's labels, counted once: [positives, negatives] on the even rows, then on the odd;
+/// indexed by id (encoded ids are dense), ids without rows all zero.
+type Tallies = Vec<[u64; 4]>;
 
 fn id_tallies(ids: &[u32], label: &[u8]) -> Tallies {
-    let mut t = Tallies::new();
+    let mut t: Tallies = vec![[0; 4]; ids.iter().max().map_or(0, |&m| m as usize + 1)];
     for (i, (&id, &y)) in ids.iter().zip(label).enumerate() {
-        t.entry(id).or_default()[2 * (i % 2) + (y == 0) as usize] += 1;
+        t[id as usize][2 * (i % 2) + (y == 0) as usize] += 1;
     }
+    t.retain(|c| c.iter().any(|&n| n > 0));
     t
 }
 
 /// Each id's own rows as a group scored by its rate (for a value that implies the label).
 fn id_values(t: &Tallies) -> Vec<Group> {
-    t.values()
+    t.iter()
         .map(|c| {
             let (pos, neg) = (c[0] + c[2], c[1] + c[3]);
             Group {
@@ -132,18 +139,25 @@ fn id_values(t: &Tallies) -> Vec<Group> {
 /// rows (ids on fewer than `MIN_SUPPORT` of them pooled into one rate) scores its odd rows.
 fn id_groups(t: &Tallies) -> Vec<Group> {
     let rate = |p: u64, n: u64| p as f64 / (p + n).max(1) as f64;
-    let rare = t.values().filter(|c| c[0] + c[1] < MIN_SUPPORT);
-    let pooled = rare.fold((0, 0), |(a, b), c| (a + c[0], b + c[1]));
-    t.values()
-        .filter(|c| c[2] + c[3] > 0)
+    let (common, rare): (Vec<&[u64; 4]>, Vec<&[u64; 4]>) =
+        t.iter().partition(|c| c[0] + c[1] >= MIN_SUPPORT);
+    let sum = |cs: &[&[u64; 4]], k: usize| cs.iter().map(|c| c[k]).sum::<u64>();
+    // The rare ids share one score, so their odd rows are one group (one tie): with a long
+    // tail of ids that keeps the groups to sort few.
+    let pooled = Group {
+        score: rate(sum(&rare, 0), sum(&rare, 1)),
+        pos: sum(&rare, 2),
+        neg: sum(&rare, 3),
+    };
+    common
+        .iter()
         .map(|c| Group {
-            score: match c[0] + c[1] >= MIN_SUPPORT {
-                true => rate(c[0], c[1]),
-                false => rate(pooled.0, pooled.1),
-            },
+            score: rate(c[0], c[1]),
             pos: c[2],
             neg: c[3],
         })
+        .chain(std::iter::once(pooled))
+        .filter(|g| g.pos + g.neg > 0)
         .collect()
 }
 
@@ -215,15 +229,6 @@ pub fn leaks(values: Values<'_>, labels: &[&[u8]]) -> Vec<(usize, String)> {
 /// naming every such feature and stage at once.
 pub fn check(p: &Pipeline, train: &Dataset) -> Result<()> {
     let labels: Vec<&[u8]> = train.reached.iter().map(Vec::as_slice).collect();
-    let mut found: Vec<String> = Vec::new();
-    let mut report = |name: &str, column: &str, values: Values<'_>| {
-        for (k, e) in leaks(values, &labels) {
-            found.push(format!(
-                "feature `{name}` (column `{column}`) leaks the label of stage `{}`: {e}",
-                p.stage_name(k)
-            ));
-        }
-    };
     // Id columns: categorical features, then bucketed numerics (`Pipeline::embedded_fields`).
     let id_features = p
         .categorical
@@ -235,17 +240,36 @@ pub fn check(p: &Pipeline, train: &Dataset) -> Result<()> {
                 .filter(|n| n.buckets.is_some())
                 .map(|n| (n.name.as_str(), n.column.as_str(), n.allow_leak)),
         );
-    for ((name, column, allowed), ids) in id_features.zip(&train.cat) {
-        if !allowed {
-            report(name, column, Values::Ids(ids));
-        }
-    }
-    let fed = p.numeric.iter().filter(|n| n.feeds_value());
-    for (n, values) in fed.zip(&train.num) {
-        if !n.allow_leak && n.buckets.is_none() {
-            report(&n.name, &n.column, Values::Numbers(values));
-        }
-    }
+    let ids = id_features
+        .zip(&train.cat)
+        .map(|((name, column, allowed), ids)| (name, column, allowed, Values::Ids(ids)));
+    let numbers = p
+        .numeric
+        .iter()
+        .filter(|n| n.feeds_value())
+        .zip(&train.num)
+        .filter(|(n, _)| n.buckets.is_none())
+        .map(|(n, v)| {
+            (
+                n.name.as_str(),
+                n.column.as_str(),
+                n.allow_leak,
+                Values::Numbers(v),
+            )
+        });
+    let checked: Vec<_> = ids.chain(numbers).filter(|c| !c.2).collect();
+    // One feature per task: each is a pass over the training rows per stage.
+    let found: Vec<String> = checked
+        .into_par_iter()
+        .flat_map_iter(|(name, column, _, values)| {
+            leaks(values, &labels).into_iter().map(move |(k, e)| {
+                format!(
+                    "feature `{name}` (column `{column}`) leaks the label of stage `{}`: {e}",
+                    p.stage_name(k)
+                )
+            })
+        })
+        .collect();
     if found.is_empty() {
         return Ok(());
     }
