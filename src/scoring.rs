@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use crate::config::Pipeline;
-use crate::data::Dataset;
+use crate::data::{Dataset, EVAL_CHUNK_ROWS, SplitData};
 use crate::error::{Error, Result};
 use crate::metrics::truth::evaluate_truth;
 use crate::metrics::{StageAccumulators, StageMetrics};
@@ -28,38 +28,60 @@ pub fn score(
     Ok(())
 }
 
-/// Metrics of a labelled dataset; with truth columns, also the evaluation against the truth.
+/// Metrics of a labelled split, scored in row order a chunk at a time when it is on disk (the
+/// accumulators spill their rows past `metrics::ROWS_IN_MEMORY`); with truth columns, also the
+/// evaluation against the truth (synthetic data: its logits, labels and truth gathered whole).
 pub fn evaluate_dataset(
     model: &FunnelModel,
     p: &Pipeline,
-    d: &Dataset,
+    split: &SplitData,
 ) -> Result<Vec<StageMetrics>> {
-    let groups = (!d.groups.is_empty()).then_some(d.groups.as_slice());
-    let mut acc = StageAccumulators::new(p.stages.len());
-    // The truth is judged over all rows at once (synthetic data, in memory by nature).
-    let mut all_logits = Vec::new();
-    score(model, d, p.train.eval_batch_size, |rows, logits| {
-        if logits.iter().any(|z| !z.is_finite()) {
-            return Err(Error::Usage(format!(
-                "the model predicts non-finite values on the {} split: training diverged; lower the learning rates",
-                d.split
-            )));
-        }
-        acc.push(&p.funnel, rows, logits, &d.reached, groups);
-        if !d.truth.is_empty() {
-            all_logits.extend_from_slice(logits);
+    let mut acc = StageAccumulators::new(p.stages.len(), split.has_groups());
+    // The truth is judged over all rows at once: their logits, and for a split on disk its
+    // labels and truth gathered chunk by chunk.
+    let (mut logits, mut reached, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    split.for_each_chunk(EVAL_CHUNK_ROWS, |_, d| {
+        let groups = (!d.groups.is_empty()).then_some(d.groups.as_slice());
+        score(model, d, p.train.eval_batch_size, |rows, z| {
+            if z.iter().any(|z| !z.is_finite()) {
+                return Err(Error::Usage(format!(
+                    "the model predicts non-finite values on the {} split: training diverged; lower the learning rates",
+                    d.split
+                )));
+            }
+            acc.push(&p.funnel, rows, z, &d.reached, groups)?;
+            if !d.truth.is_empty() {
+                logits.extend_from_slice(z);
+            }
+            Ok(())
+        })?;
+        if !d.truth.is_empty() && matches!(split, SplitData::Disk(_)) {
+            append(&mut reached, &d.reached);
+            append(&mut truth, &d.truth);
         }
         Ok(())
     })?;
     let names: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
-    let mut m = acc.finish(&p.funnel, &names);
-    if !d.truth.is_empty() {
+    let mut m = acc.finish(&p.funnel, &names)?;
+    let (reached, truth) = match split {
+        SplitData::Memory(d) => (&d.reached, &d.truth),
+        SplitData::Disk(_) => (&reached, &truth),
+    };
+    if !truth.is_empty() {
         for (s, t) in m
             .iter_mut()
-            .zip(evaluate_truth(&p.funnel, &all_logits, &d.reached, &d.truth))
+            .zip(evaluate_truth(&p.funnel, &logits, reached, truth))
         {
             s.truth = Some(t);
         }
     }
     Ok(m)
+}
+
+/// Append each column of `part` to the same column of `all` (created on the first call).
+fn append<T: Copy>(all: &mut Vec<Vec<T>>, part: &[Vec<T>]) {
+    all.resize_with(part.len(), Vec::new);
+    for (a, b) in all.iter_mut().zip(part) {
+        a.extend_from_slice(b);
+    }
 }

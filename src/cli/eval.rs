@@ -28,6 +28,7 @@ pub(super) fn eval(run: &Path, input: Input, json: bool) -> Result<()> {
         {
             eprintln!("warning: {w}");
         }
+        let d = data::SplitData::Memory(d);
         let m = evaluate_dataset(&r.model, p, &d)?;
         if json {
             let text =
@@ -36,7 +37,7 @@ pub(super) fn eval(run: &Path, input: Input, json: bool) -> Result<()> {
         } else {
             out!(
                 "{}",
-                format_metrics(&format!("{what} ({} rows)", d.rows), &m)
+                format_metrics(&format!("{what} ({} rows)", d.rows()), &m)
             );
         }
         Ok(())

@@ -351,7 +351,7 @@ fn validate(path: &Path, set: &[Override]) -> Result<()> {
     for (split, rows) in &splits.files {
         outln!("  {split}: {rows} rows, all columns present");
     }
-    let rows = |d: &Option<data::Dataset>| d.as_ref().map_or(0, |d| d.rows);
+    let rows = |d: &Option<data::SplitData>| d.as_ref().map_or(0, data::SplitData::rows);
     outln!(
         "  data: train {} rows, valid {}, test {} after the consistency policy; labels and encoders checked; training needs about {}",
         splits.train.rows(),
@@ -371,7 +371,7 @@ fn encode(path: &Path, set: &[Override]) -> Result<()> {
     for line in &lines {
         eprintln!("{line}");
     }
-    let rows = |d: &Option<data::Dataset>| d.as_ref().map_or(0, |d| d.rows);
+    let rows = |d: &Option<data::SplitData>| d.as_ref().map_or(0, data::SplitData::rows);
     outln!(
         "{}: encoded train {} rows, valid {}, test {} (read {:.2}s, encode {:.2}s)",
         path.display(),

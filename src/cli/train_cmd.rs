@@ -118,12 +118,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
             splits
                 .valid
                 .as_ref()
-                .map(|d| format!(", valid {}", d.rows))
+                .map(|d| format!(", valid {}", d.rows()))
                 .unwrap_or_default(),
             splits
                 .test
                 .as_ref()
-                .map(|d| format!(", test {}", d.rows))
+                .map(|d| format!(", test {}", d.rows()))
                 .unwrap_or_default(),
             p.stages.len(),
             p.stage_names().join(" -> ")

@@ -152,7 +152,8 @@ fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
     let key = key(p)?;
     let started = Instant::now();
     let mut lines = Vec::new();
-    // A block-shuffled run trains from the entry's files a window at a time (`on_disk.rs`).
+    // A block-shuffled run trains from the entry's files a window at a time and scores its
+    // validation and test rows a chunk at a time (`on_disk.rs`).
     let on_disk = matches!(p.train.shuffle, crate::config::Shuffle::Blocks { .. });
     match cache_entry::read(root, &key, on_disk) {
         Lookup::Found(s) => {
@@ -169,8 +170,9 @@ fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
             } = p.train.shuffle
             {
                 lines.push(format!(
-                    "data: training rows read from the cache {} at a time (`train.shuffle`: windows of {blocks_per_window} blocks of {block_rows} rows), never all at once",
-                    block_rows * blocks_per_window
+                    "data: training rows read from the cache {} at a time (`train.shuffle`: windows of {blocks_per_window} blocks of {block_rows} rows), validation and test rows {} at a time, never all at once",
+                    block_rows * blocks_per_window,
+                    super::EVAL_CHUNK_ROWS
                 ));
             }
             return Ok((s, lines));

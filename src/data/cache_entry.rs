@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache_arrays::{Reader, Writer};
 use super::on_disk::{Counts, OnDisk};
-use super::{DataFingerprint, Dataset, Split, Splits, TrainSplit};
+use super::{DataFingerprint, Dataset, Split, SplitData, Splits};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::features::{Bags, Encoders};
@@ -150,15 +150,16 @@ impl SplitHeader {
 
 /// The contents of an entry of splits encoded in memory, their arrays written into `dir`.
 pub(super) fn write_splits(dir: &Path, s: &Splits) -> Result<Contents> {
-    let train = s
-        .train
-        .in_memory()
-        .ok_or_else(|| Error::Internal("a split read from the cache is written again".into()))?;
+    fn in_memory(d: &SplitData) -> Result<&Dataset> {
+        d.in_memory()
+            .ok_or_else(|| Error::Internal("a split read from the cache is written again".into()))
+    }
     let mut splits = Vec::new();
-    for d in [Some(train), s.valid.as_ref(), s.test.as_ref()]
+    for d in [Some(&s.train), s.valid.as_ref(), s.test.as_ref()]
         .into_iter()
         .flatten()
     {
+        let d = in_memory(d)?;
         let mut w = Writer {
             dir,
             arrays: Vec::new(),
@@ -263,25 +264,25 @@ pub(super) enum Lookup {
     Corrupt(String),
 }
 
-/// The entry of `key` under `root`, checked; its training split left on disk when asked.
-pub(super) fn read(root: &Path, key: &Key, train_on_disk: bool) -> Lookup {
+/// The entry of `key` under `root`, checked; its splits left on disk when asked.
+pub(super) fn read(root: &Path, key: &Key, on_disk: bool) -> Lookup {
     let entry = root.join(key.name());
     if !entry.is_dir() {
         return Lookup::Missing;
     }
-    match load(&entry, &key.full, train_on_disk) {
+    match load(&entry, &key.full, on_disk) {
         Ok(s) => Lookup::Found(Box::new(s)),
         Err(why) => Lookup::Corrupt(why),
     }
 }
 
-fn load(entry: &Path, key: &str, train_on_disk: bool) -> std::result::Result<Splits, String> {
+fn load(entry: &Path, key: &str, on_disk: bool) -> std::result::Result<Splits, String> {
     let h = read_header(entry)?;
     if h.format != FORMAT || h.key != key {
         return Err("its header is of another key or format".into());
     }
     let mut datasets = Vec::new();
-    let mut on_disk = None;
+    let mut left_on_disk = Vec::new();
     for s in &h.splits {
         let r = Reader {
             dir: entry,
@@ -298,15 +299,17 @@ fn load(entry: &Path, key: &str, train_on_disk: bool) -> std::result::Result<Spl
             "test" => Split::Test,
             other => return Err(format!("a split named `{other}`")),
         };
-        if split == Split::Train && train_on_disk {
+        if on_disk {
             let counts = Counts {
                 cat: s.cat,
                 num: s.num,
                 bags: s.bags,
                 reached: s.reached,
                 own: s.own,
+                truth: s.truth,
+                groups: s.groups,
             };
-            on_disk = Some(OnDisk::open(&r, at, s.file.clone(), s.rows, counts)?);
+            left_on_disk.push(OnDisk::open(&r, split, s.file.clone(), s.rows, counts)?);
             continue;
         }
         let bags = (0..s.bags)
@@ -340,16 +343,17 @@ fn load(entry: &Path, key: &str, train_on_disk: bool) -> std::result::Result<Spl
         }
         datasets.push(d);
     }
-    let mut take = |split: Split| {
-        datasets
+    let mut take = |split: Split| match on_disk {
+        true => left_on_disk
+            .iter()
+            .position(|d| d.split() == split)
+            .map(|i| SplitData::Disk(left_on_disk.swap_remove(i))),
+        false => datasets
             .iter()
             .position(|d| d.split == split)
-            .map(|i| datasets.swap_remove(i))
+            .map(|i| SplitData::Memory(datasets.swap_remove(i))),
     };
-    let train = match on_disk {
-        Some(d) => TrainSplit::Disk(d),
-        None => TrainSplit::Memory(take(Split::Train).ok_or("no training split")?),
-    };
+    let train = take(Split::Train).ok_or("no training split")?;
     let (valid, test) = (take(Split::Valid), take(Split::Test));
     let files = h
         .files

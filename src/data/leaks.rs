@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use super::Dataset;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
+use crate::metrics::SortedAuc;
 
 /// A single-feature AUC at least this high is a leak.
 pub const LEAK_AUC: f64 = 0.99;
@@ -46,27 +47,11 @@ struct Group {
 /// any order; `None` without both classes.
 fn grouped_auc(mut groups: Vec<Group>) -> Option<f64> {
     groups.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
-    let (p, n): (u64, u64) = groups
-        .iter()
-        .fold((0, 0), |(p, n), g| (p + g.pos, n + g.neg));
-    if p == 0 || n == 0 {
-        return None;
+    let mut tally = SortedAuc::default();
+    for g in &groups {
+        tally.push(g.score, g.pos, g.neg);
     }
-    let (mut below, mut wins, mut i) = (0u64, 0f64, 0);
-    while i < groups.len() {
-        // Groups of one score are one tie.
-        let mut j = i + 1;
-        while j < groups.len() && groups[j].score == groups[i].score {
-            j += 1;
-        }
-        let (pos, neg) = groups[i..j]
-            .iter()
-            .fold((0, 0), |(p, n), g| (p + g.pos, n + g.neg));
-        wins += pos as f64 * (below as f64 + 0.5 * neg as f64);
-        below += neg;
-        i = j;
-    }
-    Some(wins / (p as f64 * n as f64))
+    tally.finish()
 }
 
 /// What one feature says about one stage's label, when it is a leak: `ranked` groups (scored

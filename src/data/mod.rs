@@ -34,66 +34,96 @@ use crate::error::{Error, Result};
 use crate::features::{Encoders, OOV_ID};
 use crate::source::Frame;
 
-/// The training split: encoded in memory, or left on disk in its encoded-cache entry and read a
-/// window at a time (a block-shuffled run whose data is cached: `data::cache`).
-pub enum TrainSplit {
+/// Rows of a split on disk scored at a time (`SplitData::for_each_chunk`).
+pub const EVAL_CHUNK_ROWS: usize = 1 << 18;
+
+/// An encoded split: in memory, or left on disk in its encoded-cache entry (a block-shuffled
+/// run whose data is cached: `data::cache`), training rows read a window at a time and
+/// evaluation rows a chunk at a time in row order.
+pub enum SplitData {
     Memory(Dataset),
     Disk(OnDisk),
 }
 
-impl TrainSplit {
+impl SplitData {
     pub fn rows(&self) -> usize {
         match self {
-            TrainSplit::Memory(d) => d.rows,
-            TrainSplit::Disk(d) => d.rows(),
+            SplitData::Memory(d) => d.rows,
+            SplitData::Disk(d) => d.rows(),
         }
     }
 
     /// Rows that reached stage `k`.
     pub fn positives(&self, k: usize) -> usize {
         match self {
-            TrainSplit::Memory(d) => d.positives(k),
-            TrainSplit::Disk(d) => d.positives(k),
+            SplitData::Memory(d) => d.positives(k),
+            SplitData::Disk(d) => d.positives(k),
         }
     }
 
     /// Tokens of token list `m` (`Pipeline::token_lists`) over every row.
     pub fn tokens(&self, m: usize) -> usize {
         match self {
-            TrainSplit::Memory(d) => d.bags[m].ids.len(),
-            TrainSplit::Disk(d) => d.tokens(m),
+            SplitData::Memory(d) => d.bags[m].ids.len(),
+            SplitData::Disk(d) => d.tokens(m),
         }
     }
 
     /// Bytes of the whole split, encoded.
     pub fn bytes(&self) -> u64 {
         match self {
-            TrainSplit::Memory(d) => d.bytes(),
-            TrainSplit::Disk(d) => d.bytes(),
+            SplitData::Memory(d) => d.bytes(),
+            SplitData::Disk(d) => d.bytes(),
         }
     }
 
     pub fn in_memory(&self) -> Option<&Dataset> {
         match self {
-            TrainSplit::Memory(d) => Some(d),
-            TrainSplit::Disk(_) => None,
+            SplitData::Memory(d) => Some(d),
+            SplitData::Disk(_) => None,
+        }
+    }
+
+    /// Whether the rows carry a group (for group AUC).
+    pub fn has_groups(&self) -> bool {
+        match self {
+            SplitData::Memory(d) => !d.groups.is_empty(),
+            SplitData::Disk(d) => d.has_groups(),
+        }
+    }
+
+    /// The rows in order, as whole datasets of at most `rows` rows each (a split in memory is
+    /// one), each with the number of its first row.
+    pub fn for_each_chunk(
+        &self,
+        rows: usize,
+        mut each: impl FnMut(usize, &Dataset) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            SplitData::Memory(d) => each(0, d),
+            SplitData::Disk(d) => {
+                for start in (0..d.rows()).step_by(rows.max(1)) {
+                    each(start, &d.chunk(start, rows.min(d.rows() - start))?)?;
+                }
+                Ok(())
+            }
         }
     }
 
     /// The split's batches, in the order `shuffle` says.
     pub fn source(&self, shuffle: crate::config::Shuffle) -> Box<dyn BatchSource + '_> {
         match self {
-            TrainSplit::Memory(data) => Box::new(InMemory { data, shuffle }),
-            TrainSplit::Disk(data) => Box::new(FromDisk { data, shuffle }),
+            SplitData::Memory(data) => Box::new(InMemory { data, shuffle }),
+            SplitData::Disk(data) => Box::new(FromDisk { data, shuffle }),
         }
     }
 }
 
 /// The encoded splits of a pipeline and the encoders fitted on its training rows.
 pub struct Splits {
-    pub train: TrainSplit,
-    pub valid: Option<Dataset>,
-    pub test: Option<Dataset>,
+    pub train: SplitData,
+    pub valid: Option<SplitData>,
+    pub test: Option<SplitData>,
     pub encoders: Encoders,
     /// Things the user should know but that do not stop training.
     pub warnings: Vec<String>,
@@ -508,9 +538,9 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         fingerprints,
         valid_rows,
         test_rows,
-        train: TrainSplit::Memory(train),
-        valid,
-        test,
+        train: SplitData::Memory(train),
+        valid: valid.map(SplitData::Memory),
+        test: test.map(SplitData::Memory),
         encoders,
         warnings,
         read_secs,

@@ -57,8 +57,9 @@ fn checked<T: Le>(
     Array::open(path)
 }
 
-/// The training split of an entry, on disk.
+/// A split of an entry, on disk.
 pub struct OnDisk {
+    split: Split,
     file: PathBuf,
     rows: usize,
     cat: Vec<Array>,
@@ -66,6 +67,8 @@ pub struct OnDisk {
     bags: Vec<BagArrays>,
     reached: Vec<Array>,
     own: Vec<Array>,
+    truth: Vec<Array>,
+    groups: Option<Array>,
     positives: Vec<usize>,
     tokens: Vec<usize>,
     bytes: u64,
@@ -78,6 +81,8 @@ pub(super) struct Counts {
     pub bags: usize,
     pub reached: usize,
     pub own: usize,
+    pub truth: usize,
+    pub groups: bool,
 }
 
 impl OnDisk {
@@ -85,11 +90,12 @@ impl OnDisk {
     /// array checked against its hash, the stages' positives and the bags' tokens counted.
     pub(super) fn open(
         r: &Reader<'_>,
-        at: &str,
+        split: Split,
         file: PathBuf,
         rows: usize,
         n: Counts,
     ) -> std::result::Result<OnDisk, String> {
+        let at = split.as_str();
         let mut bytes = 0u64;
         let cat = (0..n.cat)
             .map(|f| checked::<u32>(r, &format!("{at}.cat.{f}"), &mut bytes))
@@ -100,6 +106,13 @@ impl OnDisk {
         let own = (0..n.own)
             .map(|k| checked::<u8>(r, &format!("{at}.own.{k}"), &mut bytes))
             .collect::<std::result::Result<Vec<Array>, String>>()?;
+        let truth = (0..n.truth)
+            .map(|k| checked::<f64>(r, &format!("{at}.truth.{k}"), &mut bytes))
+            .collect::<std::result::Result<Vec<Array>, String>>()?;
+        let groups = match n.groups {
+            true => Some(checked::<u32>(r, &format!("{at}.groups"), &mut bytes)?),
+            false => None,
+        };
         let mut bags = Vec::new();
         let mut tokens = Vec::new();
         for m in 0..n.bags {
@@ -127,6 +140,7 @@ impl OnDisk {
             positives.push(count);
         }
         Ok(OnDisk {
+            split,
             file,
             rows,
             cat,
@@ -134,6 +148,8 @@ impl OnDisk {
             bags,
             reached,
             own,
+            truth,
+            groups,
             positives,
             tokens,
             bytes,
@@ -159,11 +175,24 @@ impl OnDisk {
         self.bytes
     }
 
+    pub fn split(&self) -> Split {
+        self.split
+    }
+
+    pub fn has_groups(&self) -> bool {
+        self.groups.is_some()
+    }
+
+    /// Rows `start..start + rows`, in memory.
+    pub fn chunk(&self, start: usize, rows: usize) -> Result<Dataset> {
+        self.read(&[(start, rows)])
+    }
+
     /// The rows of `blocks` (first row, rows), laid end to end, as a split in memory.
     fn read(&self, blocks: &[(usize, usize)]) -> Result<Dataset> {
         let rows = blocks.iter().map(|&(_, n)| n).sum();
         let mut d = Dataset {
-            split: Split::Train,
+            split: self.split,
             file: self.file.clone(),
             rows,
             cat: vec![Vec::with_capacity(rows); self.cat.len()],
@@ -172,7 +201,7 @@ impl OnDisk {
             truncated: Vec::new(),
             reached: vec![Vec::with_capacity(rows); self.reached.len()],
             own: vec![Vec::with_capacity(rows); self.own.len()],
-            truth: Vec::new(),
+            truth: vec![Vec::with_capacity(rows); self.truth.len()],
             groups: Vec::new(),
             dropped: Vec::new(),
         };
@@ -188,6 +217,12 @@ impl OnDisk {
             }
             for (a, out) in self.own.iter().zip(&mut d.own) {
                 a.read(start, n, out)?;
+            }
+            for (a, out) in self.truth.iter().zip(&mut d.truth) {
+                a.read(start, n, out)?;
+            }
+            if let Some(a) = &self.groups {
+                a.read(start, n, &mut d.groups)?;
             }
             for (a, out) in self.bags.iter().zip(&mut d.bags) {
                 let mut offsets: Vec<u64> = Vec::with_capacity(n + 1);
@@ -259,6 +294,7 @@ impl BatchSource for FromDisk<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::SplitData;
     use super::super::batches::InMemory;
     use super::super::cache_arrays::Writer;
     use super::*;
@@ -312,9 +348,10 @@ mod tests {
         w.arrays
     }
 
-    /// The split of `split()`'s shape written in `dir` with `arrays`, opened from disk.
+    /// The split `d` written in `dir` with `arrays`, opened from disk.
     fn open(
         dir: &std::path::Path,
+        d: &Dataset,
         arrays: &[(String, usize, String)],
     ) -> std::result::Result<OnDisk, String> {
         let r = Reader {
@@ -325,13 +362,15 @@ mod tests {
                 .collect(),
         };
         let counts = Counts {
-            cat: 2,
-            num: 1,
-            bags: 2,
-            reached: 2,
-            own: 2,
+            cat: d.cat.len(),
+            num: d.num.len(),
+            bags: d.bags.len(),
+            reached: d.reached.len(),
+            own: d.own.len(),
+            truth: d.truth.len(),
+            groups: !d.groups.is_empty(),
         };
-        OnDisk::open(&r, "train", "t.csv".into(), 103, counts)
+        OnDisk::open(&r, d.split, d.file.clone(), d.rows, counts)
     }
 
     /// Everything a batch holds, comparable.
@@ -362,7 +401,7 @@ mod tests {
     fn batches_from_disk_are_the_batches_in_memory() {
         let d = split();
         let dir = tempfile::tempdir().unwrap();
-        let disk = open(dir.path(), &written(dir.path(), &d)).unwrap();
+        let disk = open(dir.path(), &d, &written(dir.path(), &d)).unwrap();
         assert_eq!(disk.rows(), 103);
         for k in 0..2 {
             assert_eq!(disk.positives(k), d.positives(k));
@@ -404,18 +443,87 @@ mod tests {
         }
     }
 
+    /// An evaluation split on disk, read a chunk at a time in row order, gives back its rows
+    /// in memory: every column, truth and groups included, whatever the chunk's size.
+    #[test]
+    fn chunks_from_disk_are_the_rows_in_order() {
+        let mut d = split();
+        d.split = Split::Test;
+        d.truth = vec![(0..103).map(|r| r as f64 / 103.0).collect(); 2];
+        d.groups = (0..103).map(|r| r / 10).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let disk = SplitData::Disk(open(dir.path(), &d, &written(dir.path(), &d)).unwrap());
+        assert!(disk.has_groups());
+        for rows in [1, 10, 103, 500] {
+            let mut got = Dataset {
+                rows: 0,
+                cat: vec![Vec::new(); 2],
+                num: vec![Vec::new()],
+                bags: vec![Bags::default(); 2],
+                reached: vec![Vec::new(); 2],
+                own: vec![Vec::new(); 2],
+                truth: vec![Vec::new(); 2],
+                groups: Vec::new(),
+                ..split()
+            };
+            let mut starts = Vec::new();
+            disk.for_each_chunk(rows, |start, c| {
+                assert_eq!(c.split, Split::Test);
+                starts.push(start);
+                got.rows += c.rows;
+                for (a, b) in got.cat.iter_mut().zip(&c.cat) {
+                    a.extend_from_slice(b);
+                }
+                for (a, b) in got.num.iter_mut().zip(&c.num) {
+                    a.extend_from_slice(b);
+                }
+                for (a, b) in got.bags.iter_mut().zip(&c.bags) {
+                    a.append(b);
+                }
+                for (a, b) in got.reached.iter_mut().zip(&c.reached) {
+                    a.extend_from_slice(b);
+                }
+                for (a, b) in got.own.iter_mut().zip(&c.own) {
+                    a.extend_from_slice(b);
+                }
+                for (a, b) in got.truth.iter_mut().zip(&c.truth) {
+                    a.extend_from_slice(b);
+                }
+                got.groups.extend_from_slice(&c.groups);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(starts, (0..103).step_by(rows).collect::<Vec<_>>());
+            assert_eq!(got.rows, d.rows);
+            assert_eq!(
+                (&got.cat, &got.num, &got.reached),
+                (&d.cat, &d.num, &d.reached)
+            );
+            assert_eq!(
+                (&got.own, &got.truth, &got.groups),
+                (&d.own, &d.truth, &d.groups)
+            );
+            for (a, b) in got.bags.iter().zip(&d.bags) {
+                assert_eq!(
+                    (&a.offsets, &a.ids, &a.weights),
+                    (&b.offsets, &b.ids, &b.weights)
+                );
+            }
+        }
+    }
+
     /// An array whose bytes changed is refused when the split is opened, naming the file.
     #[test]
     fn a_changed_array_is_refused() {
         let d = split();
         let dir = tempfile::tempdir().unwrap();
         let arrays = written(dir.path(), &d);
-        assert!(open(dir.path(), &arrays).is_ok());
+        assert!(open(dir.path(), &d, &arrays).is_ok());
         let path = dir.path().join("train.bag.0.weights.f32");
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[40] ^= 1;
         std::fs::write(&path, bytes).unwrap();
-        let why = open(dir.path(), &arrays).err().expect("refused");
+        let why = open(dir.path(), &d, &arrays).err().expect("refused");
         assert!(
             why.contains("`train.bag.0.weights.f32` does not match its hash"),
             "{why}"

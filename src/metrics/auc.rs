@@ -1,4 +1,5 @@
-//! Exact rank-based AUC (Mann-Whitney U, ties averaged) and tie-averaged ranks.
+//! Exact rank-based AUC (Mann-Whitney U, ties averaged), in memory or over rows streamed in
+//! score order, and tie-averaged ranks.
 
 /// 1-based ranks of `x` in ascending order, tied values getting the mean of their ranks.
 pub fn ranks(x: &[f64]) -> Vec<f64> {
@@ -23,22 +24,62 @@ pub fn ranks(x: &[f64]) -> Vec<f64> {
 }
 
 /// Exact AUC: the probability that a random positive scores above a random negative, ties
-/// counting one half (Mann-Whitney U from tie-averaged ranks). `None` when there are no
-/// positives or no negatives.
+/// counting one half (Mann-Whitney U). `None` when there are no positives or no negatives.
 pub fn auc(scores: &[f64], labels: &[u8]) -> Option<f64> {
-    let pos = labels.iter().filter(|&&l| l != 0).count();
-    let neg = scores.len() - pos;
-    if pos == 0 || neg == 0 {
-        return None;
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| scores[a as usize].total_cmp(&scores[b as usize]));
+    let mut tally = SortedAuc::default();
+    for i in order {
+        let positive = labels[i as usize] != 0;
+        tally.push(scores[i as usize], positive as u64, !positive as u64);
     }
-    let rank_sum: f64 = ranks(scores)
-        .iter()
-        .zip(labels)
-        .filter(|(_, l)| **l != 0)
-        .map(|(r, _)| r)
-        .sum();
-    let (p, q) = (pos as f64, neg as f64);
-    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * q))
+    tally.finish()
+}
+
+/// Exact AUC over rows fed in ascending order of score, in one pass and constant memory: each
+/// run of equal scores is one tie, whose positives win against every negative below it and
+/// half of the negatives beside it. The sums are integers (doubled), so the result does not
+/// depend on how the rows were split or merged.
+#[derive(Debug, Default, Clone)]
+pub struct SortedAuc {
+    /// The open tie: its score, positives and negatives.
+    tie: Option<(f64, u64, u64)>,
+    /// Negatives below the open tie.
+    below: u64,
+    positives: u64,
+    /// Twice the wins of the closed ties.
+    wins2: u128,
+}
+
+impl SortedAuc {
+    /// `pos` positives and `neg` negatives scoring `score`, not below any score pushed before.
+    pub fn push(&mut self, score: f64, pos: u64, neg: u64) {
+        match &mut self.tie {
+            Some((s, p, n)) if s.total_cmp(&score).is_eq() => {
+                *p += pos;
+                *n += neg;
+            }
+            _ => {
+                self.close();
+                self.tie = Some((score, pos, neg));
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some((_, p, n)) = self.tie.take() {
+            self.wins2 += p as u128 * (2 * self.below as u128 + n as u128);
+            self.below += n;
+            self.positives += p;
+        }
+    }
+
+    /// The AUC of the rows pushed; `None` without both classes.
+    pub fn finish(mut self) -> Option<f64> {
+        self.close();
+        let (p, n) = (self.positives, self.below);
+        (p > 0 && n > 0).then(|| self.wins2 as f64 / (2.0 * p as f64 * n as f64))
+    }
 }
 
 #[cfg(test)]

@@ -34,43 +34,92 @@ pub struct Bin {
 /// The reliability of probabilities `probs` against 0/1 `labels` over `bins` equal-mass bins
 /// (fewer when there are fewer rows or distinct predictions); `None` without rows.
 pub fn reliability(probs: &[f64], labels: &[u8], bins: usize) -> Option<Reliability> {
-    let n = probs.len();
-    if n == 0 || bins == 0 {
-        return None;
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]));
+    let mut binner = Binner::new(probs.len(), bins);
+    for i in order {
+        binner.push(probs[i], labels[i] != 0);
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]).then(a.cmp(&b)));
-    let bins = bins.min(n);
-    let mut out = Vec::with_capacity(bins);
-    let mut ece = 0.0;
-    // Cuts at every n/bins rows, each moved past rows tied with the one before it: equal
-    // predictions share a bin, so the curve does not depend on the rows' order.
-    let mut start = 0;
-    for b in 0..bins {
-        if start >= n {
-            break;
+    binner.finish()
+}
+
+/// A reliability curve over `rows` rows fed in ascending order of prediction, in one pass:
+/// cuts at every rows/bins rows, each moved past rows tied with the one before it, so equal
+/// predictions share a bin and the curve does not depend on the rows' order.
+pub struct Binner {
+    rows: usize,
+    bins: usize,
+    /// Rows pushed, and the bin being filled with the row at which it may close.
+    seen: usize,
+    bin: usize,
+    cut: usize,
+    /// The open bin: rows, summed predictions, positives; the last prediction pushed.
+    open: (usize, f64, usize),
+    last: f64,
+    total: (f64, usize),
+    ece: f64,
+    out: Vec<Bin>,
+}
+
+impl Binner {
+    pub fn new(rows: usize, bins: usize) -> Binner {
+        let bins = bins.min(rows);
+        Binner {
+            rows,
+            bins,
+            seen: 0,
+            bin: 0,
+            cut: if bins > 0 { (rows / bins).max(1) } else { rows },
+            open: (0, 0.0, 0),
+            last: f64::NAN,
+            total: (0.0, 0),
+            ece: 0.0,
+            out: Vec::with_capacity(bins),
         }
-        let mut end = ((b + 1) * n / bins).max(start + 1);
-        while end < n && probs[order[end]] == probs[order[end - 1]] {
-            end += 1;
+    }
+
+    /// The next row: its prediction (not below the last) and label.
+    pub fn push(&mut self, prob: f64, positive: bool) {
+        if self.open.0 > 0 && self.seen >= self.cut && prob != self.last {
+            self.close();
+            self.bin += 1;
+            self.cut = ((self.bin + 1) * self.rows / self.bins).max(self.seen + 1);
         }
-        let rows = &order[start..end];
-        start = end;
-        let pred = rows.iter().map(|&i| probs[i]).sum::<f64>() / rows.len() as f64;
-        let rate = rows.iter().filter(|&&i| labels[i] != 0).count() as f64 / rows.len() as f64;
-        ece += rows.len() as f64 / n as f64 * (pred - rate).abs();
-        out.push(Bin {
-            rows: rows.len(),
+        self.open.0 += 1;
+        self.open.1 += prob;
+        self.open.2 += positive as usize;
+        self.total.0 += prob;
+        self.total.1 += positive as usize;
+        self.last = prob;
+        self.seen += 1;
+    }
+
+    fn close(&mut self) {
+        let (rows, sum, pos) = std::mem::take(&mut self.open);
+        let pred = sum / rows as f64;
+        let rate = pos as f64 / rows as f64;
+        self.ece += rows as f64 / self.rows as f64 * (pred - rate).abs();
+        self.out.push(Bin {
+            rows,
             mean_pred: pred,
             rate,
         });
     }
-    Some(Reliability {
-        mean_pred: probs.iter().sum::<f64>() / n as f64,
-        rate: labels.iter().filter(|&&l| l != 0).count() as f64 / n as f64,
-        ece,
-        bins: out,
-    })
+
+    /// The curve; `None` without rows.
+    pub fn finish(mut self) -> Option<Reliability> {
+        if self.seen == 0 || self.bins == 0 {
+            return None;
+        }
+        self.close();
+        let n = self.seen as f64;
+        Some(Reliability {
+            mean_pred: self.total.0 / n,
+            rate: self.total.1 as f64 / n,
+            ece: self.ece,
+            bins: self.out,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -6,16 +6,19 @@ mod auc;
 pub mod calibration;
 mod format;
 mod run;
+mod spill;
 mod table;
 pub mod truth;
 
-pub use auc::{auc, ranks};
+pub use auc::{SortedAuc, auc, ranks};
 pub use run::{EpochRecord, RunMetrics, StageLoss, Timing};
 pub use table::{format_metrics, format_table, render};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::funnel::Funnel;
+use spill::{Order, Scored, Sorter};
 
 /// Metrics of one prediction of one stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,64 +60,106 @@ pub struct StageMetrics {
     pub order_violations: Option<f64>,
 }
 
-/// Accumulates (score, label, log-likelihood, group) for one block.
-#[derive(Default)]
+/// Accumulates (score, label, log-likelihood, group) for one block; its rows kept in a sorter
+/// that spills to disk past its share of `StageAccumulators`'s rows in memory.
 struct Acc {
-    scores: Vec<f64>,
-    labels: Vec<u8>,
-    groups: Vec<u32>,
+    by_score: Sorter,
+    /// With groups: the rows again, in group order, for group AUC.
+    by_group: Option<Sorter>,
+    positives: usize,
     nll: f64,
 }
 
 impl Acc {
-    fn push(&mut self, score: f64, label: u8, log_yes: f64, log_no: f64, group: Option<u32>) {
-        self.scores.push(score);
-        self.labels.push(label);
-        self.groups.extend(group);
+    fn new(limit: usize, groups: bool) -> Acc {
+        Acc {
+            by_score: Sorter::new(Order::Score, limit),
+            by_group: groups.then(|| Sorter::new(Order::GroupThenScore, limit)),
+            positives: 0,
+            nll: 0.0,
+        }
+    }
+
+    fn push(&mut self, score: f64, label: u8, log_yes: f64, log_no: f64, group: u32) -> Result<()> {
+        let row = Scored {
+            score,
+            label,
+            group,
+        };
+        self.by_score.push(row)?;
+        if let Some(g) = &mut self.by_group {
+            g.push(row)?;
+        }
+        self.positives += (label != 0) as usize;
         self.nll -= if label != 0 { log_yes } else { log_no };
+        Ok(())
     }
 
-    fn merge(&mut self, other: Acc) {
-        self.scores.extend(other.scores);
-        self.labels.extend(other.labels);
-        self.groups.extend(other.groups);
+    fn merge(&mut self, other: Acc) -> Result<()> {
+        self.by_score.merge(other.by_score)?;
+        match (&mut self.by_group, other.by_group) {
+            (Some(a), Some(b)) => a.merge(b)?,
+            (None, None) => {}
+            _ => {
+                return Err(Error::Internal(
+                    "merged accumulators with and without groups".into(),
+                ));
+            }
+        }
+        self.positives += other.positives;
         self.nll += other.nll;
+        Ok(())
     }
 
-    fn finish(self) -> Scores {
-        let rows = self.scores.len();
-        Scores {
-            auc: auc(&self.scores, &self.labels),
+    /// The metrics, reading the rows back in score order (and in group order for group AUC).
+    fn finish(self) -> Result<Scores> {
+        let rows = self.by_score.len();
+        let mut tally = SortedAuc::default();
+        let mut binner = calibration::Binner::new(rows, calibration::BINS);
+        self.by_score.for_each(|r| {
+            let positive = r.label != 0;
+            tally.push(r.score, positive as u64, !positive as u64);
+            binner.push(r.score.exp(), positive);
+        })?;
+        let gauc = match self.by_group {
+            Some(g) => grouped_auc(g)?,
+            None => None,
+        };
+        Ok(Scores {
+            auc: tally.finish(),
             logloss: (rows > 0).then(|| self.nll / rows as f64),
             rows,
-            positives: self.labels.iter().filter(|&&l| l != 0).count(),
-            gauc: (self.groups.len() == rows && rows > 0)
-                .then(|| gauc(&self.scores, &self.labels, &self.groups))
-                .flatten(),
-            calibration: calibration::reliability(
-                &self.scores.iter().map(|s| s.exp()).collect::<Vec<_>>(),
-                &self.labels,
-                calibration::BINS,
-            ),
-        }
+            positives: self.positives,
+            gauc,
+            calibration: binner.finish(),
+        })
     }
 }
 
-/// Group AUC: Σ_g n_g AUC_g / Σ_g n_g over the groups whose AUC is defined (both classes
-/// present), n_g the group's rows; `None` when no group's is.
-pub fn gauc(scores: &[f64], labels: &[u8], groups: &[u32]) -> Option<f64> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by_key(|&i| groups[i]);
+/// Group AUC over rows read back in group order: each group's AUC in one pass.
+fn grouped_auc(rows: Sorter) -> Result<Option<f64>> {
     let (mut num, mut den) = (0.0, 0.0);
-    for run in order.chunk_by(|&a, &b| groups[a] == groups[b]) {
-        let s: Vec<f64> = run.iter().map(|&i| scores[i]).collect();
-        let l: Vec<u8> = run.iter().map(|&i| labels[i]).collect();
-        if let Some(a) = auc(&s, &l) {
-            num += run.len() as f64 * a;
-            den += run.len() as f64;
+    let mut open: Option<(u32, usize, SortedAuc)> = None;
+    let mut close = |g: Option<(u32, usize, SortedAuc)>| {
+        if let Some((_, n, tally)) = g
+            && let Some(a) = tally.finish()
+        {
+            num += n as f64 * a;
+            den += n as f64;
         }
-    }
-    (den > 0.0).then(|| num / den)
+    };
+    rows.for_each(|r| {
+        if open.as_ref().is_none_or(|(g, _, _)| *g != r.group) {
+            close(open.replace((r.group, 0, SortedAuc::default())));
+        }
+        if let Some((_, n, tally)) = &mut open {
+            *n += 1;
+            let positive = r.label != 0;
+            tally.push(r.score, positive as u64, !positive as u64);
+        }
+    })?;
+    close(open);
+    Ok((den > 0.0).then(|| num / den))
 }
 
 /// Every stage's metrics over a stream of scored rows, accumulated batch by batch: `push` a
@@ -128,11 +173,24 @@ pub struct StageAccumulators {
     rows: usize,
 }
 
+/// Scored rows all of a split's accumulators hold in memory (16 bytes each: 256 MiB) before
+/// they spill sorted runs to disk; below it evaluation never touches the disk.
+pub const ROWS_IN_MEMORY: usize = 1 << 24;
+
 impl StageAccumulators {
-    pub fn new(stages: usize) -> Self {
+    /// Accumulators for `stages` stages, with group AUC when `groups`, holding at most
+    /// `ROWS_IN_MEMORY` scored rows in memory.
+    pub fn new(stages: usize, groups: bool) -> Self {
+        Self::with_rows_in_memory(stages, groups, ROWS_IN_MEMORY)
+    }
+
+    /// As `new`, holding at most `rows` scored rows in memory (shared by every block).
+    pub fn with_rows_in_memory(stages: usize, groups: bool, rows: usize) -> Self {
+        let blocks = 2 * stages * (1 + groups as usize);
+        let limit = rows / blocks.max(1);
         StageAccumulators {
-            cum: (0..stages).map(|_| Acc::default()).collect(),
-            cond: (0..stages).map(|_| Acc::default()).collect(),
+            cum: (0..stages).map(|_| Acc::new(limit, groups)).collect(),
+            cond: (0..stages).map(|_| Acc::new(limit, groups)).collect(),
             violations: vec![0; stages],
             rows: 0,
         }
@@ -148,43 +206,45 @@ impl StageAccumulators {
         logits: &[f32],
         reached: &[Vec<u8>],
         groups: Option<&[u32]>,
-    ) {
+    ) -> Result<()> {
         let probs = funnel.probabilities(logits);
         for (j, i) in rows.enumerate() {
+            let g = groups.map_or(0, |g| g[i]);
             for s in funnel.order() {
                 let pr = probs.get(j, s);
                 let y = reached[s][i];
-                let g = groups.map(|g| g[i]);
-                self.cum[s].push(pr.log_p, y, pr.log_p, pr.log_not_p, g);
+                self.cum[s].push(pr.log_p, y, pr.log_p, pr.log_not_p, g)?;
                 if let Some(p) = funnel.parent(s)
                     && pr.log_p > probs.get(j, p).log_p
                 {
                     self.violations[s] += 1;
                 }
                 if funnel.parent(s).is_none_or(|p| reached[p][i] != 0) {
-                    self.cond[s].push(pr.log_q, y, pr.log_q, pr.log_not_q, g);
+                    self.cond[s].push(pr.log_q, y, pr.log_q, pr.log_not_q, g)?;
                 }
             }
             self.rows += 1;
         }
+        Ok(())
     }
 
     /// Add the rows another accumulator saw (disjoint from these).
-    pub fn merge(&mut self, other: StageAccumulators) {
+    pub fn merge(&mut self, other: StageAccumulators) -> Result<()> {
         for (a, b) in self.cum.iter_mut().zip(other.cum) {
-            a.merge(b);
+            a.merge(b)?;
         }
         for (a, b) in self.cond.iter_mut().zip(other.cond) {
-            a.merge(b);
+            a.merge(b)?;
         }
         for (a, b) in self.violations.iter_mut().zip(other.violations) {
             *a += b;
         }
         self.rows += other.rows;
+        Ok(())
     }
 
     /// The metrics; `names` are the stages' names, in funnel order.
-    pub fn finish(self, funnel: &Funnel, names: &[String]) -> Vec<StageMetrics> {
+    pub fn finish(self, funnel: &Funnel, names: &[String]) -> Result<Vec<StageMetrics>> {
         let rows = self.rows;
         self.cum
             .into_iter()
@@ -192,14 +252,16 @@ impl StageAccumulators {
             .zip(self.violations)
             .zip(names)
             .enumerate()
-            .map(|(s, (((c, q), violations), name))| StageMetrics {
-                name: name.clone(),
-                parent: funnel.parent(s).map(|p| names[p].clone()),
-                cumulative: c.finish(),
-                conditional: q.finish(),
-                truth: None,
-                order_violations: (funnel.can_violate_order(s) && rows > 0)
-                    .then(|| violations as f64 / rows as f64),
+            .map(|(s, (((c, q), violations), name))| {
+                Ok(StageMetrics {
+                    name: name.clone(),
+                    parent: funnel.parent(s).map(|p| names[p].clone()),
+                    cumulative: c.finish()?,
+                    conditional: q.finish()?,
+                    truth: None,
+                    order_violations: (funnel.can_violate_order(s) && rows > 0)
+                        .then(|| violations as f64 / rows as f64),
+                })
             })
             .collect()
     }
@@ -207,7 +269,8 @@ impl StageAccumulators {
 
 /// Evaluate logits (rows x stages, row-major) against the "reached" flags of every stage;
 /// `names` are the stages' names, in funnel order; with `groups` (each row's group), group AUC
-/// too.
+/// too. In memory (tests).
+#[cfg(test)]
 pub fn evaluate(
     funnel: &Funnel,
     logits: &[f32],
@@ -216,15 +279,29 @@ pub fn evaluate(
     groups: Option<&[u32]>,
 ) -> Vec<StageMetrics> {
     let rows = reached.first().map_or(0, Vec::len);
-    let mut acc = StageAccumulators::new(reached.len());
-    acc.push(funnel, 0..rows, logits, reached, groups);
-    acc.finish(funnel, names)
+    let mut acc = StageAccumulators::new(reached.len(), groups.is_some());
+    acc.push(funnel, 0..rows, logits, reached, groups).unwrap();
+    acc.finish(funnel, names).unwrap()
 }
 
 #[cfg(test)]
 mod tests {
     use super::table::format_table;
     use super::*;
+
+    /// Group AUC of rows in memory, through a sorter that spills every two rows.
+    fn gauc(scores: &[f64], labels: &[u8], groups: &[u32]) -> Option<f64> {
+        let mut rows = Sorter::new(Order::GroupThenScore, 2);
+        for ((&score, &label), &group) in scores.iter().zip(labels).zip(groups) {
+            rows.push(Scored {
+                score,
+                label,
+                group,
+            })
+            .unwrap();
+        }
+        grouped_auc(rows).unwrap()
+    }
 
     #[test]
     fn conditional_block_uses_rows_that_reached_previous_stage() {
@@ -278,17 +355,18 @@ mod tests {
             .step_by(37)
             .map(|a| {
                 let b = (a + 37).min(rows);
-                let mut acc = StageAccumulators::new(2);
-                acc.push(&funnel, a..b, &logits[a * 2..b * 2], &reached, None);
+                let mut acc = StageAccumulators::new(2, false);
+                acc.push(&funnel, a..b, &logits[a * 2..b * 2], &reached, None)
+                    .unwrap();
                 acc
             })
             .collect();
         parts.reverse();
         let mut merged = parts.pop().unwrap();
         for p in parts {
-            merged.merge(p);
+            merged.merge(p).unwrap();
         }
-        let merged = merged.finish(&funnel, &names);
+        let merged = merged.finish(&funnel, &names).unwrap();
         for (a, b) in whole.iter().zip(&merged) {
             for (x, y) in [
                 (&a.cumulative, &b.cumulative),
@@ -300,6 +378,88 @@ mod tests {
             }
             assert_eq!(a.order_violations, b.order_violations);
         }
+    }
+
+    /// Accumulators that spill their rows to disk a few at a time give the in-memory
+    /// metrics exactly: AUC, group AUC, counts, calibration curve, log loss.
+    #[test]
+    fn spilled_accumulators_equal_in_memory_ones() {
+        let mut r = crate::rng::Rng::stream(6, "spill-metrics");
+        let rows = 500;
+        // Logits on a coarse grid, so scores tie.
+        let logits: Vec<f32> = (0..rows * 2)
+            .map(|_| r.below(9) as f32 / 4.0 - 1.0)
+            .collect();
+        let click: Vec<u8> = (0..rows).map(|_| (r.uniform() < 0.5) as u8).collect();
+        let buy: Vec<u8> = click
+            .iter()
+            .map(|&c| c * (r.uniform() < 0.4) as u8)
+            .collect();
+        let groups: Vec<u32> = (0..rows).map(|_| r.below(7) as u32).collect();
+        let reached = vec![click, buy];
+        let funnel = crate::funnel::Funnel::esmm(2);
+        let names = ["click".to_string(), "buy".to_string()];
+        let metrics = |in_memory: usize| {
+            let mut acc = StageAccumulators::with_rows_in_memory(2, true, in_memory);
+            for a in (0..rows).step_by(64) {
+                let b = (a + 64).min(rows);
+                acc.push(
+                    &funnel,
+                    a..b,
+                    &logits[a * 2..b * 2],
+                    &reached,
+                    Some(&groups),
+                )
+                .unwrap();
+            }
+            acc.finish(&funnel, &names).unwrap()
+        };
+        let (memory, spilled) = (metrics(usize::MAX), metrics(8 * 13));
+        for (a, b) in memory.iter().zip(&spilled) {
+            for (x, y) in [
+                (&a.cumulative, &b.cumulative),
+                (&a.conditional, &b.conditional),
+            ] {
+                assert!(x.auc.is_some() && x.gauc.is_some());
+                assert_eq!((x.auc, x.gauc), (y.auc, y.gauc));
+                assert_eq!((x.rows, x.positives), (y.rows, y.positives));
+                assert_eq!(x.logloss, y.logloss);
+                let (cx, cy) = (
+                    x.calibration.as_ref().unwrap(),
+                    y.calibration.as_ref().unwrap(),
+                );
+                assert_eq!(cx.bins.len(), cy.bins.len());
+                for (bx, by) in cx.bins.iter().zip(&cy.bins) {
+                    assert_eq!(bx.rows, by.rows);
+                    assert_eq!(bx.rate, by.rate);
+                    assert!((bx.mean_pred - by.mean_pred).abs() < 1e-12);
+                }
+                assert!((cx.ece - cy.ece).abs() < 1e-12);
+            }
+        }
+        // The in-memory AUC is the brute-force pair count.
+        let scores: Vec<f64> = (0..rows)
+            .map(|i| {
+                funnel
+                    .probabilities(&logits[i * 2..i * 2 + 2])
+                    .get(0, 1)
+                    .log_p
+            })
+            .collect();
+        let mut pairs = (0.0, 0.0);
+        for i in 0..rows {
+            for j in 0..rows {
+                if reached[1][i] == 1 && reached[1][j] == 0 {
+                    pairs.1 += 1.0;
+                    pairs.0 += match scores[i].total_cmp(&scores[j]) {
+                        std::cmp::Ordering::Greater => 1.0,
+                        std::cmp::Ordering::Equal => 0.5,
+                        std::cmp::Ordering::Less => 0.0,
+                    };
+                }
+            }
+        }
+        assert!((memory[1].cumulative.auc.unwrap() - pairs.0 / pairs.1).abs() < 1e-12);
     }
 
     /// Cumulative logits can put a stage above its parent: the share of such rows is reported

@@ -2,7 +2,7 @@
 //! 100 times the loss of predicting each stage's base rate (the last holds when the first
 //! step's loss is already absurd, as with an unscaled input near 1e30).
 
-use crate::data::TrainSplit;
+use crate::data::SplitData;
 
 /// A batch loss this many times the run's first, or this many times the loss of predicting
 /// each stage's base rate, is divergence (BCE losses start near 0.69 per stage and fall; a
@@ -26,7 +26,7 @@ pub(super) fn diverged(loss: f64, first: f64, base: f64) -> Option<String> {
 
 /// The loss of predicting every stage's base rate on the training rows: the sum over stages
 /// of the binary entropy of the share of rows that reached the stage.
-pub(super) fn base_rate_loss(train: &TrainSplit, stages: usize) -> f64 {
+pub(super) fn base_rate_loss(train: &SplitData, stages: usize) -> f64 {
     (0..stages)
         .map(|k| {
             let r = train.positives(k) as f64 / train.rows().max(1) as f64;
@@ -60,7 +60,7 @@ mod tests {
             dropped: vec![0, 0],
         };
         let want = 0.562_335_144_618_808_3 + 0.376_770_161_256_436_75;
-        assert!((base_rate_loss(&TrainSplit::Memory(d), 2) - want).abs() < 1e-12);
+        assert!((base_rate_loss(&SplitData::Memory(d), 2) - want).abs() < 1e-12);
     }
 
     /// A loss of 5e28 from the first step on is divergence against the base rate; a normal

@@ -3,7 +3,8 @@
 //! with the estimate and what to change instead of being killed half-way through an epoch.
 //!
 //! The estimate counts what dominates: the encoded splits (already in memory when it is made;
-//! a multi-valued feature by its tokens),
+//! a multi-valued feature by its tokens; of a split on disk, the window or chunk read at a
+//! time) and the scored rows evaluation sorts,
 //! the embedding tables with their optimizer state and the training step's per-row dedup marks,
 //! each dense parameter five times (the value, its gradient, Adam's two moments and the
 //! optimizer's copy), and one training batch's activations (a few tensors of each layer's
@@ -14,14 +15,17 @@
 //! memory available with a margin.
 
 use crate::config::{Pipeline, Shuffle};
-use crate::data::{Dataset, Splits, TrainSplit};
+use crate::data::{EVAL_CHUNK_ROWS, SplitData, Splits};
 use crate::error::{Error, Result};
+use crate::metrics::ROWS_IN_MEMORY;
 use crate::model::{FunnelModel, SparseOptimizer};
 
 /// Bytes of each part of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Estimate {
     pub data: u64,
+    /// Scored rows evaluation sorts (one split at a time).
+    pub scores: u64,
     pub tables: u64,
     pub dense: u64,
     pub batch: u64,
@@ -29,7 +33,7 @@ pub struct Estimate {
 
 impl Estimate {
     pub fn total(&self) -> u64 {
-        self.data + self.tables + self.dense + self.batch
+        self.data + self.scores + self.tables + self.dense + self.batch
     }
 }
 
@@ -40,7 +44,7 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
     // read, two.
     let train = match (&splits.train, p.train.shuffle) {
         (
-            TrainSplit::Disk(d),
+            SplitData::Disk(d),
             Shuffle::Blocks {
                 block_rows,
                 blocks_per_window,
@@ -51,11 +55,29 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
         }
         (t, _) => t.bytes(),
     };
+    // Validation and test rows in memory whole, or on disk a chunk at a time. The metrics'
+    // scored rows: a row per stage and block (twice with groups), 16 bytes each, at most
+    // `ROWS_IN_MEMORY` of them, one split at a time.
+    let eval = [splits.valid.as_ref(), splits.test.as_ref()]
+        .into_iter()
+        .flatten();
+    let scores = eval
+        .clone()
+        .map(|d| {
+            (2 * p.stages.len() * (1 + d.has_groups() as usize) * d.rows()).min(ROWS_IN_MEMORY)
+                as u64
+                * 16
+        })
+        .max()
+        .unwrap_or(0);
     let data = train
-        + [splits.valid.as_ref(), splits.test.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(Dataset::bytes)
+        + eval
+            .map(|d| match d {
+                SplitData::Memory(d) => d.bytes(),
+                SplitData::Disk(d) => {
+                    EVAL_CHUNK_ROWS.min(d.rows()) as u64 * d.bytes() / d.rows().max(1) as u64
+                }
+            })
             .sum::<u64>();
     let opt = SparseOptimizer::from_config(&p.train.embedding_optimizer);
     let state_per_row = |dim: u64| opt.state_len(dim as usize) as u64;
@@ -131,6 +153,7 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
         );
     Ok(Estimate {
         data,
+        scores,
         tables,
         dense,
         batch,
@@ -173,12 +196,13 @@ pub fn check(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
     };
     if need > limit {
         return Err(Error::Usage(format!(
-            "training would need about {} (embedding tables {}, dense parameters {}, batch activations {}, encoded data {}), more than {what} ({})\n  hint: lower `features.embedding_dim`, give large vocabularies `hash_buckets` or a higher `min_count`, narrow the towers or lower `train.batch_size`; `train.memory_budget` sets the limit",
+            "training would need about {} (embedding tables {}, dense parameters {}, batch activations {}, encoded data {}, evaluation scores {}), more than {what} ({})\n  hint: lower `features.embedding_dim`, give large vocabularies `hash_buckets` or a higher `min_count`, narrow the towers or lower `train.batch_size`; `train.memory_budget` sets the limit",
             human(need),
             human(e.tables),
             human(e.dense),
             human(e.batch),
             human(e.data),
+            human(e.scores),
             human(limit)
         )));
     }

@@ -163,8 +163,8 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
     assert!(err.contains("read from the encoded cache"), "{err}");
 }
 
-/// A block-shuffled run whose data is cached trains from the entry's files a window at a time,
-/// and says so: the same metrics and weights as the same run from memory (no cache folder), and
+/// A block-shuffled run whose data is cached trains from the entry's files a window at a time
+/// and scores its validation and test rows from them, and says so: the same metrics and weights as the same run from memory (no cache folder), and
 /// as that run stopped mid-epoch and resumed. A full shuffle is another order: other weights.
 #[test]
 fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
@@ -186,11 +186,15 @@ fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
     let o = train("disk", &[]);
     ok(&o);
     assert!(
-        stderr(&o).contains("training rows read from the cache 700 at a time"),
+        stderr(&o).contains(
+            "training rows read from the cache 700 at a time (`train.shuffle`: windows of 7 blocks of 100 rows), validation and test rows 262144 at a time"
+        ),
         "{}",
         stderr(&o)
     );
+    // Validation (every epoch) and test scored from disk, truth included: the same metrics.
     assert_eq!(s.metrics("disk")["test"], s.metrics("memory")["test"]);
+    assert_eq!(s.metrics("disk")["history"], s.metrics("memory")["history"]);
     assert_eq!(s.weights("disk"), s.weights("memory"));
     let o = train("stopped", &["--stop-at-step", "20"]);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
