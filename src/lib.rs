@@ -31,6 +31,7 @@ pub mod rng;
 pub mod runtime;
 pub mod scoring;
 pub mod source;
+pub mod spill;
 #[cfg(test)]
 mod testing;
 pub mod times;

@@ -23,7 +23,9 @@ use super::encode::{Encoding, encode_frame};
 use super::{Dataset, Split, StageLabels};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
-use crate::features::{CategoricalEncoder, Encoders, NumericFit, Routing, TokenCounts, Tokens};
+use crate::features::{
+    CategoricalEncoder, Encoders, NumericEncoder, NumericFit, Routing, TokenCounts, Tokens,
+};
 use crate::source::Frame;
 
 /// Rows a range holds at least (but the last): whole row groups are added until it does.
@@ -40,6 +42,10 @@ pub(super) fn streamable(p: &Pipeline) -> bool {
         && p.sequences.is_empty()
         && p.group_column.is_none()
 }
+
+/// Training values of a numeric feature its median fill holds in memory (32 MiB) before
+/// spilling sorted runs to temporary files (`crate::spill`).
+const MEDIAN_VALUES_HELD: usize = 1 << 22;
 
 /// Where `l`'s rows that lie in `start..start + len` are in `l.keep`.
 fn span(l: &StageLabels, start: usize, len: usize) -> std::ops::Range<usize> {
@@ -89,11 +95,13 @@ fn fit(
             Some(_) => Fit::Hashed,
             None => Fit::Counts(TokenCounts::default()),
         })
-        .chain(
-            p.numeric
-                .iter()
-                .map(|n| Fit::Numeric(Box::new(NumericFit::new(n, frame.file())))),
-        )
+        .chain(p.numeric.iter().map(|n| {
+            Fit::Numeric(Box::new(NumericFit::new(
+                n,
+                frame.file(),
+                MEDIAN_VALUES_HELD,
+            )))
+        }))
         .collect();
     let cats = p.categorical.len();
     for &(start, len) in ranges {
@@ -120,20 +128,36 @@ fn fit(
         numeric: Vec::new(),
         multi_valued: Vec::new(),
     };
-    for (j, f) in fits.into_iter().enumerate() {
+    // Each feature's fit finished on its own task: a median read off spilled runs, a vocabulary
+    // ranked, side by side.
+    enum Fitted {
+        Categorical(CategoricalEncoder),
+        Numeric(NumericEncoder),
+    }
+    let fitted = fits
+        .into_par_iter()
+        .enumerate()
+        .map(|(j, f)| {
+            Ok(match f {
+                Fit::Hashed => Fitted::Categorical(CategoricalEncoder::with_tokens(
+                    &p.categorical[j],
+                    Tokens::default(),
+                )),
+                Fit::Counts(c) => {
+                    let spec = &p.categorical[j];
+                    Fitted::Categorical(CategoricalEncoder::with_tokens(
+                        spec,
+                        c.finish(spec.min_count),
+                    ))
+                }
+                Fit::Numeric(n) => Fitted::Numeric(n.finish()?),
+            })
+        })
+        .collect::<Result<Vec<Fitted>>>()?;
+    for f in fitted {
         match f {
-            Fit::Hashed => encoders.categorical.push(CategoricalEncoder::with_tokens(
-                &p.categorical[j],
-                Tokens::default(),
-            )),
-            Fit::Counts(c) => {
-                let spec = &p.categorical[j];
-                let tokens = c.finish(spec.min_count);
-                encoders
-                    .categorical
-                    .push(CategoricalEncoder::with_tokens(spec, tokens));
-            }
-            Fit::Numeric(n) => encoders.numeric.push(n.finish()?),
+            Fitted::Categorical(c) => encoders.categorical.push(c),
+            Fitted::Numeric(n) => encoders.numeric.push(n),
         }
     }
     Ok(encoders)

@@ -8,6 +8,7 @@ use crate::config::{MissingPolicy, NumericSpec, NumericTransform};
 use super::{FIRST_TOKEN_ID, NULL_ID, Routing};
 use crate::error::{Error, Result};
 use crate::source::Column;
+use crate::spill::Sorter;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NumericEncoder {
@@ -48,6 +49,32 @@ fn median_of(values: &mut [f64]) -> f64 {
     (lower + upper) / 2.0
 }
 
+/// The median of values gathered by a sorter: selected in memory when none was spilled, else
+/// read off the merged runs at the middle rank(s). The same value either way.
+fn median(values: Sorter<f64>) -> Result<f64> {
+    match values.held_only() {
+        Ok(mut v) => Ok(median_of(&mut v)),
+        Err(sorted) => {
+            let n = sorted.len();
+            let (lower_at, upper_at) = (n.saturating_sub(1) / 2, n / 2);
+            let (mut lower, mut upper, mut i) = (0.0, 0.0, 0);
+            sorted.for_each(|v| {
+                if i == lower_at {
+                    lower = v;
+                }
+                if i == upper_at {
+                    upper = v;
+                }
+                i += 1;
+            })?;
+            Ok(match n % 2 {
+                1 => upper,
+                _ => (lower + upper) / 2.0,
+            })
+        }
+    }
+}
+
 fn pre(transform: NumericTransform, x: f64) -> f64 {
     match transform {
         NumericTransform::Log1p => x.signum() * x.abs().ln_1p(),
@@ -73,12 +100,14 @@ pub struct NumericFit<'s> {
     far_error: Option<Error>,
     /// The training values themselves, for the quantiles of a bucketed feature.
     seen: Vec<f64>,
-    /// The values after `pre`, for the median fill.
-    pres: Vec<f64>,
+    /// The values after `pre`, for the median fill: past the fit's limit, sorted runs spilled
+    /// to temporary files.
+    pres: Sorter<f64>,
 }
 
 impl<'s> NumericFit<'s> {
-    pub fn new(spec: &'s NumericSpec, file: &std::path::Path) -> Self {
+    /// A fit holding at most `held` values for the median in memory (spilling the rest).
+    pub fn new(spec: &'s NumericSpec, file: &std::path::Path, held: usize) -> Self {
         NumericFit {
             spec,
             file: file.to_path_buf(),
@@ -90,7 +119,7 @@ impl<'s> NumericFit<'s> {
             far: 0.0,
             far_error: None,
             seen: Vec::new(),
-            pres: Vec::new(),
+            pres: Sorter::new(f64::total_cmp, held),
         }
     }
 
@@ -126,7 +155,7 @@ impl<'s> NumericFit<'s> {
                         self.seen.push(x);
                     }
                     if spec.missing == MissingPolicy::Median {
-                        self.pres.push(t);
+                        self.pres.push(t)?;
                     }
                     Ok(())
                 }
@@ -163,7 +192,10 @@ impl<'s> NumericFit<'s> {
         }
         let fill = match spec.missing {
             MissingPolicy::Zero => pre(spec.transform, 0.0),
-            MissingPolicy::Median => median_of(&mut self.pres),
+            MissingPolicy::Median => {
+                let held = Sorter::new(f64::total_cmp, 1);
+                median(std::mem::replace(&mut self.pres, held))?
+            }
             MissingPolicy::Mean | MissingPolicy::Error => mean,
         };
         Ok(NumericEncoder {
@@ -184,7 +216,8 @@ impl<'s> NumericFit<'s> {
 impl NumericEncoder {
     /// Fit the transform on part 0 of `routing`.
     pub fn fit(spec: &NumericSpec, col: &Column<'_>, routing: &Routing) -> Result<Self> {
-        let mut fit = NumericFit::new(spec, col.file());
+        // The column is in memory: so are its values.
+        let mut fit = NumericFit::new(spec, col.file(), usize::MAX);
         fit.add(col, routing)?;
         fit.finish()
     }
@@ -324,6 +357,29 @@ fn missing_error(col: &Column<'_>, i: usize, v: Option<f64>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The median read off spilled runs equals the selection in memory, odd and even counts,
+    /// ties included.
+    #[test]
+    fn spilled_median_equals_the_selection() {
+        let mut r = crate::rng::Rng::stream(2, "median");
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            let values: Vec<f64> = (0..n).map(|_| (r.below(40) as f64 - 20.0) / 3.0).collect();
+            let want = median_of(&mut values.clone());
+            for held in [1, 7, usize::MAX] {
+                let mut s = Sorter::new(f64::total_cmp, held);
+                for &v in &values {
+                    s.push(v).unwrap();
+                }
+                assert_eq!(s.spilled_runs() > 0, held < n, "{n} values, {held} held");
+                assert_eq!(
+                    median(s).unwrap().to_bits(),
+                    want.to_bits(),
+                    "{n} values, {held} held"
+                );
+            }
+        }
+    }
     use crate::rng::Rng;
 
     /// With distinct values, exactly ⌊i·n/count⌋ values lie below boundary i: counted by brute

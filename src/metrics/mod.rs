@@ -6,7 +6,7 @@ mod auc;
 pub mod calibration;
 mod format;
 mod run;
-mod spill;
+mod scored;
 mod table;
 pub mod truth;
 
@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::funnel::Funnel;
-use spill::{Order, Scored, Sorter};
+use crate::spill::Sorter;
+use scored::{Scored, by_group_then_score, by_score};
 
 /// Metrics of one prediction of one stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,9 +64,9 @@ pub struct StageMetrics {
 /// Accumulates (score, label, log-likelihood, group) for one block; its rows kept in a sorter
 /// that spills to disk past its share of `StageAccumulators`'s rows in memory.
 struct Acc {
-    by_score: Sorter,
+    by_score: Sorter<Scored>,
     /// With groups: the rows again, in group order, for group AUC.
-    by_group: Option<Sorter>,
+    by_group: Option<Sorter<Scored>>,
     positives: usize,
     nll: f64,
 }
@@ -73,8 +74,8 @@ struct Acc {
 impl Acc {
     fn new(limit: usize, groups: bool) -> Acc {
         Acc {
-            by_score: Sorter::new(Order::Score, limit),
-            by_group: groups.then(|| Sorter::new(Order::GroupThenScore, limit)),
+            by_score: Sorter::new(by_score, limit),
+            by_group: groups.then(|| Sorter::new(by_group_then_score, limit)),
             positives: 0,
             nll: 0.0,
         }
@@ -137,7 +138,7 @@ impl Acc {
 }
 
 /// Group AUC over rows read back in group order: each group's AUC in one pass.
-fn grouped_auc(rows: Sorter) -> Result<Option<f64>> {
+fn grouped_auc(rows: Sorter<Scored>) -> Result<Option<f64>> {
     let (mut num, mut den) = (0.0, 0.0);
     let mut open: Option<(u32, usize, SortedAuc)> = None;
     let mut close = |g: Option<(u32, usize, SortedAuc)>| {
@@ -291,7 +292,7 @@ mod tests {
 
     /// Group AUC of rows in memory, through a sorter that spills every two rows.
     fn gauc(scores: &[f64], labels: &[u8], groups: &[u32]) -> Option<f64> {
-        let mut rows = Sorter::new(Order::GroupThenScore, 2);
+        let mut rows = Sorter::new(by_group_then_score, 2);
         for ((&score, &label), &group) in scores.iter().zip(labels).zip(groups) {
             rows.push(Scored {
                 score,
