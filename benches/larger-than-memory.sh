@@ -48,6 +48,7 @@ rm -rf "$work/big/.funnel-cache"
 small=data/synthetic/reference-$SMALL.parquet
 pipeline "$small" "$work/memory" ""
 pipeline "$small" "$work/disk" blocks
+measure "read and encode $SMALL rows in memory (validate)" "$bin" validate "$work/memory/p.yaml"
 mkdir "$work/disk/.funnel-cache"
 measure "encode $SMALL rows into the cache (streamed)" "$bin" encode "$work/disk/p.yaml"
 for side in memory disk memory disk; do

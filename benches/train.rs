@@ -326,7 +326,7 @@ fn metrics(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("push_finish_200k_rows_two_stages", |b| {
         b.iter(|| {
-            let mut acc = funnel::metrics::StageAccumulators::new(2);
+            let mut acc = funnel::metrics::StageAccumulators::new(2, false);
             for (i, chunk) in logits.chunks(8192 * 2).enumerate() {
                 let start = i * 8192;
                 acc.push(
@@ -335,9 +335,10 @@ fn metrics(c: &mut Criterion) {
                     chunk,
                     &reached,
                     None,
-                );
+                )
+                .unwrap();
             }
-            acc.finish(&p.funnel, &names)
+            acc.finish(&p.funnel, &names).unwrap()
         })
     });
     g.finish();

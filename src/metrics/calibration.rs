@@ -69,7 +69,7 @@ impl Binner {
             bins,
             seen: 0,
             bin: 0,
-            cut: if bins > 0 { (rows / bins).max(1) } else { rows },
+            cut: rows.checked_div(bins).map_or(rows, |c| c.max(1)),
             open: (0, 0.0, 0),
             last: f64::NAN,
             total: (0.0, 0),
