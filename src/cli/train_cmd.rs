@@ -104,8 +104,17 @@ pub fn train(a: TrainArgs) -> Result<()> {
             ));
         }
     };
+    // A resumed run reads its data where the run it continues did: its encoded cache, when it
+    // had one (a run larger than memory must not load its files whole).
+    let cache_root = match start {
+        Start::Resume => crate::train::resume::data_cache(&out)?,
+        Start::Fresh => None,
+    };
     with_threads(p.train.threads, || {
-        let (splits, cache) = data::prepare_cached(&p)?;
+        let (splits, cache) = match &cache_root {
+            Some(root) => data::prepare_cached_in(&p, root)?,
+            None => data::prepare_cached(&p)?,
+        };
         for w in &splits.warnings {
             eprintln!("warning: {w}");
         }

@@ -134,11 +134,16 @@ fn stamp(path: &Path) -> Result<String> {
 /// same key is read instead of the files; a missing or unusable one is encoded again and
 /// written. The lines say which, for the user.
 pub fn prepare_cached(p: &Pipeline) -> Result<(Splits, Vec<String>)> {
-    let root = root(p);
+    prepare_cached_in(p, &root(p))
+}
+
+/// As `prepare_cached`, with the cache in `root` (a resumed run's, recorded by the run it
+/// continues: its pipeline file now lies in the run directory).
+pub fn prepare_cached_in(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
     if !root.is_dir() {
         return Ok((super::prepare(p)?, Vec::new()));
     }
-    through(p, &root)
+    through(p, root)
 }
 
 /// `funnel encode`: the cache's entry for `p`, read or built (the cache created if need be).
@@ -148,7 +153,15 @@ pub fn encode(p: &Pipeline) -> Result<(Splits, Vec<String>)> {
     through(p, &root)
 }
 
+/// The splits of `p` through the cache in `root`, which they remember (absolute, so a resume
+/// from another folder finds it).
 fn through(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
+    let (mut s, lines) = look_up_or_encode(p, root)?;
+    s.cache = Some(std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()));
+    Ok((s, lines))
+}
+
+fn look_up_or_encode(p: &Pipeline, root: &Path) -> Result<(Splits, Vec<String>)> {
     let key = key(p)?;
     let started = Instant::now();
     let mut lines = Vec::new();

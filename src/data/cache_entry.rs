@@ -375,6 +375,7 @@ fn load(entry: &Path, key: &str, on_disk: bool) -> std::result::Result<Splits, S
         fingerprints: h.fingerprints,
         valid_rows: h.valid_rows,
         test_rows: h.test_rows,
+        cache: None,
         read_secs: 0.0,
         encode_secs: 0.0,
     })

@@ -17,7 +17,7 @@ mod on_disk;
 mod stream;
 
 pub use batches::{BatchSource, Batches, InMemory, Window, drive, order, windows};
-pub use cache::{CACHE_DIR, encode as encode_cached, prepare_cached};
+pub use cache::{CACHE_DIR, encode as encode_cached, prepare_cached, prepare_cached_in};
 pub use carve::{carved_rows, run_split};
 pub use dataset::{Batch, Dataset, Split};
 pub use encode::{encode_split, encode_unlabelled};
@@ -135,6 +135,8 @@ pub struct Splits {
     /// their stage labels. Runs scored on the same rows share it (`compare` pairs only those).
     pub valid_rows: Option<String>,
     pub test_rows: Option<String>,
+    /// The encoded cache (absolute) the splits were read from or written to, if any.
+    pub cache: Option<std::path::PathBuf>,
     /// Seconds spent reading files, and labelling + fitting encoders + encoding.
     pub read_secs: f64,
     pub encode_secs: f64,
@@ -543,6 +545,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         test: test.map(SplitData::Memory),
         encoders,
         warnings,
+        cache: None,
         read_secs,
         encode_secs,
     })

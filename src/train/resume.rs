@@ -37,6 +37,10 @@ pub struct TrainerState {
     /// of a version before fingerprints, which a resume then refuses by name).
     #[serde(default)]
     pub data: Vec<crate::data::DataFingerprint>,
+    /// The encoded cache the run's data came from (absolute), so a resume reads it there
+    /// rather than loading the files whole; `null` for a run without a cache.
+    #[serde(default)]
+    pub data_cache: Option<std::path::PathBuf>,
     /// The epoch in progress (1-based), and the batches of it already stepped.
     pub epoch: usize,
     pub step: usize,
@@ -117,16 +121,15 @@ pub fn checkpoint(
     saved
 }
 
-/// Read the checkpoint in `dir` into `model` and `dense`; returns the trainer's state.
-pub fn load(
-    dir: &Path,
-    model: &mut FunnelModel,
-    dense: &mut DenseOptimizer,
-) -> Result<TrainerState> {
-    let path = dir.join(CHECKPOINT);
-    let mut file = weights_file::Reader::open(&path)?;
-    let state: TrainerState = file
-        .metadata
+/// The encoded cache the unfinished run in `dir` read its data from (its checkpoint's header
+/// only), when it had one.
+pub fn data_cache(dir: &Path) -> Result<Option<std::path::PathBuf>> {
+    Ok(state_of(dir, &weights_file::Reader::open(&dir.join(CHECKPOINT))?)?.data_cache)
+}
+
+/// The trainer's state in the header of `dir`'s checkpoint, opened as `file`.
+fn state_of(dir: &Path, file: &weights_file::Reader) -> Result<TrainerState> {
+    file.metadata
         .get(STATE_KEY)
         .ok_or_else(|| {
             Error::run(dir, format!("{CHECKPOINT} holds no trainer state")).with_hint(FOREIGN)
@@ -139,7 +142,18 @@ pub fn load(
                 )
                 .with_hint(FOREIGN)
             })
-        })?;
+        })
+}
+
+/// Read the checkpoint in `dir` into `model` and `dense`; returns the trainer's state.
+pub fn load(
+    dir: &Path,
+    model: &mut FunnelModel,
+    dense: &mut DenseOptimizer,
+) -> Result<TrainerState> {
+    let path = dir.join(CHECKPOINT);
+    let mut file = weights_file::Reader::open(&path)?;
+    let state = state_of(dir, &file)?;
     if !model.set_store_steps(&state.store_steps) {
         return Err(Error::run(
             dir,

@@ -35,6 +35,7 @@ pub(super) fn initial_state(
                 pipeline_sha256: run.pipeline_sha256.clone(),
                 encoders_sha256: run.encoders_sha256.clone(),
                 data: splits.fingerprints.clone(),
+                data_cache: splits.cache.clone(),
                 epoch: 1,
                 step: 0,
                 first_loss: None,

@@ -164,8 +164,9 @@ fn encoded_cache_is_reused_and_never_trusted_when_stale_or_corrupt() {
 }
 
 /// A block-shuffled run whose data is cached trains from the entry's files a window at a time
-/// and scores its validation and test rows from them, and says so: the same metrics and weights as the same run from memory (no cache folder), and
-/// as that run stopped mid-epoch and resumed. A full shuffle is another order: other weights.
+/// and scores its validation and test rows from them, and says so: the same metrics and weights
+/// as the same run from memory (no cache folder), and as that run stopped mid-epoch and resumed
+/// (from the same cache). A full shuffle is another order: other weights.
 #[test]
 fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
     let s = Scratch::new();
@@ -198,7 +199,16 @@ fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
     assert_eq!(s.weights("disk"), s.weights("memory"));
     let o = train("stopped", &["--stop-at-step", "20"]);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    ok(&s.run(&["train", "--resume", "stopped"]));
+    // The resumed run reads the cache the run read (its pipeline file now lies in the run
+    // folder, beside no cache), from another working folder too: never the files whole.
+    let o = funnel(&s.path("stopped"), &["train", "--resume", "."]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("data: read from the encoded cache")
+            && stderr(&o).contains("training rows read from the cache 700 at a time"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(s.weights("stopped"), s.weights("memory"));
     ok(&s.run(&["train", "p.yaml", "--out", "full"]));
     assert_ne!(s.weights("full"), s.weights("memory"));
