@@ -2,14 +2,17 @@
 //! runs spilled to temporary files and merged when read back, so an exact AUC, a median or a
 //! quantile needs memory for one run of records, not for all of them.
 //!
-//! Runs go to `$TMPDIR` (else /tmp) as files deleted as soon as they are created, so nothing is
-//! left behind by a crash. Reading back merges every run at once through a heap, with a 64 KiB
-//! buffer per run.
+//! A sorter's runs go one after another into one temporary file in `$TMPDIR` (else /tmp),
+//! deleted as soon as it is created, so nothing is left behind by a crash and a sorter holds one
+//! file open however many runs it spills. Reading back merges every run at once through a heap,
+//! each run read 64 KiB at a time by positioned reads.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -34,9 +37,10 @@ impl Record for f64 {
     }
 }
 
-/// A spilled run: a temporary file of records in order.
+/// A spilled run: `len` records in order at byte `offset` of a sorter's temporary file.
 struct Run {
-    file: File,
+    file: Arc<File>,
+    offset: u64,
     len: usize,
 }
 
@@ -46,20 +50,52 @@ pub struct Sorter<R: Record> {
     /// Records held in memory before they are sorted and spilled as a run.
     limit: usize,
     held: Vec<R>,
+    /// The sorter's one temporary file (created at the first spill) and where it ends: every
+    /// run of a sorter goes into it, so a sorter holds one file open however many runs it
+    /// spills.
+    file: Option<(Arc<File>, u64)>,
     runs: Vec<Run>,
 }
 
 fn io(what: &str, e: std::io::Error) -> Error {
     Error::Usage(format!(
-        "{what} the records spilled to the temporary directory (`$TMPDIR`, else /tmp): {e}; free space there or point TMPDIR at a larger disk"
+        "{what} the records spilled to the temporary directory (`$TMPDIR`, else /tmp): {e}; free space there or point TMPDIR at a larger disk (a tmpfs /tmp spills into memory)"
     ))
 }
 
-fn read<R: Record>(input: &mut impl Read, buf: &mut [u8]) -> Result<R> {
-    input
-        .read_exact(buf)
-        .map_err(|e| io("cannot read back", e))?;
-    Ok(R::get(buf))
+/// Bytes of a run read back at a time.
+const READ_BYTES: usize = 1 << 16;
+
+/// A run being read back, a buffer at a time by positioned reads.
+struct Reading<'a> {
+    run: &'a Run,
+    /// Records of the run not yet read from the file.
+    unread: usize,
+    buf: Vec<u8>,
+    /// The buffer's next record's first byte.
+    at: usize,
+}
+
+impl Reading<'_> {
+    fn next<R: Record>(&mut self) -> Result<Option<R>> {
+        if self.at == self.buf.len() {
+            if self.unread == 0 {
+                return Ok(None);
+            }
+            let first = self.run.len - self.unread;
+            let n = self.unread.min((READ_BYTES / R::BYTES).max(1));
+            self.buf.resize(n * R::BYTES, 0);
+            self.run
+                .file
+                .read_exact_at(&mut self.buf, self.run.offset + (first * R::BYTES) as u64)
+                .map_err(|e| io("cannot read back", e))?;
+            self.unread -= n;
+            self.at = 0;
+        }
+        let r = R::get(&self.buf[self.at..self.at + R::BYTES]);
+        self.at += R::BYTES;
+        Ok(Some(r))
+    }
 }
 
 impl<R: Record> Sorter<R> {
@@ -69,6 +105,7 @@ impl<R: Record> Sorter<R> {
             cmp,
             limit: limit.max(1),
             held: Vec::new(),
+            file: None,
             runs: Vec::new(),
         }
     }
@@ -90,6 +127,18 @@ impl<R: Record> Sorter<R> {
         if self.held.len() >= self.limit {
             self.spill()?;
         }
+        // Grown by doubling up to the limit, never past it: the memory held is what the limit
+        // says.
+        if self.held.len() == self.held.capacity() {
+            let want = self
+                .held
+                .capacity()
+                .saturating_mul(2)
+                .max(1024)
+                .min(self.limit);
+            self.held
+                .reserve_exact(want.saturating_sub(self.held.len()).max(1));
+        }
         self.held.push(record);
         Ok(())
     }
@@ -105,22 +154,27 @@ impl<R: Record> Sorter<R> {
 
     fn spill(&mut self) -> Result<()> {
         self.held.sort_unstable_by(self.cmp);
-        let file = tempfile::tempfile().map_err(|e| io("cannot create a file for", e))?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
+        let (file, end) = match self.file.take() {
+            Some(f) => f,
+            None => (
+                Arc::new(tempfile::tempfile().map_err(|e| io("cannot create a file for", e))?),
+                0,
+            ),
+        };
+        let mut out = BufWriter::with_capacity(READ_BYTES, &*file);
         let mut b = vec![0u8; R::BYTES];
         for r in &self.held {
             r.put(&mut b);
             out.write_all(&b).map_err(|e| io("cannot write", e))?;
         }
-        let mut file = out
-            .into_inner()
-            .map_err(|e| io("cannot write", e.into_error()))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| io("cannot read back", e))?;
+        out.flush().map_err(|e| io("cannot write", e))?;
+        drop(out);
         self.runs.push(Run {
-            file,
+            file: Arc::clone(&file),
+            offset: end,
             len: self.held.len(),
         });
+        self.file = Some((file, end + (self.held.len() * R::BYTES) as u64));
         self.held.clear();
         Ok(())
     }
@@ -146,26 +200,25 @@ impl<R: Record> Sorter<R> {
         if !self.held.is_empty() {
             self.spill()?;
         }
-        let mut b = vec![0u8; R::BYTES];
-        let mut readers: Vec<(BufReader<File>, usize)> = self
+        let mut readers: Vec<Reading<'_>> = self
             .runs
-            .into_iter()
-            .map(|r| (BufReader::with_capacity(1 << 16, r.file), r.len))
+            .iter()
+            .map(|run| Reading {
+                run,
+                unread: run.len,
+                buf: Vec::new(),
+                at: 0,
+            })
             .collect();
         let mut heap = BinaryHeap::with_capacity(readers.len());
-        for (run, (reader, left)) in readers.iter_mut().enumerate() {
-            if *left > 0 {
-                *left -= 1;
-                let record = read(reader, &mut b)?;
+        for (run, reader) in readers.iter_mut().enumerate() {
+            if let Some(record) = reader.next()? {
                 heap.push(Next { record, run, cmp });
             }
         }
         while let Some(Next { record, run, .. }) = heap.pop() {
             each(record);
-            let (reader, left) = &mut readers[run];
-            if *left > 0 {
-                *left -= 1;
-                let record = read(reader, &mut b)?;
+            if let Some(record) = readers[run].next()? {
                 heap.push(Next { record, run, cmp });
             }
         }
@@ -256,6 +309,11 @@ mod tests {
             let mut t = Sorter::new(by_key, limit);
             a.iter().for_each(|&k| s.push(k).unwrap());
             b.iter().for_each(|&k| t.push(k).unwrap());
+            // One file per sorter, whatever the runs.
+            for sorter in [&s, &t] {
+                let files = sorter.runs.iter().map(|r| Arc::as_ptr(&r.file));
+                assert!(files.collect::<std::collections::HashSet<_>>().len() <= 1);
+            }
             s.merge(t).unwrap();
             assert_eq!(s.len(), 1000);
             assert_eq!(s.spilled_runs() > 0, limit < 1000, "limit {limit}");

@@ -35,6 +35,9 @@ pub const MIN_SUPPORT: u64 = 30;
 /// The share of a stage's positives one value must hold to imply its label.
 pub const LEAK_COVER: f64 = 0.2;
 
+/// Features checked side by side.
+const CHECKED_AT_ONCE: usize = 4;
+
 /// Rows of one value (or of the pooled rare values): its score, and its labels.
 #[derive(Debug, Clone, Copy)]
 struct Group {
@@ -44,22 +47,22 @@ struct Group {
 }
 
 /// The exact AUC of scores grouped by value (ties within a group count one half), groups in
-/// any order; `None` without both classes.
-fn grouped_auc(mut groups: Vec<Group>) -> Option<f64> {
+/// any order (sorted in place); `None` without both classes.
+fn grouped_auc(groups: &mut [Group]) -> Option<f64> {
     groups.sort_unstable_by(|a, b| a.score.total_cmp(&b.score));
     let mut tally = SortedAuc::default();
-    for g in &groups {
+    for g in groups.iter() {
         tally.push(g.score, g.pos, g.neg);
     }
     tally.finish()
 }
 
 /// What one feature says about one stage's label, when it is a leak: `ranked` groups (scored
-/// out of sample for ids) for the AUC, `values` (each value's own rows) for a value that
-/// implies the label.
+/// out of sample for ids) for the AUC, `values` (each value's own rows; the ranked groups
+/// themselves when `None`) for a value that implies the label.
 fn evidence(
-    ranked: &[Group],
-    values: &[Group],
+    mut ranked: Vec<Group>,
+    values: Option<&[Group]>,
     either_way: bool,
     positives: u64,
     rows: u64,
@@ -67,7 +70,7 @@ fn evidence(
     if positives < MIN_SUPPORT || rows - positives < MIN_SUPPORT {
         return None;
     }
-    let auc = grouped_auc(ranked.to_vec())?;
+    let auc = grouped_auc(&mut ranked)?;
     // A numeric value ranks the label either way round; an id's score is its own rate.
     let auc = if either_way { auc.max(1.0 - auc) } else { auc };
     if auc >= LEAK_AUC {
@@ -79,6 +82,7 @@ fn evidence(
         return None;
     }
     values
+        .unwrap_or(&ranked)
         .iter()
         .filter(|g| g.pos + g.neg >= MIN_SUPPORT && g.pos as f64 >= LEAK_COVER * positives as f64)
         .find(|g| g.pos as f64 >= LEAK_SHARE * (g.pos + g.neg) as f64)
@@ -98,9 +102,20 @@ fn evidence(
 type Tallies = Vec<[u64; 4]>;
 
 fn id_tallies(ids: &[u32], label: &[u8]) -> Tallies {
-    let mut t: Tallies = vec![[0; 4]; ids.iter().max().map_or(0, |&m| m as usize + 1)];
+    let slot = |i: usize, y: u8| 2 * (i % 2) + (y == 0) as usize;
+    let span = ids.iter().max().map_or(0, |&m| m as usize + 1);
+    // Ids an encoder numbered are dense: a table indexed by id. Hashed ids spread over up to
+    // 2^30 buckets: a map, so memory follows the ids seen, not the range.
+    if span > 2 * ids.len() + 1024 {
+        let mut t = std::collections::BTreeMap::<u32, [u64; 4]>::new();
+        for (i, (&id, &y)) in ids.iter().zip(label).enumerate() {
+            t.entry(id).or_default()[slot(i, y)] += 1;
+        }
+        return t.into_values().collect();
+    }
+    let mut t: Tallies = vec![[0; 4]; span];
     for (i, (&id, &y)) in ids.iter().zip(label).enumerate() {
-        t[id as usize][2 * (i % 2) + (y == 0) as usize] += 1;
+        t[id as usize][slot(i, y)] += 1;
     }
     t.retain(|c| c.iter().any(|&n| n > 0));
     t
@@ -167,6 +182,7 @@ fn value_groups(order: &[u32], values: &[f32], label: &[u8]) -> Vec<Group> {
 }
 
 /// One column's values as the leak check reads them.
+#[derive(Clone, Copy)]
 pub enum Values<'a> {
     /// Ids (categories, buckets): each scored by its own rate of the label.
     Ids(&'a [u32]),
@@ -197,12 +213,12 @@ pub fn leaks(values: Values<'_>, labels: &[&[u8]]) -> Vec<(usize, String)> {
             let found = match values {
                 Values::Ids(ids) => {
                     let t = id_tallies(ids, label);
-                    evidence(&id_groups(&t), &id_values(&t), false, positives, rows)
+                    evidence(id_groups(&t), Some(&id_values(&t)), false, positives, rows)
                 }
                 // A number is its own value: the ranked groups are the values.
                 Values::Numbers(v) => {
                     let g = value_groups(&order, v, label);
-                    evidence(&g, &g, true, positives, rows)
+                    evidence(g, None, true, positives, rows)
                 }
             };
             found.map(|e| (k, e))
@@ -243,18 +259,23 @@ pub fn check(p: &Pipeline, train: &Dataset) -> Result<()> {
             )
         });
     let checked: Vec<_> = ids.chain(numbers).filter(|c| !c.2).collect();
-    // One feature per task: each is a pass over the training rows per stage.
-    let found: Vec<String> = checked
-        .into_par_iter()
-        .flat_map_iter(|(name, column, _, values)| {
-            leaks(values, &labels).into_iter().map(move |(k, e)| {
-                format!(
-                    "feature `{name}` (column `{column}`) leaks the label of stage `{}`: {e}",
-                    p.stage_name(k)
-                )
+    // One feature per task (each a pass over the training rows per stage), at most
+    // `CHECKED_AT_ONCE` at a time: each holds tallies and groups of up to tens of bytes a row.
+    let mut found: Vec<String> = Vec::new();
+    for wave in checked.chunks(CHECKED_AT_ONCE) {
+        let wave: Vec<String> = wave
+            .par_iter()
+            .flat_map_iter(|&(name, column, _, values)| {
+                leaks(values, &labels).into_iter().map(move |(k, e)| {
+                    format!(
+                        "feature `{name}` (column `{column}`) leaks the label of stage `{}`: {e}",
+                        p.stage_name(k)
+                    )
+                })
             })
-        })
-        .collect();
+            .collect();
+        found.extend(wave);
+    }
     if found.is_empty() {
         return Ok(());
     }
@@ -320,20 +341,31 @@ mod tests {
                 };
             }
         }
-        let got = grouped_auc(groups).unwrap();
+        let got = grouped_auc(&mut groups.clone()).unwrap();
         assert!(
             (got - wins / pairs).abs() < 1e-12,
             "{got} vs {}",
             wins / pairs
         );
         assert_eq!(
-            grouped_auc(vec![Group {
+            grouped_auc(&mut [Group {
                 score: 1.0,
                 pos: 3,
                 neg: 0
             }]),
             None
         );
+    }
+
+    /// Hashed ids spread far apart are tallied in a map, not a table as wide as their range:
+    /// the same tallies, in id order, as the same ids numbered densely.
+    #[test]
+    fn sparse_ids_tally_as_dense_ones() {
+        let label: Vec<u8> = (0..500).map(|i| (i % 3 == 0) as u8).collect();
+        let dense: Vec<u32> = (0..500).map(|i| (i * 7 % 40) as u32).collect();
+        let sparse: Vec<u32> = dense.iter().map(|&d| (1 << 29) + d * 1_000_003).collect();
+        assert_eq!(id_tallies(&sparse, &label), id_tallies(&dense, &label));
+        assert_eq!(id_tallies(&dense, &label).len(), 40);
     }
 
     /// A column of unique ids ranks nothing (its ids are pooled), while an id column that is the
@@ -345,8 +377,8 @@ mod tests {
         let unique: Vec<u32> = (0..1000).collect();
         let check = |ids: &[u32], label: &[u8], positives| {
             evidence(
-                &id_groups(&id_tallies(ids, label)),
-                &id_values(&id_tallies(ids, label)),
+                id_groups(&id_tallies(ids, label)),
+                Some(&id_values(&id_tallies(ids, label))),
                 false,
                 positives,
                 1000,
@@ -400,15 +432,15 @@ mod tests {
         let t = id_tallies(&ids, &label);
         let v = id_values(&t);
         assert_eq!(
-            evidence(&id_groups(&t), &v, false, positives, n as u64),
+            evidence(id_groups(&t), Some(&v), false, positives, n as u64),
             None
         );
         // In sample, the same column would have looked like a leak.
-        let in_sample: Vec<Group> = v
+        let mut in_sample: Vec<Group> = v
             .iter()
             .filter(|g| g.pos + g.neg >= MIN_SUPPORT)
             .copied()
             .collect();
-        assert!(grouped_auc(in_sample).unwrap() > 0.98);
+        assert!(grouped_auc(&mut in_sample).unwrap() > 0.98);
     }
 }

@@ -153,8 +153,10 @@ fn fit(
                 Fit::Numeric(n) => Fitted::Numeric(n.finish()?),
             })
         })
-        .collect::<Result<Vec<Fitted>>>()?;
+        .collect::<Vec<Result<Fitted>>>();
+    // The first failing feature in the pipeline's order, whichever task failed first.
     for f in fitted {
+        let f = f?;
         match f {
             Fitted::Categorical(c) => encoders.categorical.push(c),
             Fitted::Numeric(n) => encoders.numeric.push(n),

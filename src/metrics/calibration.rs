@@ -108,6 +108,10 @@ impl Binner {
 
     /// The curve; `None` without rows.
     pub fn finish(mut self) -> Option<Reliability> {
+        debug_assert_eq!(
+            self.seen, self.rows,
+            "a Binner fed other rows than it was told"
+        );
         if self.seen == 0 || self.bins == 0 {
             return None;
         }

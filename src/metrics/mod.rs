@@ -436,6 +436,8 @@ mod tests {
                     assert!((bx.mean_pred - by.mean_pred).abs() < 1e-12);
                 }
                 assert!((cx.ece - cy.ece).abs() < 1e-12);
+                assert!((cx.mean_pred - cy.mean_pred).abs() < 1e-12);
+                assert_eq!(cx.rate, cy.rate);
             }
         }
         // The in-memory AUC is the brute-force pair count.
