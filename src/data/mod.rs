@@ -1,6 +1,5 @@
-//! Data: reading sources, splitting, labels, encoding, and the encoded in-memory dataset.
-//! Long because: the in-memory preparation and the streamed one share its opening, labelling
-//! and warnings; the warnings are the next thing to move to a file of their own.
+//! Data: reading sources, splitting, labels, encoding, and the encoded in-memory dataset; the
+//! opening and labelling the in-memory preparation and the streamed one share.
 
 mod batches;
 mod cache;
@@ -14,7 +13,9 @@ mod fingerprint;
 mod labels;
 mod leaks;
 mod on_disk;
+mod split_out;
 mod stream;
+mod warnings;
 
 pub use batches::{BatchSource, Batches, InMemory, Window, drive, order, windows};
 pub use cache::{CACHE_DIR, encode as encode_cached, prepare_cached, prepare_cached_in};
@@ -25,13 +26,15 @@ pub use fingerprint::{DataFingerprint, changed, data_files, fingerprints};
 pub use labels::{LabelFlags, StageLabels, binary_text, read_labels};
 pub use leaks::{Values as LeakValues, leaks};
 pub use on_disk::{FromDisk, OnDisk};
+pub use warnings::{inconsistent_warnings, oov_warnings, truncation_warnings};
 
 use clock::Clock;
 use encode::{Encoding, encode_frame};
+use warnings::{cardinality_warnings, constant_named, constant_warnings, split_warnings};
 
 use crate::config::{Pipeline, SplitSource};
 use crate::error::{Error, Result};
-use crate::features::{Encoders, OOV_ID};
+use crate::features::Encoders;
 use crate::source::Frame;
 
 /// Rows of a split on disk scored at a time (`SplitData::for_each_chunk`).
@@ -165,143 +168,6 @@ pub fn feature_columns(p: &Pipeline) -> Vec<String> {
     let mut cols: Vec<String> = p.feature_columns().map(str::to_string).collect();
     cols.extend(p.id_column.iter().cloned());
     cols
-}
-
-/// Share of a file's rows above which `oov_warnings` speaks about a feature.
-const OOV_WARN_SHARE: f64 = 0.05;
-
-/// One warning per categorical feature whose values were unseen in training on more than 5% of
-/// the rows (for a multi-valued feature, of the tokens) of data being evaluated or predicted: a
-/// sign of a column read differently (another type, another spelling) or of drift. Hashed
-/// features have no out-of-vocabulary id.
-pub fn oov_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
-    let singles = p
-        .categorical
-        .iter()
-        .zip(&d.cat)
-        .map(|(spec, ids)| (spec, "rows", &ids[..]));
-    // A multi-valued feature's tokens: the share of its tokens unseen in training.
-    let bags = p
-        .token_lists()
-        .zip(&d.bags)
-        .map(|(m, b)| (&m.vocabulary, "tokens", &b.ids[..]));
-    singles
-        .chain(bags)
-        .filter(|(spec, _, _)| spec.hash_buckets.is_none())
-        .filter_map(|(spec, what, ids)| {
-            let unseen = ids.iter().filter(|&&id| id == OOV_ID).count();
-            let share = unseen as f64 / ids.len().max(1) as f64;
-            (share > OOV_WARN_SHARE).then(|| {
-                format!(
-                    "feature `{}` (column `{}`): {unseen} of {} {what} ({:.1}%) have values unseen in training; they share the out-of-vocabulary embedding",
-                    spec.name,
-                    spec.column,
-                    ids.len(),
-                    100.0 * share
-                )
-            })
-        })
-        .collect()
-}
-
-/// One warning per multi-valued feature whose rows were cut to its `max_len` in `d`.
-pub fn truncation_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
-    p.token_lists()
-        .zip(&d.truncated)
-        .filter(|&(_, &n)| n > 0)
-        .filter_map(|(m, &n)| {
-            let max = m.max_len?;
-            let kept = match m.keep {
-                crate::config::KeepTokens::First => "first",
-                crate::config::KeepTokens::Last => "last",
-            };
-            Some(format!(
-                "feature `{}`: {n} of {} rows ({:.1}%) had more than {max} tokens; their {kept} {max} were kept (`max_len`)",
-                m.vocabulary.name,
-                d.rows,
-                100.0 * n as f64 / d.rows.max(1) as f64
-            ))
-        })
-        .collect()
-}
-
-/// One warning per feature that is constant once fitted: every training row has the same id
-/// (one token, one bucket, or every value missing) or the same encoded value. The model cannot
-/// learn from it, and a user who declared it should know.
-fn constant_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
-    let same = |c: &[u32]| c.windows(2).all(|w| w[0] == w[1]);
-    let ids: Vec<bool> = d.cat.iter().map(|c| same(c)).collect();
-    let values: Vec<bool> = d
-        .num
-        .iter()
-        .map(|c| c.windows(2).all(|w| w[0] == w[1]))
-        .collect();
-    constant_named(p, &ids, &values)
-}
-
-/// The warnings of `constant_warnings`, given which id columns (`Pipeline::embedded_fields`
-/// order) and which value columns (numerics feeding their value) are constant.
-fn constant_named(p: &Pipeline, ids: &[bool], values: &[bool]) -> Vec<String> {
-    let fields = p.embedded_fields();
-    let ids = fields
-        .iter()
-        .zip(ids)
-        .filter(|&(_, &c)| c)
-        .map(|((name, _), _)| *name);
-    let numbers = p
-        .numeric
-        .iter()
-        .filter(|n| n.feeds_value())
-        .zip(values)
-        .filter(|&(_, &c)| c)
-        .map(|(n, _)| n.name.as_str());
-    let mut names: Vec<&str> = ids.chain(numbers).collect();
-    // A bucketed feature that feeds its value too is named once.
-    let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(*n));
-    names
-        .into_iter()
-        .map(|name| {
-            format!(
-                "train: feature `{name}` is constant once fitted (every training row has the same id or value): the model cannot use it"
-            ) + "\n  hint: check its column and settings (`min_count` above every count, one value, every value missing), or remove it"
-        })
-        .collect()
-}
-
-/// One warning per vocabulary with more distinct values than half the training rows (with at
-/// least 1000 rows): most ids are then seen once or twice and their embeddings barely train,
-/// while the table's memory grows with every one of them.
-fn cardinality_warnings(encoders: &Encoders, rows: usize) -> Vec<String> {
-    encoders
-        .categorical
-        .iter()
-        .filter(|e| e.hash_buckets.is_none() && rows >= 1000 && e.tokens.len() * 2 > rows)
-        .map(|e| {
-            format!(
-                "train: feature `{}` has {} distinct values in {rows} rows; most are seen once and will barely train",
-                e.name,
-                e.tokens.len()
-            ) + "\n  hint: give it `hash_buckets` (e.g. a tenth of the distinct values) or a `min_count`, or drop it if it is an id"
-        })
-        .collect()
-}
-
-/// One warning per stage that lost rows to the consistency policy (`inconsistent_rows: drop`).
-pub fn inconsistent_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
-    d.dropped
-        .iter()
-        .enumerate()
-        .filter(|&(_, &n)| n > 0)
-        .filter_map(|(k, &n)| {
-            let parent = p.funnel.parent(k)?;
-            Some(format!(
-                "dropped {n} inconsistent row(s) that reached `{}` without `{}`",
-                p.stage_name(k),
-                p.stage_name(parent)
-            ))
-        })
-        .collect()
 }
 
 /// Each file read with its rows (the training file's `rows`, then the splits' own files), and
@@ -450,36 +316,6 @@ fn label_splits(p: &Pipeline, o: &Opened, clock: &Clock) -> Result<Labelled> {
         Ok(splits)
     })?;
     Ok((splits, rows_digests))
-}
-
-/// The warnings about encoded splits (`splits`, training first; only their rows, drops and
-/// truncations are read) whose training split has `positives` rows reaching each stage; an
-/// error for a split without rows.
-fn split_warnings(p: &Pipeline, splits: &[&Dataset], positives: &[usize]) -> Result<Vec<String>> {
-    let mut warnings = Vec::new();
-    for d in splits {
-        if d.rows == 0 {
-            return Err(Error::data(
-                &d.file,
-                format!("the {} split has no usable rows", d.split),
-            ));
-        }
-        warnings.extend(
-            inconsistent_warnings(p, d)
-                .into_iter()
-                .chain(truncation_warnings(p, d))
-                .map(|w| format!("{}: {w}", d.split)),
-        );
-    }
-    for (s, &n) in p.stages.iter().zip(positives) {
-        if n == 0 {
-            warnings.push(format!(
-                "train: stage `{}` has no positive rows; its probabilities cannot be learned",
-                s.name
-            ));
-        }
-    }
-    Ok(warnings)
 }
 
 /// Read, split, label, fit encoders on the training rows, and encode every split.

@@ -16,10 +16,10 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::cache_arrays::{Appender, Le};
-use super::cache_entry::{Contents, SplitHeader};
+use super::cache_entry::Contents;
 use super::clock::Clock;
 use super::encode::{Encoding, encode_frame};
+use super::split_out::SplitOut;
 use super::{Dataset, Split, StageLabels};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -165,133 +165,6 @@ fn fit(
     Ok(encoders)
 }
 
-/// One split's arrays, appended to a range at a time; and whether each of its id and value
-/// columns has held one value so far (for the constant-feature warning).
-struct SplitOut {
-    shape: Dataset,
-    cat: Vec<Appender<u32>>,
-    num: Vec<Appender<f32>>,
-    reached: Vec<Appender<u8>>,
-    own: Vec<Appender<u8>>,
-    truth: Vec<Appender<f64>>,
-    groups: Appender<u32>,
-    first_ids: Vec<Option<u32>>,
-    first_values: Vec<Option<u32>>,
-    ids_vary: Vec<bool>,
-    values_vary: Vec<bool>,
-}
-
-/// The arrays `<at>.<what>.0` to `<at>.<what>.<n - 1>`, empty.
-fn appenders<T: Le>(dir: &Path, at: &str, what: &str, n: usize) -> Result<Vec<Appender<T>>> {
-    (0..n)
-        .map(|i| Appender::create(dir, &format!("{at}.{what}.{i}")))
-        .collect()
-}
-
-impl SplitOut {
-    /// The arrays of the split encoded as `d` (a first range of it), in `dir`.
-    fn create(dir: &Path, d: &Dataset) -> Result<SplitOut> {
-        let at = d.split.as_str();
-        Ok(SplitOut {
-            shape: Dataset {
-                split: d.split,
-                file: d.file.clone(),
-                rows: 0,
-                cat: vec![Vec::new(); d.cat.len()],
-                num: vec![Vec::new(); d.num.len()],
-                bags: Vec::new(),
-                truncated: Vec::new(),
-                reached: vec![Vec::new(); d.reached.len()],
-                own: vec![Vec::new(); d.own.len()],
-                truth: vec![Vec::new(); d.truth.len()],
-                groups: Vec::new(),
-                dropped: Vec::new(),
-            },
-            cat: appenders(dir, at, "cat", d.cat.len())?,
-            num: appenders(dir, at, "num", d.num.len())?,
-            reached: appenders(dir, at, "reached", d.reached.len())?,
-            own: appenders(dir, at, "own", d.own.len())?,
-            truth: appenders(dir, at, "truth", d.truth.len())?,
-            groups: Appender::create(dir, &format!("{at}.groups"))?,
-            first_ids: vec![None; d.cat.len()],
-            first_values: vec![None; d.num.len()],
-            ids_vary: vec![false; d.cat.len()],
-            values_vary: vec![false; d.num.len()],
-        })
-    }
-
-    fn append(&mut self, d: &Dataset) -> Result<()> {
-        self.shape.rows += d.rows;
-        for (a, c) in self.cat.iter_mut().zip(&d.cat) {
-            a.push(c)?;
-        }
-        for (a, c) in self.num.iter_mut().zip(&d.num) {
-            a.push(c)?;
-        }
-        for (a, c) in self.reached.iter_mut().zip(&d.reached) {
-            a.push(c)?;
-        }
-        for (a, c) in self.own.iter_mut().zip(&d.own) {
-            a.push(c)?;
-        }
-        for (a, c) in self.truth.iter_mut().zip(&d.truth) {
-            a.push(c)?;
-        }
-        let bits: Vec<Vec<u32>> = d
-            .num
-            .iter()
-            .map(|c| c.iter().map(|v| v.to_bits()).collect())
-            .collect();
-        let columns = [
-            (&d.cat, &mut self.first_ids, &mut self.ids_vary),
-            (&bits, &mut self.first_values, &mut self.values_vary),
-        ];
-        for (cols, firsts, vary) in columns {
-            for ((c, first), v) in cols.iter().zip(firsts.iter_mut()).zip(vary.iter_mut()) {
-                let head = *first.get_or_insert_with(|| c.first().copied().unwrap_or(0));
-                if !c.is_empty() {
-                    *v |= c.iter().any(|&x| x != head);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The split as a header (its drops per stage being `dropped`), with its shape (rows,
-    /// drops, column counts; no values) and which of its id and value columns held one value.
-    fn finish(self, dropped: Vec<usize>) -> Result<Finished> {
-        let mut arrays = Vec::new();
-        for a in self.cat {
-            arrays.push(a.finish()?);
-        }
-        for a in self.num {
-            arrays.push(a.finish()?);
-        }
-        for a in self.reached.into_iter().chain(self.own) {
-            arrays.push(a.finish()?);
-        }
-        for a in self.truth {
-            arrays.push(a.finish()?);
-        }
-        arrays.push(self.groups.finish()?);
-        let mut shape = self.shape;
-        shape.dropped = dropped;
-        Ok(Finished {
-            header: SplitHeader::of(&shape, arrays),
-            shape,
-            constant_ids: self.ids_vary.iter().map(|v| !v).collect(),
-            constant_values: self.values_vary.iter().map(|v| !v).collect(),
-        })
-    }
-}
-
-struct Finished {
-    header: SplitHeader,
-    shape: Dataset,
-    constant_ids: Vec<bool>,
-    constant_values: Vec<bool>,
-}
-
 #[allow(clippy::too_many_arguments)] // each is one thing the range loop needs
 /// Encode the split `name` of `frame` (its rows `labels.keep`, every split of the training
 /// file in `splits`) a range at a time with `encoders`, appending each range to `outs`. The
@@ -319,7 +192,7 @@ fn encode_ranges(
             .collect();
         let (_, datasets) = encode_frame(part, labels, Encoding::Use(encoders), p, clock)?;
         for d in datasets {
-            let at = match outs.iter().position(|o| o.shape.split == d.split) {
+            let at = match outs.iter().position(|o| o.split() == d.split) {
                 Some(i) => i,
                 None => {
                     outs.push(SplitOut::create(dir, &d)?);
@@ -385,10 +258,10 @@ pub(super) fn encode_into(dir: &Path, p: &Pipeline, range_rows: usize) -> Result
         .collect();
     drop(splits);
     // Training first, then validation and test, as the in-memory path writes them.
-    outs.sort_by_key(|o| o.shape.split != Split::Train);
+    outs.sort_by_key(|o| o.split() != Split::Train);
     let mut finished = Vec::new();
     for o in outs {
-        let split = o.shape.split;
+        let split = o.split();
         let d = dropped
             .iter()
             .find(|(s, _)| *s == split)
