@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::features::{Bags, Encoders};
 
 /// Changes whenever the layout of an entry does.
-pub(super) const FORMAT: u32 = 1;
+pub(super) const FORMAT: u32 = 2;
 
 /// What the encoded data of `p` depends on, hashed: its entry's name and full key; and the
 /// hash of its data files' stamps alone (an entry of the same pipeline whose files' stamps
@@ -56,15 +56,8 @@ pub(super) struct SplitHeader {
     rows: usize,
     truncated: Vec<usize>,
     dropped: Vec<usize>,
-    /// Array counts: categorical columns, numeric columns, bags, stages with labels, stages
-    /// with own labels, stages with truth, and whether there are groups.
-    cat: usize,
-    num: usize,
-    bags: usize,
-    reached: usize,
-    own: usize,
-    truth: usize,
-    groups: bool,
+    /// How many arrays of each kind.
+    counts: Counts,
     /// Every array file with its length in values and its SHA-256.
     arrays: Vec<(String, usize, String)>,
 }
@@ -136,13 +129,7 @@ impl SplitHeader {
             rows: d.rows,
             truncated: d.truncated.clone(),
             dropped: d.dropped.clone(),
-            cat: d.cat.len(),
-            num: d.num.len(),
-            bags: d.bags.len(),
-            reached: d.reached.len(),
-            own: d.own.len(),
-            truth: d.truth.len(),
-            groups: !d.groups.is_empty(),
+            counts: Counts::of(d),
             arrays,
         }
     }
@@ -300,19 +287,11 @@ fn load(entry: &Path, key: &str, on_disk: bool) -> std::result::Result<Splits, S
             other => return Err(format!("a split named `{other}`")),
         };
         if on_disk {
-            let counts = Counts {
-                cat: s.cat,
-                num: s.num,
-                bags: s.bags,
-                reached: s.reached,
-                own: s.own,
-                truth: s.truth,
-                groups: s.groups,
-            };
-            left_on_disk.push(OnDisk::open(&r, split, s.file.clone(), s.rows, counts)?);
+            left_on_disk.push(OnDisk::open(&r, split, s.file.clone(), s.rows, s.counts)?);
             continue;
         }
-        let bags = (0..s.bags)
+        let n = s.counts;
+        let bags = (0..n.bags)
             .map(|m| {
                 Ok(Bags {
                     offsets: r.array(&format!("{at}.bag.{m}.offsets"))?,
@@ -325,13 +304,13 @@ fn load(entry: &Path, key: &str, on_disk: bool) -> std::result::Result<Splits, S
             split,
             file: s.file.clone(),
             rows: s.rows,
-            cat: r.columns(&format!("{at}.cat"), s.cat)?,
-            num: r.columns(&format!("{at}.num"), s.num)?,
+            cat: r.columns(&format!("{at}.cat"), n.cat)?,
+            num: r.columns(&format!("{at}.num"), n.num)?,
             bags,
             truncated: s.truncated.clone(),
-            reached: r.columns(&format!("{at}.reached"), s.reached)?,
-            own: r.columns(&format!("{at}.own"), s.own)?,
-            truth: r.columns(&format!("{at}.truth"), s.truth)?,
+            reached: r.columns(&format!("{at}.reached"), n.reached)?,
+            own: r.columns(&format!("{at}.own"), n.own)?,
+            truth: r.columns(&format!("{at}.truth"), n.truth)?,
             groups: r.array(&format!("{at}.groups"))?,
             dropped: s.dropped.clone(),
         };

@@ -74,7 +74,11 @@ pub struct OnDisk {
     bytes: u64,
 }
 
-/// How many arrays of each kind a split has, as its header says.
+/// How many arrays of each kind a split has, as its header says: categorical columns, numeric
+/// columns, bags, stages with labels, stages with own labels, stages with truth, and whether
+/// there are groups.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Counts {
     pub cat: usize,
     pub num: usize,
@@ -83,6 +87,21 @@ pub(super) struct Counts {
     pub own: usize,
     pub truth: usize,
     pub groups: bool,
+}
+
+impl Counts {
+    /// The counts of the split `d`.
+    pub(super) fn of(d: &Dataset) -> Counts {
+        Counts {
+            cat: d.cat.len(),
+            num: d.num.len(),
+            bags: d.bags.len(),
+            reached: d.reached.len(),
+            own: d.own.len(),
+            truth: d.truth.len(),
+            groups: !d.groups.is_empty(),
+        }
+    }
 }
 
 impl OnDisk {
@@ -361,16 +380,7 @@ mod tests {
                 .map(|(f, n, sha)| (f.as_str(), (*n, sha.as_str())))
                 .collect(),
         };
-        let counts = Counts {
-            cat: d.cat.len(),
-            num: d.num.len(),
-            bags: d.bags.len(),
-            reached: d.reached.len(),
-            own: d.own.len(),
-            truth: d.truth.len(),
-            groups: !d.groups.is_empty(),
-        };
-        OnDisk::open(&r, d.split, d.file.clone(), d.rows, counts)
+        OnDisk::open(&r, d.split, d.file.clone(), d.rows, Counts::of(d))
     }
 
     /// Everything a batch holds, comparable.
@@ -443,6 +453,13 @@ mod tests {
         }
     }
 
+    /// Each column of `b` appended to the same column of `a`.
+    fn extend<T: Clone>(a: &mut [Vec<T>], b: &[Vec<T>]) {
+        for (a, b) in a.iter_mut().zip(b) {
+            a.extend_from_slice(b);
+        }
+    }
+
     /// An evaluation split on disk, read a chunk at a time in row order, gives back its rows
     /// in memory: every column, truth and groups included, whatever the chunk's size.
     #[test]
@@ -471,23 +488,13 @@ mod tests {
                 assert_eq!(c.split, Split::Test);
                 starts.push(start);
                 got.rows += c.rows;
-                for (a, b) in got.cat.iter_mut().zip(&c.cat) {
-                    a.extend_from_slice(b);
-                }
-                for (a, b) in got.num.iter_mut().zip(&c.num) {
-                    a.extend_from_slice(b);
-                }
+                extend(&mut got.cat, &c.cat);
+                extend(&mut got.num, &c.num);
+                extend(&mut got.reached, &c.reached);
+                extend(&mut got.own, &c.own);
+                extend(&mut got.truth, &c.truth);
                 for (a, b) in got.bags.iter_mut().zip(&c.bags) {
                     a.append(b);
-                }
-                for (a, b) in got.reached.iter_mut().zip(&c.reached) {
-                    a.extend_from_slice(b);
-                }
-                for (a, b) in got.own.iter_mut().zip(&c.own) {
-                    a.extend_from_slice(b);
-                }
-                for (a, b) in got.truth.iter_mut().zip(&c.truth) {
-                    a.extend_from_slice(b);
                 }
                 got.groups.extend_from_slice(&c.groups);
                 Ok(())
