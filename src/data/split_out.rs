@@ -7,6 +7,7 @@ use super::cache_arrays::{Appender, Le};
 use super::cache_entry::SplitHeader;
 use super::{Dataset, Split};
 use crate::error::Result;
+use crate::features::Bags;
 
 /// One split's arrays, appended to a range at a time; and whether each of its id and value
 /// columns has held one value so far (for the constant-feature warning).
@@ -18,10 +19,44 @@ pub(super) struct SplitOut {
     own: Vec<Appender<u8>>,
     truth: Vec<Appender<f64>>,
     groups: Appender<u32>,
+    bags: Vec<BagOut>,
     first_ids: Vec<Option<u32>>,
     first_values: Vec<Option<u32>>,
     ids_vary: Vec<bool>,
     values_vary: Vec<bool>,
+}
+
+/// A multi-valued feature's arrays: each row's end in the ids (after a leading 0, shifted by
+/// the ids of the ranges before), the ids, and their weights (empty without weights), as
+/// `cache_entry::write_split` writes a split in memory.
+struct BagOut {
+    offsets: Appender<u64>,
+    ids: Appender<u32>,
+    weights: Appender<f32>,
+    tokens: u64,
+}
+
+impl BagOut {
+    fn create(dir: &Path, bag: &str) -> Result<BagOut> {
+        let mut offsets = Appender::create(dir, &format!("{bag}.offsets"))?;
+        offsets.push(&[0])?;
+        Ok(BagOut {
+            offsets,
+            ids: Appender::create(dir, &format!("{bag}.ids"))?,
+            weights: Appender::create(dir, &format!("{bag}.weights"))?,
+            tokens: 0,
+        })
+    }
+
+    fn append(&mut self, b: &Bags) -> Result<()> {
+        let base = self.tokens;
+        let ends: Vec<u64> = b.offsets.iter().skip(1).map(|&o| base + o).collect();
+        self.offsets.push(&ends)?;
+        self.ids.push(&b.ids)?;
+        self.weights.push(&b.weights)?;
+        self.tokens += b.ids.len() as u64;
+        Ok(())
+    }
 }
 
 /// The arrays `<at>.<what>.0` to `<at>.<what>.<n - 1>`, empty.
@@ -32,12 +67,12 @@ fn appenders<T: Le>(dir: &Path, at: &str, what: &str, n: usize) -> Result<Vec<Ap
 }
 
 impl SplitOut {
-    /// The arrays of the split encoded as `d` (a first range of it), in `dir`.
     /// The split being written.
     pub(super) fn split(&self) -> Split {
         self.shape.split
     }
 
+    /// The arrays of the split encoded as `d` (a first range of it), in `dir`.
     pub(super) fn create(dir: &Path, d: &Dataset) -> Result<SplitOut> {
         let at = d.split.as_str();
         Ok(SplitOut {
@@ -47,8 +82,8 @@ impl SplitOut {
                 rows: 0,
                 cat: vec![Vec::new(); d.cat.len()],
                 num: vec![Vec::new(); d.num.len()],
-                bags: Vec::new(),
-                truncated: Vec::new(),
+                bags: vec![Bags::default(); d.bags.len()],
+                truncated: vec![0; d.truncated.len()],
                 reached: vec![Vec::new(); d.reached.len()],
                 own: vec![Vec::new(); d.own.len()],
                 truth: vec![Vec::new(); d.truth.len()],
@@ -61,6 +96,9 @@ impl SplitOut {
             own: appenders(dir, at, "own", d.own.len())?,
             truth: appenders(dir, at, "truth", d.truth.len())?,
             groups: Appender::create(dir, &format!("{at}.groups"))?,
+            bags: (0..d.bags.len())
+                .map(|m| BagOut::create(dir, &format!("{at}.bag.{m}")))
+                .collect::<Result<_>>()?,
             first_ids: vec![None; d.cat.len()],
             first_values: vec![None; d.num.len()],
             ids_vary: vec![false; d.cat.len()],
@@ -84,6 +122,13 @@ impl SplitOut {
         }
         for (a, c) in self.truth.iter_mut().zip(&d.truth) {
             a.push(c)?;
+        }
+        self.groups.push(&d.groups)?;
+        for (a, b) in self.bags.iter_mut().zip(&d.bags) {
+            a.append(b)?;
+        }
+        for (sum, n) in self.shape.truncated.iter_mut().zip(&d.truncated) {
+            *sum += n;
         }
         let bits: Vec<Vec<u32>> = d
             .num
@@ -111,6 +156,11 @@ impl SplitOut {
         let mut arrays = Vec::new();
         for a in self.cat {
             arrays.push(a.finish()?);
+        }
+        for b in self.bags {
+            arrays.push(b.offsets.finish()?);
+            arrays.push(b.ids.finish()?);
+            arrays.push(b.weights.finish()?);
         }
         for a in self.num {
             arrays.push(a.finish()?);

@@ -21,10 +21,11 @@ use super::clock::Clock;
 use super::encode::{Encoding, encode_frame};
 use super::split_out::SplitOut;
 use super::{Dataset, Split, StageLabels};
-use crate::config::Pipeline;
+use crate::config::{Pipeline, TokenWeights};
 use crate::error::{Error, Result};
 use crate::features::{
-    CategoricalEncoder, Encoders, NumericEncoder, NumericFit, Routing, TokenCounts, Tokens,
+    BagCounts, CategoricalEncoder, Encoders, NumericEncoder, NumericFit, Routing, TokenCounts,
+    Tokens,
 };
 use crate::source::Frame;
 
@@ -32,13 +33,12 @@ use crate::source::Frame;
 pub(super) const RANGE_ROWS: usize = 1 << 20;
 
 /// Whether `p` is encoded a range at a time: its training file is one Parquet file, and it has
-/// no multi-valued feature, sequence or group column.
+/// no sequence or group column.
 pub(super) fn streamable(p: &Pipeline) -> bool {
     let src = &p.train_source;
     src.format == crate::config::FileFormat::Parquet
         && !crate::source::is_pattern(&src.path)
         && !src.path.is_dir()
-        && p.multi_valued.is_empty()
         && p.sequences.is_empty()
         && p.group_column.is_none()
 }
@@ -78,6 +78,8 @@ enum Fit<'p> {
     Hashed,
     Counts(TokenCounts),
     Numeric(Box<NumericFit<'p>>),
+    /// A multi-valued feature's token counts (`None` when hashed).
+    Bag(Option<BagCounts>),
 }
 
 /// Fit the encoders of `p` on the training rows (part 0 of each range's routing) of `frame`.
@@ -102,8 +104,14 @@ fn fit(
                 MEDIAN_VALUES_HELD,
             )))
         }))
+        .chain(p.multi_valued.iter().map(|m| {
+            Fit::Bag(match m.vocabulary.hash_buckets {
+                Some(_) => None,
+                None => Some(BagCounts::default()),
+            })
+        }))
         .collect();
-    let cats = p.categorical.len();
+    let (cats, nums) = (p.categorical.len(), p.numeric.len());
     for &(start, len) in ranges {
         let part = frame
             .rows(start, len)
@@ -120,6 +128,20 @@ fn fit(
                 Fit::Hashed => Ok(()),
                 Fit::Counts(c) => c.add(&part.column(&p.categorical[j].column)?, &routing),
                 Fit::Numeric(n) => n.add(&part.column(&p.numeric[j - cats].column)?, &routing),
+                Fit::Bag(None) => Ok(()),
+                Fit::Bag(Some(c)) => {
+                    let spec = &p.multi_valued[j - cats - nums];
+                    let weights = match &spec.weights {
+                        TokenWeights::Column(w) => Some(part.column(w)?),
+                        _ => None,
+                    };
+                    c.add(
+                        spec,
+                        &part.column(&spec.vocabulary.column)?,
+                        weights.as_ref(),
+                        &routing,
+                    )
+                }
             })
         })?;
     }
@@ -133,6 +155,7 @@ fn fit(
     enum Fitted {
         Categorical(CategoricalEncoder),
         Numeric(NumericEncoder),
+        Bag(CategoricalEncoder),
     }
     let fitted = fits
         .into_par_iter()
@@ -151,6 +174,11 @@ fn fit(
                     ))
                 }
                 Fit::Numeric(n) => Fitted::Numeric(n.finish()?),
+                Fit::Bag(c) => {
+                    let spec = &p.multi_valued[j - cats - nums].vocabulary;
+                    let tokens = c.map_or_else(Tokens::default, |c| c.finish(spec.min_count));
+                    Fitted::Bag(CategoricalEncoder::with_tokens(spec, tokens))
+                }
             })
         })
         .collect::<Vec<Result<Fitted>>>();
@@ -160,6 +188,7 @@ fn fit(
         match f {
             Fitted::Categorical(c) => encoders.categorical.push(c),
             Fitted::Numeric(n) => encoders.numeric.push(n),
+            Fitted::Bag(b) => encoders.multi_valued.push(b),
         }
     }
     Ok(encoders)
@@ -306,16 +335,27 @@ mod tests {
     /// value too, labels and truth; validation and test carved at random.
     const PIPELINE: &str = "name: streamed\ndata:\n  train: t.parquet\n  valid: { split_from: train, fraction: 0.15 }\n  test: { split_from: train, fraction: 0.2 }\nfeatures:\n  categorical:\n    - { name: user, min_count: 2 }\n    - { name: item, hash_buckets: 64 }\n  numeric:\n    - { name: price, missing: median }\n    - { name: hour, transform: quantile_buckets, buckets: 6, also_raw: true }\nstages:\n  - { name: click, label: click, truth: true_click }\n  - { name: buy, label: buy, truth: true_buy }\n";
 
+    /// Multi-valued features: a history list truncated to its last 5 tokens with a
+    /// `min_count`, and the same list hashed and truncated to its first 3.
+    const BAGS: &str = "  multi_valued:\n    - { name: seen, max_len: 5, keep: last, min_count: 2 }\n    - { name: seen_hashed, column: seen, hash_buckets: 32, max_len: 3, pooling: sum }\n";
+
     /// Encoded a range of row groups at a time (ranges of 3 row groups of 400 rows, over 10
     /// row groups), the entry holds the arrays, encoders, warnings and digests the in-memory
-    /// path writes for the same file, hash for hash.
+    /// path writes for the same file, hash for hash; with multi-valued features too.
     #[test]
     fn streamed_entries_are_the_in_memory_entries() {
+        let history = "histories:\n  - { name: seen, of: item, length: [0, 8], related: 0.2, groups: 500, per_match: { click: 0.5 } }\n";
+        let with_bags = PIPELINE.replace("stages:\n", &format!("{BAGS}stages:\n"));
+        same_entries(SPEC, PIPELINE);
+        same_entries(&format!("{SPEC}{history}"), &with_bags);
+    }
+
+    fn same_entries(spec: &str, pipeline: &str) {
         let dir = tempfile::tempdir().unwrap();
-        let spec = crate::generate::Spec::from_text(Path::new("s.yaml"), SPEC).unwrap();
+        let spec = crate::generate::Spec::from_text(Path::new("s.yaml"), spec).unwrap();
         crate::generate::generate(&spec, 3900, &dir.path().join("t.parquet"), 400).unwrap();
         let file = dir.path().join("p.yaml");
-        std::fs::write(&file, PIPELINE).unwrap();
+        std::fs::write(&file, pipeline).unwrap();
         let p = Pipeline::load(&file).unwrap();
         assert!(streamable(&p));
         let frame = Frame::read(&p.train_source, None).unwrap();
@@ -335,5 +375,20 @@ mod tests {
         let json = |c: &Contents| serde_json::to_value(&c.splits).unwrap();
         assert_eq!(json(&streamed), json(&memory));
         assert_eq!(memory.splits.len(), 3);
+        // The bags are there, encoded and truncated.
+        let text = json(&memory).to_string();
+        assert_eq!(
+            text.contains("\"train.bag.1.ids.u32\""),
+            !p.multi_valued.is_empty(),
+            "{text}"
+        );
+        if !p.multi_valued.is_empty() {
+            assert!(!memory.encoders.multi_valued[0].tokens.is_empty());
+            assert!(
+                memory.warnings.iter().any(|w| w.contains("`max_len`")),
+                "{:?}",
+                memory.warnings
+            );
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! with their weights, truncated to `max_len`, encoded with a vocabulary fitted over the
 //! training rows' tokens, and stored as one flat id array plus offsets (no padding).
 
-use super::tokens::{Provisional, TokenKey};
+use rustc_hash::FxHashMap as HashMap;
+
+use super::tokens::{Provisional, TokenKey, Tokens, ranked};
 use super::{CategoricalEncoder, Routing};
 use crate::config::{EmptyList, KeepTokens, MultiValuedSpec, TokenWeights};
 use crate::error::Result;
@@ -132,6 +134,74 @@ pub fn encode_bags(
         })?
     };
     Ok((Some(enc), parts))
+}
+
+/// A multi-valued feature's vocabulary gathered a range of rows at a time (streamed encoding):
+/// the part-0 tokens of each row as `encode_bags` reads them (weights checked, lists
+/// truncated), counted by the same keys, so the same rows give the same vocabulary.
+#[derive(Default)]
+pub struct BagCounts {
+    ints: HashMap<i64, u32>,
+    texts: HashMap<String, u32>,
+}
+
+impl BagCounts {
+    /// Count the training tokens (part 0 of `routing`) of `col`, weighted by `weights`.
+    pub fn add(
+        &mut self,
+        spec: &MultiValuedSpec,
+        col: &Column<'_>,
+        weights: Option<&Column<'_>>,
+        routing: &Routing,
+    ) -> Result<()> {
+        let column_weights = match (&spec.weights, weights) {
+            (TokenWeights::Column(_), Some(w)) => Some(read_weights(w, &spec.separator)?),
+            _ => None,
+        };
+        let mut rows = RowReader {
+            spec,
+            col,
+            column_weights,
+            tokens: Vec::new(),
+            weights: Vec::new(),
+        };
+        let ints = col.is_integer_list();
+        rows.each_row(routing, |part, tokens, _| {
+            if part == 0 {
+                for &c in tokens {
+                    match c {
+                        Cat::Int(x) if ints => *self.ints.entry(x).or_insert(0) += 1,
+                        Cat::Str(t) if !ints => match self.texts.get_mut(t) {
+                            Some(n) => *n += 1,
+                            None => {
+                                self.texts.insert(t.to_string(), 1);
+                            }
+                        },
+                        _ => {}
+                    }
+                }
+            }
+            0
+        })?;
+        Ok(())
+    }
+
+    /// The vocabulary of the tokens counted.
+    pub fn finish(self, min_count: u64) -> Tokens {
+        if !self.texts.is_empty() {
+            let (keys, counts): (Vec<&str>, Vec<u32>) =
+                self.texts.iter().map(|(t, &c)| (t.as_str(), c)).unzip();
+            return <&str>::into_tokens(
+                ranked(&keys, &counts, min_count)
+                    .iter()
+                    .map(|&p| keys[p as usize])
+                    .collect(),
+            );
+        }
+        let (keys, counts): (Vec<i64>, Vec<u32>) = self.ints.into_iter().unzip();
+        let order = ranked(&keys, &counts, min_count);
+        Tokens::Int(order.iter().map(|&p| keys[p as usize]).collect())
+    }
 }
 
 /// The flat weights of a weight column, and each row's span of them.

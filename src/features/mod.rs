@@ -7,7 +7,7 @@ mod numeric;
 mod routing;
 mod tokens;
 
-pub use bags::{BagParts, Bags, encode_bags};
+pub use bags::{BagCounts, BagParts, Bags, encode_bags};
 pub use categorical::CategoricalEncoder;
 pub(crate) use categorical::fnv1a;
 pub use numeric::{NumericColumns, NumericEncoder, NumericFit, quantile_boundaries};

@@ -246,7 +246,7 @@ impl<K: TokenKey> Provisional<K> {
 
 /// The vocabulary's keys in id order, as positions in `keys`: those counted at least
 /// `min_count` times (and once), by count, ties by text.
-fn ranked<K: TokenKey>(keys: &[K], counts: &[u32], min_count: u64) -> Vec<u32> {
+pub(super) fn ranked<K: TokenKey>(keys: &[K], counts: &[u32], min_count: u64) -> Vec<u32> {
     let mut order: Vec<(std::cmp::Reverse<u32>, K::Order, u32)> = counts
         .iter()
         .enumerate()

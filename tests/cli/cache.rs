@@ -216,7 +216,8 @@ fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
 
 /// A Parquet training file is encoded into the cache a range of row groups at a time, and says
 /// so; runs from that entry, loaded or read from disk a window at a time, train to the metrics
-/// and weights of the same run from the file without a cache.
+/// and weights of the same run from the file without a cache. The history is a multi-valued
+/// feature here (a sequence makes a pipeline encode in memory).
 #[test]
 fn a_parquet_file_is_encoded_streamed_to_the_runs_of_the_file() {
     let s = Scratch::new();
@@ -224,7 +225,7 @@ fn a_parquet_file_is_encoded_streamed_to_the_runs_of_the_file() {
     s.generate("spec.yaml", 5000, None, "train.parquet");
     let pipeline = PIPELINE.replace("train.csv", "train.parquet").replace(
         "  sequences:\n    - { name: seen, target: item, max_len: 6 }\n",
-        "",
+        "  multi_valued:\n    - { name: seen, max_len: 6, pooling: mean }\n",
     );
     s.write("p.yaml", &pipeline);
     std::fs::create_dir(s.path("plain")).expect("folder");
