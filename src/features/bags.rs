@@ -102,17 +102,7 @@ pub fn encode_bags(
     routing: &Routing,
     fitted: Option<&CategoricalEncoder>,
 ) -> Result<(Option<CategoricalEncoder>, BagParts)> {
-    let column_weights = match (&spec.weights, weights) {
-        (TokenWeights::Column(_), Some(w)) => Some(read_weights(w, &spec.separator)?),
-        _ => None,
-    };
-    let mut rows = RowReader {
-        spec,
-        col,
-        column_weights,
-        tokens: Vec::new(),
-        weights: Vec::new(),
-    };
+    let mut rows = RowReader::new(spec, col, weights)?;
     if let Some(enc) = fitted {
         let parts = rows.encode(routing, |_, cat| enc.encode(cat))?;
         return Ok((None, parts));
@@ -154,17 +144,7 @@ impl BagCounts {
         weights: Option<&Column<'_>>,
         routing: &Routing,
     ) -> Result<()> {
-        let column_weights = match (&spec.weights, weights) {
-            (TokenWeights::Column(_), Some(w)) => Some(read_weights(w, &spec.separator)?),
-            _ => None,
-        };
-        let mut rows = RowReader {
-            spec,
-            col,
-            column_weights,
-            tokens: Vec::new(),
-            weights: Vec::new(),
-        };
+        let mut rows = RowReader::new(spec, col, weights)?;
         let ints = col.is_integer_list();
         rows.each_row(routing, |part, tokens, _| {
             if part == 0 {
@@ -248,6 +228,26 @@ struct RowReader<'c> {
 }
 
 impl<'c> RowReader<'c> {
+    /// A reader of `col`'s rows, with their weights from `weights` when the feature has a
+    /// weight column.
+    fn new(
+        spec: &'c MultiValuedSpec,
+        col: &'c Column<'c>,
+        weights: Option<&Column<'_>>,
+    ) -> Result<RowReader<'c>> {
+        let column_weights = match (&spec.weights, weights) {
+            (TokenWeights::Column(_), Some(w)) => Some(read_weights(w, &spec.separator)?),
+            _ => None,
+        };
+        Ok(RowReader {
+            spec,
+            col,
+            column_weights,
+            tokens: Vec::new(),
+            weights: Vec::new(),
+        })
+    }
+
     /// Read row `i` (its list as visited) into `tokens` and `weights`; true when it was
     /// truncated.
     fn read(&mut self, i: usize, list: Option<&[Cat<'c>]>) -> Result<bool> {
