@@ -121,7 +121,17 @@ pub(super) struct Contents {
 impl SplitHeader {
     /// The header of split `d` (only its name, file, rows, drops, truncations and how many
     /// columns of each kind it has are read) whose arrays are `arrays`.
-    pub(super) fn of(d: &Dataset, mut arrays: Vec<(String, usize, String)>) -> SplitHeader {
+    pub(super) fn of(d: &Dataset, arrays: Vec<(String, usize, String)>) -> SplitHeader {
+        Self::with_counts(d, Counts::of(d), arrays)
+    }
+
+    /// As `of`, with the array counts given (a split written a range at a time, whose `d`
+    /// holds no values).
+    pub(super) fn with_counts(
+        d: &Dataset,
+        counts: Counts,
+        mut arrays: Vec<(String, usize, String)>,
+    ) -> SplitHeader {
         arrays.sort();
         SplitHeader {
             split: d.split.as_str().to_string(),
@@ -129,7 +139,7 @@ impl SplitHeader {
             rows: d.rows,
             truncated: d.truncated.clone(),
             dropped: d.dropped.clone(),
-            counts: Counts::of(d),
+            counts,
             arrays,
         }
     }

@@ -109,7 +109,8 @@ pub(super) fn encode_frame(
             Job::Truth(t) => Done::Truth(read_truth(&frame.column(truth[t])?, &routing)?),
             Job::Group => {
                 let name = p.group_column.as_deref().unwrap_or_default();
-                Done::Group(read_groups(&frame.column(name)?, &routing)?)
+                let mut seen = vec![GroupIds::default(); routing.parts()];
+                Done::Group(read_groups(&frame.column(name)?, &routing, &mut seen)?)
             }
         })
     };
@@ -270,11 +271,19 @@ fn read_truth(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<f64>>> {
     Ok(out)
 }
 
+/// A part's groups numbered so far (in order of first appearance).
+pub(super) type GroupIds = std::collections::HashMap<String, u32>;
+
 /// Each row's group for every part: the index of its value among the part's distinct values
-/// (missing values form one group).
-fn read_groups(col: &Column<'_>, routing: &Routing) -> Result<Vec<Vec<u32>>> {
+/// (missing values form one group), numbered by `seen` (one numbering per part, carried over
+/// from the ranges of the file read before, so a file read a range at a time is numbered as
+/// a whole).
+pub(super) fn read_groups(
+    col: &Column<'_>,
+    routing: &Routing,
+    seen: &mut [GroupIds],
+) -> Result<Vec<Vec<u32>>> {
     let mut out = routing.outputs();
-    let mut seen: Vec<std::collections::HashMap<String, u32>> = vec![Default::default(); out.len()];
     col.visit_str(|i, v| {
         if let Some(part) = routing.part(i) {
             let map = &mut seen[part];

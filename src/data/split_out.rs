@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::cache_arrays::{Appender, Le};
 use super::cache_entry::SplitHeader;
+use super::on_disk::Counts;
 use super::{Dataset, Split};
 use crate::error::Result;
 use crate::features::Bags;
@@ -19,6 +20,8 @@ pub(super) struct SplitOut {
     own: Vec<Appender<u8>>,
     truth: Vec<Appender<f64>>,
     groups: Appender<u32>,
+    /// Some range held groups (the pipeline has a group column and the split rows).
+    has_groups: bool,
     bags: Vec<BagOut>,
     first_ids: Vec<Option<u32>>,
     first_values: Vec<Option<u32>>,
@@ -96,6 +99,7 @@ impl SplitOut {
             own: appenders(dir, at, "own", d.own.len())?,
             truth: appenders(dir, at, "truth", d.truth.len())?,
             groups: Appender::create(dir, &format!("{at}.groups"))?,
+            has_groups: false,
             bags: (0..d.bags.len())
                 .map(|m| BagOut::create(dir, &format!("{at}.bag.{m}")))
                 .collect::<Result<_>>()?,
@@ -124,6 +128,7 @@ impl SplitOut {
             a.push(c)?;
         }
         self.groups.push(&d.groups)?;
+        self.has_groups |= !d.groups.is_empty();
         for (a, b) in self.bags.iter_mut().zip(&d.bags) {
             a.append(b)?;
         }
@@ -175,7 +180,14 @@ impl SplitOut {
         let mut shape = self.shape;
         shape.dropped = dropped;
         Ok(Finished {
-            header: SplitHeader::of(&shape, arrays),
+            header: SplitHeader::with_counts(
+                &shape,
+                Counts {
+                    groups: self.has_groups,
+                    ..Counts::of(&shape)
+                },
+                arrays,
+            ),
             shape,
             constant_ids: self.ids_vary.iter().map(|v| !v).collect(),
             constant_values: self.values_vary.iter().map(|v| !v).collect(),

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::cache_entry::Contents;
 use super::clock::Clock;
-use super::encode::{Encoding, encode_frame};
+use super::encode::{Encoding, GroupIds, encode_frame, read_groups};
 use super::split_out::SplitOut;
 use super::{Dataset, Split, StageLabels};
 use crate::config::{Pipeline, TokenWeights};
@@ -33,14 +33,13 @@ use crate::source::Frame;
 pub(super) const RANGE_ROWS: usize = 1 << 20;
 
 /// Whether `p` is encoded a range at a time: its training file is one Parquet file, and it has
-/// no sequence or group column.
+/// no sequence.
 pub(super) fn streamable(p: &Pipeline) -> bool {
     let src = &p.train_source;
     src.format == crate::config::FileFormat::Parquet
         && !crate::source::is_pattern(&src.path)
         && !src.path.is_dir()
         && p.sequences.is_empty()
-        && p.group_column.is_none()
 }
 
 /// Training values of a numeric feature its median fill holds in memory (32 MiB) before
@@ -212,14 +211,26 @@ fn encode_ranges(
         .row_ranges(range_rows)
         .unwrap_or_else(|| vec![(0, frame.len())]);
     let mut first_train = None;
+    // Each split's groups numbered over the whole file, not range by range.
+    let mut groups_seen = vec![GroupIds::default(); splits.len()];
     for (start, len) in ranges {
         let sliced = frame.rows(start, len);
         let part = sliced.as_ref().unwrap_or(frame);
-        let labels = splits
+        let labels: Vec<(Split, StageLabels)> = splits
             .iter()
             .map(|(name, l)| (*name, in_range(l, start, len)))
             .collect();
-        let (_, datasets) = encode_frame(part, labels, Encoding::Use(encoders), p, clock)?;
+        let keeps: Vec<Vec<u32>> = labels.iter().map(|(_, l)| l.keep.clone()).collect();
+        let (_, mut datasets) = encode_frame(part, labels, Encoding::Use(encoders), p, clock)?;
+        if let Some(g) = &p.group_column {
+            let keeps: Vec<&[u32]> = keeps.iter().map(Vec::as_slice).collect();
+            let routing = Routing::new(part.len(), &keeps);
+            let groups =
+                clock.busy(|| read_groups(&part.column(g)?, &routing, &mut groups_seen))?;
+            for (d, g) in datasets.iter_mut().zip(groups) {
+                d.groups = g;
+            }
+        }
         for d in datasets {
             let at = match outs.iter().position(|o| o.split() == d.split) {
                 Some(i) => i,
@@ -336,7 +347,8 @@ mod tests {
     const PIPELINE: &str = "name: streamed\ndata:\n  train: t.parquet\n  valid: { split_from: train, fraction: 0.15 }\n  test: { split_from: train, fraction: 0.2 }\nfeatures:\n  categorical:\n    - { name: user, min_count: 2 }\n    - { name: item, hash_buckets: 64 }\n  numeric:\n    - { name: price, missing: median }\n    - { name: hour, transform: quantile_buckets, buckets: 6, also_raw: true }\nstages:\n  - { name: click, label: click, truth: true_click }\n  - { name: buy, label: buy, truth: true_buy }\n";
 
     /// Multi-valued features: a history list truncated to its last 5 tokens with a
-    /// `min_count`, and the same list hashed and truncated to its first 3.
+    /// `min_count`, and the same list hashed and truncated to its first 3 (with a group column
+    /// in the pipeline).
     const BAGS: &str = "  multi_valued:\n    - { name: seen, max_len: 5, keep: last, min_count: 2 }\n    - { name: seen_hashed, column: seen, hash_buckets: 32, max_len: 3, pooling: sum }\n";
 
     /// Encoded a range of row groups at a time (ranges of 3 row groups of 400 rows, over 10
@@ -345,7 +357,9 @@ mod tests {
     #[test]
     fn streamed_entries_are_the_in_memory_entries() {
         let history = "histories:\n  - { name: seen, of: item, length: [0, 8], related: 0.2, groups: 500, per_match: { click: 0.5 } }\n";
-        let with_bags = PIPELINE.replace("stages:\n", &format!("{BAGS}stages:\n"));
+        let with_bags = PIPELINE
+            .replace("stages:\n", &format!("{BAGS}stages:\n"))
+            .replace("features:\n", "  group_column: user\nfeatures:\n");
         same_entries(SPEC, PIPELINE);
         same_entries(&format!("{SPEC}{history}"), &with_bags);
     }
@@ -380,6 +394,11 @@ mod tests {
         assert_eq!(
             text.contains("\"train.bag.1.ids.u32\""),
             !p.multi_valued.is_empty(),
+            "{text}"
+        );
+        assert_eq!(
+            text.contains("\"test.groups.u32\",780"),
+            p.group_column.is_some(),
             "{text}"
         );
         if !p.multi_valued.is_empty() {

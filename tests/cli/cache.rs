@@ -216,8 +216,8 @@ fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
 
 /// A Parquet training file is encoded into the cache a range of row groups at a time, and says
 /// so; runs from that entry, loaded or read from disk a window at a time, train to the metrics
-/// and weights of the same run from the file without a cache. The history is a multi-valued
-/// feature here (a sequence makes a pipeline encode in memory).
+/// and weights of the same run from the file without a cache, group AUC included. The history
+/// is a multi-valued feature here (a sequence makes a pipeline encode in memory).
 #[test]
 fn a_parquet_file_is_encoded_streamed_to_the_runs_of_the_file() {
     let s = Scratch::new();
@@ -227,6 +227,7 @@ fn a_parquet_file_is_encoded_streamed_to_the_runs_of_the_file() {
         "  sequences:\n    - { name: seen, target: item, max_len: 6 }\n",
         "  multi_valued:\n    - { name: seen, max_len: 6, pooling: mean }\n",
     );
+    let pipeline = pipeline.replace("features:\n", "  group_column: user\nfeatures:\n");
     s.write("p.yaml", &pipeline);
     std::fs::create_dir(s.path("plain")).expect("folder");
     s.write(
@@ -263,6 +264,7 @@ fn a_parquet_file_is_encoded_streamed_to_the_runs_of_the_file() {
             s.metrics(run)["test"],
             s.metrics(&format!("plain-{run}"))["test"]
         );
+        assert!(s.metrics(run)["test"][1]["cumulative"]["gauc"].is_f64());
         assert_eq!(s.weights(run), s.weights(&format!("plain-{run}")));
     }
 }
