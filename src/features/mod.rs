@@ -1,13 +1,15 @@
 //! Feature encoders fitted on the training split: categorical vocabularies (or hash buckets) and
 //! numeric transforms. They are saved in the run directory and reused unchanged by eval and predict.
 
+mod bag_rows;
 mod bags;
 mod categorical;
 mod numeric;
 mod routing;
 mod tokens;
 
-pub use bags::{BagCounts, BagParts, Bags, encode_bags};
+pub use bag_rows::{BagCounts, encode_bags};
+pub use bags::{BagParts, Bags};
 pub use categorical::CategoricalEncoder;
 pub(crate) use categorical::fnv1a;
 pub use numeric::{NumericColumns, NumericEncoder, NumericFit, quantile_boundaries};
