@@ -32,14 +32,13 @@ use crate::source::Frame;
 /// Rows a range holds at least (but the last): whole row groups are added until it does.
 pub(super) const RANGE_ROWS: usize = 1 << 20;
 
-/// Whether `p` is encoded a range at a time: its training file is one Parquet file, and it has
-/// no sequence.
+/// Whether `p` is encoded a range at a time: its training file is one Parquet file (a
+/// sequence needs no fit of its own: its tokens take its target's vocabulary).
 pub(super) fn streamable(p: &Pipeline) -> bool {
     let src = &p.train_source;
     src.format == crate::config::FileFormat::Parquet
         && !crate::source::is_pattern(&src.path)
         && !src.path.is_dir()
-        && p.sequences.is_empty()
 }
 
 /// Training values of a numeric feature its median fill holds in memory (32 MiB) before
@@ -360,8 +359,18 @@ mod tests {
         let with_bags = PIPELINE
             .replace("stages:\n", &format!("{BAGS}stages:\n"))
             .replace("features:\n", "  group_column: user\nfeatures:\n");
+        let with_sequence = PIPELINE
+            .replace(
+                "{ name: item, hash_buckets: 64 }",
+                "{ name: item, min_count: 2 }",
+            )
+            .replace(
+                "stages:\n",
+                "  sequences:\n    - { name: seen, target: item, max_len: 4 }\nstages:\n",
+            );
         same_entries(SPEC, PIPELINE);
         same_entries(&format!("{SPEC}{history}"), &with_bags);
+        same_entries(&format!("{SPEC}{history}"), &with_sequence);
     }
 
     fn same_entries(spec: &str, pipeline: &str) {
@@ -392,8 +401,8 @@ mod tests {
         // The bags are there, encoded and truncated.
         let text = json(&memory).to_string();
         assert_eq!(
-            text.contains("\"train.bag.1.ids.u32\""),
-            !p.multi_valued.is_empty(),
+            text.contains("\"train.bag.0.ids.u32\""),
+            p.token_lists().count() > 0,
             "{text}"
         );
         assert_eq!(
