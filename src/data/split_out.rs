@@ -75,13 +75,14 @@ impl SplitOut {
         self.shape.split
     }
 
-    /// The arrays of the split encoded as `d` (a first range of it), in `dir`.
-    pub(super) fn create(dir: &Path, d: &Dataset) -> Result<SplitOut> {
+    /// The arrays of the split encoded as `d` (a first range of it) from `file` (the source
+    /// as a whole: a directory of parts, not the part of the first range), in `dir`.
+    pub(super) fn create(dir: &Path, d: &Dataset, file: &Path) -> Result<SplitOut> {
         let at = d.split.as_str();
         Ok(SplitOut {
             shape: Dataset {
                 split: d.split,
-                file: d.file.clone(),
+                file: file.to_path_buf(),
                 rows: 0,
                 cat: vec![Vec::new(); d.cat.len()],
                 num: vec![Vec::new(); d.num.len()],

@@ -32,13 +32,10 @@ use crate::source::Frame;
 /// Rows a range holds at least (but the last): whole row groups are added until it does.
 pub(super) const RANGE_ROWS: usize = 1 << 20;
 
-/// Whether `p` is encoded a range at a time: its training file is one Parquet file (a
-/// sequence needs no fit of its own: its tokens take its target's vocabulary).
+/// Whether `p` is encoded a range at a time: its training source is Parquet, one file or parts
+/// (a sequence needs no fit of its own: its tokens take its target's vocabulary).
 pub(super) fn streamable(p: &Pipeline) -> bool {
-    let src = &p.train_source;
-    src.format == crate::config::FileFormat::Parquet
-        && !crate::source::is_pattern(&src.path)
-        && !src.path.is_dir()
+    p.train_source.format == crate::config::FileFormat::Parquet
 }
 
 /// Training values of a numeric feature its median fill holds in memory (32 MiB) before
@@ -213,7 +210,13 @@ fn encode_ranges(
     // Each split's groups numbered over the whole file, not range by range.
     let mut groups_seen = vec![GroupIds::default(); splits.len()];
     for (start, len) in ranges {
-        let sliced = frame.rows(start, len);
+        // The whole frame when it is one range (a CSV file of its own split), else the range.
+        let sliced = match (start, len) == (0, frame.len()) {
+            true => None,
+            false => Some(frame.rows(start, len).ok_or_else(|| {
+                Error::Internal(format!("rows {start}..{} could not be read", start + len))
+            })?),
+        };
         let part = sliced.as_ref().unwrap_or(frame);
         let labels: Vec<(Split, StageLabels)> = splits
             .iter()
@@ -234,7 +237,7 @@ fn encode_ranges(
             let at = match outs.iter().position(|o| o.split() == d.split) {
                 Some(i) => i,
                 None => {
-                    outs.push(SplitOut::create(dir, &d)?);
+                    outs.push(SplitOut::create(dir, &d, frame.file())?);
                     outs.len() - 1
                 }
             };
@@ -371,6 +374,53 @@ mod tests {
         same_entries(SPEC, PIPELINE);
         same_entries(&format!("{SPEC}{history}"), &with_bags);
         same_entries(&format!("{SPEC}{history}"), &with_sequence);
+        same_parts_entries();
+    }
+
+    /// A directory of Parquet parts streams part by part, a range of row groups at a time, to
+    /// the in-memory path's entry.
+    fn same_parts_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = crate::generate::Spec::from_text(Path::new("s.yaml"), SPEC).unwrap();
+        std::fs::create_dir(dir.path().join("parts")).unwrap();
+        for (name, rows) in [("a", 1700), ("b", 900), ("c", 1300)] {
+            let file = dir.path().join(format!("parts/{name}.parquet"));
+            crate::generate::generate(&spec, rows, &file, 400).unwrap();
+        }
+        let file = dir.path().join("p.yaml");
+        std::fs::write(
+            &file,
+            PIPELINE.replace(
+                "train: t.parquet",
+                "train: { path: parts, format: parquet }",
+            ),
+        )
+        .unwrap();
+        let p = Pipeline::load(&file).unwrap();
+        assert!(streamable(&p));
+        let frame = Frame::read(&p.train_source, None).unwrap();
+        let ranges = frame.row_ranges(1000).unwrap();
+        // a: 1200 + 500 rows; b: 900; c: 1200 + 100, each range within its part.
+        assert_eq!(
+            ranges,
+            [
+                (0, 1200),
+                (1200, 500),
+                (1700, 900),
+                (2600, 1200),
+                (3800, 100)
+            ]
+        );
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        let memory = write_splits(&a, &super::super::prepare(&p).unwrap()).unwrap();
+        let streamed = encode_into(&b, &p, 1000).unwrap();
+        assert_eq!(streamed.encoders, memory.encoders);
+        assert_eq!(streamed.warnings, memory.warnings);
+        assert_eq!(streamed.valid_rows, memory.valid_rows);
+        let json = |c: &Contents| serde_json::to_value(&c.splits).unwrap();
+        assert_eq!(json(&streamed), json(&memory));
     }
 
     fn same_entries(spec: &str, pipeline: &str) {

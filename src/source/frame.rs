@@ -206,8 +206,22 @@ impl Frame {
     }
 
     /// The row ranges (first row, rows) of a Parquet file in pieces of whole row groups, each
-    /// of at least `rows` rows but the last; `None` for other tables (CSV, parts).
+    /// of at least `rows` rows but the last; of Parquet parts, each part's ranges (none spans
+    /// two parts); `None` for other tables (CSV, CSV parts).
     pub fn row_ranges(&self, rows: usize) -> Option<Vec<(usize, usize)>> {
+        if let Table::Parts(frames) = &self.table {
+            let mut ranges = Vec::new();
+            let mut first = 0;
+            for f in frames {
+                ranges.extend(
+                    f.row_ranges(rows)?
+                        .into_iter()
+                        .map(|(start, n)| (first + start, n)),
+                );
+                first += f.len();
+            }
+            return Some(ranges);
+        }
         let Table::Parquet {
             metadata,
             slice: None,
@@ -229,9 +243,20 @@ impl Frame {
     }
 
     /// Rows `start..start + len` of a Parquet file as a frame of their own, whose columns
-    /// decode only those rows; its errors name the rows by their numbers in the file. `None`
-    /// for other tables.
+    /// decode only those rows; its errors name the rows by their numbers in the file (of Parquet
+    /// parts, rows of one part, named in that part). `None` for other tables, or rows across
+    /// two parts.
     pub fn rows(&self, start: usize, len: usize) -> Option<Frame> {
+        if let Table::Parts(frames) = &self.table {
+            let mut first = 0;
+            for f in frames {
+                if start < first + f.len() || (len == 0 && start == first) {
+                    return f.rows(start - first, len);
+                }
+                first += f.len();
+            }
+            return None;
+        }
         let Table::Parquet {
             metadata,
             slice: None,
