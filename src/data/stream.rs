@@ -411,16 +411,26 @@ mod tests {
                 (3800, 100)
             ]
         );
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        both_entries(dir.path(), &p);
+    }
+
+    /// The entry of `p` written in memory and streamed (ranges of 1000 rows or more) in
+    /// folders under `dir`: equal in everything, and the in-memory one returned.
+    fn both_entries(dir: &Path, p: &Pipeline) -> Contents {
+        let (a, b) = (dir.join("a"), dir.join("b"));
         std::fs::create_dir(&a).unwrap();
         std::fs::create_dir(&b).unwrap();
-        let memory = write_splits(&a, &super::super::prepare(&p).unwrap()).unwrap();
-        let streamed = encode_into(&b, &p, 1000).unwrap();
+        let memory = write_splits(&a, &super::super::prepare(p).unwrap()).unwrap();
+        let streamed = encode_into(&b, p, 1000).unwrap();
         assert_eq!(streamed.encoders, memory.encoders);
         assert_eq!(streamed.warnings, memory.warnings);
+        assert_eq!(streamed.files, memory.files);
+        assert_eq!(streamed.fingerprints, memory.fingerprints);
         assert_eq!(streamed.valid_rows, memory.valid_rows);
+        assert_eq!(streamed.test_rows, memory.test_rows);
         let json = |c: &Contents| serde_json::to_value(&c.splits).unwrap();
         assert_eq!(json(&streamed), json(&memory));
+        memory
     }
 
     fn same_entries(spec: &str, pipeline: &str) {
@@ -433,21 +443,10 @@ mod tests {
         assert!(streamable(&p));
         let frame = Frame::read(&p.train_source, None).unwrap();
         assert_eq!(frame.row_ranges(1000).unwrap().len(), 4, "several ranges");
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        std::fs::create_dir(&a).unwrap();
-        std::fs::create_dir(&b).unwrap();
-        let memory = write_splits(&a, &super::super::prepare(&p).unwrap()).unwrap();
-        let streamed = encode_into(&b, &p, 1000).unwrap();
-        assert_eq!(streamed.encoders, memory.encoders);
+        let memory = both_entries(dir.path(), &p);
         assert!(!memory.encoders.categorical[0].tokens.is_empty());
-        assert_eq!(streamed.warnings, memory.warnings);
-        assert_eq!(streamed.files, memory.files);
-        assert_eq!(streamed.fingerprints, memory.fingerprints);
-        assert_eq!(streamed.valid_rows, memory.valid_rows);
-        assert_eq!(streamed.test_rows, memory.test_rows);
-        let json = |c: &Contents| serde_json::to_value(&c.splits).unwrap();
-        assert_eq!(json(&streamed), json(&memory));
         assert_eq!(memory.splits.len(), 3);
+        let json = |c: &Contents| serde_json::to_value(&c.splits).unwrap();
         // The bags are there, encoded and truncated.
         let text = json(&memory).to_string();
         assert_eq!(
