@@ -1,6 +1,8 @@
 //! Encoding a frame's splits: one parallel task per column reads it once, fits its encoder on
 //! the training rows when asked, and encodes it for every split.
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use super::clock::Clock;
@@ -40,13 +42,15 @@ enum Done {
 
 /// Encode the splits of one frame (each a list of rows with its labels), reading each column
 /// once; with `Encoding::Fit` the encoders are fitted on the first split in the same pass and
-/// returned.
+/// returned. Groups are numbered by `groups` when given (one numbering per split, carried over
+/// the ranges of a file encoded a range at a time), else afresh.
 pub(super) fn encode_frame(
     frame: &Frame,
     splits: Vec<(Split, StageLabels)>,
     encoding: Encoding<'_>,
     p: &Pipeline,
     clock: &Clock,
+    groups: Option<&Mutex<Vec<GroupIds>>>,
 ) -> Result<(Option<Encoders>, Vec<Dataset>)> {
     let keeps: Vec<&[u32]> = splits.iter().map(|(_, l)| l.keep.as_slice()).collect();
     let routing = Routing::new(frame.len(), &keeps);
@@ -108,9 +112,20 @@ pub(super) fn encode_frame(
             }
             Job::Truth(t) => Done::Truth(read_truth(&frame.column(truth[t])?, &routing)?),
             Job::Group => {
-                let name = p.group_column.as_deref().unwrap_or_default();
-                let mut seen = vec![GroupIds::default(); routing.parts()];
-                Done::Group(read_groups(&frame.column(name)?, &routing, &mut seen)?)
+                let col = frame.column(p.group_column.as_deref().unwrap_or_default())?;
+                let out = match groups {
+                    Some(seen) => {
+                        let mut seen = seen
+                            .lock()
+                            .map_err(|_| Error::Internal("group numbering poisoned".into()))?;
+                        read_groups(&col, &routing, &mut seen)?
+                    }
+                    None => {
+                        let mut seen = vec![GroupIds::default(); routing.parts()];
+                        read_groups(&col, &routing, &mut seen)?
+                    }
+                };
+                Done::Group(out)
             }
         })
     };
@@ -237,6 +252,7 @@ pub fn encode_split(
         Encoding::Use(encoders),
         p,
         &Clock::new(),
+        None,
     )?;
     d.pop()
         .ok_or_else(|| Error::Internal("no encoded split".into()))
@@ -278,7 +294,7 @@ pub(super) type GroupIds = std::collections::HashMap<String, u32>;
 /// (missing values form one group), numbered by `seen` (one numbering per part, carried over
 /// from the ranges of the file read before, so a file read a range at a time is numbered as
 /// a whole).
-pub(super) fn read_groups(
+fn read_groups(
     col: &Column<'_>,
     routing: &Routing,
     seen: &mut [GroupIds],

@@ -329,7 +329,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
         fingerprints,
     } = opened;
     let n = full.len();
-    let (encoders, mut datasets) = encode_frame(&full, splits, Encoding::Fit, p, &clock)?;
+    let (encoders, mut datasets) = encode_frame(&full, splits, Encoding::Fit, p, &clock, None)?;
     let mut encoders =
         encoders.ok_or_else(|| Error::Internal("encoders were not fitted".into()))?;
     for (name, frame) in &own_files {
@@ -343,6 +343,7 @@ pub fn prepare(p: &Pipeline) -> Result<Splits> {
             Encoding::Use(&encoders),
             p,
             &clock,
+            None,
         )?;
         datasets.extend(d);
     }

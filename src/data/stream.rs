@@ -13,12 +13,13 @@
 //! The leak check reads the first range's training rows (all of them in a file of one range).
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use super::cache_entry::Contents;
 use super::clock::Clock;
-use super::encode::{Encoding, GroupIds, encode_frame, read_groups};
+use super::encode::{Encoding, GroupIds, encode_frame};
 use super::split_out::SplitOut;
 use super::{Dataset, Split, StageLabels};
 use crate::config::{Pipeline, TokenWeights};
@@ -208,7 +209,7 @@ fn encode_ranges(
         .unwrap_or_else(|| vec![(0, frame.len())]);
     let mut first_train = None;
     // Each split's groups numbered over the whole file, not range by range.
-    let mut groups_seen = vec![GroupIds::default(); splits.len()];
+    let groups = Mutex::new(vec![GroupIds::default(); splits.len()]);
     for (start, len) in ranges {
         // The whole frame when it is one range (a CSV file of its own split), else the range.
         let sliced = match (start, len) == (0, frame.len()) {
@@ -218,21 +219,12 @@ fn encode_ranges(
             })?),
         };
         let part = sliced.as_ref().unwrap_or(frame);
-        let labels: Vec<(Split, StageLabels)> = splits
+        let labels = splits
             .iter()
             .map(|(name, l)| (*name, in_range(l, start, len)))
             .collect();
-        let keeps: Vec<Vec<u32>> = labels.iter().map(|(_, l)| l.keep.clone()).collect();
-        let (_, mut datasets) = encode_frame(part, labels, Encoding::Use(encoders), p, clock)?;
-        if let Some(g) = &p.group_column {
-            let keeps: Vec<&[u32]> = keeps.iter().map(Vec::as_slice).collect();
-            let routing = Routing::new(part.len(), &keeps);
-            let groups =
-                clock.busy(|| read_groups(&part.column(g)?, &routing, &mut groups_seen))?;
-            for (d, g) in datasets.iter_mut().zip(groups) {
-                d.groups = g;
-            }
-        }
+        let encoding = Encoding::Use(encoders);
+        let (_, datasets) = encode_frame(part, labels, encoding, p, clock, Some(&groups))?;
         for d in datasets {
             let at = match outs.iter().position(|o| o.split() == d.split) {
                 Some(i) => i,

@@ -6,7 +6,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::bags::{BagParts, Bags};
-use super::tokens::{Provisional, TokenKey, Tokens, ranked};
+use super::tokens::{Provisional, TokenKey, Tokens, counted_vocabulary};
 use super::{CategoricalEncoder, Routing};
 use crate::config::{EmptyList, KeepTokens, MultiValuedSpec, TokenWeights};
 use crate::error::Result;
@@ -88,19 +88,7 @@ impl BagCounts {
 
     /// The vocabulary of the tokens counted.
     pub fn finish(self, min_count: u64) -> Tokens {
-        if !self.texts.is_empty() {
-            let (keys, counts): (Vec<&str>, Vec<u32>) =
-                self.texts.iter().map(|(t, &c)| (t.as_str(), c)).unzip();
-            return <&str>::into_tokens(
-                ranked(&keys, &counts, min_count)
-                    .iter()
-                    .map(|&p| keys[p as usize])
-                    .collect(),
-            );
-        }
-        let (keys, counts): (Vec<i64>, Vec<u32>) = self.ints.into_iter().unzip();
-        let order = ranked(&keys, &counts, min_count);
-        Tokens::Int(order.iter().map(|&p| keys[p as usize]).collect())
+        counted_vocabulary(self.ints, &self.texts, min_count)
     }
 }
 

@@ -192,10 +192,7 @@ impl<'s> NumericFit<'s> {
         }
         let fill = match spec.missing {
             MissingPolicy::Zero => pre(spec.transform, 0.0),
-            MissingPolicy::Median => {
-                let held = Sorter::new(f64::total_cmp, 1);
-                median(std::mem::replace(&mut self.pres, held))?
-            }
+            MissingPolicy::Median => median(self.pres)?,
             MissingPolicy::Mean | MissingPolicy::Error => mean,
         };
         Ok(NumericEncoder {

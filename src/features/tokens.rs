@@ -246,7 +246,7 @@ impl<K: TokenKey> Provisional<K> {
 
 /// The vocabulary's keys in id order, as positions in `keys`: those counted at least
 /// `min_count` times (and once), by count, ties by text.
-pub(super) fn ranked<K: TokenKey>(keys: &[K], counts: &[u32], min_count: u64) -> Vec<u32> {
+fn ranked<K: TokenKey>(keys: &[K], counts: &[u32], min_count: u64) -> Vec<u32> {
     let mut order: Vec<(std::cmp::Reverse<u32>, K::Order, u32)> = counts
         .iter()
         .enumerate()
@@ -314,14 +314,24 @@ impl TokenCounts {
                 }
             }
         }
-        if !self.texts.is_empty() {
-            let (keys, counts): (Vec<&str>, Vec<u32>) =
-                self.texts.iter().map(|(t, &c)| (t.as_str(), c)).unzip();
-            let order = ranked(&keys, &counts, min_count);
-            return <&str>::into_tokens(order.iter().map(|&p| keys[p as usize]).collect());
-        }
-        let (keys, counts): (Vec<i64>, Vec<u32>) = self.ints.into_iter().unzip();
-        let order = ranked(&keys, &counts, min_count);
-        Tokens::Int(order.iter().map(|&p| keys[p as usize]).collect())
+        counted_vocabulary(self.ints, &self.texts, min_count)
     }
+}
+
+/// The vocabulary of counted tokens: the texts when any was counted, else the integers, each
+/// kept at least `min_count` times, in id order (`ranked`).
+pub(super) fn counted_vocabulary(
+    ints: HashMap<i64, u32>,
+    texts: &HashMap<String, u32>,
+    min_count: u64,
+) -> Tokens {
+    if !texts.is_empty() {
+        let (keys, counts): (Vec<&str>, Vec<u32>) =
+            texts.iter().map(|(t, &c)| (t.as_str(), c)).unzip();
+        let order = ranked(&keys, &counts, min_count);
+        return <&str>::into_tokens(order.iter().map(|&p| keys[p as usize]).collect());
+    }
+    let (keys, counts): (Vec<i64>, Vec<u32>) = ints.into_iter().unzip();
+    let order = ranked(&keys, &counts, min_count);
+    Tokens::Int(order.iter().map(|&p| keys[p as usize]).collect())
 }

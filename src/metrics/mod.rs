@@ -178,6 +178,19 @@ pub struct StageAccumulators {
 /// they spill sorted runs to disk; below it evaluation never touches the disk.
 pub const ROWS_IN_MEMORY: usize = 1 << 24;
 
+/// Blocks of scored rows an evaluation sorts: every stage's two, twice with group AUC.
+fn blocks(stages: usize, groups: bool) -> usize {
+    2 * stages * (1 + groups as usize)
+}
+
+/// Scored rows the accumulators of `stages` stages hold in memory at most while evaluating
+/// `rows` rows (16 bytes each).
+pub fn scored_rows_held(stages: usize, groups: bool, rows: usize) -> usize {
+    blocks(stages, groups)
+        .saturating_mul(rows)
+        .min(ROWS_IN_MEMORY)
+}
+
 impl StageAccumulators {
     /// Accumulators for `stages` stages, with group AUC when `groups`, holding at most
     /// `ROWS_IN_MEMORY` scored rows in memory.
@@ -187,8 +200,7 @@ impl StageAccumulators {
 
     /// As `new`, holding at most `rows` scored rows in memory (shared by every block).
     pub fn with_rows_in_memory(stages: usize, groups: bool, rows: usize) -> Self {
-        let blocks = 2 * stages * (1 + groups as usize);
-        let limit = rows / blocks.max(1);
+        let limit = rows / blocks(stages, groups).max(1);
         StageAccumulators {
             cum: (0..stages).map(|_| Acc::new(limit, groups)).collect(),
             cond: (0..stages).map(|_| Acc::new(limit, groups)).collect(),

@@ -17,7 +17,7 @@
 use crate::config::{Pipeline, Shuffle};
 use crate::data::{EVAL_CHUNK_ROWS, SplitData, Splits};
 use crate::error::{Error, Result};
-use crate::metrics::ROWS_IN_MEMORY;
+use crate::metrics::scored_rows_held;
 use crate::model::{FunnelModel, SparseOptimizer};
 
 /// Bytes of each part of a run.
@@ -55,19 +55,14 @@ pub fn estimate(p: &Pipeline, splits: &Splits) -> Result<Estimate> {
         }
         (t, _) => t.bytes(),
     };
-    // Validation and test rows in memory whole, or on disk a chunk at a time. The metrics'
-    // scored rows: a row per stage and block (twice with groups), 16 bytes each, at most
-    // `ROWS_IN_MEMORY` of them, one split at a time.
+    // Validation and test rows in memory whole, or on disk a chunk at a time; the metrics'
+    // scored rows, one split at a time.
     let eval = [splits.valid.as_ref(), splits.test.as_ref()]
         .into_iter()
         .flatten();
     let scores = eval
         .clone()
-        .map(|d| {
-            (2 * p.stages.len() * (1 + d.has_groups() as usize) * d.rows()).min(ROWS_IN_MEMORY)
-                as u64
-                * 16
-        })
+        .map(|d| scored_rows_held(p.stages.len(), d.has_groups(), d.rows()) as u64 * 16)
         .max()
         .unwrap_or(0);
     let data = train
