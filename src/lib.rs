@@ -30,6 +30,7 @@ pub mod report;
 pub mod rng;
 pub mod runtime;
 pub mod scoring;
+pub mod serve;
 pub mod source;
 pub mod spill;
 #[cfg(test)]

@@ -23,67 +23,7 @@ pub struct Run {
 
 impl Run {
     pub fn open(dir: &Path) -> Result<Run> {
-        require_finished(dir, "weights", "continue")?;
-        let read = |name: &str| -> Result<Vec<u8>> {
-            let path = dir.join(name);
-            // The manifest is there (`require_finished`): a file that cannot be read is damaged.
-            std::fs::read(&path)
-                .map_err(|e| Error::run(dir, format!("cannot read {name}: {e}")).with_hint(DAMAGED))
-        };
-        let manifest = parse_manifest(dir, &read(MANIFEST)?)?;
-        let pipeline_bytes = read(PIPELINE)?;
-        let encoders_bytes = read(ENCODERS)?;
-        for (name, bytes, want) in [
-            (PIPELINE, &pipeline_bytes, &manifest.pipeline_sha256),
-            (ENCODERS, &encoders_bytes, &manifest.encoders_sha256),
-        ] {
-            if &sha256_bytes(bytes) != want {
-                return Err(mismatch(dir, name));
-            }
-        }
-        for (name, want) in [
-            (WEIGHTS, &manifest.weights_sha256),
-            (METRICS, &manifest.metrics_sha256),
-        ] {
-            let path = dir.join(name);
-            if !path.exists() {
-                return Err(Error::run(dir, format!("{name} is missing")).with_hint(DAMAGED));
-            }
-            if &sha256_file(&path)? != want {
-                return Err(mismatch(dir, name));
-            }
-        }
-        let text = String::from_utf8(pipeline_bytes)
-            .map_err(|_| Error::run(dir, "pipeline.yaml is not UTF-8").with_hint(DAMAGED))?;
-        let pipeline = Pipeline::from_text(&dir.join(PIPELINE), &text)?;
-        let encoders_text = String::from_utf8(encoders_bytes)
-            .map_err(|_| Error::run(dir, "encoders.json is not UTF-8").with_hint(DAMAGED))?;
-        let encoders = Encoders::from_json(&encoders_text).map_err(|e| {
-            Error::run(dir, format!("encoders.json is not valid: {e}")).with_hint(DAMAGED)
-        })?;
-        let names_match = encoders.categorical.len() == pipeline.categorical.len()
-            && encoders.numeric.len() == pipeline.numeric.len()
-            && encoders
-                .categorical
-                .iter()
-                .zip(&pipeline.categorical)
-                .all(|(e, s)| e.name == s.name && e.column == s.column)
-            && encoders
-                .numeric
-                .iter()
-                .zip(&pipeline.numeric)
-                .all(|(e, s)| {
-                    e.name == s.name
-                        && e.column == s.column
-                        && e.boundaries.is_some() == s.buckets.is_some()
-                });
-        if !names_match {
-            return Err(Error::run(
-                dir,
-                "encoders.json does not describe the features of pipeline.yaml (their names, columns or bucketing differ)",
-            )
-            .with_hint(DAMAGED));
-        }
+        let (pipeline, encoders, manifest) = read_run(dir)?;
         let model = FunnelModel::open(&pipeline, &encoders, &dir.join(WEIGHTS))?;
         Ok(Run {
             dir: dir.to_path_buf(),
@@ -93,6 +33,74 @@ impl Run {
             manifest,
         })
     }
+}
+
+/// A finished run's pipeline, encoders and manifest, every file of the run checked against the
+/// manifest (its weights too) and the encoders against the pipeline, without loading the model:
+/// what `Run::open` and a served model (`serve::Model`) start from.
+pub fn read_run(dir: &Path) -> Result<(Pipeline, Encoders, Manifest)> {
+    require_finished(dir, "weights", "continue")?;
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let path = dir.join(name);
+        // The manifest is there (`require_finished`): a file that cannot be read is damaged.
+        std::fs::read(&path)
+            .map_err(|e| Error::run(dir, format!("cannot read {name}: {e}")).with_hint(DAMAGED))
+    };
+    let manifest = parse_manifest(dir, &read(MANIFEST)?)?;
+    let pipeline_bytes = read(PIPELINE)?;
+    let encoders_bytes = read(ENCODERS)?;
+    for (name, bytes, want) in [
+        (PIPELINE, &pipeline_bytes, &manifest.pipeline_sha256),
+        (ENCODERS, &encoders_bytes, &manifest.encoders_sha256),
+    ] {
+        if &sha256_bytes(bytes) != want {
+            return Err(mismatch(dir, name));
+        }
+    }
+    for (name, want) in [
+        (WEIGHTS, &manifest.weights_sha256),
+        (METRICS, &manifest.metrics_sha256),
+    ] {
+        let path = dir.join(name);
+        if !path.exists() {
+            return Err(Error::run(dir, format!("{name} is missing")).with_hint(DAMAGED));
+        }
+        if &sha256_file(&path)? != want {
+            return Err(mismatch(dir, name));
+        }
+    }
+    let text = String::from_utf8(pipeline_bytes)
+        .map_err(|_| Error::run(dir, "pipeline.yaml is not UTF-8").with_hint(DAMAGED))?;
+    let pipeline = Pipeline::from_text(&dir.join(PIPELINE), &text)?;
+    let encoders_text = String::from_utf8(encoders_bytes)
+        .map_err(|_| Error::run(dir, "encoders.json is not UTF-8").with_hint(DAMAGED))?;
+    let encoders = Encoders::from_json(&encoders_text).map_err(|e| {
+        Error::run(dir, format!("encoders.json is not valid: {e}")).with_hint(DAMAGED)
+    })?;
+    let names_match = encoders.categorical.len() == pipeline.categorical.len()
+        && encoders.numeric.len() == pipeline.numeric.len()
+        && encoders
+            .categorical
+            .iter()
+            .zip(&pipeline.categorical)
+            .all(|(e, s)| e.name == s.name && e.column == s.column)
+        && encoders
+            .numeric
+            .iter()
+            .zip(&pipeline.numeric)
+            .all(|(e, s)| {
+                e.name == s.name
+                    && e.column == s.column
+                    && e.boundaries.is_some() == s.buckets.is_some()
+            });
+    if !names_match {
+        return Err(Error::run(
+            dir,
+            "encoders.json does not describe the features of pipeline.yaml (their names, columns or bucketing differ)",
+        )
+        .with_hint(DAMAGED));
+    }
+    Ok((pipeline, encoders, manifest))
 }
 
 /// Nothing unless `dir` holds a finished run; otherwise an error naming what it holds and

@@ -16,7 +16,7 @@ mod finished;
 mod name;
 mod state;
 
-pub use finished::{Run, read_finished};
+pub use finished::{Run, read_finished, read_run};
 pub use name::default_run_dir;
 pub use state::{Existing, busy, existing_run};
 use state::{Lock, clear_started, remove_temporaries};

@@ -9,6 +9,7 @@ use crate::checkpoint::Run;
 use crate::config::{FileFormat, format_from_extension};
 use crate::data::{self, Split, encode_split, encode_unlabelled, read_labels};
 use crate::error::{Error, Result};
+use crate::serve::Predictions;
 use crate::source::{Frame, TableColumn, TableWriter};
 
 /// Rows of predictions written at a time.
@@ -88,16 +89,8 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
             copied.push(k.clone());
         }
     }
-    let outputs: Vec<String> = p
-        .stages
-        .iter()
-        .flat_map(|s| {
-            [
-                format!("{}_conditional", s.name),
-                format!("{}_cumulative", s.name),
-            ]
-        })
-        .collect();
+    let mut pending = Predictions::new(p);
+    let outputs = pending.column_names();
     if matches!(input, Input::Split(_)) && copied.iter().any(|c| c == "row") {
         return Err(Error::Usage(
             "--split writes a `row` column (the row's number in the file), and a copied column has that name\n  hint: rename the input column, or leave it out of --keep".into(),
@@ -135,11 +128,9 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
         .map(|name| Ok((name, frame.pass_through(name)?)))
         .collect::<Result<_>>()?;
     let mut writer = TableWriter::create(out)?;
-    let k = p.stages.len();
-    let mut pending: Vec<Vec<f64>> = vec![Vec::new(); outputs.len()];
     // Rows before `from` are written.
     let mut from = 0usize;
-    let mut flush = |from: usize, to: usize, pending: &mut Vec<Vec<f64>>| -> Result<()> {
+    let mut flush = |from: usize, to: usize, pending: &mut Predictions| -> Result<()> {
         let idx: Vec<u32> = match &rows {
             Some(rows) => rows[from..to].to_vec(),
             None => (from as u32..to as u32).collect(),
@@ -155,20 +146,13 @@ pub(super) fn predict(r: &Run, input: &Input, out: &Path, keep: &[String]) -> Re
         for (name, column) in &passed {
             chunk.push(((*name).clone(), column.take(&idx)?));
         }
-        for (name, values) in outputs.iter().zip(pending.iter_mut()) {
-            chunk.push((name.clone(), TableColumn::F64(std::mem::take(values))));
+        for (name, values) in pending.drain() {
+            chunk.push((name, TableColumn::F64(values)));
         }
         writer.write(chunk)
     };
     crate::scoring::score(&r.model, &d, p.train.eval_batch_size, |batch, logits| {
-        let probs = p.funnel.probabilities(logits);
-        for j in 0..probs.rows() {
-            for s in 0..k {
-                let pr = probs.get(j, s);
-                pending[2 * s].push(pr.log_q.exp());
-                pending[2 * s + 1].push(pr.log_p.exp());
-            }
-        }
+        pending.push(&p.funnel, logits);
         if batch.end - from >= PREDICT_CHUNK {
             flush(from, batch.end, &mut pending)?;
             from = batch.end;

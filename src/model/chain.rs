@@ -327,7 +327,12 @@ impl FunnelModel {
     /// The logits of a batch's rows (rows x `Funnel::logit_columns`, row-major), in inference
     /// mode. The evaluation driver (`scoring`) runs it over a dataset's batches.
     pub fn logits(&self, b: &Batch) -> Result<Vec<f32>> {
-        let logits = self.forward(&self.input_tensors(b)?, None)?.logits;
+        self.inference_logits(&self.input_tensors(b)?)
+    }
+
+    /// The logits of an input, in inference mode, row-major.
+    pub(super) fn inference_logits(&self, input: &ChainInput<Tensor>) -> Result<Vec<f32>> {
+        let logits = self.forward(input, None)?.logits;
         Ok(logits.flatten_all()?.to_vec1::<f32>()?)
     }
 

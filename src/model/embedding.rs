@@ -2,6 +2,7 @@
 //! optimizer state stored next to its weights. A step touches only the rows its batch used, so
 //! its cost does not grow with the vocabulary.
 
+use super::gather::{TableRows, prefetch};
 use crate::features::PAD_ID;
 use crate::rng::Rng;
 
@@ -32,34 +33,10 @@ struct Scratch {
 /// How many rows ahead the latency-bound loops over random table rows ask for the next row.
 const PREFETCH_AHEAD: usize = 8;
 
-/// Ask the CPU to start loading the cache lines of `len` elements at `p`: random table rows are
-/// memory-latency bound, and asking a few rows ahead overlaps their misses.
-#[inline(always)]
-fn prefetch<T>(p: *const T, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = p as *const i8;
-        let end = p.wrapping_add(len.saturating_sub(1)) as *const i8;
-        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it never
-        // faults and never makes memory visible to the program, whatever the address.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(start);
-            _mm_prefetch::<_MM_HINT_T0>(end);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
-}
-
 impl Table {
-    /// Start loading the row of `id` (a gather is about to read it).
-    #[inline(always)]
-    pub(super) fn prefetch_row(&self, id: u32) {
-        prefetch(
-            self.data.as_ptr().wrapping_add(id as usize * self.stride),
-            self.dim,
-        );
+    /// The table's weights as the forward pass reads them.
+    pub fn view(&self) -> TableRows<'_> {
+        TableRows::new(&self.data, self.vocab, self.dim, self.stride)
     }
 
     /// Free the per-step dedup state (8 bytes per vocabulary row); the next step rebuilds it.

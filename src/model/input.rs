@@ -7,8 +7,9 @@ use rayon::prelude::*;
 
 use super::chain::FunnelModel;
 use super::chain_input::ChainInput;
+use super::row_store::RowSource;
 use crate::data::Batch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 impl FunnelModel {
     /// Tensors per store in `ChainInput::xs`: the input rows, then one per sequence.
@@ -31,23 +32,51 @@ impl FunnelModel {
 
     /// The batch's input, trainable (gradients flow back to it, then to the embedding rows).
     pub fn input_vars(&self, b: &Batch) -> Result<ChainInput<Var>> {
-        self.chain_input(b, Var::from_vec)
+        self.chain_input(&self.sources(), b, Var::from_vec)
     }
 
     /// The batch's input for inference.
     pub fn input_tensors(&self, b: &Batch) -> Result<ChainInput<Tensor>> {
-        self.chain_input(b, Tensor::from_vec)
+        self.chain_input(&self.sources(), b, Tensor::from_vec)
+    }
+
+    /// The batch's input for inference, its rows read from `sources` (one per store of the
+    /// model, each with the model's field layout) instead of the model's own stores.
+    pub fn input_tensors_from(
+        &self,
+        sources: &[&dyn RowSource],
+        b: &Batch,
+    ) -> Result<ChainInput<Tensor>> {
+        if sources.len() != self.stores.len()
+            || sources
+                .iter()
+                .zip(&self.stores)
+                .any(|(s, own)| s.layout() != own.layout())
+        {
+            return Err(Error::Internal(
+                "row sources must match the model's stores and field layout".into(),
+            ));
+        }
+        self.chain_input(sources, b, Tensor::from_vec)
+    }
+
+    fn sources(&self) -> Vec<&dyn RowSource> {
+        self.stores
+            .iter()
+            .map(|s| s.as_ref() as &dyn RowSource)
+            .collect()
     }
 
     fn chain_input<T>(
         &self,
+        sources: &[&dyn RowSource],
         b: &Batch,
         make: impl Fn(Vec<f32>, (usize, usize), &candle_core::Device) -> candle_core::Result<T>,
     ) -> Result<ChainInput<T>> {
-        let mut xs = Vec::with_capacity(self.stores.len() * self.inputs_per_store());
-        for (i, store) in self.stores.iter().enumerate() {
+        let mut xs = Vec::with_capacity(sources.len() * self.inputs_per_store());
+        for &store in sources {
             xs.push(make(
-                self.input(i, b),
+                self.input_from(store, b),
                 (b.rows, self.input_width()),
                 &self.dev,
             )?);
@@ -82,7 +111,11 @@ impl FunnelModel {
     /// The input rows of a batch as one store sees them: its embeddings, then the numeric
     /// features (rows x `input_width`).
     pub fn input(&self, store: usize, b: &Batch) -> Vec<f32> {
-        let s = &self.stores[store];
+        self.input_from(self.stores[store].as_ref(), b)
+    }
+
+    /// `input`, the embeddings read from `s`.
+    fn input_from(&self, s: &dyn RowSource, b: &Batch) -> Vec<f32> {
         let (w, e, n) = (self.input_width(), s.layout().width(), self.numerics);
         let mut x = vec![0f32; b.rows * w];
         // The gather is memory-latency bound (random rows of large tables): split it over the

@@ -7,22 +7,16 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::embedding::{SparseOptimizer, Table};
+use super::gather::{Gather, TableRows};
 use super::pooling::{self, Token};
-use super::row_store::{InputGradient, RowStore};
+use super::row_store::{InputGradient, RowSource, RowStore};
 use crate::data::Batch;
 use crate::layout::{FieldLayout, Pooling};
 
 pub struct LocalStore {
     /// One table per embedded field, in field order.
     tables: Vec<Table>,
-    layout: FieldLayout,
-    /// Read from the layout once for the hot loops: each field's slot offset, and whether its
-    /// row opens the slot (copied) or joins a field group's sum (added).
-    offsets: Vec<usize>,
-    opens: Vec<bool>,
-    /// Fields `singles..` are bag fields, pooled as `pooling[f - singles]`.
-    singles: usize,
-    pooling: Vec<Pooling>,
+    gather: Gather,
     opt: SparseOptimizer,
     step: u64,
 }
@@ -31,83 +25,41 @@ impl LocalStore {
     /// A store of `tables` (one per field of `layout`, in order).
     pub fn new(tables: Vec<Table>, layout: FieldLayout, opt: SparseOptimizer) -> Self {
         debug_assert_eq!(tables.len(), layout.fields());
-        let fields = 0..layout.fields();
         LocalStore {
-            offsets: fields.clone().map(|f| layout.slot_of(f).offset).collect(),
-            opens: fields.clone().map(|f| layout.opens_slot(f)).collect(),
-            singles: layout.single_fields(),
-            pooling: fields.filter_map(|f| layout.pooling(f)).collect(),
             tables,
-            layout,
+            gather: Gather::new(layout),
             opt,
             step: 0,
         }
     }
+
+    fn views(&self) -> Vec<TableRows<'_>> {
+        self.tables.iter().map(Table::view).collect()
+    }
 }
 
-/// How many rows ahead the gather asks for the next row's table rows.
-const GATHER_AHEAD: usize = 4;
-
-impl RowStore for LocalStore {
+impl RowSource for LocalStore {
     fn layout(&self) -> &FieldLayout {
-        &self.layout
+        self.gather.layout()
     }
 
     fn gather(&self, b: &Batch, rows: Range<usize>, x: &mut [f32], w: usize) {
-        let ids = &b.ids;
-        for (j, r) in rows.clone().enumerate() {
-            for (t, col) in self.tables.iter().zip(ids) {
-                if let Some(&id) = col.get(r + GATHER_AHEAD) {
-                    t.prefetch_row(id);
-                }
-            }
-            let out = &mut x[j * w..(j + 1) * w];
-            for (((t, col), &off), &opens) in self
-                .tables
-                .iter()
-                .zip(ids)
-                .zip(&self.offsets)
-                .zip(&self.opens)
-            {
-                let slice = &mut out[off..off + t.dim];
-                if opens {
-                    slice.copy_from_slice(t.row(col[r]));
-                } else {
-                    for (o, v) in slice.iter_mut().zip(t.row(col[r])) {
-                        *o += v;
-                    }
-                }
-            }
-            // Bag fields come after every single field, so a group's sum is complete. The
-            // sequences' bag columns (after these) are the model's to pool.
-            for (m, bags) in b.bags.iter().take(self.pooling.len()).enumerate() {
-                let f = self.singles + m;
-                let (t, off) = (&self.tables[f], self.offsets[f]);
-                let out = &mut x[j * w + off..j * w + off + t.dim];
-                pooling::pool(t, bags, r, self.pooling[m], out, self.opens[f]);
-            }
-        }
+        self.gather.rows(&self.views(), b, rows, x, w);
     }
 
     fn gather_tokens(&self, b: &Batch, s: usize) -> Vec<f32> {
-        let seq = &self.layout.sequences()[s];
-        let (t, ids) = (&self.tables[seq.field], &b.bags[seq.bag].ids);
-        let mut out = Vec::with_capacity(ids.len() * t.dim);
-        for (k, &id) in ids.iter().enumerate() {
-            if let Some(&ahead) = ids.get(k + GATHER_AHEAD) {
-                t.prefetch_row(ahead);
-            }
-            out.extend_from_slice(t.row(id));
-        }
-        out
+        self.gather.tokens(&self.views(), b, s)
     }
+}
 
+impl RowStore for LocalStore {
     fn apply(&mut self, b: &Batch, grad: &InputGradient<'_>, lr_scale: f32) {
         self.step += 1;
         let (step, opt) = (self.step, self.opt.scaled(lr_scale));
-        let (offsets, singles, pooling) = (&self.offsets, self.singles, &self.pooling);
+        let g = &self.gather;
+        let (offsets, singles, pooling) = (&g.offsets, g.singles, &g.pooling);
         let (rows, w) = (grad.rows, grad.width);
-        let sequences = self.layout.sequences();
+        let sequences = g.layout().sequences();
         self.tables.par_iter_mut().enumerate().for_each(|(f, t)| {
             let (off, d) = (offsets[f], t.dim);
             if f < singles {
@@ -139,7 +91,7 @@ impl RowStore for LocalStore {
                 t.accumulate(total, |e| entry(e).0, |e| entry(e).1);
             } else {
                 let pooling = pooling[f - singles];
-                let (tokens, winners) = pooling::tokens(t, &b.bags[f - singles], pooling);
+                let (tokens, winners) = pooling::tokens(&t.view(), &b.bags[f - singles], pooling);
                 let g = |tok: &Token| {
                     let r = tok.row as usize;
                     &rows[r * w + off..r * w + off + d]

@@ -29,14 +29,24 @@ impl FunnelModel {
     /// Load weights saved by `save`; every tensor must be present with the expected shape.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let mut file = weights_file::Reader::open(path)?;
-        let (initial_state, dev) = (self.initial_state, self.dev.clone());
+        let initial_state = self.initial_state;
         for t in self.tables_mut() {
             let w = file.take(&t.key, &[t.table.vocab, t.table.dim])?;
             t.table.set_weights(&w, &t.opt, initial_state);
         }
+        self.load_dense(&mut file, path)
+    }
+
+    /// Load every dense parameter from `file` (the weights file at `path`), whose tables were
+    /// taken already: a tensor left over is one the pipeline does not declare.
+    pub(super) fn load_dense(
+        &mut self,
+        file: &mut weights_file::Reader,
+        path: &Path,
+    ) -> Result<()> {
         for (name, v) in self.params().iter() {
             let w = file.take(name, v.dims())?;
-            v.set(&Tensor::from_vec(w, v.dims(), &dev)?)?;
+            v.set(&Tensor::from_vec(w, v.dims(), &self.dev)?)?;
         }
         if let Some(extra) = file.left_over() {
             let dir = path.parent().unwrap_or(Path::new("."));

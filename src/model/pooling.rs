@@ -3,20 +3,20 @@
 //! Σ wₜ eₜ / Σ wₜ (wₜ/Σw·g), `max` the largest value of each column (the column's gradient goes
 //! to the first token that holds it). An empty bag reads its table's last row, the empty list's.
 
-use super::embedding::Table;
+use super::gather::TableRows;
 use crate::features::Bags;
 use crate::layout::Pooling;
 
 /// The id of the empty list's row in a bag field's table: its last.
 #[inline]
-pub(super) fn empty_row(t: &Table) -> u32 {
-    t.vocab as u32 - 1
+pub(super) fn empty_row(t: &TableRows<'_>) -> u32 {
+    t.vocab() as u32 - 1
 }
 
-/// Pool row `r` of `bags` into `out` (the field's slot, `t.dim` wide): written when the field
+/// Pool row `r` of `bags` into `out` (the field's slot, `t.dim()` wide): written when the field
 /// opens its slot, added when it joins a field group's sum.
 pub(super) fn pool(
-    t: &Table,
+    t: &TableRows<'_>,
     bags: &Bags,
     r: usize,
     pooling: Pooling,
@@ -93,8 +93,8 @@ pub(super) struct Token {
 /// The tokens of every row of `bags` (an empty row as its empty-list row), and under `max`
 /// pooling, for each row and column, the token (an index into the tokens) whose value was
 /// kept: `winners[r * dim + j]`.
-pub(super) fn tokens(t: &Table, bags: &Bags, pooling: Pooling) -> (Vec<Token>, Vec<u32>) {
-    let d = t.dim;
+pub(super) fn tokens(t: &TableRows<'_>, bags: &Bags, pooling: Pooling) -> (Vec<Token>, Vec<u32>) {
+    let d = t.dim();
     let mut out = Vec::with_capacity(bags.ids.len() + 1);
     let mut winners = Vec::new();
     if pooling == Pooling::Max {
@@ -146,8 +146,9 @@ mod tests {
     use crate::data::Batch;
     use crate::layout::FieldLayout;
     use crate::model::SparseOptimizer;
+    use crate::model::Table;
     use crate::model::local_store::LocalStore;
-    use crate::model::row_store::RowStore;
+    use crate::model::row_store::{RowSource, RowStore};
     use crate::rng::Rng;
 
     const VOCAB: usize = 12;

@@ -30,7 +30,9 @@ impl<'a> InputGradient<'a> {
     }
 }
 
-pub trait RowStore: Send + Sync {
+/// What the forward pass reads from a store: its rows gathered for a batch. A store that only
+/// serves (rows memory-mapped from a finished run) is a source and nothing more.
+pub trait RowSource: Send + Sync {
     /// The slots the store writes into an input row.
     fn layout(&self) -> &FieldLayout;
 
@@ -42,7 +44,10 @@ pub trait RowStore: Send + Sync {
     /// The embedding rows of every token of sequence `s` (`layout().sequences()[s]`), in the
     /// order of its bag column: tokens x the target's width, row-major.
     fn gather_tokens(&self, b: &Batch, s: usize) -> Vec<f32>;
+}
 
+/// A store training writes to: a source whose rows take sparse steps, saved and loaded by table.
+pub trait RowStore: RowSource {
     /// One sparse step: update the rows the batch used from the gradient of its input rows and
     /// of its sequences' token rows, with the learning rate scaled by `lr_scale`. Every row is
     /// updated once, with the sum of its gradients over the batch (a target's row and the same

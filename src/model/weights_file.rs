@@ -174,6 +174,41 @@ impl Reader {
 
     /// The values of tensor `name`, which must have `shape`; each tensor can be taken once.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let info = self.entry(name, shape)?;
+        let [start, end] = info.data_offsets;
+        let mut bytes = vec![0u8; (end - start) as usize];
+        let io = |e| Error::run(&self.dir, format!("cannot read tensor `{name}`: {e}"));
+        self.file
+            .seek(SeekFrom::Start(self.data_start + start))
+            .map_err(io)?;
+        self.file.read_exact(&mut bytes).map_err(io)?;
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        self.finite(name, &values)?;
+        Ok(values)
+    }
+
+    /// Where tensor `name` (which must have `shape`) lies in the file: its bytes, from the
+    /// file's start; like `take`, each tensor can be located once.
+    pub fn locate(&mut self, name: &str, shape: &[usize]) -> Result<std::ops::Range<u64>> {
+        let [start, end] = self.entry(name, shape)?.data_offsets;
+        Ok(self.data_start + start..self.data_start + end)
+    }
+
+    /// Nothing when every value is finite; otherwise an error naming tensor `name` and the
+    /// first value that is not.
+    pub fn finite(&self, name: &str, values: &[f32]) -> Result<()> {
+        match values.iter().position(|x| !x.is_finite()) {
+            None => Ok(()),
+            Some(i) => Err(non_finite(&self.dir, &self.path, name, i, values[i])
+                .with_hint("the file was damaged or edited; restore it, or train the run again")),
+        }
+    }
+
+    /// Tensor `name`'s entry, taken from the header, which must have `shape`.
+    fn entry(&mut self, name: &str, shape: &[usize]) -> Result<Info> {
         let info = self
             .tensors
             .remove(name)
@@ -187,22 +222,7 @@ impl Reader {
                 ),
             ));
         }
-        let [start, end] = info.data_offsets;
-        let mut bytes = vec![0u8; (end - start) as usize];
-        let io = |e| Error::run(&self.dir, format!("cannot read tensor `{name}`: {e}"));
-        self.file
-            .seek(SeekFrom::Start(self.data_start + start))
-            .map_err(io)?;
-        self.file.read_exact(&mut bytes).map_err(io)?;
-        let values: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
-            return Err(non_finite(&self.dir, &self.path, name, i, values[i])
-                .with_hint("the file was damaged or edited; restore it, or train the run again"));
-        }
-        Ok(values)
+        Ok(info)
     }
 
     /// A tensor the file holds that nobody took, if any (the first by name).

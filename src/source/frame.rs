@@ -115,8 +115,39 @@ impl Frame {
             read_ns: AtomicU64::new(elapsed_ns(start)),
             checked: Default::default(),
         };
+        frame.require(columns)
+    }
+
+    /// A table given in memory (rows a server scores), its text read by the rules of `like`
+    /// (a CSV source's trimming and null markers; none for Parquet), with `like`'s path
+    /// standing for the file in messages; it must have `columns`.
+    pub fn from_dataframe(df: DataFrame, like: &FileSource, columns: &[String]) -> Result<Frame> {
+        let csv = like.format == FileFormat::Csv;
+        Frame {
+            cleaning: Cleaning {
+                file: like.path.clone(),
+                trim: csv && like.csv.trim_whitespace,
+                nulls: if csv {
+                    like.csv.null_values.clone()
+                } else {
+                    Vec::new()
+                },
+                parts: Vec::new(),
+                offset: 0,
+            },
+            rows: df.height(),
+            table: Table::Loaded(df),
+            read_ns: AtomicU64::new(0),
+            checked: Default::default(),
+        }
+        .require(Some(columns))
+    }
+
+    /// The frame, when it has `columns` (every missing one named at once, so one run names
+    /// them all).
+    fn require(self, columns: Option<&[String]>) -> Result<Frame> {
+        let (frame, file) = (&self, self.file());
         let have = frame.column_names();
-        // Every missing column at once, so one run names them all.
         let mut missing: Vec<&String> = columns
             .into_iter()
             .flatten()
@@ -125,7 +156,7 @@ impl Frame {
         missing.dedup();
         let hint = format!("the file has columns: {}", have.join(", "));
         match missing[..] {
-            [] => Ok(frame),
+            [] => Ok(self),
             [c] => Err(Error::data_at(file, c, None, "column not found").with_hint(hint)),
             _ => {
                 let names: Vec<String> = missing.iter().map(|c| format!("`{c}`")).collect();

@@ -567,7 +567,7 @@ mod tests {
 
     const LAZY_LR: f32 = 0.5;
 
-    impl crate::model::row_store::RowStore for LazyStore {
+    impl crate::model::row_store::RowSource for LazyStore {
         fn layout(&self) -> &crate::layout::FieldLayout {
             &self.layout
         }
@@ -594,6 +594,8 @@ mod tests {
                 .flat_map(|&id| self.rows.row(seq.field, id, width))
                 .collect()
         }
+    }
+    impl crate::model::row_store::RowStore for LazyStore {
         fn apply(
             &mut self,
             b: &Batch,

@@ -120,6 +120,7 @@ fn multi_valued_tags_train_evaluate_and_predict() {
         ]));
         let p = std::fs::read_to_string(s.path(&out)).expect("predictions");
         assert_eq!(p.lines().count(), 2001);
+        crate::serve::served_equals_predict(&s, pooling, "test.csv");
     }
     assert!(chance < 0.6, "tagless click AUC {chance}");
 

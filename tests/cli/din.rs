@@ -86,6 +86,8 @@ fn din_learns_history_target_matches_a_sum_cannot() {
     ]));
     let p = std::fs::read_to_string(s.path("p.csv")).expect("predictions");
     assert_eq!(p.lines().count(), 5001);
+    // Served, the histories gather from the memory-mapped tables as predict's from loaded ones.
+    crate::serve::served_equals_predict(&s, "din", "test.csv");
 
     // A Parquet list column of integers holds the same history as the CSV's `a|b|c` text.
     s.write("parquet.yaml", &pipeline("train.parquet", DIN, ""));

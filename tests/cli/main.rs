@@ -17,6 +17,7 @@ mod numbers;
 mod overrides;
 mod resume;
 mod runs;
+mod serve;
 mod splits;
 mod trust;
 

@@ -1,0 +1,250 @@
+//! Serving a finished run from Rust: `Model::load(run_dir)` gives a thread-safe predictor that
+//! turns raw rows (a polars DataFrame, or one row of named values) into each stage's
+//! conditional and cumulative probability, exactly as `funnel predict` does, without loading
+//! any training state: the dense blocks are read once, the embedding tables stay in the run's
+//! weights file, memory-mapped.
+
+mod values;
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::{Column as PlColumn, DataFrame};
+
+use crate::config::{FileSource, Pipeline};
+use crate::data::{self, Dataset};
+use crate::error::{Error, Result};
+use crate::features::Encoders;
+use crate::funnel::Funnel;
+use crate::model::row_store::RowSource;
+use crate::model::{FunnelModel, MappedStore};
+use crate::source::Frame;
+
+pub use values::Value;
+
+/// A finished run ready to predict. `Send + Sync`: share one behind an `Arc` and call
+/// `predict` from as many threads as you like.
+pub struct Model {
+    dir: PathBuf,
+    pipeline: Pipeline,
+    encoders: Encoders,
+    model: FunnelModel,
+    stores: Vec<MappedStore>,
+    /// The rules text values are read by (the training file's trimming and null markers),
+    /// with the name messages give the rows.
+    like: FileSource,
+}
+
+impl Model {
+    /// Open the finished run in `run_dir`: every file is checked against its manifest (as
+    /// `funnel eval` and `predict` check it), the dense weights are loaded and the embedding
+    /// tables memory-mapped from `weights.safetensors`.
+    pub fn load(run_dir: impl AsRef<Path>) -> Result<Model> {
+        let dir = run_dir.as_ref();
+        let (pipeline, encoders, _) = crate::checkpoint::read_run(dir)?;
+        let (model, stores) =
+            FunnelModel::open_mapped(&pipeline, &encoders, &dir.join(crate::checkpoint::WEIGHTS))?;
+        let like = FileSource {
+            path: PathBuf::from("<served rows>"),
+            format: pipeline.train_source.format,
+            csv: pipeline.train_source.csv.clone(),
+        };
+        Ok(Model {
+            dir: dir.to_path_buf(),
+            pipeline,
+            encoders,
+            model,
+            stores,
+            like,
+        })
+    }
+
+    /// The run directory the model was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The run's resolved pipeline (its features, stages and settings).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The stage names, in funnel order.
+    pub fn stages(&self) -> Vec<&str> {
+        self.pipeline
+            .stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
+    /// The input columns the model reads (each feature's column; the rows may have others,
+    /// which are ignored).
+    pub fn columns(&self) -> Vec<&str> {
+        self.pipeline.feature_columns().collect()
+    }
+
+    /// Each stage's probabilities for every row of `rows`, which holds the feature columns as
+    /// the training file held them (numbers, text, lists for multi-valued features; text read
+    /// by the training file's trimming and null markers). Rows are scored in batches of the
+    /// pipeline's `train.eval_batch_size`.
+    pub fn predict(&self, rows: &DataFrame) -> Result<Predictions> {
+        let columns: Vec<String> = self.columns().into_iter().map(str::to_string).collect();
+        let frame = Frame::from_dataframe(rows.clone(), &self.like, &columns)?;
+        let d = data::encode_unlabelled(&frame, &self.encoders, &self.pipeline)?;
+        let mut out = Predictions::new(&self.pipeline);
+        out.warnings = data::oov_warnings(&self.pipeline, &d)
+            .into_iter()
+            .chain(data::truncation_warnings(&self.pipeline, &d))
+            .collect();
+        self.score(&d, |logits| {
+            out.push(&self.pipeline.funnel, logits);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Each stage's probabilities for one row given as named values (names not read by the
+    /// model are ignored; a feature missing from the row is an error, `Value::Missing` is a
+    /// missing value).
+    pub fn predict_row(&self, row: &[(&str, Value)]) -> Result<Predictions> {
+        self.predict(&values::one_row(row)?)
+    }
+
+    /// The logits of an encoded dataset, a batch at a time.
+    fn score(&self, d: &Dataset, mut sink: impl FnMut(&[f32]) -> Result<()>) -> Result<()> {
+        let sources: Vec<&dyn RowSource> =
+            self.stores.iter().map(|s| s as &dyn RowSource).collect();
+        let batch = self.pipeline.train.eval_batch_size.max(1);
+        for start in (0..d.rows).step_by(batch) {
+            let end = (start + batch).min(d.rows);
+            let logits = self
+                .model
+                .logits_from(&sources, &d.batch_range(start, end))?;
+            if logits.iter().any(|z| !z.is_finite()) {
+                return Err(Error::run(
+                    &self.dir,
+                    "the model predicts a non-finite value for these rows",
+                )
+                .with_hint("look for extreme numeric inputs; train the run again with `train.clip_grad_norm` if they are ordinary"));
+            }
+            sink(&logits)?;
+        }
+        Ok(())
+    }
+}
+
+/// Each stage's conditional probability q (of reaching the stage, given the stage before it)
+/// and cumulative probability p (of reaching it) for a block of rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    stages: Vec<String>,
+    /// conditional[s][i], cumulative[s][i]: stage s, row i.
+    conditional: Vec<Vec<f64>>,
+    cumulative: Vec<Vec<f64>>,
+    warnings: Vec<String>,
+}
+
+impl Predictions {
+    /// No rows yet, for the stages of `p`.
+    pub(crate) fn new(p: &Pipeline) -> Self {
+        let k = p.stages.len();
+        Predictions {
+            stages: p.stages.iter().map(|s| s.name.clone()).collect(),
+            conditional: vec![Vec::new(); k],
+            cumulative: vec![Vec::new(); k],
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Append the probabilities of a block of rows from their logits (rows x
+    /// `Funnel::logit_columns`, row-major).
+    pub(crate) fn push(&mut self, funnel: &Funnel, logits: &[f32]) {
+        let probs = funnel.probabilities(logits);
+        for (s, (q, p)) in self
+            .conditional
+            .iter_mut()
+            .zip(&mut self.cumulative)
+            .enumerate()
+        {
+            for j in 0..probs.rows() {
+                let pr = probs.get(j, s);
+                q.push(pr.log_q.exp());
+                p.push(pr.log_p.exp());
+            }
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.cumulative.first().map_or(0, Vec::len)
+    }
+
+    /// The stage names, in funnel order.
+    pub fn stages(&self) -> &[String] {
+        &self.stages
+    }
+
+    /// The index of the stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s == name)
+    }
+
+    /// Stage `s`'s conditional probability for each row: of reaching it, given the stage
+    /// before it was reached (for the first stage, its cumulative probability).
+    pub fn conditional(&self, s: usize) -> &[f64] {
+        &self.conditional[s]
+    }
+
+    /// Stage `s`'s cumulative probability for each row: of reaching it (and so every stage
+    /// before it).
+    pub fn cumulative(&self, s: usize) -> &[f64] {
+        &self.cumulative[s]
+    }
+
+    /// What scoring noticed about the rows: values outside the vocabulary, token lists cut to
+    /// their `max_len` (`funnel predict` prints the same lines as warnings).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The output columns, named as `funnel predict` names them: `<stage>_conditional`,
+    /// `<stage>_cumulative`, stage by stage.
+    pub fn column_names(&self) -> Vec<String> {
+        column_names(&self.stages)
+    }
+
+    /// Take the rows so far as named columns (in `column_names` order), leaving none.
+    pub(crate) fn drain(&mut self) -> Vec<(String, Vec<f64>)> {
+        let names = self.column_names();
+        let values = self
+            .conditional
+            .iter_mut()
+            .zip(&mut self.cumulative)
+            .flat_map(|(q, p)| [std::mem::take(q), std::mem::take(p)]);
+        names.into_iter().zip(values).collect()
+    }
+
+    /// The predictions as a DataFrame with the columns of `column_names`.
+    pub fn to_dataframe(&self) -> Result<DataFrame> {
+        let columns: Vec<PlColumn> = self
+            .column_names()
+            .into_iter()
+            .zip(
+                self.conditional
+                    .iter()
+                    .zip(&self.cumulative)
+                    .flat_map(|(q, p)| [q, p]),
+            )
+            .map(|(name, v)| PlColumn::new(name.into(), v))
+            .collect();
+        DataFrame::new(self.rows(), columns)
+            .map_err(|e| Error::Internal(format!("predictions table: {e}")))
+    }
+}
+
+/// The prediction columns of stages named `stages`.
+pub fn column_names(stages: &[String]) -> Vec<String> {
+    stages
+        .iter()
+        .flat_map(|s| [format!("{s}_conditional"), format!("{s}_cumulative")])
+        .collect()
+}
