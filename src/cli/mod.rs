@@ -20,6 +20,7 @@ macro_rules! outln {
 
 mod eval;
 mod experiments;
+mod export_cmd;
 mod output;
 mod predict;
 mod prepare;
@@ -190,6 +191,21 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "COLS")]
         keep: Vec<String>,
     },
+    /// Export a finished run for serving elsewhere: an ONNX model (opset 17) taking the encoded
+    /// inputs and returning each stage's conditional and cumulative probability, and beside it
+    /// `<out>.json`, how to encode raw values (docs/export.md).
+    Export {
+        /// Run directory written by `funnel train`.
+        run: PathBuf,
+        #[arg(long, value_enum, default_value = "onnx")]
+        format: export_cmd::Format,
+        /// The model file to write (`model.onnx`); its sidecar goes to `<out>.json`.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace `--out` and its sidecar when they exist.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -295,6 +311,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })
         }
+        Command::Export {
+            run,
+            format,
+            out,
+            force,
+        } => export_cmd::export(&run, format, &out, force),
         Command::Predict {
             run,
             data,

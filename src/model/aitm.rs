@@ -10,9 +10,11 @@
 
 use candle_core::{Result, Tensor, Var};
 
-use super::kit::{Mode, ParamBuilder, dropout};
+use super::export_kit::ExportKit;
+use super::kit::{Block, Mode, ParamBuilder, dropout};
 use super::linear::Linear;
 use super::transfer::Transfer;
+use crate::onnx::Value;
 
 pub struct AitmTransfer {
     info: Linear,
@@ -63,6 +65,30 @@ impl Transfer for AitmTransfer {
             1,
         )?;
         super::backend::attend(&own.matmul(&w)?, &t.matmul(&w)?, self.scale)
+    }
+
+    /// The formula of the module doc: both scores side by side, their softmax, the weighted
+    /// sum of the two W₃ maps.
+    fn export(&self, kit: &ExportKit, own: &Value, parent: &Value) -> crate::error::Result<Value> {
+        let d = own.cols;
+        let t = self.info.export(kit, parent)?.unary("Relu");
+        let (w1, w2, w3) = (
+            kit.weight(&self.w1)?.transposed(d),
+            kit.weight(&self.w2)?.transposed(d),
+            kit.weight(&self.w3)?.transposed(d),
+        );
+        let score = |u: &Value| {
+            u.matmul(&w1, d)
+                .mul(&u.matmul(&w2, d))
+                .sum(1, true, 1)
+                .scaled(self.scale as f32)
+        };
+        let weights = Value::concat(&[score(own), score(&t)], 1).softmax(1);
+        let mixed = own
+            .matmul(&w3, d)
+            .mul(&weights.columns(0, 1))
+            .add(&t.matmul(&w3, d).mul(&weights.columns(1, 1)));
+        Ok(mixed)
     }
 }
 

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 
+use super::export_kit::ExportKit;
+use crate::onnx::Value;
 use crate::rng::Rng;
 
 /// Every dense parameter of a model, by checkpoint key, in key order.
@@ -157,6 +159,9 @@ pub fn mode_for<'a>(rng: &'a mut Option<Rng>) -> Mode<'a> {
 /// A block of the chain with one input: rows x in -> rows x out.
 pub trait Block: Send + Sync {
     fn forward(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor>;
+
+    /// What `forward` computes in inference, as nodes of an exported graph.
+    fn export(&self, kit: &ExportKit, x: &Value) -> crate::error::Result<Value>;
 }
 
 /// Inverted dropout with a mask drawn from our seeded generator; identity in inference.

@@ -3,7 +3,9 @@
 use candle_core::{Result, Tensor, Var};
 
 use super::backend::{self, Fused};
+use super::export_kit::ExportKit;
 use super::kit::{Block, Mode, ParamBuilder};
+use crate::onnx::Value;
 
 pub struct Linear {
     pub weight: Var,
@@ -36,5 +38,10 @@ impl Linear {
 impl Block for Linear {
     fn forward(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
         self.forward_relu(x, mode, false)
+    }
+
+    fn export(&self, kit: &ExportKit, x: &Value) -> crate::error::Result<Value> {
+        let (w, b) = (kit.weight(&self.weight)?, kit.weight(&self.bias)?);
+        Ok(x.linear(&w, &b, self.weight.dims()[0]))
     }
 }

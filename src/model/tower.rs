@@ -5,10 +5,12 @@
 use candle_core::{Result, Tensor};
 
 use super::backend::Fused;
+use super::export_kit::ExportKit;
 use super::kit::{Block, Mode, ParamBuilder, dropout};
 use super::linear::Linear;
 use crate::config::{Activation, TowerSpec};
 use crate::layout::FieldLayout;
+use crate::onnx::Value;
 
 /// Hidden layers, each followed by the activation and dropout.
 pub struct Mlp {
@@ -53,6 +55,14 @@ impl Block for Mlp {
                 Activation::Silu => layer.forward_relu(&h, mode, false)?.silu()?,
             };
             h = dropout(&h, self.dropout, mode)?;
+        }
+        Ok(h)
+    }
+
+    fn export(&self, kit: &ExportKit, x: &Value) -> crate::error::Result<Value> {
+        let mut h = x.clone();
+        for layer in &self.layers {
+            h = kit.activation(&layer.export(kit, &h)?, self.activation);
         }
         Ok(h)
     }
@@ -133,6 +143,29 @@ impl Tower {
         Ok(logit)
     }
 
+    /// `encode` as nodes of an exported graph.
+    pub fn export_encode(&self, kit: &ExportKit, x: &Value) -> crate::error::Result<Value> {
+        let mut h = x.clone();
+        for block in &self.encoder {
+            h = block.export(kit, &h)?;
+        }
+        Ok(h)
+    }
+
+    /// `logit` as nodes of an exported graph.
+    pub fn export_logit(
+        &self,
+        kit: &ExportKit,
+        h: &Value,
+        x: &Value,
+    ) -> crate::error::Result<Value> {
+        let mut logit = self.head.export(kit, h)?;
+        for term in &self.logit_terms {
+            logit = logit.add(&term.export(kit, x)?);
+        }
+        Ok(logit)
+    }
+
     /// The head alone on the representation `h` (an auxiliary head's raw output).
     pub fn head(&self, h: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
         self.head.forward(h, mode)
@@ -167,6 +200,16 @@ impl Fm {
 impl Block for Fm {
     fn forward(&self, x: &Tensor, _: &mut Mode<'_>) -> Result<Tensor> {
         fm_interaction(x, self.slots, self.dim)
+    }
+
+    /// As `fm_interaction`: the slots' columns as rows x fields x dim, summed both ways.
+    fn export(&self, _: &ExportKit, x: &Value) -> crate::error::Result<Value> {
+        let (f, d) = (self.slots, self.dim);
+        let v = x.columns(0, f * d).reshape(&[-1, f as i64, d as i64], 0);
+        let sum = v.sum(1, false, d);
+        let square_of_sum = sum.mul(&sum).sum(1, true, 1);
+        let sum_of_squares = v.mul(&v).sum(2, false, f).sum(1, true, 1);
+        Ok(square_of_sum.sub(&sum_of_squares).scaled(0.5))
     }
 }
 
@@ -204,6 +247,14 @@ impl Block for Cross {
         let mut x = x0.clone();
         for layer in &self.layers {
             x = ((x0 * layer.forward(&x, mode)?)? + x)?;
+        }
+        Ok(x)
+    }
+
+    fn export(&self, kit: &ExportKit, x0: &Value) -> crate::error::Result<Value> {
+        let mut x = x0.clone();
+        for layer in &self.layers {
+            x = x0.mul(&layer.export(kit, &x)?).add(&x);
         }
         Ok(x)
     }

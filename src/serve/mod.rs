@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::{Column as PlColumn, DataFrame};
 
-use crate::config::{FileSource, Pipeline};
+use crate::config::{FileSource, Pipeline, TokenWeights};
 use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::features::Encoders;
@@ -88,9 +88,7 @@ impl Model {
     /// by the training file's trimming and null markers). Rows are scored in batches of the
     /// pipeline's `train.eval_batch_size`.
     pub fn predict(&self, rows: &DataFrame) -> Result<Predictions> {
-        let columns: Vec<String> = self.columns().into_iter().map(str::to_string).collect();
-        let frame = Frame::from_dataframe(rows.clone(), &self.like, &columns)?;
-        let d = data::encode_unlabelled(&frame, &self.encoders, &self.pipeline)?;
+        let d = self.dataset(rows)?;
         let mut out = Predictions::new(&self.pipeline);
         out.warnings = data::oov_warnings(&self.pipeline, &d)
             .into_iter()
@@ -108,6 +106,50 @@ impl Model {
     /// missing value).
     pub fn predict_row(&self, row: &[(&str, Value)]) -> Result<Predictions> {
         self.predict(&values::one_row(row)?)
+    }
+
+    /// The rows encoded as the inputs of the run's exported ONNX graph (`funnel export`): what a
+    /// server in Rust feeds ONNX Runtime or tract.
+    pub fn encode(&self, rows: &DataFrame) -> Result<Encoded> {
+        let d = self.dataset(rows)?;
+        let names = self.pipeline.embedded_fields();
+        Ok(Encoded {
+            rows: d.rows,
+            ids: names
+                .iter()
+                .zip(&d.cat)
+                .map(|((name, _), ids)| {
+                    (
+                        crate::model::ids_input(name),
+                        ids.iter().map(|&i| i as i64).collect(),
+                    )
+                })
+                .collect(),
+            bags: self
+                .pipeline
+                .multi_valued
+                .iter()
+                .zip(&d.bags)
+                .zip(self.encoders.table_rows().into_iter().skip(d.cat.len()))
+                .map(|((m, bags), rows)| {
+                    Padded::of(
+                        &m.vocabulary.name,
+                        m.weights != TokenWeights::None,
+                        bags,
+                        rows,
+                    )
+                })
+                .collect(),
+            numeric: d.batch_range(0, d.rows).num,
+            numeric_columns: d.num.len(),
+        })
+    }
+
+    /// The rows encoded by the run's encoders.
+    fn dataset(&self, rows: &DataFrame) -> Result<Dataset> {
+        let columns: Vec<String> = self.columns().into_iter().map(str::to_string).collect();
+        let frame = Frame::from_dataframe(rows.clone(), &self.like, &columns)?;
+        data::encode_unlabelled(&frame, &self.encoders, &self.pipeline)
     }
 
     /// The logits of an encoded dataset, a batch at a time.
@@ -130,6 +172,70 @@ impl Model {
             sink(&logits)?;
         }
         Ok(())
+    }
+}
+
+/// Rows encoded as an exported graph's inputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Encoded {
+    pub rows: usize,
+    /// Each embedded field's ids by the graph's input name (`ids.<feature>`), in input order.
+    pub ids: Vec<(String, Vec<i64>)>,
+    /// Each multi-valued feature's tokens, padded, in input order.
+    pub bags: Vec<Padded>,
+    /// The `numeric` input: rows x `numeric_columns`, row-major; empty when the model reads no
+    /// numeric value.
+    pub numeric: Vec<f32>,
+    pub numeric_columns: usize,
+}
+
+/// A multi-valued feature's tokens as the graph reads them: rows x `width` ids, each row's
+/// tokens then 0s (the padding id); an empty list as the one id of its table's last row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Padded {
+    /// The inputs' names: `tokens.<feature>`, and `weights.<feature>` for a weighted feature.
+    pub tokens_input: String,
+    pub weights_input: Option<String>,
+    pub width: usize,
+    pub tokens: Vec<i64>,
+    /// The tokens' weights (0 for the padding), when the feature has weights.
+    pub weights: Vec<f32>,
+}
+
+impl Padded {
+    /// The bags of feature `name` (whose table has `table_rows` rows, the empty list's last).
+    fn of(name: &str, weighted: bool, bags: &crate::features::Bags, table_rows: usize) -> Self {
+        let (tokens_input, weights_input) = crate::model::token_inputs(name);
+        let rows = bags.rows();
+        let width = (0..rows)
+            .map(|r| bags.span(r).len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut tokens = vec![0i64; rows * width];
+        let mut weights = vec![0f32; if weighted { rows * width } else { 0 }];
+        for r in 0..rows {
+            let span = bags.span(r);
+            if span.is_empty() {
+                tokens[r * width] = table_rows as i64 - 1;
+                if weighted {
+                    weights[r * width] = 1.0;
+                }
+            }
+            for (j, t) in span.enumerate() {
+                tokens[r * width + j] = bags.ids[t] as i64;
+                if weighted {
+                    weights[r * width + j] = bags.weight(t);
+                }
+            }
+        }
+        Padded {
+            tokens_input,
+            weights_input: weighted.then_some(weights_input),
+            width,
+            tokens,
+            weights,
+        }
     }
 }
 

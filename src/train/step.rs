@@ -875,6 +875,16 @@ mod tests {
             )?;
             own + t
         }
+
+        fn export(
+            &self,
+            kit: &crate::model::export_kit::ExportKit,
+            own: &crate::onnx::Value,
+            parent: &crate::onnx::Value,
+        ) -> crate::error::Result<crate::onnx::Value> {
+            use crate::model::kit::Block;
+            Ok(own.add(&self.0.export(kit, parent)?.unary("Relu")))
+        }
     }
 
     fn with_transfer(weights: [f64; 2]) -> FunnelModel {

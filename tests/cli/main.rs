@@ -8,6 +8,7 @@ mod din;
 mod docs;
 mod errors;
 mod experiments;
+mod export;
 mod generate;
 mod hostile;
 mod init;

@@ -6,8 +6,10 @@ use candle_core::{Result, Tensor};
 
 use super::Bottom;
 use crate::config::BottomSpec;
+use crate::model::export_kit::ExportKit;
 use crate::model::kit::{Block, Mode, ParamBuilder};
 use crate::model::tower::Mlp;
+use crate::onnx::Value;
 
 pub struct StageGroups {
     /// One MLP per group, in the order the pipeline lists the groups.
@@ -53,6 +55,20 @@ impl Bottom for StageGroups {
             .iter()
             .map(|m| m.forward(x, mode))
             .collect::<Result<Vec<_>>>()?;
+        Ok(self.group_of.iter().map(|&g| outs[g].clone()).collect())
+    }
+
+    fn export(
+        &self,
+        kit: &ExportKit,
+        x: &Value,
+        _stages: usize,
+    ) -> crate::error::Result<Vec<Value>> {
+        let outs = self
+            .mlps
+            .iter()
+            .map(|m| m.export(kit, x))
+            .collect::<crate::error::Result<Vec<_>>>()?;
         Ok(self.group_of.iter().map(|&g| outs[g].clone()).collect())
     }
 }

@@ -3,11 +3,13 @@
 
 use candle_core::{Result, Tensor};
 
-use super::{Bottom, experts, gate, mix, run_experts, side_by_side};
+use super::{Bottom, experts, export_experts, export_mix, gate, mix, run_experts, side_by_side};
 use crate::config::BottomSpec;
+use crate::model::export_kit::ExportKit;
 use crate::model::kit::{Mode, ParamBuilder};
 use crate::model::linear::Linear;
 use crate::model::tower::Mlp;
+use crate::onnx::Value;
 
 pub struct Mmoe {
     experts: Vec<Mlp>,
@@ -43,6 +45,20 @@ impl Bottom for Mmoe {
         self.gates
             .iter()
             .map(|g| mix(g, x, &stacked, mode))
+            .collect()
+    }
+
+    fn export(
+        &self,
+        kit: &ExportKit,
+        x: &Value,
+        _stages: usize,
+    ) -> crate::error::Result<Vec<Value>> {
+        let outs = export_experts(kit, &self.experts, x)?;
+        let outs: Vec<&Value> = outs.iter().collect();
+        self.gates
+            .iter()
+            .map(|g| export_mix(kit, g, x, &outs))
             .collect()
     }
 }

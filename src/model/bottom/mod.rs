@@ -9,10 +9,12 @@ mod shared;
 
 use candle_core::{Result, Tensor};
 
+use super::export_kit::ExportKit;
 use super::kit::{Block, Mode, ParamBuilder};
 use super::linear::Linear;
 use super::tower::Mlp;
 use crate::config::{BottomKind, BottomSpec};
+use crate::onnx::Value;
 
 /// A block between the embeddings and the towers.
 pub trait Bottom: Send + Sync {
@@ -21,6 +23,10 @@ pub trait Bottom: Send + Sync {
 
     /// Each stage's input (rows x width), from the shared input rows.
     fn forward(&self, x: &Tensor, stages: usize, mode: &mut Mode<'_>) -> Result<Vec<Tensor>>;
+
+    /// What `forward` computes in inference, as nodes of an exported graph.
+    fn export(&self, kit: &ExportKit, x: &Value, stages: usize)
+    -> crate::error::Result<Vec<Value>>;
 }
 
 /// The bottom `spec` asks for over `input` columns, its parameters under the builder's path,
@@ -71,6 +77,29 @@ fn side_by_side(outs: &[&Tensor]) -> Result<Tensor> {
 fn mix(gate: &Linear, x: &Tensor, stacked: &Tensor, mode: &Mode<'_>) -> Result<Tensor> {
     let w = softmax_rows(&gate.forward_relu(x, mode, false)?)?;
     super::backend::mix(&w, stacked)
+}
+
+/// `mix` as nodes of an exported graph: the gate's softmax weights times the experts' outputs
+/// (rows x E x H), summed over the experts.
+fn export_mix(
+    kit: &ExportKit,
+    gate: &Linear,
+    x: &Value,
+    outs: &[&Value],
+) -> crate::error::Result<Value> {
+    let (e, h) = (outs.len(), outs[0].cols);
+    let w = gate
+        .export(kit, x)?
+        .softmax(1)
+        .reshape(&[-1, e as i64, 1], 0);
+    let stacked: Vec<Value> = outs.iter().map(|&o| o.clone()).collect();
+    let stacked = Value::concat(&stacked, 1).reshape(&[-1, e as i64, h as i64], 0);
+    Ok(stacked.mul(&w).sum(1, false, h))
+}
+
+/// Every expert's output on `x`, as nodes of an exported graph.
+fn export_experts(kit: &ExportKit, experts: &[Mlp], x: &Value) -> crate::error::Result<Vec<Value>> {
+    experts.iter().map(|e| e.export(kit, x)).collect()
 }
 
 /// Softmax over each row, shifted by the (detached) row maximum so exp never overflows.

@@ -4,11 +4,13 @@
 
 use candle_core::{Result, Tensor};
 
-use super::{Bottom, experts, gate, mix, run_experts, side_by_side};
+use super::{Bottom, experts, export_experts, export_mix, gate, mix, run_experts, side_by_side};
 use crate::config::BottomSpec;
+use crate::model::export_kit::ExportKit;
 use crate::model::kit::{Mode, ParamBuilder};
 use crate::model::linear::Linear;
 use crate::model::tower::Mlp;
+use crate::onnx::Value;
 
 pub struct Ple(Vec<PleLevel>);
 
@@ -95,6 +97,42 @@ impl Bottom for Ple {
             if let Some(g) = &level.shared_gate {
                 let outs: Vec<&Tensor> = own.iter().flatten().chain(&shared).collect();
                 shared_in = mix(g, &shared_in, &side_by_side(&outs)?, mode)?;
+            }
+            stage_in = next;
+        }
+        Ok(stage_in)
+    }
+
+    /// `forward`'s levels, as nodes of an exported graph.
+    fn export(
+        &self,
+        kit: &ExportKit,
+        x: &Value,
+        stages: usize,
+    ) -> crate::error::Result<Vec<Value>> {
+        let mut stage_in: Vec<Value> = vec![x.clone(); stages];
+        let mut shared_in = x.clone();
+        for level in &self.0 {
+            let shared = export_experts(kit, &level.shared, &shared_in)?;
+            let own = level
+                .own
+                .iter()
+                .zip(&stage_in)
+                .map(|(experts, input)| export_experts(kit, experts, input))
+                .collect::<crate::error::Result<Vec<_>>>()?;
+            let next = level
+                .gates
+                .iter()
+                .zip(&own)
+                .zip(&stage_in)
+                .map(|((g, mine), input)| {
+                    let outs: Vec<&Value> = mine.iter().chain(&shared).collect();
+                    export_mix(kit, g, input, &outs)
+                })
+                .collect::<crate::error::Result<Vec<_>>>()?;
+            if let Some(g) = &level.shared_gate {
+                let outs: Vec<&Value> = own.iter().flatten().chain(&shared).collect();
+                shared_in = export_mix(kit, g, &shared_in, &outs)?;
             }
             stage_in = next;
         }

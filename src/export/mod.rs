@@ -1,0 +1,127 @@
+//! `funnel export`: a finished run as an ONNX model (`model::FunnelModel::to_onnx`, opset 17)
+//! and, beside it, the JSON sidecar a server needs to turn raw values into the graph's inputs:
+//! which input reads which column and how (the run's encoders: vocabularies, hashing, bucket
+//! boundaries, standardisation, missing-value rules), and how text was read (trimming, null
+//! markers). `serve::Model::encode` is that recipe in Rust; docs/export.md states it.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::checkpoint::Run;
+use crate::config::TokenWeights;
+use crate::error::{Error, Result};
+use crate::model::{NUMERIC_INPUT, ids_input, token_inputs};
+
+/// The sidecar's format version: bumped when its fields change meaning.
+pub const SIDECAR_VERSION: u32 = 1;
+
+/// ONNX files are protobuf messages, which cannot exceed 2 GiB.
+const PROTOBUF_LIMIT: usize = (1 << 31) - 1;
+
+/// An exported run: the ONNX model's bytes and its sidecar.
+pub struct Exported {
+    pub model: Vec<u8>,
+    pub sidecar: serde_json::Value,
+}
+
+/// The run `r` as an ONNX model and its sidecar.
+pub fn onnx(r: &Run) -> Result<Exported> {
+    let p = &r.pipeline;
+    let graph = r.model.to_onnx(p)?;
+    let stages: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+    let outputs: Vec<String> = stages
+        .iter()
+        .flat_map(|s| [format!("{s}_conditional"), format!("{s}_cumulative")])
+        .collect();
+    let metadata = vec![
+        ("funnel.pipeline".to_string(), p.name.clone()),
+        ("funnel.stages".to_string(), stages.join(",")),
+    ];
+    let model = graph.encode(
+        &p.name,
+        &format!(
+            "funnel run `{}`: each stage's conditional and cumulative probability from the encoded inputs; the sidecar JSON says how to encode them",
+            p.name
+        ),
+        &metadata,
+    );
+    if model.len() > PROTOBUF_LIMIT {
+        return Err(Error::Usage(format!(
+            "the model is {} MiB, past the 2 GiB an ONNX file can hold\n  hint: lower `embedding_dim` or the vocabularies (`min_count`, `hash_buckets`); the Rust serving API (`funnel::serve`) serves any size",
+            model.len() >> 20
+        )));
+    }
+    let ids: Vec<serde_json::Value> = p
+        .categorical
+        .iter()
+        .map(|c| json!({"input": ids_input(&c.name), "feature": c.name, "column": c.column, "kind": "categorical"}))
+        .chain(p.numeric.iter().filter(|n| n.buckets.is_some()).map(|n| {
+            json!({"input": ids_input(&n.name), "feature": n.name, "column": n.column, "kind": "bucket"})
+        }))
+        .collect();
+    let table_rows = r.encoders.table_rows();
+    let bags: Vec<serde_json::Value> = p
+        .multi_valued
+        .iter()
+        .zip(&table_rows[table_rows.len() - p.multi_valued.len()..])
+        .map(|(m, rows)| {
+            let (tokens, weights) = token_inputs(&m.vocabulary.name);
+            let weights_from = match &m.weights {
+                TokenWeights::None => json!(null),
+                TokenWeights::Inline(sep) => json!({"inline_separator": sep}),
+                TokenWeights::Column(c) => json!({"column": c}),
+            };
+            json!({
+                "tokens_input": tokens,
+                "weights_input": (m.weights != TokenWeights::None).then_some(weights),
+                "feature": m.vocabulary.name,
+                "column": m.vocabulary.column,
+                "separator": m.separator,
+                "weights": weights_from,
+                "pooling": format!("{:?}", m.pooling).to_lowercase(),
+                "max_len": m.max_len,
+                "keep": m.keep,
+                "empty": m.empty,
+                "empty_list_id": rows - 1,
+            })
+        })
+        .collect();
+    let numeric: Vec<serde_json::Value> = p
+        .numeric
+        .iter()
+        .filter(|n| n.feeds_value())
+        .map(|n| json!({"feature": n.name, "column": n.column}))
+        .collect();
+    let encoders = serde_json::to_value(&r.encoders)
+        .map_err(|e| Error::Internal(format!("encoders as JSON: {e}")))?;
+    let csv = &p.train_source.csv;
+    let sidecar = json!({
+        "format": "funnel-onnx-sidecar",
+        "version": SIDECAR_VERSION,
+        "pipeline": p.name,
+        "opset": crate::onnx::OPSET,
+        "stages": stages,
+        "inputs": {
+            "ids": ids,
+            "bags": bags,
+            "numeric": if numeric.is_empty() { serde_json::Value::Null } else {
+                json!({"input": NUMERIC_INPUT, "columns": numeric})
+            },
+        },
+        "outputs": outputs,
+        "text": {
+            "trim_whitespace": csv.trim_whitespace,
+            "null_values": csv.null_values,
+        },
+        "encoders": encoders,
+    });
+    Ok(Exported { model, sidecar })
+}
+
+/// The sidecar's path beside the model at `out`: `<out>.json`.
+pub fn sidecar_path(out: &Path) -> std::path::PathBuf {
+    let mut name = out.as_os_str().to_os_string();
+    name.push(".json");
+    name.into()
+}
