@@ -87,6 +87,22 @@ pub fn onnx(r: &Run) -> Result<Exported> {
             })
         })
         .collect();
+    let sequences: Vec<serde_json::Value> = p
+        .sequences
+        .iter()
+        .map(|s| {
+            let m = &s.tokens;
+            json!({
+                "tokens_input": token_inputs(&m.vocabulary.name).0,
+                "feature": m.vocabulary.name,
+                "column": m.vocabulary.column,
+                "separator": m.separator,
+                "max_len": m.max_len,
+                "keep": m.keep,
+                "target": p.embedded_fields()[s.target].0,
+            })
+        })
+        .collect();
     let numeric: Vec<serde_json::Value> = p
         .numeric
         .iter()
@@ -105,6 +121,7 @@ pub fn onnx(r: &Run) -> Result<Exported> {
         "inputs": {
             "ids": ids,
             "bags": bags,
+            "sequences": sequences,
             "numeric": if numeric.is_empty() { serde_json::Value::Null } else {
                 json!({"input": NUMERIC_INPUT, "columns": numeric})
             },

@@ -12,10 +12,12 @@
 use candle_core::{DType, Result, Tensor};
 
 use super::backend;
+use super::export_kit::ExportKit;
 use super::kit::{Block, Mode, ParamBuilder};
 use super::linear::Linear;
 use super::tower::Mlp;
 use crate::config::TowerSpec;
+use crate::onnx::Value;
 
 /// One history's activation unit and where its target sits in the input rows.
 struct Unit {
@@ -91,6 +93,35 @@ impl Din {
             })
             .collect::<Result<Vec<_>>>()?;
         Tensor::cat(&pooled, 1)
+    }
+
+    /// `forward` as nodes of an exported graph, each history given padded: its tokens' ids
+    /// (rows x width, 0 past a row's tokens) and their embedding rows (rows x width x d). A
+    /// padding token's weight is masked to 0 (its row, the padding row, is zero besides).
+    pub fn export(
+        &self,
+        kit: &ExportKit,
+        x: &Value,
+        histories: &[(Value, Value)],
+    ) -> crate::error::Result<Value> {
+        let pooled = self
+            .units
+            .iter()
+            .zip(histories)
+            .map(|(u, (ids, h))| {
+                let d = u.dim as i64;
+                let t = x
+                    .columns(u.offset, u.dim)
+                    .reshape(&[-1, 1, d], 0)
+                    .expand_like(h);
+                let features = Value::concat(&[h.clone(), t.clone(), h.sub(&t), h.mul(&t)], 2)
+                    .reshape(&[-1, 4 * d], 4 * u.dim);
+                let a = u.out.export(kit, &u.mlp.export(kit, &features)?)?;
+                let a = a.reshape_like(ids).mul(&ids.positive());
+                Ok(h.mul(&a.reshape(&[0, 0, 1], 0)).sum(1, false, u.dim))
+            })
+            .collect::<crate::error::Result<Vec<_>>>()?;
+        Ok(Value::concat(&pooled, 1))
     }
 }
 

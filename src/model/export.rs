@@ -11,7 +11,7 @@
 use super::chain::FunnelModel;
 use super::export_kit::ExportKit;
 use crate::config::{Pipeline, TokenWeights};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::funnel::LogSpace;
 use crate::layout::Pooling;
 use crate::onnx::{Elem, Graph, Value};
@@ -30,19 +30,10 @@ pub fn token_inputs(name: &str) -> (String, String) {
 pub const NUMERIC_INPUT: &str = "numeric";
 
 impl FunnelModel {
-    /// The model of pipeline `p` as an ONNX graph (see the module doc). A model with a part
-    /// that does not export yet is an error naming it.
+    /// The model of pipeline `p` as an ONNX graph (see the module doc).
     pub fn to_onnx(&self, p: &Pipeline) -> Result<Graph> {
         let fields: Vec<&str> = p.embedded_fields().into_iter().map(|(n, _)| n).collect();
         let layout = self.stores[0].layout();
-        let unsupported = |what: String| {
-            Err(Error::Usage(format!(
-                "{what} does not export to ONNX yet\n  hint: `funnel predict` and the Rust serving API (`funnel::serve`) score every model"
-            )))
-        };
-        if let Some(s) = layout.sequences().first() {
-            return unsupported(format!("the behaviour history `{}` (DIN)", s.name));
-        }
         let g = Graph::new();
         let kit = ExportKit::new(g.clone(), self.params.iter());
         let singles = layout.single_fields();
@@ -61,6 +52,14 @@ impl FunnelModel {
                 let w = (m.weights != TokenWeights::None)
                     .then(|| g.padded_input(&weights, Elem::F32, &width));
                 (t, w)
+            })
+            .collect();
+        let sequences: Vec<Value> = layout
+            .sequences()
+            .iter()
+            .map(|seq| {
+                let (tokens, _) = token_inputs(&seq.name);
+                g.padded_input(&tokens, Elem::I64, &format!("width.{}", seq.name))
             })
             .collect();
         let numeric =
@@ -96,6 +95,28 @@ impl FunnelModel {
                 Value::concat(&parts, 1)
             })
             .collect();
+        // Each store's histories: the padded ids and their rows from the target's table.
+        let histories: Vec<Vec<(Value, Value)>> = (0..self.stores.len())
+            .map(|s| {
+                layout
+                    .sequences()
+                    .iter()
+                    .zip(&sequences)
+                    .map(|(seq, ids)| {
+                        let (key, t) = &tables[s * per_store + seq.field];
+                        let values = t.rows().flatten().copied().collect();
+                        let table = g.constant(key, &[t.vocab, t.dim], values);
+                        (ids.clone(), ids.gather_rows(&table, t.dim))
+                    })
+                    .collect()
+            })
+            .collect();
+        let shared_din: Vec<Value> = match (self.din.first(), self.din_per_stage) {
+            (Some(din), false) => (0..self.stores.len())
+                .map(|s| din.export(&kit, &rows[s], &histories[s]))
+                .collect::<Result<_>>()?,
+            _ => Vec::new(),
+        };
         let k = self.stages.len();
         let bottomed = match &self.bottom {
             Some(b) => Some(b.export(&kit, &rows[0], k)?),
@@ -105,8 +126,21 @@ impl FunnelModel {
         let mut logits = Vec::with_capacity(k);
         let mut skips = Vec::new();
         for (s, stage) in self.stages.iter().enumerate() {
-            let input = &rows[self.stage_store[s]];
-            let x = bottomed.as_ref().map_or(input, |b| &b[s]);
+            let store = self.stage_store[s];
+            let input = &rows[store];
+            let base = bottomed.as_ref().map_or(input, |b| &b[s]);
+            let pooled = match (self.din_per_stage, self.din.get(s)) {
+                (true, Some(din)) => Some(din.export(&kit, input, &histories[store])?),
+                _ => shared_din.get(store).cloned(),
+            };
+            let joined;
+            let x = match pooled {
+                Some(p) => {
+                    joined = Value::concat(&[base.clone(), p], 1);
+                    &joined
+                }
+                None => base,
+            };
             let own = stage.tower.export_encode(&kit, x)?;
             let h = match (&stage.transfer, self.funnel.parent(s)) {
                 (Some(t), Some(parent)) => t.export(&kit, &own, &hidden[parent])?,

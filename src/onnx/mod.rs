@@ -381,6 +381,20 @@ impl Value {
             .op("Gather", &[table, self], vec![("axis", Attr::Int(0))], dim)
     }
 
+    /// This value broadcast to the shape of `like`.
+    pub fn expand_like(&self, like: &Value) -> Value {
+        let g = self.graph();
+        let shape = g.op("Shape", &[like], Vec::new(), 0);
+        g.op("Expand", &[self, &shape], Vec::new(), like.cols)
+    }
+
+    /// This value reshaped to the shape of `like`.
+    pub fn reshape_like(&self, like: &Value) -> Value {
+        let g = self.graph();
+        let shape = g.op("Shape", &[like], Vec::new(), 0);
+        g.op("Reshape", &[self, &shape], Vec::new(), like.cols)
+    }
+
     /// A vector of rows (the column's values).
     pub fn flatten_rows(&self) -> Value {
         self.reshape(&[-1], 0)

@@ -132,13 +132,16 @@ impl Model {
                 .zip(&d.bags)
                 .zip(self.encoders.table_rows().into_iter().skip(d.cat.len()))
                 .map(|((m, bags), rows)| {
-                    Padded::of(
-                        &m.vocabulary.name,
-                        m.weights != TokenWeights::None,
-                        bags,
-                        rows,
-                    )
+                    let weighted = m.weights != TokenWeights::None;
+                    Padded::of(&m.vocabulary.name, weighted, bags, Some(rows as i64 - 1))
                 })
+                .chain(
+                    self.pipeline
+                        .sequences
+                        .iter()
+                        .zip(&d.bags[self.pipeline.multi_valued.len()..])
+                        .map(|(s, bags)| Padded::of(&s.tokens.vocabulary.name, false, bags, None)),
+                )
                 .collect(),
             numeric: d.batch_range(0, d.rows).num,
             numeric_columns: d.num.len(),
@@ -181,7 +184,8 @@ pub struct Encoded {
     pub rows: usize,
     /// Each embedded field's ids by the graph's input name (`ids.<feature>`), in input order.
     pub ids: Vec<(String, Vec<i64>)>,
-    /// Each multi-valued feature's tokens, padded, in input order.
+    /// Each multi-valued feature's tokens, then each behaviour history's, padded, in input
+    /// order.
     pub bags: Vec<Padded>,
     /// The `numeric` input: rows x `numeric_columns`, row-major; empty when the model reads no
     /// numeric value.
@@ -189,8 +193,9 @@ pub struct Encoded {
     pub numeric_columns: usize,
 }
 
-/// A multi-valued feature's tokens as the graph reads them: rows x `width` ids, each row's
-/// tokens then 0s (the padding id); an empty list as the one id of its table's last row.
+/// A multi-valued feature's or a history's tokens as the graph reads them: rows x `width` ids,
+/// each row's tokens then 0s (the padding id); a multi-valued feature's empty list as the one id
+/// of its table's last row, an empty history as no token.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Padded {
     /// The inputs' names: `tokens.<feature>`, and `weights.<feature>` for a weighted feature.
@@ -203,8 +208,9 @@ pub struct Padded {
 }
 
 impl Padded {
-    /// The bags of feature `name` (whose table has `table_rows` rows, the empty list's last).
-    fn of(name: &str, weighted: bool, bags: &crate::features::Bags, table_rows: usize) -> Self {
+    /// The bags of feature `name`; an empty one as the token `empty` (a multi-valued feature's
+    /// empty-list row) or as no token at all (a history).
+    fn of(name: &str, weighted: bool, bags: &crate::features::Bags, empty: Option<i64>) -> Self {
         let (tokens_input, weights_input) = crate::model::token_inputs(name);
         let rows = bags.rows();
         let width = (0..rows)
@@ -216,8 +222,8 @@ impl Padded {
         let mut weights = vec![0f32; if weighted { rows * width } else { 0 }];
         for r in 0..rows {
             let span = bags.span(r);
-            if span.is_empty() {
-                tokens[r * width] = table_rows as i64 - 1;
+            if let (true, Some(id)) = (span.is_empty(), empty) {
+                tokens[r * width] = id;
                 if weighted {
                     weights[r * width] = 1.0;
                 }

@@ -102,6 +102,9 @@ fn din_learns_history_target_matches_a_sum_cannot() {
     ok(&s.run(&["train", "per_stage.yaml", "--out", "per_stage"]));
     let per_stage = s.test_auc("per_stage", 0, "cumulative");
     assert!(per_stage > sum + 0.08, "per stage {per_stage}, sum {sum}");
+    // One unit per stage exports too: tract gives the served probabilities.
+    ok(&s.run(&["export", "per_stage", "--out", "per_stage.onnx"]));
+    crate::export::tract_agrees(&s, "per_stage", "per_stage.onnx", "per_stage.yaml");
 }
 
 /// A history's target and DIN's settings are checked at their keys.
