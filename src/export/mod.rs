@@ -128,6 +128,8 @@ pub fn onnx(r: &Run) -> Result<Exported> {
         },
         "outputs": outputs,
         "text": {
+            "separator": (csv.separator as char).to_string(),
+            "header": csv.header,
             "trim_whitespace": csv.trim_whitespace,
             "null_values": csv.null_values,
         },
