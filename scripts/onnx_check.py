@@ -101,10 +101,12 @@ def encode(sidecar, path):
             v = v.strip(" \t")
         return None if v in nulls else v
 
+    if text["format"] != "csv" or not text["header"]:
+        sys.exit("this reference encoder reads text files with a header row")
     with open(path, newline="") as f:
-        rows = list(csv.reader(f, delimiter=text["separator"]))
+        rows = [r for r in csv.reader(f, delimiter=text["separator"]) if r]
     header = [h.strip(" \t") if text["trim_whitespace"] else h for h in rows[0]]
-    rows = rows[1:] if text["header"] else rows
+    rows = rows[1:]
     at = {name: i for i, name in enumerate(header)}
     enc = sidecar["encoders"]
     categorical = {c["name"]: Categorical(c) for c in enc["categorical"]}

@@ -18,12 +18,21 @@ pub fn score(
     model: &FunnelModel,
     d: &Dataset,
     batch_size: usize,
+    sink: impl FnMut(Range<usize>, &[f32]) -> Result<()>,
+) -> Result<()> {
+    score_with(d, batch_size, |b| model.logits(b), sink)
+}
+
+/// `score`, each batch's logits from `logits` (a model read through other row stores).
+pub fn score_with(
+    d: &Dataset,
+    batch_size: usize,
+    logits: impl Fn(&crate::data::Batch) -> Result<Vec<f32>>,
     mut sink: impl FnMut(Range<usize>, &[f32]) -> Result<()>,
 ) -> Result<()> {
     for start in (0..d.rows).step_by(batch_size.max(1)) {
         let end = (start + batch_size).min(d.rows);
-        let logits = model.logits(&d.batch_range(start, end))?;
-        sink(start..end, &logits)?;
+        sink(start..end, &logits(&d.batch_range(start, end))?)?;
     }
     Ok(())
 }

@@ -18,11 +18,11 @@ pub(super) enum Format {
 pub(super) fn export(run: &Path, format: Format, out: &Path, force: bool) -> Result<()> {
     let Format::Onnx = format;
     let sidecar = sidecar_path(out);
-    let r = Run::open(run)?;
     let weights = run.join(crate::checkpoint::WEIGHTS);
     for path in [out, sidecar.as_path()] {
         check_output(path, &[weights.as_path()], force)?;
     }
+    let r = Run::open(run)?;
     let exported = export::onnx(&r)?;
     let text = serde_json::to_string_pretty(&exported.sidecar)
         .map_err(|e| Error::Internal(format!("sidecar JSON: {e}")))?;

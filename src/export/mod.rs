@@ -9,9 +9,10 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::checkpoint::Run;
-use crate::config::TokenWeights;
+use crate::config::{FileFormat, TokenWeights};
 use crate::error::{Error, Result};
-use crate::model::{NUMERIC_INPUT, ids_input, token_inputs};
+use crate::layout::Pooling;
+use crate::model::{NUMERIC_INPUT, ids_input, prediction_columns, token_inputs};
 
 /// The sidecar's format version: bumped when its fields change meaning.
 pub const SIDECAR_VERSION: u32 = 1;
@@ -29,11 +30,11 @@ pub struct Exported {
 pub fn onnx(r: &Run) -> Result<Exported> {
     let p = &r.pipeline;
     let graph = r.model.to_onnx(p)?;
-    let stages: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
-    let outputs: Vec<String> = stages
-        .iter()
-        .flat_map(|s| [format!("{s}_conditional"), format!("{s}_cumulative")])
-        .collect();
+    if graph.constant_bytes() > PROTOBUF_LIMIT {
+        return Err(too_large(graph.constant_bytes()));
+    }
+    let stages: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
+    let outputs = prediction_columns(&stages);
     let metadata = vec![
         ("funnel.pipeline".to_string(), p.name.clone()),
         ("funnel.stages".to_string(), stages.join(",")),
@@ -47,10 +48,7 @@ pub fn onnx(r: &Run) -> Result<Exported> {
         &metadata,
     );
     if model.len() > PROTOBUF_LIMIT {
-        return Err(Error::Usage(format!(
-            "the model is {} MiB, past the 2 GiB an ONNX file can hold\n  hint: lower `embedding_dim` or the vocabularies (`min_count`, `hash_buckets`); the Rust serving API (`funnel::serve`) serves any size",
-            model.len() >> 20
-        )));
+        return Err(too_large(model.len()));
     }
     let ids: Vec<serde_json::Value> = p
         .categorical
@@ -79,7 +77,11 @@ pub fn onnx(r: &Run) -> Result<Exported> {
                 "column": m.vocabulary.column,
                 "separator": m.separator,
                 "weights": weights_from,
-                "pooling": format!("{:?}", m.pooling).to_lowercase(),
+                "pooling": match m.pooling {
+                    Pooling::Sum => "sum",
+                    Pooling::Mean => "mean",
+                    Pooling::Max => "max",
+                },
                 "max_len": m.max_len,
                 "keep": m.keep,
                 "empty": m.empty,
@@ -111,7 +113,11 @@ pub fn onnx(r: &Run) -> Result<Exported> {
         .collect();
     let encoders = serde_json::to_value(&r.encoders)
         .map_err(|e| Error::Internal(format!("encoders as JSON: {e}")))?;
-    let csv = &p.train_source.csv;
+    // Text rules are a text file's: a Parquet file's values are read as written.
+    let (csv, text) = (
+        &p.train_source.csv,
+        p.train_source.format == FileFormat::Csv,
+    );
     let sidecar = json!({
         "format": "funnel-onnx-sidecar",
         "version": SIDECAR_VERSION,
@@ -128,14 +134,23 @@ pub fn onnx(r: &Run) -> Result<Exported> {
         },
         "outputs": outputs,
         "text": {
+            "format": if text { "csv" } else { "parquet" },
             "separator": (csv.separator as char).to_string(),
             "header": csv.header,
-            "trim_whitespace": csv.trim_whitespace,
-            "null_values": csv.null_values,
+            "trim_whitespace": text && csv.trim_whitespace,
+            "null_values": if text { csv.null_values.clone() } else { Vec::new() },
         },
         "encoders": encoders,
     });
     Ok(Exported { model, sidecar })
+}
+
+/// A model of `bytes` past what an ONNX file holds.
+fn too_large(bytes: usize) -> Error {
+    Error::Usage(format!(
+        "the model is {} MiB, past the 2 GiB an ONNX file can hold\n  hint: lower `embedding_dim` or the vocabularies (`min_count`, `hash_buckets`); the Rust serving API (`funnel::serve`) serves any size",
+        bytes >> 20
+    ))
 }
 
 /// The sidecar's path beside the model at `out`: `<out>.json`.

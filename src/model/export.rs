@@ -8,6 +8,9 @@
 //! as outputs `<stage>_conditional` and `<stage>_cumulative` (one value per row). An empty
 //! list is given as the one token of its table's last row (the empty list's), weight 1.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use super::chain::FunnelModel;
 use super::export_kit::ExportKit;
 use crate::config::{Pipeline, TokenWeights};
@@ -24,6 +27,16 @@ pub fn ids_input(name: &str) -> String {
 /// The graph's inputs of multi-valued feature `name`'s padded tokens and their weights.
 pub fn token_inputs(name: &str) -> (String, String) {
     (format!("tokens.{name}"), format!("weights.{name}"))
+}
+
+/// The names of each stage's conditional and cumulative probability, stage by stage
+/// (`<stage>_conditional`, `<stage>_cumulative`): the graph's outputs, and the columns
+/// `predict` and the serving API write.
+pub fn prediction_columns(stages: &[String]) -> Vec<String> {
+    stages
+        .iter()
+        .flat_map(|s| [format!("{s}_conditional"), format!("{s}_cumulative")])
+        .collect()
 }
 
 /// The graph's input of the numeric values.
@@ -66,6 +79,20 @@ impl FunnelModel {
             (self.numerics > 0).then(|| g.input(NUMERIC_INPUT, Elem::F32, Some(self.numerics)));
         let tables = self.tables();
         let per_store = layout.fields();
+        // Each table one constant, however many inputs read it (a history reads its target's).
+        let written: RefCell<HashMap<usize, Value>> = RefCell::default();
+        let table = |i: usize| {
+            let (key, t) = &tables[i];
+            let value = written
+                .borrow_mut()
+                .entry(i)
+                .or_insert_with(|| {
+                    let values = t.rows().flatten().copied().collect();
+                    g.constant(key, &[t.vocab, t.dim], values)
+                })
+                .clone();
+            (value, *t)
+        };
         let rows: Vec<Value> = (0..self.stores.len())
             .map(|s| {
                 let mut parts = Vec::with_capacity(layout.slots().len() + 1);
@@ -74,9 +101,7 @@ impl FunnelModel {
                     // as the gather sums them.
                     let mut sum: Option<Value> = None;
                     for &f in &slot.fields {
-                        let (key, t) = &tables[s * per_store + f];
-                        let values = t.rows().flatten().copied().collect();
-                        let table = g.constant(key, &[t.vocab, t.dim], values);
+                        let (table, t) = table(s * per_store + f);
                         let e = match layout.pooling(f) {
                             None => ids[f].gather_rows(&table, t.dim),
                             Some(pooling) => {
@@ -103,9 +128,7 @@ impl FunnelModel {
                     .iter()
                     .zip(&sequences)
                     .map(|(seq, ids)| {
-                        let (key, t) = &tables[s * per_store + seq.field];
-                        let values = t.rows().flatten().copied().collect();
-                        let table = g.constant(key, &[t.vocab, t.dim], values);
+                        let (table, t) = table(s * per_store + seq.field);
                         (ids.clone(), ids.gather_rows(&table, t.dim))
                     })
                     .collect()
@@ -156,13 +179,11 @@ impl FunnelModel {
         logits.extend(skips);
         let logits = Value::concat(&logits, 1);
         let Ok(probs) = self.funnel.log_probs(&logits);
-        for (s, name) in self.stage_names.iter().enumerate() {
-            for (log, what) in [(&probs.log_q, "conditional"), (&probs.log_p, "cumulative")] {
+        let names = prediction_columns(&self.stage_names);
+        for (s, names) in names.chunks_exact(2).enumerate() {
+            for (log, name) in [&probs.log_q, &probs.log_p].into_iter().zip(names) {
                 let Ok(column) = log.column(s);
-                g.output(
-                    &column.unary("Exp").flatten_rows(),
-                    &format!("{name}_{what}"),
-                );
+                g.output(&column.unary("Exp").flatten_rows(), name);
             }
         }
         Ok(g)

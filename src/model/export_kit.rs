@@ -1,4 +1,4 @@
-//! What every block's export reads: the graph being built, and the model's weights as its
+//! What every block's export reads: the graph being built, and the model's dense weights as its
 //! constants, each named by its checkpoint key and written once however many nodes read it.
 
 use std::cell::RefCell;

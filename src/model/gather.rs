@@ -19,7 +19,7 @@ pub struct TableRows<'a> {
 impl<'a> TableRows<'a> {
     /// `vocab` rows of `dim` weights, `stride` values apart in `data`.
     pub fn new(data: &'a [f32], vocab: usize, dim: usize, stride: usize) -> Self {
-        debug_assert!(stride >= dim && data.len() >= vocab.saturating_sub(1) * stride + dim);
+        debug_assert!(stride >= dim && (vocab == 0 || data.len() >= (vocab - 1) * stride + dim));
         TableRows {
             data,
             vocab,

@@ -33,13 +33,13 @@ struct WeightsMap {
 }
 
 impl WeightsMap {
-    fn open(path: &Path, base: u64) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    /// The values of `file` (at `path`, for messages) from byte `base` on.
+    fn open(file: &std::fs::File, path: &Path, base: u64) -> Result<Self> {
         // SAFETY: the map is read-only and never outlives this value. A finished run's weights
         // are never rewritten in place: funnel writes a new file and renames it over the old,
         // which leaves this mapping on the old file's contents. Another program truncating the
         // file while it is served is the one way to break it, as for any memory-mapped reader.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
         let start = usize::try_from(base).unwrap_or(usize::MAX).min(map.len());
         // SAFETY: every bit pattern is a valid f32; `align_to` only puts a value where it is
         // aligned, and the check below keeps the view only when it starts at byte `start`.
@@ -47,12 +47,7 @@ impl WeightsMap {
         let values = if cfg!(target_endian = "little") && head.is_empty() {
             Values::Mapped { map, start }
         } else {
-            Values::Decoded(
-                map[start..]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            )
+            Values::Decoded(weights_file::decode(&map[start..]))
         };
         Ok(WeightsMap { values, base })
     }
@@ -118,10 +113,12 @@ impl RowSource for MappedStore {
 
 impl FunnelModel {
     /// A finished run's model for inference from its weights file: the dense blocks loaded,
-    /// the embedding tables left in the file, memory-mapped, one store per store of the model
-    /// (to read with `logits_from`). Every table is checked for the shape the encoders give it
-    /// and for values that are not finite, as loading checks them.
-    pub fn open_mapped(
+    /// the embedding tables left in the file, memory-mapped, one store per store of the model.
+    /// The model's own stores have no rows: it is read only through `logits_from` with these
+    /// stores. Every table is checked for the shape the encoders give it; its values are the
+    /// ones the manifest's hash covers (checked by `read_run`), which the writer refused to
+    /// write unless finite, so they are not scanned again (that would page in every table).
+    pub(crate) fn open_mapped(
         p: &Pipeline,
         enc: &Encoders,
         weights: &Path,
@@ -146,19 +143,18 @@ impl FunnelModel {
             .map(|(bytes, ..)| bytes.start)
             .min()
             .unwrap_or(0);
-        let map = Arc::new(WeightsMap::open(weights, first)?);
+        let map = Arc::new(WeightsMap::open(file.file(), weights, first)?);
         let dir = weights.parent().unwrap_or(Path::new("."));
         let mut stores = Vec::with_capacity(located.len());
         for tables in located {
             let mut placed = Vec::with_capacity(tables.len());
             for (bytes, key, vocab, dim) in tables {
-                let values = map.tensor(&bytes).ok_or_else(|| {
-                    Error::run(
+                if map.tensor(&bytes).is_none() {
+                    return Err(Error::run(
                         dir,
                         format!("tensor `{key}` does not lie on 4-byte values of the weights file"),
-                    )
-                })?;
-                file.finite(&key, values)?;
+                    ));
+                }
                 let start = (bytes.start - first) as usize / 4;
                 placed.push((start, vocab, dim));
             }
@@ -194,8 +190,11 @@ mod tests {
         std::fs::write(&aligned, [&[0u8; 8][..], &bytes].concat()).unwrap();
         let odd = dir.path().join("odd");
         std::fs::write(&odd, [&[0u8; 3][..], &bytes].concat()).unwrap();
-        let mapped = WeightsMap::open(&aligned, 8).unwrap();
-        let decoded = WeightsMap::open(&odd, 3).unwrap();
+        let open = |path: &Path, base| {
+            let file = std::fs::File::open(path).unwrap();
+            WeightsMap::open(&file, path, base).unwrap()
+        };
+        let (mapped, decoded) = (open(&aligned, 8), open(&odd, 3));
         assert_eq!(
             matches!(mapped.values, Values::Mapped { .. }),
             cfg!(target_endian = "little")

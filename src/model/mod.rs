@@ -36,7 +36,7 @@ pub(crate) mod weights_file;
 pub use chain::{ChainOutput, FunnelModel};
 pub use chain_input::ChainInput;
 pub use embedding::{SparseOptimizer, Table};
-pub use export::{NUMERIC_INPUT, ids_input, token_inputs};
+pub use export::{NUMERIC_INPUT, ids_input, prediction_columns, token_inputs};
 pub use heads::HeadOutputs;
 pub use linear::Linear;
 pub use local_store::LocalStore;

@@ -182,10 +182,7 @@ impl Reader {
             .seek(SeekFrom::Start(self.data_start + start))
             .map_err(io)?;
         self.file.read_exact(&mut bytes).map_err(io)?;
-        let values: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values = decode(&bytes);
         self.finite(name, &values)?;
         Ok(values)
     }
@@ -199,7 +196,7 @@ impl Reader {
 
     /// Nothing when every value is finite; otherwise an error naming tensor `name` and the
     /// first value that is not.
-    pub fn finite(&self, name: &str, values: &[f32]) -> Result<()> {
+    fn finite(&self, name: &str, values: &[f32]) -> Result<()> {
         match values.iter().position(|x| !x.is_finite()) {
             None => Ok(()),
             Some(i) => Err(non_finite(&self.dir, &self.path, name, i, values[i])
@@ -225,10 +222,23 @@ impl Reader {
         Ok(info)
     }
 
+    /// The open file (what a memory map of its tables maps: the file whose header was read).
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
     /// A tensor the file holds that nobody took, if any (the first by name).
     pub fn left_over(&self) -> Option<&str> {
         self.tensors.keys().map(String::as_str).min()
     }
+}
+
+/// Little-endian f32 values (a trailing partial value ignored).
+pub fn decode(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// Read every tensor of the weights file `path` (one at a time), refusing a NaN or an

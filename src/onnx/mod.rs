@@ -92,10 +92,16 @@ impl Graph {
         self.value(name.to_string(), 0)
     }
 
-    /// A float constant of shape `dims`, named `name` (a weight's checkpoint key).
+    /// A float constant of shape `dims`, named `name` (a weight's checkpoint key) when no value
+    /// has that name yet.
     pub fn constant(&self, name: &str, dims: &[usize], values: Vec<f32>) -> Value {
         debug_assert_eq!(dims.iter().product::<usize>(), values.len());
-        let name = self.fresh(name);
+        let taken = self.g.borrow().constants.iter().any(|c| c.name == name);
+        let name = if taken || name.contains('#') {
+            self.fresh(name)
+        } else {
+            name.to_string()
+        };
         self.g.borrow_mut().constants.push(pb::TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: pb::tensor_proto::DataType::Float as i32,
@@ -124,7 +130,16 @@ impl Graph {
         self.value(name, 0)
     }
 
-    /// A name not used yet, from `hint`.
+    /// Bytes of the weights so far (what bounds the file's size).
+    pub fn constant_bytes(&self) -> usize {
+        let g = self.g.borrow();
+        g.constants
+            .iter()
+            .map(|c| 4 * c.float_data.len() + 8 * c.int64_data.len())
+            .sum()
+    }
+
+    /// A name not used yet, from `hint` (`hint#n`: `#` never ends a checkpoint key).
     fn fresh(&self, hint: &str) -> String {
         let mut g = self.g.borrow_mut();
         g.next += 1;
@@ -174,9 +189,10 @@ impl Graph {
     }
 
     /// The model file's bytes: the graph named `name`, with `doc` as its documentation and
-    /// `metadata` as the model's key-value properties.
+    /// `metadata` as the model's key-value properties. The graph's contents move into the
+    /// message (no second copy of the weights): it is empty afterwards.
     pub fn encode(&self, name: &str, doc: &str, metadata: &[(String, String)]) -> Vec<u8> {
-        let g = self.g.borrow();
+        let g = std::mem::take(&mut *self.g.borrow_mut());
         let model = pb::ModelProto {
             ir_version: IR_VERSION,
             opset_import: vec![pb::OperatorSetIdProto {
@@ -194,11 +210,11 @@ impl Graph {
                 })
                 .collect(),
             graph: Some(pb::GraphProto {
-                node: g.nodes.clone(),
+                node: g.nodes,
                 name: name.into(),
-                initializer: g.constants.clone(),
-                input: g.inputs.clone(),
-                output: g.outputs.clone(),
+                initializer: g.constants,
+                input: g.inputs,
+                output: g.outputs,
                 ..Default::default()
             }),
             ..Default::default()

@@ -1,7 +1,7 @@
 //! Serving a finished run from Rust: `Model::load(run_dir)` gives a thread-safe predictor that
 //! turns raw rows (a polars DataFrame, or one row of named values) into each stage's
-//! conditional and cumulative probability, exactly as `funnel predict` does, without loading
-//! any training state: the dense blocks are read once, the embedding tables stay in the run's
+//! conditional and cumulative probability as `funnel predict` computes them (a table's to the
+//! last bit), without loading any training state: the dense blocks are read once, the embedding tables stay in the run's
 //! weights file, memory-mapped.
 
 mod values;
@@ -20,6 +20,12 @@ use crate::model::{FunnelModel, MappedStore};
 use crate::source::Frame;
 
 pub use values::Value;
+
+// A served model is shared between threads: checked when the crate compiles.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Model>();
+};
 
 /// A finished run ready to predict. `Send + Sync`: share one behind an `Arc` and call
 /// `predict` from as many threads as you like.
@@ -159,22 +165,18 @@ impl Model {
     fn score(&self, d: &Dataset, mut sink: impl FnMut(&[f32]) -> Result<()>) -> Result<()> {
         let sources: Vec<&dyn RowSource> =
             self.stores.iter().map(|s| s as &dyn RowSource).collect();
-        let batch = self.pipeline.train.eval_batch_size.max(1);
-        for start in (0..d.rows).step_by(batch) {
-            let end = (start + batch).min(d.rows);
-            let logits = self
-                .model
-                .logits_from(&sources, &d.batch_range(start, end))?;
-            if logits.iter().any(|z| !z.is_finite()) {
+        let batch = self.pipeline.train.eval_batch_size;
+        let logits = |b: &crate::data::Batch| self.model.logits_from(&sources, b);
+        crate::scoring::score_with(d, batch, logits, |_, z| {
+            if z.iter().any(|z| !z.is_finite()) {
                 return Err(Error::run(
                     &self.dir,
                     "the model predicts a non-finite value for these rows",
                 )
                 .with_hint("look for extreme numeric inputs; train the run again with `train.clip_grad_norm` if they are ordinary"));
             }
-            sink(&logits)?;
-        }
-        Ok(())
+            sink(z)
+        })
     }
 }
 
@@ -321,7 +323,7 @@ impl Predictions {
     /// The output columns, named as `funnel predict` names them: `<stage>_conditional`,
     /// `<stage>_cumulative`, stage by stage.
     pub fn column_names(&self) -> Vec<String> {
-        column_names(&self.stages)
+        crate::model::prediction_columns(&self.stages)
     }
 
     /// Take the rows so far as named columns (in `column_names` order), leaving none.
@@ -351,12 +353,4 @@ impl Predictions {
         DataFrame::new(self.rows(), columns)
             .map_err(|e| Error::Internal(format!("predictions table: {e}")))
     }
-}
-
-/// The prediction columns of stages named `stages`.
-pub fn column_names(stages: &[String]) -> Vec<String> {
-    stages
-        .iter()
-        .flat_map(|s| [format!("{s}_conditional"), format!("{s}_cumulative")])
-        .collect()
 }

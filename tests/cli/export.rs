@@ -10,9 +10,10 @@ use tract_onnx::prelude::*;
 
 use crate::*;
 
-/// The first `n` rows of a data file, every column as it is stored (CSV as text, empty cells
-/// empty; column names trimmed).
-fn first_rows(path: &Path, n: usize) -> DataFrame {
+/// The first `n` rows of a data file, every column as it is stored, as a server would receive
+/// the raw values (CSV as text, an empty cell the empty text: funnel's null markers say what is
+/// missing; column names trimmed, as the adult header is read).
+pub fn first_rows(path: &Path, n: usize) -> DataFrame {
     let mut df = match path.extension().and_then(|e| e.to_str()) {
         Some("parquet") => ParquetReader::new(std::fs::File::open(path).expect("parquet file"))
             .finish()
@@ -197,8 +198,7 @@ fn shipped_pipelines(s: &Scratch) -> Vec<std::path::PathBuf> {
 
 /// Every shipped pipeline trains one epoch on its data and exports; tract runs the graph on
 /// the first 2,000 rows of its training file and gives every stage's conditional and
-/// cumulative probability within 1e-5 of the served model's. The pipelines listed in
-/// The sidecar names every input.
+/// cumulative probability within 1e-5 of the served model's; the sidecar names every input.
 #[test]
 fn every_shipped_pipeline_exports_and_tract_agrees() {
     let s = Scratch::new();

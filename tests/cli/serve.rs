@@ -1,33 +1,10 @@
 //! Serving from Rust (`funnel::serve::Model`): a finished run's predictions equal `funnel
 //! predict`'s, from several threads at once, for a whole table and for single rows.
 
-use std::path::Path;
-
 use funnel::serve::{Model, Predictions, Value};
 use polars::prelude::*;
 
 use crate::*;
-
-/// Every column of a CSV file as text, as a server would receive the raw values: an empty
-/// cell is the empty text (funnel's own null markers say what is missing), and the names are
-/// trimmed, as the adult file's header is read.
-fn raw_table(path: &Path) -> DataFrame {
-    let mut df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .map_parse_options(|o| o.with_missing_is_null(false))
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .expect("csv reader")
-        .finish()
-        .expect("csv");
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|n| n.trim().to_string())
-        .collect();
-    df.set_column_names(&names).expect("names");
-    df
-}
 
 /// `funnel predict --run RUN --data DATA` written to Parquet and read back.
 fn predicted(s: &Scratch, run: &str, data: &str) -> DataFrame {
@@ -50,7 +27,7 @@ fn values(df: &DataFrame, name: &str) -> Vec<f64> {
 /// rows one at a time (batches of one) give them to 1e-6.
 pub fn served_equals_predict(s: &Scratch, run: &str, data: &str) {
     let want = predicted(s, run, data);
-    let rows = raw_table(&s.path(data));
+    let rows = crate::export::first_rows(&s.path(data), usize::MAX);
     let model = Model::load(s.path(run)).expect("serve the run");
     let columns = model
         .columns()
