@@ -150,3 +150,73 @@ fn a_served_run_predicts_what_predict_does() {
         .to_string();
     assert!(e.contains("nothing"), "{e}");
 }
+
+/// A run's weights.safetensors is plain safetensors under readable keys: candle-nn's
+/// `VarBuilder` maps it, and the ESMM model rebuilt from candle-nn's own `Embedding` and
+/// `Linear` (`embeddings.<feature>`, `towers.<stage>.<layer>`, ReLU between) over the served
+/// encoding of the rows gives the served probabilities: q_click = σ(z_click), p_conversion =
+/// σ(z_click) σ(z_conversion).
+#[test]
+fn candle_nn_reads_a_runs_weights_by_key() {
+    use candle_core::{DType, Device, Module, Tensor};
+    use candle_nn::{Embedding, Linear, VarBuilder};
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    let model = Model::load(s.path("run")).expect("serve");
+    let rows = crate::export::first_rows(&s.path("test.csv"), 300);
+    let want = model.predict(&rows).expect("predict");
+    let x = model.encode(&rows).expect("encode");
+    let dev = Device::Cpu;
+    let weights = [s.path("run/weights.safetensors")];
+    // SAFETY: the file is not modified while the map lives (this test owns the folder).
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&weights, DType::F32, &dev) }
+        .expect("candle-nn maps the weights");
+    let mut parts = Vec::new();
+    for (input, ids) in &x.ids {
+        let feature = input.trim_start_matches("ids.");
+        let table = vb
+            .pp("embeddings")
+            .get_unchecked(feature)
+            .expect("a table per feature");
+        let dim = table.dim(1).expect("dim");
+        let ids = Tensor::new(ids.as_slice(), &dev).expect("ids");
+        parts.push(Embedding::new(table, dim).forward(&ids).expect("lookup"));
+    }
+    parts.push(Tensor::from_vec(x.numeric.clone(), (x.rows, x.numeric_columns), &dev).unwrap());
+    let input = Tensor::cat(&parts, 1).expect("input rows");
+    let linear = |key: &str, inp: usize, out: usize| -> Linear {
+        candle_nn::linear(inp, out, vb.pp(key)).expect("a dense layer by key")
+    };
+    let width = input.dim(1).unwrap();
+    let logit = |stage: &str| -> Vec<f64> {
+        let h = linear(&format!("towers.{stage}.0"), width, 16)
+            .forward(&input)
+            .and_then(|h| h.relu())
+            .expect("hidden");
+        let z = linear(&format!("towers.{stage}.1"), 16, 1)
+            .forward(&h)
+            .expect("logit");
+        z.flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect()
+    };
+    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let (click, conversion) = (logit("click"), logit("conversion"));
+    for i in 0..x.rows {
+        let q = sigmoid(click[i]);
+        let p = q * sigmoid(conversion[i]);
+        assert!(
+            (q - want.conditional(0)[i]).abs() < 1e-6,
+            "row {i}: click {q}"
+        );
+        assert!(
+            (p - want.cumulative(1)[i]).abs() < 1e-6,
+            "row {i}: conversion {p}"
+        );
+    }
+}
