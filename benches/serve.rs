@@ -35,6 +35,9 @@ fn raw_table(path: &str) -> DataFrame {
 }
 
 fn serve(c: &mut Criterion) {
+    // What a service's `main` does first (docs/export.md): without it candle reads
+    // /proc/cpuinfo on every matrix product (AITM's single row: 337 µs instead of 75).
+    funnel::runtime::init();
     let (Ok(run), Ok(data)) = (
         std::env::var("FUNNEL_SERVE_RUN"),
         std::env::var("FUNNEL_SERVE_DATA"),

@@ -18,6 +18,7 @@ macro_rules! outln {
     }};
 }
 
+mod data_cmd;
 mod eval;
 mod experiments;
 mod export_cmd;
@@ -34,7 +35,6 @@ use clap::{Parser, Subcommand};
 
 use crate::checkpoint::Run;
 use crate::config::{FileSource, Override, Pipeline, format_from_extension};
-use crate::data;
 use crate::error::Result;
 use crate::generate::{CHUNK_ROWS, Spec, generate};
 use crate::runtime::with_threads;
@@ -211,8 +211,8 @@ enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     signals::install()?;
     match cli.command {
-        Command::Validate { pipeline, set } => validate(&pipeline, &overrides(&set)?),
-        Command::Encode { pipeline, set } => encode(&pipeline, &overrides(&set)?),
+        Command::Validate { pipeline, set } => data_cmd::validate(&pipeline, &overrides(&set)?),
+        Command::Encode { pipeline, set } => data_cmd::encode(&pipeline, &overrides(&set)?),
         Command::Init {
             data,
             stages,
@@ -350,60 +350,14 @@ fn overrides(set: &[String]) -> Result<Vec<Override>> {
     set.iter().map(|s| Override::parse(s)).collect()
 }
 
-fn validate(path: &Path, set: &[Override]) -> Result<()> {
-    let p = Pipeline::load_with(path, set)?;
-    // Everything `train` checks before its first step: the rows' structure, label values,
-    // funnel consistency under the policy, non-empty splits, encoders, the memory estimate.
-    let (splits, estimate) = with_threads(p.train.threads, || {
-        let splits = data::prepare(&p)?;
-        let estimate = crate::train::memory::check(&p, &splits)?;
-        Ok((splits, estimate))
-    })?;
-    for w in &splits.warnings {
+/// The data's warnings, then what the cache did, on standard error.
+fn print_notes(warnings: &[String], lines: &[String]) {
+    for w in warnings {
         eprintln!("warning: {w}");
     }
-    outln!(
-        "{}: ok — {} stage(s) ({}), {} categorical and {} numeric feature(s)",
-        path.display(),
-        p.stages.len(),
-        p.stage_names().join(" -> "),
-        p.categorical.len(),
-        p.numeric.len()
-    );
-    for (split, rows) in &splits.files {
-        outln!("  {split}: {rows} rows, all columns present");
-    }
-    let rows = |d: &Option<data::SplitData>| d.as_ref().map_or(0, data::SplitData::rows);
-    outln!(
-        "  data: train {} rows, valid {}, test {} after the consistency policy; labels and encoders checked; training needs about {}",
-        splits.train.rows(),
-        rows(&splits.valid),
-        rows(&splits.test),
-        crate::train::memory::human(estimate.total())
-    );
-    Ok(())
-}
-
-fn encode(path: &Path, set: &[Override]) -> Result<()> {
-    let p = Pipeline::load_with(path, set)?;
-    let (splits, lines) = with_threads(p.train.threads, || data::encode_cached(&p))?;
-    for w in &splits.warnings {
-        eprintln!("warning: {w}");
-    }
-    for line in &lines {
+    for line in lines {
         eprintln!("{line}");
     }
-    let rows = |d: &Option<data::SplitData>| d.as_ref().map_or(0, data::SplitData::rows);
-    outln!(
-        "{}: encoded train {} rows, valid {}, test {} (read {:.2}s, encode {:.2}s)",
-        path.display(),
-        splits.train.rows(),
-        rows(&splits.valid),
-        rows(&splits.test),
-        splits.read_secs,
-        splits.encode_secs
-    );
-    Ok(())
 }
 
 /// A data file read with the training source's CSV settings (format from its extension).

@@ -115,12 +115,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             Some(root) => data::prepare_cached_in(&p, root)?,
             None => data::prepare_cached(&p)?,
         };
-        for w in &splits.warnings {
-            eprintln!("warning: {w}");
-        }
-        for line in &cache {
-            eprintln!("{line}");
-        }
+        super::print_notes(&splits.warnings, &cache);
         eprintln!(
             "data: train {} rows{}{}; {} stage(s): {}",
             splits.train.rows(),

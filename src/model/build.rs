@@ -225,17 +225,25 @@ impl FunnelModel {
     /// with the model's field layout) instead of the local ones it was built with: the seam a
     /// store kept elsewhere plugs into.
     pub fn with_stores(mut self, stores: Vec<Box<dyn RowStore>>) -> Result<Self> {
-        if stores.len() != self.stores.len()
-            || stores
-                .iter()
-                .zip(&self.stores)
-                .any(|(new, old)| new.layout() != old.layout())
-        {
-            return Err(Error::Internal(
-                "replacement row stores must match the model's stores and field layout".into(),
-            ));
-        }
+        self.check_layouts(stores.iter().map(|s| s.layout()), "replacement row stores")?;
         self.stores = stores;
         Ok(self)
+    }
+
+    /// Nothing when `layouts` has one layout per store of the model, each the store's; else
+    /// an internal error naming `what` does not fit.
+    pub(super) fn check_layouts<'a>(
+        &self,
+        layouts: impl ExactSizeIterator<Item = &'a crate::layout::FieldLayout>,
+        what: &str,
+    ) -> Result<()> {
+        if layouts.len() != self.stores.len()
+            || layouts.zip(&self.stores).any(|(l, own)| l != own.layout())
+        {
+            return Err(Error::Internal(format!(
+                "{what} must match the model's stores and field layout"
+            )));
+        }
+        Ok(())
     }
 }

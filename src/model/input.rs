@@ -9,7 +9,7 @@ use super::chain::FunnelModel;
 use super::chain_input::ChainInput;
 use super::row_store::RowSource;
 use crate::data::Batch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 impl FunnelModel {
     /// Tensors per store in `ChainInput::xs`: the input rows, then one per sequence.
@@ -47,16 +47,7 @@ impl FunnelModel {
         sources: &[&dyn RowSource],
         b: &Batch,
     ) -> Result<ChainInput<Tensor>> {
-        if sources.len() != self.stores.len()
-            || sources
-                .iter()
-                .zip(&self.stores)
-                .any(|(s, own)| s.layout() != own.layout())
-        {
-            return Err(Error::Internal(
-                "row sources must match the model's stores and field layout".into(),
-            ));
-        }
+        self.check_layouts(sources.iter().map(|s| s.layout()), "row sources")?;
         self.chain_input(sources, b, Tensor::from_vec)
     }
 

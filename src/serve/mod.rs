@@ -28,7 +28,9 @@ const _: fn() = || {
 };
 
 /// A finished run ready to predict. `Send + Sync`: share one behind an `Arc` and call
-/// `predict` from as many threads as you like.
+/// `predict` from as many threads as you like. Call `funnel::runtime::init()` first thing in
+/// `main` (before any thread starts): without it candle reads `/proc/cpuinfo` on every matrix
+/// product, which quadrupled AITM's single-row latency.
 pub struct Model {
     dir: PathBuf,
     pipeline: Pipeline,
