@@ -164,6 +164,19 @@ pub trait Block: Send + Sync {
     fn export(&self, kit: &ExportKit, x: &Value) -> crate::error::Result<Value>;
 }
 
+/// Every block is a candle-nn `Module` for inference: its `forward` with no dropout, so a
+/// candle program can run funnel's layers (`Linear`, `Mlp`, DCN's cross layers) as its own.
+macro_rules! inference_module {
+    ($($t:ty),*) => {$(
+        impl candle_nn::Module for $t {
+            fn forward(&self, x: &Tensor) -> Result<Tensor> {
+                Block::forward(self, x, &mut Mode::Infer)
+            }
+        }
+    )*};
+}
+pub(super) use inference_module;
+
 /// Inverted dropout with a mask drawn from our seeded generator; identity in inference.
 pub fn dropout(h: &Tensor, p: f64, mode: &mut Mode<'_>) -> Result<Tensor> {
     let Some(rng) = mode.rng() else {

@@ -35,6 +35,8 @@ impl Linear {
     }
 }
 
+super::kit::inference_module!(Linear);
+
 impl Block for Linear {
     fn forward(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
         self.forward_relu(x, mode, false)
@@ -43,5 +45,42 @@ impl Block for Linear {
     fn export(&self, kit: &ExportKit, x: &Value) -> crate::error::Result<Value> {
         let (w, b) = (kit.weight(&self.weight)?, kit.weight(&self.bias)?);
         Ok(x.linear(&w, &b, self.weight.dims()[0]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Module, Tensor};
+
+    use super::*;
+    use crate::model::kit::Params;
+
+    /// funnel's dense layer run as a candle-nn `Module` (its fused GEMM) gives what candle-nn's
+    /// own `Linear` over the same weight and bias gives, inside a candle-nn `Sequential` too.
+    #[test]
+    fn a_layer_is_a_candle_nn_module() {
+        let dev = Device::Cpu;
+        let mut params = Params::default();
+        let layer = {
+            let mut pb = ParamBuilder::new(3, &mut params, &dev);
+            Linear::new(&mut pb.pp("l"), 5, 4, 5).unwrap()
+        };
+        let mut r = crate::rng::Rng::stream(9, "module");
+        let bias: Vec<f32> = (0..4).map(|_| r.normal() as f32).collect();
+        layer
+            .bias
+            .set(&Tensor::new(bias.as_slice(), &dev).unwrap())
+            .unwrap();
+        let xs: Vec<f32> = (0..15).map(|_| r.normal() as f32).collect();
+        let x = Tensor::from_vec(xs, (3, 5), &dev).unwrap();
+        let theirs = candle_nn::Linear::new(
+            layer.weight.as_tensor().clone(),
+            Some(layer.bias.as_tensor().clone()),
+        );
+        let ours = candle_nn::seq().add(layer).add_fn(|t| t.relu());
+        let want = theirs.forward(&x).unwrap().relu().unwrap();
+        let got = ours.forward(&x).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-6);
     }
 }

@@ -42,6 +42,8 @@ impl Mlp {
     }
 }
 
+super::kit::inference_module!(Mlp, Cross);
+
 impl Block for Mlp {
     fn forward(&self, x: &Tensor, mode: &mut Mode<'_>) -> Result<Tensor> {
         let mut h = x.clone();
@@ -175,6 +177,15 @@ impl Tower {
     /// layers).
     pub fn width(&self) -> usize {
         self.width
+    }
+}
+
+/// A tower as a candle-nn `Module` for inference: the stage's logit from its input rows.
+impl candle_nn::Module for Tower {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut mode = Mode::Infer;
+        let h = self.encode(x, &mut mode)?;
+        self.logit(&h, x, &mut mode)
     }
 }
 

@@ -230,6 +230,20 @@ fn every_shipped_pipeline_exports_and_tract_agrees() {
             sidecar["stages"].as_array().unwrap().len(),
             want.stages().len()
         );
+        // A Parquet file's values are read as written: no text rules for an encoder to apply.
+        let parquet = model.pipeline().train_source.format == funnel::config::FileFormat::Parquet;
+        assert_eq!(
+            sidecar["text"]["format"],
+            if parquet { "parquet" } else { "csv" }
+        );
+        if parquet {
+            assert_eq!(
+                sidecar["text"]["null_values"],
+                serde_json::json!([]),
+                "{file}"
+            );
+            assert_eq!(sidecar["text"]["trim_whitespace"], false, "{file}");
+        }
         exported.push(file);
     }
     // Each file of pipelines/ (30 when this was written) trained and exported.

@@ -66,6 +66,42 @@ impl Ple {
     }
 }
 
+impl Ple {
+    /// The levels' wiring, whatever computes it (the forward's tensors, an exported graph's
+    /// nodes): at each level every stage's own experts and the shared ones run on their
+    /// inputs, each stage's gate mixes its own and the shared outputs from its input, and the
+    /// shared gate mixes every output for the next level's shared input.
+    fn walk<T: Clone, E, S: ?Sized>(
+        &self,
+        state: &mut S,
+        x: &T,
+        stages: usize,
+        experts: impl Fn(&mut S, &[Mlp], &T) -> std::result::Result<Vec<T>, E>,
+        mix: impl Fn(&mut S, &Linear, &T, &[&T]) -> std::result::Result<T, E>,
+    ) -> std::result::Result<Vec<T>, E> {
+        let mut stage_in: Vec<T> = vec![x.clone(); stages];
+        let mut shared_in = x.clone();
+        for level in &self.0 {
+            let shared = experts(state, &level.shared, &shared_in)?;
+            let mut own: Vec<Vec<T>> = Vec::with_capacity(stages);
+            for (set, input) in level.own.iter().zip(&stage_in) {
+                own.push(experts(state, set, input)?);
+            }
+            let mut next = Vec::with_capacity(stages);
+            for ((g, mine), input) in level.gates.iter().zip(&own).zip(&stage_in) {
+                let outs: Vec<&T> = mine.iter().chain(&shared).collect();
+                next.push(mix(state, g, input, &outs)?);
+            }
+            if let Some(g) = &level.shared_gate {
+                let outs: Vec<&T> = own.iter().flatten().chain(&shared).collect();
+                shared_in = mix(state, g, &shared_in, &outs)?;
+            }
+            stage_in = next;
+        }
+        Ok(stage_in)
+    }
+}
+
 impl Bottom for Ple {
     fn width(&self) -> usize {
         self.0[0]
@@ -76,66 +112,27 @@ impl Bottom for Ple {
     }
 
     fn forward(&self, x: &Tensor, stages: usize, mode: &mut Mode<'_>) -> Result<Vec<Tensor>> {
-        let mut stage_in: Vec<Tensor> = vec![x.clone(); stages];
-        let mut shared_in = x.clone();
-        for level in &self.0 {
-            let shared = run_experts(&level.shared, &shared_in, mode)?;
-            let mut own: Vec<Vec<Tensor>> = Vec::with_capacity(stages);
-            for (experts, input) in level.own.iter().zip(&stage_in) {
-                own.push(run_experts(experts, input, mode)?);
-            }
-            let next = level
-                .gates
-                .iter()
-                .zip(&own)
-                .zip(&stage_in)
-                .map(|((g, mine), input)| {
-                    let outs: Vec<&Tensor> = mine.iter().chain(&shared).collect();
-                    mix(g, input, &side_by_side(&outs)?, mode)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            if let Some(g) = &level.shared_gate {
-                let outs: Vec<&Tensor> = own.iter().flatten().chain(&shared).collect();
-                shared_in = mix(g, &shared_in, &side_by_side(&outs)?, mode)?;
-            }
-            stage_in = next;
-        }
-        Ok(stage_in)
+        self.walk(
+            mode,
+            x,
+            stages,
+            |mode, experts, input| run_experts(experts, input, mode),
+            |mode, gate, input, outs| mix(gate, input, &side_by_side(outs)?, mode),
+        )
     }
 
-    /// `forward`'s levels, as nodes of an exported graph.
     fn export(
         &self,
         kit: &ExportKit,
         x: &Value,
         stages: usize,
     ) -> crate::error::Result<Vec<Value>> {
-        let mut stage_in: Vec<Value> = vec![x.clone(); stages];
-        let mut shared_in = x.clone();
-        for level in &self.0 {
-            let shared = export_experts(kit, &level.shared, &shared_in)?;
-            let own = level
-                .own
-                .iter()
-                .zip(&stage_in)
-                .map(|(experts, input)| export_experts(kit, experts, input))
-                .collect::<crate::error::Result<Vec<_>>>()?;
-            let next = level
-                .gates
-                .iter()
-                .zip(&own)
-                .zip(&stage_in)
-                .map(|((g, mine), input)| {
-                    let outs: Vec<&Value> = mine.iter().chain(&shared).collect();
-                    export_mix(kit, g, input, &outs)
-                })
-                .collect::<crate::error::Result<Vec<_>>>()?;
-            if let Some(g) = &level.shared_gate {
-                let outs: Vec<&Value> = own.iter().flatten().chain(&shared).collect();
-                shared_in = export_mix(kit, g, &shared_in, &outs)?;
-            }
-            stage_in = next;
-        }
-        Ok(stage_in)
+        self.walk(
+            &mut (),
+            x,
+            stages,
+            |_, experts, input| export_experts(kit, experts, input),
+            |_, gate, input, outs| export_mix(kit, gate, input, outs),
+        )
     }
 }
