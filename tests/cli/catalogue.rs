@@ -514,6 +514,23 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "export --out whose sidecar exists, without --force",
+            &["export", "run", "--out", "model.onnx"],
+            2,
+            "exists",
+            |s: &Scratch| {
+                trained(s);
+                s.write("model.onnx.json", "{}\n");
+            },
+        ),
+        case(
+            "export of a directory that holds no run",
+            &["export", "nothing", "--out", "model.onnx"],
+            2,
+            "does not exist or is empty",
+            |_: &Scratch| {},
+        ),
+        case(
             "predict --out onto its own input",
             &[
                 "predict", "--run", "run", "--data", "test.csv", "--out", "test.csv", "--force",
