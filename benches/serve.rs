@@ -1,7 +1,8 @@
 //! Serving latency of `funnel::serve::Model` on a finished run, one thread: one row given as
 //! named values (`predict_row`) and 1,024 rows of a DataFrame (`predict`), raw text in and
-//! probabilities out (encoding included), beside ONNX Runtime's numbers for the same model from
-//! scripts/onnx-check.sh (which runs the encoded rows only).
+//! probabilities out (encoding included), and the encoding of the 1,024 rows alone (`encode`),
+//! beside ONNX Runtime's numbers for the same model from scripts/onnx-check.sh (which runs the
+//! encoded rows only).
 //!
 //!     FUNNEL_SERVE_RUN=DIR FUNNEL_SERVE_DATA=FILE.csv cargo bench --bench serve
 //!
@@ -66,6 +67,10 @@ fn serve(c: &mut Criterion) {
     g.sample_size(30);
     g.bench_function("rows_1024", |b| {
         b.iter(|| pool.install(|| model.predict(&rows).expect("1024 rows")))
+    });
+    // The text encoding alone (what `predict` spends before the model), to split its cost.
+    g.bench_function("encode_1024", |b| {
+        b.iter(|| pool.install(|| model.encode(&rows).expect("1024 rows")))
     });
     g.finish();
 }
