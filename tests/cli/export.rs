@@ -249,3 +249,61 @@ fn every_shipped_pipeline_exports_and_tract_agrees() {
     // Each file of pipelines/ (30 when this was written) trained and exported.
     assert!(exported.len() >= 30, "exported only {exported:?}");
 }
+
+/// The Python reference encoder (scripts/funnel_encode.py, standard library only) reads the
+/// sidecar and a text file and gives the graph's inputs exactly as the Rust encoder does: a
+/// vocabulary, a hashed feature, a bucketed numeric fed raw too, log1p and plain numerics,
+/// null markers and unseen values. Skipped, saying so, where no `python3` is installed.
+#[test]
+fn the_python_reference_encoder_matches_the_rust_one() {
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no python3 on this machine (the reference encoder needs Python 3)");
+        return;
+    }
+    let s = Scratch::new();
+    s.adult_pipeline(&format!("{CLICK}{CONVERSION}"), "");
+    s.edit(
+        "pipeline.yaml",
+        "    - name: sex\n",
+        "    - { name: sex, hash_buckets: 7 }\n",
+    );
+    s.edit(
+        "pipeline.yaml",
+        "    - name: age\n",
+        "    - { name: age, transform: quantile_buckets, buckets: 8, also_raw: true }\n",
+    );
+    ok(&s.run(&["train", "pipeline.yaml", "--out", "run"]));
+    ok(&s.run(&["export", "run", "--out", "m.onnx"]));
+    let o = std::process::Command::new("python3")
+        .arg(repo().join("scripts/funnel_encode.py"))
+        .args([s.path("m.onnx.json"), s.path("test.csv")])
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let py: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON inputs");
+    let model = Model::load(s.path("run")).expect("serve");
+    let x = model
+        .encode(&first_rows(&s.path("test.csv"), usize::MAX))
+        .expect("encode");
+    assert_eq!(py["rows"], x.rows);
+    assert_eq!(
+        x.ids.len(),
+        6,
+        "five categorical features and the bucketed age"
+    );
+    for (name, ids) in &x.ids {
+        let got: Vec<i64> = serde_json::from_value(py["inputs"][name].clone()).expect(name);
+        assert_eq!(&got, ids, "{name}");
+    }
+    let rows: Vec<Vec<f64>> =
+        serde_json::from_value(py["inputs"]["numeric"].clone()).expect("numeric");
+    let got: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    assert_eq!(
+        x.numeric_columns, 3,
+        "age fed raw too, capital-gain, hours-per-week"
+    );
+    assert_eq!(got, x.numeric, "numeric");
+}
