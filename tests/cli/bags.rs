@@ -121,6 +121,21 @@ fn multi_valued_tags_train_evaluate_and_predict() {
         let p = std::fs::read_to_string(s.path(&out)).expect("predictions");
         assert_eq!(p.lines().count(), 2001);
         crate::serve::served_equals_predict(&s, pooling, "test.csv");
+        // A served row's tags as a list are the same tags as the file's `a|b` text.
+        use funnel::serve::{Model, Value};
+        let model = Model::load(s.path(pooling)).expect("serve");
+        let row = |tags: Value| {
+            model
+                .predict_row(&[("user", "u3".into()), ("tags", tags)])
+                .expect("a row with tags")
+        };
+        let listed = row(Value::List(vec!["t0".into(), "t3".into()]));
+        assert_eq!(listed, row("t0|t3".into()), "{pooling}");
+        assert_ne!(
+            listed,
+            row(Value::List(Vec::new())),
+            "{pooling}: tags matter"
+        );
     }
     assert!(chance < 0.6, "tagless click AUC {chance}");
 
