@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use crate::config::Pipeline;
-use crate::data::{Dataset, EVAL_CHUNK_ROWS, SplitData};
+use crate::data::{Dataset, EVAL_CHUNK_ROWS, SplitData, append_columns};
 use crate::error::{Error, Result};
 use crate::metrics::truth::evaluate_truth;
 use crate::metrics::{StageAccumulators, StageMetrics};
@@ -65,8 +65,8 @@ pub fn evaluate_dataset(
             Ok(())
         })?;
         if !d.truth.is_empty() && matches!(split, SplitData::Disk(_)) {
-            append(&mut reached, &d.reached);
-            append(&mut truth, &d.truth);
+            append_columns(&mut reached, &d.reached);
+            append_columns(&mut truth, &d.truth);
         }
         Ok(())
     })?;
@@ -85,12 +85,4 @@ pub fn evaluate_dataset(
         }
     }
     Ok(m)
-}
-
-/// Append each column of `part` to the same column of `all` (created on the first call).
-fn append<T: Copy>(all: &mut Vec<Vec<T>>, part: &[Vec<T>]) {
-    all.resize_with(part.len(), Vec::new);
-    for (a, b) in all.iter_mut().zip(part) {
-        a.extend_from_slice(b);
-    }
 }

@@ -59,6 +59,15 @@ pub struct Dataset {
     pub dropped: Vec<usize>,
 }
 
+/// Each of `part`'s columns appended to the same column of `all` (which takes `part`'s column
+/// count): a split gathered chunk by chunk.
+pub fn append_columns<T: Clone>(all: &mut Vec<Vec<T>>, part: &[Vec<T>]) {
+    all.resize_with(part.len(), Vec::new);
+    for (a, b) in all.iter_mut().zip(part) {
+        a.extend_from_slice(b);
+    }
+}
+
 /// A batch: one id column per embedded field with one id per row (`ids[f][r]`, the order of
 /// `layout::FieldLayout`'s fields), then one bag column per multi-valued field (`bags[m]`, field
 /// `ids.len() + m`) and one per sequence after them (`layout::Sequence::bag`), and row-major `num` (rows x numerics), `labels` (and `own`, when the

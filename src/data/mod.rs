@@ -20,7 +20,7 @@ mod warnings;
 pub use batches::{BatchSource, Batches, InMemory, Window, drive, order, windows};
 pub use cache::{CACHE_DIR, encode as encode_cached, prepare_cached, prepare_cached_in};
 pub use carve::{carved_rows, run_split};
-pub use dataset::{Batch, Dataset, Split};
+pub use dataset::{Batch, Dataset, Split, append_columns};
 pub use encode::{encode_split, encode_unlabelled};
 pub use fingerprint::{DataFingerprint, changed, data_files, fingerprints};
 pub use labels::{LabelFlags, StageLabels, binary_text, read_labels};

@@ -313,9 +313,9 @@ impl BatchSource for FromDisk<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SplitData;
     use super::super::batches::InMemory;
     use super::super::cache_arrays::Writer;
+    use super::super::{SplitData, append_columns};
     use super::*;
 
     /// 103 rows: two id columns, a numeric, two stages' labels and own labels, a weighted bag
@@ -453,13 +453,6 @@ mod tests {
         }
     }
 
-    /// Each column of `b` appended to the same column of `a`.
-    fn extend<T: Clone>(a: &mut [Vec<T>], b: &[Vec<T>]) {
-        for (a, b) in a.iter_mut().zip(b) {
-            a.extend_from_slice(b);
-        }
-    }
-
     /// An evaluation split on disk, read a chunk at a time in row order, gives back its rows
     /// in memory: every column, truth and groups included, whatever the chunk's size.
     #[test]
@@ -488,11 +481,11 @@ mod tests {
                 assert_eq!(c.split, Split::Test);
                 starts.push(start);
                 got.rows += c.rows;
-                extend(&mut got.cat, &c.cat);
-                extend(&mut got.num, &c.num);
-                extend(&mut got.reached, &c.reached);
-                extend(&mut got.own, &c.own);
-                extend(&mut got.truth, &c.truth);
+                append_columns(&mut got.cat, &c.cat);
+                append_columns(&mut got.num, &c.num);
+                append_columns(&mut got.reached, &c.reached);
+                append_columns(&mut got.own, &c.own);
+                append_columns(&mut got.truth, &c.truth);
                 for (a, b) in got.bags.iter_mut().zip(&c.bags) {
                     a.append(b);
                 }
