@@ -44,6 +44,16 @@ pub struct MultiValuedSpec {
     pub empty: EmptyList,
 }
 
+impl MultiValuedSpec {
+    /// The parallel column of weights, when the feature reads one.
+    pub fn weight_column(&self) -> Option<&str> {
+        match &self.weights {
+            TokenWeights::Column(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 /// A behaviour history: its tokens read as a multi-valued feature's are (column, separator,
 /// `max_len`, `keep`; no weights, an empty list is no tokens), encoded with the target's
 /// vocabulary and embedded with the target's table; DIN pools them (`DinSpec`).

@@ -355,11 +355,7 @@ impl Pipeline {
             .map(|c| c.column.as_str())
             .chain(self.numeric.iter().map(|n| n.column.as_str()))
             .chain(self.token_lists().flat_map(|m| {
-                let weights = match &m.weights {
-                    TokenWeights::Column(c) => Some(c.as_str()),
-                    _ => None,
-                };
-                std::iter::once(m.vocabulary.column.as_str()).chain(weights)
+                std::iter::once(m.vocabulary.column.as_str()).chain(m.weight_column())
             }))
     }
 }

@@ -8,7 +8,6 @@ use rayon::prelude::*;
 use super::clock::Clock;
 use super::{Dataset, Split, StageLabels};
 use crate::config::Pipeline;
-use crate::config::TokenWeights;
 use crate::error::{Error, Result};
 use crate::features::{
     BagParts, CategoricalEncoder, Encoders, NumericColumns, NumericEncoder, Routing, encode_bags,
@@ -99,10 +98,7 @@ pub(super) fn encode_frame(
             Job::Bag(m) => {
                 let spec = &p.multi_valued[m];
                 let col = frame.column(&spec.vocabulary.column)?;
-                let weights = match &spec.weights {
-                    TokenWeights::Column(c) => Some(frame.column(c)?),
-                    _ => None,
-                };
+                let weights = spec.weight_column().map(|c| frame.column(c)).transpose()?;
                 let fitted = match encoding {
                     Encoding::Fit => None,
                     Encoding::Use(e) => Some(&e.multi_valued[m]),

@@ -136,23 +136,13 @@ impl SplitOut {
         for (sum, n) in self.shape.truncated.iter_mut().zip(&d.truncated) {
             *sum += n;
         }
-        let bits: Vec<Vec<u32>> = d
-            .num
-            .iter()
-            .map(|c| c.iter().map(|v| v.to_bits()).collect())
-            .collect();
-        let columns = [
-            (&d.cat, &mut self.first_ids, &mut self.ids_vary),
-            (&bits, &mut self.first_values, &mut self.values_vary),
-        ];
-        for (cols, firsts, vary) in columns {
-            for ((c, first), v) in cols.iter().zip(firsts.iter_mut()).zip(vary.iter_mut()) {
-                let head = *first.get_or_insert_with(|| c.first().copied().unwrap_or(0));
-                if !c.is_empty() {
-                    *v |= c.iter().any(|&x| x != head);
-                }
-            }
-        }
+        note_variation(&d.cat, &mut self.first_ids, &mut self.ids_vary, |x| x);
+        note_variation(
+            &d.num,
+            &mut self.first_values,
+            &mut self.values_vary,
+            f32::to_bits,
+        );
         Ok(())
     }
 
@@ -201,4 +191,23 @@ pub(super) struct Finished {
     pub(super) shape: Dataset,
     pub(super) constant_ids: Vec<bool>,
     pub(super) constant_values: Vec<bool>,
+}
+
+/// Whether each column holds a value other than its first, carried over ranges: `firsts` is
+/// each column's first value so far (by `key`, the comparison `warnings::constant_warnings`
+/// makes), `vary` what is known; a column known to vary, or an empty range, is not read again.
+fn note_variation<T: Copy>(
+    columns: &[Vec<T>],
+    firsts: &mut [Option<u32>],
+    vary: &mut [bool],
+    key: impl Fn(T) -> u32,
+) {
+    for ((c, first), v) in columns.iter().zip(firsts).zip(vary) {
+        let Some(&head) = c.first() else { continue };
+        if *v {
+            continue;
+        }
+        let head = *first.get_or_insert(key(head));
+        *v = c.iter().any(|&x| key(x) != head);
+    }
 }

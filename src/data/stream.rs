@@ -22,7 +22,7 @@ use super::clock::Clock;
 use super::encode::{Encoding, GroupIds, encode_frame};
 use super::split_out::SplitOut;
 use super::{Dataset, Split, StageLabels};
-use crate::config::{Pipeline, TokenWeights};
+use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::features::{
     BagCounts, CategoricalEncoder, Encoders, NumericEncoder, NumericFit, Routing, TokenCounts,
@@ -127,10 +127,7 @@ fn fit(
                 Fit::Bag(None) => Ok(()),
                 Fit::Bag(Some(c)) => {
                     let spec = &p.multi_valued[j - cats - nums];
-                    let weights = match &spec.weights {
-                        TokenWeights::Column(w) => Some(part.column(w)?),
-                        _ => None,
-                    };
+                    let weights = spec.weight_column().map(|w| part.column(w)).transpose()?;
                     c.add(
                         spec,
                         &part.column(&spec.vocabulary.column)?,
@@ -389,7 +386,6 @@ mod tests {
         )
         .unwrap();
         let p = Pipeline::load(&file).unwrap();
-        assert!(streamable(&p));
         let frame = Frame::read(&p.train_source, None).unwrap();
         let ranges = frame.row_ranges(1000).unwrap();
         // a: 1200 + 500 rows; b: 900; c: 1200 + 100, each range within its part.
@@ -432,7 +428,6 @@ mod tests {
         let file = dir.path().join("p.yaml");
         std::fs::write(&file, pipeline).unwrap();
         let p = Pipeline::load(&file).unwrap();
-        assert!(streamable(&p));
         let frame = Frame::read(&p.train_source, None).unwrap();
         assert_eq!(frame.row_ranges(1000).unwrap().len(), 4, "several ranges");
         let memory = both_entries(dir.path(), &p);

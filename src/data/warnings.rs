@@ -69,12 +69,16 @@ pub fn truncation_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
 /// (one token, one bucket, or every value missing) or the same encoded value. The model cannot
 /// learn from it, and a user who declared it should know.
 pub(super) fn constant_warnings(p: &Pipeline, d: &Dataset) -> Vec<String> {
-    let same = |c: &[u32]| c.windows(2).all(|w| w[0] == w[1]);
-    let ids: Vec<bool> = d.cat.iter().map(|c| same(c)).collect();
+    // Values compared by their bits, as a streamed encode compares them (`split_out`).
+    let ids: Vec<bool> = d
+        .cat
+        .iter()
+        .map(|c| c.windows(2).all(|w| w[0] == w[1]))
+        .collect();
     let values: Vec<bool> = d
         .num
         .iter()
-        .map(|c| c.windows(2).all(|w| w[0] == w[1]))
+        .map(|c| c.windows(2).all(|w| w[0].to_bits() == w[1].to_bits()))
         .collect();
     constant_named(p, &ids, &values)
 }

@@ -13,6 +13,7 @@ use crate::config::{FileFormat, TokenWeights};
 use crate::error::{Error, Result};
 use crate::layout::Pooling;
 use crate::model::{NUMERIC_INPUT, ids_input, prediction_columns, token_inputs};
+use crate::source::Cleaning;
 
 /// The sidecar's format version: bumped when its fields change meaning.
 pub const SIDECAR_VERSION: u32 = 1;
@@ -58,12 +59,11 @@ pub fn onnx(r: &Run) -> Result<Exported> {
             json!({"input": ids_input(&n.name), "feature": n.name, "column": n.column, "kind": "bucket"})
         }))
         .collect();
-    let table_rows = r.encoders.table_rows();
     let bags: Vec<serde_json::Value> = p
         .multi_valued
         .iter()
-        .zip(&table_rows[table_rows.len() - p.multi_valued.len()..])
-        .map(|(m, rows)| {
+        .zip(r.encoders.empty_list_ids())
+        .map(|(m, empty)| {
             let (tokens, weights) = token_inputs(&m.vocabulary.name);
             let weights_from = match &m.weights {
                 TokenWeights::None => json!(null),
@@ -85,7 +85,7 @@ pub fn onnx(r: &Run) -> Result<Exported> {
                 "max_len": m.max_len,
                 "keep": m.keep,
                 "empty": m.empty,
-                "empty_list_id": rows - 1,
+                "empty_list_id": empty,
             })
         })
         .collect();
@@ -113,11 +113,9 @@ pub fn onnx(r: &Run) -> Result<Exported> {
         .collect();
     let encoders = serde_json::to_value(&r.encoders)
         .map_err(|e| Error::Internal(format!("encoders as JSON: {e}")))?;
-    // Text rules are a text file's: a Parquet file's values are read as written.
-    let (csv, text) = (
-        &p.train_source.csv,
-        p.train_source.format == FileFormat::Csv,
-    );
+    // The rules the training file was read by (none for Parquet, read as written).
+    let (csv, rules) = (&p.train_source.csv, Cleaning::of(&p.train_source));
+    let text = p.train_source.format == FileFormat::Csv;
     let sidecar = json!({
         "format": "funnel-onnx-sidecar",
         "version": SIDECAR_VERSION,
@@ -137,8 +135,8 @@ pub fn onnx(r: &Run) -> Result<Exported> {
             "format": if text { "csv" } else { "parquet" },
             "separator": (csv.separator as char).to_string(),
             "header": csv.header,
-            "trim_whitespace": text && csv.trim_whitespace,
-            "null_values": if text { csv.null_values.clone() } else { Vec::new() },
+            "trim_whitespace": rules.trims(),
+            "null_values": rules.null_markers(),
         },
         "encoders": encoders,
     });

@@ -66,9 +66,9 @@ impl BagCounts {
     ) -> Result<()> {
         let mut rows = RowReader::new(spec, col, weights)?;
         let ints = col.is_integer_list();
-        rows.each_row(routing, |part, tokens, _| {
+        rows.visit_rows(routing, |reader, part, _| {
             if part == 0 {
-                for &c in tokens {
+                for &c in &reader.tokens {
                     match c {
                         Cat::Int(x) if ints => *self.ints.entry(x).or_insert(0) += 1,
                         Cat::Str(t) if !ints => match self.texts.get_mut(t) {
@@ -81,9 +81,7 @@ impl BagCounts {
                     }
                 }
             }
-            0
-        })?;
-        Ok(())
+        })
     }
 
     /// The vocabulary of the tokens counted.
@@ -267,21 +265,34 @@ impl<'c> RowReader<'c> {
             truncated: vec![0; routing.parts()],
         };
         let weighted = self.spec.weights != TokenWeights::None;
+        self.visit_rows(routing, |reader, p, truncated| {
+            parts.truncated[p] += truncated as usize;
+            let bags = &mut parts.bags[p];
+            let ids = body(p, &reader.tokens, bags);
+            if weighted {
+                bags.weights.extend_from_slice(&reader.weights);
+            }
+            bags.offsets.push(ids as u64);
+        })?;
+        Ok(parts)
+    }
+
+    /// Read each routed row's tokens (and weights) in turn and hand them to `row` with the
+    /// row's part and whether its list was cut: no bags built (what counting needs).
+    fn visit_rows(
+        &mut self,
+        routing: &Routing,
+        mut row: impl FnMut(&Self, usize, bool),
+    ) -> Result<()> {
         let (col, separator) = (self.col, self.spec.separator.as_str());
         col.visit_lists(separator, |i, list| {
             let Some(p) = routing.part(i) else {
                 return Ok(());
             };
-            parts.truncated[p] += self.read(i, list)? as usize;
-            let bags = &mut parts.bags[p];
-            let ids = body(p, &self.tokens, bags);
-            if weighted {
-                bags.weights.extend_from_slice(&self.weights);
-            }
-            bags.offsets.push(ids as u64);
+            let truncated = self.read(i, list)?;
+            row(self, p, truncated);
             Ok(())
-        })?;
-        Ok(parts)
+        })
     }
 
     /// Encode every part with `id` (part, token) -> id.
@@ -500,22 +511,11 @@ mod tests {
         let mut s = spec(TokenWeights::Column("w".into()), Pooling::Sum);
         s.vocabulary.min_count = 1;
         for name in ["tags", "ids"] {
-            let (enc_pq, from_pq) = encode_bags(
-                &s,
-                &pq.column(name).unwrap(),
-                Some(&pq.column("w").unwrap()),
-                &routing,
-                None,
-            )
-            .unwrap();
-            let (enc_csv, from_csv) = encode_bags(
-                &s,
-                &text_cells.column(name).unwrap(),
-                Some(&text_cells.column("w").unwrap()),
-                &routing,
-                None,
-            )
-            .unwrap();
+            let run = |f: &Frame| {
+                let w = f.column("w").unwrap();
+                encode_bags(&s, &f.column(name).unwrap(), Some(&w), &routing, None).unwrap()
+            };
+            let ((enc_pq, from_pq), (enc_csv, from_csv)) = (run(&pq), run(&text_cells));
             assert_eq!(from_pq.bags, from_csv.bags, "{name}");
             assert_eq!(enc_pq, enc_csv, "{name}");
             let b = &from_pq.bags[0];

@@ -55,7 +55,15 @@ impl Encoders {
             .iter()
             .map(CategoricalEncoder::vocab_size)
             .chain(self.numeric.iter().filter_map(NumericEncoder::bucket_rows))
-            .chain(self.multi_valued.iter().map(|m| m.vocab_size() + 1))
+            .chain(self.empty_list_ids().into_iter().map(|id| id + 1))
+            .collect()
+    }
+
+    /// Each multi-valued feature's empty-list id: its table's last row (`table_rows`).
+    pub fn empty_list_ids(&self) -> Vec<usize> {
+        self.multi_valued
+            .iter()
+            .map(CategoricalEncoder::vocab_size)
             .collect()
     }
 

@@ -37,9 +37,6 @@ pub struct Model {
     encoders: Encoders,
     model: FunnelModel,
     stores: Vec<MappedStore>,
-    /// The rules text values are read by (the training file's trimming and null markers),
-    /// with the name messages give the rows.
-    like: FileSource,
 }
 
 impl Model {
@@ -51,18 +48,12 @@ impl Model {
         let (pipeline, encoders, _) = crate::checkpoint::read_run(dir)?;
         let (model, stores) =
             FunnelModel::open_mapped(&pipeline, &encoders, &dir.join(crate::checkpoint::WEIGHTS))?;
-        let like = FileSource {
-            path: PathBuf::from("<served rows>"),
-            format: pipeline.train_source.format,
-            csv: pipeline.train_source.csv.clone(),
-        };
         Ok(Model {
             dir: dir.to_path_buf(),
             pipeline,
             encoders,
             model,
             stores,
-            like,
         })
     }
 
@@ -138,10 +129,10 @@ impl Model {
                 .multi_valued
                 .iter()
                 .zip(&d.bags)
-                .zip(self.encoders.table_rows().into_iter().skip(d.cat.len()))
-                .map(|((m, bags), rows)| {
+                .zip(self.encoders.empty_list_ids())
+                .map(|((m, bags), empty)| {
                     let weighted = m.weights != TokenWeights::None;
-                    Padded::of(&m.vocabulary.name, weighted, bags, Some(rows as i64 - 1))
+                    Padded::of(&m.vocabulary.name, weighted, bags, Some(empty as i64))
                 })
                 .chain(
                     self.pipeline
@@ -159,7 +150,12 @@ impl Model {
     /// The rows encoded by the run's encoders.
     fn dataset(&self, rows: &DataFrame) -> Result<Dataset> {
         let columns: Vec<String> = self.columns().into_iter().map(str::to_string).collect();
-        let frame = Frame::from_dataframe(rows.clone(), &self.like, &columns)?;
+        // Read by the training file's rules (trimming, null markers); messages name the rows.
+        let like = FileSource {
+            path: PathBuf::from("<served rows>"),
+            ..self.pipeline.train_source.clone()
+        };
+        let frame = Frame::from_dataframe(rows.clone(), &like, &columns)?;
         data::encode_unlabelled(&frame, &self.encoders, &self.pipeline)
     }
 

@@ -15,6 +15,33 @@ pub struct Cleaning {
 }
 
 impl Cleaning {
+    /// The rules of `src` (a text file's trimming and null markers; none for Parquet, whose
+    /// values are read as written), for its file as a whole.
+    pub fn of(src: &crate::config::FileSource) -> Self {
+        let text = src.format == crate::config::FileFormat::Csv;
+        Cleaning {
+            file: src.path.clone(),
+            trim: text && src.csv.trim_whitespace,
+            nulls: if text {
+                src.csv.null_values.clone()
+            } else {
+                Vec::new()
+            },
+            parts: Vec::new(),
+            offset: 0,
+        }
+    }
+
+    /// Whether values are trimmed of spaces and tabs.
+    pub fn trims(&self) -> bool {
+        self.trim
+    }
+
+    /// The texts that mark a missing value.
+    pub fn null_markers(&self) -> &[String] {
+        &self.nulls
+    }
+
     pub fn file(&self) -> &Path {
         &self.file
     }

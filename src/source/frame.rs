@@ -99,17 +99,7 @@ impl Frame {
         }
         let (table, rows) = super::guard::guarded(file, || read_table(file, src))?;
         let frame = Frame {
-            cleaning: Cleaning {
-                file: file.to_path_buf(),
-                trim: src.format == FileFormat::Csv && src.csv.trim_whitespace,
-                nulls: if src.format == FileFormat::Csv {
-                    src.csv.null_values.clone()
-                } else {
-                    Vec::new()
-                },
-                parts: Vec::new(),
-                offset: 0,
-            },
+            cleaning: Cleaning::of(src),
             table,
             rows,
             read_ns: AtomicU64::new(elapsed_ns(start)),
@@ -122,19 +112,8 @@ impl Frame {
     /// (a CSV source's trimming and null markers; none for Parquet), with `like`'s path
     /// standing for the file in messages; it must have `columns`.
     pub fn from_dataframe(df: DataFrame, like: &FileSource, columns: &[String]) -> Result<Frame> {
-        let csv = like.format == FileFormat::Csv;
         Frame {
-            cleaning: Cleaning {
-                file: like.path.clone(),
-                trim: csv && like.csv.trim_whitespace,
-                nulls: if csv {
-                    like.csv.null_values.clone()
-                } else {
-                    Vec::new()
-                },
-                parts: Vec::new(),
-                offset: 0,
-            },
+            cleaning: Cleaning::of(like),
             rows: df.height(),
             table: Table::Loaded(df),
             read_ns: AtomicU64::new(0),

@@ -11,6 +11,7 @@ mod parquet_pages;
 mod parts;
 mod write;
 
+pub use cleaning::Cleaning;
 pub use column::{Cat, Column};
 pub use frame::Frame;
 pub use parts::{base as source_base, files as source_files, is_pattern};

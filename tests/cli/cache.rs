@@ -217,7 +217,8 @@ fn block_shuffled_runs_train_from_the_cache_as_from_memory() {
 /// A Parquet training file is encoded into the cache a range of row groups at a time, and says
 /// so; runs from that entry, loaded or read from disk a window at a time, train to the metrics
 /// and weights of the same run from the file without a cache, group AUC included. The history
-/// is a multi-valued feature here (a sequence makes a pipeline encode in memory).
+/// is a multi-valued feature here (streamed sequences are checked against the in-memory entry
+/// in `data::stream`'s unit tests).
 #[test]
 fn a_parquet_file_is_encoded_streamed_to_the_runs_of_the_file() {
     let s = Scratch::new();
